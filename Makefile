@@ -1,0 +1,69 @@
+# Tandem — every target does its own set-up on a fresh machine (Python 3.11+, Node.js 20+).
+#   make run     start Tandem (tray app; the server alone where there is no display)
+#   make test    lint, type-check, schema checks, and every test (Python, web, end-to-end)
+#   make bench   benchmarks, printing figures
+#   make proto   regenerate the protobuf code after editing proto/
+#   make lock    re-resolve requirements.lock after editing pyproject.toml
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+WEB_STAMP := web/node_modules/.installed
+WEB_DIST  := web/dist/index.html
+WEB_SRC   := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f -not -path 'web/src/gen/*' 2>/dev/null) $(wildcard proto/tandem/v1/*.proto)
+BUF    := web/node_modules/.bin/buf
+
+.PHONY: run serve test test-py test-web lint bench proto lock web clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+# The web UI is built only when it exists and its sources changed.
+$(WEB_DIST): $(WEB_STAMP) $(WEB_SRC)
+	@if [ -f web/vite.config.ts ]; then cd web && npm run build; else mkdir -p web/dist && touch $@; fi
+
+web: $(WEB_DIST)
+
+run: $(STAMP) $(WEB_DIST)
+	$(BIN)/tandem
+
+serve: $(STAMP) $(WEB_DIST)
+	$(BIN)/tandem serve --open
+
+lint: $(STAMP) $(WEB_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+	$(BUF) breaking --against proto/baseline/tandem-v1.binpb
+
+test-py: $(STAMP) $(WEB_DIST)
+	$(BIN)/pytest -q -ra
+
+test-web: $(WEB_STAMP) $(WEB_DIST)
+	@if grep -q '"test"' web/package.json; then cd web && npm test; fi
+
+test: lint test-web test-py
+
+bench: $(STAMP) $(WEB_DIST)
+	$(BIN)/python -m tests.bench
+
+proto: $(STAMP)
+	$(BIN)/python proto/generate.py
+
+lock: $(STAMP)
+	$(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -q -o requirements.lock
+
+clean:
+	rm -rf $(VENV) web/node_modules web/dist web/src/gen

@@ -1,0 +1,36 @@
+"""Everything a server instance needs to know, injected from outside (CLI, tray app, tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server import paths
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path = field(default_factory=paths.default_data_dir)
+    host: str = "127.0.0.1"
+    # 0 picks a free port.
+    port: int = 0
+    # Share on LAN: a second listener on lan_host (all interfaces by default).
+    lan: bool = False
+    lan_host: str = "0.0.0.0"
+    lan_port: int = 0
+    # WebSocket heartbeat: a client that stops answering pings is dropped after ~1.5x this.
+    heartbeat_seconds: float = 15.0
+    # Largest WebSocket frame or REST body accepted.
+    max_message_bytes: int = 1 << 20
+    # Outgoing frames queued per connection before a client that does not read is dropped.
+    send_queue_limit: int = 1024
+    # Change-log entries kept per project; older resumes get a resync.
+    history_limit: int = 10_000
+    # Longest long poll on the events endpoint.
+    max_poll_seconds: float = 30.0
+    # Serve the built web UI from here (None: web/dist next to the sources, if built).
+    web_root: Path | None = None
+
+    @property
+    def database_path(self) -> Path:
+        return paths.database_path(self.data_dir)

@@ -1,0 +1,94 @@
+"""Rows to protobuf entities. Times are stored as integer microseconds since the epoch (UTC)."""
+
+from __future__ import annotations
+
+import json
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from tandem.v1 import entities_pb2
+
+from server.storage.models import CommentRow, MemberRow, ProjectRow, SprintRow, TaskRow
+
+Status = entities_pb2.TaskStatus
+Priority = entities_pb2.TaskPriority
+State = entities_pb2.SprintState
+Role = entities_pb2.MemberRole
+
+
+def ts(micros: int | None) -> Timestamp | None:
+    if micros is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromMicroseconds(micros)
+    return stamp
+
+
+def project(row: ProjectRow) -> entities_pb2.Project:
+    return entities_pb2.Project(
+        id=row.id,
+        key=row.key,
+        name=row.name,
+        description=row.description,
+        version=row.version,
+        create_time=ts(row.created_at),
+        update_time=ts(row.updated_at),
+    )
+
+
+def task(row: TaskRow, project_key: str) -> entities_pb2.Task:
+    msg = entities_pb2.Task(
+        id=row.id,
+        project_id=row.project_id,
+        key=f"{project_key}-{row.number}",
+        title=row.title,
+        description=row.description,
+        status=Status.ValueType(row.status),
+        priority=Priority.ValueType(row.priority),
+        assignee_id=row.assignee_id or "",
+        labels=json.loads(row.labels),
+        due_date=row.due_date,
+        sprint_id=row.sprint_id or "",
+        parent_task_id=row.parent_task_id or "",
+        rank=row.rank,
+        version=row.version,
+        create_time=ts(row.created_at),
+        update_time=ts(row.updated_at),
+    )
+    if row.story_points is not None:
+        msg.story_points = row.story_points
+    return msg
+
+
+def sprint(row: SprintRow) -> entities_pb2.Sprint:
+    return entities_pb2.Sprint(
+        id=row.id,
+        project_id=row.project_id,
+        name=row.name,
+        goal=row.goal,
+        state=State.ValueType(row.state),
+        start_date=row.start_date,
+        end_date=row.end_date,
+        version=row.version,
+        create_time=ts(row.created_at),
+        update_time=ts(row.updated_at),
+        complete_time=ts(row.completed_at),
+    )
+
+
+def comment(row: CommentRow) -> entities_pb2.Comment:
+    return entities_pb2.Comment(
+        id=row.id,
+        task_id=row.task_id,
+        project_id=row.project_id,
+        author_id=row.author_id,
+        body=row.body,
+        version=row.version,
+        create_time=ts(row.created_at),
+        edit_time=ts(row.edited_at),
+    )
+
+
+def member(row: MemberRow) -> entities_pb2.Member:
+    return entities_pb2.Member(
+        id=row.id, display_name=row.display_name, color=row.color, role=Role.ValueType(row.role)
+    )

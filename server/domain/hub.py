@@ -1,0 +1,57 @@
+"""The seam between committed changes and whoever delivers them (the real-time hub).
+
+The domain calls ``EventSink.publish`` after each commit, in commit order, from the
+thread that committed. The real-time layer hops to its event loop from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from threading import Lock
+
+from tandem.v1 import websocket_pb2
+
+
+@dataclass(frozen=True)
+class CommittedEvent:
+    project_id: str
+    # Position in the project's change log; 0 for events outside the log (presence).
+    seq: int
+    # The serialized WebSocketMessage, made once and sent as-is to every subscriber.
+    frame: bytes
+
+    def message(self) -> websocket_pb2.WebSocketMessage:
+        msg = websocket_pb2.WebSocketMessage()
+        msg.ParseFromString(self.frame)
+        return msg
+
+
+Listener = Callable[[Sequence[CommittedEvent]], None]
+
+
+class EventSink:
+    """A list of listeners called with each commit's events, in commit order."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self._lock = Lock()
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
+
+    def publish(self, events: Sequence[CommittedEvent]) -> None:
+        if not events:
+            return
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(events)

@@ -1,0 +1,68 @@
+"""Members: the people who act on the board. Local browsers are owners; invitees get roles."""
+
+from __future__ import annotations
+
+import uuid
+
+from tandem.v1 import entities_pb2
+
+from server.domain import convert, validate
+from server.storage.models import MemberRow
+
+Role = entities_pb2.MemberRole
+OWNER_ID = "00000000-0000-4000-8000-000000000001"
+# Distinct, readable on light and dark backgrounds.
+PALETTE = (
+    "#e5484d", "#f76b15", "#ffc53d", "#46a758", "#12a594",
+    "#0090ff", "#3e63dd", "#8e4ec6", "#d6409f", "#ad7f58",
+)  # fmt: skip
+
+
+def _color(member_id: str) -> str:
+    return PALETTE[uuid.UUID(member_id).int % len(PALETTE)]
+
+
+def list_all() -> list[entities_pb2.Member]:
+    return [convert.member(r) for r in MemberRow.select().order_by(MemberRow.created_at)]
+
+
+def ensure_owner(now: int) -> MemberRow:
+    """The person at the desktop; acts for REST calls that name no client."""
+    owner = MemberRow.get_or_none(MemberRow.id == OWNER_ID)
+    if owner is None:
+        owner = MemberRow.create(
+            id=OWNER_ID,
+            display_name="Owner",
+            color=_color(OWNER_ID),
+            role=Role.MEMBER_ROLE_OWNER,
+            client_id=None,
+            created_at=now,
+        )
+    return owner
+
+
+def local(client_id: str, display_name: str, now: int) -> entities_pb2.Member:
+    """The member for a browser on this machine, made on its first hello, renamed on later ones."""
+    name = validate.text("display_name", display_name, max_len=80).strip()
+    if not client_id:
+        owner = ensure_owner(now)
+        if name and owner.display_name != name:
+            owner.display_name = name
+            owner.save()
+        return convert.member(owner)
+    client_id = validate.text("client_id", client_id, max_len=100, required=True)
+    found = MemberRow.get_or_none(MemberRow.client_id == client_id)
+    if found is None:
+        member_id = str(uuid.uuid4())
+        found = MemberRow.create(
+            id=member_id,
+            display_name=name or "Someone",
+            color=_color(member_id),
+            role=Role.MEMBER_ROLE_OWNER,
+            client_id=client_id,
+            created_at=now,
+        )
+    elif name and found.display_name != name:
+        found.display_name = name
+        found.save()
+    return convert.member(found)

@@ -1,0 +1,323 @@
+"""The domain service: the one door every change and read goes through.
+
+REST handlers and WebSocket commands both call ``Domain.command`` with a
+``tandem.v1.WebSocketMessage`` holding a command. Each command runs on the database thread
+in one transaction that writes the change and its events; the events are published to the
+sink after commit, in commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import peewee as pw
+from google.protobuf.message import DecodeError
+from tandem.v1 import api_pb2, entities_pb2, errors_pb2, websocket_pb2
+
+from server.config import ServerConfig
+from server.domain import comments, members, projects, sprints, tasks
+from server.domain.actor import Actor
+from server.domain.errors import DomainError, ErrorCode
+from server.domain.hub import CommittedEvent, EventSink
+from server.domain.tasks import TaskFilter
+from server.domain.tx import Tx
+from server.storage.database import Store
+from server.storage.models import AppliedRequestRow, EventRow, LogHeadRow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+__all__ = ["Domain", "TaskFilter", "open_domain"]
+
+
+@dataclass(frozen=True)
+class Command:
+    run: Callable[[Tx, Any], websocket_pb2.Ack]
+    # Read-only commands need no edit right and are not remembered for idempotency.
+    mutates: bool = True
+
+
+# The one registry of commands, by the envelope's payload name.
+COMMANDS: dict[str, Command] = {
+    "create_project": Command(projects.create),
+    "update_project": Command(projects.update),
+    "delete_project": Command(projects.delete),
+    "create_task": Command(tasks.create),
+    "update_task": Command(tasks.update),
+    "move_task": Command(tasks.move),
+    "delete_task": Command(tasks.delete),
+    "add_comment": Command(comments.add),
+    "edit_comment": Command(comments.edit),
+    "delete_comment": Command(comments.delete),
+    "list_comments": Command(comments.list_command, mutates=False),
+    "create_sprint": Command(sprints.create),
+    "update_sprint": Command(sprints.update),
+    "start_sprint": Command(sprints.start),
+    "complete_sprint": Command(sprints.complete),
+}
+
+# SQLite's own words for "cannot write now": surfaced as UNAVAILABLE, never as a crash.
+_STORAGE_UNAVAILABLE = ("disk is full", "readonly", "read-only", "disk i/o error", "locked")
+
+
+def _now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+class Domain:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        history_limit: int = 10_000,
+        clock: Callable[[], int] = _now_micros,
+    ) -> None:
+        self.store = store
+        self.sink = EventSink()
+        self.history_limit = history_limit
+        self._clock = clock
+        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self.sink.add_listener(self._wake_waiters)
+        with store.db.atomic():
+            members.ensure_owner(clock())
+
+    # ---- changes -------------------------------------------------------------------------
+
+    async def command(
+        self, actor: Actor, envelope: websocket_pb2.WebSocketMessage
+    ) -> websocket_pb2.Ack:
+        """Run one command; raises DomainError when refused (and then nothing was written)."""
+        return await self.store.call(self.execute, actor, envelope)
+
+    def execute(self, actor: Actor, envelope: websocket_pb2.WebSocketMessage) -> websocket_pb2.Ack:
+        """The synchronous core of ``command``; runs on the database thread."""
+        kind = envelope.WhichOneof("payload")
+        command = COMMANDS.get(kind or "")
+        if command is None:
+            raise DomainError(
+                ErrorCode.ERROR_CODE_UNSUPPORTED, f"{kind or 'an empty message'} is not a command"
+            )
+        if command.mutates and not actor.can_edit:
+            raise DomainError(
+                ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
+            )
+        key = actor.request_key(envelope.message_id) if command.mutates else None
+        if key is not None:
+            seen = AppliedRequestRow.get_or_none(AppliedRequestRow.key == key)
+            if seen is not None:
+                return self._replay(seen)
+        tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit)
+        try:
+            with self.store.db.atomic():
+                ack = command.run(tx, getattr(envelope, kind or ""))
+                if key is not None:
+                    AppliedRequestRow.insert(
+                        key=key, answer=ack.SerializeToString(), is_error=False, created_at=tx.now
+                    ).execute()
+        except DomainError as err:
+            if key is not None:
+                self._remember_refusal(key, err, tx.now)
+            raise
+        except pw.OperationalError as err:
+            raise self._storage_error(err) from err
+        except pw.IntegrityError as err:
+            log.warning("integrity error on %s: %s", kind, err)
+            raise DomainError(
+                ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+                f"the change breaks a rule of the data: {err}",
+            ) from err
+        self.sink.publish(tx.events)
+        return ack
+
+    def _remember_refusal(self, key: str, err: DomainError, now: int) -> None:
+        # A replayed command must get the same answer, refusals included. Best effort: if the
+        # disk is full this write fails too, and the replay is simply evaluated again.
+        try:
+            with self.store.db.atomic():
+                AppliedRequestRow.insert(
+                    key=key,
+                    answer=err.to_proto().SerializeToString(),
+                    is_error=True,
+                    created_at=now,
+                ).on_conflict_ignore().execute()
+        except pw.DatabaseError:
+            log.warning("could not record the refusal of %s", key)
+
+    @staticmethod
+    def _replay(seen: AppliedRequestRow) -> websocket_pb2.Ack:
+        try:
+            if seen.is_error:
+                error = errors_pb2.Error.FromString(bytes(seen.answer))
+                raise DomainError(
+                    error.code,
+                    error.message,
+                    field=error.field,
+                    conflicting_fields=list(error.conflicting_fields),
+                    current=_current_of(error),
+                )
+            return websocket_pb2.Ack.FromString(bytes(seen.answer))
+        except DecodeError as err:  # pragma: no cover - only a corrupted row gets here
+            raise DomainError(ErrorCode.ERROR_CODE_INTERNAL, "stored answer unreadable") from err
+
+    @staticmethod
+    def _storage_error(err: pw.OperationalError) -> DomainError:
+        text = str(err).lower()
+        if any(word in text for word in _STORAGE_UNAVAILABLE):
+            log.error("storage unavailable: %s", err)
+            return DomainError(
+                ErrorCode.ERROR_CODE_UNAVAILABLE,
+                f"the database cannot take changes right now ({err}); nothing was saved",
+                retry_after_ms=1000,
+            )
+        log.exception("storage error")
+        return DomainError(ErrorCode.ERROR_CODE_INTERNAL, "storage error; nothing was saved")
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a synchronous read on the database thread."""
+        return await self.store.call(fn, *args)
+
+    def owner_actor(self) -> Actor:
+        return Actor(member_id=members.OWNER_ID)
+
+    async def local_member(self, client_id: str, display_name: str) -> entities_pb2.Member:
+        def run() -> entities_pb2.Member:
+            with self.store.db.atomic():
+                return members.local(client_id, display_name, self._clock())
+
+        return await self.store.call(run)
+
+    def list_projects(self) -> list[entities_pb2.Project]:
+        return projects.list_all()
+
+    def get_project(self, project_id: str) -> entities_pb2.Project:
+        return projects.get(project_id)
+
+    def list_tasks(self, project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
+        with self.store.db.atomic():
+            return tasks.list_tasks(project_id, flt)
+
+    def get_task(self, task_id: str) -> entities_pb2.Task:
+        return tasks.get(task_id)
+
+    def list_comments(self, task_id: str) -> list[entities_pb2.Comment]:
+        return comments.list_for(task_id)
+
+    def list_sprints(self, project_id: str) -> list[entities_pb2.Sprint]:
+        return sprints.list_for(project_id)
+
+    def get_sprint(self, sprint_id: str) -> entities_pb2.Sprint:
+        return sprints.get(sprint_id)
+
+    def list_members(self) -> list[entities_pb2.Member]:
+        return members.list_all()
+
+    def head(self, project_id: str) -> tuple[str, int]:
+        projects.row(project_id)
+        head = LogHeadRow.get_by_id(project_id)
+        return self.store.epoch(), int(head.head_seq)
+
+    def snapshot(self, project_id: str) -> websocket_pb2.Snapshot:
+        """The board as of one seq: everything read in one transaction."""
+        with self.store.db.atomic():
+            project = projects.row(project_id)
+            head = LogHeadRow.get_by_id(project_id)
+            return websocket_pb2.Snapshot(
+                project_id=project_id,
+                seq=head.head_seq,
+                epoch=self.store.epoch(),
+                project=projects.get(project_id),
+                tasks=tasks.all_in_project(project_id, project.key),
+                sprints=sprints.list_for(project_id),
+                members=members.list_all(),
+            )
+
+    def events_since(
+        self, project_id: str, since_seq: int, limit: int = 1000
+    ) -> api_pb2.ListEventsResponse:
+        with self.store.db.atomic():
+            projects.row(project_id)
+            head = LogHeadRow.get_by_id(project_id)
+            out = api_pb2.ListEventsResponse(
+                project_id=project_id, epoch=self.store.epoch(), head_seq=head.head_seq
+            )
+            if since_seq < head.floor_seq or since_seq > head.head_seq:
+                out.resync_required = True
+                return out
+            rows = (
+                EventRow.select(EventRow.frame)
+                .where((EventRow.project_id == project_id) & (EventRow.seq > since_seq))
+                .order_by(EventRow.seq)
+                .limit(limit)
+            )
+            for row in rows:
+                out.events.add().ParseFromString(bytes(row.frame))
+            return out
+
+    def event_frames_since(self, project_id: str, since_seq: int) -> list[CommittedEvent] | None:
+        """Stored event frames after ``since_seq`` in order; None when it is outside the log."""
+        with self.store.db.atomic():
+            projects.row(project_id)
+            head = LogHeadRow.get_by_id(project_id)
+            if since_seq < head.floor_seq or since_seq > head.head_seq:
+                return None
+            rows = (
+                EventRow.select(EventRow.seq, EventRow.frame)
+                .where((EventRow.project_id == project_id) & (EventRow.seq > since_seq))
+                .order_by(EventRow.seq)
+            )
+            return [CommittedEvent(project_id, int(r.seq), bytes(r.frame)) for r in rows]
+
+    async def wait_for_events(self, project_id: str, since_seq: int, timeout: float) -> None:
+        """Return once the project's log is past ``since_seq``, or after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+        entry = (loop, woken)
+        self._waiters.setdefault(project_id, []).append(entry)
+        try:
+            _, head = await self.read(self.head, project_id)
+            if head > since_seq:
+                return
+            try:
+                await asyncio.wait_for(woken.wait(), timeout)
+            except TimeoutError:
+                return
+        finally:
+            waiting = self._waiters.get(project_id, [])
+            if entry in waiting:
+                waiting.remove(entry)
+            if not waiting:
+                self._waiters.pop(project_id, None)
+
+    def _wake_waiters(self, events: Any) -> None:
+        for project_id in {e.project_id for e in events}:
+            for loop, woken in list(self._waiters.get(project_id, [])):
+                loop.call_soon_threadsafe(woken.set)
+
+    # ---- upkeep --------------------------------------------------------------------------
+
+    def backup(self, dest: Path) -> Path:
+        return self.store.backup(dest)
+
+    async def backup_async(self, dest: Path) -> Path:
+        return await self.store.call(self.store.backup, dest)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _current_of(error: errors_pb2.Error) -> Any:
+    which = error.WhichOneof("current")
+    return getattr(error, which) if which else None
+
+
+def open_domain(config: ServerConfig) -> Domain:
+    """Open (creating or migrating) the database in ``config.data_dir``."""
+    return Domain(Store(config.database_path), history_limit=config.history_limit)

@@ -1,0 +1,270 @@
+"""Tasks: create, update by field mask, move on the board, delete; listing with filters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import peewee as pw
+from fractional_indexing import generate_key_between  # type: ignore[import-untyped]
+from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
+
+from server.domain import convert, projects, validate
+from server.domain.errors import invalid, not_found
+from server.domain.tx import Tx, mask_paths, merge
+from server.storage.models import MemberRow, SprintRow, TaskRow
+
+Status = entities_pb2.TaskStatus
+Priority = entities_pb2.TaskPriority
+STATUSES = range(Status.TASK_STATUS_BACKLOG, Status.TASK_STATUS_DONE + 1)
+PRIORITIES = range(Priority.TASK_PRIORITY_NONE, Priority.TASK_PRIORITY_URGENT + 1)
+MAX_PAGE = 500
+
+
+def row(task_id: str) -> TaskRow:
+    found = TaskRow.get_or_none(TaskRow.id == task_id)
+    if found is None:
+        raise not_found("task", task_id)
+    return found
+
+
+def to_proto(task: TaskRow) -> entities_pb2.Task:
+    return convert.task(task, projects.row(task.project_id).key)
+
+
+def get(task_id: str) -> entities_pb2.Task:
+    return to_proto(row(task_id))
+
+
+# Each updatable field: how to read the new column value from a Task message, given the
+# task's project (for references that must stay inside it) and its own id.
+Reader = Callable[[entities_pb2.Task, str, str], Any]
+
+
+def _assignee(t: entities_pb2.Task, _project: str, _self: str) -> str | None:
+    if not t.assignee_id:
+        return None
+    if MemberRow.get_or_none(MemberRow.id == t.assignee_id) is None:
+        raise invalid("assignee_id", f"no member {t.assignee_id!r}")
+    return t.assignee_id
+
+
+def _sprint(t: entities_pb2.Task, project_id: str, _self: str) -> str | None:
+    if not t.sprint_id:
+        return None
+    sprint = SprintRow.get_or_none(SprintRow.id == t.sprint_id)
+    if sprint is None or sprint.project_id != project_id:
+        raise invalid("sprint_id", f"no sprint {t.sprint_id!r} in this project")
+    return t.sprint_id
+
+
+def _parent(t: entities_pb2.Task, project_id: str, self_id: str) -> str | None:
+    if not t.parent_task_id:
+        return None
+    parent = TaskRow.get_or_none(TaskRow.id == t.parent_task_id)
+    if parent is None or parent.project_id != project_id:
+        raise invalid("parent_task_id", f"no task {t.parent_task_id!r} in this project")
+    # Walk up: the new parent must not be this task or one of its subtasks.
+    seen: set[str] = set()
+    cursor: TaskRow | None = parent
+    while cursor is not None and cursor.id not in seen:
+        if cursor.id == self_id:
+            raise invalid("parent_task_id", "a task cannot be its own ancestor")
+        seen.add(cursor.id)
+        cursor = TaskRow.get_or_none(TaskRow.id == cursor.parent_task_id)
+    return t.parent_task_id
+
+
+def _points(t: entities_pb2.Task, _p: str, _s: str) -> int | None:
+    if not t.HasField("story_points"):
+        return None
+    if not 0 <= t.story_points <= 1000:
+        raise invalid("story_points", "story_points must be between 0 and 1000")
+    return t.story_points
+
+
+def _rank(t: entities_pb2.Task, _p: str, _s: str) -> str:
+    if not t.rank or len(t.rank) > 200 or not t.rank.isalnum() or not t.rank.isascii():
+        raise invalid("rank", "rank must be 1-200 ASCII letters and digits")
+    return t.rank
+
+
+FIELDS: dict[str, Reader] = {
+    "title": lambda t, _p, _s: validate.text("title", t.title, max_len=500, required=True),
+    "description": lambda t, _p, _s: validate.text("description", t.description, max_len=100_000),
+    "status": lambda t, _p, _s: validate.enum(
+        "status", t.status, STATUSES, Status.TASK_STATUS_TODO
+    ),
+    "priority": lambda t, _p, _s: validate.enum(
+        "priority", t.priority, PRIORITIES, Priority.TASK_PRIORITY_NONE
+    ),
+    "assignee_id": _assignee,
+    "story_points": _points,
+    "labels": lambda t, _p, _s: json.dumps(validate.labels(list(t.labels))),
+    "due_date": lambda t, _p, _s: validate.date("due_date", t.due_date),
+    "sprint_id": _sprint,
+    "parent_task_id": _parent,
+    "rank": _rank,
+}
+
+
+def _last_rank(project_id: str) -> str | None:
+    last = TaskRow.select(pw.fn.MAX(TaskRow.rank)).where(TaskRow.project_id == project_id).scalar()
+    return str(last) if last is not None else None
+
+
+def create(tx: Tx, cmd: commands_pb2.CreateTask) -> websocket_pb2.Ack:
+    project = projects.row(cmd.project_id)
+    t = cmd.task
+    task_id = validate.new_id("id", t.id)
+    if TaskRow.get_or_none(TaskRow.id == task_id) is not None:
+        raise invalid("id", f"task {task_id} already exists")
+    values = {name: read(t, project.id, task_id) for name, read in FIELDS.items() if name != "rank"}
+    values["rank"] = (
+        _rank(t, "", "") if t.rank else generate_key_between(_last_rank(project.id), None)
+    )
+    number = project.next_task_number
+    project.next_task_number = number + 1
+    project.save()
+    new = TaskRow.create(
+        id=task_id,
+        project_id=project.id,
+        number=number,
+        version=1,
+        created_at=tx.now,
+        updated_at=tx.now,
+        **values,
+    )
+    result = convert.task(new, project.key)
+    seq = tx.emit(
+        project.id,
+        "task_created",
+        events_pb2.TaskCreated(project_id=project.id, task=result, actor_id=tx.actor.member_id),
+    )
+    return websocket_pb2.Ack(seq=seq, task=result)
+
+
+def apply(tx: Tx, current: TaskRow, values: dict[str, Any], base_version: int) -> websocket_pb2.Ack:
+    changed = merge(tx, current, values, base_version, lambda: to_proto(current))
+    result = to_proto(current)
+    if not changed:
+        return websocket_pb2.Ack(task=result)
+    event = events_pb2.TaskUpdated(
+        project_id=current.project_id, task=result, actor_id=tx.actor.member_id
+    )
+    event.update_mask.paths.extend(changed)
+    return websocket_pb2.Ack(seq=tx.emit(current.project_id, "task_updated", event), task=result)
+
+
+def update(tx: Tx, cmd: commands_pb2.UpdateTask) -> websocket_pb2.Ack:
+    current = row(cmd.task_id)
+    paths = mask_paths(cmd.update_mask, FIELDS)
+    values = {p: FIELDS[p](cmd.task, current.project_id, current.id) for p in paths}
+    return apply(tx, current, values, cmd.base_version)
+
+
+def _neighbour_rank(task_id: str, project_id: str, field: str) -> str | None:
+    if not task_id:
+        return None
+    found = TaskRow.get_or_none(TaskRow.id == task_id)
+    if found is None or found.project_id != project_id:
+        raise invalid(field, f"no task {task_id!r} in this project")
+    return str(found.rank)
+
+
+def move(tx: Tx, cmd: commands_pb2.MoveTask) -> websocket_pb2.Ack:
+    current = row(cmd.task_id)
+    status = validate.enum("status", cmd.status, STATUSES, current.status)
+    after = _neighbour_rank(cmd.after_task_id, current.project_id, "after_task_id")
+    before = _neighbour_rank(cmd.before_task_id, current.project_id, "before_task_id")
+    if after is not None and before is not None and after >= before:
+        raise invalid("before_task_id", "after_task_id must come before before_task_id")
+    # Into an empty column: keep the task's place in the project's overall order.
+    empty = after is None and before is None
+    rank = current.rank if empty else generate_key_between(after, before)
+    return apply(tx, current, {"status": status, "rank": rank}, cmd.base_version)
+
+
+def delete(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
+    current = row(cmd.task_id)
+    result = to_proto(current)
+    subtasks: list[str] = []
+    frontier = [current.id]
+    while frontier:
+        children = [
+            r.id for r in TaskRow.select(TaskRow.id).where(TaskRow.parent_task_id.in_(frontier))
+        ]
+        subtasks.extend(children)
+        frontier = children
+    current.delete_instance()  # subtasks and comments go by cascade
+    seq = tx.emit(
+        current.project_id,
+        "task_deleted",
+        events_pb2.TaskDeleted(
+            project_id=current.project_id,
+            task_id=current.id,
+            actor_id=tx.actor.member_id,
+            deleted_subtask_ids=subtasks,
+        ),
+    )
+    return websocket_pb2.Ack(seq=seq, task=result)
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    status: int = 0
+    assignee_id: str = ""
+    sprint_id: str = ""
+    label: str = ""
+    text: str = ""
+    page_size: int = 100
+    page_token: str = ""
+
+
+def list_tasks(project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
+    project = projects.row(project_id)
+    query = TaskRow.select().where(TaskRow.project_id == project_id)
+    if flt.status:
+        query = query.where(TaskRow.status == flt.status)
+    if flt.assignee_id:
+        query = query.where(TaskRow.assignee_id == flt.assignee_id)
+    if flt.sprint_id == "none":
+        query = query.where(TaskRow.sprint_id.is_null())
+    elif flt.sprint_id:
+        query = query.where(TaskRow.sprint_id == flt.sprint_id)
+    if flt.label:
+        has_label = pw.NodeList(
+            (
+                pw.SQL("EXISTS (SELECT 1 FROM json_each("),
+                TaskRow.labels,
+                pw.SQL(") WHERE value = ?)", [flt.label]),
+            ),
+            glue="",
+        )
+        query = query.where(has_label)
+    if flt.text:
+        needle = f"%{flt.text}%"
+        query = query.where(TaskRow.title**needle | TaskRow.description**needle)
+    if not 1 <= flt.page_size <= MAX_PAGE:
+        raise invalid("page_size", f"page_size must be between 1 and {MAX_PAGE}")
+    try:
+        offset = int(flt.page_token) if flt.page_token else 0
+    except ValueError:
+        raise invalid("page_token", "page_token is not one this server gave") from None
+    if offset < 0:
+        raise invalid("page_token", "page_token is not one this server gave")
+    total = query.count()
+    page = list(query.order_by(TaskRow.rank, TaskRow.id).offset(offset).limit(flt.page_size))
+    next_offset = offset + len(page)
+    return api_pb2.ListTasksResponse(
+        tasks=[convert.task(r, project.key) for r in page],
+        next_page_token=str(next_offset) if next_offset < total else "",
+        total_size=total,
+    )
+
+
+def all_in_project(project_id: str, project_key: str) -> list[entities_pb2.Task]:
+    rows = TaskRow.select().where(TaskRow.project_id == project_id).order_by(TaskRow.rank)
+    return [convert.task(r, project_key) for r in rows]

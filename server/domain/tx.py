@@ -1,0 +1,103 @@
+"""One command's transaction: its clock, its actor, and the events it appends to the log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.message import Message
+from tandem.v1 import websocket_pb2
+
+from server.domain.actor import Actor
+from server.domain.errors import DomainError, ErrorCode, invalid
+from server.domain.hub import CommittedEvent
+from server.storage.models import EventRow, LogHeadRow
+
+
+@dataclass
+class Tx:
+    actor: Actor
+    # Microseconds since the epoch, the same for every row the command writes.
+    now: int
+    history_limit: int
+    events: list[CommittedEvent] = field(default_factory=list)
+
+    def start_log(self, project_id: str) -> None:
+        LogHeadRow.insert(project_id=project_id, head_seq=0, floor_seq=0).execute()
+
+    def emit(self, project_id: str, kind: str, event: Any) -> int:
+        """Append ``event`` (a message with ``seq``) to the project's log; returns its seq."""
+        head = LogHeadRow.get_by_id(project_id)
+        seq = int(head.head_seq) + 1
+        event.seq = seq
+        frame = websocket_pb2.WebSocketMessage(**{kind: event}).SerializeToString()
+        EventRow.insert(
+            project_id=project_id, seq=seq, kind=kind, frame=frame, created_at=self.now
+        ).execute()
+        floor = int(head.floor_seq)
+        # Trim in batches (10% slack) so the delete is rare.
+        if seq - floor > self.history_limit + max(1, self.history_limit // 10):
+            floor = seq - self.history_limit
+            EventRow.delete().where(
+                (EventRow.project_id == project_id) & (EventRow.seq <= floor)
+            ).execute()
+        LogHeadRow.update(head_seq=seq, floor_seq=floor).where(
+            LogHeadRow.project_id == project_id
+        ).execute()
+        self.events.append(CommittedEvent(project_id, seq, frame))
+        return seq
+
+
+def mask_paths(mask: Any, allowed: Collection[str]) -> list[str]:
+    paths = list(dict.fromkeys(mask.paths))
+    if not paths:
+        raise invalid("update_mask", "update_mask names no field to change")
+    unknown = [p for p in paths if p not in allowed]
+    if unknown:
+        raise invalid(
+            "update_mask",
+            f"cannot update {', '.join(unknown)}; updatable fields: {', '.join(sorted(allowed))}",
+        )
+    return paths
+
+
+def merge(
+    tx: Tx,
+    row: Any,
+    values: Mapping[str, Any],
+    base_version: int,
+    current: Callable[[], Message],
+) -> list[str]:
+    """Apply ``values`` (column name -> new value) to ``row`` with a per-field version check.
+
+    Rejected with CONFLICT only when a field being set to a *different* value was changed by
+    someone else after ``base_version``; other fields merge. ``base_version`` 0 skips the check.
+    Returns the fields that changed (empty: nothing to write, no new version).
+    """
+    if base_version < 0 or base_version > row.version:
+        raise invalid(
+            "base_version", f"base_version {base_version} is not a version of this entity"
+        )
+    versions: dict[str, int] = json.loads(row.field_versions)
+    changed = [name for name, value in values.items() if getattr(row, name) != value]
+    if base_version:
+        conflicting = [name for name in changed if versions.get(name, 0) > base_version]
+        if conflicting:
+            raise DomainError(
+                ErrorCode.ERROR_CODE_CONFLICT,
+                f"{', '.join(conflicting)} changed since version {base_version}",
+                current=current(),
+                conflicting_fields=conflicting,
+            )
+    if not changed:
+        return []
+    row.version += 1
+    for name in changed:
+        setattr(row, name, values[name])
+        versions[name] = row.version
+    row.field_versions = json.dumps(versions, sort_keys=True)
+    row.updated_at = tx.now
+    row.save()
+    return changed

@@ -1,0 +1,31 @@
+"""Where Tandem keeps its files. The only module that asks platformdirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "Tandem"
+DATA_DIR_ENV = "TANDEM_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """The per-user data folder, or ``$TANDEM_DATA_DIR`` when set."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_log_dir() -> Path:
+    return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+def database_path(data_dir: Path) -> Path:
+    return data_dir / "tandem.sqlite3"
+
+
+def backups_dir(data_dir: Path) -> Path:
+    return data_dir / "backups"

@@ -1,0 +1,1 @@
+"""SQLite storage: the schema and its migrations, the peewee models, backups."""

@@ -1,0 +1,93 @@
+"""Opening the database: pragmas, migrations, the epoch, and the one thread that uses it.
+
+Every read and write runs on a single worker thread. SQLite allows one writer at a time
+anyway; one thread keeps transactions serial without lock retries, and keeps blocking
+disk I/O off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import peewee as pw
+
+from server.storage import migrations
+from server.storage.models import MetaRow, database
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 5000,
+    # FULL: an acknowledged change survives a power cut, not only a crash.
+    "synchronous": "full",
+}
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(8)
+
+
+class Store:
+    """The open database and its worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path)
+        try:
+            conn.execute("PRAGMA journal_mode=wal")
+            migrations.migrate(path, conn)
+        finally:
+            conn.close()
+        self.db = pw.SqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
+        database.initialize(self.db)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-db")
+        with self.db.atomic():
+            if MetaRow.get_or_none(MetaRow.key == "epoch") is None:
+                MetaRow.create(key="epoch", value=new_epoch())
+
+    def epoch(self) -> str:
+        return str(MetaRow.get(MetaRow.key == "epoch").value)
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` on the database thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    def backup(self, dest: Path) -> Path:
+        """An online backup that opens as a new epoch, so clients resync after a restore."""
+        conn: sqlite3.Connection = self.db.connection()  # type: ignore[no-untyped-call]
+        migrations.backup_file(conn, dest)
+        copy = sqlite3.connect(dest)
+        try:
+            with copy:
+                copy.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (new_epoch(),))
+            ok = copy.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            copy.close()
+        if ok != "ok":
+            raise RuntimeError(f"backup {dest} failed its integrity check: {ok}")
+        return dest
+
+    def checkpoint(self) -> None:
+        self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        def _close() -> None:
+            if not self.db.is_closed():
+                self.checkpoint()
+                self.db.close()
+
+        self._executor.submit(_close).result()
+        self._executor.shutdown(wait=True)
+        if not self.db.is_closed():
+            self.db.close()

@@ -1,0 +1,163 @@
+"""Schema migrations, keyed by ``PRAGMA user_version``.
+
+Each migration is frozen SQL: it must keep producing the same schema whatever the models
+say later. Append new ones; never edit a released one. Before migrating an existing file,
+``migrate`` backs it up next to itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+V1 = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE TABLE member (
+    id TEXT PRIMARY KEY NOT NULL,
+    display_name TEXT NOT NULL,
+    color TEXT NOT NULL,
+    role INTEGER NOT NULL,
+    client_id TEXT UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE project (
+    id TEXT PRIMARY KEY NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    next_task_number INTEGER NOT NULL DEFAULT 1,
+    version INTEGER NOT NULL,
+    field_versions TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE log_head (
+    project_id TEXT PRIMARY KEY NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    head_seq INTEGER NOT NULL,
+    floor_seq INTEGER NOT NULL
+);
+CREATE TABLE sprint (
+    id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    goal TEXT NOT NULL DEFAULT '',
+    state INTEGER NOT NULL,
+    start_date TEXT NOT NULL DEFAULT '',
+    end_date TEXT NOT NULL DEFAULT '',
+    version INTEGER NOT NULL,
+    field_versions TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    completed_at INTEGER
+);
+CREATE INDEX sprint_project ON sprint (project_id);
+CREATE TABLE task (
+    id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    status INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    assignee_id TEXT REFERENCES member (id) ON DELETE SET NULL,
+    story_points INTEGER,
+    labels TEXT NOT NULL DEFAULT '[]',
+    due_date TEXT NOT NULL DEFAULT '',
+    sprint_id TEXT REFERENCES sprint (id) ON DELETE SET NULL,
+    parent_task_id TEXT REFERENCES task (id) ON DELETE CASCADE,
+    rank TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    field_versions TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (project_id, number)
+);
+CREATE INDEX task_project_rank ON task (project_id, rank);
+CREATE INDEX task_sprint ON task (sprint_id);
+CREATE INDEX task_parent ON task (parent_task_id);
+CREATE TABLE comment (
+    id TEXT PRIMARY KEY NOT NULL,
+    task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    author_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    edited_at INTEGER
+);
+CREATE INDEX comment_task ON comment (task_id, created_at);
+CREATE TABLE event (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    frame BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (project_id, seq)
+);
+"""
+
+# Idempotency: the first answer to each client command id, so a replay gets it again.
+V2 = """
+CREATE TABLE applied_request (
+    key TEXT PRIMARY KEY NOT NULL,
+    answer BLOB NOT NULL,
+    is_error INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX applied_request_created ON applied_request (created_at);
+"""
+
+MIGRATIONS: Sequence[str] = (V1, V2)
+LATEST = len(MIGRATIONS)
+
+
+class DatabaseTooNewError(RuntimeError):
+    """The file was written by a newer Tandem; opening it could lose data."""
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def backup_file(conn: sqlite3.Connection, dest: Path) -> Path:
+    """An online, consistent copy of the open database (safe while others write)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    target = sqlite3.connect(dest)
+    try:
+        conn.backup(target)
+    finally:
+        target.close()
+    return dest
+
+
+def migrate(path: Path, conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Bring the database to the latest version; returns the version it was at."""
+    latest = len(migrations)
+    found = user_version(conn)
+    if found > latest:
+        raise DatabaseTooNewError(
+            f"{path} has schema version {found}, but this Tandem understands up to {latest}. "
+            "It was written by a newer Tandem: install that version (or newer) to open it. "
+            "Nothing was changed."
+        )
+    if found == latest:
+        return found
+    if found > 0:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        saved = backup_file(conn, path.with_name(f"{path.name}.v{found}-{stamp}.bak"))
+        log.info("backed up %s to %s before migrating to version %d", path, saved, latest)
+    for version in range(found + 1, latest + 1):
+        # executescript commits any open transaction first; wrap each step so it lands whole.
+        step = migrations[version - 1]
+        conn.executescript(f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version = {version};\nCOMMIT;")
+    return found

@@ -1,0 +1,135 @@
+"""peewee models over the tables that ``migrations`` creates (the models never create tables)."""
+
+from __future__ import annotations
+
+import peewee as pw
+
+database = pw.DatabaseProxy()
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class MetaRow(BaseModel):
+    key = pw.TextField(primary_key=True)
+    value = pw.TextField()
+
+    class Meta:
+        table_name = "meta"
+
+
+class MemberRow(BaseModel):
+    id = pw.TextField(primary_key=True)
+    display_name = pw.TextField()
+    color = pw.TextField()
+    role = pw.IntegerField()
+    client_id = pw.TextField(null=True, unique=True)
+    created_at = pw.IntegerField()
+
+    class Meta:
+        table_name = "member"
+
+
+class ProjectRow(BaseModel):
+    id = pw.TextField(primary_key=True)
+    key = pw.TextField(unique=True)
+    name = pw.TextField()
+    description = pw.TextField(default="")
+    next_task_number = pw.IntegerField(default=1)
+    version = pw.IntegerField()
+    field_versions = pw.TextField(default="{}")
+    created_at = pw.IntegerField()
+    updated_at = pw.IntegerField()
+
+    class Meta:
+        table_name = "project"
+
+
+class LogHeadRow(BaseModel):
+    project_id = pw.TextField(primary_key=True)
+    head_seq = pw.IntegerField()
+    floor_seq = pw.IntegerField()
+
+    class Meta:
+        table_name = "log_head"
+
+
+class SprintRow(BaseModel):
+    id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    name = pw.TextField()
+    goal = pw.TextField(default="")
+    state = pw.IntegerField()
+    start_date = pw.TextField(default="")
+    end_date = pw.TextField(default="")
+    version = pw.IntegerField()
+    field_versions = pw.TextField(default="{}")
+    created_at = pw.IntegerField()
+    updated_at = pw.IntegerField()
+    completed_at = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "sprint"
+
+
+class TaskRow(BaseModel):
+    id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    number = pw.IntegerField()
+    title = pw.TextField()
+    description = pw.TextField(default="")
+    status = pw.IntegerField()
+    priority = pw.IntegerField()
+    assignee_id = pw.TextField(null=True)
+    story_points = pw.IntegerField(null=True)
+    labels = pw.TextField(default="[]")
+    due_date = pw.TextField(default="")
+    sprint_id = pw.TextField(null=True)
+    parent_task_id = pw.TextField(null=True)
+    rank = pw.TextField()
+    version = pw.IntegerField()
+    field_versions = pw.TextField(default="{}")
+    created_at = pw.IntegerField()
+    updated_at = pw.IntegerField()
+
+    class Meta:
+        table_name = "task"
+
+
+class CommentRow(BaseModel):
+    id = pw.TextField(primary_key=True)
+    task_id = pw.TextField()
+    project_id = pw.TextField()
+    author_id = pw.TextField()
+    body = pw.TextField()
+    version = pw.IntegerField()
+    created_at = pw.IntegerField()
+    edited_at = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "comment"
+
+
+class EventRow(BaseModel):
+    id = pw.AutoField()
+    project_id = pw.TextField()
+    seq = pw.IntegerField()
+    kind = pw.TextField()
+    frame = pw.BlobField()
+    created_at = pw.IntegerField()
+
+    class Meta:
+        table_name = "event"
+
+
+class AppliedRequestRow(BaseModel):
+    key = pw.TextField(primary_key=True)
+    answer = pw.BlobField()
+    is_error = pw.BooleanField()
+    created_at = pw.IntegerField()
+
+    class Meta:
+        table_name = "applied_request"
