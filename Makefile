@@ -56,7 +56,7 @@ test-web: $(WEB_STAMP) $(WEB_DIST)
 test: lint test-web test-py
 
 bench: $(STAMP) $(WEB_DIST)
-	$(BIN)/python -m tests.bench
+	$(BIN)/python tests/bench.py
 
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py
