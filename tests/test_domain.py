@@ -156,7 +156,11 @@ def test_repeated_message_id_has_one_effect_and_the_same_answer(domain: Domain) 
             "",
         ),
         (commands_pb2.UpdateTask(task_id="TASK"), "INVALID_ARGUMENT", "update_mask"),
-        (commands_pb2.MoveTask(task_id="TASK", status=99), "INVALID_ARGUMENT", "status"),
+        (
+            commands_pb2.MoveTask(task_id="TASK", status=Status.ValueType(99)),
+            "INVALID_ARGUMENT",
+            "status",
+        ),
         (commands_pb2.DeleteTask(task_id="missing"), "NOT_FOUND", ""),
         (commands_pb2.AddComment(task_id="TASK", body=""), "INVALID_ARGUMENT", "body"),
         (commands_pb2.StartSprint(sprint_id="missing"), "NOT_FOUND", ""),
@@ -181,7 +185,7 @@ def test_bad_commands_get_coded_errors_and_change_nothing(
     }[type(payload)]
     before = domain.events_since(project.id, 0)
     with pytest.raises(DomainError) as refused:
-        domain.execute(domain.owner_actor(), cmd(**{kind: payload}))
+        domain.execute(domain.owner_actor(), websocket_pb2.WebSocketMessage(**{kind: payload}))  # type: ignore[arg-type]
     assert refused.value.code == ErrorCode.Value(f"ERROR_CODE_{code}")
     assert refused.value.field == field
     assert domain.events_since(project.id, 0) == before
