@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Lock
 from typing import Any, TypeVar
 
 import peewee as pw
@@ -32,6 +33,12 @@ from server.storage.models import AppliedRequestRow, EventRow, LogHeadRow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Pending = tuple[
+    Actor,
+    websocket_pb2.WebSocketMessage,
+    asyncio.AbstractEventLoop,
+    "asyncio.Future[websocket_pb2.Ack]",
+]
 
 __all__ = ["Domain", "TaskFilter", "open_domain"]
 
@@ -82,6 +89,9 @@ class Domain:
         self.sink = EventSink()
         self.history_limit = history_limit
         self._clock = clock
+        self._pending: list[Pending] = []
+        self._pending_lock = Lock()
+        self._drain_scheduled = False
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self.sink.add_listener(self._wake_waiters)
         with store.db.atomic():
@@ -92,13 +102,71 @@ class Domain:
     async def command(
         self, actor: Actor, envelope: websocket_pb2.WebSocketMessage
     ) -> websocket_pb2.Ack:
-        """Run one command; raises DomainError when refused (and then nothing was written)."""
-        return await self.store.call(self.execute, actor, envelope)
+        """Run one command; raises DomainError when refused (and then nothing was written).
+
+        Commands that arrive while the database thread is busy are committed together in one
+        transaction (group commit), each in its own savepoint: one fsync for the group, and a
+        refused command still changes nothing.
+        """
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[websocket_pb2.Ack] = loop.create_future()
+        with self._pending_lock:
+            self._pending.append((actor, envelope, loop, answer))
+            start = not self._drain_scheduled
+            self._drain_scheduled = True
+        if start:
+            self.store.submit(self._drain)
+        return await answer
+
+    def _drain(self) -> None:
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+            self._drain_scheduled = False
+        outcomes = self._commit([(actor, envelope) for actor, envelope, _, _ in batch])
+        for (_, _, loop, answer), outcome in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, answer, outcome)
 
     def execute(self, actor: Actor, envelope: websocket_pb2.WebSocketMessage) -> websocket_pb2.Ack:
-        """The synchronous core of ``command``; runs on the database thread."""
-        kind = envelope.WhichOneof("payload")
-        command = COMMANDS.get(kind or "")
+        """Run one command synchronously, in its own transaction, on the calling thread."""
+        outcome = self._commit([(actor, envelope)])[0]
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    def _commit(
+        self, batch: list[tuple[Actor, websocket_pb2.WebSocketMessage]]
+    ) -> list[websocket_pb2.Ack | DomainError]:
+        outcomes: list[websocket_pb2.Ack | DomainError] = []
+        events: list[CommittedEvent] = []
+        try:
+            with self.store.db.atomic():
+                for actor, envelope in batch:
+                    try:
+                        with self.store.db.atomic():  # a savepoint
+                            ack, tx = self._run(actor, envelope)
+                    except DomainError as err:
+                        outcomes.append(err)
+                        continue
+                    except Exception:  # a bug: refuse this command, keep serving the rest
+                        log.exception("command %s failed", envelope.WhichOneof("payload"))
+                        outcomes.append(
+                            DomainError(ErrorCode.ERROR_CODE_INTERNAL, "internal error; not saved")
+                        )
+                        continue
+                    outcomes.append(ack)
+                    events.extend(tx.events)
+        except pw.OperationalError as err:  # the commit itself failed: nothing was saved
+            failure = self._storage_error(err)
+            return [failure for _ in batch]
+        self.sink.publish(events)
+        return outcomes
+
+    def _run(
+        self, actor: Actor, envelope: websocket_pb2.WebSocketMessage
+    ) -> tuple[websocket_pb2.Ack, Tx]:
+        kind = envelope.WhichOneof("payload") or ""
+        tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit)
+        command = COMMANDS.get(kind)
         if command is None:
             raise DomainError(
                 ErrorCode.ERROR_CODE_UNSUPPORTED, f"{kind or 'an empty message'} is not a command"
@@ -111,11 +179,10 @@ class Domain:
         if key is not None:
             seen = AppliedRequestRow.get_or_none(AppliedRequestRow.key == key)
             if seen is not None:
-                return self._replay(seen)
-        tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit)
+                return self._replay(seen), tx
         try:
             with self.store.db.atomic():
-                ack = command.run(tx, getattr(envelope, kind or ""))
+                ack = command.run(tx, getattr(envelope, kind))
                 if key is not None:
                     AppliedRequestRow.insert(
                         key=key, answer=ack.SerializeToString(), is_error=False, created_at=tx.now
@@ -132,8 +199,7 @@ class Domain:
                 ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
                 f"the change breaks a rule of the data: {err}",
             ) from err
-        self.sink.publish(tx.events)
-        return ack
+        return ack, tx
 
     def _remember_refusal(self, key: str, err: DomainError, now: int) -> None:
         # A replayed command must get the same answer, refusals included. Best effort: if the
@@ -311,6 +377,17 @@ class Domain:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _settle(
+    answer: asyncio.Future[websocket_pb2.Ack], outcome: websocket_pb2.Ack | DomainError
+) -> None:
+    if answer.done():  # the caller went away (connection closed); the change stands
+        return
+    if isinstance(outcome, DomainError):
+        answer.set_exception(outcome)
+    else:
+        answer.set_result(outcome)
 
 
 def _current_of(error: errors_pb2.Error) -> Any:

@@ -63,6 +63,10 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
+    def submit(self, fn: Callable[[], None]) -> None:
+        """Queue ``fn`` on the database thread without waiting for it."""
+        self._executor.submit(fn)
+
     def backup(self, dest: Path) -> Path:
         """An online backup that opens as a new epoch, so clients resync after a restore."""
         conn: sqlite3.Connection = self.db.connection()  # type: ignore[no-untyped-call]
