@@ -1,0 +1,100 @@
+"""Builds the aiohttp application: domain lifetime, REST API, real-time layer, web UI."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from server import api
+from server.appkeys import CONFIG, DOMAIN
+from server.config import ServerConfig
+from server.domain.service import open_domain
+
+log = logging.getLogger(__name__)
+
+REPO_WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+# Everything the web UI does not own: the API, the WebSocket endpoint.
+_UI_PATH = r"{path:(?!api(?:/|$)|ws(?:/|$)).*}"
+
+_NOT_BUILT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Tandem</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 4em auto">
+<h1>Tandem is running</h1>
+<p>The web UI is not built, run <code>make run</code> (it builds it) and reload this page.</p>
+<p>The REST API answers at <a href="/api/health">/api/health</a>; its description is at
+<a href="/api/openapi.json">/api/openapi.json</a>.</p>
+<p><small>Looked for <code>{where}</code>.</small></p>
+</body></html>
+"""
+
+
+def web_root(config: ServerConfig) -> Path:
+    return config.web_root if config.web_root is not None else REPO_WEB_DIST
+
+
+def create_app(config: ServerConfig) -> web.Application:
+    app = web.Application(
+        middlewares=[api.api_error_middleware],
+        client_max_size=config.max_message_bytes,
+    )
+    app[CONFIG] = config
+
+    async def domain_lifetime(app: web.Application) -> AsyncIterator[None]:
+        domain = open_domain(config)
+        app[DOMAIN] = domain
+        try:
+            yield
+        finally:
+            domain.close()
+
+    app.cleanup_ctx.append(domain_lifetime)
+    api.setup(app)
+    _setup_realtime(app)
+    _setup_web_ui(app, web_root(config))
+    return app
+
+
+def _setup_realtime(app: web.Application) -> None:
+    # TODO: import server.realtime unconditionally once it has landed.
+    try:
+        from server import realtime
+    except ImportError:
+        log.warning("real-time layer not available; serving REST only")
+        return
+    setup = getattr(realtime, "setup", None)
+    if setup is None:
+        log.warning("server.realtime has no setup(); serving REST only")
+        return
+    setup(app)
+
+
+def _setup_web_ui(app: web.Application, root: Path) -> None:
+    """Serve the built UI: files as they are, any other path the single page (index.html)."""
+    root = root.resolve()
+    index = root / "index.html"
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        if not index.is_file():
+            page = _NOT_BUILT.format(where=html.escape(str(root)))
+            return web.Response(text=page, content_type="text/html")
+        rel = request.match_info["path"]
+        target = (root / rel).resolve() if rel else index
+        # Never serve anything outside the build folder (../ or symlinks out of it).
+        if not target.is_relative_to(root) or not target.is_file():
+            if "." in rel.rsplit("/", 1)[-1]:
+                raise web.HTTPNotFound()
+            target = index
+        response = web.FileResponse(target)
+        if target == index:
+            response.headers["Cache-Control"] = "no-cache"
+        elif target.parent.name == "assets":
+            # Vite names assets by content hash: they never change under one name.
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+    app.router.add_get("/" + _UI_PATH, serve, name="web_ui")

@@ -1,0 +1,216 @@
+"""The ``tandem`` command: the desktop app, the server alone, and tools around them.
+
+Subcommands live in ``SUBCOMMANDS``, one entry each (name, help, arguments, run);
+adding one is adding an entry. The README test reads this table, so the
+documentation has to name every subcommand listed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import contextlib
+import importlib
+import signal
+import sys
+import webbrowser
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from tandem.v1 import websocket_pb2
+
+import server
+from server import paths
+from server.config import ServerConfig
+from server.runner import PortInUseError, start_server
+
+READY_LINE = "Tandem is running at {url}"
+
+# The desktop app's entry point. server/ never imports app/ statically; this is the one
+# seam, reached by name at run time so the server runs without Qt installed.
+DESKTOP_MODULE = "app.main"
+# Exception class names app.main may raise to say "no display or system tray here".
+DESKTOP_UNAVAILABLE_ERRORS = ("NoTrayError",)
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# --- serve ----------------------------------------------------------------------------
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = ServerConfig.__dataclass_fields__
+    parser.add_argument("--host", default=defaults["host"].default, help="address to listen on")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to listen on (0, the default, picks a free one)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where the database lives (default: ${paths.DATA_DIR_ENV} or the user data folder)",
+    )
+    parser.add_argument("--lan", action="store_true", help="share on the local network too")
+    parser.add_argument(
+        "--lan-host",
+        default=defaults["lan_host"].default,
+        help="address of the LAN listener (default: all interfaces)",
+    )
+    parser.add_argument("--open", action="store_true", help="open the board in the browser")
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    data_dir = args.data_dir if args.data_dir is not None else paths.default_data_dir()
+    return ServerConfig(
+        data_dir=data_dir, host=args.host, port=args.port, lan=args.lan, lan_host=args.lan_host
+    )
+
+
+async def serve(config: ServerConfig, *, open_browser: bool = False) -> None:
+    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Windows event loops have no signal handlers; Ctrl+C arrives as KeyboardInterrupt.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+    running = await start_server(config)
+    try:
+        print(READY_LINE.format(url=running.url), flush=True)
+        for url in running.lan_urls:
+            print(f"Shared on the LAN at {url}", flush=True)
+        if open_browser:
+            webbrowser.open(running.url)
+        await stop.wait()
+    finally:
+        await running.close()
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    try:
+        asyncio.run(serve(config, open_browser=args.open))
+    except PortInUseError as exc:
+        print(f"tandem: {exc.strerror}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+# --- decode ---------------------------------------------------------------------------
+
+
+def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file", nargs="?", default="-", help="a captured binary frame (default -: standard input)"
+    )
+    encoding = parser.add_mutually_exclusive_group()
+    encoding.add_argument("--hex", action="store_true", help="the input is hexadecimal text")
+    encoding.add_argument("--base64", action="store_true", help="the input is base64 text")
+
+
+def decode_frame(data: bytes, *, hex_text: bool = False, base64_text: bool = False) -> str:
+    """A binary ``WebSocketMessage`` (raw, hex or base64) as protobuf JSON."""
+    if hex_text:
+        data = bytes.fromhex(data.decode("ascii"))
+    elif base64_text:
+        data = base64.b64decode(b"".join(data.split()), validate=True)
+    message = websocket_pb2.WebSocketMessage()
+    message.ParseFromString(data)
+    return json_format.MessageToJson(message, indent=2, ensure_ascii=False)
+
+
+def _run_decode(args: argparse.Namespace) -> int:
+    if args.file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            print(f"tandem decode: {exc}", file=sys.stderr)
+            return 1
+    try:
+        print(decode_frame(data, hex_text=args.hex, base64_text=args.base64))
+    except (ValueError, binascii.Error, DecodeError) as exc:
+        print(f"tandem decode: not a tandem.v1.WebSocketMessage: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- the table ------------------------------------------------------------------------
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "serve": Subcommand(
+        "run the server alone (no tray): REST, WebSocket and the web UI",
+        _add_serve_arguments,
+        _run_serve,
+    ),
+    "decode": Subcommand(
+        "print a captured binary WebSocket frame as JSON", _add_decode_arguments, _run_decode
+    ),
+    # Invites for LAN sharing ("invite", "invites") are registered here too.
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tandem",
+        description="Tandem, a desktop project board shared live on your network. "
+        "Without a command it starts the desktop app (tray).",
+    )
+    parser.add_argument("--version", action="version", version=f"tandem {server.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, sub in SUBCOMMANDS.items():
+        sub.add_arguments(commands.add_parser(name, help=sub.help, description=sub.help))
+    return parser
+
+
+def _run_desktop(parser: argparse.ArgumentParser) -> int:
+    """The tray app; where it cannot run here, the server with the browser instead."""
+    try:
+        desktop = importlib.import_module(DESKTOP_MODULE)
+    except ImportError as exc:
+        return _fallback_to_serve(parser, f"the desktop app is not available ({exc})")
+    unavailable = tuple(
+        error
+        for name in DESKTOP_UNAVAILABLE_ERRORS
+        if isinstance(error := getattr(desktop, name, None), type) and issubclass(error, Exception)
+    )
+    try:
+        result = desktop.main()
+    except unavailable as exc:
+        return _fallback_to_serve(parser, str(exc) or type(exc).__name__)
+    return int(result or 0)
+
+
+def _fallback_to_serve(parser: argparse.ArgumentParser, reason: str) -> int:
+    print(f"tandem: {reason}; running as `tandem serve --open` instead", file=sys.stderr)
+    args = parser.parse_args(["serve", "--open"])
+    return SUBCOMMANDS["serve"].run(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return _run_desktop(parser)
+    return SUBCOMMANDS[args.command].run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Running the application on real sockets: a loopback listener and, when shared, a LAN one.
+
+Binds first, then reports: ``start_server`` returns only once the sockets are
+listening, and a port already in use comes back as ``PortInUseError`` rather than a
+half-started server.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import socket
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from server.app import create_app
+from server.config import ServerConfig
+
+log = logging.getLogger(__name__)
+
+# Long polls end at shutdown, so handlers finish quickly; this bounds a stuck one.
+SHUTDOWN_TIMEOUT_SECONDS = 5.0
+
+
+class PortInUseError(OSError):
+    """The address and port asked for are taken by another program."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            errno.EADDRINUSE,
+            f"port {port} on {host} is already in use; choose another with --port, "
+            "or --port 0 for any free port",
+        )
+        self.host = host
+        self.port = port
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]"
+    except ValueError:
+        pass
+    return host
+
+
+def lan_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses, best effort and without network traffic."""
+    found: list[str] = []
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+    except OSError:
+        infos = []
+    for info in infos:
+        address = str(info[4][0])
+        if not ipaddress.ip_address(address).is_loopback and address not in found:
+            found.append(address)
+    return found
+
+
+async def _start_site(runner: web.AppRunner, host: str, port: int) -> tuple[web.TCPSite, int]:
+    """Start a listener and return it with the port it really got."""
+    before = {tuple(a) for a in runner.addresses}
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(host, port) from exc
+        raise
+    new = [a for a in runner.addresses if tuple(a) not in before]
+    real_port = int(new[0][1]) if new else port
+    return site, real_port
+
+
+@dataclass
+class RunningServer:
+    """A started server: where it answers, and how to share it or stop it."""
+
+    app: web.Application
+    config: ServerConfig
+    runner: web.AppRunner
+    site: web.TCPSite
+    port: int
+    lan_site: web.TCPSite | None = None
+    lan_port: int = 0
+    lan_host: str = ""
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{_url_host(self.config.host)}:{self.port}/"
+
+    @property
+    def lan_urls(self) -> list[str]:
+        if self.lan_site is None:
+            return []
+        if self.lan_host in ("", "0.0.0.0"):
+            hosts = lan_addresses() or ["0.0.0.0"]
+        else:
+            hosts = [self.lan_host]
+        return [f"http://{_url_host(h)}:{self.lan_port}/" for h in hosts]
+
+    async def set_lan(self, enabled: bool, host: str | None = None) -> list[str]:
+        """Open or close the LAN listener; returns the LAN URLs (empty when off)."""
+        wanted_host = host or self.config.lan_host
+        if self.lan_site is not None and (not enabled or wanted_host != self.lan_host):
+            await self.lan_site.stop()
+            self.lan_site = None
+            self.lan_port = 0
+        if enabled and self.lan_site is None:
+            self.lan_site, self.lan_port = await self._start_lan(wanted_host)
+            self.lan_host = wanted_host
+        return self.lan_urls
+
+    async def _start_lan(self, host: str) -> tuple[web.TCPSite, int]:
+        if self.config.lan_port:
+            return await _start_site(self.runner, host, self.config.lan_port)
+        # Colleagues get the same port as the desktop when the address allows it
+        # (a specific interface); a wildcard next to a loopback listener needs another.
+        try:
+            return await _start_site(self.runner, host, self.port)
+        except PortInUseError:
+            return await _start_site(self.runner, host, 0)
+
+    async def close(self) -> None:
+        """Stop listening, let the app shut down (sockets closed with 1001), close the store."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.runner.cleanup()
+
+
+async def start_server(config: ServerConfig) -> RunningServer:
+    app = create_app(config)
+    runner = web.AppRunner(
+        app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS, access_log=None
+    )
+    await runner.setup()
+    try:
+        site, port = await _start_site(runner, config.host, config.port)
+        running = RunningServer(app=app, config=config, runner=runner, site=site, port=port)
+        if config.lan:
+            await running.set_lan(True)
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return running

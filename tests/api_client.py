@@ -1,0 +1,110 @@
+"""A small REST client for tests: JSON by default, binary protobuf on request, rows on disk."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+JSON = "application/json"
+PROTOBUF = "application/x-protobuf"
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: CIMultiDictProxy[str]
+    raw: bytes
+    json: Any
+
+    @property
+    def error_code(self) -> str:
+        return str(self.json["error"]["code"])
+
+
+class ApiClient:
+    """Talks to one running server over a real socket."""
+
+    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        data: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> ApiResponse:
+        hdrs = dict(headers or {})
+        if body is not None:
+            import json
+
+            data = json.dumps(body)
+            hdrs.setdefault("Content-Type", JSON)
+        async with self.session.request(
+            method, self.base_url + path, data=data, headers=hdrs, params=params
+        ) as resp:
+            raw = await resp.read()
+            parsed: Any = None
+            if resp.content_type == JSON and raw:
+                parsed = await resp.json()
+            return ApiResponse(resp.status, resp.headers, raw, parsed)
+
+    async def get(self, path: str, **params: str) -> ApiResponse:
+        return await self.request("GET", path, params=params or None)
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> ApiResponse:
+        if body is None and "data" not in kw:
+            body = {}
+        return await self.request("POST", path, body, **kw)
+
+    async def patch(self, path: str, body: Any, **kw: Any) -> ApiResponse:
+        return await self.request("PATCH", path, body, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> ApiResponse:
+        return await self.request("DELETE", path, **kw)
+
+    # Shortcuts that assert success, for arranging a test.
+    async def make_project(self, key: str = "WEB", name: str = "Website") -> dict[str, Any]:
+        resp = await self.post("/api/v1/projects", {"key": key, "name": name})
+        assert resp.status == 201, resp.json
+        return dict(resp.json)
+
+    async def make_task(
+        self, project_id: str, title: str = "A task", **fields: Any
+    ) -> dict[str, Any]:
+        resp = await self.post(f"/api/v1/projects/{project_id}/tasks", {"title": title, **fields})
+        assert resp.status == 201, resp.json
+        return dict(resp.json)
+
+    async def make_sprint(
+        self, project_id: str, name: str = "Sprint 1", **fields: Any
+    ) -> dict[str, Any]:
+        resp = await self.post(f"/api/v1/projects/{project_id}/sprints", {"name": name, **fields})
+        assert resp.status == 201, resp.json
+        return dict(resp.json)
+
+
+def database_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted: to show a refused request changed nothing."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        return {
+            t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables
+        }
+    finally:
+        conn.close()

@@ -1,0 +1,103 @@
+"""REST: the change log endpoint and its long poll (the fallback for clients without WebSocket)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from server.api.routes import waiting_polls
+from server.config import ServerConfig
+from server.runner import RunningServer
+from tests.api_client import ApiClient
+
+
+async def until_polls_wait(running: RunningServer, count: int) -> None:
+    """Wait (bounded) until ``count`` long polls are parked on the server."""
+    for _ in range(1000):
+        if waiting_polls(running.app) == count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"expected {count} waiting long polls")
+
+
+@pytest.fixture
+def api_config(tmp_path: Path) -> ServerConfig:
+    # A short cap, so "the wait elapses" takes a fraction of a second whatever was asked.
+    return ServerConfig(data_dir=tmp_path / "data", max_poll_seconds=0.3)
+
+
+async def test_events_since(api: ApiClient) -> None:
+    pid = (await api.make_project())["id"]
+    task = await api.make_task(pid, "One")
+    await api.make_task(pid, "Two")
+    page = (await api.get(f"/api/v1/projects/{pid}/events", since="0")).json
+    assert page["projectId"] == pid
+    seqs = [next(iter(e.values()))["seq"] for e in page["events"]]
+    assert seqs == [str(n) for n in range(1, len(seqs) + 1)]
+    assert page["headSeq"] == seqs[-1]
+    assert any(
+        e.get("taskCreated", {}).get("task", {}).get("id") == task["id"] for e in page["events"]
+    )
+
+    head = int(page["headSeq"])
+    after = (await api.get(f"/api/v1/projects/{pid}/events", since=str(head - 1))).json
+    assert len(after["events"]) == 1
+    ahead = (await api.get(f"/api/v1/projects/{pid}/events", since=str(head + 5))).json
+    assert ahead["resyncRequired"] is True
+
+
+async def test_long_poll_returns_when_a_change_commits(
+    api: ApiClient, server: RunningServer
+) -> None:
+    pid = (await api.make_project())["id"]
+    head = int((await api.get(f"/api/v1/projects/{pid}/events")).json["headSeq"])
+    # A cap well beyond the test, so only the change can end the poll.
+    poll = asyncio.create_task(
+        api.get(f"/api/v1/projects/{pid}/events", since=str(head), wait="3600")
+    )
+    await until_polls_wait(server, 1)
+    task = await api.make_task(pid, "Wake up")
+    page = (await asyncio.wait_for(poll, 10)).json
+    created = [e["taskCreated"]["task"]["id"] for e in page["events"] if "taskCreated" in e]
+    assert created == [task["id"]]
+
+
+async def test_long_poll_returns_empty_when_the_wait_elapses(api: ApiClient) -> None:
+    pid = (await api.make_project())["id"]
+    head = (await api.get(f"/api/v1/projects/{pid}/events")).json["headSeq"]
+    # Asks for an hour; the server's cap (0.3 s here) ends it.
+    resp = await asyncio.wait_for(
+        api.get(f"/api/v1/projects/{pid}/events", since=head, wait="3600"), 30
+    )
+    assert resp.status == 200
+    assert resp.json.get("events", []) == []
+    assert resp.json["headSeq"] == head
+
+
+@pytest.fixture
+def long_poll_config(tmp_path: Path) -> ServerConfig:
+    return ServerConfig(data_dir=tmp_path / "data", max_poll_seconds=3600)
+
+
+async def test_shutdown_ends_a_long_poll(long_poll_config: ServerConfig) -> None:
+    import aiohttp
+
+    from server.runner import start_server
+
+    running: RunningServer = await start_server(long_poll_config)
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = ApiClient(running.url, session)
+            pid = (await api.make_project())["id"]
+            poll = asyncio.create_task(
+                api.get(f"/api/v1/projects/{pid}/events", since="1", wait="3600")
+            )
+            await until_polls_wait(running, 1)
+            await asyncio.wait_for(running.close(), 10)
+            resp = await asyncio.wait_for(poll, 10)
+            assert resp.status == 200
+            assert resp.json.get("events", []) == []
+    finally:
+        await running.close()

@@ -1,0 +1,82 @@
+"""REST: binary protobuf content negotiation and idempotency keys."""
+
+from __future__ import annotations
+
+from google.protobuf import field_mask_pb2
+from tandem.v1 import api_pb2, commands_pb2, entities_pb2, errors_pb2
+
+from server.runner import RunningServer
+from tests.api_client import JSON, PROTOBUF, ApiClient, database_rows
+
+
+async def test_binary_protobuf_in_and_out(api: ApiClient) -> None:
+    body = entities_pb2.Project(key="BIN", name="Binary").SerializeToString()
+    resp = await api.request(
+        "POST", "/api/v1/projects", data=body, headers={"Content-Type": PROTOBUF}
+    )
+    assert resp.status == 201
+    assert resp.headers["Content-Type"].startswith(PROTOBUF)
+    project = entities_pb2.Project.FromString(resp.raw)
+    assert project.key == "BIN"
+    assert project.version == 1
+
+    update = commands_pb2.UpdateProject(
+        base_version=1,
+        update_mask=field_mask_pb2.FieldMask(paths=["name"]),
+        project=entities_pb2.Project(name="Binary 2"),
+    )
+    patched = await api.request(
+        "PATCH",
+        f"/api/v1/projects/{project.id}",
+        data=update.SerializeToString(),
+        headers={"Content-Type": PROTOBUF, "Accept": PROTOBUF},
+    )
+    assert patched.status == 200
+    assert entities_pb2.Project.FromString(patched.raw).name == "Binary 2"
+
+    listed = await api.request("GET", "/api/v1/projects", headers={"Accept": PROTOBUF})
+    assert listed.headers["Content-Type"].startswith(PROTOBUF)
+    assert [p.id for p in api_pb2.ListProjectsResponse.FromString(listed.raw).projects] == [
+        project.id
+    ]
+    # JSON in, protobuf out, and the other way round.
+    json_in = await api.request("GET", f"/api/v1/projects/{project.id}", headers={"Accept": JSON})
+    assert json_in.json["name"] == "Binary 2"
+
+
+async def test_errors_follow_the_negotiated_format(api: ApiClient) -> None:
+    resp = await api.request("GET", "/api/v1/projects/nope", headers={"Accept": PROTOBUF})
+    assert resp.status == 404
+    error = api_pb2.ErrorResponse.FromString(resp.raw).error
+    assert error.code == errors_pb2.ERROR_CODE_NOT_FOUND
+    assert error.message
+
+
+async def test_idempotency_key_returns_the_first_answer_once(
+    api: ApiClient, server: RunningServer
+) -> None:
+    pid = (await api.make_project())["id"]
+    headers = {"Idempotency-Key": "create-1"}
+    first = await api.post(f"/api/v1/projects/{pid}/tasks", {"title": "Once"}, headers=headers)
+    assert first.status == 201
+    rows = database_rows(server.config.database_path)
+    second = await api.post(f"/api/v1/projects/{pid}/tasks", {"title": "Once"}, headers=headers)
+    assert second.status == 201
+    assert second.json == first.json
+    assert database_rows(server.config.database_path) == rows
+    tasks = (await api.get(f"/api/v1/projects/{pid}/tasks")).json["tasks"]
+    assert [t["title"] for t in tasks] == ["Once"]
+
+    # A refusal is remembered too: the same key gets the same error.
+    bad = {"Idempotency-Key": "dup-key"}
+    one = await api.post("/api/v1/projects", {"key": "WEB", "name": "x"}, headers=bad)
+    two = await api.post("/api/v1/projects", {"key": "WEB", "name": "x"}, headers=bad)
+    assert one.status == two.status == 409
+    assert one.json == two.json
+
+    # A new key is a new command.
+    third = await api.post(
+        f"/api/v1/projects/{pid}/tasks", {"title": "Once"}, headers={"Idempotency-Key": "create-2"}
+    )
+    assert third.status == 201
+    assert third.json["id"] != first.json["id"]
