@@ -34,3 +34,10 @@ async def server(api_config: ServerConfig) -> AsyncIterator[RunningServer]:
 async def api(server: RunningServer) -> AsyncIterator[ApiClient]:
     async with aiohttp.ClientSession() as session:
         yield ApiClient(server.url, session)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client session, closed after the test."""
+    async with aiohttp.ClientSession() as s:
+        yield s

@@ -1,0 +1,68 @@
+"""GET /ws: upgrade, read frames, hand each envelope to the session, clean up at the end."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from aiohttp import WSMsgType, web
+
+from server.realtime.codec import BadFrame, decode
+from server.realtime.connection import Connection
+from server.realtime.keys import HUB
+from server.realtime.protocol import CloseCode
+from server.realtime.session import Session
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"": False, "binary": False, "json": True}
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB]
+    fmt = request.query.get("format", "")
+    if fmt not in FORMATS:
+        raise web.HTTPBadRequest(text="format must be binary or json")
+    if not hub.accepting:
+        raise web.HTTPServiceUnavailable(text="the server is shutting down")
+    as_json = FORMATS[fmt]
+    config = hub.config
+    ws = web.WebSocketResponse(
+        heartbeat=config.heartbeat_seconds,
+        max_msg_size=config.max_message_bytes,
+        compress=False,
+    )
+    await ws.prepare(request)
+    conn = Connection(
+        ws,
+        request,
+        connection_id=secrets.token_hex(8),
+        as_json=as_json,
+        queue_limit=config.send_queue_limit,
+    )
+    hub.attach(conn)
+    conn.start()
+    session = Session(hub, conn, request)
+    try:
+        while conn.open:
+            msg = await ws.receive()
+            if msg.type is WSMsgType.BINARY or msg.type is WSMsgType.TEXT:
+                if (msg.type is WSMsgType.TEXT) != as_json:
+                    want = "text (JSON) frames" if as_json else "binary protobuf frames"
+                    await conn.close_now(CloseCode.UNSUPPORTED_DATA, f"send {want}")
+                    break
+                try:
+                    envelope = decode(msg.data)
+                except BadFrame as exc:
+                    await conn.close_now(CloseCode.INVALID_PAYLOAD, f"not a message: {exc}")
+                    break
+                await session.handle(envelope)
+            else:
+                # CLOSE, CLOSING, CLOSED or ERROR (too big, heartbeat missed, reset).
+                if conn.close_code is None and ws.close_code is not None:
+                    conn.close_code = ws.close_code
+                break
+    finally:
+        hub.detach(conn)
+        await conn.finish()
+    return ws

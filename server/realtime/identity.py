@@ -1,0 +1,56 @@
+"""Which member a WebSocket connection acts as: the one place that decides it.
+
+Loopback connections are the desktop's own person (or another browser on the same
+machine) and act as a local member with the owner role. Anything else needs a
+credential from a LAN invite, checked by the security layer, and acts with its role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from tandem.v1 import commands_pb2, entities_pb2, errors_pb2
+
+from server import security
+from server.domain.actor import Actor
+from server.domain.errors import DomainError
+from server.domain.service import Domain
+
+Role = entities_pb2.MemberRole
+
+
+@dataclass(frozen=True)
+class Identity:
+    actor: Actor
+    member: entities_pb2.Member
+
+
+async def resolve_identity(
+    request: web.Request, hello: commands_pb2.Hello, domain: Domain, connection_id: str
+) -> Identity:
+    """The actor for a connection that said ``hello``; DomainError UNAUTHENTICATED if none.
+
+    ``client_key`` scopes command idempotency: a browser replaying its outbox after a
+    reconnect sends the same client id, so its repeated message ids are recognised.
+    """
+    # The security layer owns the one definition of "this machine" (it also guards HTTP).
+    if not request.app[security.SECURITY].is_local(request.remote):
+        found = await security.remote_identity(request, hello.client_id or connection_id)
+        if found is None:
+            raise DomainError(
+                errors_pb2.ERROR_CODE_UNAUTHENTICATED,
+                "connections from the network need an invite",
+            )
+        actor, member = found
+        return Identity(actor=actor, member=member)
+    member = await domain.local_member(hello.client_id, hello.display_name)
+    actor = Actor(
+        member_id=member.id,
+        role=Role.MEMBER_ROLE_OWNER,
+        client_key=hello.client_id or connection_id,
+    )
+    shown = entities_pb2.Member()
+    shown.CopyFrom(member)
+    shown.role = Role.MEMBER_ROLE_OWNER
+    return Identity(actor=actor, member=shown)

@@ -1,0 +1,39 @@
+"""Constants of the WebSocket protocol: version, close codes and limits (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final
+
+#: The one protocol version this server speaks; ``Hello.protocol_version`` must match.
+PROTOCOL_VERSION: Final = 1
+
+#: Commands a connection may send per second on average, and in one burst.
+COMMAND_RATE_PER_SECOND: Final = 50.0
+COMMAND_BURST: Final = 100
+
+#: Presence from one connection is relayed at most this often; the latest state always
+#: follows (a trailing update), so throttling never leaves a stale "is typing".
+PRESENCE_INTERVAL_SECONDS: Final = 0.25
+
+#: How long a close handshake may take before the socket is cut.
+CLOSE_TIMEOUT_SECONDS: Final = 1.0
+#: How long shutdown waits for a connection to flush its queue before cutting it.
+SHUTDOWN_FLUSH_SECONDS: Final = 5.0
+
+#: Longest id a client may put in a subscribe or presence message.
+MAX_ID_LENGTH: Final = 128
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server sends. 4xxx are Tandem's own."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # the server is shutting down; reconnect and resume
+    UNSUPPORTED_DATA = 1003  # a text frame on the binary endpoint, or binary on ?format=json
+    INVALID_PAYLOAD = 1007  # a frame that is not a valid WebSocketMessage
+    MESSAGE_TOO_BIG = 1009  # a frame over the size limit (sent by aiohttp itself)
+    INTERNAL_ERROR = 1011
+    TOO_SLOW = 4008  # the client fell behind its outgoing queue limit; resume from last seq
+    UNAUTHENTICATED = 4401  # no valid credential for a connection from the LAN
+    FORBIDDEN = 4403  # access revoked or LAN sharing switched off

@@ -1,0 +1,323 @@
+"""What a connection says and how the server answers: one registry of command handlers.
+
+Every client message is first checked as an envelope (rate limit, a known client
+payload, hello first), then handed to its handler. Changes go to the domain, which
+owns validation, permissions and idempotency; hello, subscriptions and presence are
+handled here. Every command gets exactly one answer: an Ack or a Reject carrying its
+message_id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+from tandem.v1 import commands_pb2, errors_pb2, websocket_pb2
+
+import server
+from server.domain.errors import DomainError
+from server.realtime.codec import Outgoing, WebSocketMessage
+from server.realtime.connection import Connection
+from server.realtime.hub import Hub
+from server.realtime.identity import resolve_identity
+from server.realtime.protocol import MAX_ID_LENGTH, PROTOCOL_VERSION, CloseCode
+from server.realtime.subscription import Subscription
+
+log = logging.getLogger(__name__)
+
+ErrorCode = errors_pb2.ErrorCode
+
+#: Commands that change or read data: forwarded as-is to ``Domain.command``.
+DOMAIN_COMMANDS: Final = frozenset(
+    {
+        "create_task",
+        "update_task",
+        "move_task",
+        "delete_task",
+        "add_comment",
+        "edit_comment",
+        "delete_comment",
+        "list_comments",
+        "create_sprint",
+        "update_sprint",
+        "start_sprint",
+        "complete_sprint",
+        "create_project",
+        "update_project",
+        "delete_project",
+    }
+)
+
+#: How many change-log events one replay read fetches.
+REPLAY_PAGE = 1000
+
+
+def error(code: ErrorCode.ValueType, message: str, **extra: object) -> errors_pb2.Error:
+    return errors_pb2.Error(code=code, message=message, **extra)  # type: ignore[arg-type]
+
+
+Handler = Callable[["Session", WebSocketMessage], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*kinds: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for kind in kinds:
+            HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+class Session:
+    """The protocol state of one connection."""
+
+    def __init__(self, hub: Hub, conn: Connection, request: web.Request) -> None:
+        self.hub = hub
+        self.conn = conn
+        self.request = request
+
+    async def reply(self, message_id: str, **payload: object) -> None:
+        msg = WebSocketMessage(message_id=message_id, **payload)  # type: ignore[arg-type]
+        await self.conn.send(msg)
+
+    async def reject(self, message_id: str, err: errors_pb2.Error) -> None:
+        await self.reply(message_id, reject=websocket_pb2.Reject(error=err))
+
+    async def handle(self, msg: WebSocketMessage) -> None:
+        """Answer one client envelope. Never raises for anything the client sent."""
+        kind = msg.WhichOneof("payload")
+        mid = msg.message_id
+        retry_ms = self.conn.bucket.take()
+        if retry_ms:
+            await self.reject(
+                mid,
+                error(
+                    ErrorCode.ERROR_CODE_RATE_LIMITED,
+                    "too many messages; slow down",
+                    retry_after_ms=retry_ms,
+                ),
+            )
+            return
+        handler = HANDLERS.get(kind) if kind is not None else None
+        if handler is None:
+            what = f"{kind!r} is sent by the server, not a client" if kind else "no known payload"
+            await self.reject(mid, error(ErrorCode.ERROR_CODE_UNSUPPORTED, what))
+            return
+        if self.conn.identity is None and kind != "hello":
+            await self.reject(
+                mid, error(ErrorCode.ERROR_CODE_FAILED_PRECONDITION, "send hello first")
+            )
+            return
+        try:
+            await handler(self, msg)
+        except DomainError as exc:
+            await self.reject(mid, exc.to_proto())
+        except Exception:
+            log.exception("handling %s on connection %s failed", kind, self.conn.id)
+            await self.reject(mid, error(ErrorCode.ERROR_CODE_INTERNAL, "internal error"))
+
+
+def _check_id(name: str, value: str, *, required: bool) -> None:
+    if required and not value:
+        raise DomainError(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, f"{name} is required", field=name)
+    if len(value) > MAX_ID_LENGTH:
+        raise DomainError(
+            ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+            f"{name} is longer than {MAX_ID_LENGTH} characters",
+            field=name,
+        )
+
+
+@handles("hello")
+async def on_hello(session: Session, msg: WebSocketMessage) -> None:
+    hello = msg.hello
+    conn = session.conn
+    if conn.identity is not None:
+        raise DomainError(ErrorCode.ERROR_CODE_FAILED_PRECONDITION, "hello was already said")
+    if hello.protocol_version != PROTOCOL_VERSION:
+        raise DomainError(
+            ErrorCode.ERROR_CODE_UNSUPPORTED,
+            f"this server speaks protocol version {PROTOCOL_VERSION}, not {hello.protocol_version}",
+            field="protocol_version",
+        )
+    _check_id("client_id", hello.client_id, required=False)
+    if len(hello.client_name) > 200 or len(hello.display_name) > 200:
+        raise DomainError(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "names are limited to 200 chars")
+    try:
+        identity = await resolve_identity(session.request, hello, session.hub.domain, conn.id)
+    except DomainError as exc:
+        if exc.code in (
+            ErrorCode.ERROR_CODE_UNAUTHENTICATED,
+            ErrorCode.ERROR_CODE_PERMISSION_DENIED,
+        ):
+            await session.reject(msg.message_id, exc.to_proto())
+            code = (
+                CloseCode.UNAUTHENTICATED
+                if exc.code == ErrorCode.ERROR_CODE_UNAUTHENTICATED
+                else CloseCode.FORBIDDEN
+            )
+            conn.close_after_flush(code, exc.message)
+            return
+        raise
+    conn.identity = identity
+    welcome = commands_pb2.Welcome(
+        server_version=server.__version__,
+        protocol_version=PROTOCOL_VERSION,
+        member=identity.member,
+        connection_id=conn.id,
+        heartbeat_interval_ms=int(session.hub.config.heartbeat_seconds * 1000),
+    )
+    await session.reply(msg.message_id, ack=websocket_pb2.Ack(welcome=welcome))
+    session.hub.identified(conn)
+
+
+@handles(*DOMAIN_COMMANDS)
+async def on_domain_command(session: Session, msg: WebSocketMessage) -> None:
+    identity = session.conn.identity
+    assert identity is not None
+    if not session.conn.open:
+        return  # closed (revoked) while this command waited: apply nothing
+    ack = await session.hub.domain.command(identity.actor, msg)
+    await session.reply(msg.message_id, ack=ack)
+
+
+@handles("subscribe")
+async def on_subscribe(session: Session, msg: WebSocketMessage) -> None:
+    req = msg.subscribe
+    mid = msg.message_id
+    conn, hub = session.conn, session.hub
+    domain = hub.domain
+    _check_id("message_id", mid, required=True)
+    _check_id("project_id", req.project_id, required=True)
+    _check_id("sprint_id", req.sprint_id, required=False)
+    if mid in conn.subscriptions:
+        raise DomainError(
+            ErrorCode.ERROR_CODE_ALREADY_EXISTS, f"subscription {mid!r} exists", field="message_id"
+        )
+    existing = hub.subscription_for(conn, req.project_id)
+    if existing is not None:
+        raise DomainError(
+            ErrorCode.ERROR_CODE_ALREADY_EXISTS,
+            f"already subscribed to this project by {existing.id!r}; unsubscribe first",
+            field="project_id",
+        )
+    await domain.read(domain.get_project, req.project_id)  # NOT_FOUND for an unknown project
+    if req.sprint_id:
+        sprint = await domain.read(domain.get_sprint, req.sprint_id)
+        if sprint.project_id != req.project_id:
+            raise DomainError(
+                ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+                "the sprint belongs to another project",
+                field="sprint_id",
+            )
+    sub = Subscription(id=mid, project_id=req.project_id, conn=conn, sprint_id=req.sprint_id)
+    # Listen first, read second: a commit between the two is both read and held in
+    # sub.pending, and the seq check drops the copy.
+    hub.add_subscription(sub)
+    try:
+        if req.HasField("since_seq"):
+            await _resume(session, sub, mid, req)
+        else:
+            await _send_snapshot(session, sub, mid, resync_reason="")
+    except BaseException:
+        hub.remove_subscription(sub)
+        raise
+    if sub.conn.subscriptions.get(sub.id) is sub:
+        hub.subscription_live(sub)
+
+
+async def _resume(
+    session: Session, sub: Subscription, mid: str, req: commands_pb2.Subscribe
+) -> None:
+    domain = session.hub.domain
+    since = req.since_seq
+    page = await domain.read(domain.events_since, sub.project_id, since, REPLAY_PAGE)
+    reason = ""
+    if page.resync_required:
+        reason = "since_seq is outside the kept change log"
+    elif req.epoch and req.epoch != page.epoch:
+        reason = "the change log was restored (epoch changed)"
+    if reason:
+        await _send_snapshot(session, sub, mid, resync_reason=reason)
+        return
+    result = websocket_pb2.SubscribeResult(
+        project_id=sub.project_id, epoch=page.epoch, head_seq=page.head_seq
+    )
+    await session.reply(mid, ack=websocket_pb2.Ack(subscribed=result))
+    sub.last_seq = since
+    while True:
+        for event in page.events:
+            seq = _seq_of(event)
+            if seq <= sub.last_seq:
+                continue
+            await sub.conn.send_out(Outgoing.of(event))
+            sub.last_seq = seq
+        if len(page.events) < REPLAY_PAGE or not sub.conn.open:
+            return
+        page = await domain.read(domain.events_since, sub.project_id, sub.last_seq, REPLAY_PAGE)
+        if page.resync_required:  # the history was trimmed under a very long replay
+            await _send_snapshot(session, sub, mid, resync_reason="history trimmed during replay")
+            return
+
+
+async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_reason: str) -> None:
+    domain = session.hub.domain
+    snapshot = await domain.read(domain.snapshot, sub.project_id)
+    result = websocket_pb2.SubscribeResult(
+        project_id=sub.project_id,
+        epoch=snapshot.epoch,
+        head_seq=snapshot.seq,
+        snapshot_follows=True,
+    )
+    await session.reply(mid, ack=websocket_pb2.Ack(subscribed=result))
+    if resync_reason:
+        resync = websocket_pb2.ResyncRequired(project_id=sub.project_id, reason=resync_reason)
+        await session.reply(mid, resync_required=resync)
+    snapshot.presence.extend(session.hub.presence_in(sub.project_id, sub))
+    # Live events older than the snapshot are dropped by this.
+    sub.last_seq = snapshot.seq
+    await session.reply(mid, snapshot=snapshot)
+
+
+def _seq_of(event: WebSocketMessage) -> int:
+    kind = event.WhichOneof("payload")
+    if kind is None:
+        return 0
+    return int(getattr(getattr(event, kind), "seq", 0))
+
+
+@handles("unsubscribe")
+async def on_unsubscribe(session: Session, msg: WebSocketMessage) -> None:
+    sub_id = msg.unsubscribe.subscription_id
+    sub = session.conn.subscriptions.get(sub_id)
+    if sub is None:
+        raise DomainError(
+            ErrorCode.ERROR_CODE_NOT_FOUND,
+            f"no subscription {sub_id!r} on this connection",
+            field="subscription_id",
+        )
+    session.hub.remove_subscription(sub)
+    await session.reply(msg.message_id, ack=websocket_pb2.Ack())
+
+
+@handles("update_presence")
+async def on_update_presence(session: Session, msg: WebSocketMessage) -> None:
+    req = msg.update_presence
+    for name in ("project_id", "viewing_sprint_id", "viewing_task_id", "editing_field"):
+        _check_id(name, getattr(req, name), required=name == "project_id")
+    sub = session.hub.subscription_for(session.conn, req.project_id)
+    if sub is None or not sub.live:
+        raise DomainError(
+            ErrorCode.ERROR_CODE_FAILED_PRECONDITION,
+            "subscribe to the project before sending presence for it",
+            field="project_id",
+        )
+    sub.sprint_id = req.viewing_sprint_id
+    sub.viewing_task_id = req.viewing_task_id
+    sub.editing_field = req.editing_field
+    sub.typing_comment = req.typing_comment and bool(req.viewing_task_id)
+    session.hub.update_presence(sub)
+    await session.reply(msg.message_id, ack=websocket_pb2.Ack())

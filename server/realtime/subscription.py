@@ -1,0 +1,91 @@
+"""A connection's subscription to one project: ordered delivery and its presence there.
+
+Until the snapshot or replay has been read and queued, live events wait in
+``pending``; once live, an event is delivered only when its seq is above the last
+one delivered. Together that is "no gap, no duplicate" between replay and live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from google.protobuf import timestamp_pb2
+from tandem.v1 import events_pb2
+
+from server.realtime.codec import Outgoing
+from server.realtime.protocol import CloseCode
+
+if TYPE_CHECKING:
+    from server.realtime.connection import Connection
+
+
+@dataclass(eq=False)
+class Subscription:
+    id: str
+    project_id: str
+    conn: Connection
+    sprint_id: str = ""
+    # The seq of the last change-log event queued to the client.
+    last_seq: int = 0
+    # Live events held back while the snapshot or replay is being read; None once live.
+    pending: list[tuple[int, Outgoing]] | None = field(default_factory=list)
+    # What this connection shows of itself to others viewing the project.
+    viewing_task_id: str = ""
+    editing_field: str = ""
+    typing_comment: bool = False
+    presence_sent_at: float = 0.0
+    presence_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.pending is None
+
+    def deliver(self, seq: int, out: Outgoing) -> None:
+        """Called on the loop for each event of this project, in commit order."""
+        if seq and seq <= self.last_seq:
+            return
+        pending = self.pending
+        if pending is not None:
+            pending.append((seq, out))
+            if len(pending) > self.conn.queue_limit:
+                self.conn.abort(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
+            return
+        if seq:
+            self.last_seq = seq
+        self.conn.offer(out)
+
+    def go_live(self) -> None:
+        """Queue what arrived while the snapshot or replay was read, then deliver directly."""
+        pending, self.pending = self.pending or [], None
+        for seq, out in pending:
+            self.deliver(seq, out)
+
+    def presence(self, state: events_pb2.PresenceState.ValueType) -> events_pb2.UserPresence:
+        identity = self.conn.identity
+        msg = events_pb2.UserPresence(
+            project_id=self.project_id,
+            connection_id=self.conn.id,
+            state=state,
+            viewing_sprint_id=self.sprint_id,
+            viewing_task_id=self.viewing_task_id,
+            editing_field=self.editing_field,
+            typing_comment=self.typing_comment,
+            update_time=_now(),
+        )
+        if identity is not None:
+            msg.member.CopyFrom(identity.member)
+        return msg
+
+    def cancel_presence_timer(self) -> None:
+        if self.presence_timer is not None:
+            self.presence_timer.cancel()
+            self.presence_timer = None
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(time.time_ns())
+    return stamp

@@ -1,0 +1,249 @@
+"""Hostile and broken clients: slow readers, silent peers, bad frames, floods, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2, websocket_pb2
+
+from server.app import create_app
+from server.appkeys import DOMAIN
+from server.config import ServerConfig
+from server.realtime import HUB
+from tests.ws_client import RawWs, WsClient, event_seq, start, subscribe, ws_url
+
+Code = errors_pb2.ErrorCode
+
+
+async def new_project(client: WsClient, key: str = "LIM") -> str:
+    reply = await client.request(
+        create_project=commands_pb2.CreateProject(project=entities_pb2.Project(key=key, name="l"))
+    )
+    assert reply.HasField("ack"), reply
+    return reply.ack.project.id
+
+
+def create(project_id: str, title: str, description: str = "") -> commands_pb2.CreateTask:
+    return commands_pb2.CreateTask(
+        project_id=project_id, task=entities_pb2.Task(title=title, description=description)
+    )
+
+
+async def send_respecting_rate_limit(client: WsClient, **payload: Any) -> Any:
+    for _ in range(100):
+        reply = await client.request(**payload)
+        if reply.HasField("ack"):
+            return reply
+        assert reply.reject.error.code == Code.ERROR_CODE_RATE_LIMITED, reply
+        # The server says when a token is free again: back off exactly that long.
+        await asyncio.sleep(reply.reject.error.retry_after_ms / 1000)
+    raise AssertionError("rate limited for too long")
+
+
+async def test_a_client_that_never_reads_is_dropped_while_others_keep_receiving(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path, send_queue_limit=8)
+    editor = await WsClient.connect(session, ws_url(server))
+    reader = await WsClient.connect(session, ws_url(server))
+    project_id = await new_project(editor)
+    await subscribe(reader, project_id)
+    stalled = await RawWs.connect(server.host, server.port or 0)
+    stalled.send_message(
+        websocket_pb2.WebSocketMessage(
+            message_id="h", hello=commands_pb2.Hello(protocol_version=1, client_id="stalled")
+        )
+    )
+    stalled.send_message(
+        websocket_pb2.WebSocketMessage(
+            message_id="s", subscribe=commands_pb2.Subscribe(project_id=project_id)
+        )
+    )
+    joined = await reader.wait_for(lambda m: m.HasField("user_presence"))
+    stalled_id = joined.user_presence.connection_id
+
+    def stalled_left() -> bool:
+        return any(
+            m.HasField("user_presence")
+            and m.user_presence.connection_id == stalled_id
+            and m.user_presence.state == events_pb2.PRESENCE_STATE_OFFLINE
+            for m in reader.received
+        )
+
+    big = "x" * 100_000
+    last = 0
+    for i in range(300):
+        reply = await send_respecting_rate_limit(
+            editor, create_task=create(project_id, f"t{i}", big)
+        )
+        last = reply.ack.seq
+        if stalled_left():
+            break
+    assert stalled_left(), "the stalled client was never dropped"
+    # The reader got every event up to the last, in order, while the stalled one was cut.
+    await reader.wait_until(
+        lambda: bool(reader.events()) and event_seq(reader.events()[-1]) >= last
+    )
+    seqs = [event_seq(m) for m in reader.events()]
+    assert seqs == list(range(seqs[0], last + 1))
+    assert stalled_id not in {c.connection_id for c in server.app[HUB].connections()}
+    stalled.close()
+    await editor.close()
+    await reader.close()
+
+
+async def test_a_client_that_stops_answering_pings_is_dropped_and_leaves(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path, heartbeat_seconds=0.3)
+    watcher = await WsClient.connect(session, ws_url(server))
+    project_id = await new_project(watcher)
+    await subscribe(watcher, project_id)
+    silent = await WsClient.connect(session, ws_url(server), autoping=False)
+    await subscribe(silent, project_id)
+    silent_id = silent.hello_welcome.connection_id
+    left = await watcher.wait_for(
+        lambda m: (
+            m.HasField("user_presence")
+            and m.user_presence.connection_id == silent_id
+            and m.user_presence.state == events_pb2.PRESENCE_STATE_OFFLINE
+        )
+    )
+    assert left.user_presence.project_id == project_id
+    await silent.wait_closed()
+    assert silent_id not in {c.connection_id for c in server.app[HUB].connections()}
+    await watcher.close()
+
+
+async def expect_close(client: WsClient, frame: bytes | str) -> int | None:
+    if isinstance(frame, str):
+        await client.ws.send_str(frame)
+    else:
+        await client.ws.send_bytes(frame)
+    return await client.wait_closed()
+
+
+def nested_groups(depth: int) -> bytes:
+    start, end = b"\xfb\x3f", b"\xfc\x3f"  # field 1023, start/end group
+    return start * depth + end * depth
+
+
+async def test_malformed_input_gets_the_right_close_code_and_others_are_served(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path, max_message_bytes=64 * 1024)
+    bystander = await WsClient.connect(session, ws_url(server))
+    project_id = await new_project(bystander)
+    await subscribe(bystander, project_id)
+    hello = websocket_pb2.WebSocketMessage(
+        message_id="h", hello=commands_pb2.Hello(protocol_version=1)
+    ).SerializeToString()
+    cases: list[tuple[str, bool, bytes | str, int]] = [
+        ("text frame on the binary endpoint", False, '{"hello": {}}', 1003),
+        ("binary frame on the JSON endpoint", True, hello, 1003),
+        ("garbage", False, b"\xff\xff\xff\xff", 1007),
+        ("truncated", False, hello[:-1], 1007),
+        ("nested 200 deep", False, nested_groups(200), 1007),
+        ("invalid UTF-8 in a string", False, b"\x0a\x02\xff\xfe", 1007),
+        ("not JSON", True, "{nope", 1007),
+        ("JSON of the wrong shape", True, '{"hello": 5}', 1007),
+        ("too big", False, b"\x0a" + b"\x80\x80\x08" + b"x" * (128 * 1024), 1009),
+    ]
+    for name, as_json, frame, code in cases:
+        client = await WsClient.connect(session, ws_url(server), as_json=as_json)
+        assert await expect_close(client, frame) == code, name
+        # Everyone else is still served.
+        r = await bystander.request(create_task=create(project_id, name))
+        assert r.HasField("ack"), name
+    await bystander.wait_until(lambda: len(bystander.events()) >= len(cases))
+    await bystander.close()
+
+
+async def test_unknown_fields_from_clients_are_never_stored_or_relayed(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path)
+    a = await WsClient.connect(session, ws_url(server))
+    b = await WsClient.connect(session, ws_url(server))
+    project_id = await new_project(a)
+    await subscribe(b, project_id)
+    marker = b"SMUGGLED-PAYLOAD"
+    task = entities_pb2.Task(title="clean").SerializeToString()
+    task += b"\xfa\x3f" + bytes([len(marker)]) + marker  # Task field 1023
+    create_task = commands_pb2.CreateTask(project_id=project_id).SerializeToString()
+    create_task += b"\x12" + bytes([len(task)]) + task  # CreateTask.task = 2
+    frame = b"\x0a\x01u" + b"\x9a\x02" + bytes([len(create_task)]) + create_task  # field 35
+    await a.ws.send_bytes(frame)
+    reply = await a.wait_for(lambda m: m.message_id == "u")
+    assert reply.HasField("ack"), reply
+    got = await b.wait_for(lambda m: m.HasField("task_created"))
+    assert got.task_created.task.title == "clean"
+    assert not any(marker in r for r in b.raw if isinstance(r, bytes))
+    assert not any(marker in r for r in a.raw if isinstance(r, bytes))
+    db = server.app[DOMAIN]
+    await db.read(db.store.checkpoint)
+    stored = await asyncio.to_thread(
+        lambda: [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
+    )
+    assert stored
+    assert not any(marker in data for data in stored)
+    await a.close()
+    await b.close()
+
+
+async def test_commands_over_the_rate_limit_are_rejected_with_retry_after(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path)
+    client = await WsClient.connect(session, ws_url(server))
+    for i in range(200):
+        await client.send(
+            websocket_pb2.WebSocketMessage(
+                message_id=f"u{i}",
+                unsubscribe=commands_pb2.Unsubscribe(subscription_id="none"),
+            )
+        )
+    await client.wait_until(lambda: sum(m.HasField("reject") for m in client.received) >= 200)
+    codes = [m.reject.error for m in client.received if m.HasField("reject")]
+    limited = [e for e in codes if e.code == Code.ERROR_CODE_RATE_LIMITED]
+    assert limited
+    assert all(e.retry_after_ms > 0 for e in limited)
+    assert len(codes) - len(limited) >= 99  # the burst (less the hello) went through
+    await client.close()
+
+
+async def test_shutdown_flushes_queues_then_closes_with_going_away(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    app = create_app(ServerConfig(data_dir=tmp_path, send_queue_limit=4096))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    url = f"ws://{host}:{port}/ws"
+    viewer = await WsClient.connect(session, url)
+    project_id = await new_project(viewer)
+    await subscribe(viewer, project_id)
+    stalled = await RawWs.connect(host, port)  # never reads: must not hold shutdown up
+    stalled.send_message(
+        websocket_pb2.WebSocketMessage(hello=commands_pb2.Hello(protocol_version=1))
+    )
+    domain = app[DOMAIN]
+    actor = domain.owner_actor()
+    last = 0
+    for i in range(50):
+        ack = await domain.command(
+            actor, websocket_pb2.WebSocketMessage(create_task=create(project_id, f"t{i}"))
+        )
+        last = ack.seq
+    await runner.cleanup()
+    assert await viewer.wait_closed() == 1001
+    seqs = [event_seq(m) for m in viewer.events()]
+    assert seqs[-1] == last
+    assert seqs == list(range(seqs[0], last + 1))
+    stalled.close()

@@ -1,0 +1,145 @@
+"""Resume after a lost connection: every missed event exactly once, or a resync."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from tandem.v1 import commands_pb2, entities_pb2
+
+from server.appkeys import DOMAIN
+from tests.ws_client import WsClient, event_seq, start, subscribe, ws_url
+
+
+async def new_project(client: WsClient) -> str:
+    reply = await client.request(
+        create_project=commands_pb2.CreateProject(project=entities_pb2.Project(key="RES", name="r"))
+    )
+    return reply.ack.project.id
+
+
+def create(project_id: str, title: str) -> commands_pb2.CreateTask:
+    return commands_pb2.CreateTask(project_id=project_id, task=entities_pb2.Task(title=title))
+
+
+async def test_killed_socket_resumes_with_every_missed_event_once_in_order(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path)
+    editor = await WsClient.connect(session, ws_url(server))
+    viewer = await WsClient.connect(session, ws_url(server), client_id="viewer")
+    project_id = await new_project(editor)
+    first = await subscribe(viewer, project_id)
+    epoch = first.ack.subscribed.epoch
+
+    async def edit(n: int) -> int:
+        last = 0
+        for i in range(n):
+            reply = await editor.request(create_task=create(project_id, f"t{i}"))
+            last = reply.ack.seq
+        return last
+
+    writer = asyncio.create_task(edit(60))
+    await viewer.wait_until(lambda: len(viewer.events()) >= 10)
+    # Kill the viewer's socket mid-stream, as a network drop would.
+    sock = viewer.ws.get_extra_info("socket")
+    assert sock is not None
+    sock.shutdown(socket.SHUT_RDWR)
+    await viewer.wait_closed()
+    before = [event_seq(m) for m in viewer.events()]
+    last_seen = before[-1]
+
+    again = await WsClient.connect(session, ws_url(server), client_id="viewer")
+    reply = await again.request(
+        subscribe=commands_pb2.Subscribe(project_id=project_id, since_seq=last_seen, epoch=epoch)
+    )
+    assert reply.WhichOneof("payload") == "ack"
+    assert not reply.ack.subscribed.snapshot_follows
+    head = await writer
+    await again.wait_until(lambda: bool(again.events()) and event_seq(again.events()[-1]) >= head)
+    after = [event_seq(m) for m in again.events()]
+    assert before + after == list(range(before[0], head + 1))
+    assert not again.of("snapshot")
+    await editor.close()
+    await again.close()
+
+
+async def test_resume_from_head_sends_nothing_old_then_live(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path)
+    client = await WsClient.connect(session, ws_url(server))
+    project_id = await new_project(client)
+    for i in range(3):
+        await client.request(create_task=create(project_id, f"t{i}"))
+    _, head = await server.app[DOMAIN].read(server.app[DOMAIN].head, project_id)
+    reply = await client.request(
+        subscribe=commands_pb2.Subscribe(project_id=project_id, since_seq=head)
+    )
+    assert reply.ack.subscribed.head_seq == head
+    await client.request(create_task=create(project_id, "live"))
+    await client.wait_until(lambda: bool(client.events()))
+    assert [event_seq(m) for m in client.events()] == [head + 1]
+    await client.close()
+
+
+async def test_resume_from_too_old_seq_gets_resync_and_snapshot_equal_to_db(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path, history_limit=5)
+    domain = server.app[DOMAIN]
+    client = await WsClient.connect(session, ws_url(server))
+    project_id = await new_project(client)
+    for i in range(20):
+        await client.request(create_task=create(project_id, f"t{i}"))
+    reply = await client.request(
+        "resume-1", subscribe=commands_pb2.Subscribe(project_id=project_id, since_seq=1)
+    )
+    assert reply.ack.subscribed.snapshot_follows
+    resync = await client.wait_for(lambda m: m.HasField("resync_required"))
+    assert resync.message_id == "resume-1"
+    assert resync.resync_required.project_id == project_id
+    got = (await client.wait_for(lambda m: m.HasField("snapshot"))).snapshot
+    expected = await domain.read(domain.snapshot, project_id)
+    got.ClearField("presence")
+    assert got == expected
+    assert len(got.tasks) == 20
+    assert not client.events()  # nothing replayed
+    await client.close()
+
+
+async def test_resume_with_another_epoch_gets_resync(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path)
+    client = await WsClient.connect(session, ws_url(server))
+    project_id = await new_project(client)
+    await client.request(create_task=create(project_id, "t"))
+    reply = await client.request(
+        subscribe=commands_pb2.Subscribe(
+            project_id=project_id, since_seq=1, epoch="from-before-a-restore"
+        )
+    )
+    assert reply.ack.subscribed.snapshot_follows
+    msg = await client.wait_for(lambda m: m.HasField("resync_required"))
+    assert "epoch" in msg.resync_required.reason
+    snap = await client.wait_for(lambda m: m.HasField("snapshot"))
+    assert [t.title for t in snap.snapshot.tasks] == ["t"]
+    await client.close()
+
+
+async def test_resume_from_a_seq_beyond_head_gets_resync(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path)
+    client = await WsClient.connect(session, ws_url(server))
+    project_id = await new_project(client)
+    reply = await client.request(
+        subscribe=commands_pb2.Subscribe(project_id=project_id, since_seq=999)
+    )
+    assert reply.ack.subscribed.snapshot_follows
+    await client.wait_for(lambda m: m.HasField("resync_required"))
+    await client.close()
