@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import api
+from server import api, realtime, security
 from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
 from server.domain.service import open_domain
@@ -38,11 +38,14 @@ def web_root(config: ServerConfig) -> Path:
 
 
 def create_app(config: ServerConfig) -> web.Application:
+    # The security guard goes first, so nothing runs for a refused request; the error
+    # middleware comes next so every other refusal has the one JSON error shape.
     app = web.Application(
-        middlewares=[api.api_error_middleware],
+        middlewares=[*security.middlewares(), api.api_error_middleware],
         client_max_size=config.max_message_bytes,
     )
     app[CONFIG] = config
+    security.setup(app)
 
     async def domain_lifetime(app: web.Application) -> AsyncIterator[None]:
         domain = open_domain(config)
@@ -54,23 +57,9 @@ def create_app(config: ServerConfig) -> web.Application:
 
     app.cleanup_ctx.append(domain_lifetime)
     api.setup(app)
-    _setup_realtime(app)
+    realtime.setup(app)  # after the domain's cleanup context: it needs the domain
     _setup_web_ui(app, web_root(config))
     return app
-
-
-def _setup_realtime(app: web.Application) -> None:
-    # TODO: import server.realtime unconditionally once it has landed.
-    try:
-        from server import realtime
-    except ImportError:
-        log.warning("real-time layer not available; serving REST only")
-        return
-    setup = getattr(realtime, "setup", None)
-    if setup is None:
-        log.warning("server.realtime has no setup(); serving REST only")
-        return
-    setup(app)
 
 
 def _setup_web_ui(app: web.Application, root: Path) -> None:

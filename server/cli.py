@@ -28,6 +28,7 @@ import server
 from server import paths
 from server.config import ServerConfig
 from server.runner import PortInUseError, start_server
+from server.security import cli as security_cli
 
 READY_LINE = "Tandem is running at {url}"
 
@@ -163,8 +164,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "decode": Subcommand(
         "print a captured binary WebSocket frame as JSON", _add_decode_arguments, _run_decode
     ),
-    # Invites for LAN sharing ("invite", "invites") are registered here too.
 }
+# Invites for LAN sharing: "invite" and "invites", which work whether or not the app runs.
+SUBCOMMANDS.update({name: Subcommand(*spec) for name, spec in security_cli.SUBCOMMANDS.items()})
 
 
 def build_parser() -> argparse.ArgumentParser:

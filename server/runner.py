@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from server import security
 from server.app import create_app
 from server.config import ServerConfig
 
@@ -117,7 +118,15 @@ class RunningServer:
         if enabled and self.lan_site is None:
             self.lan_site, self.lan_port = await self._start_lan(wanted_host)
             self.lan_host = wanted_host
+        await security.sharing_changed(self.app, self.lan_site is not None, self.lan_urls)
         return self.lan_urls
+
+    async def create_invite(self, role: str, name: str = "") -> str:
+        """A new invite link for the LAN (the secret is in the link only)."""
+        return await security.create_invite_link(self.app, role, name)
+
+    async def revoke_invite(self, invite_id: str) -> None:
+        await security.revoke_invite(self.app, invite_id)
 
     async def _start_lan(self, host: str) -> tuple[web.TCPSite, int]:
         if self.config.lan_port:

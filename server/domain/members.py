@@ -66,3 +66,20 @@ def local(client_id: str, display_name: str, now: int) -> entities_pb2.Member:
         found.display_name = name
         found.save()
     return convert.member(found)
+
+
+def invited(display_name: str, role: entities_pb2.MemberRole.ValueType, now: int) -> MemberRow:
+    """A new member for a LAN invitee (no browser client id: they sign in with the invite)."""
+    if role not in (Role.MEMBER_ROLE_VIEWER, Role.MEMBER_ROLE_EDITOR):
+        raise ValueError("an invitee is a viewer or an editor")
+    name = validate.text("display_name", display_name, max_len=80, required=True).strip()
+    member_id = str(uuid.uuid4())
+    row: MemberRow = MemberRow.create(
+        id=member_id,
+        display_name=name,
+        color=_color(member_id),
+        role=role,
+        client_id=None,
+        created_at=now,
+    )
+    return row

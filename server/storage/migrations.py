@@ -116,7 +116,29 @@ CREATE TABLE applied_request (
 CREATE INDEX applied_request_created ON applied_request (created_at);
 """
 
-MIGRATIONS: Sequence[str] = (V1, V2)
+# LAN sharing: invites (one per person, a hashed token) and the browser sessions they open.
+V3 = """
+CREATE TABLE invite (
+    id TEXT PRIMARY KEY NOT NULL,
+    member_id TEXT NOT NULL REFERENCES member (id),
+    role INTEGER NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_used_at INTEGER
+);
+CREATE INDEX invite_member ON invite (member_id);
+CREATE TABLE session (
+    id TEXT PRIMARY KEY NOT NULL,
+    invite_id TEXT NOT NULL REFERENCES invite (id) ON DELETE CASCADE,
+    secret_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX session_invite ON session (invite_id);
+"""
+
+MIGRATIONS: Sequence[str] = (V1, V2, V3)
 LATEST = len(MIGRATIONS)
 
 

@@ -133,3 +133,27 @@ class AppliedRequestRow(BaseModel):
 
     class Meta:
         table_name = "applied_request"
+
+
+class InviteRow(BaseModel):
+    id = pw.TextField(primary_key=True)
+    member_id = pw.TextField()
+    role = pw.IntegerField()
+    token_hash = pw.BlobField(unique=True)
+    created_at = pw.IntegerField()
+    revoked_at = pw.IntegerField(null=True)
+    last_used_at = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "invite"
+
+
+class SessionRow(BaseModel):
+    id = pw.TextField(primary_key=True)
+    invite_id = pw.TextField()
+    secret_hash = pw.BlobField(unique=True)
+    created_at = pw.IntegerField()
+    last_used_at = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "session"

@@ -1,0 +1,76 @@
+"""Safety of the local server and of LAN sharing.
+
+Local mode (always on): the ``Host`` allow-list against DNS rebinding, the ``Origin``
+allow-list against cross-site WebSocket hijacking and cross-site changes, non-simple
+content types for changes, security headers on every response. LAN sharing: invites
+(stored hashed), sessions in HttpOnly SameSite=Strict cookies, viewer and editor roles,
+revocation that closes sockets, throttling of wrong credentials, mDNS discovery and an
+optional TLS listener. Details in docs/security.md.
+
+Seams:
+- ``middlewares()`` goes first in the application's middlewares; ``setup(app)`` adds
+  the state, the security headers and the cleanup.
+- REST reads the actor with ``server.api.actor.request_actor`` (``ACTOR`` is its key).
+- ``remote_identity(request, client_key)`` for the WebSocket's hello from the LAN.
+- ``sharing_changed(app, enabled, urls)`` whenever the LAN listener opens or closes.
+- ``create_invite_link`` and ``revoke_invite`` for the running server;
+  ``server.security.cli`` for the command line (no server needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from server.security import redact
+from server.security.headers import add_security_headers
+from server.security.identity import remote_identity
+from server.security.middleware import guard
+from server.security.sharing import (
+    create_invite_link,
+    revoke_invite,
+    sharing_changed,
+    stop_watcher,
+)
+from server.security.state import ACTOR, PRINCIPAL, SECURITY, SESSION_COOKIE, SecurityState
+
+__all__ = [
+    "ACTOR",
+    "PRINCIPAL",
+    "SECURITY",
+    "SESSION_COOKIE",
+    "SecurityState",
+    "create_invite_link",
+    "install",
+    "middlewares",
+    "remote_identity",
+    "revoke_invite",
+    "setup",
+    "sharing_changed",
+]
+
+
+def middlewares() -> list[Middleware]:
+    """The request guard; put it first so nothing runs for a refused request."""
+    return [guard]
+
+
+def install(app: web.Application) -> None:
+    """Both at once, for an application not yet started: the guard first, then ``setup``."""
+    app.middlewares.insert(0, guard)
+    setup(app)
+
+
+def setup(app: web.Application) -> None:
+    redact.install()
+    app[SECURITY] = SecurityState()
+    app.on_response_prepare.append(add_security_headers)
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await stop_watcher(app)
+        await sharing_changed(app, False)
+
+    app.cleanup_ctx.append(lifetime)

@@ -1,0 +1,210 @@
+"""The request guard: local-mode hardening for everyone, invites and roles for the LAN.
+
+In order, for every request:
+
+1. exactly one ``Host``, naming this server with the port the connection arrived on
+   (loopback names for loopback peers; our LAN addresses for LAN peers) -> else 421;
+2. a peer that is not on this machine while sharing is off -> 403;
+3. an ``Origin``, when a browser sends one, that is one of our pages, on every
+   WebSocket handshake and every request that is not GET/HEAD -> else 403;
+4. a body-carrying change (POST, PUT, PATCH) with a content type no form or
+   ``text/plain`` request can have -> else 415;
+5. a LAN peer needs a credential: the invite token as ``Authorization: Bearer``, or
+   the session cookie that ``GET /join?token=...`` hands out; wrong ones count
+   against the address (429 once it must wait); a viewer may only read.
+
+The peer's address comes from the socket, never from a header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Final
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
+
+from server.appkeys import DOMAIN
+from server.security import hosts, invites
+from server.security.invites import Principal
+from server.security.state import ACTOR, PRINCIPAL, SECURITY, SESSION_COOKIE
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+CHANGE_CONTENT_TYPES: Final = frozenset({"application/json", "application/x-protobuf"})
+JOIN_PATH: Final = "/join"
+WS_PATH: Final = "/ws"
+API_PREFIX: Final = "/api"
+
+_SIGN_IN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Tandem: invite needed</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto">
+<h1>This board is shared by invitation</h1>
+<p>{message}</p>
+<p>Ask the board's owner for an invite link and open it in this browser.
+If you have just opened one, <a href="/">continue to the board</a>.</p>
+</body></html>
+"""
+
+
+def _peer(request: web.BaseRequest) -> str:
+    transport = request.transport
+    if transport is None:
+        return ""
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, (tuple, list)) and peer:
+        return str(peer[0])
+    return ""
+
+
+def _local(request: web.BaseRequest) -> tuple[str, int]:
+    transport = request.transport
+    sock = transport.get_extra_info("sockname") if transport is not None else None
+    if isinstance(sock, (tuple, list)) and len(sock) >= 2:
+        return str(sock[0]), int(sock[1])
+    return "", 0
+
+
+def is_api(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def refusal(
+    request: web.BaseRequest,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """One refusal in the shape the caller expects: the REST error body, or a short page."""
+    extra = {"Cache-Control": "no-store", **(headers or {})}
+    if is_api(request.path):
+        body = {"error": {"code": f"ERROR_CODE_{code}", "message": message}}
+        return web.json_response(body, status=status, headers=extra, dumps=json.dumps)
+    if status == 401 and request.method == "GET" and request.path != WS_PATH:
+        page = _SIGN_IN_PAGE.format(message=message)
+        return web.Response(text=page, status=status, content_type="text/html", headers=extra)
+    return web.Response(text=message, status=status, headers=extra)
+
+
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def _is_websocket(request: web.BaseRequest) -> bool:
+    return request.path == WS_PATH or (request.headers.get(hdrs.UPGRADE, "").lower() == "websocket")
+
+
+def bearer_token(request: web.BaseRequest) -> str | None:
+    value = request.headers.get(hdrs.AUTHORIZATION)
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[SECURITY]
+    peer = _peer(request)
+    local_ip, local_port = _local(request)
+    loopback = state.is_local(peer)
+
+    host_values = request.headers.getall(hdrs.HOST, [])
+    if len(host_values) != 1:
+        return refusal(request, 421, "INVALID_ARGUMENT", "exactly one Host header is needed")
+    default_port = 443 if request.secure else 80
+    host = hosts.parse_host(host_values[0], default_port)
+    own = hosts.normalise_host(local_ip) if local_ip else ""
+    if loopback:
+        names: frozenset[str] = hosts.LOOPBACK_NAMES | {own}
+    elif state.sharing.enabled:
+        names = state.sharing.names | {own}
+    else:
+        return refusal(request, 403, "PERMISSION_DENIED", "this board is not shared on the network")
+    if host is None or not hosts.host_allowed(host, names, local_port):
+        return refusal(request, 421, "INVALID_ARGUMENT", "this server does not answer to that name")
+
+    change = request.method not in SAFE_METHODS
+    origin = request.headers.get(hdrs.ORIGIN)
+    checked = change or _is_websocket(request)
+    if checked and origin is not None and not hosts.origin_allowed(origin, names, local_port):
+        return refusal(request, 403, "PERMISSION_DENIED", "other web pages may not do this")
+    if request.method in BODY_METHODS and request.content_type not in CHANGE_CONTENT_TYPES:
+        return refusal(
+            request,
+            415,
+            "UNSUPPORTED",
+            "changes need Content-Type: application/json or application/x-protobuf",
+        )
+
+    if loopback:
+        if request.path == JOIN_PATH:
+            # The owner needs no invite; drop the token from the address bar all the same.
+            return _see_other("/")
+        return await handler(request)
+    return await _lan(request, handler, peer)
+
+
+async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamResponse:
+    state = request.app[SECURITY]
+    throttle = state.throttle
+    wait = throttle.retry_after(peer)
+    if wait > 0:
+        return refusal(
+            request,
+            429,
+            "RATE_LIMITED",
+            "too many wrong credentials from this address; try again later",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    domain = request.app[DOMAIN]
+
+    if request.path == JOIN_PATH and request.method in ("GET", "HEAD"):
+        token = request.query.get("token", "")
+        opened = await domain.read(invites.open_session, token) if token else None
+        if opened is None:
+            if token:
+                throttle.failed(peer)
+            return refusal(request, 401, "UNAUTHENTICATED", "this invite link is not valid")
+        principal, secret = opened
+        response = _see_other("/")
+        response.set_cookie(
+            SESSION_COOKIE,
+            secret,
+            httponly=True,
+            samesite="Strict",
+            secure=request.secure,
+            path="/",
+            max_age=400 * 24 * 3600,
+        )
+        log.info("%s joined from %s", principal.member.display_name, peer)
+        return response
+
+    found: Principal | None = None
+    bearer = bearer_token(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if bearer is not None:
+        found = await domain.read(invites.by_token, bearer) if bearer else None
+    elif cookie:
+        found = await domain.read(invites.by_session, cookie)
+    else:
+        return refusal(request, 401, "UNAUTHENTICATED", "this board is shared by invitation only")
+    if found is None:
+        throttle.failed(peer)
+        refused = refusal(request, 401, "UNAUTHENTICATED", "this invite is not valid (or revoked)")
+        if bearer is None:
+            # A dead cookie would otherwise count against the address on every page load.
+            refused.del_cookie(SESSION_COOKIE, path="/")
+        return refused
+
+    request[PRINCIPAL] = found
+    request[ACTOR] = found.actor(client_key=f"invite:{found.invite_id}")
+    if request.method not in SAFE_METHODS and not request[ACTOR].can_edit:
+        return refusal(request, 403, "PERMISSION_DENIED", "viewers cannot change the board")
+    return await handler(request)

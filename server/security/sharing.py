@@ -1,0 +1,181 @@
+"""Turning LAN sharing on and off at run time, and ending access the moment it is revoked.
+
+``sharing_changed`` is called by whoever opens or closes the LAN listener (the
+runner's ``set_lan``). Switching off closes every socket from the network at once;
+revoking an invite closes that person's sockets. An invite revoked by another process
+(``tandem invite --revoke`` while the app runs) is noticed by a watcher that polls the
+invite table a few times a second while sharing is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from aiohttp import web
+from yarl import URL
+
+from server.appkeys import DOMAIN
+from server.security import hosts, invites
+from server.security.state import SECURITY, Sharing
+from server.storage.models import MetaRow, database
+
+log = logging.getLogger(__name__)
+
+#: How often the watcher looks for invites revoked elsewhere; well inside the one second
+#: a revoked person's sockets may stay open.
+REVOCATION_POLL_SECONDS = 0.25
+#: Close code for "access revoked or sharing switched off" (server.realtime CloseCode.FORBIDDEN).
+CLOSE_FORBIDDEN = 4403
+LAN_URL_META_KEY = "lan_url"
+
+
+def _hub(app: web.Application) -> object | None:
+    try:
+        from server.realtime.keys import HUB
+    except ImportError:  # the real-time layer is optional to this package
+        return None
+    return app.get(HUB)
+
+
+def close_remote_connections(app: web.Application, reason: str) -> int:
+    """Close every WebSocket that is not from this machine."""
+    hub = _hub(app)
+    close_where = getattr(hub, "close_where", None)
+    if close_where is None:
+        return 0
+    is_local = app[SECURITY].is_local
+    closed: int = close_where(lambda info: not is_local(info.remote), CLOSE_FORBIDDEN, reason)
+    return closed
+
+
+def close_member_connections(app: web.Application, member_id: str) -> int:
+    hub = _hub(app)
+    close = getattr(hub, "close_member_connections", None)
+    if close is None:
+        return 0
+    closed: int = close(member_id, CLOSE_FORBIDDEN, "access revoked")
+    return closed
+
+
+def _names_from(urls: Sequence[str], extra: Sequence[str]) -> frozenset[str]:
+    names = {hosts.normalise_host(name) for name in extra if name}
+    for url in urls:
+        with contextlib.suppress(ValueError):
+            host = URL(url).host
+            if host:
+                names.add(hosts.normalise_host(host))
+    names.discard("0.0.0.0")
+    names.discard("::")
+    return frozenset(names)
+
+
+def _remember_lan_url(base_url: str) -> None:
+    with database.atomic():
+        MetaRow.insert(key=LAN_URL_META_KEY, value=base_url).on_conflict_replace().execute()
+
+
+def remembered_lan_url() -> str:
+    row = MetaRow.get_or_none(MetaRow.key == LAN_URL_META_KEY)
+    return str(row.value) if row is not None else ""
+
+
+async def sharing_changed(
+    app: web.Application,
+    enabled: bool,
+    urls: Sequence[str] = (),
+    *,
+    names: Sequence[str] = (),
+    fingerprint: str = "",
+) -> None:
+    """Tell the security layer the LAN listener opened (``urls``: where it answers) or closed.
+
+    ``names``: further host names LAN requests may use (the listener's own address is
+    always accepted). ``fingerprint``: the TLS certificate's, when the listener uses TLS.
+    """
+    state = app[SECURITY]
+    base = urls[0].rstrip("/") if urls else ""
+    if enabled:
+        hostnames = _names_from(urls, names)
+        state.sharing = Sharing(
+            enabled=True,
+            names=hostnames,
+            base_url=base,
+            tls=base.startswith("https:"),
+            fingerprint=fingerprint,
+        )
+        domain = app.get(DOMAIN)
+        if domain is not None:
+            if base:
+                await domain.read(_remember_lan_url, base)
+            state.last_revocation = await domain.read(invites.latest_revocation)
+        if state.watcher is None or state.watcher.done():
+            state.watcher = asyncio.create_task(_watch_revocations(app), name="invite-watcher")
+        await _discovery(app, True, urls)
+    else:
+        state.sharing = Sharing(enabled=False)
+        closed = close_remote_connections(app, "sharing on the network was switched off")
+        if closed:
+            log.info("sharing off: closed %d connection(s) from the network", closed)
+        await stop_watcher(app)
+        await _discovery(app, False, ())
+
+
+async def _discovery(app: web.Application, enabled: bool, urls: Sequence[str]) -> None:
+    if enabled and not app[SECURITY].announce:
+        return
+    try:
+        from server.security import discovery
+    except ImportError:
+        return
+    try:
+        await discovery.update(app, enabled, urls)
+    except Exception:  # discovery is a convenience; sharing works without it
+        log.exception("could not update the mDNS announcement")
+
+
+async def stop_watcher(app: web.Application) -> None:
+    state = app[SECURITY]
+    task, state.watcher = state.watcher, None
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _watch_revocations(app: web.Application) -> None:
+    state = app[SECURITY]
+    domain = app[DOMAIN]
+    while True:
+        await asyncio.sleep(REVOCATION_POLL_SECONDS)
+        try:
+            revoked = await domain.read(invites.revoked_since, state.last_revocation)
+        except Exception:
+            log.exception("could not check for revoked invites")
+            continue
+        for _invite_id, member_id, revoked_at in revoked:
+            state.last_revocation = max(state.last_revocation, revoked_at)
+            close_member_connections(app, member_id)
+
+
+async def revoke_invite(app: web.Application, invite_id: str) -> invites.Invite:
+    """Revoke an invite from inside the running server: its sockets close at once."""
+    invite = await app[DOMAIN].read(invites.revoke, invite_id)
+    close_member_connections(app, invite.member_id)
+    return invite
+
+
+def invite_link(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/join?token={token}"
+
+
+async def create_invite_link(app: web.Application, role: str, name: str) -> str:
+    """A new invite, as the link to send (the token is in it and is not kept anywhere)."""
+    domain = app[DOMAIN]
+    made = await domain.read(invites.create, name, role)
+    base = app[SECURITY].sharing.base_url or await domain.read(remembered_lan_url)
+    if not base:
+        base = "http://<this computer's address>:<port>"
+    return invite_link(base, made.token)

@@ -1,0 +1,255 @@
+"""LAN sharing across a real network boundary: two network namespaces joined by veth.
+
+The server runs in one namespace (loopback there, plus 10.250.77.1 while shared), the
+colleague's client in the other (10.250.77.2). Only addresses inside the namespaces
+this test creates are ever used. Needs root (CI has it); skips with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server import paths
+from server.security import invites
+from server.storage.database import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_IP = "10.250.77.1"
+CLIENT_IP = "10.250.77.2"
+LAN_PORT = 18765
+TIMEOUT = 30
+
+# The real runner, with its LAN listener switched at run time as the tray's toggle does.
+SERVER_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+from server.config import ServerConfig
+from server.runner import start_server
+from server.security.state import SECURITY
+
+async def main():
+    data_dir, lan_host, lan_port = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    running = await start_server(ServerConfig(data_dir, lan_host=lan_host, lan_port=lan_port))
+    running.app[SECURITY].announce = sys.argv[4] == "1"
+    print(json.dumps({"port": running.port}), flush=True)
+    loop = asyncio.get_running_loop()
+    while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+        await running.set_lan(line == "lan on")
+        print("ok", flush=True)
+    await running.close()
+
+asyncio.run(main())
+"""
+
+CLIENT_SCRIPT = """
+import asyncio, json, os, sys
+import aiohttp
+
+async def main():
+    method, url = sys.argv[1], sys.argv[2]
+    body = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
+    token = os.environ.get("TANDEM_TEST_TOKEN", "")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
+            async with s.request(method, url, json=body, headers=headers) as r:
+                print(json.dumps({"status": r.status, "body": await r.text()}))
+    except aiohttp.ClientConnectionError as exc:
+        print(json.dumps({"status": 0, "body": repr(exc)}))
+
+asyncio.run(main())
+"""
+
+SUBSCRIBER_SCRIPT = """
+import asyncio, json, sys
+import aiohttp
+from tandem.v1 import commands_pb2, websocket_pb2
+
+async def main():
+    url, project_id = sys.argv[1], sys.argv[2]
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(url) as ws:
+            hello = websocket_pb2.WebSocketMessage(message_id="h", hello=commands_pb2.Hello(
+                client_name="netns", client_id="owner-tab", protocol_version=1,
+                display_name="Owner"))
+            await ws.send_bytes(hello.SerializeToString())
+            sub = websocket_pb2.WebSocketMessage(
+                message_id="s", subscribe=commands_pb2.Subscribe(project_id=project_id))
+            await ws.send_bytes(sub.SerializeToString())
+            async for frame in ws:
+                msg = websocket_pb2.WebSocketMessage.FromString(frame.data)
+                kind = msg.WhichOneof("payload")
+                if kind == "ack" and msg.message_id == "s":
+                    print(json.dumps({"kind": "subscribed"}), flush=True)
+                elif kind == "task_created":
+                    print(json.dumps({"kind": kind, "title": msg.task_created.task.title}),
+                          flush=True)
+
+asyncio.run(main())
+"""
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=TIMEOUT)
+
+
+@pytest.fixture
+def namespaces() -> Iterator[tuple[str, str]]:
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2's `ip` is not installed")
+    if os.geteuid() != 0:
+        pytest.skip("creating network namespaces needs root")
+    tag = secrets.token_hex(3)
+    srv, cli = f"tsrv{tag}", f"tcli{tag}"
+    made: list[str] = []
+    try:
+        for name in (srv, cli):
+            try:
+                ip("netns", "add", name)
+            except subprocess.CalledProcessError as exc:
+                pytest.skip(f"cannot create network namespaces here: {exc.stderr.decode().strip()}")
+            made.append(name)
+        ip("link", "add", f"vs{tag}", "type", "veth", "peer", "name", f"vc{tag}")
+        ip("link", "set", f"vs{tag}", "netns", srv)
+        ip("link", "set", f"vc{tag}", "netns", cli)
+        ip("-n", srv, "addr", "add", f"{SERVER_IP}/24", "dev", f"vs{tag}")
+        ip("-n", cli, "addr", "add", f"{CLIENT_IP}/24", "dev", f"vc{tag}")
+        for ns, dev in ((srv, f"vs{tag}"), (cli, f"vc{tag}")):
+            ip("-n", ns, "link", "set", dev, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        yield srv, cli
+    finally:
+        for name in made:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=TIMEOUT)
+
+
+def in_ns(ns: str, *args: str, **kw: Any) -> list[str]:
+    return ["ip", "netns", "exec", ns, sys.executable, *args]
+
+
+def run_in(ns: str, script: Path, *args: str, token: str = "") -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TANDEM_TEST_TOKEN": token}
+    done = subprocess.run(
+        in_ns(ns, str(script), *args), capture_output=True, text=True, env=env, timeout=TIMEOUT
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+class Server:
+    def __init__(self, ns: str, script: Path, data_dir: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            in_ns(ns, str(script), str(data_dir), SERVER_IP, str(LAN_PORT), "0"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        self.port = int(json.loads(self.proc.stdout.readline())["port"])
+
+    def say(self, line: str) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "ok"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=TIMEOUT)
+
+
+def test_sharing_across_a_real_network_boundary(namespaces, tmp_path: Path) -> None:
+    srv, cli = namespaces
+    scripts = {}
+    for name, text in (
+        ("server", SERVER_SCRIPT),
+        ("client", CLIENT_SCRIPT),
+        ("subscriber", SUBSCRIBER_SCRIPT),
+    ):
+        scripts[name] = tmp_path / f"lan_{name}.py"
+        scripts[name].write_text(text)
+    data_dir = tmp_path / "data"
+    store = Store(paths.database_path(data_dir))
+    try:
+        viewer = invites.create("Vic", "viewer")
+        editor = invites.create("Eda", "editor")
+    finally:
+        store.close()
+
+    server = Server(srv, scripts["server"], data_dir)
+    subscriber: subprocess.Popen[str] | None = None
+    try:
+        local = f"http://127.0.0.1:{server.port}"
+        lan = f"http://{SERVER_IP}:{LAN_PORT}"
+        made = run_in(srv, scripts["client"], "POST", f"{local}/api/v1/projects",
+                      '{"key": "NET", "name": "Across"}')  # fmt: skip
+        assert made["status"] in (200, 201), made
+        project_id = json.loads(made["body"])["id"]
+
+        # Sharing off: nothing listens on the LAN address.
+        off = run_in(cli, scripts["client"], "GET", f"{lan}/api/v1/projects", token=editor.token)
+        assert off["status"] == 0, off
+
+        server.say("lan on")
+        projects = f"{lan}/api/v1/projects"
+        assert run_in(cli, scripts["client"], "GET", projects)["status"] == 401
+        wrong = run_in(cli, scripts["client"], "GET", projects, token=invites.new_secret())
+        assert wrong["status"] == 401 and "Across" not in wrong["body"]
+
+        seen = run_in(cli, scripts["client"], "GET", projects, token=viewer.token)
+        assert seen["status"] == 200 and "Across" in seen["body"]
+        tasks = f"{lan}/api/v1/projects/{project_id}/tasks"
+        refused = run_in(cli, scripts["client"], "POST", tasks, '{"title": "viewer was here"}',
+                         token=viewer.token)  # fmt: skip
+        assert refused["status"] == 403, refused
+
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        subscriber = subprocess.Popen(
+            in_ns(srv, str(scripts["subscriber"]), f"ws://127.0.0.1:{server.port}/ws", project_id),
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert subscriber.stdout is not None
+        assert json.loads(subscriber.stdout.readline())["kind"] == "subscribed"
+        created = run_in(cli, scripts["client"], "POST", tasks, '{"title": "from the LAN"}',
+                         token=editor.token)  # fmt: skip
+        assert created["status"] in (200, 201), created
+        event = json.loads(subscriber.stdout.readline())
+        assert event == {"kind": "task_created", "title": "from the LAN"}
+
+        conn = sqlite3.connect(paths.database_path(data_dir))
+        with conn:
+            conn.execute(
+                "UPDATE invite SET revoked_at = ? WHERE id = ?",
+                (time.time_ns() // 1000, editor.invite.id),
+            )
+        conn.close()
+        revoked = run_in(cli, scripts["client"], "GET", projects, token=editor.token)
+        assert revoked["status"] == 401 and "Across" not in revoked["body"]
+
+        server.say("lan off")
+        after = run_in(cli, scripts["client"], "GET", projects, token=viewer.token)
+        assert after["status"] == 0, after
+    finally:
+        if subscriber is not None:
+            subscriber.terminate()
+            subscriber.wait(timeout=TIMEOUT)
+        server.stop()

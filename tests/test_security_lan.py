@@ -1,0 +1,362 @@
+"""LAN sharing over real sockets: checklist rows 4-9 (a LAN peer is played from 127.0.0.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from tandem.v1 import commands_pb2, entities_pb2, errors_pb2
+
+from server import paths, security
+from server.security import invites
+from server.security.state import SECURITY, SESSION_COOKIE
+from server.security.throttle import CredentialThrottle
+from tests.test_security_support import (
+    LAN_PEER,
+    LOCAL,
+    OTHER_PEER,
+    Served,
+    client_from,
+    make_invite,
+    project_names,
+    serve,
+)
+from tests.ws_client import WsClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
+    async for s in serve(tmp_path, monkeypatch):
+        yield s
+
+
+@pytest.fixture
+async def lan() -> AsyncIterator[aiohttp.ClientSession]:
+    async with client_from(LAN_PEER) as s:
+        yield s
+
+
+@pytest.fixture
+async def local() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def make_project(local: aiohttp.ClientSession, served: Served, name: str = "Secret") -> str:
+    async with local.post(served.url("/api/v1/projects"), json={"key": "SEC", "name": name}) as r:
+        assert r.status in (200, 201), await r.text()
+        return str((await r.json())["id"])
+
+
+# Row 5 -------------------------------------------------------------------------------
+
+
+async def test_sharing_off_refuses_the_network_even_with_a_valid_invite(served, lan) -> None:
+    _, token = await make_invite(served, "editor")
+    for path in ("/api/health", "/api/v1/projects", "/", f"/join?token={token}"):
+        async with lan.get(served.url(path), headers=bearer(token)) as resp:
+            assert resp.status == 403, path
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await lan.ws_connect(served.ws_url(), headers=bearer(token))
+    assert refused.value.status == 403
+
+
+# Row 4 -------------------------------------------------------------------------------
+
+
+async def test_lan_request_without_or_with_a_wrong_or_revoked_credential_gets_no_data(
+    served, lan, local
+) -> None:
+    await make_project(local, served, "Top secret plans")
+    invite_id, token = await make_invite(served, "viewer")
+    await served.share()
+    wrong = invites.new_secret()
+    attempts = [
+        {},
+        bearer(wrong),
+        bearer(""),
+        {"Authorization": f"Basic {token}"},
+        {"Cookie": f"{SESSION_COOKIE}={wrong}"},
+    ]
+    for headers in attempts:
+        async with lan.get(served.url("/api/v1/projects"), headers=headers) as resp:
+            assert resp.status == 401, headers
+            assert "Top secret" not in await resp.text()
+    async with lan.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+        assert resp.status == 200
+        assert "Top secret plans" in await resp.text()
+    await security.revoke_invite(served.app, invite_id)
+    async with lan.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+        assert resp.status == 401
+        assert "Top secret" not in await resp.text()
+    # Those were more mistakes than the throttle lets through; start afresh for the socket.
+    served.app[SECURITY].throttle = CredentialThrottle()
+    for headers in ({}, bearer(wrong), bearer(token)):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await lan.ws_connect(served.ws_url(), headers=headers)
+        assert refused.value.status == 401
+
+
+async def test_invite_link_is_exchanged_for_a_strict_httponly_cookie(served, local) -> None:
+    _, token = await make_invite(served, "viewer")
+    await served.share()
+    async with client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.get(served.url(f"/join?token={token}"), allow_redirects=False) as resp:
+            assert resp.status == 303
+            assert resp.headers["Location"] == "/"
+            assert token not in str(resp.headers)
+            assert resp.headers["Referrer-Policy"] == "no-referrer"
+            assert resp.headers["Cache-Control"] == "no-store"
+            set_cookie = resp.headers["Set-Cookie"]
+            assert "HttpOnly" in set_cookie
+            assert "SameSite=Strict" in set_cookie
+            cookie = resp.cookies[SESSION_COOKIE].value
+            assert cookie and cookie != token
+        async with browser.get(served.url("/api/v1/projects")) as resp:
+            assert resp.status == 200
+        # The session is a separate secret: it is not an invite token.
+        async with browser.get(served.url("/api/v1/projects"), headers=bearer(cookie)) as resp:
+            assert resp.status == 401
+
+
+# Row 6 -------------------------------------------------------------------------------
+
+
+async def test_viewer_cannot_change_over_rest(served, lan, local) -> None:
+    project_id = await make_project(local, served)
+    _, viewer = await make_invite(served, "viewer", "Vic")
+    _, editor = await make_invite(served, "editor", "Eda")
+    await served.share()
+    changes = [
+        ("POST", "/api/v1/projects", {"key": "NEW", "name": "New"}),
+        ("PATCH", f"/api/v1/projects/{project_id}", {"name": "Renamed"}),
+        ("POST", f"/api/v1/projects/{project_id}/tasks", {"title": "t"}),
+        ("DELETE", f"/api/v1/projects/{project_id}", None),
+    ]
+    for method, path, body in changes:
+        async with lan.request(method, served.url(path), json=body, headers=bearer(viewer)) as resp:
+            assert resp.status == 403, (method, path)
+            assert (await resp.json())["error"]["code"] == "ERROR_CODE_PERMISSION_DENIED"
+    assert await project_names(served) == ["Secret"]
+    async with lan.get(served.url("/api/v1/projects"), headers=bearer(viewer)) as resp:
+        assert resp.status == 200
+    async with lan.post(
+        served.url(f"/api/v1/projects/{project_id}/tasks"),
+        json={"title": "from the editor"},
+        headers=bearer(editor),
+    ) as resp:
+        assert resp.status in (200, 201), await resp.text()
+
+
+async def test_viewer_cannot_change_over_websocket(served, lan, local) -> None:
+    project_id = await make_project(local, served)
+    _, viewer = await make_invite(served, "viewer", "Vic")
+    await served.share()
+    client = await WsClient.connect(lan, served.ws_url(), headers=bearer(viewer), name="Vic")
+    assert client.welcome is not None
+    assert client.welcome.member.role == entities_pb2.MEMBER_ROLE_VIEWER
+    assert client.welcome.member.display_name == "Vic"
+    reply = await client.request(
+        create_task=commands_pb2.CreateTask(
+            project_id=project_id, task=entities_pb2.Task(title="sneaky")
+        )
+    )
+    assert reply.WhichOneof("payload") == "reject"
+    assert reply.reject.error.code == errors_pb2.ERROR_CODE_PERMISSION_DENIED
+    async with local.get(served.url(f"/api/v1/projects/{project_id}/tasks")) as resp:
+        assert "sneaky" not in await resp.text()
+    await client.close()
+
+
+# Row 7 -------------------------------------------------------------------------------
+
+
+async def test_revoking_closes_that_persons_sockets_and_cookie(served, local) -> None:
+    eda_id, eda = await make_invite(served, "editor", "Eda")
+    _, bob = await make_invite(served, "editor", "Bob")
+    await served.share()
+    async with (
+        client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
+        client_from(OTHER_PEER) as other,
+    ):
+        async with browser.get(served.url(f"/join?token={eda}")) as resp:
+            assert resp.status == 200  # followed the redirect to the board
+        eda_ws = await WsClient.connect(browser, served.ws_url(), name="Eda")
+        bob_ws = await WsClient.connect(other, served.ws_url(), headers=bearer(bob))
+        owner_ws = await WsClient.connect(local, served.ws_url())
+        await security.revoke_invite(served.app, eda_id)
+        assert await eda_ws.wait_closed(timeout=5) == 4403
+        async with browser.get(served.url("/api/v1/projects")) as resp:
+            assert resp.status == 401
+        assert not bob_ws.closed.is_set() and not owner_ws.closed.is_set()
+        await bob_ws.close()
+        await owner_ws.close()
+
+
+async def test_revocation_by_another_process_closes_sockets(served, local) -> None:
+    eda_id, eda = await make_invite(served, "editor", "Eda")
+    await served.share()
+    async with client_from(LAN_PEER) as lan:
+        eda_ws = await WsClient.connect(lan, served.ws_url(), headers=bearer(eda))
+        # What `tandem invite --revoke` does while the app runs: its own connection.
+        conn = sqlite3.connect(paths.database_path(served.data_dir))
+        with conn:
+            conn.execute(
+                "UPDATE invite SET revoked_at = ? WHERE id = ?", (time.time_ns() // 1000, eda_id)
+            )
+        conn.close()
+        assert await eda_ws.wait_closed(timeout=5) == 4403
+
+
+async def test_sharing_off_closes_every_remote_socket(served, local) -> None:
+    _, eda = await make_invite(served, "editor", "Eda")
+    await served.share()
+    async with client_from(LAN_PEER) as lan:
+        eda_ws = await WsClient.connect(lan, served.ws_url(), headers=bearer(eda))
+        owner_ws = await WsClient.connect(local, served.ws_url())
+        await served.share(False)
+        assert await eda_ws.wait_closed(timeout=5) == 4403
+        async with lan.get(served.url("/api/v1/projects"), headers=bearer(eda)) as resp:
+            assert resp.status == 403
+        assert not owner_ws.closed.is_set()
+        await owner_ws.close()
+
+
+# Row 8 -------------------------------------------------------------------------------
+
+
+async def test_wrong_credentials_are_throttled_per_address(served) -> None:
+    _, token = await make_invite(served, "viewer")
+    await served.share()
+    now = [1000.0]
+    throttle = CredentialThrottle(clock=lambda: now[0])
+    served.app[SECURITY].throttle = throttle
+    statuses: list[int] = []
+    async with client_from(LAN_PEER) as attacker, client_from(OTHER_PEER) as colleague:
+        for _ in range(1000):
+            async with attacker.get(
+                served.url("/api/v1/projects"), headers=bearer(invites.new_secret())
+            ) as resp:
+                statuses.append(resp.status)
+        free = throttle.policy.free_failures
+        assert statuses[:free] == [401] * free
+        assert set(statuses[free:]) == {429}
+        # Even the right token waits: no credential is looked at while throttled.
+        async with attacker.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+            assert resp.status == 429
+            assert int(resp.headers["Retry-After"]) >= 1
+        # Another address is not affected.
+        async with colleague.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+            assert resp.status == 200
+        async with colleague.get(served.url("/api/v1/projects"), headers=bearer("wrong")) as resp:
+            assert resp.status == 401
+        # The wait doubles with every further mistake, then the address is refused outright.
+        waits = []
+        while throttle.failures(LAN_PEER) < throttle.policy.lockout_after:
+            now[0] += throttle.retry_after(LAN_PEER)
+            async with attacker.get(served.url("/api/v1/projects"), headers=bearer("x")) as r:
+                assert r.status == 401
+            waits.append(throttle.retry_after(LAN_PEER))
+        assert waits[:3] == [1.0, 2.0, 4.0]
+        assert waits[-1] == throttle.policy.lockout_seconds
+        now[0] += throttle.policy.max_delay_seconds
+        async with attacker.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+            assert resp.status == 429
+        now[0] += throttle.policy.lockout_seconds
+        async with attacker.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+            assert resp.status == 200
+
+
+# Row 9 -------------------------------------------------------------------------------
+
+
+async def test_secrets_never_reach_the_logs(served, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, token = await make_invite(served, "editor")
+    await served.share()
+    secret_seen: list[str] = [token]
+    async with client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.get(served.url(f"/join?token={token}"), allow_redirects=False) as r:
+            secret_seen.append(r.cookies[SESSION_COOKIE].value)
+        async with browser.get(served.url("/api/v1/projects")) as resp:
+            assert resp.status == 200
+        async with browser.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+            assert resp.status == 200
+    # Even a careless log line with the URL or the header is scrubbed.
+    logging.getLogger("tandem.test").warning(
+        "GET /join?token=%s Authorization: Bearer %s", token, token
+    )
+    text = caplog.text
+    assert "/join?token=" in text  # the access log did record the requests
+    for secret in secret_seen:
+        assert secret not in text
+
+
+def test_cli_prints_the_link_and_takes_no_secret_as_argument(tmp_path: Path) -> None:
+    from server.security.cli import SUBCOMMANDS
+
+    script = (
+        "import argparse, sys\n"
+        "from server.security.cli import SUBCOMMANDS\n"
+        "p = argparse.ArgumentParser(prog='tandem'); sub = p.add_subparsers(dest='c')\n"
+        "for name, (help, add, run) in SUBCOMMANDS.items(): add(sub.add_parser(name))\n"
+        "a = p.parse_args(sys.argv[1:]); sys.exit(SUBCOMMANDS[a.c][2](a))\n"
+    )
+
+    def tandem(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", script, *args, "--data-dir", str(tmp_path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    made = tandem("invite", "--role", "editor", "--name", "Ana")
+    assert made.returncode == 0, made.stderr
+    link = next(line.strip() for line in made.stdout.splitlines() if "/join?token=" in line)
+    token = link.split("token=", 1)[1]
+    assert len(token) >= 43  # 32 bytes, URL-safe base64
+    invite_id = made.stdout.split()[1]
+    listed = tandem("invites")
+    assert "Ana" in listed.stdout and "editor" in listed.stdout and "active" in listed.stdout
+    assert token not in listed.stdout
+    # Only the hash is stored.
+    conn = sqlite3.connect(paths.database_path(tmp_path))
+    stored = conn.execute("SELECT token_hash FROM invite").fetchone()[0]
+    conn.close()
+    assert token.encode() not in stored and stored == invites.digest(token)
+    revoked = tandem("invite", "--revoke", invite_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert "revoked" in tandem("invites").stdout
+    # No option takes a token or secret: nothing secret can end up in process arguments.
+    for _name, (_help, add, _run) in SUBCOMMANDS.items():
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        add(parser)
+        options = {o for action in parser._actions for o in action.option_strings}
+        assert not {o for o in options if "token" in o or "secret" in o}
+
+
+async def test_owner_needs_no_invite_and_join_drops_the_token(served, local) -> None:
+    async with local.get(served.url("/join?token=whatever"), allow_redirects=False) as resp:
+        assert resp.status == 303 and resp.headers["Location"] == "/"
+    async with local.get(served.url("/api/v1/projects")) as resp:
+        assert resp.status == 200
+    assert LOCAL in served.url()
+    await asyncio.sleep(0)
