@@ -11,7 +11,7 @@ from tests.api_client import JSON, PROTOBUF, ApiClient, database_rows
 
 
 @pytest.fixture
-def api_config(tmp_path):  # type: ignore[no-untyped-def]
+def api_config(tmp_path):
     # A small body limit, so the oversize test sends little.
     return ServerConfig(data_dir=tmp_path / "data", max_message_bytes=4096)
 
@@ -120,10 +120,10 @@ async def test_domain_validation_is_400(api: ApiClient, server: RunningServer) -
 
 async def test_unknown_routes_and_methods_answer_json(api: ApiClient) -> None:
     for method, path in [("GET", "/api/v2/projects"), ("POST", "/api/nope"), ("GET", "/api")]:
-        resp = await api.request(method, path)
+        resp = await api.request(method, path, {} if method == "POST" else None)
         assert resp.status == 404, (method, path)
         assert resp.error_code == "ERROR_CODE_NOT_FOUND"
-    resp = await api.request("PUT", "/api/v1/projects")
+    resp = await api.request("PUT", "/api/v1/projects", {})
     assert resp.status == 405
     assert resp.error_code == "ERROR_CODE_UNSUPPORTED"
     assert "GET" in resp.headers["Allow"]

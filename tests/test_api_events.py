@@ -101,3 +101,16 @@ async def test_shutdown_ends_a_long_poll(long_poll_config: ServerConfig) -> None
             assert resp.json.get("events", []) == []
     finally:
         await running.close()
+
+
+async def test_snapshot_is_the_board_at_one_seq(api: ApiClient) -> None:
+    pid = (await api.make_project())["id"]
+    await api.make_task(pid, "One")
+    await api.make_task(pid, "Two")
+    snap = (await api.get(f"/api/v1/projects/{pid}/snapshot")).json
+    head = (await api.get(f"/api/v1/projects/{pid}/events")).json["headSeq"]
+    assert snap["seq"] == head and snap["epoch"]
+    assert [t["title"] for t in snap["tasks"]] == ["One", "Two"]
+    assert snap["project"]["id"] == pid and snap["members"]
+    missing = await api.get("/api/v1/projects/nope/snapshot")
+    assert missing.status == 404

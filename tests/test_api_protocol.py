@@ -80,3 +80,21 @@ async def test_idempotency_key_returns_the_first_answer_once(
     )
     assert third.status == 201
     assert third.json["id"] != first.json["id"]
+
+
+async def test_a_local_browser_names_itself_and_gets_the_credit(api: ApiClient) -> None:
+    pid = (await api.make_project())["id"]
+    who = {"X-Tandem-Client-Id": "browser-9", "X-Tandem-Display-Name": "Zo%C3%AB"}
+    created = await api.request(
+        "POST", f"/api/v1/projects/{pid}/tasks", {"title": "t"}, headers=who
+    )
+    assert created.status == 201
+    members = (await api.get("/api/v1/members")).json["members"]
+    zoe = [m for m in members if m["displayName"] == "Zoë"]
+    assert len(zoe) == 1
+    log = (await api.get(f"/api/v1/projects/{pid}/events", since="1")).json["events"]
+    assert log[0]["taskCreated"]["actorId"] == zoe[0]["id"]
+    # Without the headers a request is the owner's.
+    await api.make_task(pid, "mine")
+    log = (await api.get(f"/api/v1/projects/{pid}/events", since="2")).json["events"]
+    assert log[0]["taskCreated"]["actorId"] != zoe[0]["id"]

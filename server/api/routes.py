@@ -87,7 +87,7 @@ class Call:
                 field=IDEMPOTENCY_HEADER,
             )
         envelope.message_id = key
-        return await self.domain.command(request_actor(self.request), envelope)
+        return await self.domain.command(await request_actor(self.request), envelope)
 
 
 Result = Message | web.StreamResponse | None
@@ -365,6 +365,11 @@ async def complete_sprint(call: Call) -> Message:
     cmd.sprint_id = call.path("sprintId")
     ack = await call.command(websocket_pb2.WebSocketMessage(complete_sprint=cmd))
     return _result(ack, "sprint")
+
+
+async def get_snapshot(call: Call) -> Message:
+    snapshot: Message = await call.domain.read(call.domain.snapshot, call.path("projectId"))
+    return snapshot
 
 
 async def list_events(call: Call) -> Message:
@@ -675,6 +680,16 @@ OPERATIONS: tuple[Operation, ...] = (
         commands_pb2.CompleteSprint,
         body_required=False,
         mutation=True,
+    ),
+    Operation(
+        "GET",
+        P + "/snapshot",
+        "getSnapshot",
+        "Everything needed to draw the project's board, read at one seq (what a WebSocket"
+        " subscription sends first); poll the events endpoint from its seq.",
+        get_snapshot,
+        "events",
+        websocket_pb2.Snapshot,
     ),
     Operation(
         "GET",
