@@ -1,0 +1,395 @@
+"""The tray app's logic: the server's lifecycle, the tray menu and what each entry does.
+
+Everything here runs on the Qt thread. The server lives on its own thread behind a
+``ServerHandle``; its callbacks only emit this object's signals, which Qt queues onto
+the Qt thread. Nothing needs a real system tray, so tests drive this directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QDesktopServices, QFont, QGuiApplication
+from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QSystemTrayIcon
+from tandem.v1 import entities_pb2, websocket_pb2
+
+import server
+from app import resources
+from app.autostart import Autostart
+from app.invite_dialog import InviteDialog
+from app.invites import InviteRole, create_invite
+from app.notify import Notifier
+from app.settings import DesktopSettings
+from server.config import ServerConfig
+from server.handle import ServerHandle, Starter, is_port_in_use
+
+log = logging.getLogger(__name__)
+
+# Ports after the preferred one tried before asking the system for any free port.
+PORT_ATTEMPTS = 10
+
+
+def open_in_desktop(url: str) -> None:
+    QDesktopServices.openUrl(QUrl(url))
+
+
+class TrayController(QObject):
+    """Owns the server handle and the tray icon with its menu."""
+
+    # From the server's thread; connected (queued) to slots on the Qt thread.
+    _event_arrived = Signal(bytes)
+    _people_changed = Signal(list)
+    # A tray message was shown (title, message): for anyone who wants to know.
+    notice_shown = Signal(str, str)
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        log_path: Path | None = None,
+        base_config: ServerConfig | None = None,
+        starter: Starter | None = None,
+        open_url: Callable[[str], None] = open_in_desktop,
+        autostart: Autostart | None = None,
+        port_attempts: int = PORT_ATTEMPTS,
+    ) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.settings = DesktopSettings.load(data_dir)
+        self._base_config = base_config or ServerConfig(data_dir=data_dir)
+        self._starter = starter
+        self._open_url = open_url
+        self.autostart = autostart or Autostart()
+        self._port_attempts = port_attempts
+        self.handle: ServerHandle | None = None
+        self.people: list[str] = []
+        self._notifier: Notifier | None = None
+        self._dialogs: list[QObject] = []
+        self._stopped = False
+
+        self._event_arrived.connect(self._on_event)
+        self._people_changed.connect(self._on_people)
+
+        self.tray = QSystemTrayIcon(resources.app_icon())
+        self.tray.setToolTip("Tandem (starting…)")
+        self.tray.activated.connect(self._on_activated)
+        self.menu = QMenu()
+        self.actions: dict[str, QAction] = {}
+        self._build_menu()
+        self.tray.setContextMenu(self.menu)
+
+    # Menu ---------------------------------------------------------------------------
+
+    def _add(self, key: str, text: str, slot: Callable[..., object] | None = None) -> QAction:
+        action = QAction(text, self.menu)
+        if slot is not None:
+            action.triggered.connect(slot)
+        self.menu.addAction(action)
+        self.actions[key] = action
+        return action
+
+    def _build_menu(self) -> None:
+        open_board = self._add("open", "Open Tandem", self.open_board)
+        font = QFont(open_board.font())
+        font.setBold(True)
+        open_board.setFont(font)
+        self.menu.addSeparator()
+        lan = self._add("lan", "Share on LAN")
+        lan.setCheckable(True)
+        lan.toggled.connect(self.set_lan)
+        lan_address = self._add("lan_address", "", self.copy_lan_address)
+        lan_address.setVisible(False)
+        self._add("invite", "Invite someone…", self.show_invite_dialog)
+        people = self._add("people", "No one else connected")
+        people.setEnabled(False)
+        self.menu.addSeparator()
+        login = self._add("autostart", "Start at login")
+        login.setCheckable(True)
+        login.setChecked(self.autostart.supported and self.autostart.is_enabled())
+        login.setEnabled(self.autostart.supported)
+        login.toggled.connect(self.set_autostart)
+        notes = self._add("notifications", "Notifications")
+        notes.setCheckable(True)
+        notes.setChecked(self.settings.notifications)
+        notes.toggled.connect(self.set_notifications)
+        self._add("data_folder", "Open data folder", self.open_data_folder)
+        self._add("backup", "Back up now", self.backup_now)
+        self.menu.addSeparator()
+        self._add("about", "About Tandem", self.show_about)
+        self._add("quit", "Quit Tandem", self.quit)
+
+    # Server lifecycle -------------------------------------------------------------------
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Start the server (preferred port first, then the next ones); return its URL."""
+        preferred = self.settings.port
+        candidates = (
+            [preferred + i for i in range(self._port_attempts) if preferred + i < 65536]
+            if preferred
+            else []
+        )
+        candidates.append(0)
+        taken: list[int] = []
+        for port in candidates:
+            handle = ServerHandle(
+                dataclasses.replace(self._base_config, port=port), starter=self._starter
+            )
+            handle.add_event_observer(lambda m: self._event_arrived.emit(m.SerializeToString()))
+            handle.add_people_observer(self._people_changed.emit)
+            try:
+                url = handle.start(timeout)
+            except Exception as error:
+                if is_port_in_use(error) and port != 0:
+                    log.warning("port %d is in use, trying the next one", port)
+                    taken.append(port)
+                    continue
+                raise
+            self.handle = handle
+            break
+        else:  # pragma: no cover - port 0 either binds or raises
+            raise RuntimeError("no port could be bound")
+        bound = _port_of(url)
+        if taken:
+            self.notify(
+                f"Port {taken[0]} is in use",
+                f"Another program is using port {taken[0]}, so Tandem is at {url} instead.",
+                QSystemTrayIcon.MessageIcon.Warning,
+            )
+        if bound and bound != self.settings.port:
+            # Keep the address that worked, so bookmarks stay valid next time.
+            self.settings.port = bound
+            self.settings.save(self.data_dir)
+        log.info("Tandem is running at %s", url)
+        self.refresh()
+        return url
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Stop the server gracefully and join its thread (safe to call twice)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for dialog in self._dialogs:
+            dialog.deleteLater()
+        self._dialogs.clear()
+        self.tray.hide()
+        if self.handle is not None:
+            log.info("stopping the server")
+            if not self.handle.stop(timeout):
+                log.error("the server thread did not end within %g s", timeout)
+
+    @property
+    def url(self) -> str | None:
+        return self.handle.url if self.handle is not None and self.handle.is_running else None
+
+    # Actions -----------------------------------------------------------------------------
+
+    @Slot()
+    def open_board(self) -> None:
+        if self.url:
+            self._open_url(self.url)
+
+    @Slot(bool)
+    def set_lan(self, enabled: bool) -> None:
+        if self.handle is None:
+            return
+        try:
+            self.handle.set_lan(enabled)
+        except Exception as error:
+            log.exception("Share on LAN failed")
+            self.notify(
+                "Could not change LAN sharing", str(error), QSystemTrayIcon.MessageIcon.Warning
+            )
+        self.refresh()
+
+    @Slot()
+    def copy_lan_address(self) -> None:
+        urls = self.handle.lan_urls if self.handle is not None else []
+        if urls:
+            QGuiApplication.clipboard().setText(urls[0])
+
+    @Slot(bool)
+    def set_autostart(self, enabled: bool) -> None:
+        try:
+            self.autostart.set_enabled(enabled)
+        except OSError as error:
+            log.exception("Start at login failed")
+            self.notify("Could not change Start at login", str(error))
+        action = self.actions["autostart"]
+        action.blockSignals(True)
+        action.setChecked(self.autostart.is_enabled())
+        action.blockSignals(False)
+
+    @Slot(bool)
+    def set_notifications(self, enabled: bool) -> None:
+        self.settings.notifications = enabled
+        self.settings.save(self.data_dir)
+
+    @Slot()
+    def open_data_folder(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._open_url(self.data_dir.as_uri())
+
+    @Slot()
+    def backup_now(self) -> Path | None:
+        if self.handle is None:
+            return None
+        try:
+            path = self.handle.backup()
+        except Exception as error:
+            log.exception("backup failed")
+            self.notify("Backup failed", str(error), QSystemTrayIcon.MessageIcon.Critical)
+            return None
+        self.notify("Backup saved", str(path))
+        return path
+
+    def invite_link(self, role: InviteRole, name: str = "") -> str:
+        """Turn on LAN sharing if needed, then make an invite link."""
+        assert self.handle is not None
+        if not self.handle.lan_urls:
+            self.actions["lan"].setChecked(True)
+        return create_invite(self.handle, role, name)
+
+    @Slot()
+    def show_invite_dialog(self) -> InviteDialog:
+        shared = bool(self.handle and self.handle.lan_urls)
+        note = "" if shared else "Creating a link turns on Share on LAN."
+        dialog = InviteDialog(self.invite_link, lan_note=note, icon=resources.app_icon())
+        dialog.finished.connect(lambda _: self._forget(dialog))
+        self._dialogs.append(dialog)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def about_text(self) -> str:
+        log_path = str(self.log_path) if self.log_path else "(not logging to a file)"
+        return (
+            f"<b>Tandem {server.__version__}</b><br>A project board, shared live on your "
+            f"network.<br><br>Board: {self.url or 'not running'}<br>"
+            f"Data: {self.data_dir}<br>Log: {log_path}"
+        )
+
+    @Slot()
+    def show_about(self) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Tandem", self.about_text())
+        box.setIconPixmap(resources.app_icon().pixmap(64, 64))
+        box.setWindowIcon(resources.app_icon())
+        box.finished.connect(lambda _: self._forget(box))
+        self._dialogs.append(box)
+        box.open()
+        return box
+
+    @Slot()
+    def quit(self) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            app.quit()
+        else:
+            self.shutdown()
+
+    def _forget(self, dialog: QObject) -> None:
+        if dialog in self._dialogs:
+            self._dialogs.remove(dialog)
+        dialog.deleteLater()
+
+    # Tray state ------------------------------------------------------------------------
+
+    def notify(
+        self,
+        title: str,
+        message: str,
+        icon: QSystemTrayIcon.MessageIcon = QSystemTrayIcon.MessageIcon.Information,
+    ) -> None:
+        log.info("notice: %s: %s", title, message)
+        if self.tray.isVisible():
+            self.tray.showMessage(title, message, icon, 8000)
+        self.notice_shown.emit(title, message)
+
+    def refresh(self) -> None:
+        """Bring the icon, tooltip and menu in line with the server's state."""
+        lan_urls = self.handle.lan_urls if self.handle is not None else []
+        shared = bool(lan_urls)
+        lan = self.actions["lan"]
+        lan.blockSignals(True)
+        lan.setChecked(shared)
+        lan.blockSignals(False)
+        address = self.actions["lan_address"]
+        address.setVisible(shared)
+        address.setText(f"On your network: {lan_urls[0]}" if shared else "")
+        address.setToolTip("Click to copy")
+        self.tray.setIcon(resources.app_icon(shared_on_lan=shared))
+        people = self.actions["people"]
+        if self.people:
+            count = len(self.people)
+            names = ", ".join(self.people[:5]) + ("…" if count > 5 else "")
+            people.setText(f"{count} connected now: {names}")
+        else:
+            people.setText("No one connected now")
+        self.tray.setToolTip(self.tooltip())
+
+    def tooltip(self) -> str:
+        if self.url is None:
+            return "Tandem (not running)"
+        lines = [f"Tandem at {self.url}"]
+        lan_urls = self.handle.lan_urls if self.handle is not None else []
+        if lan_urls:
+            lines.append(f"Shared on LAN: {lan_urls[0]}")
+        count = len(self.people)
+        lines.append(f"{count} {'person' if count == 1 else 'people'} connected")
+        return "\n".join(lines)
+
+    @Slot(list)
+    def _on_people(self, names: list[str]) -> None:
+        self.people = list(names)
+        self.refresh()
+
+    @Slot(bytes)
+    def _on_event(self, frame: bytes) -> None:
+        if not self.settings.notifications or self.handle is None:
+            return
+        message = websocket_pb2.WebSocketMessage()
+        message.ParseFromString(frame)
+        try:
+            notifier = self._notifier or self._make_notifier()
+            if notifier is None:
+                return
+            notice = notifier.notice_for(message)
+        except Exception:
+            log.exception("could not make a notification")
+            return
+        if notice is not None:
+            self.notify(notice.title, notice.message)
+
+    def _make_notifier(self) -> Notifier | None:
+        handle = self.handle
+        assert handle is not None
+        owner = handle.owner()
+        if owner is None:
+            return None
+
+        def get_task(task_id: str) -> entities_pb2.Task | None:
+            try:
+                return handle.get_task(task_id)
+            except Exception:
+                return None
+
+        self._notifier = Notifier(owner, members=handle.members, get_task=get_task)
+        return self._notifier
+
+    @Slot(QSystemTrayIcon.ActivationReason)
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        # A left click opens the board (Windows, Linux); macOS shows the menu itself.
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
+            self.open_board()
+
+
+def _port_of(url: str) -> int | None:
+    return QUrl(url).port() if QUrl(url).port() > 0 else None

@@ -1,0 +1,320 @@
+"""A thread-safe handle on a Tandem server running on its own thread and event loop.
+
+The desktop app (or any other host with its own main loop) talks to the server only
+through this handle: start, stop, URL, LAN toggle, status, backup, who is connected,
+and a stream of committed events. Every call crosses into the server's loop with
+``asyncio.run_coroutine_threadsafe``; callbacks handed in are called on the server's
+thread, so a GUI must hop to its own thread from there (a queued signal does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import errno
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from tandem.v1 import entities_pb2, websocket_pb2
+
+from server import paths
+from server.appkeys import DOMAIN
+from server.config import ServerConfig
+from server.domain.hub import CommittedEvent
+from server.domain.service import Domain
+from server.realtime.hub import ConnectionInfo
+from server.realtime.keys import HUB
+from server.runner import PortInUseError, RunningServer, start_server
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+Starter = Callable[[ServerConfig], Awaitable[RunningServer]]
+EventObserver = Callable[[websocket_pb2.WebSocketMessage], None]
+PeopleObserver = Callable[[list[str]], None]
+
+
+class ServerNotRunningError(RuntimeError):
+    """A call that needs a running server was made before start or after stop."""
+
+
+def is_port_in_use(error: BaseException) -> bool:
+    """True when a start failed because the port is taken (the runner's error or a raw OSError)."""
+    if isinstance(error, PortInUseError):
+        return True
+    return isinstance(error, OSError) and error.errno in (errno.EADDRINUSE, 10048)
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    running: bool
+    url: str | None
+    lan_urls: list[str] = field(default_factory=list)
+    people: list[str] = field(default_factory=list)
+    data_dir: Path | None = None
+
+
+class ServerHandle:
+    """Runs one server on a background thread with its own asyncio loop."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        starter: Starter | None = None,
+        thread_name: str = "tandem-server",
+    ) -> None:
+        self.config = config
+        self._starter: Starter = starter or start_server
+        self._thread_name = thread_name
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running: RunningServer | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._event_observers: list[EventObserver] = []
+        self._people_observers: list[PeopleObserver] = []
+        self._unhooks: list[Callable[[], None]] = []
+
+    # Lifecycle -----------------------------------------------------------------
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Start the server; return its URL once the port is bound.
+
+        Raises whatever the start raised (the runner's ``PortInUseError`` for a taken
+        port), or ``TimeoutError`` when the server is not up within ``timeout``.
+        """
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("the server was already started")
+            self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
+            self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"the server did not start within {timeout:g} s")
+        if self._start_error is not None:
+            self._thread.join(timeout)
+            raise self._start_error
+        return self.url
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            try:
+                self._running = loop.run_until_complete(self._starter(self.config))
+            except BaseException as error:  # reported to the starting thread
+                self._start_error = error
+                return
+            finally:
+                self._ready.set()
+            loop.call_soon(self._hook_observers)
+            loop.run_forever()
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Stop gracefully (the runner's close), then join the thread.
+
+        Returns True when the thread ended within ``timeout``. Safe to call twice, or
+        when the server never started.
+        """
+        thread, loop, running = self._thread, self._loop, self._running
+        if thread is None or loop is None:
+            return True
+        if running is not None and not loop.is_closed():
+            self._running = None
+            try:
+                asyncio.run_coroutine_threadsafe(self._close(running), loop).result(timeout)
+            except Exception:
+                log.exception("the server did not close cleanly")
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    async def _close(self, running: RunningServer) -> None:
+        for unhook in self._unhooks:
+            with contextlib.suppress(Exception):
+                unhook()
+        self._unhooks.clear()
+        await running.close()
+
+    @property
+    def is_running(self) -> bool:
+        return self._running is not None and self._thread is not None and self._thread.is_alive()
+
+    # Queries and commands --------------------------------------------------------
+
+    def _call(self, make: Callable[[], Coroutine[object, object, T]], timeout: float) -> T:
+        loop = self._loop
+        if self._running is None or loop is None or loop.is_closed():
+            raise ServerNotRunningError("Tandem's server is not running")
+        return asyncio.run_coroutine_threadsafe(make(), loop).result(timeout)
+
+    def _server(self) -> RunningServer:
+        if self._running is None:
+            raise ServerNotRunningError("Tandem's server is not running")
+        return self._running
+
+    @property
+    def url(self) -> str:
+        return self._server().url
+
+    @property
+    def lan_urls(self) -> list[str]:
+        server = self._running
+        return list(server.lan_urls) if server is not None else []
+
+    def set_lan(self, enabled: bool, timeout: float = 10.0) -> list[str]:
+        """Share on LAN on or off; returns the LAN URLs (empty when off)."""
+
+        async def toggle() -> list[str]:
+            server = self._server()
+            await server.set_lan(enabled)
+            return list(server.lan_urls)
+
+        return self._call(toggle, timeout)
+
+    def status(self) -> ServerStatus:
+        server = self._running
+        if server is None or not self.is_running:
+            return ServerStatus(running=False, url=None, data_dir=self.config.data_dir)
+        return ServerStatus(
+            running=True,
+            url=server.url,
+            lan_urls=list(server.lan_urls),
+            people=self.connected_people(),
+            data_dir=self.config.data_dir,
+        )
+
+    def _domain(self) -> Domain:
+        return self._server().app[DOMAIN]
+
+    def backup(self, dest_dir: Path | None = None, timeout: float = 120.0) -> Path:
+        """An online SQLite backup into ``dest_dir`` (the data folder's backups by
+        default), named by the local time; returns the file's path."""
+        folder = dest_dir if dest_dir is not None else paths.backups_dir(self.config.data_dir)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+        async def run() -> Path:
+            domain = self._domain()
+            folder.mkdir(parents=True, exist_ok=True)
+            dest = folder / f"tandem-{stamp}.sqlite3"
+            n = 1
+            while dest.exists():
+                n += 1
+                dest = folder / f"tandem-{stamp}-{n}.sqlite3"
+            return await domain.backup_async(dest)
+
+        return self._call(run, timeout)
+
+    def connected_people(self, timeout: float = 5.0) -> list[str]:
+        """Display names of the people connected now, one entry per person."""
+
+        async def names() -> list[str]:
+            hub = self._server().app.get(HUB)
+            return people_names(hub.connections()) if hub is not None else []
+
+        try:
+            return self._call(names, timeout)
+        except ServerNotRunningError:
+            return []
+
+    def owner(self, timeout: float = 5.0) -> entities_pb2.Member | None:
+        """The desktop owner as a member (for notifications about them)."""
+
+        async def find() -> entities_pb2.Member | None:
+            domain = self._domain()
+            owner_id = domain.owner_actor().member_id
+            for member in await domain.read(domain.list_members):
+                if member.id == owner_id:
+                    return member
+            return None
+
+        return self._call(find, timeout)
+
+    def members(self, timeout: float = 5.0) -> list[entities_pb2.Member]:
+        async def run() -> list[entities_pb2.Member]:
+            domain = self._domain()
+            return list(await domain.read(domain.list_members))
+
+        return self._call(run, timeout)
+
+    def get_task(self, task_id: str, timeout: float = 5.0) -> entities_pb2.Task:
+        async def run() -> entities_pb2.Task:
+            domain = self._domain()
+            return await domain.read(domain.get_task, task_id)
+
+        return self._call(run, timeout)
+
+    def create_invite(self, role: str, name: str = "", timeout: float = 10.0) -> str:
+        """A LAN invite link for a person with ``role`` ("viewer" or "editor")."""
+        server = self._server()
+
+        async def run() -> str:
+            return await server.create_invite(role=role, name=name)
+
+        return self._call(run, timeout)
+
+    # Observers -------------------------------------------------------------------
+
+    def add_event_observer(self, observer: EventObserver) -> None:
+        """Call ``observer`` with each committed event, on the server's thread."""
+        self._event_observers.append(observer)
+
+    def add_people_observer(self, observer: PeopleObserver) -> None:
+        """Call ``observer`` with the connected people's names whenever they change,
+        on the server's thread."""
+        self._people_observers.append(observer)
+
+    def _hook_observers(self) -> None:
+        loop, server = self._loop, self._running
+        if loop is None or server is None:
+            return
+        if self._event_observers:
+
+            def on_commit(events: Sequence[CommittedEvent]) -> None:
+                # Called on the database thread: only hop, never work, here.
+                frames = [event.frame for event in events]
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._deliver_events, frames)
+
+            self._unhooks.append(server.app[DOMAIN].sink.add_listener(on_commit))
+        hub = server.app.get(HUB)
+        if hub is not None and self._people_observers:
+            self._unhooks.append(hub.add_observer(self._deliver_people))
+
+    def _deliver_events(self, frames: list[bytes]) -> None:
+        for frame in frames:
+            message = websocket_pb2.WebSocketMessage()
+            message.ParseFromString(frame)
+            for observer in list(self._event_observers):
+                try:
+                    observer(message)
+                except Exception:
+                    log.exception("an event observer failed")
+
+    def _deliver_people(self, connections: list[ConnectionInfo]) -> None:
+        names = people_names(connections)
+        for observer in list(self._people_observers):
+            try:
+                observer(names)
+            except Exception:
+                log.exception("a people observer failed")
+
+
+def people_names(connections: Sequence[ConnectionInfo]) -> list[str]:
+    """One name per person (a person may have several tabs open), sorted."""
+    names = {info.member_id: info.display_name or "Someone" for info in connections}
+    return sorted(names.values(), key=str.casefold)

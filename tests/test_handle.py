@@ -1,0 +1,159 @@
+"""ServerHandle: a server on its own thread and loop, driven from another thread."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+from tandem.v1 import entities_pb2, websocket_pb2
+
+from server.config import ServerConfig
+from server.handle import ServerHandle, ServerNotRunningError, is_port_in_use
+from server.runner import PortInUseError
+from tests.desktop_support import (
+    Recorder,
+    port_is_listening,
+    sam_assigns_and_mentions_owner,
+    taken_port,
+)
+
+
+def health(url: str) -> dict[str, str]:
+    with urllib.request.urlopen(url + "api/health", timeout=5) as reply:
+        return json.loads(reply.read())  # type: ignore[no-any-return]
+
+
+def make_handle(tmp_path: Path, port: int = 0) -> ServerHandle:
+    # 127.0.0.2 stands in for a LAN address: tests only ever use loopback.
+    config = ServerConfig(data_dir=tmp_path, host="127.0.0.1", port=port, lan_host="127.0.0.2")
+    return ServerHandle(config)
+
+
+def test_start_answers_then_stop_closes_the_port(tmp_path: Path) -> None:
+    handle = make_handle(tmp_path)
+    url = handle.start(timeout=15)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert health(url)["status"] == "ok"
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert handle.status().running
+    finally:
+        assert handle.stop(timeout=15)
+    assert not port_is_listening("127.0.0.1", port)
+    assert not handle.status().running
+    with pytest.raises(ServerNotRunningError):
+        handle.set_lan(True)
+    # A second stop is harmless.
+    assert handle.stop(timeout=5)
+
+
+def test_port_in_use_is_raised_from_start(tmp_path: Path) -> None:
+    sock, port = taken_port()
+    try:
+        handle = make_handle(tmp_path, port=port)
+        with pytest.raises(PortInUseError) as caught:
+            handle.start(timeout=15)
+        assert is_port_in_use(caught.value)
+        # The failed thread is gone, nothing to stop.
+        assert handle.stop(timeout=5)
+    finally:
+        sock.close()
+
+
+def test_lan_toggle_changes_what_the_server_listens_on(tmp_path: Path) -> None:
+    handle = make_handle(tmp_path)
+    handle.start(timeout=15)
+    try:
+        urls = handle.set_lan(True)
+        assert len(urls) == 1 and urls[0].startswith("http://127.0.0.2:")
+        lan_port = int(urls[0].rstrip("/").rsplit(":", 1)[1])
+        assert port_is_listening("127.0.0.2", lan_port)
+        assert health(urls[0])["status"] == "ok"
+        assert handle.status().lan_urls == urls
+        assert handle.set_lan(False) == []
+        assert not port_is_listening("127.0.0.2", lan_port)
+    finally:
+        handle.stop(timeout=15)
+
+
+def test_backup_is_a_valid_database(tmp_path: Path) -> None:
+    handle = make_handle(tmp_path / "data")
+    handle.start(timeout=15)
+    try:
+        first = handle.backup(tmp_path / "backups")
+        second = handle.backup(tmp_path / "backups")
+    finally:
+        handle.stop(timeout=15)
+    assert first != second
+    for path in (first, second):
+        assert path.parent == tmp_path / "backups" and path.name.startswith("tandem-")
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_calls_cross_from_many_threads(tmp_path: Path) -> None:
+    handle = make_handle(tmp_path)
+    handle.start(timeout=15)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(5):
+                results.append(handle.status().url or "")
+                handle.members()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        handle.stop(timeout=15)
+    assert not errors
+    assert len(results) == 20 and len(set(results)) == 1
+
+
+def test_start_twice_is_refused(tmp_path: Path) -> None:
+    handle = make_handle(tmp_path)
+    handle.start(timeout=15)
+    try:
+        with pytest.raises(RuntimeError):
+            handle.start(timeout=1)
+    finally:
+        handle.stop(timeout=15)
+
+
+def test_committed_events_reach_observers_off_the_database_thread(tmp_path: Path) -> None:
+    recorder = Recorder()
+    handle = ServerHandle(ServerConfig(data_dir=tmp_path, port=0), starter=recorder)
+    seen: list[tuple[str, str]] = []
+    got_comment = threading.Event()
+
+    def observe(message: websocket_pb2.WebSocketMessage) -> None:
+        seen.append((message.WhichOneof("payload") or "", threading.current_thread().name))
+        if message.HasField("comment_added"):
+            got_comment.set()
+
+    handle.add_event_observer(observe)
+    handle.start(timeout=15)
+    try:
+        task_id = sam_assigns_and_mentions_owner(recorder)
+        assert got_comment.wait(15)
+        owner = handle.owner()
+        assert owner is not None and owner.role == entities_pb2.MemberRole.MEMBER_ROLE_OWNER
+        assert handle.get_task(task_id).assignee_id == owner.id
+        assert {m.display_name for m in handle.members()} >= {"Sam"}
+    finally:
+        handle.stop(timeout=15)
+    kinds = [kind for kind, _ in seen]
+    assert kinds.index("task_created") < kinds.index("comment_added")
+    # Observers run on the server's loop thread, never the database thread.
+    assert {thread for _, thread in seen} == {"tandem-server"}
