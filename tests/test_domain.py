@@ -223,6 +223,17 @@ def test_move_places_a_task_between_neighbours(domain: Domain) -> None:
     assert titles == ["a", "c", "b"]
 
 
+def test_a_rank_the_server_did_not_make_is_refused(domain: Domain) -> None:
+    project = make_project(domain)
+    task = make_task(domain, project.id)
+    for rank in ("n", "", "a0 ", "a" * 300):
+        with pytest.raises(DomainError) as refused:
+            update(domain, task, 1, rank=rank)
+        assert refused.value.field == "rank"
+    assert update(domain, task, 1, rank="Zz").task.rank == "Zz"
+    assert make_task(domain, project.id, "after").rank > "Zz"
+
+
 def test_list_filters_and_pages(domain: Domain) -> None:
     project = make_project(domain)
     for i in range(5):

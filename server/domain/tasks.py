@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import peewee as pw
-from fractional_indexing import generate_key_between  # type: ignore[import-untyped]
+from fractional_indexing import (  # type: ignore[import-untyped]
+    FIError,
+    generate_key_between,
+    validate_order_key,
+)
 from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
 from server.domain import convert, projects, validate
@@ -86,8 +90,16 @@ def _points(t: entities_pb2.Task, _p: str, _s: str) -> int | None:
 
 
 def _rank(t: entities_pb2.Task, _p: str, _s: str) -> str:
-    if not t.rank or len(t.rank) > 200 or not t.rank.isalnum() or not t.rank.isascii():
-        raise invalid("rank", "rank must be 1-200 ASCII letters and digits")
+    # Only keys the ordering library made itself: anything else would break the next
+    # insertion next to it (MoveTask is the way to reorder without knowing the scheme).
+    valid = 0 < len(t.rank) <= 200 and t.rank.isascii() and t.rank.isalnum()
+    if valid:
+        try:
+            validate_order_key(t.rank)
+        except FIError:
+            valid = False
+    if not valid:
+        raise invalid("rank", f"{t.rank!r} is not a rank this server made; use MoveTask")
     return t.rank
 
 
