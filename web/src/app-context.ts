@@ -1,0 +1,85 @@
+/** The single store and connection of the page, the route, and the signal that redraws on change. */
+import { signal } from "@preact/signals";
+import { Connection } from "./state/connection";
+import { BoardStore } from "./state/store";
+import { newId } from "./state/ids";
+
+export const CLIENT_ID_KEY = "tandem.clientId";
+export const NAME_KEY = "tandem.displayName";
+
+function storage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+export function clientId(): string {
+  const s = storage();
+  let id = s?.getItem(CLIENT_ID_KEY) ?? "";
+  if (!id) {
+    id = newId();
+    s?.setItem(CLIENT_ID_KEY, id);
+  }
+  return id;
+}
+
+export const displayName = signal(storage()?.getItem(NAME_KEY) ?? "");
+export const store = new BoardStore(storage());
+export const rev = signal(0);
+store.subscribe(() => (rev.value = store.rev));
+
+export type View = "board" | "sprints";
+
+export interface Route {
+  projectId: string;
+  taskId: string;
+  view: View;
+}
+
+/** #/p/PROJECT[/sprints][/t/TASK] */
+function parseHash(): Route {
+  const m = /^#\/p\/([^/]+)(\/sprints)?(?:\/t\/([^/]+))?/.exec(location.hash);
+  return {
+    projectId: m ? decodeURIComponent(m[1]) : "",
+    view: m?.[2] ? "sprints" : "board",
+    taskId: m?.[3] ? decodeURIComponent(m[3]) : "",
+  };
+}
+
+export const route = signal<Route>(parseHash());
+window.addEventListener("hashchange", () => (route.value = parseHash()));
+
+/** Goes to a project's board or sprints view (the current one unless given), with a task open. */
+export function go(projectId: string, taskId = "", view: View = route.value.view): void {
+  const v = view === "sprints" ? "/sprints" : "";
+  location.hash = projectId ? `#/p/${projectId}${v}${taskId ? `/t/${taskId}` : ""}` : "#/";
+}
+
+let conn: Connection | null = null;
+export const connState = signal("connecting");
+
+export function connection(): Connection {
+  if (!conn) {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    conn = new Connection({
+      store,
+      wsUrl: `${proto}//${location.host}/ws`,
+      clientId: clientId(),
+      displayName: displayName.value,
+    });
+    conn.onChange(() => {
+      connState.value = conn!.state;
+      rev.value = store.rev + 0.5 * Math.random();
+    });
+    store.subscribe(() => conn!.pump());
+  }
+  return conn;
+}
+
+/** Board filters and the keyboard selection. */
+export const filters = signal({ text: "", assignee: "", label: "", priority: 0, mine: false, sprint: "" });
+export const selectedTask = signal("");
+export const paletteOpen = signal(false);
+export const quickAddStatus = signal(0);

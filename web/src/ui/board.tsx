@@ -1,0 +1,250 @@
+/** The board: columns by status, cards, drag and drop, quick add, filters, counts and totals. */
+import { memo } from "preact/compat";
+import { useRef, useState } from "preact/hooks";
+import { SprintState, type Task, type TaskStatus } from "../proto";
+import { connection, filters, go, quickAddStatus, rev, route, selectedTask, store } from "../app-context";
+import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
+
+export function taskFilter(): ((t: Task) => boolean) | undefined {
+  const f = filters.value;
+  const text = f.text.trim().toLowerCase();
+  const me = store.me?.id ?? "";
+  if (!text && !f.assignee && !f.label && !f.priority && !f.mine && !f.sprint) return undefined;
+  return (t) =>
+    (!text || t.title.toLowerCase().includes(text) || t.key.toLowerCase().includes(text)) &&
+    (!f.sprint || t.sprintId === (f.sprint === "none" ? "" : f.sprint)) &&
+    (!f.assignee || t.assigneeId === (f.assignee === "none" ? "" : f.assignee)) &&
+    (!f.label || t.labels.includes(f.label)) &&
+    (!f.priority || t.priority === f.priority) &&
+    (!f.mine || t.assigneeId === me);
+}
+
+/** The visible cards in board order, for j/k navigation. */
+export function visibleOrder(): Task[] {
+  const filter = taskFilter();
+  return STATUSES.flatMap((s) => store.column(s.id, filter));
+}
+
+const Card = memo(function Card({ task, selected, viewers, pending }: { task: Task; selected: boolean; viewers: string; pending: boolean }) {
+  const assignee = task.assigneeId ? store.members.get(task.assigneeId) : null;
+  const pr = priorityOf(task.priority);
+  return (
+    <article
+      class={`card${selected ? " selected" : ""}${pending ? " pending" : ""}`}
+      data-task-id={task.id}
+      data-testid="card"
+      draggable
+      onDragStart={(e) => {
+        e.dataTransfer?.setData("text/x-tandem-task", task.id);
+        e.dataTransfer?.setData("text/plain", task.key);
+        if (e.dataTransfer) e.dataTransfer.effectAllowed = "move";
+      }}
+      onClick={() => {
+        selectedTask.value = task.id;
+        go(task.projectId, task.id);
+      }}
+    >
+      <div class="card-top">
+        <span class="key">{task.key || "…"}</span>
+        {viewers && <span class="viewers" title={`${viewers} viewing`}>●</span>}
+        <span class={`prio p${task.priority}`} title={pr.name}>
+          {pr.glyph}
+        </span>
+      </div>
+      <div class="title">{task.title}</div>
+      <div class="card-bottom">
+        <span class="labels">
+          {task.labels.map((l) => (
+            <span class="label" key={l}>
+              {l}
+            </span>
+          ))}
+        </span>
+        <span class="spacer" />
+        {task.storyPoints !== undefined && <span class="points">{task.storyPoints}</span>}
+        <Avatar member={assignee} size={20} />
+      </div>
+    </article>
+  );
+});
+
+function QuickAdd({ status }: { status: TaskStatus }) {
+  const [title, setTitle] = useState("");
+  const close = () => (quickAddStatus.value = 0);
+  return (
+    <form
+      class="quick-add"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const t = title.trim();
+        if (!t) return close();
+        store.createTask({ title: t, status }, store.column(status)[0]?.id ?? "");
+        setTitle("");
+      }}
+    >
+      <input
+        ref={focusOnMount}
+        placeholder="Task title, Enter to add"
+        value={title}
+        onInput={(e) => setTitle((e.target as HTMLInputElement).value)}
+        onKeyDown={(e) => e.key === "Escape" && close()}
+        onBlur={() => !title && close()}
+        aria-label="New task title"
+      />
+    </form>
+  );
+}
+
+function Column({ status, name, tasks }: { status: TaskStatus; name: string; tasks: Task[] }) {
+  void rev.value; // redraw on store changes (signals skip components that read none)
+  const [dropAt, setDropAt] = useState(-1);
+  const listRef = useRef<HTMLDivElement>(null);
+  const points = tasks.reduce((n, t) => n + (t.storyPoints ?? 0), 0);
+  const sel = selectedTask.value;
+  const viewing = new Map<string, string>();
+  for (const p of othersWhere((p) => p.viewingTaskId !== "")) {
+    viewing.set(p.viewingTaskId, (viewing.get(p.viewingTaskId) ? viewing.get(p.viewingTaskId) + ", " : "") + (p.member?.displayName ?? ""));
+  }
+
+  const indexAt = (y: number) => {
+    const cards = listRef.current ? [...listRef.current.querySelectorAll<HTMLElement>(".card")] : [];
+    let i = 0;
+    for (; i < cards.length; i++) {
+      const r = cards[i].getBoundingClientRect();
+      if (y < r.top + r.height / 2) break;
+    }
+    return i;
+  };
+
+  return (
+    <section
+      class={`column${dropAt >= 0 ? " drop" : ""}`}
+      data-status={status}
+      data-testid={`column-${status}`}
+      onDragOver={(e) => {
+        e.preventDefault();
+        setDropAt(indexAt(e.clientY));
+      }}
+      onDragLeave={(e) => {
+        if (!(e.currentTarget as HTMLElement).contains(e.relatedTarget as Node)) setDropAt(-1);
+      }}
+      onDrop={(e) => {
+        e.preventDefault();
+        const id = e.dataTransfer?.getData("text/x-tandem-task");
+        setDropAt(-1);
+        if (!id) return;
+        const at = indexAt(e.clientY);
+        const others = tasks.filter((t) => t.id !== id);
+        const before = tasks.slice(0, at).filter((t) => t.id !== id).length;
+        const after = others[before - 1]?.id ?? "";
+        const next = others[before]?.id ?? "";
+        const cur = store.task(id);
+        if (cur && cur.status === status) {
+          const idx = tasks.findIndex((t) => t.id === id);
+          if (tasks[idx - 1]?.id === (after || undefined) && tasks[idx + 1]?.id === (next || undefined)) return;
+        }
+        store.moveTask(id, status, after, next);
+      }}
+    >
+      <header class="column-head">
+        <span class={`dot s${status}`} />
+        <span class="column-name">{name}</span>
+        <span class="count" data-testid="count">{tasks.length}</span>
+        {points > 0 && <span class="sum" title="Story points">{points} {points === 1 ? "pt" : "pts"}</span>}
+        <span class="spacer" />
+        <button class="icon" title={`Add a task to ${name}`} aria-label={`Add a task to ${name}`} onClick={() => (quickAddStatus.value = status)}>
+          +
+        </button>
+      </header>
+      {quickAddStatus.value === status && <QuickAdd status={status} />}
+      <div class="cards" ref={listRef}>
+        {tasks.map((t, i) => (
+          <>
+            {dropAt === i && <div class="drop-line" />}
+            <Card key={t.id} task={t} selected={t.id === sel} viewers={viewing.get(t.id) ?? ""} pending={store.isPending(t.id)} />
+          </>
+        ))}
+        {dropAt >= tasks.length && <div class="drop-line" />}
+      </div>
+    </section>
+  );
+}
+
+function Filters() {
+  void rev.value; // redraw on store changes (signals skip components that read none)
+  const f = filters.value;
+  const set = (patch: Partial<typeof f>) => (filters.value = { ...f, ...patch });
+  const labels = new Set<string>();
+  for (const t of store.viewTasks().values()) for (const l of t.labels) labels.add(l);
+  return (
+    <div class="filters">
+      <input
+        class="search"
+        type="search"
+        placeholder="Filter tasks…"
+        value={f.text}
+        onInput={(e) => set({ text: (e.target as HTMLInputElement).value })}
+        aria-label="Filter by text"
+      />
+      <select value={f.assignee} onChange={(e) => set({ assignee: (e.target as HTMLSelectElement).value })} aria-label="Assignee">
+        <option value="">Anyone</option>
+        <option value="none">Unassigned</option>
+        {[...store.members.values()].map((m) => (
+          <option value={m.id} key={m.id}>
+            {m.displayName}
+          </option>
+        ))}
+      </select>
+      <select value={f.label} onChange={(e) => set({ label: (e.target as HTMLSelectElement).value })} aria-label="Label">
+        <option value="">Any label</option>
+        {[...labels].sort().map((l) => (
+          <option value={l} key={l}>
+            {l}
+          </option>
+        ))}
+      </select>
+      <select value={f.priority} onChange={(e) => set({ priority: Number((e.target as HTMLSelectElement).value) })} aria-label="Priority">
+        <option value={0}>Any priority</option>
+        {PRIORITIES.map((p) => (
+          <option value={p.id} key={p.id}>
+            {p.name}
+          </option>
+        ))}
+      </select>
+      {store.sprints.size > 0 && (
+        <select value={f.sprint} onChange={(e) => set({ sprint: (e.target as HTMLSelectElement).value })} aria-label="Sprint">
+          <option value="">Any sprint</option>
+          <option value="none">No sprint</option>
+          {store.viewSprints().map((s) => (
+            <option value={s.id} key={s.id}>
+              {s.name}
+              {s.state === SprintState.ACTIVE ? " (active)" : s.state === SprintState.COMPLETED ? " (done)" : ""}
+            </option>
+          ))}
+        </select>
+      )}
+      <label class="toggle">
+        <input type="checkbox" checked={f.mine} onChange={(e) => set({ mine: (e.target as HTMLInputElement).checked })} />
+        Only my tasks
+      </label>
+    </div>
+  );
+}
+
+export function Board() {
+  void rev.value;
+  void route.value;
+  connection();
+  const filter = taskFilter();
+  if (!store.project && store.seq === 0n) return <div class="loading">Loading the board…</div>;
+  return (
+    <div class="board-wrap">
+      <Filters />
+      <div class="board" data-testid="board">
+        {STATUSES.map((s) => (
+          <Column key={s.id} status={s.id} name={s.name} tasks={store.column(s.id, filter)} />
+        ))}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,454 @@
+/** The sprints view: plan sprints, put backlog tasks in them, start one, complete it (choosing
+ * where unfinished work goes), and the active sprint's burndown. */
+import { useEffect, useState } from "preact/hooks";
+import { SprintState, TaskStatus, type Sprint, type Task, type WebSocketMessage } from "../proto";
+import { connection, rev, route, store } from "../app-context";
+import { computeBurndown, isoDay } from "../state/burndown";
+import { Avatar, statusName, focusOnMount } from "./common";
+
+const STATE_NAME: Record<number, string> = {
+  [SprintState.PLANNED]: "Planned",
+  [SprintState.ACTIVE]: "Active",
+  [SprintState.COMPLETED]: "Completed",
+};
+
+function points(tasks: readonly Task[]): number {
+  return tasks.reduce((n, t) => n + (t.storyPoints ?? 0), 0);
+}
+
+function pts(n: number): string {
+  return `${n} ${n === 1 ? "pt" : "pts"}`;
+}
+
+function shortDate(iso: string): string {
+  if (!iso) return "";
+  const [y, m, d] = iso.split("-").map(Number);
+  return new Date(y, m - 1, d).toLocaleDateString(undefined, { month: "short", day: "numeric" });
+}
+
+function dates(sp: Sprint): string {
+  if (!sp.startDate && !sp.endDate) return "No dates";
+  return `${shortDate(sp.startDate) || "…"} – ${shortDate(sp.endDate) || "…"}`;
+}
+
+function openSprints(): Sprint[] {
+  return store.viewSprints().filter((s) => s.state !== SprintState.COMPLETED);
+}
+
+// ---- sprint form -----------------------------------------------------------------------------
+
+function SprintForm({ sprint, onClose }: { sprint?: Sprint; onClose: () => void }) {
+  const start = new Date();
+  const end = new Date();
+  end.setDate(end.getDate() + 13);
+  const [name, setName] = useState(sprint?.name ?? `Sprint ${store.viewSprints().length + 1}`);
+  const [goal, setGoal] = useState(sprint?.goal ?? "");
+  const [startDate, setStart] = useState(sprint ? sprint.startDate : isoDay(start));
+  const [endDate, setEnd] = useState(sprint ? sprint.endDate : isoDay(end));
+  const badDates = !!startDate && !!endDate && endDate < startDate;
+  const val = (e: Event) => (e.target as HTMLInputElement).value;
+  return (
+    <div class="modal-backdrop" role="dialog" aria-modal="true" aria-label={sprint ? "Edit sprint" : "New sprint"}>
+      <form
+        class="modal"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!name.trim() || badDates) return;
+          const values = { name: name.trim(), goal: goal.trim(), startDate, endDate };
+          if (sprint) {
+            const changed = Object.fromEntries(
+              Object.entries(values).filter(([k, v]) => (sprint as unknown as Record<string, string>)[k] !== v),
+            );
+            store.updateSprint(sprint.id, changed);
+          } else store.createSprint(values);
+          onClose();
+        }}
+        onKeyDown={(e) => e.key === "Escape" && onClose()}
+      >
+        <h2>{sprint ? "Edit sprint" : "New sprint"}</h2>
+        <label class="field">
+          <span>Name</span>
+          <input ref={focusOnMount} aria-label="Sprint name" value={name} onInput={(e) => setName(val(e))} maxLength={200} />
+        </label>
+        <label class="field">
+          <span>Goal</span>
+          <textarea aria-label="Sprint goal" rows={2} value={goal} onInput={(e) => setGoal(val(e))} placeholder="What this sprint is for" />
+        </label>
+        <div class="field-pair">
+          <label class="field">
+            <span>Starts</span>
+            <input type="date" aria-label="Start date" value={startDate} onInput={(e) => setStart(val(e))} />
+          </label>
+          <label class="field">
+            <span>Ends</span>
+            <input type="date" aria-label="End date" value={endDate} onInput={(e) => setEnd(val(e))} />
+          </label>
+        </div>
+        {badDates && <p class="danger small-text">The end date is before the start date.</p>}
+        <div class="row end">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button class="primary" type="submit" disabled={!name.trim() || badDates}>
+            {sprint ? "Save" : "Create sprint"}
+          </button>
+        </div>
+      </form>
+    </div>
+  );
+}
+
+// ---- completing ------------------------------------------------------------------------------
+
+function CompleteDialog({ sprint, onClose }: { sprint: Sprint; onClose: () => void }) {
+  void rev.value; // redraw on store changes (signals skip components that read none)
+  const tasks = store.sprintTasks(sprint.id);
+  const done = tasks.filter((t) => t.status === TaskStatus.DONE);
+  const open = tasks.filter((t) => t.status !== TaskStatus.DONE);
+  const targets = openSprints().filter((s) => s.id !== sprint.id);
+  const [to, setTo] = useState(targets[0]?.id ?? "");
+  return (
+    <div class="modal-backdrop" role="dialog" aria-modal="true" aria-label="Complete sprint" data-testid="complete-dialog">
+      <div class="modal" onKeyDown={(e) => e.key === "Escape" && onClose()}>
+        <h2>Complete {sprint.name}</h2>
+        <p>
+          <b>{done.length}</b> done {done.length === 1 ? "task" : "tasks"} ({pts(points(done))}) stay in this sprint.
+          {open.length > 0 ? (
+            <>
+              {" "}
+              <b>{open.length}</b> unfinished {open.length === 1 ? "task" : "tasks"} ({pts(points(open))}) move to:
+            </>
+          ) : (
+            " Nothing is left unfinished."
+          )}
+        </p>
+        {open.length > 0 && (
+          <div class="choices" role="radiogroup" aria-label="Move unfinished tasks to">
+            {targets.map((s) => (
+              <label key={s.id} class="choice">
+                <input type="radio" name="carry" checked={to === s.id} onChange={() => setTo(s.id)} />
+                {s.name}
+                <span class="muted"> · {STATE_NAME[s.state]}</span>
+              </label>
+            ))}
+            <label class="choice">
+              <input type="radio" name="carry" checked={to === ""} onChange={() => setTo("")} />
+              The backlog
+            </label>
+          </div>
+        )}
+        <div class="row end">
+          <button onClick={onClose}>Cancel</button>
+          <button
+            class="primary"
+            ref={focusOnMount}
+            onClick={() => {
+              store.completeSprint(sprint.id, open.length ? to : "");
+              onClose();
+            }}
+          >
+            Complete sprint
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+// ---- burndown --------------------------------------------------------------------------------
+
+function BurndownChart({ sprint }: { sprint: Sprint }) {
+  void rev.value; // redraw on store changes (signals skip components that read none)
+  const [history, setHistory] = useState<{ events: WebSocketMessage[]; complete: boolean } | null>(null);
+  useEffect(() => {
+    let live = true;
+    connection()
+      .history(sprint.projectId)
+      .then((h) => live && setHistory(h), () => live && setHistory({ events: [], complete: false }));
+    return () => {
+      live = false;
+    };
+  }, [sprint.id]);
+  const tasks = store.sprintTasks(sprint.id);
+  const bd = computeBurndown(tasks, history?.events ?? [], sprint.startDate, sprint.endDate, new Date());
+  const W = 520;
+  const H = 150;
+  const pad = { l: 30, r: 10, t: 10, b: 22 };
+  const n = bd.days.length;
+  const max = Math.max(1, bd.total);
+  const x = (i: number) => pad.l + (n > 1 ? (i * (W - pad.l - pad.r)) / (n - 1) : 0);
+  const y = (v: number) => pad.t + (1 - v / max) * (H - pad.t - pad.b);
+  const actual = bd.remaining
+    .map((v, i) => (v === null ? "" : `${x(i)},${y(v)}`))
+    .filter(Boolean)
+    .join(" ");
+  const ideal = bd.ideal.map((v, i) => `${x(i)},${y(v)}`).join(" ");
+  const today = bd.now;
+  return (
+    <figure class="burndown" data-testid="burndown">
+      <figcaption>
+        <b>Burndown</b>
+        <span class="muted">
+          {" "}
+          · {pts(today)} of {pts(bd.total)} remaining
+        </span>
+      </figcaption>
+      {bd.total === 0 ? (
+        <p class="muted small-text">No story points in this sprint yet: estimate its tasks to see a burndown.</p>
+      ) : (
+        <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Burndown: ${today} of ${bd.total} points remaining`}>
+          <line class="axis" x1={pad.l} y1={y(0)} x2={W - pad.r} y2={y(0)} />
+          <line class="axis" x1={pad.l} y1={pad.t} x2={pad.l} y2={y(0)} />
+          <text class="tick" x={pad.l - 4} y={y(max) + 4} text-anchor="end">
+            {max}
+          </text>
+          <text class="tick" x={pad.l - 4} y={y(0) + 4} text-anchor="end">
+            0
+          </text>
+          <text class="tick" x={x(0)} y={H - 6}>
+            {shortDate(bd.days[0])}
+          </text>
+          {n > 1 && (
+            <text class="tick" x={x(n - 1)} y={H - 6} text-anchor="end">
+              {shortDate(bd.days[n - 1])}
+            </text>
+          )}
+          {ideal && <polyline class="ideal" points={ideal} />}
+          {actual && <polyline class="actual" points={actual} />}
+          {bd.remaining.map((v, i) => v !== null && <circle key={i} class="actual-dot" cx={x(i)} cy={y(v)} r={2.5} />)}
+        </svg>
+      )}
+      <p class="muted small-text legend">
+        <span class="swatch actual" /> Story points not done at the end of each day, for the {tasks.length} tasks now in
+        the sprint{history && !history.complete ? " (older history is no longer kept: those days use today's state)" : ""}.
+        {bd.ideal.length > 0 ? (
+          <>
+            {" "}
+            <span class="swatch ideal" /> Ideal: a straight line to zero on the end date.
+          </>
+        ) : (
+          " Set an end date to see the ideal line."
+        )}
+      </p>
+    </figure>
+  );
+}
+
+// ---- task rows and sections ------------------------------------------------------------------
+
+function TaskRow({ task, sprints }: { task: Task; sprints: Sprint[] }) {
+  const assignee = task.assigneeId ? store.members.get(task.assigneeId) : null;
+  return (
+    <li
+      class={`sprint-task${task.status === TaskStatus.DONE ? " done" : ""}${store.isPending(task.id) ? " pending" : ""}`}
+      data-testid="sprint-task"
+      data-task-id={task.id}
+      draggable
+      onDragStart={(e) => {
+        e.dataTransfer?.setData("text/x-tandem-task", task.id);
+        if (e.dataTransfer) e.dataTransfer.effectAllowed = "move";
+      }}
+    >
+      <span class={`dot s${task.status}`} title={statusName(task.status)} />
+      <span class="key">{task.key || "…"}</span>
+      <a class="sprint-task-title" href={`#/p/${task.projectId}/sprints/t/${task.id}`}>
+        {task.title}
+      </a>
+      <span class="spacer" />
+      {task.storyPoints !== undefined && <span class="points">{task.storyPoints}</span>}
+      <Avatar member={assignee} size={20} />
+      <select
+        class="move-select"
+        aria-label={`Sprint of ${task.key || task.title}`}
+        value={task.sprintId}
+        onChange={(e) => store.updateTask(task.id, { sprintId: (e.target as HTMLSelectElement).value })}
+      >
+        <option value="">Backlog</option>
+        {sprints.map((s) => (
+          <option key={s.id} value={s.id}>
+            {s.name}
+          </option>
+        ))}
+      </select>
+    </li>
+  );
+}
+
+function QuickAddToSprint({ sprintId }: { sprintId: string }) {
+  const [title, setTitle] = useState("");
+  return (
+    <form
+      class="sprint-add"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!title.trim()) return;
+        store.createTask({ title: title.trim(), status: sprintId ? TaskStatus.TODO : TaskStatus.BACKLOG, sprintId });
+        setTitle("");
+      }}
+    >
+      <input
+        class="inline-input"
+        placeholder="+ Add a task, Enter to save"
+        aria-label={sprintId ? "Add a task to this sprint" : "Add a task to the backlog"}
+        value={title}
+        onInput={(e) => setTitle((e.target as HTMLInputElement).value)}
+      />
+    </form>
+  );
+}
+
+function Section({
+  sprint,
+  tasks,
+  sprints,
+  children,
+  head,
+}: {
+  sprint: Sprint | null;
+  tasks: Task[];
+  sprints: Sprint[];
+  children?: preact.ComponentChildren;
+  head: preact.ComponentChildren;
+}) {
+  void rev.value; // redraw on store changes (signals skip components that read none)
+  const [over, setOver] = useState(false);
+  const id = sprint?.id ?? "";
+  const done = tasks.filter((t) => t.status === TaskStatus.DONE);
+  return (
+    <section
+      class={`sprint${over ? " drop" : ""}${sprint?.state === SprintState.ACTIVE ? " active" : ""}`}
+      data-testid={sprint ? "sprint" : "backlog"}
+      data-sprint-id={id}
+      aria-label={sprint ? sprint.name : "Backlog"}
+      onDragOver={(e) => {
+        e.preventDefault();
+        setOver(true);
+      }}
+      onDragLeave={(e) => {
+        if (!(e.currentTarget as HTMLElement).contains(e.relatedTarget as Node)) setOver(false);
+      }}
+      onDrop={(e) => {
+        e.preventDefault();
+        setOver(false);
+        const taskId = e.dataTransfer?.getData("text/x-tandem-task");
+        const t = taskId ? store.task(taskId) : undefined;
+        if (t && t.sprintId !== id) store.updateTask(t.id, { sprintId: id });
+      }}
+    >
+      <header class="sprint-head">
+        {head}
+        <span class="spacer" />
+        <span class="muted sprint-stats" data-testid="sprint-stats">
+          {tasks.length} {tasks.length === 1 ? "task" : "tasks"} · {pts(points(tasks))}
+          {sprint && tasks.length > 0 && ` · ${done.length} done`}
+        </span>
+      </header>
+      {children}
+      <ul class="sprint-tasks">
+        {tasks.map((t) => (
+          <TaskRow key={t.id} task={t} sprints={sprints} />
+        ))}
+        {tasks.length === 0 && (
+          <li class="muted sprint-empty">{sprint ? "Drag tasks here, or pick this sprint in a task's menu." : "The backlog is empty."}</li>
+        )}
+      </ul>
+      <QuickAddToSprint sprintId={id} />
+    </section>
+  );
+}
+
+export function SprintsView() {
+  void rev.value;
+  void route.value;
+  connection();
+  const [editing, setEditing] = useState<Sprint | "new" | null>(null);
+  const [completing, setCompleting] = useState<Sprint | null>(null);
+  const [showDone, setShowDone] = useState(false);
+  if (!store.project && store.seq === 0n) return <div class="loading">Loading the sprints…</div>;
+  const all = store.viewSprints();
+  const open = all.filter((s) => s.state !== SprintState.COMPLETED);
+  const completed = all.filter((s) => s.state === SprintState.COMPLETED);
+  const active = open.find((s) => s.state === SprintState.ACTIVE);
+  const backlog = store.sprintTasks("").filter((t) => t.status !== TaskStatus.DONE);
+  return (
+    <main class="sprints" data-testid="sprints-view">
+      <div class="sprints-toolbar">
+        <h1>Sprints</h1>
+        <span class="spacer" />
+        <button class="primary" onClick={() => setEditing("new")}>
+          New sprint
+        </button>
+      </div>
+      {open.length === 0 && (
+        <p class="muted">
+          No sprint is planned. Create one, put tasks from the backlog in it, and start it when the team is ready.
+        </p>
+      )}
+      {open.map((sp) => (
+        <Section
+          key={sp.id}
+          sprint={sp}
+          tasks={store.sprintTasks(sp.id)}
+          sprints={open}
+          head={
+            <>
+              <span class="sprint-name">{sp.name}</span>
+              <span class={`badge state-${sp.state}`} data-testid="sprint-state">
+                {STATE_NAME[sp.state]}
+              </span>
+              <span class="muted">{dates(sp)}</span>
+              <button class="link" onClick={() => setEditing(sp)} aria-label={`Edit ${sp.name}`}>
+                Edit
+              </button>
+              {sp.state === SprintState.PLANNED && (
+                <button
+                  class="small"
+                  disabled={!!active}
+                  title={active ? `${active.name} is active; complete it first` : "Start this sprint"}
+                  onClick={() => store.startSprint(sp.id)}
+                >
+                  Start sprint
+                </button>
+              )}
+              {sp.state === SprintState.ACTIVE && (
+                <button class="small primary" onClick={() => setCompleting(sp)}>
+                  Complete sprint
+                </button>
+              )}
+            </>
+          }
+        >
+          {sp.goal && <p class="sprint-goal">{sp.goal}</p>}
+          {sp.state === SprintState.ACTIVE && <BurndownChart sprint={sp} />}
+        </Section>
+      ))}
+      <Section sprint={null} tasks={backlog} sprints={open} head={<span class="sprint-name">Backlog</span>} />
+      {completed.length > 0 && (
+        <div class="completed-sprints">
+          <button class="link" onClick={() => setShowDone(!showDone)} aria-expanded={showDone}>
+            {showDone ? "▾" : "▸"} Completed sprints ({completed.length})
+          </button>
+          {showDone && (
+            <ul>
+              {completed.map((sp) => {
+                const tasks = store.sprintTasks(sp.id);
+                return (
+                  <li key={sp.id} data-testid="completed-sprint">
+                    <span class="sprint-name">{sp.name}</span> <span class="muted">{dates(sp)}</span>
+                    <span class="spacer" />
+                    <span class="muted">
+                      {tasks.length} done · {pts(points(tasks))}
+                    </span>
+                  </li>
+                );
+              })}
+            </ul>
+          )}
+        </div>
+      )}
+      {editing && <SprintForm sprint={editing === "new" ? undefined : editing} onClose={() => setEditing(null)} />}
+      {completing && <CompleteDialog sprint={completing} onClose={() => setCompleting(null)} />}
+    </main>
+  );
+}
+

@@ -1,0 +1,427 @@
+/** The task detail side panel: fields edited in place, Markdown description, subtasks, comments,
+ * presence on the task, and its activity from the change log. */
+import { useEffect, useRef, useState } from "preact/hooks";
+import { timestampDate, SprintState, TaskStatus, type Comment, type Task, type WebSocketMessage } from "../proto";
+import { connection, go, rev, store } from "../app-context";
+import { renderMarkdown } from "../markdown";
+import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
+
+function ago(d: Date | undefined): string {
+  if (!d) return "";
+  const s = Math.round((Date.now() - d.getTime()) / 1000);
+  if (s < 45) return "just now";
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return d.toLocaleDateString();
+}
+
+function TextField({ value, onSave, label, multiline = false, onFocus, onBlur }: {
+  value: string;
+  onSave: (v: string) => void;
+  label: string;
+  multiline?: boolean;
+  onFocus?: () => void;
+  onBlur?: () => void;
+}) {
+  const [draft, setDraft] = useState<string | null>(null);
+  const commit = () => {
+    if (draft !== null && draft !== value) onSave(draft);
+    setDraft(null);
+    onBlur?.();
+  };
+  const props = {
+    "aria-label": label,
+    value: draft ?? value,
+    onFocus: () => {
+      setDraft(value);
+      onFocus?.();
+    },
+    onInput: (e: Event) => setDraft((e.target as HTMLInputElement).value),
+    onBlur: commit,
+    onKeyDown: (e: KeyboardEvent) => {
+      if (e.key === "Escape") {
+        setDraft(null);
+        (e.target as HTMLElement).blur();
+      } else if (e.key === "Enter" && (!multiline || e.metaKey || e.ctrlKey)) {
+        e.preventDefault();
+        (e.target as HTMLElement).blur();
+      }
+    },
+  };
+  return multiline ? <textarea {...props} rows={8} class="desc-input" /> : <input {...props} class="title-input" />;
+}
+
+function Description({ task }: { task: Task }) {
+  void rev.value; // redraw on store changes (signals skip components that read none)
+  const [editing, setEditing] = useState(false);
+  const editors = othersWhere((p) => p.viewingTaskId === task.id && p.editingField === "description");
+  const conn = connection();
+  return (
+    <div class="field-block">
+      <div class="block-head">
+        <span>Description</span>
+        {editors.length > 0 && (
+          <span class="presence-note" data-testid="editing-note">
+            {names(editors)} {editors.length > 1 ? "are" : "is"} editing the description
+          </span>
+        )}
+        <span class="spacer" />
+        {!editing && (
+          <button class="link" onClick={() => setEditing(true)}>
+            Edit
+          </button>
+        )}
+      </div>
+      {editing ? (
+        <TextField
+          label="Description"
+          multiline
+          value={task.description}
+          onFocus={() => conn.updatePresence({ viewingTaskId: task.id, editingField: "description" })}
+          onBlur={() => {
+            conn.updatePresence({ viewingTaskId: task.id });
+            setEditing(false);
+          }}
+          onSave={(v) => store.updateTask(task.id, { description: v })}
+        />
+      ) : (
+        <div
+          class="markdown"
+          data-testid="description"
+          onDblClick={() => setEditing(true)}
+          dangerouslySetInnerHTML={{ __html: task.description ? renderMarkdown(task.description) : '<p class="muted">No description. Double-click to write one.</p>' }}
+        />
+      )}
+    </div>
+  );
+}
+
+function Subtasks({ task }: { task: Task }) {
+  void rev.value; // redraw on store changes (signals skip components that read none)
+  const [title, setTitle] = useState("");
+  const subs = store.subtasks(task.id);
+  return (
+    <div class="field-block">
+      <div class="block-head">
+        <span>Subtasks</span>
+        <span class="muted">
+          {subs.filter((s) => s.status === TaskStatus.DONE).length}/{subs.length}
+        </span>
+      </div>
+      <ul class="subtasks">
+        {subs.map((s) => (
+          <li key={s.id}>
+            <input
+              type="checkbox"
+              checked={s.status === TaskStatus.DONE}
+              onChange={(e) => store.updateTask(s.id, { status: (e.target as HTMLInputElement).checked ? TaskStatus.DONE : TaskStatus.TODO })}
+              aria-label={`Done: ${s.title}`}
+            />
+            <a href={`#/p/${s.projectId}/t/${s.id}`}>
+              <span class="key">{s.key}</span> {s.title}
+            </a>
+          </li>
+        ))}
+      </ul>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!title.trim()) return;
+          store.createTask({ title: title.trim(), status: TaskStatus.TODO, parentTaskId: task.id });
+          setTitle("");
+        }}
+      >
+        <input class="inline-input" placeholder="Add a subtask…" value={title} onInput={(e) => setTitle((e.target as HTMLInputElement).value)} />
+      </form>
+    </div>
+  );
+}
+
+function CommentItem({ c }: { c: Comment }) {
+  void rev.value; // redraw on store changes (signals skip components that read none)
+  const [edit, setEdit] = useState<string | null>(null);
+  const author = store.members.get(c.authorId);
+  const mine = c.authorId !== "" && c.authorId === store.me?.id;
+  return (
+    <li class="comment" data-testid="comment">
+      <Avatar member={author} size={24} />
+      <div class="comment-body">
+        <div class="comment-meta">
+          <b>{author?.displayName ?? "Someone"}</b>
+          <span class="muted">
+            {ago(c.createTime ? timestampDate(c.createTime) : undefined)}
+            {c.editTime ? " · edited" : ""}
+            {store.isPending(c.id) ? " · sending" : ""}
+          </span>
+          {mine && edit === null && (
+            <span class="comment-actions">
+              <button class="link" onClick={() => setEdit(c.body)}>Edit</button>
+              <button class="link danger" onClick={() => confirm("Delete this comment?") && store.deleteComment(c.id)}>Delete</button>
+            </span>
+          )}
+        </div>
+        {edit !== null ? (
+          <form
+            onSubmit={(e) => {
+              e.preventDefault();
+              if (edit.trim() && edit !== c.body) store.editComment(c.id, edit.trim());
+              setEdit(null);
+            }}
+          >
+            <textarea class="comment-input" value={edit} onInput={(e) => setEdit((e.target as HTMLTextAreaElement).value)} />
+            <div class="row">
+              <button type="submit" class="primary small">Save</button>
+              <button type="button" class="small" onClick={() => setEdit(null)}>Cancel</button>
+            </div>
+          </form>
+        ) : (
+          <div class="markdown" dangerouslySetInnerHTML={{ __html: renderMarkdown(c.body) }} />
+        )}
+      </div>
+    </li>
+  );
+}
+
+function Comments({ task }: { task: Task }) {
+  void rev.value; // redraw on store changes (signals skip components that read none)
+  const [body, setBody] = useState("");
+  const idle = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const conn = connection();
+  const comments = store.viewComments(task.id);
+  const typing = othersWhere((p) => p.viewingTaskId === task.id && p.typingComment);
+  const stopTyping = () => {
+    if (idle.current) clearTimeout(idle.current);
+    idle.current = null;
+    conn.updatePresence({ viewingTaskId: task.id });
+  };
+  return (
+    <div class="field-block">
+      <div class="block-head">
+        <span>Comments</span>
+      </div>
+      <ul class="comments">
+        {comments.map((c) => (
+          <CommentItem key={c.id} c={c} />
+        ))}
+      </ul>
+      <div class="typing" data-testid="typing" aria-live="polite">
+        {typing.length > 0 ? `${names(typing)} ${typing.length > 1 ? "are" : "is"} typing…` : ""}
+      </div>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!body.trim()) return;
+          store.addComment(task.id, body.trim());
+          setBody("");
+          stopTyping();
+        }}
+      >
+        <textarea
+          class="comment-input"
+          placeholder="Leave a comment… (Markdown, Ctrl+Enter to send)"
+          aria-label="New comment"
+          value={body}
+          onInput={(e) => {
+            setBody((e.target as HTMLTextAreaElement).value);
+            // Repeats of the same presence are not sent, so this is throttled to real changes.
+            conn.updatePresence({ viewingTaskId: task.id, typingComment: true });
+            if (idle.current) clearTimeout(idle.current);
+            idle.current = setTimeout(stopTyping, 3000);
+          }}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) (e.currentTarget.form as HTMLFormElement).requestSubmit();
+          }}
+          onBlur={() => !body && stopTyping()}
+        />
+        <div class="row">
+          <button type="submit" class="primary small" disabled={!body.trim()}>
+            Comment
+          </button>
+        </div>
+      </form>
+    </div>
+  );
+}
+
+function describe(msg: WebSocketMessage): string {
+  const p = msg.payload;
+  switch (p.case) {
+    case "taskCreated":
+      return "created the task";
+    case "taskUpdated": {
+      const paths = (p.value.updateMask?.paths ?? []).filter((x) => x !== "rank");
+      if (paths.length === 0) return "reordered it";
+      if (paths.length === 1 && paths[0] === "status") return `moved it to ${statusName(p.value.task?.status ?? 0)}`;
+      return `changed ${paths.map((x) => x.replace(/_id$/, "").replace(/_/g, " ")).join(", ") || "the task"}`;
+    }
+    case "commentAdded":
+      return "commented";
+    case "commentUpdated":
+      return "edited a comment";
+    case "commentDeleted":
+      return "deleted a comment";
+    default:
+      return "changed it";
+  }
+}
+
+function Activity({ task }: { task: Task }) {
+  void rev.value; // redraw on store changes (signals skip components that read none)
+  const [items, setItems] = useState<WebSocketMessage[] | null>(null);
+  const seq = store.seq;
+  useEffect(() => {
+    let live = true;
+    connection()
+      .events(task.projectId, 0n)
+      .then((evs) => {
+        if (!live) return;
+        const mine = evs.filter((m) => {
+          const v = m.payload.value as { task?: Task; taskId?: string; comment?: Comment };
+          return v?.task?.id === task.id || v?.taskId === task.id || v?.comment?.taskId === task.id;
+        });
+        setItems(mine);
+        // Someone the board has not met yet (joined after the snapshot): learn their name.
+        if (mine.some((m) => !store.members.has((m.payload.value as { actorId?: string }).actorId ?? ""))) {
+          connection().listMembers().then((l) => live && store.putMembers(l), () => {});
+        }
+      })
+      .catch(() => live && setItems([]));
+    return () => {
+      live = false;
+    };
+  }, [task.id, seq]);
+  if (!items) return null;
+  return (
+    <div class="field-block">
+      <div class="block-head">
+        <span>Activity</span>
+      </div>
+      <ul class="activity" data-testid="activity">
+        {items
+          .slice(-30)
+          .reverse()
+          .map((m) => {
+            const v = m.payload.value as { actorId?: string; seq?: bigint; task?: Task };
+            const who = store.members.get(v.actorId ?? "");
+            const when = v.task?.updateTime ? timestampDate(v.task.updateTime) : undefined;
+            return (
+              <li key={String(v.seq)}>
+                <b>{who?.displayName ?? "Someone"}</b> {describe(m)} <span class="muted">{m.payload.case === "taskCreated" || m.payload.case === "taskUpdated" ? ago(when) : ""}</span>
+              </li>
+            );
+          })}
+      </ul>
+    </div>
+  );
+}
+
+export function TaskPanel({ taskId }: { taskId: string }) {
+  void rev.value;
+  const task = store.task(taskId);
+  const conn = connection();
+  useEffect(() => {
+    conn.updatePresence({ viewingTaskId: taskId });
+    if (conn.state === "live" || conn.state === "polling") {
+      conn.listComments(taskId).then((list) => store.setComments(taskId, list), () => {});
+    }
+    return () => conn.updatePresence({});
+  }, [taskId, conn.state]);
+  if (!task) {
+    return (
+      <aside class="panel" data-testid="task-panel">
+        <div class="panel-head">
+          <span class="spacer" />
+          <button class="icon" onClick={() => go(store.projectId)} aria-label="Close">×</button>
+        </div>
+        <p class="muted pad">{store.seq === 0n ? "Loading…" : "This task does not exist or was deleted."}</p>
+      </aside>
+    );
+  }
+  const viewers = othersWhere((p) => p.viewingTaskId === task.id);
+  const members = [...store.members.values()];
+  const parent = task.parentTaskId ? store.task(task.parentTaskId) : undefined;
+  return (
+    <aside class="panel" data-testid="task-panel" aria-label={`Task ${task.key}`}>
+      <div class="panel-head">
+        <span class="key">{task.key || "…"}</span>
+        {parent && (
+          <a class="muted" href={`#/p/${parent.projectId}/t/${parent.id}`}>
+            ↑ {parent.key}
+          </a>
+        )}
+        <span class="spacer" />
+        <span class="avatars" data-testid="task-viewers">
+          {viewers.map((p) => (
+            <Avatar key={p.connectionId} member={p.member} size={22} ring />
+          ))}
+        </span>
+        <button class="icon danger" title="Delete task" aria-label="Delete task" onClick={() => {
+          if (confirm(`Delete ${task.key || "this task"}?`)) {
+            store.deleteTask(task.id);
+            go(store.projectId);
+          }
+        }}>
+          <svg width="14" height="14" viewBox="0 0 16 16" fill="none" stroke="currentColor" stroke-width="1.5" aria-hidden="true">
+            <path d="M2.5 4h11M6 4V2.5h4V4M4 4l.7 9.5h6.6L12 4" />
+          </svg>
+        </button>
+        <button class="icon" onClick={() => go(store.projectId)} aria-label="Close" title="Close (Esc)">
+          ×
+        </button>
+      </div>
+      <div class="panel-body">
+        <TextField label="Title" value={task.title} onSave={(v) => v.trim() && store.updateTask(task.id, { title: v.trim() })} />
+        <div class="props">
+          <label>Status</label>
+          <select aria-label="Status" value={task.status} onChange={(e) => {
+            const status = Number((e.target as HTMLSelectElement).value) as TaskStatus;
+            const last = store.column(status).at(-1);
+            store.moveTask(task.id, status, last?.id ?? "", "");
+          }}>
+            {STATUSES.map((s) => <option key={s.id} value={s.id}>{s.name}</option>)}
+          </select>
+          <label>Priority</label>
+          <select aria-label="Priority" value={task.priority} onChange={(e) => store.updateTask(task.id, { priority: Number((e.target as HTMLSelectElement).value) })}>
+            {PRIORITIES.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
+          </select>
+          <label>Assignee</label>
+          <select aria-label="Assignee" value={task.assigneeId} onChange={(e) => store.updateTask(task.id, { assigneeId: (e.target as HTMLSelectElement).value })}>
+            <option value="">Unassigned</option>
+            {members.map((m) => <option key={m.id} value={m.id}>{m.displayName}</option>)}
+          </select>
+          <label>Points</label>
+          <input
+            aria-label="Story points"
+            type="number"
+            min={0}
+            value={task.storyPoints ?? ""}
+            onChange={(e) => {
+              const raw = (e.target as HTMLInputElement).value;
+              store.updateTask(task.id, { storyPoints: raw === "" ? undefined : Math.max(0, Math.round(Number(raw))) });
+            }}
+          />
+          <label>Labels</label>
+          <TextField label="Labels" value={task.labels.join(", ")} onSave={(v) => store.updateTask(task.id, { labels: v.split(",").map((x) => x.trim()).filter(Boolean) })} />
+          <label>Due</label>
+          <input aria-label="Due date" type="date" value={task.dueDate} onChange={(e) => store.updateTask(task.id, { dueDate: (e.target as HTMLInputElement).value })} />
+          {store.sprints.size > 0 && (
+            <>
+              <label>Sprint</label>
+              <select aria-label="Sprint" value={task.sprintId} onChange={(e) => store.updateTask(task.id, { sprintId: (e.target as HTMLSelectElement).value })}>
+                <option value="">Backlog</option>
+                {store
+                  .viewSprints()
+                  .filter((s) => s.state !== SprintState.COMPLETED || s.id === task.sprintId)
+                  .map((s) => <option key={s.id} value={s.id}>{s.name}</option>)}
+              </select>
+            </>
+          )}
+        </div>
+        <Description task={task} />
+        {!task.parentTaskId && <Subtasks task={task} />}
+        <Comments task={task} />
+        <Activity task={task} />
+      </div>
+    </aside>
+  );
+}
