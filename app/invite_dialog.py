@@ -1,4 +1,8 @@
-"""The "Invite someone…" dialog: pick a role, get a link, copy it or scan its QR code."""
+"""The "Invite someone…" dialog: pick a role, get a link, copy it or scan its QR code.
+
+When the LAN listener uses TLS, the certificate's fingerprint is shown under the link:
+the certificate is self-signed, so the colleague checks it against what their browser shows.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Callable
 
 import segno
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication, QIcon, QPixmap
+from PySide6.QtGui import QFontDatabase, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -24,6 +28,8 @@ from PySide6.QtWidgets import (
 from app.invites import InviteRole
 
 CreateInvite = Callable[[InviteRole, str], str]
+# The LAN certificate's SHA-256 fingerprint, "" when the LAN listener does not use TLS.
+LanFingerprint = Callable[[], str]
 
 
 def qr_pixmap(text: str, scale: int = 5) -> QPixmap:
@@ -35,6 +41,13 @@ def qr_pixmap(text: str, scale: int = 5) -> QPixmap:
     return pixmap
 
 
+def fingerprint_text(fingerprint: str) -> str:
+    """The fingerprint as shown: two rows of 16 bytes, easy to compare with a browser's."""
+    octets = fingerprint.split(":")
+    rows = [":".join(octets[i : i + 16]) for i in range(0, len(octets), 16)]
+    return "Certificate fingerprint:\n" + "\n".join(rows)
+
+
 class InviteDialog(QDialog):
     def __init__(
         self,
@@ -42,10 +55,12 @@ class InviteDialog(QDialog):
         *,
         lan_note: str = "",
         icon: QIcon | None = None,
+        fingerprint: LanFingerprint | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._create = create
+        self._fingerprint = fingerprint
         self.setWindowTitle("Invite someone to Tandem")
         if icon is not None:
             self.setWindowIcon(icon)
@@ -80,6 +95,12 @@ class InviteDialog(QDialog):
         link_row.addWidget(self.link, 1)
         link_row.addWidget(self.copy_button)
 
+        self.fingerprint = QLabel()
+        self.fingerprint.setTextFormat(Qt.TextFormat.PlainText)
+        self.fingerprint.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.fingerprint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fingerprint.setVisible(False)
+
         self.qr = QLabel()
         self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.qr.setMinimumHeight(40)
@@ -94,6 +115,7 @@ class InviteDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.create_button, 0, Qt.AlignmentFlag.AlignRight)
         layout.addLayout(link_row)
+        layout.addWidget(self.fingerprint)
         layout.addWidget(self.qr)
         layout.addWidget(self.status)
         layout.addWidget(buttons)
@@ -108,17 +130,29 @@ class InviteDialog(QDialog):
             self.status.setText(str(error) or type(error).__name__)
             self.link.clear()
             self.qr.clear()
+            self.show_fingerprint("")
             self.copy_button.setEnabled(False)
             return
         self.link.setText(url)
+        fingerprint = self._fingerprint() if self._fingerprint is not None else ""
+        self.show_fingerprint(fingerprint)
         pixmap = qr_pixmap(url)
         self.qr.setPixmap(pixmap)
         self.qr.setMinimumSize(pixmap.size())
         self.adjustSize()
         self.copy_button.setEnabled(True)
-        self.status.setText(
-            f"Send this link to the person you invite, as {self.selected_role().value}."
-        )
+        role = self.selected_role().value
+        if fingerprint:
+            self.status.setText(
+                f"Send this link and the fingerprint to the person you invite, as {role}; "
+                "their browser warns about the certificate, and should show the same fingerprint."
+            )
+        else:
+            self.status.setText(f"Send this link to the person you invite, as {role}.")
+
+    def show_fingerprint(self, fingerprint: str) -> None:
+        self.fingerprint.setText(fingerprint_text(fingerprint) if fingerprint else "")
+        self.fingerprint.setVisible(bool(fingerprint))
 
     def copy_link(self) -> None:
         if self.link.text():

@@ -67,13 +67,24 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults["lan_host"].default,
         help="address of the LAN listener (default: all interfaces)",
     )
+    parser.add_argument(
+        "--lan-tls",
+        action="store_true",
+        help="serve the LAN listener over HTTPS with a self-signed certificate "
+        "(made on first use; its fingerprint is shown with each invite)",
+    )
     parser.add_argument("--open", action="store_true", help="open the board in the browser")
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     data_dir = args.data_dir if args.data_dir is not None else paths.default_data_dir()
     return ServerConfig(
-        data_dir=data_dir, host=args.host, port=args.port, lan=args.lan, lan_host=args.lan_host
+        data_dir=data_dir,
+        host=args.host,
+        port=args.port,
+        lan=args.lan,
+        lan_host=args.lan_host,
+        lan_tls=args.lan_tls,
     )
 
 
@@ -92,6 +103,8 @@ async def serve(config: ServerConfig, *, open_browser: bool = False) -> None:
         print(READY_LINE.format(url=running.url), flush=True)
         for url in running.lan_urls:
             print(f"Shared on the LAN at {url}", flush=True)
+        if running.lan_fingerprint:
+            print(f"Certificate SHA-256 fingerprint: {running.lan_fingerprint}", flush=True)
         if open_browser:
             webbrowser.open(running.url)
         await stop.wait()

@@ -30,6 +30,10 @@ class ServerConfig:
     max_poll_seconds: float = 30.0
     # Serve the built web UI from here (None: web/dist next to the sources, if built).
     web_root: Path | None = None
+    # Serve the LAN listener over TLS with a self-signed certificate (loopback stays HTTP).
+    lan_tls: bool = False
+    # A WebSocket that has not said hello successfully this long after connecting is closed.
+    hello_timeout_seconds: float = 10.0
 
     @property
     def database_path(self) -> Path:

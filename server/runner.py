@@ -1,5 +1,8 @@
 """Running the application on real sockets: a loopback listener and, when shared, a LAN one.
 
+The loopback listener is always plain HTTP; the LAN one uses TLS when ``lan_tls`` is
+set, with the self-signed certificate from ``server.security.tls``.
+
 Binds first, then reports: ``start_server`` returns only once the sockets are
 listening, and a port already in use comes back as ``PortInUseError`` rather than a
 half-started server.
@@ -7,10 +10,12 @@ half-started server.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import logging
 import socket
+import ssl
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -18,6 +23,7 @@ from aiohttp import web
 from server import security
 from server.app import create_app
 from server.config import ServerConfig
+from server.security import tls
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +71,12 @@ def lan_addresses() -> list[str]:
     return found
 
 
-async def _start_site(runner: web.AppRunner, host: str, port: int) -> tuple[web.TCPSite, int]:
-    """Start a listener and return it with the port it really got."""
+async def _start_site(
+    runner: web.AppRunner, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.TCPSite, int]:
+    """Start a listener (HTTPS with ``ssl_context``) and return it with the port it really got."""
     before = {tuple(a) for a in runner.addresses}
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as exc:
@@ -92,6 +100,8 @@ class RunningServer:
     lan_site: web.TCPSite | None = None
     lan_port: int = 0
     lan_host: str = ""
+    # SHA-256 of the LAN listener's certificate while it is open with TLS, else "".
+    lan_fingerprint: str = ""
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -106,7 +116,8 @@ class RunningServer:
             hosts = lan_addresses() or ["0.0.0.0"]
         else:
             hosts = [self.lan_host]
-        return [f"http://{_url_host(h)}:{self.lan_port}/" for h in hosts]
+        scheme = "https" if self.lan_fingerprint else "http"
+        return [f"{scheme}://{_url_host(h)}:{self.lan_port}/" for h in hosts]
 
     async def set_lan(self, enabled: bool, host: str | None = None) -> list[str]:
         """Open or close the LAN listener; returns the LAN URLs (empty when off)."""
@@ -115,10 +126,15 @@ class RunningServer:
             await self.lan_site.stop()
             self.lan_site = None
             self.lan_port = 0
+            self.lan_fingerprint = ""
         if enabled and self.lan_site is None:
-            self.lan_site, self.lan_port = await self._start_lan(wanted_host)
+            context, fingerprint = await self._lan_tls(wanted_host)
+            self.lan_site, self.lan_port = await self._start_lan(wanted_host, context)
             self.lan_host = wanted_host
-        await security.sharing_changed(self.app, self.lan_site is not None, self.lan_urls)
+            self.lan_fingerprint = fingerprint
+        await security.sharing_changed(
+            self.app, self.lan_site is not None, self.lan_urls, fingerprint=self.lan_fingerprint
+        )
         return self.lan_urls
 
     async def create_invite(self, role: str, name: str = "") -> str:
@@ -128,15 +144,27 @@ class RunningServer:
     async def revoke_invite(self, invite_id: str) -> None:
         await security.revoke_invite(self.app, invite_id)
 
-    async def _start_lan(self, host: str) -> tuple[web.TCPSite, int]:
+    async def _lan_tls(self, host: str) -> tuple[ssl.SSLContext | None, str]:
+        """The LAN listener's SSL context and certificate fingerprint; (None, "") without TLS."""
+        if not self.config.lan_tls:
+            return None, ""
+        addresses = lan_addresses() if host in ("", "0.0.0.0", "::") else [host]
+        # Making the key and certificate the first time is file and CPU work: off the loop.
+        context = await asyncio.to_thread(tls.server_context, self.config.data_dir, addresses)
+        fingerprint = await asyncio.to_thread(tls.known_fingerprint, self.config.data_dir)
+        return context, fingerprint
+
+    async def _start_lan(
+        self, host: str, ssl_context: ssl.SSLContext | None
+    ) -> tuple[web.TCPSite, int]:
         if self.config.lan_port:
-            return await _start_site(self.runner, host, self.config.lan_port)
+            return await _start_site(self.runner, host, self.config.lan_port, ssl_context)
         # Colleagues get the same port as the desktop when the address allows it
         # (a specific interface); a wildcard next to a loopback listener needs another.
         try:
-            return await _start_site(self.runner, host, self.port)
+            return await _start_site(self.runner, host, self.port, ssl_context)
         except PortInUseError:
-            return await _start_site(self.runner, host, 0)
+            return await _start_site(self.runner, host, 0, ssl_context)
 
     async def close(self) -> None:
         """Stop listening, let the app shut down (sockets closed with 1001), close the store."""

@@ -3,6 +3,9 @@
 The server runs in one namespace (loopback there, plus 10.250.77.1 while shared), the
 colleague's client in the other (10.250.77.2). Only addresses inside the namespaces
 this test creates are ever used. Needs root (CI has it); skips with the reason otherwise.
+
+Also across the boundary: the mDNS announcement (found by a python-zeroconf browser in
+the client's namespace, withdrawn when sharing stops) and the TLS listener.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 import pytest
 
 from server import paths
-from server.security import invites
+from server.security import discovery, invites, tls
 from server.storage.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +33,8 @@ SERVER_IP = "10.250.77.1"
 CLIENT_IP = "10.250.77.2"
 LAN_PORT = 18765
 TIMEOUT = 30
+# How long the mDNS browser waits for an announcement or its withdrawal.
+MDNS_WAIT = 10
 
 # The real runner, with its LAN listener switched at run time as the tray's toggle does.
 SERVER_SCRIPT = """
@@ -41,7 +46,9 @@ from server.security.state import SECURITY
 
 async def main():
     data_dir, lan_host, lan_port = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-    running = await start_server(ServerConfig(data_dir, lan_host=lan_host, lan_port=lan_port))
+    tls = sys.argv[5] == "1"
+    config = ServerConfig(data_dir, lan_host=lan_host, lan_port=lan_port, lan_tls=tls)
+    running = await start_server(config)
     running.app[SECURITY].announce = sys.argv[4] == "1"
     print(json.dumps({"port": running.port}), flush=True)
     loop = asyncio.get_running_loop()
@@ -62,9 +69,12 @@ async def main():
     body = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
     token = os.environ.get("TANDEM_TEST_TOKEN", "")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # HTTPS: trust the board's self-signed certificate by its pinned SHA-256 fingerprint.
+    pin = os.environ.get("TANDEM_TEST_FINGERPRINT", "").replace(":", "")
+    check = aiohttp.Fingerprint(bytes.fromhex(pin)) if pin else True
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
-            async with s.request(method, url, json=body, headers=headers) as r:
+            async with s.request(method, url, json=body, headers=headers, ssl=check) as r:
                 print(json.dumps({"status": r.status, "body": await r.text()}))
     except aiohttp.ClientConnectionError as exc:
         print(json.dumps({"status": 0, "body": repr(exc)}))
@@ -139,8 +149,15 @@ def in_ns(ns: str, *args: str, **kw: Any) -> list[str]:
     return ["ip", "netns", "exec", ns, sys.executable, *args]
 
 
-def run_in(ns: str, script: Path, *args: str, token: str = "") -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TANDEM_TEST_TOKEN": token}
+def run_in(
+    ns: str, script: Path, *args: str, token: str = "", fingerprint: str = ""
+) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TANDEM_TEST_TOKEN": token,
+        "TANDEM_TEST_FINGERPRINT": fingerprint,
+    }
     done = subprocess.run(
         in_ns(ns, str(script), *args), capture_output=True, text=True, env=env, timeout=TIMEOUT
     )
@@ -150,10 +167,13 @@ def run_in(ns: str, script: Path, *args: str, token: str = "") -> dict[str, Any]
 
 
 class Server:
-    def __init__(self, ns: str, script: Path, data_dir: Path) -> None:
+    def __init__(
+        self, ns: str, script: Path, data_dir: Path, *, announce: bool = False, tls: bool = False
+    ) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        flags = ("1" if announce else "0", "1" if tls else "0")
         self.proc = subprocess.Popen(
-            in_ns(ns, str(script), str(data_dir), SERVER_IP, str(LAN_PORT), "0"),
+            in_ns(ns, str(script), str(data_dir), SERVER_IP, str(LAN_PORT), *flags),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -253,3 +273,180 @@ def test_sharing_across_a_real_network_boundary(namespaces, tmp_path: Path) -> N
             subscriber.terminate()
             subscriber.wait(timeout=TIMEOUT)
         server.stop()
+
+
+# A colleague's tool looking for boards with mDNS: it answers "found" and "gone" from stdin,
+# each within its own bound, so the test never waits on it without end.
+BROWSER_SCRIPT = """
+import asyncio, json, sys
+from zeroconf import IPVersion, ServiceStateChange
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+service_type, interface, wait = sys.argv[1], sys.argv[2], float(sys.argv[3])
+
+def emit(**fields):
+    print(json.dumps(fields), flush=True)
+
+def open_zeroconf():
+    return AsyncZeroconf(interfaces=[interface], ip_version=IPVersion.V4Only)
+
+async def resolve(zc, name):
+    info = AsyncServiceInfo(service_type, name)
+    if not await info.async_request(zc.zeroconf, 3000):
+        return None
+    properties = {k.decode(): (v or b"").decode() for k, v in info.properties.items()}
+    return {"name": name, "addresses": info.parsed_addresses(), "port": info.port,
+            "properties": properties}
+
+async def main():
+    zc = open_zeroconf()
+    added, removed = asyncio.Queue(), asyncio.Queue()
+
+    def changed(zeroconf, service_type, name, state_change):
+        if state_change is ServiceStateChange.Added:
+            added.put_nowait(name)
+        elif state_change is ServiceStateChange.Removed:
+            removed.put_nowait(name)
+
+    browser = AsyncServiceBrowser(zc.zeroconf, [service_type], handlers=[changed])
+    emit(browsing=True)
+    loop = asyncio.get_running_loop()
+    name = ""
+    while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+        if line == "found":
+            try:
+                name = await asyncio.wait_for(added.get(), wait)
+            except TimeoutError:
+                emit(found=None)
+                continue
+            emit(found=await resolve(zc, name))
+        elif line == "gone":
+            try:
+                await asyncio.wait_for(removed.get(), wait)
+                goodbye = True
+            except TimeoutError:
+                goodbye = False
+            # A fresh resolver has no cache: only the network can answer it.
+            fresh = open_zeroconf()
+            try:
+                still = await resolve(fresh, name) if name else None
+            finally:
+                await fresh.async_close()
+            emit(goodbye=goodbye, resolvable=still is not None)
+    await browser.async_cancel()
+    await zc.async_close()
+
+asyncio.run(main())
+"""
+
+
+class Browser:
+    def __init__(self, ns: str, script: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        args = (str(script), discovery.SERVICE_TYPE, CLIENT_IP, str(MDNS_WAIT))
+        self.proc = subprocess.Popen(
+            in_ns(ns, *args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        assert self.ask("") == {"browsing": True}
+
+    def ask(self, line: str) -> dict[str, Any]:
+        """Send a question; the script answers within MDNS_WAIT (+ a resolve) or exits."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if line:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        assert answer, "the mDNS browser ended without answering"
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=TIMEOUT)
+
+
+def test_mdns_announces_a_tls_board_while_shared_and_withdraws_it(namespaces, tmp_path) -> None:
+    srv, cli = namespaces
+    scripts = {}
+    for name, text in (("server", SERVER_SCRIPT), ("browser", BROWSER_SCRIPT),
+                       ("client", CLIENT_SCRIPT)):  # fmt: skip
+        scripts[name] = tmp_path / f"lan_{name}.py"
+        scripts[name].write_text(text)
+    data_dir = tmp_path / "data"
+    store = Store(paths.database_path(data_dir))
+    try:
+        viewer = invites.create("Vic", "viewer")
+    finally:
+        store.close()
+
+    server = Server(srv, scripts["server"], data_dir, announce=True, tls=True)
+    browser: Browser | None = None
+    try:
+        browser = Browser(cli, scripts["browser"])
+        server.say("lan on")
+        fingerprint = tls.known_fingerprint(data_dir)
+        assert fingerprint
+
+        found = browser.ask("found")["found"]
+        assert found is not None, "no Tandem board was announced on the LAN"
+        assert found["name"].endswith("." + discovery.SERVICE_TYPE)
+        assert found["addresses"] == [SERVER_IP] and found["port"] == LAN_PORT
+        assert found["properties"]["tls"] == "1"
+        assert found["properties"]["sha256"] == fingerprint
+        assert found["properties"]["join"] == "/join"
+
+        # What was announced is enough to join over HTTPS, pinning the announced fingerprint.
+        url = f"https://{found['addresses'][0]}:{found['port']}/api/v1/projects"
+        pin = found["properties"]["sha256"]
+        seen = run_in(cli, scripts["client"], "GET", url, token=viewer.token, fingerprint=pin)
+        assert seen["status"] == 200, seen
+        assert run_in(cli, scripts["client"], "GET", url, fingerprint=pin)["status"] == 401
+
+        server.say("lan off")
+        gone = browser.ask("gone")
+        assert gone == {"goodbye": True, "resolvable": False}
+    finally:
+        if browser is not None:
+            browser.stop()
+        server.stop()
+
+
+def test_serve_with_lan_tls_prints_the_fingerprint_it_serves(namespaces, tmp_path) -> None:
+    srv, cli = namespaces
+    client = tmp_path / "lan_client.py"
+    client.write_text(CLIENT_SCRIPT)
+    data_dir = tmp_path / "data"
+    command = ["-m", "server.cli", "serve", "--port", str(LAN_PORT), "--data-dir", str(data_dir)]
+    command += ["--lan", "--lan-tls", "--lan-host", SERVER_IP]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(in_ns(srv, *command), stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        assert lines[0] == f"Tandem is running at http://127.0.0.1:{LAN_PORT}/"
+        assert lines[1] == f"Shared on the LAN at https://{SERVER_IP}:{LAN_PORT}/"
+        label, _, printed = lines[2].partition(": ")
+        assert label == "Certificate SHA-256 fingerprint"
+        assert printed == tls.known_fingerprint(data_dir) != ""
+
+        url = f"https://{SERVER_IP}:{LAN_PORT}/api/health"
+        # The client pins the printed fingerprint: any other certificate would fail (status 0).
+        assert run_in(cli, client, "GET", url, fingerprint=printed)["status"] == 401
+        wrong = "00" * 32
+        assert run_in(cli, client, "GET", url, fingerprint=wrong)["status"] == 0
+        plain = run_in(cli, client, "GET", f"http://{SERVER_IP}:{LAN_PORT}/api/health")
+        assert plain["status"] == 0, plain
+    finally:
+        proc.terminate()
+        try:
+            assert proc.wait(timeout=TIMEOUT) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=TIMEOUT)
