@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
@@ -43,6 +44,7 @@ class TrayController(QObject):
     # From the server's thread; connected (queued) to slots on the Qt thread.
     _event_arrived = Signal(bytes)
     _people_changed = Signal(list)
+    _backup_done = Signal(str, str)  # (path, error): exactly one of them is empty
     # A tray message was shown (title, message): for anyone who wants to know.
     notice_shown = Signal(str, str)
 
@@ -71,9 +73,11 @@ class TrayController(QObject):
         self._notifier: Notifier | None = None
         self._dialogs: list[QObject] = []
         self._stopped = False
+        self._backup: Future[Path] | None = None
 
         self._event_arrived.connect(self._on_event)
         self._people_changed.connect(self._on_people)
+        self._backup_done.connect(self._on_backup_done)
 
         self.tray = QSystemTrayIcon(resources.app_icon())
         self.tray.setToolTip("Tandem (starting…)")
@@ -235,17 +239,49 @@ class TrayController(QObject):
         self._open_url(self.data_dir.as_uri())
 
     @Slot()
-    def backup_now(self) -> Path | None:
-        if self.handle is None:
+    def backup_now(self) -> Future[Path] | None:
+        """Start an online backup and return at once; a notification says where it went.
+
+        The backup runs on the server's database thread, so the tray stays responsive
+        however large the database is. Returns the backup's future (None if none started).
+        """
+        if self.handle is None or self._backup is not None:
             return None
         try:
-            path = self.handle.backup()
+            future = self.handle.start_backup()
         except Exception as error:
             log.exception("backup failed")
-            self.notify("Backup failed", str(error), QSystemTrayIcon.MessageIcon.Critical)
+            self._on_backup_done("", str(error) or type(error).__name__)
             return None
-        self.notify("Backup saved", str(path))
-        return path
+        self._backup = future
+        action = self.actions["backup"]
+        action.setEnabled(False)
+        action.setText("Backing up…")
+        future.add_done_callback(self._backup_settled)
+        return future
+
+    def _backup_settled(self, future: Future[Path]) -> None:
+        # Called on the server's thread: hand the outcome to the Qt thread, do nothing else.
+        if future.cancelled():
+            self._backup_done.emit("", "the backup was cancelled")
+            return
+        error = future.exception()
+        if error is not None:
+            log.error("backup failed", exc_info=error)
+            self._backup_done.emit("", str(error) or type(error).__name__)
+        else:
+            self._backup_done.emit(str(future.result()), "")
+
+    @Slot(str, str)
+    def _on_backup_done(self, path: str, error: str) -> None:
+        self._backup = None
+        action = self.actions["backup"]
+        action.setText("Back up now")
+        action.setEnabled(True)
+        if error:
+            self.notify("Backup failed", error, QSystemTrayIcon.MessageIcon.Critical)
+        else:
+            self.notify("Backup saved", path)
 
     def invite_link(self, role: InviteRole, name: str = "") -> str:
         """Turn on LAN sharing if needed, then make an invite link."""
@@ -258,7 +294,12 @@ class TrayController(QObject):
     def show_invite_dialog(self) -> InviteDialog:
         shared = bool(self.handle and self.handle.lan_urls)
         note = "" if shared else "Creating a link turns on Share on LAN."
-        dialog = InviteDialog(self.invite_link, lan_note=note, icon=resources.app_icon())
+        dialog = InviteDialog(
+            self.invite_link,
+            lan_note=note,
+            icon=resources.app_icon(),
+            fingerprint=lambda: self.handle.lan_fingerprint() if self.handle is not None else "",
+        )
         dialog.finished.connect(lambda _: self._forget(dialog))
         self._dialogs.append(dialog)
         dialog.show()

@@ -16,6 +16,7 @@ import errno
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -156,11 +157,18 @@ class ServerHandle:
 
     # Queries and commands --------------------------------------------------------
 
-    def _call(self, make: Callable[[], Coroutine[object, object, T]], timeout: float) -> T:
+    def _submit(self, make: Callable[[], Coroutine[object, object, T]]) -> Future[T]:
+        """Schedule ``make()`` on the server's loop; the future completes on that thread."""
         loop = self._loop
         if self._running is None or loop is None or loop.is_closed():
             raise ServerNotRunningError("Tandem's server is not running")
-        return asyncio.run_coroutine_threadsafe(make(), loop).result(timeout)
+        try:
+            return asyncio.run_coroutine_threadsafe(make(), loop)
+        except RuntimeError as error:  # the loop closed between the check and the call
+            raise ServerNotRunningError("Tandem's server is not running") from error
+
+    def _call(self, make: Callable[[], Coroutine[object, object, T]], timeout: float) -> T:
+        return self._submit(make).result(timeout)
 
     def _server(self) -> RunningServer:
         if self._running is None:
@@ -175,6 +183,11 @@ class ServerHandle:
     def lan_urls(self) -> list[str]:
         server = self._running
         return list(server.lan_urls) if server is not None else []
+
+    def lan_fingerprint(self) -> str:
+        """SHA-256 fingerprint of the LAN listener's TLS certificate ("" without TLS or LAN)."""
+        server = self._running
+        return server.lan_fingerprint if server is not None else ""
 
     def set_lan(self, enabled: bool, timeout: float = 10.0) -> list[str]:
         """Share on LAN on or off; returns the LAN URLs (empty when off)."""
@@ -202,8 +215,16 @@ class ServerHandle:
         return self._server().app[DOMAIN]
 
     def backup(self, dest_dir: Path | None = None, timeout: float = 120.0) -> Path:
-        """An online SQLite backup into ``dest_dir`` (the data folder's backups by
-        default), named by the local time; returns the file's path."""
+        """An online SQLite backup (see ``start_backup``); waits for it and returns its path."""
+        return self.start_backup(dest_dir).result(timeout)
+
+    def start_backup(self, dest_dir: Path | None = None) -> Future[Path]:
+        """Start an online SQLite backup into ``dest_dir`` (the data folder's backups by
+        default), named by the local time, and return at once.
+
+        The future resolves to the file's path, or to the error, on the server's thread;
+        a GUI keeps its own thread free by reacting in ``add_done_callback``.
+        """
         folder = dest_dir if dest_dir is not None else paths.backups_dir(self.config.data_dir)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -217,7 +238,7 @@ class ServerHandle:
                 dest = folder / f"tandem-{stamp}-{n}.sqlite3"
             return await domain.backup_async(dest)
 
-        return self._call(run, timeout)
+        return self._submit(run)
 
     def connected_people(self, timeout: float = 5.0) -> list[str]:
         """Display names of the people connected now, one entry per person."""

@@ -1,10 +1,22 @@
-"""Helpers for the handle and desktop tests: a recording starter, ports, another person."""
+"""Helpers for the handle and desktop tests: a recording starter, ports, another person,
+a client event loop on its own thread, and a virtual X screen with a system tray."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import select
+import shlex
+import shutil
 import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import closing
+from pathlib import Path
+from typing import Any, TypeVar
 
 from tandem.v1 import entities_pb2, websocket_pb2
 
@@ -12,6 +24,26 @@ from server.appkeys import DOMAIN
 from server.config import ServerConfig
 from server.domain.actor import Actor
 from server.runner import RunningServer, start_server
+
+T = TypeVar("T")
+
+X_TOOLS = ("Xvfb", "trayer", "xwininfo")
+TRAYER_ARGS = [
+    "--edge",
+    "top",
+    "--align",
+    "left",
+    "--widthtype",
+    "request",
+    "--height",
+    "32",
+    "--SetDockType",
+    "true",
+    "--transparent",
+    "false",
+    "--tint",
+    "0x444444",
+]
 
 
 class Recorder:
@@ -26,6 +58,18 @@ class Recorder:
         self.servers.append(server)
         self.loop = asyncio.get_running_loop()
         return server
+
+
+def hold_database_thread(recorder: Recorder, timeout: float = 60.0) -> threading.Event:
+    """Keep the newest server's database thread busy until the returned event is set
+    (work queued behind it, such as a backup, waits meanwhile)."""
+    gate = threading.Event()
+
+    def hold() -> None:
+        gate.wait(timeout)
+
+    recorder.servers[-1].app[DOMAIN].store.submit(hold)
+    return gate
 
 
 def taken_port() -> tuple[socket.socket, int]:
@@ -69,3 +113,130 @@ def sam_assigns_and_mentions_owner(recorder: Recorder, timeout: float = 15.0) ->
         return task.id
 
     return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
+
+
+def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` passes; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+class BackgroundLoop:
+    """An asyncio loop on its own thread, for clients driven from a Qt test's thread
+    (which must stay free to run Qt's event loop)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="test-clients")
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 15.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(15)
+        self.loop.close()
+
+
+def missing_x_tools() -> list[str]:
+    return [tool for tool in X_TOOLS if shutil.which(tool) is None]
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def x_screen_with_tray(timeout: float = 15.0) -> Iterator[dict[str, str]]:
+    """Xvfb on a free display number with trayer as the tray host; yields an environment
+    for programs to run there (DISPLAY set, QT_QPA_PLATFORM unset)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        # -displayfd: Xvfb picks a free display and writes its number once it accepts clients.
+        xvfb = subprocess.Popen(
+            [
+                "Xvfb",
+                "-displayfd",
+                str(write_fd),
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ],
+            pass_fds=(write_fd,),
+        )
+    finally:
+        os.close(write_fd)
+    procs: list[subprocess.Popen[Any]] = [xvfb]
+    try:
+        number = b""
+        deadline = time.monotonic() + timeout
+        while not number.endswith(b"\n") and time.monotonic() < deadline:
+            ready, _, _ = select.select([read_fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(read_fd, 16) if ready else b""
+            if not chunk:
+                break
+            number += chunk
+        assert number.strip().isdigit(), f"Xvfb did not start ({number!r})"
+        env = dict(os.environ, DISPLAY=f":{number.strip().decode()}")
+        env.pop("QT_QPA_PLATFORM", None)
+        trayer = subprocess.Popen(
+            ["trayer", *TRAYER_ARGS],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(trayer)
+
+        def tray_is_up() -> bool:
+            tree = subprocess.run(
+                ["xwininfo", "-root", "-children"], env=env, capture_output=True, text=True
+            )
+            return '"panel" "trayer"' in tree.stdout
+
+        if not wait_for(lambda: trayer.poll() is not None or tray_is_up(), timeout):
+            raise AssertionError("trayer did not come up")
+        if trayer.poll() is not None:
+            raise AssertionError(f"trayer ended: {trayer.communicate()[1]}")
+        yield env
+    finally:
+        os.close(read_fd)
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def recording_opener(folder: Path) -> tuple[dict[str, str], Path]:
+    """Environment additions that make "open this URL" record it in a file instead of
+    starting a real browser: an ``xdg-open`` first on PATH (Qt's route on Linux) and
+    ``BROWSER`` (Python's ``webbrowser``). Returns them and the file, one URL a line."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    record = folder / "opened.txt"
+    opener = bin_dir / "xdg-open"
+    opener.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> {shlex.quote(str(record))}\n')
+    opener.chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "BROWSER": str(opener),
+    }
+    return env, record
+
+
+def opened_urls(record: Path) -> list[str]:
+    try:
+        return record.read_text().split()
+    except OSError:
+        return []

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from tandem.v1 import entities_pb2, websocket_pb2
 
@@ -26,11 +27,14 @@ from app.invites import InviteRole
 from app.settings import DesktopSettings
 from server.config import ServerConfig
 from tests.desktop_support import (
+    BackgroundLoop,
     Recorder,
+    hold_database_thread,
     port_is_listening,
     sam_assigns_and_mentions_owner,
     taken_port,
 )
+from tests.ws_client import WsClient
 
 pytestmark = pytest.mark.desktop
 
@@ -181,14 +185,49 @@ def test_windows_run_key(tmp_path: Path) -> None:
     assert not auto.is_enabled()
 
 
-def test_back_up_now_makes_a_valid_copy_and_says_where(harness: Harness) -> None:
-    harness.controller.actions["backup"].trigger()
+def test_back_up_now_makes_a_valid_copy_and_says_where(harness: Harness, qtbot: QtBot) -> None:
+    action = harness.controller.actions["backup"]
+    action.trigger()
+    qtbot.waitUntil(lambda: bool(harness.notices), timeout=30000)
     title, message = harness.notices[-1]
     assert title == "Backup saved"
     path = Path(message)
     assert path.parent == harness.data_dir / "backups"
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert action.isEnabled() and action.text() == "Back up now"
+
+
+def test_back_up_now_leaves_the_qt_thread_free(harness: Harness, qtbot: QtBot) -> None:
+    controller = harness.controller
+    action = controller.actions["backup"]
+    # Keep the database thread busy, so the backup queued behind it cannot finish yet.
+    gate = hold_database_thread(harness.recorder)
+    try:
+        future = controller.backup_now()
+        assert future is not None and not future.done()
+        assert not action.isEnabled() and action.text() == "Backing up…"
+        assert controller.backup_now() is None  # one backup at a time
+        # The Qt thread still runs its event loop: a queued signal gets through meanwhile.
+        threading.Thread(target=controller._people_changed.emit, args=[["Ann"]]).start()
+        qtbot.waitUntil(lambda: controller.actions["people"].text().startswith("1 "), timeout=5000)
+        assert harness.notices == [] and not future.done()
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: bool(harness.notices), timeout=30000)
+    assert harness.notices[-1][0] == "Backup saved"
+    assert Path(harness.notices[-1][1]) == future.result(0)
+    assert action.isEnabled()
+
+
+def test_a_failed_backup_says_why(harness: Harness, qtbot: QtBot) -> None:
+    # A file where the backups folder should be: the folder cannot be made.
+    (harness.data_dir / "backups").write_text("not a folder")
+    harness.controller.actions["backup"].trigger()
+    qtbot.waitUntil(lambda: bool(harness.notices), timeout=30000)
+    title, message = harness.notices[-1]
+    assert title == "Backup failed" and "backups" in message
+    assert harness.controller.actions["backup"].isEnabled()
 
 
 def test_open_data_folder(harness: Harness) -> None:
@@ -214,6 +253,35 @@ def test_people_connected_now_comes_from_the_server_thread(harness: Harness, qtb
     thread.join(5)
     qtbot.waitUntil(lambda: people.text() == "2 connected now: Ann, Sam", timeout=5000)
     assert "2 people connected" in harness.controller.tray.toolTip()
+
+
+def test_people_connected_now_from_real_websocket_clients(harness: Harness, qtbot: QtBot) -> None:
+    controller = harness.controller
+    people = controller.actions["people"]
+    assert controller.url is not None
+    ws = controller.url.replace("http://", "ws://") + "ws"
+    clients = BackgroundLoop()
+    try:
+        session = clients.run(_session())
+        ann = clients.run(WsClient.connect(session, ws, name="Ann Lee"))
+        qtbot.waitUntil(lambda: people.text() == "1 connected now: Ann Lee", timeout=10000)
+        assert "1 person connected" in controller.tray.toolTip()
+        bo = clients.run(WsClient.connect(session, ws, name="Bo"))
+        qtbot.waitUntil(lambda: people.text() == "2 connected now: Ann Lee, Bo", timeout=10000)
+        assert "2 people connected" in controller.tray.toolTip()
+        clients.run(ann.close())
+        qtbot.waitUntil(lambda: people.text() == "1 connected now: Bo", timeout=10000)
+        assert "1 person connected" in controller.tray.toolTip()
+        clients.run(bo.close())
+        qtbot.waitUntil(lambda: people.text() == "No one connected now", timeout=10000)
+        assert "0 people connected" in controller.tray.toolTip()
+        clients.run(session.close())
+    finally:
+        clients.close()
+
+
+async def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession()
 
 
 def test_notifications_for_assignment_and_mention(harness: Harness, qtbot: QtBot) -> None:

@@ -16,6 +16,7 @@ from server.handle import ServerHandle, ServerNotRunningError, is_port_in_use
 from server.runner import PortInUseError
 from tests.desktop_support import (
     Recorder,
+    hold_database_thread,
     port_is_listening,
     sam_assigns_and_mentions_owner,
     taken_port,
@@ -93,6 +94,30 @@ def test_backup_is_a_valid_database(tmp_path: Path) -> None:
         assert path.parent == tmp_path / "backups" and path.name.startswith("tandem-")
         with sqlite3.connect(path) as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_start_backup_returns_at_once_and_resolves_on_the_server_thread(tmp_path: Path) -> None:
+    recorder = Recorder()
+    handle = ServerHandle(ServerConfig(data_dir=tmp_path / "data", port=0), starter=recorder)
+    handle.start(timeout=15)
+    settled: list[str] = []
+    # The database thread is busy, so the backup waits its turn behind that work.
+    gate = hold_database_thread(recorder)
+    try:
+        future = handle.start_backup(tmp_path / "backups")
+        future.add_done_callback(lambda _: settled.append(threading.current_thread().name))
+        assert not future.done()
+        gate.set()
+        path = future.result(30)
+    finally:
+        gate.set()
+        handle.stop(timeout=15)
+    assert path.parent == tmp_path / "backups"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert settled == ["tandem-server"]
+    with pytest.raises(ServerNotRunningError):
+        handle.start_backup()
 
 
 def test_calls_cross_from_many_threads(tmp_path: Path) -> None:
