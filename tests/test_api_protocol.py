@@ -98,3 +98,11 @@ async def test_a_local_browser_names_itself_and_gets_the_credit(api: ApiClient) 
     await api.make_task(pid, "mine")
     log = (await api.get(f"/api/v1/projects/{pid}/events", since="2")).json["events"]
     assert log[0]["taskCreated"]["actorId"] != zoe[0]["id"]
+
+
+async def test_me_says_who_the_request_acts_as(api: ApiClient) -> None:
+    owner = (await api.get("/api/v1/me")).json
+    assert owner["role"] == "MEMBER_ROLE_OWNER"
+    who = {"X-Tandem-Client-Id": "browser-7", "X-Tandem-Display-Name": "Ana"}
+    ana = (await api.request("GET", "/api/v1/me", headers=who)).json
+    assert ana["displayName"] == "Ana" and ana["id"] != owner["id"]

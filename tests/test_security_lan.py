@@ -13,12 +13,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from tandem.v1 import commands_pb2, entities_pb2, errors_pb2
+from google.protobuf import message_factory
+from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, websocket_pb2
 
 from server import paths, security
+from server.api.routes import OPERATIONS
+from server.domain.service import COMMANDS
 from server.security import invites
 from server.security.state import SECURITY, SESSION_COOKIE
 from server.security.throttle import CredentialThrottle
+from tests.api_client import database_rows
 from tests.test_security_support import (
     LAN_PEER,
     LOCAL,
@@ -360,3 +364,54 @@ async def test_owner_needs_no_invite_and_join_drops_the_token(served, local) -> 
         assert resp.status == 200
     assert LOCAL in served.url()
     await asyncio.sleep(0)
+
+
+async def test_a_viewer_is_refused_on_every_rest_mutation(served, lan, local) -> None:
+    """Every non-GET operation the API has, not a sample: 403 and not one row changed."""
+    project_id = await make_project(local, served)
+    ids = {"projectId": project_id}
+    base = served.url("/api/v1")
+    async with local.post(f"{base}/projects/{project_id}/tasks", json={"title": "t"}) as r:
+        ids["taskId"] = (await r.json())["id"]
+    async with local.post(f"{base}/tasks/{ids['taskId']}/comments", json={"body": "b"}) as r:
+        ids["commentId"] = (await r.json())["id"]
+    async with local.post(f"{base}/projects/{project_id}/sprints", json={"name": "S"}) as r:
+        ids["sprintId"] = (await r.json())["id"]
+    _, viewer = await make_invite(served, "viewer", "Vic")
+    await served.share()
+
+    def data() -> dict[str, list[tuple[object, ...]]]:
+        rows = database_rows(served.data_dir / "tandem.sqlite3")
+        # Using an invite records when it was last used; nothing else may change.
+        return {t: r for t, r in rows.items() if t not in ("invite", "session")}
+
+    before = data()
+    mutations = [op for op in OPERATIONS if op.method not in ("GET", "HEAD")]
+    assert len(mutations) >= 14
+    for op in mutations:
+        async with lan.request(
+            op.method, served.url(op.path.format(**ids)), json={}, headers=bearer(viewer)
+        ) as resp:
+            assert resp.status == 403, (op.method, op.path, resp.status)
+            assert (await resp.json())["error"]["code"] == "ERROR_CODE_PERMISSION_DENIED"
+    assert data() == before
+
+
+async def test_a_viewer_is_refused_on_every_websocket_command(served, lan, local) -> None:
+    """Every command in the registry that changes something, over a viewer's socket."""
+    await make_project(local, served)
+    _, viewer = await make_invite(served, "viewer", "Vic")
+    await served.share()
+    client = await WsClient.connect(lan, served.ws_url(), headers=bearer(viewer), name="Vic")
+    fields = websocket_pb2.WebSocketMessage.DESCRIPTOR.fields_by_name
+    changing = [name for name, command in COMMANDS.items() if command.mutates]
+    assert len(changing) >= 14
+    for name in changing:
+        kind = fields[name].message_type
+        assert kind is not None
+        payload = message_factory.GetMessageClass(kind)()
+        reply = await client.request(**{name: payload})
+        assert reply.WhichOneof("payload") == "reject", name
+        assert reply.reject.error.code == errors_pb2.ERROR_CODE_PERMISSION_DENIED, name
+    assert await project_names(served) == ["Secret"]
+    await client.close()

@@ -198,6 +198,16 @@ async def list_members(call: Call) -> Message:
     return api_pb2.ListMembersResponse(members=members)
 
 
+async def get_me(call: Call) -> Message:
+    """The member this request acts as, with its role (a polling client's "who am I")."""
+    actor = await request_actor(call.request)
+    for member in await call.domain.read(call.domain.list_members):
+        if member.id == actor.member_id:
+            member.role = actor.role
+            return member
+    raise ApiError(ErrorCode.ERROR_CODE_NOT_FOUND, "this request acts as no known member")
+
+
 async def list_projects(call: Call) -> Message:
     projects = await call.domain.read(call.domain.list_projects)
     return api_pb2.ListProjectsResponse(projects=projects)
@@ -464,6 +474,16 @@ OPERATIONS: tuple[Operation, ...] = (
         get_openapi,
         "meta",
         raw_json_schema={"type": "object"},
+    ),
+    Operation(
+        "GET",
+        "/api/v1/me",
+        "getMe",
+        "The member this request acts as (local browsers name themselves with"
+        " X-Tandem-Client-Id; LAN requests by their invite)",
+        get_me,
+        "members",
+        entities_pb2.Member,
     ),
     Operation(
         "GET",
