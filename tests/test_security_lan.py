@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -410,7 +411,8 @@ async def test_a_viewer_is_refused_on_every_websocket_command(served, lan, local
         kind = fields[name].message_type
         assert kind is not None
         payload = message_factory.GetMessageClass(kind)()
-        reply = await client.request(**{name: payload})
+        command: dict[str, Any] = {name: payload}
+        reply = await client.request(**command)
         assert reply.WhichOneof("payload") == "reject", name
         assert reply.reject.error.code == errors_pb2.ERROR_CODE_PERMISSION_DENIED, name
     assert await project_names(served) == ["Secret"]
