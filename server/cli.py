@@ -29,6 +29,7 @@ from server import paths
 from server.config import ServerConfig
 from server.runner import PortInUseError, start_server
 from server.security import cli as security_cli
+from server.storage.migrations import DatabaseTooNewError
 
 READY_LINE = "Tandem is running at {url}"
 
@@ -120,6 +121,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         asyncio.run(serve(config, open_browser=args.open))
     except PortInUseError as exc:
         print(f"tandem: {exc.strerror}", file=sys.stderr)
+        return 1
+    except DatabaseTooNewError as exc:
+        print(f"tandem: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

@@ -183,3 +183,17 @@ async def test_sprint_lifecycle(api: ApiClient) -> None:
     assert carried.get("sprintId", "") == ""
     assert (await api.post("/api/v1/sprints/nope/start")).status == 404
     assert (await api.get("/api/v1/sprints/nope")).status == 404
+
+
+async def test_error_fields_are_named_as_the_json_bodies_name_them(api: ApiClient) -> None:
+    pid = (await api.make_project())["id"]
+    bad = await api.post(f"/api/v1/projects/{pid}/tasks", {"title": "t", "dueDate": "soon"})
+    assert bad.status == 400 and bad.json["error"]["field"] == "dueDate"
+    task = await api.make_task(pid)
+    path = f"/api/v1/tasks/{task['id']}"
+    first = {"task": {"dueDate": "2026-12-01"}, "updateMask": "dueDate", "baseVersion": "1"}
+    assert (await api.request("PATCH", path, first)).status == 200
+    second = {"task": {"dueDate": "2026-12-24"}, "updateMask": "dueDate", "baseVersion": "1"}
+    conflict = await api.request("PATCH", path, second)
+    assert conflict.status == 409
+    assert conflict.json["error"]["conflictingFields"] == ["dueDate"]

@@ -95,6 +95,17 @@ def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
     assert b"already in use" in done.stderr
 
 
+def test_serve_refuses_a_newer_database_in_one_line(tmp_path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "tandem.sqlite3")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    done = run_tandem("serve", "--port", "0", "--data-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert b"newer Tandem" in done.stderr and b"Traceback" not in done.stderr
+
+
 def _frame() -> bytes:
     return websocket_pb2.WebSocketMessage(
         task_created=events_pb2.TaskCreated(

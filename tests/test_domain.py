@@ -457,3 +457,103 @@ def test_backup_is_consistent_and_has_a_new_epoch(domain: Domain, tmp_path: Path
     epoch = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
     conn.close()
     assert epoch != domain.store.epoch()
+
+
+def test_a_remembered_refusal_stays_refused_after_the_world_changes(domain: Domain) -> None:
+    holder = make_project(domain, "KEY")
+    actor = Actor(member_id=domain.owner_actor().member_id, client_key="tab")
+    again = cmd(
+        "m-dup",
+        create_project=commands_pb2.CreateProject(
+            project=entities_pb2.Project(key="KEY", name="second")
+        ),
+    )
+    with pytest.raises(DomainError) as first:
+        domain.execute(actor, again)
+    assert first.value.code == ErrorCode.ERROR_CODE_ALREADY_EXISTS
+    domain.execute(actor, cmd(delete_project=commands_pb2.DeleteProject(project_id=holder.id)))
+    # The key is free now, but this command was answered already: same answer, no effect.
+    with pytest.raises(DomainError) as replayed:
+        domain.execute(actor, again)
+    assert replayed.value.code == ErrorCode.ERROR_CODE_ALREADY_EXISTS
+    assert domain.list_projects() == []
+
+
+def test_a_command_refused_for_a_full_disk_can_be_retried(tmp_path: Path) -> None:
+    domain = open_domain(ServerConfig(data_dir=tmp_path))
+    try:
+        project = make_project(domain)
+        actor = Actor(member_id=domain.owner_actor().member_id, client_key="tab")
+        create = cmd(
+            "m-retry",
+            create_task=commands_pb2.CreateTask(
+                project_id=project.id, task=entities_pb2.Task(title="t")
+            ),
+        )
+        domain.store.db.execute_sql("PRAGMA query_only = 1")
+        with pytest.raises(DomainError) as refused:
+            domain.execute(actor, create)
+        assert refused.value.code == ErrorCode.ERROR_CODE_UNAVAILABLE
+        domain.store.db.execute_sql("PRAGMA query_only = 0")
+        assert domain.execute(actor, create).task.title == "t"
+    finally:
+        domain.close()
+
+
+def test_command_ids_are_forgotten_after_a_week(tmp_path: Path) -> None:
+    from server.storage.database import Store
+
+    now = [1_000_000_000_000_000]
+    path = tmp_path / "tandem.sqlite3"
+    domain = Domain(Store(path), clock=lambda: now[0])
+    project = make_project(domain)
+    actor = Actor(member_id=domain.owner_actor().member_id, client_key="tab")
+    create = cmd(
+        "m-old",
+        create_task=commands_pb2.CreateTask(
+            project_id=project.id, task=entities_pb2.Task(title="t")
+        ),
+    )
+    first = domain.execute(actor, create)
+    assert domain.execute(actor, create) == first  # remembered within the window
+    domain.close()
+    now[0] += 8 * 24 * 3600 * 1_000_000
+    domain = Domain(Store(path), clock=lambda: now[0])  # prunes on open
+    try:
+        assert domain.execute(actor, create).task.id != first.task.id
+    finally:
+        domain.close()
+
+
+def test_text_search_is_literal_and_finds_keys(domain: Domain) -> None:
+    project = make_project(domain)
+    make_task(domain, project.id, "100% done")
+    make_task(domain, project.id, "snake_case names")
+    make_task(domain, project.id, "plain")
+
+    def titles(text: str) -> list[str]:
+        return [t.title for t in domain.list_tasks(project.id, TaskFilter(text=text)).tasks]
+
+    assert titles("%") == ["100% done"]
+    assert titles("_") == ["snake_case names"]
+    assert titles("web-3") == ["plain"]
+    assert titles("PLAIN") == ["plain"]
+    with pytest.raises(DomainError) as refused:
+        domain.list_tasks(project.id, TaskFilter(page_token="99999999999999999999999"))
+    assert refused.value.field == "page_token"
+
+
+def test_a_newer_database_is_left_exactly_as_it_was(tmp_path: Path) -> None:
+    from server.storage.migrations import DatabaseTooNewError
+
+    path = tmp_path / "tandem.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE future (x)")
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(DatabaseTooNewError):
+        open_domain(ServerConfig(data_dir=tmp_path))
+    assert path.read_bytes() == before
+    assert not (tmp_path / "tandem.sqlite3-wal").exists()

@@ -74,11 +74,21 @@ def bad_request(message: str, *, field: str = "") -> ApiError:
 
 def error_response(request: web.Request, err: DomainError) -> web.Response:
     status = err.status if isinstance(err, ApiError) else STATUS_BY_CODE.get(err.code, 400)
-    body = api_pb2.ErrorResponse(error=err.to_proto())
+    error = err.to_proto()
+    # REST speaks the JSON mapping, so fields are named as its bodies name them.
+    error.field = _json_name(error.field)
+    error.conflicting_fields[:] = [_json_name(f) for f in error.conflicting_fields]
+    body = api_pb2.ErrorResponse(error=error)
     response = render(request, body, status=status)
     if err.retry_after_ms:
         response.headers["Retry-After"] = str(max(1, -(-err.retry_after_ms // 1000)))
     return response
+
+
+def _json_name(field: str) -> str:
+    """``due_date`` as the JSON mapping spells it, ``dueDate``; other names as they are."""
+    head, *rest = field.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _from_http(exc: web.HTTPException) -> ApiError:

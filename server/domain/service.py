@@ -69,6 +69,12 @@ COMMANDS: dict[str, Command] = {
     "complete_sprint": Command(sprints.complete),
 }
 
+# Refusals a retry may turn into success (the disk freed, a bug fixed): never replayed.
+_RETRYABLE = frozenset({ErrorCode.ERROR_CODE_UNAVAILABLE, ErrorCode.ERROR_CODE_INTERNAL})
+# How long a command id is remembered: longer than any client keeps an unsent outbox.
+IDEMPOTENCY_WINDOW_MICROS = 7 * 24 * 3600 * 1_000_000
+PRUNE_EVERY = 1000
+
 # SQLite's own words for "cannot write now": surfaced as UNAVAILABLE, never as a crash.
 _STORAGE_UNAVAILABLE = ("disk is full", "readonly", "read-only", "disk i/o error", "locked")
 
@@ -94,8 +100,10 @@ class Domain:
         self._drain_scheduled = False
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self.sink.add_listener(self._wake_waiters)
+        self._commands_since_prune = 0
         with store.db.atomic():
             members.ensure_owner(clock())
+            self._prune_applied_requests()
 
     # ---- changes -------------------------------------------------------------------------
 
@@ -122,7 +130,13 @@ class Domain:
         with self._pending_lock:
             batch, self._pending = self._pending, []
             self._drain_scheduled = False
-        outcomes = self._commit([(actor, envelope) for actor, envelope, _, _ in batch])
+        outcomes: list[websocket_pb2.Ack | DomainError]
+        try:
+            outcomes = self._commit([(actor, envelope) for actor, envelope, _, _ in batch])
+        except Exception:  # never leave a caller waiting forever
+            log.exception("a group of %d commands failed", len(batch))
+            failure = DomainError(ErrorCode.ERROR_CODE_INTERNAL, "internal error; not saved")
+            outcomes = [failure for _ in batch]
         for (_, _, loop, answer), outcome in zip(batch, outcomes, strict=True):
             loop.call_soon_threadsafe(_settle, answer, outcome)
 
@@ -141,10 +155,14 @@ class Domain:
         try:
             with self.store.db.atomic():
                 for actor, envelope in batch:
+                    key = _request_key(actor, envelope)
                     try:
                         with self.store.db.atomic():  # a savepoint
-                            ack, tx = self._run(actor, envelope)
+                            ack, tx = self._run(actor, envelope, key)
                     except DomainError as err:
+                        # Recorded after its savepoint rolled back, so the record stays.
+                        if key is not None and err.code not in _RETRYABLE:
+                            self._remember_refusal(key, err, self._clock())
                         outcomes.append(err)
                         continue
                     except Exception:  # a bug: refuse this command, keep serving the rest
@@ -155,14 +173,22 @@ class Domain:
                         continue
                     outcomes.append(ack)
                     events.extend(tx.events)
-        except pw.OperationalError as err:  # the commit itself failed: nothing was saved
+                self._commands_since_prune += len(batch)
+                if self._commands_since_prune >= PRUNE_EVERY:
+                    self._prune_applied_requests()
+        except pw.DatabaseError as err:  # the commit itself failed: nothing was saved
             failure = self._storage_error(err)
             return [failure for _ in batch]
         self.sink.publish(events)
         return outcomes
 
+    def _prune_applied_requests(self) -> None:
+        self._commands_since_prune = 0
+        horizon = self._clock() - IDEMPOTENCY_WINDOW_MICROS
+        AppliedRequestRow.delete().where(AppliedRequestRow.created_at < horizon).execute()
+
     def _run(
-        self, actor: Actor, envelope: websocket_pb2.WebSocketMessage
+        self, actor: Actor, envelope: websocket_pb2.WebSocketMessage, key: str | None
     ) -> tuple[websocket_pb2.Ack, Tx]:
         kind = envelope.WhichOneof("payload") or ""
         tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit)
@@ -175,7 +201,6 @@ class Domain:
             raise DomainError(
                 ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
             )
-        key = actor.request_key(envelope.message_id) if command.mutates else None
         if key is not None:
             seen = AppliedRequestRow.get_or_none(AppliedRequestRow.key == key)
             if seen is not None:
@@ -187,10 +212,6 @@ class Domain:
                     AppliedRequestRow.insert(
                         key=key, answer=ack.SerializeToString(), is_error=False, created_at=tx.now
                     ).execute()
-        except DomainError as err:
-            if key is not None:
-                self._remember_refusal(key, err, tx.now)
-            raise
         except pw.OperationalError as err:
             raise self._storage_error(err) from err
         except pw.IntegrityError as err:
@@ -232,7 +253,7 @@ class Domain:
             raise DomainError(ErrorCode.ERROR_CODE_INTERNAL, "stored answer unreadable") from err
 
     @staticmethod
-    def _storage_error(err: pw.OperationalError) -> DomainError:
+    def _storage_error(err: pw.DatabaseError) -> DomainError:
         text = str(err).lower()
         if any(word in text for word in _STORAGE_UNAVAILABLE):
             log.error("storage unavailable: %s", err)
@@ -377,6 +398,14 @@ class Domain:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _request_key(actor: Actor, envelope: websocket_pb2.WebSocketMessage) -> str | None:
+    """The idempotency key of a command that changes something, if it carries an id."""
+    command = COMMANDS.get(envelope.WhichOneof("payload") or "")
+    if command is None or not command.mutates:
+        return None
+    return actor.request_key(envelope.message_id)
 
 
 def _settle(

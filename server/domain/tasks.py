@@ -24,7 +24,8 @@ Status = entities_pb2.TaskStatus
 Priority = entities_pb2.TaskPriority
 STATUSES = range(Status.TASK_STATUS_BACKLOG, Status.TASK_STATUS_DONE + 1)
 PRIORITIES = range(Priority.TASK_PRIORITY_NONE, Priority.TASK_PRIORITY_URGENT + 1)
-MAX_PAGE = 500
+MAX_PAGE = 1000
+MAX_OFFSET = 2**31
 
 
 def row(task_id: str) -> TaskRow:
@@ -257,15 +258,23 @@ def list_tasks(project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
         )
         query = query.where(has_label)
     if flt.text:
-        needle = f"%{flt.text}%"
-        query = query.where(TaskRow.title**needle | TaskRow.description**needle)
+        # instr, not LIKE: the person's % and _ are plain characters. Case-insensitive for
+        # ASCII, like the rest of SQLite's text matching.
+        needle = flt.text.lower()
+        found = (pw.fn.instr(pw.fn.lower(TaskRow.title), needle) > 0) | (
+            pw.fn.instr(pw.fn.lower(TaskRow.description), needle) > 0
+        )
+        prefix, _, number = flt.text.strip().upper().rpartition("-")
+        if prefix == project.key and number.isdigit():
+            found = found | (TaskRow.number == int(number))
+        query = query.where(found)
     if not 1 <= flt.page_size <= MAX_PAGE:
         raise invalid("page_size", f"page_size must be between 1 and {MAX_PAGE}")
     try:
         offset = int(flt.page_token) if flt.page_token else 0
     except ValueError:
         raise invalid("page_token", "page_token is not one this server gave") from None
-    if offset < 0:
+    if not 0 <= offset <= MAX_OFFSET:
         raise invalid("page_token", "page_token is not one this server gave")
     total = query.count()
     page = list(query.order_by(TaskRow.rank, TaskRow.id).offset(offset).limit(flt.page_size))

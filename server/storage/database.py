@@ -44,8 +44,9 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path)
         try:
-            conn.execute("PRAGMA journal_mode=wal")
+            # migrate() refuses a newer file before anything writes to it, WAL mode included.
             migrations.migrate(path, conn)
+            conn.execute("PRAGMA journal_mode=wal")
         finally:
             conn.close()
         self.db = pw.SqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")

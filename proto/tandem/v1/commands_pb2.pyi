@@ -257,7 +257,8 @@ class UpdateTask(_message.Message):
     task_id: _builtins.str
     base_version: _builtins.int
     """The version the client's values are based on. The update is rejected
-    only if a field in update_mask changed since then.
+    only if a field in update_mask changed (to another value) since then.
+    0 skips the check: last writer wins, for scripts that know what they do.
     """
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask: ...
