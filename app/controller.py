@@ -397,8 +397,6 @@ class TrayController(QObject):
         message.ParseFromString(frame)
         try:
             notifier = self._notifier or self._make_notifier()
-            if notifier is None:
-                return
             notice = notifier.notice_for(message)
         except Exception:
             log.exception("could not make a notification")
@@ -406,12 +404,9 @@ class TrayController(QObject):
         if notice is not None:
             self.notify(notice.title, notice.message)
 
-    def _make_notifier(self) -> Notifier | None:
+    def _make_notifier(self) -> Notifier:
         handle = self.handle
         assert handle is not None
-        owner = handle.owner()
-        if owner is None:
-            return None
 
         def get_task(task_id: str) -> entities_pb2.Task | None:
             try:
@@ -419,7 +414,9 @@ class TrayController(QObject):
             except Exception:
                 return None
 
-        self._notifier = Notifier(owner, members=handle.members, get_task=get_task)
+        self._notifier = Notifier(
+            members=handle.members, desktop_members=handle.desktop_members, get_task=get_task
+        )
         return self._notifier
 
     @Slot(QSystemTrayIcon.ActivationReason)

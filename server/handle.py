@@ -252,25 +252,18 @@ class ServerHandle:
         except ServerNotRunningError:
             return []
 
-    def owner(self, timeout: float = 5.0) -> entities_pb2.Member | None:
-        """The desktop owner as a member (for notifications about them)."""
-
-        async def find() -> entities_pb2.Member | None:
-            domain = self._domain()
-            owner_id = domain.owner_actor().member_id
-            for member in await domain.read(domain.list_members):
-                if member.id == owner_id:
-                    return member
-            return None
-
-        return self._call(find, timeout)
-
     def members(self, timeout: float = 5.0) -> list[entities_pb2.Member]:
+        """Every member, read on the server's thread."""
+
         async def run() -> list[entities_pb2.Member]:
             domain = self._domain()
             return list(await domain.read(domain.list_members))
 
         return self._call(run, timeout)
+
+    def desktop_members(self, timeout: float = 5.0) -> list[entities_pb2.Member]:
+        """The members who are the person at this computer (see ``is_desktop_member``)."""
+        return [member for member in self.members(timeout) if is_desktop_member(member)]
 
     def get_task(self, task_id: str, timeout: float = 5.0) -> entities_pb2.Task:
         async def run() -> entities_pb2.Task:
@@ -333,6 +326,17 @@ class ServerHandle:
                 observer(names)
             except Exception:
                 log.exception("a people observer failed")
+
+
+def is_desktop_member(member: entities_pb2.Member) -> bool:
+    """Whether ``member`` is the person at this computer rather than someone on the LAN.
+
+    That person is several members at once: the owner (REST calls that name no client)
+    and one member per browser on this machine, since each browser says hello with its
+    own client id. All of them, and only they, hold the owner role: LAN invitees are
+    viewers or editors.
+    """
+    return member.role == entities_pb2.MemberRole.MEMBER_ROLE_OWNER
 
 
 def people_names(connections: Sequence[ConnectionInfo]) -> list[str]:

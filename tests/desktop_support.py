@@ -1,5 +1,6 @@
-"""Helpers for the handle and desktop tests: a recording starter, ports, another person,
-a client event loop on its own thread, and a virtual X screen with a system tray."""
+"""Helpers for the handle and desktop tests: a recording starter, ports, a person acting
+on the board (a LAN invitee), a client event loop on its own thread, and a virtual X
+screen with a system tray."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from server.appkeys import DOMAIN
 from server.config import ServerConfig
 from server.domain.actor import Actor
 from server.runner import RunningServer, start_server
+from server.security import invites
 
 T = TypeVar("T")
 
@@ -86,33 +88,61 @@ def port_is_listening(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def sam_assigns_and_mentions_owner(recorder: Recorder, timeout: float = 15.0) -> str:
-    """Another person ("Sam") makes a project, a task assigned to the owner, and a
-    comment mentioning them, through the real domain; returns the task's id."""
-    server, loop = recorder.servers[-1], recorder.loop
-    assert loop is not None
-    domain = server.app[DOMAIN]
+class BoardPerson:
+    """Someone acting on the board through the real domain of the newest server, driven
+    from a test's thread: a LAN invitee (see ``invited``) or any other actor."""
 
-    async def run() -> str:
-        sam = await domain.local_member("sam-browser", "Sam")
-        actor = Actor(member_id=sam.id, role=entities_pb2.MemberRole.MEMBER_ROLE_EDITOR)
-        owner_id = domain.owner_actor().member_id
-        msg = websocket_pb2.WebSocketMessage()
-        msg.create_project.project.name = "Website"
-        msg.create_project.project.key = "WEB"
-        project = (await domain.command(actor, msg)).project
-        msg = websocket_pb2.WebSocketMessage()
-        msg.create_task.project_id = project.id
-        msg.create_task.task.title = "Fix the login page"
-        msg.create_task.task.assignee_id = owner_id
-        task = (await domain.command(actor, msg)).task
-        msg = websocket_pb2.WebSocketMessage()
-        msg.add_comment.task_id = task.id
-        msg.add_comment.body = "@Owner could you look at this today?"
-        await domain.command(actor, msg)
-        return task.id
+    def __init__(self, recorder: Recorder, actor: Actor, timeout: float = 15.0) -> None:
+        assert recorder.loop is not None
+        self.domain = recorder.servers[-1].app[DOMAIN]
+        self.loop = recorder.loop
+        self.actor = actor
+        self.timeout = timeout
 
-    return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
+    @classmethod
+    def invited(cls, recorder: Recorder, name: str, role: str = "editor") -> BoardPerson:
+        """A person invited to the LAN with ``role``, as the tray's invite dialog makes one."""
+        domain = recorder.servers[-1].app[DOMAIN]
+        assert recorder.loop is not None
+        made = asyncio.run_coroutine_threadsafe(
+            domain.read(invites.create, name, role), recorder.loop
+        ).result(15)
+        return cls(recorder, Actor(member_id=made.invite.member_id, role=invites.ROLES[role]))
+
+    @property
+    def member_id(self) -> str:
+        return self.actor.member_id
+
+    def _command(self, msg: websocket_pb2.WebSocketMessage) -> websocket_pb2.Ack:
+        done = asyncio.run_coroutine_threadsafe(self.domain.command(self.actor, msg), self.loop)
+        return done.result(self.timeout)
+
+    def create_project(self, name: str, key: str) -> entities_pb2.Project:
+        msg = websocket_pb2.WebSocketMessage()
+        msg.create_project.project.name = name
+        msg.create_project.project.key = key
+        return self._command(msg).project
+
+    def create_task(self, project_id: str, title: str, assignee_id: str = "") -> entities_pb2.Task:
+        msg = websocket_pb2.WebSocketMessage()
+        msg.create_task.project_id = project_id
+        msg.create_task.task.title = title
+        msg.create_task.task.assignee_id = assignee_id
+        return self._command(msg).task
+
+    def assign(self, task: entities_pb2.Task, assignee_id: str) -> entities_pb2.Task:
+        msg = websocket_pb2.WebSocketMessage()
+        msg.update_task.task_id = task.id
+        msg.update_task.base_version = task.version
+        msg.update_task.update_mask.paths.append("assignee_id")
+        msg.update_task.task.assignee_id = assignee_id
+        return self._command(msg).task
+
+    def comment(self, task_id: str, body: str) -> entities_pb2.Comment:
+        msg = websocket_pb2.WebSocketMessage()
+        msg.add_comment.task_id = task_id
+        msg.add_comment.body = body
+        return self._command(msg).comment
 
 
 def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -10,13 +10,16 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
-from tandem.v1 import entities_pb2, websocket_pb2
+from google.protobuf.field_mask_pb2 import FieldMask
+from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
@@ -25,13 +28,14 @@ from app.autostart import RUN_KEY, RUN_VALUE, Autostart
 from app.controller import TrayController
 from app.invites import InviteRole
 from app.settings import DesktopSettings
+from server.appkeys import DOMAIN
 from server.config import ServerConfig
 from tests.desktop_support import (
     BackgroundLoop,
+    BoardPerson,
     Recorder,
     hold_database_thread,
     port_is_listening,
-    sam_assigns_and_mentions_owner,
     taken_port,
 )
 from tests.ws_client import WsClient
@@ -284,28 +288,167 @@ async def _session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession()
 
 
-def test_notifications_for_assignment_and_mention(harness: Harness, qtbot: QtBot) -> None:
-    sam_assigns_and_mentions_owner(harness.recorder)
-    qtbot.waitUntil(lambda: len(harness.notices) >= 2, timeout=10000)
-    titles = [t for t, _ in harness.notices]
-    assert any(t.startswith("Sam assigned you") for t in titles)
-    assert any(t.startswith("Sam mentioned you on") and "Fix the login page" in t for t in titles)
+class Browser:
+    """A browser tab on this machine: a real WebSocket client that said hello with its
+    own client id, as the board does, on a loop of its own."""
+
+    def __init__(self, clients: BackgroundLoop, url: str, client_id: str, name: str) -> None:
+        self.clients = clients
+        self.session = clients.run(_session())
+        ws = url.replace("http://", "ws://") + "ws"
+        self.client = clients.run(
+            WsClient.connect(self.session, ws, client_id=client_id, name=name)
+        )
+        self.member_id = self.client.hello_welcome.member.id
+
+    def _ack(self, **payload: Any) -> websocket_pb2.Ack:
+        reply = self.clients.run(self.client.request(**payload))
+        assert reply.WhichOneof("payload") == "ack", reply
+        return reply.ack
+
+    def create_task(self, project_id: str, title: str, assignee_id: str = "") -> entities_pb2.Task:
+        task = entities_pb2.Task(title=title, assignee_id=assignee_id)
+        return self._ack(create_task=commands_pb2.CreateTask(project_id=project_id, task=task)).task
+
+    def assign(self, task: entities_pb2.Task, assignee_id: str) -> entities_pb2.Task:
+        update = commands_pb2.UpdateTask(
+            task_id=task.id,
+            base_version=task.version,
+            update_mask=FieldMask(paths=["assignee_id"]),
+            task=entities_pb2.Task(assignee_id=assignee_id),
+        )
+        return self._ack(update_task=update).task
+
+    def comment(self, task_id: str, body: str) -> None:
+        self._ack(add_comment=commands_pb2.AddComment(task_id=task_id, body=body))
+
+    def close(self) -> None:
+        self.clients.run(self.client.close())
+        self.clients.run(self.session.close())
 
 
-def test_notifications_can_be_turned_off(harness: Harness, qtbot: QtBot) -> None:
+class HandledEvents(QObject):
+    """The kinds of the events the controller has handled, in order.
+
+    It listens to the same signal from the server's thread as the controller, after it,
+    with a receiver on the Qt thread: Qt queues both deliveries and runs them in order,
+    so an event seen here has already been through the controller's notifier.
+    """
+
+    def __init__(self, controller: TrayController) -> None:
+        super().__init__()
+        self.kinds: list[str] = []
+        controller._event_arrived.connect(self._record)
+
+    @Slot(bytes)
+    def _record(self, frame: bytes) -> None:
+        message = websocket_pb2.WebSocketMessage.FromString(frame)
+        self.kinds.append(message.WhichOneof("payload") or "")
+
+
+@pytest.fixture
+def clients() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
+    yield loop
+    loop.close()
+
+
+def _ana(harness: Harness, clients: BackgroundLoop, client_id: str = "ana-chromium") -> Browser:
+    assert harness.controller.url is not None
+    return Browser(clients, harness.controller.url, client_id, "Ana Lee")
+
+
+def _wait_for_notices(harness: Harness, qtbot: QtBot, count: int) -> list[str]:
+    qtbot.waitUntil(lambda: len(harness.notices) >= count, timeout=10000)
+    return [title for title, _ in harness.notices]
+
+
+def test_notifications_reach_the_person_in_the_browser(
+    harness: Harness, qtbot: QtBot, clients: BackgroundLoop
+) -> None:
+    ana = _ana(harness, clients)
+    sam = BoardPerson.invited(harness.recorder, "Sam", "editor")
+    bo = BoardPerson.invited(harness.recorder, "Bo", "editor")
+    try:
+        project = sam.create_project("Website", "WEB")
+        login = sam.create_task(project.id, "Fix the login page", assignee_id=ana.member_id)
+        sam.comment(login.id, "The error shows on Safari only.")
+        pricing = sam.create_task(project.id, "Update the pricing table")
+        sam.comment(pricing.id, "@Ana Lee could you check the numbers?")
+        sam.comment(pricing.id, "and @ana, the footer too")
+        sam.assign(pricing, ana.member_id)
+        # None of these is about Ana: someone else's task, a longer name, a LAN invitee.
+        footer = sam.create_task(project.id, "Footer links", assignee_id=bo.member_id)
+        sam.comment(footer.id, "ping @Anabel and @Bo")
+        bo.comment(footer.id, "Thanks, done.")
+        # The owner member (REST calls without a client) is the person at the desktop too.
+        owner_id = harness.recorder.servers[-1].app[DOMAIN].owner_actor().member_id
+        sam.create_task(project.id, "Renew the domain", assignee_id=owner_id)
+        titles = _wait_for_notices(harness, qtbot, 6)
+    finally:
+        ana.close()
+    assert titles == [
+        "Sam assigned you WEB-1",
+        "Sam commented on WEB-1 Fix the login page",
+        "Sam mentioned you on WEB-2 Update the pricing table",
+        "Sam mentioned you on WEB-2 Update the pricing table",
+        "Sam assigned you WEB-2",
+        "Sam assigned you WEB-4",
+    ]
+    assert harness.notices[1][1] == "The error shows on Safari only."
+
+
+def test_no_notifications_for_ones_own_actions(
+    harness: Harness, qtbot: QtBot, clients: BackgroundLoop
+) -> None:
+    handled = HandledEvents(harness.controller)
+    ana = _ana(harness, clients)
+    sam = BoardPerson.invited(harness.recorder, "Sam", "editor")
+    firefox: Browser | None = None
+    try:
+        project = sam.create_project("Website", "WEB")
+        mine = ana.create_task(project.id, "Write the release notes", assignee_id=ana.member_id)
+        ana.comment(mine.id, "@Ana Lee note to self: add the screenshots")
+        sams = sam.create_task(project.id, "Check the invoices")
+        ana.assign(sams, ana.member_id)
+        ana.comment(sams.id, "I'll take it, @Sam")
+        # Let the notifier read who Ana is before her second browser exists.
+        qtbot.waitUntil(lambda: handled.kinds.count("comment_added") == 2, timeout=10000)
+        assert harness.notices == []
+        # A second browser on this machine appears only now, after the first events were
+        # read: it is the same person, so what it does to Ana is not news to her either.
+        firefox = _ana(harness, clients, client_id="ana-firefox")
+        firefox.create_task(project.id, "Draft the newsletter", assignee_id=ana.member_id)
+        firefox.comment(mine.id, "@Ana remember the changelog")
+        other = firefox.create_task(project.id, "Plan the launch", assignee_id=firefox.member_id)
+        # Sam commenting on a task assigned to that second browser's member is for Ana, though.
+        sam.comment(other.id, "Happy to review.")
+        titles = _wait_for_notices(harness, qtbot, 1)
+    finally:
+        ana.close()
+        if firefox is not None:
+            firefox.close()
+    # Events reach the Qt thread in order: once Sam's comment is in, Ana's are all behind it.
+    assert titles == ["Sam commented on WEB-4 Plan the launch"]
+
+
+def test_notifications_can_be_turned_off(
+    harness: Harness, qtbot: QtBot, clients: BackgroundLoop
+) -> None:
     harness.controller.actions["notifications"].setChecked(False)
     assert DesktopSettings.load(harness.data_dir).notifications is False
-    frames: list[bytes] = []
-    harness.controller._event_arrived.connect(frames.append)
-    sam_assigns_and_mentions_owner(harness.recorder)
-
-    def comment_arrived() -> bool:
-        return any(
-            websocket_pb2.WebSocketMessage.FromString(f).HasField("comment_added") for f in frames
-        )
-
-    # The comment is the last event; once it reached the Qt thread, all of them have.
-    qtbot.waitUntil(comment_arrived, timeout=10000)
+    handled = HandledEvents(harness.controller)
+    ana = _ana(harness, clients)
+    sam = BoardPerson.invited(harness.recorder, "Sam", "editor")
+    try:
+        project = sam.create_project("Website", "WEB")
+        task = sam.create_task(project.id, "Fix the login page", assignee_id=ana.member_id)
+        sam.comment(task.id, "@Ana Lee could you look at this today?")
+    finally:
+        ana.close()
+    # The comment is the last event; once the controller handled it, it handled them all.
+    qtbot.waitUntil(lambda: "comment_added" in handled.kinds, timeout=10000)
+    assert handled.kinds[-2:] == ["task_created", "comment_added"]
     assert harness.notices == []
 
 

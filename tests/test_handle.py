@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -11,14 +12,20 @@ from pathlib import Path
 import pytest
 from tandem.v1 import entities_pb2, websocket_pb2
 
+from server.appkeys import DOMAIN
 from server.config import ServerConfig
-from server.handle import ServerHandle, ServerNotRunningError, is_port_in_use
+from server.handle import (
+    ServerHandle,
+    ServerNotRunningError,
+    is_desktop_member,
+    is_port_in_use,
+)
 from server.runner import PortInUseError
 from tests.desktop_support import (
+    BoardPerson,
     Recorder,
     hold_database_thread,
     port_is_listening,
-    sam_assigns_and_mentions_owner,
     taken_port,
 )
 
@@ -170,11 +177,12 @@ def test_committed_events_reach_observers_off_the_database_thread(tmp_path: Path
     handle.add_event_observer(observe)
     handle.start(timeout=15)
     try:
-        task_id = sam_assigns_and_mentions_owner(recorder)
+        sam = BoardPerson.invited(recorder, "Sam")
+        project = sam.create_project("Website", "WEB")
+        task = sam.create_task(project.id, "Fix the login page", assignee_id=sam.member_id)
+        sam.comment(task.id, "On it")
         assert got_comment.wait(15)
-        owner = handle.owner()
-        assert owner is not None and owner.role == entities_pb2.MemberRole.MEMBER_ROLE_OWNER
-        assert handle.get_task(task_id).assignee_id == owner.id
+        assert handle.get_task(task.id).assignee_id == sam.member_id
         assert {m.display_name for m in handle.members()} >= {"Sam"}
     finally:
         handle.stop(timeout=15)
@@ -182,3 +190,33 @@ def test_committed_events_reach_observers_off_the_database_thread(tmp_path: Path
     assert kinds.index("task_created") < kinds.index("comment_added")
     # Observers run on the server's loop thread, never the database thread.
     assert {thread for _, thread in seen} == {"tandem-server"}
+
+
+def test_desktop_members_are_the_owner_and_this_machines_browsers(tmp_path: Path) -> None:
+    recorder = Recorder()
+    handle = ServerHandle(ServerConfig(data_dir=tmp_path, port=0), starter=recorder)
+    handle.start(timeout=15)
+    try:
+        domain = recorder.servers[-1].app[DOMAIN]
+        owner_id = domain.owner_actor().member_id
+        assert [m.id for m in handle.desktop_members()] == [owner_id]
+        assert recorder.loop is not None
+        # Two browsers on this machine say hello, each with its own client id.
+        ana, firefox = (
+            asyncio.run_coroutine_threadsafe(
+                domain.local_member(client_id, "Ana Lee"), recorder.loop
+            ).result(15)
+            for client_id in ("ana-chromium", "ana-firefox")
+        )
+        BoardPerson.invited(recorder, "Sam", "editor")
+        BoardPerson.invited(recorder, "Bo", "viewer")
+        me = {m.id: m.display_name for m in handle.desktop_members()}
+        everyone = {m.display_name for m in handle.members()}
+    finally:
+        handle.stop(timeout=15)
+    assert me == {owner_id: "Owner", ana.id: "Ana Lee", firefox.id: "Ana Lee"}
+    assert everyone == {"Owner", "Ana Lee", "Sam", "Bo"}
+    # Invitees on the LAN are never the person at this computer.
+    role = entities_pb2.MemberRole
+    assert not is_desktop_member(entities_pb2.Member(id="x", role=role.MEMBER_ROLE_EDITOR))
+    assert not is_desktop_member(entities_pb2.Member(id="x", role=role.MEMBER_ROLE_VIEWER))
