@@ -247,3 +247,26 @@ async def test_shutdown_flushes_queues_then_closes_with_going_away(
     assert seqs[-1] == last
     assert seqs == list(range(seqs[0], last + 1))
     stalled.close()
+
+
+async def test_a_connection_that_never_says_hello_is_closed_after_the_hello_timeout(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path, hello_timeout_seconds=0.5)
+    greeted = await WsClient.connect(session, ws_url(server))
+    silent = await WsClient.connect(session, ws_url(server), hello=False)
+    # Talking without a successful hello does not keep a connection open either.
+    chatty = await WsClient.connect(session, ws_url(server), hello=False)
+    early = await chatty.request(unsubscribe=commands_pb2.Unsubscribe(subscription_id="x"))
+    assert early.reject.error.code == Code.ERROR_CODE_FAILED_PRECONDITION
+    wrong = await chatty.request(hello=commands_pb2.Hello(protocol_version=99))
+    assert wrong.reject.error.code == Code.ERROR_CODE_UNSUPPORTED
+    assert await silent.wait_closed() == 4408
+    assert await chatty.wait_closed() == 4408
+    # The one that said hello connected first, so its deadline has passed too: still served.
+    reply = await greeted.request(
+        create_project=commands_pb2.CreateProject(project=entities_pb2.Project(key="HT", name="h"))
+    )
+    assert reply.HasField("ack"), reply
+    assert not greeted.closed.is_set()
+    await greeted.close()

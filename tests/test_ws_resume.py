@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from tandem.v1 import commands_pb2, entities_pb2
+from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 from server.appkeys import DOMAIN
-from tests.ws_client import WsClient, event_seq, start, subscribe, ws_url
+from server.realtime import HUB
+from tests.ws_client import RawWs, WsClient, event_seq, poll_until, start, subscribe, ws_url
 
 
 async def new_project(client: WsClient) -> str:
@@ -143,3 +144,74 @@ async def test_resume_from_a_seq_beyond_head_gets_resync(
     assert reply.ack.subscribed.snapshot_follows
     await client.wait_for(lambda m: m.HasField("resync_required"))
     await client.close()
+
+
+async def test_a_replay_longer_than_the_queue_limit_arrives_whole_without_a_drop(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    limit, missed = 1024, 2500
+    server = await start(aiohttp_server, tmp_path, send_queue_limit=limit)
+    domain = server.app[DOMAIN]
+    actor = domain.owner_actor()
+    project = await domain.command(
+        actor,
+        websocket_pb2.WebSocketMessage(
+            create_project=commands_pb2.CreateProject(
+                project=entities_pb2.Project(key="BIG", name="b")
+            )
+        ),
+    )
+    project_id = project.project.id
+    _, since = await domain.read(domain.head, project_id)
+    # Big enough events that the socket's buffers cannot hide the queue behind them.
+    filler = "x" * 2000
+
+    async def add(i: int) -> int:
+        ack = await domain.command(
+            actor,
+            websocket_pb2.WebSocketMessage(
+                create_task=commands_pb2.CreateTask(
+                    project_id=project_id,
+                    task=entities_pb2.Task(title=f"t{i}", description=filler),
+                )
+            ),
+        )
+        return int(ack.seq)
+
+    for start_at in range(0, missed, 250):
+        await asyncio.gather(*(add(i) for i in range(start_at, start_at + 250)))
+    hub = server.app[HUB]
+    # A client with a tiny receive buffer that does not read until its queue is full.
+    raw = await RawWs.connect(server.host, server.port or 0)
+    raw.send_message(
+        websocket_pb2.WebSocketMessage(
+            message_id="h", hello=commands_pb2.Hello(protocol_version=1, client_id="late")
+        )
+    )
+    raw.send_message(
+        websocket_pb2.WebSocketMessage(
+            message_id="s",
+            subscribe=commands_pb2.Subscribe(project_id=project_id, since_seq=since),
+        )
+    )
+
+    def queues() -> list[int]:
+        return [c.queued for c in hub.connections()]
+
+    await poll_until(lambda: limit in queues(), timeout=30)
+    assert max(queues()) == limit
+    # Changes made while the replay waits for room come after it, once each.
+    live = [await add(missed + i) for i in range(3)]
+    head = live[-1]
+    seqs: list[int] = []
+    async with asyncio.timeout(60):
+        while not seqs or seqs[-1] < head:
+            msg = await raw.read_message()
+            assert msg is not None, "the server closed the connection"
+            seq = event_seq(msg)
+            if seq:
+                seqs.append(seq)
+    assert seqs == list(range(since + 1, head + 1))
+    assert len(seqs) == missed + 3
+    assert max(queues()) <= limit
+    raw.close()

@@ -181,6 +181,16 @@ def event_seq(msg: Msg) -> int:
     return int(getattr(msg, kind).seq)
 
 
+async def poll_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """For server state that announces nothing (a queue's length, a handler that has not
+    run yet): look again every 10 ms until ``condition()`` holds, for at most ``timeout``."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+
+
 def ws_url(server: Any) -> str:
     return str(server.make_url("/ws")).replace("http://", "ws://")
 
@@ -234,6 +244,27 @@ class RawWs:
 
     def send_message(self, msg: Msg) -> None:
         self.send(msg.SerializeToString())
+
+    async def read_frame(self) -> tuple[int, bytes]:
+        """The next whole frame from the server (unmasked, unfragmented): (opcode, payload)."""
+        first, second = await self.reader.readexactly(2)
+        n = second & 0x7F
+        if n == 126:
+            (n,) = struct.unpack("!H", await self.reader.readexactly(2))
+        elif n == 127:
+            (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
+        return first & 0x0F, await self.reader.readexactly(n)
+
+    async def read_message(self) -> Msg | None:
+        """The next server message; None when the server sent a close frame."""
+        while True:
+            opcode, payload = await self.read_frame()
+            if opcode == 0x2:
+                return Msg.FromString(payload)
+            if opcode == 0x8:
+                return None
+            if opcode == 0x9:  # ping: answer, as any WebSocket client does
+                self.send(payload, opcode=0xA)
 
     async def wait_closed_by_peer(self, timeout: float = 10.0) -> None:
         """Read (and discard) until the server drops the connection."""

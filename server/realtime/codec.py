@@ -55,6 +55,3 @@ class Outgoing:
         msg = WebSocketMessage()
         msg.ParseFromString(self.frame)
         return to_json(msg)
-
-    def payload(self, as_json: bool) -> bytes | str:
-        return self.text if as_json else self.frame

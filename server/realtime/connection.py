@@ -1,9 +1,15 @@
-"""One WebSocket connection's outgoing side: a bounded queue drained by one writer task.
+"""One WebSocket connection's outgoing side: a bounded queue and a writer that exists only
+while there is something to send.
 
-The broadcast path only ever appends to the queue (``offer``); it never awaits a
-client. A client whose queue reaches its limit is closed with ``TOO_SLOW`` and can
-resume from its last seq. The connection's own replies (``send``) wait for room
-instead, which slows only that client's reader.
+The broadcast path only ever hands a frame over (``offer``); it never awaits a client.
+When nothing is queued, the frame is written at once, in the broadcaster's own pass; only
+a connection whose socket cannot take more right now gets a queue and a writer task, which
+end again when the queue is drained. So an idle connection holds no task, queue or event,
+and one event reaches a thousand idle subscribers without a thousand task switches.
+
+A client whose queue reaches its limit is closed with ``TOO_SLOW`` and can resume from its
+last seq. The connection's own replies (``send``) wait for room instead, which slows only
+that client's reader.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine, Generator
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -32,9 +39,61 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SendCoroutine = Coroutine[Any, Any, None]
+
+
+class _Rest:
+    """Awaiting this finishes a coroutine whose first step already ran and yielded ``pending``.
+
+    That first step runs inside the broadcaster's loop (what Python 3.12 calls an eager
+    task start); only when the socket must drain does the rest move into a task.
+    """
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: SendCoroutine, pending: object) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, out = self._coro, self._pending
+        while True:
+            try:
+                value = yield out
+            except BaseException as exc:  # cancellation and the like reach the coroutine
+                try:
+                    out = coro.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                out = coro.send(value)
+            except StopIteration:
+                return
+
 
 class Connection:
     """A connected client: its socket, who it acts as, what it subscribed to."""
+
+    __slots__ = (
+        "_bucket",
+        "_closer",
+        "_closing",
+        "_flush_then_close",
+        "_queue",
+        "_room",
+        "_writer",
+        "as_json",
+        "close_code",
+        "connected_at",
+        "id",
+        "identity",
+        "queue_limit",
+        "remote",
+        "request",
+        "subscriptions",
+        "ws",
+    )
 
     def __init__(
         self,
@@ -55,15 +114,24 @@ class Connection:
         self.identity: Identity | None = None
         # Keyed by the message_id of the Subscribe that made each one.
         self.subscriptions: dict[str, Subscription] = {}
-        self.bucket = TokenBucket(COMMAND_RATE_PER_SECOND, COMMAND_BURST)
         self.close_code: int | None = None
-        self._queue: deque[bytes | str] = deque()
-        self._wakeup = asyncio.Event()
-        self._room = asyncio.Event()
-        self._closing = False
-        self._flush_then_close: tuple[int, str] | None = None
+        # Made on first use: an idle connection needs none of these.
+        self._bucket: TokenBucket | None = None
+        self._queue: deque[bytes | str] | None = None
+        self._room: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._closing = False
+        self._flush_then_close: tuple[int, str] | None = None
+
+    # Limits ----------------------------------------------------------------------
+
+    def take_token(self) -> int:
+        """Spend one command token: 0 when allowed, else milliseconds until one is free."""
+        bucket = self._bucket
+        if bucket is None:
+            bucket = self._bucket = TokenBucket(COMMAND_RATE_PER_SECOND, COMMAND_BURST)
+        return bucket.take()
 
     # Sending ---------------------------------------------------------------------
 
@@ -71,61 +139,96 @@ class Connection:
     def open(self) -> bool:
         return not self._closing
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
+    @property
+    def queued(self) -> int:
+        queue = self._queue
+        return len(queue) if queue is not None else 0
 
     def offer(self, out: Outgoing) -> None:
-        """Queue a broadcast message without waiting; over the limit, drop the client."""
+        """Hand over a broadcast message without waiting; over the limit, drop the client."""
         if self._closing:
             return
-        if len(self._queue) >= self.queue_limit:
+        queue = self._queue
+        if queue is not None and len(queue) >= self.queue_limit:
             self.abort(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
             return
-        self._queue.append(out.payload(self.as_json))
-        self._wakeup.set()
+        self._push(out.text if self.as_json else out.frame)
 
     async def send(self, msg: WebSocketMessage) -> None:
         """Queue one of this connection's own replies, waiting while its queue is full."""
         await self.send_out(Outgoing.of(msg))
 
     async def send_out(self, out: Outgoing) -> None:
-        while not self._closing and len(self._queue) >= self.queue_limit:
-            self._room.clear()
-            await self._room.wait()
-        if self._closing:
+        while not self._closing:
+            queue = self._queue
+            if queue is None or len(queue) < self.queue_limit:
+                self._push(out.text if self.as_json else out.frame)
+                return
+            room = self._room
+            if room is None:
+                room = self._room = asyncio.get_running_loop().create_future()
+            await room
+
+    def _push(self, item: bytes | str) -> None:
+        if self._writer is not None:
+            queue = self._queue
+            if queue is None:
+                queue = self._queue = deque()
+            queue.append(item)
             return
-        self._queue.append(out.payload(self.as_json))
-        self._wakeup.set()
-
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
-    async def _write_loop(self) -> None:
-        ws, queue, limit = self.ws, self._queue, self.queue_limit
+        # Nothing is queued and no writer runs: write now, in the caller's pass.
+        coro: SendCoroutine = (
+            self.ws.send_bytes(item) if isinstance(item, bytes) else self.ws.send_str(item)
+        )
         try:
-            while True:
-                if not queue:
-                    if self._flush_then_close is not None:
-                        break
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    continue
+            pending = coro.send(None)
+        except StopIteration:
+            return  # written (the usual case)
+        except ConnectionError:
+            self._peer_gone()
+            return
+        # The socket must drain first: finish that send, and whatever follows, in a task.
+        self._writer = asyncio.create_task(self._write_loop(_Rest(coro, pending)))
+
+    def _wake_room(self) -> None:
+        room = self._room
+        if room is not None:
+            self._room = None
+            if not room.done():
+                room.set_result(None)
+
+    async def _write_loop(self, first: _Rest) -> None:
+        ws = self.ws
+        try:
+            await first
+            queue = self._queue
+            while queue:
                 item = queue.popleft()
-                if len(queue) < limit:
-                    self._room.set()
+                if len(queue) < self.queue_limit:
+                    self._wake_room()
                 if isinstance(item, bytes):
                     await ws.send_bytes(item)
                 else:
                     await ws.send_str(item)
         except ConnectionError:
-            # The peer is gone; the reader sees it too and cleans up.
-            self._closing = True
-            self._queue.clear()
-            self._room.set()
+            self._writer = None
+            self._peer_gone()
             return
-        code, reason = self._flush_then_close
-        await self._close_socket(code, reason)
+        self._queue = None
+        self._wake_room()
+        if self._flush_then_close is not None:
+            # Still the writer (finish() waits for it) until the close is sent.
+            code, reason = self._flush_then_close
+            await self._close_socket(code, reason)
+            return
+        # Drained: no task and no queue until the socket next falls behind.
+        self._writer = None
+
+    def _peer_gone(self) -> None:
+        # The peer is gone; the reader sees it too and cleans up.
+        self._closing = True
+        self._queue = None
+        self._wake_room()
 
     # Closing ---------------------------------------------------------------------
 
@@ -134,9 +237,13 @@ class Connection:
         if self._closing:
             return
         self._closing = True
-        self._room.set()
+        self._wake_room()
         self._flush_then_close = (code, reason)
-        self._wakeup.set()
+        if self._writer is None and self._closer is None:
+            # Nothing left to send: close now.
+            self._closer = asyncio.create_task(
+                self._close_socket(code, reason), name=f"ws-close-{self.id}"
+            )
 
     def abort(self, code: int, reason: str) -> None:
         """Drop what is queued and close with ``code`` now (too slow, revoked, bad input)."""
@@ -144,8 +251,8 @@ class Connection:
             return
         self._closing = True
         self._flush_then_close = None
-        self._queue.clear()
-        self._room.set()
+        self._queue = None
+        self._wake_room()
         if self._writer is not None:
             self._writer.cancel()
         if self._closer is None:
@@ -190,8 +297,8 @@ class Connection:
         if not self._closing:
             # The client closed or vanished: nothing more can be delivered.
             self._closing = True
-            self._queue.clear()
-            self._room.set()
+            self._queue = None
+            self._wake_room()
             if self._writer is not None:
                 self._writer.cancel()
         tasks = [t for t in (self._writer, self._closer) if t is not None and not t.done()]

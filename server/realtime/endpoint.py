@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
@@ -41,11 +42,24 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         queue_limit=config.send_queue_limit,
     )
     hub.attach(conn)
-    conn.start()
     session = Session(hub, conn, request)
+    loop = asyncio.get_running_loop()
+    hello_deadline = loop.time() + config.hello_timeout_seconds
     try:
         while conn.open:
-            msg = await ws.receive()
+            if conn.identity is None:
+                # Until a successful hello, the connection lives on a deadline: a socket
+                # that never identifies itself must not stay open (nor escape revocation).
+                left = hello_deadline - loop.time()
+                try:
+                    if left <= 0:
+                        raise TimeoutError
+                    msg = await ws.receive(timeout=left)
+                except TimeoutError:
+                    await conn.close_now(CloseCode.HELLO_TIMEOUT, "no hello in time")
+                    break
+            else:
+                msg = await ws.receive()
             if msg.type is WSMsgType.BINARY or msg.type is WSMsgType.TEXT:
                 if (msg.type is WSMsgType.TEXT) != as_json:
                     want = "text (JSON) frames" if as_json else "binary protobuf frames"
@@ -56,7 +70,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 except BadFrame as exc:
                     await conn.close_now(CloseCode.INVALID_PAYLOAD, f"not a message: {exc}")
                     break
+                del msg
                 await session.handle(envelope)
+                del envelope  # an idle connection keeps no message alive
             else:
                 # CLOSE, CLOSING, CLOSED or ERROR (too big, heartbeat missed, reset).
                 if conn.close_code is None and ws.close_code is not None:

@@ -32,7 +32,11 @@ PresenceState = events_pb2.PresenceState
 
 @dataclass(frozen=True)
 class ConnectionInfo:
-    """What the outside may know about a connection (tray app, LAN sharing)."""
+    """What the outside may know about a connection (tray app, LAN sharing).
+
+    Before a connection has said hello, only ``remote`` and ``connected_at`` are known:
+    ``identified`` is False, ``member`` is empty and ``role`` unspecified.
+    """
 
     connection_id: str
     member: entities_pb2.Member
@@ -43,6 +47,10 @@ class ConnectionInfo:
     project_ids: tuple[str, ...]
     # (project_id, sprint_id, task_id) for each subscription.
     viewing: tuple[tuple[str, str, str], ...]
+    identified: bool = True
+    # Frames waiting in the server's outgoing queue for this connection (never above the
+    # queue limit).
+    queued: int = 0
 
     @property
     def member_id(self) -> str:
@@ -51,6 +59,33 @@ class ConnectionInfo:
     @property
     def display_name(self) -> str:
         return self.member.display_name
+
+
+def _info(conn: Connection) -> ConnectionInfo:
+    identity = conn.identity
+    if identity is None:
+        return ConnectionInfo(
+            connection_id=conn.id,
+            member=entities_pb2.Member(),
+            role=entities_pb2.MemberRole.MEMBER_ROLE_UNSPECIFIED,
+            remote=conn.remote,
+            connected_at=conn.connected_at,
+            project_ids=(),
+            viewing=(),
+            identified=False,
+            queued=conn.queued,
+        )
+    subs = list(conn.subscriptions.values())
+    return ConnectionInfo(
+        connection_id=conn.id,
+        member=identity.member,
+        role=identity.actor.role,
+        remote=conn.remote,
+        connected_at=conn.connected_at,
+        project_ids=tuple(s.project_id for s in subs),
+        viewing=tuple((s.project_id, s.sprint_id, s.viewing_task_id) for s in subs),
+        queued=conn.queued,
+    )
 
 
 Observer = Callable[[list[ConnectionInfo]], None]
@@ -111,26 +146,14 @@ class Hub:
 
     # Public API --------------------------------------------------------------------
 
-    def connections(self) -> list[ConnectionInfo]:
-        """Who is connected now (connections that completed hello)."""
-        out: list[ConnectionInfo] = []
-        for conn in self._connections.values():
-            identity = conn.identity
-            if identity is None or not conn.open:
-                continue
-            subs = list(conn.subscriptions.values())
-            out.append(
-                ConnectionInfo(
-                    connection_id=conn.id,
-                    member=identity.member,
-                    role=identity.actor.role,
-                    remote=conn.remote,
-                    connected_at=conn.connected_at,
-                    project_ids=tuple(s.project_id for s in subs),
-                    viewing=tuple((s.project_id, s.sprint_id, s.viewing_task_id) for s in subs),
-                )
-            )
-        return out
+    def connections(self, *, anonymous: bool = False) -> list[ConnectionInfo]:
+        """Who is connected now: connections that completed hello, and with ``anonymous``
+        also those that have not (yet)."""
+        return [
+            _info(conn)
+            for conn in self._connections.values()
+            if conn.open and (anonymous or conn.identity is not None)
+        ]
 
     def close_where(
         self,
@@ -140,15 +163,17 @@ class Hub:
     ) -> int:
         """Close, at once and without flushing, every connection the predicate picks.
 
+        The predicate sees every open connection, those still before hello too (then only
+        ``remote`` is known; ``identified`` is False), so no socket outlives a revocation.
         Commands already received from those connections are not applied after this.
         Returns how many were closed.
         """
-        picked = [info.connection_id for info in self.connections() if predicate(info)]
-        for conn_id in picked:
-            conn = self._connections.get(conn_id)
-            if conn is not None:
-                conn.abort(code, reason)
-                self._leave_all(conn)
+        picked = [
+            conn for conn in self._connections.values() if conn.open and predicate(_info(conn))
+        ]
+        for conn in picked:
+            conn.abort(code, reason)
+            self._leave_all(conn)
         return len(picked)
 
     def close_member_connections(

@@ -35,5 +35,6 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009  # a frame over the size limit (sent by aiohttp itself)
     INTERNAL_ERROR = 1011
     TOO_SLOW = 4008  # the client fell behind its outgoing queue limit; resume from last seq
+    HELLO_TIMEOUT = 4408  # no successful hello within the server's hello timeout
     UNAUTHENTICATED = 4401  # no valid credential for a connection from the LAN
     FORBIDDEN = 4403  # access revoked or LAN sharing switched off

@@ -74,10 +74,15 @@ def handles(*kinds: str) -> Callable[[Handler], Handler]:
 class Session:
     """The protocol state of one connection."""
 
+    __slots__ = ("_charge", "conn", "hub", "request")
+
     def __init__(self, hub: Hub, conn: Connection, request: web.Request) -> None:
         self.hub = hub
         self.conn = conn
         self.request = request
+        # A connection's first message (its hello) is free, so a connection that only
+        # said hello holds no rate-limit state.
+        self._charge = False
 
     async def reply(self, message_id: str, **payload: object) -> None:
         msg = WebSocketMessage(message_id=message_id, **payload)  # type: ignore[arg-type]
@@ -90,7 +95,8 @@ class Session:
         """Answer one client envelope. Never raises for anything the client sent."""
         kind = msg.WhichOneof("payload")
         mid = msg.message_id
-        retry_ms = self.conn.bucket.take()
+        retry_ms = self.conn.take_token() if self._charge else 0
+        self._charge = True
         if retry_ms:
             await self.reject(
                 mid,
@@ -162,6 +168,8 @@ async def on_hello(session: Session, msg: WebSocketMessage) -> None:
             conn.close_after_flush(code, exc.message)
             return
         raise
+    if not conn.open:
+        return  # closed (revoked, timed out) while the identity was looked up
     conn.identity = identity
     welcome = commands_pb2.Welcome(
         server_version=server.__version__,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from server.realtime.connection import Connection
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Subscription:
     id: str
     project_id: str

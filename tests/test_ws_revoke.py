@@ -1,0 +1,81 @@
+"""Cutting people off: close_where reaches every socket, those still before hello too."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from tandem.v1 import commands_pb2
+
+from server.realtime import HUB, ConnectionInfo, Hub
+from tests.test_security_support import LAN_PEER, Served, client_from, make_invite, serve
+from tests.ws_client import WsClient, poll_until, start, ws_url
+
+
+async def everyone(hub: Hub, count: int) -> list[ConnectionInfo]:
+    """The client has its handshake answer a moment before the server's handler runs on:
+    wait until the hub knows ``count`` connections."""
+    await poll_until(lambda: len(hub.connections(anonymous=True)) >= count)
+    return hub.connections(anonymous=True)
+
+
+async def test_close_where_sees_and_closes_connections_that_have_not_said_hello(
+    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+) -> None:
+    server = await start(aiohttp_server, tmp_path)
+    hub = server.app[HUB]
+    greeted = await WsClient.connect(session, ws_url(server))
+    anonymous = await WsClient.connect(session, ws_url(server), hello=False)
+    greeted_id = greeted.hello_welcome.connection_id
+    await everyone(hub, 2)
+    seen: list[ConnectionInfo] = []
+
+    def look(info: ConnectionInfo) -> bool:
+        seen.append(info)
+        return False
+
+    assert hub.close_where(look) == 0
+    before_hello = [info for info in seen if not info.identified]
+    assert len(before_hello) == 1
+    assert before_hello[0].remote == "127.0.0.1"
+    assert before_hello[0].member_id == ""
+    assert [info.connection_id for info in seen if info.identified] == [greeted_id]
+    # connections() without anonymous= still lists only people who said hello.
+    assert [c.connection_id for c in hub.connections()] == [greeted_id]
+
+    closed = hub.close_where(lambda info: not info.identified, 4403, "sharing switched off")
+    assert closed == 1
+    assert await anonymous.wait_closed() == 4403
+    reply = await greeted.request(unsubscribe=commands_pb2.Unsubscribe(subscription_id="x"))
+    assert reply.reject.error.code  # still connected and served
+    assert [c.connection_id for c in hub.connections(anonymous=True)] == [greeted_id]
+    await greeted.close()
+
+
+@pytest.fixture
+async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
+    async for s in serve(tmp_path, monkeypatch):
+        yield s
+
+
+async def test_switching_sharing_off_closes_a_lan_socket_that_has_not_said_hello(
+    served: Served,
+) -> None:
+    _, token = await make_invite(served, "editor", "Eda")
+    await served.share()
+    hub = served.app[HUB]
+    async with client_from(LAN_PEER) as lan, aiohttp.ClientSession() as local:
+        owner = await WsClient.connect(local, served.ws_url())
+        waiting = await WsClient.connect(
+            lan, served.ws_url(), hello=False, headers={"Authorization": f"Bearer {token}"}
+        )
+        found = await everyone(hub, 2)
+        assert {(c.remote, c.identified) for c in found} == {(LAN_PEER, False), ("127.0.0.1", True)}
+        await served.share(False)
+        assert await waiting.wait_closed(timeout=5) == 4403
+        assert not owner.closed.is_set()
+        assert [c.remote for c in hub.connections(anonymous=True)] == ["127.0.0.1"]
+        await owner.close()
