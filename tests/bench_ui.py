@@ -1,13 +1,18 @@
 """Benchmark of the browser UI on a board of 5,000 tasks, in Debian's Chromium.
 
-Prints the time from navigation to the first render of all cards, the time the client takes to
-apply and draw 100 incoming events, and the time for 100 changes made over REST to reach the page.
-Run: .venv/bin/python -m tests.bench_ui  (after `cd web && npm run build`).
+Prints the size of the production bundle gzipped (each built file compressed with gzip -9, as a
+server or proxy would send it), the time from navigation to the first render of all cards, the
+time the client takes to apply and draw 100 incoming events, and the time for 100 changes made
+over REST to reach the page.
+Run: .venv/bin/python -m tests.bench_ui  (after `cd web && npm run build`); with --size it prints
+only the bundle size.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import sys
 import tempfile
 import threading
 import time
@@ -18,7 +23,7 @@ from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 from server.config import ServerConfig
 from server.domain.service import open_domain
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, WEB_DIST, LiveServer
 
 TASKS = 5000
 EVENTS = 100
@@ -48,8 +53,31 @@ def fill(data_dir: Path, project_id: str, count: int) -> None:
     t.join()
 
 
+def bundle_size(root: Path = WEB_DIST) -> tuple[int, int]:
+    """(raw bytes, gzipped bytes) of the built files a browser loads: HTML, JS and CSS."""
+    raw = packed = 0
+    for path in sorted(root.rglob("*")):
+        if path.suffix not in (".html", ".js", ".css") or not path.is_file():
+            continue
+        data = path.read_bytes()
+        size = len(gzip.compress(data, compresslevel=9, mtime=0))
+        raw += len(data)
+        packed += size
+        name = path.relative_to(root)
+        print(f"  {name}: {len(data) / 1024:.1f} KB, gzipped {size / 1024:.1f} KB")
+    return raw, packed
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
+
+    if not (WEB_DIST / "index.html").is_file():
+        print("skipped: web/dist is not built (cd web && npm run build)")
+        return
+    raw, packed = bundle_size()
+    print(f"bundle: {raw / 1024:.1f} KB, gzipped {packed / 1024:.1f} KB (aim: under 150 KB)")
+    if "--size" in sys.argv[1:]:
+        return
 
     if not CHROMIUM.exists():
         print("skipped: /usr/bin/chromium is not installed")

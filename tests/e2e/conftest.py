@@ -4,18 +4,26 @@ same port and data directory) and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import threading
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
 
+from server import security
 from server.app import create_app
 from server.config import ServerConfig
+from server.security.state import SECURITY
+
+T = TypeVar("T")
+# Playing a LAN peer on one machine: a browser's connection to 127.0.0.2 comes from 127.0.0.1, so
+# once sharing is on only this address counts as "this machine"; the test's own owner calls use it.
+OWNER_ADDRESS = "127.0.0.3"
+LAN_ADDRESS = "127.0.0.2"
 
 CHROMIUM = Path("/usr/bin/chromium")
 WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
@@ -39,6 +47,8 @@ class LiveServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self._source: str | None = None
+        self.lan_port = 0
 
     def start(self) -> None:
         loop = asyncio.new_event_loop()
@@ -74,15 +84,52 @@ class LiveServer:
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """A REST call as the desktop owner, JSON in and out."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Origin": self.url},
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        source = (self._source, 0) if self._source else None
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30, source_address=source)
+        try:
+            headers = {"Content-Type": "application/json", "Origin": self.url}
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
             raw = resp.read()
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            raise RuntimeError(f"{method} {path}: HTTP {resp.status} {raw!r}")
         return json.loads(raw) if raw else None
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine on the server's loop (for what only the app object can do)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    def share_on_lan(self) -> str:
+        """Opens a LAN listener on 127.0.0.2 and switches sharing on; returns its URL."""
+        assert self._runner is not None
+        runner = self._runner
+        app = runner.app
+        self._source = OWNER_ADDRESS
+        app[SECURITY].is_local = lambda address: address == OWNER_ADDRESS
+        app[SECURITY].announce = False
+
+        async def share() -> int:
+            site = web.TCPSite(runner, LAN_ADDRESS, 0)
+            await site.start()
+            port = int(runner.addresses[-1][1])
+            await security.sharing_changed(app, True, [f"http://{LAN_ADDRESS}:{port}/"])
+            return port
+
+        self.lan_port = self.run(share())
+        return f"http://{LAN_ADDRESS}:{self.lan_port}"
+
+    def invite(self, role: str, name: str) -> str:
+        """A new invite link (with its token) for the LAN listener."""
+        assert self._runner is not None
+        return self.run(security.create_invite_link(self._runner.app, role, name))
+
+    def stop_sharing(self) -> None:
+        """Switches LAN sharing off: the server closes remote sockets with 4403."""
+        assert self._runner is not None
+        self.run(security.sharing_changed(self._runner.app, False))
 
 
 @pytest.fixture

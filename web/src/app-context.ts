@@ -1,5 +1,6 @@
 /** The single store and connection of the page, the route, and the signal that redraws on change. */
 import { signal } from "@preact/signals";
+import { fromJson, MemberRole, MemberSchema } from "./proto";
 import { Connection } from "./state/connection";
 import { BoardStore } from "./state/store";
 import { newId } from "./state/ids";
@@ -26,6 +27,8 @@ export function clientId(): string {
 }
 
 export const displayName = signal(storage()?.getItem(NAME_KEY) ?? "");
+/** Whether the page still has to learn if it may ask the name: "checking" until /api/v1/me answers. */
+export const identity = signal<"checking" | "ask" | "known">(displayName.value ? "known" : "checking");
 export const store = new BoardStore(storage());
 export const rev = signal(0);
 store.subscribe(() => (rev.value = store.rev));
@@ -76,6 +79,31 @@ export function connection(): Connection {
     store.subscribe(() => conn!.pump());
   }
   return conn;
+}
+
+/**
+ * Before asking "Your name": someone who came through an invite link already has a name (the
+ * invite's), so only the person at this machine (the owner) is asked. Without an answer, ask.
+ */
+export async function learnIdentity(fetchImpl: typeof fetch = (...a) => globalThis.fetch(...a)): Promise<void> {
+  if (displayName.value) return;
+  try {
+    const r = await fetchImpl("/api/v1/me", { headers: { Accept: "application/json" } });
+    if (r.ok) {
+      const me = fromJson(MemberSchema, (await r.json()) as never, { ignoreUnknownFields: true });
+      if (me.role !== MemberRole.OWNER && me.displayName) {
+        store.me = me;
+        store.members.set(me.id, me);
+        displayName.value = me.displayName;
+        identity.value = "known";
+        store.changed();
+        return;
+      }
+    }
+  } catch {
+    // Unknown: asking is the safe default.
+  }
+  identity.value = "ask";
 }
 
 /** Board filters and the keyboard selection. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { create, fromBinary, toBinary, TaskStatus, WebSocketMessageSchema, type WebSocketMessage } from "../proto";
+import { create, MemberRole, fromBinary, toBinary, TaskStatus, WebSocketMessageSchema, type WebSocketMessage } from "../proto";
 import { Connection, type SocketLike, type Timers } from "./connection";
 import { BoardStore } from "./store";
 import { ack, MemoryStorage, snapshot, task, updated } from "./testkit";
@@ -18,6 +18,11 @@ class FakeSocket implements SocketLike {
   close() {
     this.readyState = 3;
     this.onclose?.({});
+  }
+  /** The server closing the socket with a code. */
+  closedBy(code: number, reason = "") {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
   }
   open() {
     this.readyState = 1;
@@ -206,6 +211,71 @@ describe("connection", () => {
     for (let i = 0; i < 20 && store.seq !== 5n; i++) await flush();
     expect(store.task("a")?.title).toBe("B");
     conn.stop();
+  });
+
+  it("ends for good when access is revoked or sharing stops (4403) instead of reconnecting", async () => {
+    for (const code of [4403, 4401]) {
+      const { conn, sockets, timers } = await connected();
+      await handshake(sockets[0]);
+      sockets[0].closedBy(code, "access revoked");
+      expect(conn.state).toBe("ended");
+      expect(conn.detail).toBe("access revoked");
+      expect(timers.queue).toHaveLength(0);
+      timers.runAll();
+      expect(sockets).toHaveLength(1);
+    }
+    // An ordinary drop still reconnects.
+    const { conn, sockets, timers } = await connected();
+    await handshake(sockets[0]);
+    sockets[0].closedBy(1006);
+    expect(conn.state).toBe("reconnecting");
+    timers.runAll();
+    expect(sockets).toHaveLength(2);
+  });
+
+  it("a polling page learns who it is and its role from /api/v1/me", async () => {
+    const respond = (body: unknown) => new Response(JSON.stringify(body), { status: 200 });
+    const fetchImpl = (async (url: string) => {
+      if (url === "/api/health") return respond({ status: "ok" });
+      if (url === "/api/v1/me") return respond({ id: "v1", displayName: "Vic", role: "MEMBER_ROLE_VIEWER" });
+      if (url.endsWith("/snapshot")) return respond({ projectId: "p1", epoch: "e1", seq: "1" });
+      return new Promise<Response>(() => {});
+    }) as unknown as typeof fetch;
+    const { conn, sockets, store, timers } = await connected(new MemoryStorage(), fetchImpl);
+    sockets[0].close();
+    timers.runAll();
+    sockets[1].close();
+    for (let i = 0; i < 20 && !store.me; i++) await flush();
+    expect(conn.state).toBe("polling");
+    expect(store.me?.displayName).toBe("Vic");
+    expect(store.me?.role).toBe(MemberRole.VIEWER);
+    expect(store.readOnly).toBe(true);
+    conn.stop();
+  });
+
+  it("a polling page whose access ends (401/403) stops too", async () => {
+    const respond = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status });
+    let revoked = false;
+    let release: () => void = () => {};
+    const fetchImpl = (async (url: string) => {
+      if (url === "/api/health") return respond({ status: "ok" });
+      if (url.endsWith("/snapshot")) return respond({ projectId: "p1", epoch: "e1", seq: "1" });
+      if (url.includes("wait=")) {
+        if (revoked) return respond({ error: { code: "ERROR_CODE_UNAUTHENTICATED" } }, 401);
+        return new Promise<Response>((r) => (release = () => r(respond({ projectId: "p1", epoch: "e1", headSeq: "1", events: [] }))));
+      }
+      return respond({}, 404);
+    }) as unknown as typeof fetch;
+    const { conn, sockets, timers } = await connected(new MemoryStorage(), fetchImpl);
+    sockets[0].close();
+    timers.runAll();
+    sockets[1].close();
+    for (let i = 0; i < 20 && conn.state !== "polling"; i++) await flush();
+    for (let i = 0; i < 5; i++) await flush();
+    revoked = true;
+    release();
+    for (let i = 0; i < 20 && conn.state !== "ended"; i++) await flush();
+    expect(conn.state).toBe("ended");
   });
 
   it("encodes display names a header cannot carry as they are", async () => {

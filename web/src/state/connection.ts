@@ -19,6 +19,7 @@ import {
   ListCommentsResponseSchema,
   ListEventsResponseSchema,
   ListMembersResponseSchema,
+  MemberSchema,
   ListProjectsResponseSchema,
   ProjectSchema,
   RejectSchema,
@@ -44,14 +45,19 @@ import {
 import { newId } from "./ids";
 import type { BoardStore } from "./store";
 
-export type ConnState = "connecting" | "live" | "reconnecting" | "offline" | "polling";
+export type ConnState = "connecting" | "live" | "reconnecting" | "offline" | "polling" | "ended";
+
+/** WebSocket close codes after which retrying cannot help: no valid credential (4401), or the
+ * invite was revoked or sharing switched off (4403). */
+export const CLOSE_UNAUTHENTICATED = 4401;
+export const CLOSE_FORBIDDEN = 4403;
 
 export interface SocketLike {
   binaryType: string;
   readyState: number;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: unknown) => void) | null;
+  onclose: ((ev: { code?: number; reason?: string }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
@@ -147,6 +153,17 @@ export class Connection {
     this.connect();
   }
 
+  /** Access to the board is over (revoked, sharing off, no credential): stop for good. */
+  private end(reason: string): void {
+    this.inflight = null;
+    for (const p of this.requests.values()) p.reject(new Error("access ended"));
+    this.requests.clear();
+    this.store.presence.clear();
+    this.stop();
+    this.setState("ended", reason);
+    this.store.changed();
+  }
+
   stop(): void {
     this.stopped = true;
     this.pollGeneration++;
@@ -182,9 +199,13 @@ export class Connection {
       }
       this.receive(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      if (ev?.code === CLOSE_UNAUTHENTICATED || ev?.code === CLOSE_FORBIDDEN) {
+        this.end(ev.reason || "access ended");
+        return;
+      }
       this.onSocketClosed(this.welcomed.has(ws));
     };
     ws.onerror = () => {
@@ -305,6 +326,8 @@ export class Connection {
     if (ok) {
       this.setState("polling", "The live connection is blocked; using the REST API and polling.");
       this.startPolling();
+      // No welcome tells a polling page who it is (and whether it may change anything).
+      void this.loadMe();
       this.scheduleRetry(30_000);
     } else {
       this.setState(this.attempts > 4 ? "offline" : "reconnecting");
@@ -402,6 +425,21 @@ export class Connection {
     return fromJson(ListCommentsResponseSchema, body as never, { ignoreUnknownFields: true }).comments;
   }
 
+  /** Who this page acts as, with its role, for a client without a WebSocket welcome. */
+  async loadMe(): Promise<Member | null> {
+    try {
+      const me = fromJson(MemberSchema, (await this.getJson("/api/v1/me")) as never, { ignoreUnknownFields: true });
+      if (!this.welcome) {
+        this.store.me = me;
+        this.store.members.set(me.id, me);
+        this.store.changed();
+      }
+      return me;
+    } catch {
+      return null;
+    }
+  }
+
   async listMembers(): Promise<Member[]> {
     const body = await this.getJson("/api/v1/members");
     return fromJson(ListMembersResponseSchema, body as never, { ignoreUnknownFields: true }).members;
@@ -452,6 +490,10 @@ export class Connection {
   private async getJson(path: string, signalGen?: number): Promise<unknown> {
     const r = await this.fetchImpl(`${this.opts.apiBase ?? ""}${path}`, { headers: this.identity() });
     if (signalGen !== undefined && signalGen !== this.pollGeneration) throw new Error("stale");
+    if ((r.status === 401 || r.status === 403) && this.state === "polling") {
+      this.end(`HTTP ${r.status}`);
+      throw new Error("stale");
+    }
     if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
     return r.json();
   }

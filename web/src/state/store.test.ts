@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clone, create, ErrorCode, SprintState, TaskSchema, TaskStatus, WebSocketMessageSchema } from "../proto";
+import { clone, create, ErrorCode, MemberRole, MemberSchema, SprintState, TaskSchema, TaskStatus, WebSocketMessageSchema } from "../proto";
 import { BoardStore } from "./store";
 import { ack, created, MemoryStorage, reject, snapshot, task, updated } from "./testkit";
 
@@ -247,5 +247,52 @@ describe("creating at the top", () => {
     expect(s.undo()).toBe(true);
     expect(s.outbox.all().at(-1)?.msg.payload.case).toBe("deleteTask");
     expect(s.undo()).toBe(false);
+  });
+});
+
+describe("edits keep the version they began from", () => {
+  it("a title edited while someone else renamed it is sent on the old version and becomes a conflict", () => {
+    const s = loaded();
+    const base = s.editBase("a");
+    expect(base).toBe(1n);
+    // Ben renames it while Ana's editor is open.
+    s.applyMessage(updated(11n, task("a", { title: "Ben's", version: 2n })));
+    s.updateTask("a", { title: "Ana's" }, true, base);
+    const sent = s.outbox.first()!.msg;
+    expect((sent.payload.value as { baseVersion: bigint }).baseVersion).toBe(1n);
+    s.applyMessage(reject(sent.messageId, ErrorCode.CONFLICT, "changed", task("a", { title: "Ben's", version: 2n }), ["title"]));
+    expect(s.conflicts).toHaveLength(1);
+    expect(s.conflicts[0].theirs.title).toBe("Ben's");
+    expect(s.conflicts[0].mine.title).toBe("Ana's");
+    s.resolveConflict(s.conflicts[0].id, "mine");
+    expect((s.outbox.first()!.msg.payload.value as { baseVersion: bigint }).baseVersion).toBe(2n);
+    expect(s.task("a")?.title).toBe("Ana's");
+  });
+
+  it("without a base the current version is used, and a base newer than it is not trusted", () => {
+    const s = loaded();
+    s.updateTask("a", { title: "x" });
+    expect((s.outbox.all()[0].msg.payload.value as { baseVersion: bigint }).baseVersion).toBe(1n);
+    s.updateTask("b", { title: "y" }, true, 9n);
+    expect((s.outbox.all()[1].msg.payload.value as { baseVersion: bigint }).baseVersion).toBe(1n);
+  });
+});
+
+describe("read-only mode for viewers", () => {
+  it("a viewer's store sends nothing and says why; an editor's works", () => {
+    const s = loaded();
+    s.me = create(MemberSchema, { id: "v", displayName: "Vic", role: MemberRole.VIEWER });
+    expect(s.readOnly).toBe(true);
+    s.updateTask("a", { title: "nope" });
+    s.createTask({ title: "nope", status: TaskStatus.TODO });
+    s.addComment("a", "nope");
+    expect(s.outbox.size).toBe(0);
+    expect(s.task("a")?.title).toBe("Task a");
+    expect(s.undo()).toBe(false);
+    expect(s.notices.at(-1)?.text).toMatch(/view this board but not change it/);
+    s.me = create(MemberSchema, { id: "e", displayName: "Eve", role: MemberRole.EDITOR });
+    expect(s.readOnly).toBe(false);
+    s.updateTask("a", { title: "yes" });
+    expect(s.outbox.size).toBe(1);
   });
 });

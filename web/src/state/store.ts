@@ -18,6 +18,7 @@ import {
   type Ack,
   type Comment,
   type Member,
+  MemberRole,
   type Project,
   type Reject,
   type Snapshot,
@@ -539,11 +540,30 @@ export class BoardStore {
     return this.outbox.hasEntity(entityId);
   }
 
+  /** A viewer (an invitee with read access only): the page offers no changes and sends none. */
+  get readOnly(): boolean {
+    return this.me?.role === MemberRole.VIEWER;
+  }
+
+  /**
+   * The version a field editor starts from: taken when editing begins, not when it is saved, so
+   * a change someone else made meanwhile to the same field is a conflict and not overwritten.
+   */
+  editBase(taskId: string): bigint | undefined {
+    return this.task(taskId)?.version;
+  }
+
   // ---- commands ------------------------------------------------------------------------------
 
   /** Adds a command to the outbox; it shows in the view at once. */
   enqueue(payload: Payload, entityId: string, projectId = this.projectId): WebSocketMessage {
     const msg = envelope(payload);
+    if (this.readOnly) {
+      // The server would refuse it anyway; saying so at once beats a change that flickers back.
+      this.notices.push({ id: newId(), text: "You can view this board but not change it." });
+      this.changed();
+      return msg;
+    }
     this.outbox.push({ msg, entityId, projectId, chained: this.outbox.hasEntity(entityId) });
     this.changed();
     return msg;
@@ -572,7 +592,8 @@ export class BoardStore {
     return task;
   }
 
-  updateTask(taskId: string, values: Partial<Task>, undoable = true): void {
+  /** Sets fields of a task; baseVersion is where the edit began (see editBase), else the current. */
+  updateTask(taskId: string, values: Partial<Task>, undoable = true, baseVersion?: bigint): void {
     const cur = this.task(taskId);
     if (!cur) return;
     const mask = (Object.keys(TASK_FIELDS) as TaskField[]).filter((f) => TASK_FIELDS[f] in values);
@@ -584,7 +605,7 @@ export class BoardStore {
         case: "updateTask",
         value: {
           taskId,
-          baseVersion: cur.version,
+          baseVersion: baseVersion !== undefined && baseVersion < cur.version ? baseVersion : cur.version,
           updateMask: create(FieldMaskSchema, { paths: mask }),
           task: next,
         } as never,
@@ -709,6 +730,7 @@ export class BoardStore {
   // ---- undo ----------------------------------------------------------------------------------
 
   private pushUndo(make: () => WebSocketMessage | null, entityId: string): void {
+    if (this.readOnly) return;
     const projectId = this.projectId;
     this.undoStack.push(() => {
       const m = make();

@@ -33,7 +33,7 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
       class={`card${selected ? " selected" : ""}${pending ? " pending" : ""}`}
       data-task-id={task.id}
       data-testid="card"
-      draggable
+      draggable={!store.readOnly}
       onDragStart={(e) => {
         e.dataTransfer?.setData("text/x-tandem-task", task.id);
         e.dataTransfer?.setData("text/plain", task.key);
@@ -122,6 +122,7 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
       data-status={status}
       data-testid={`column-${status}`}
       onDragOver={(e) => {
+        if (store.readOnly) return;
         e.preventDefault();
         setDropAt(indexAt(e.clientY));
       }}
@@ -132,7 +133,7 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
         e.preventDefault();
         const id = e.dataTransfer?.getData("text/x-tandem-task");
         setDropAt(-1);
-        if (!id) return;
+        if (!id || store.readOnly) return;
         const at = indexAt(e.clientY);
         const others = tasks.filter((t) => t.id !== id);
         const before = tasks.slice(0, at).filter((t) => t.id !== id).length;
@@ -152,11 +153,11 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
         <span class="count" data-testid="count">{tasks.length}</span>
         {points > 0 && <span class="sum" title="Story points">{points} {points === 1 ? "pt" : "pts"}</span>}
         <span class="spacer" />
-        <button class="icon" title={`Add a task to ${name}`} aria-label={`Add a task to ${name}`} onClick={() => (quickAddStatus.value = status)}>
+        {!store.readOnly && <button class="icon" title={`Add a task to ${name}`} aria-label={`Add a task to ${name}`} onClick={() => (quickAddStatus.value = status)}>
           +
-        </button>
+        </button>}
       </header>
-      {quickAddStatus.value === status && <QuickAdd status={status} />}
+      {quickAddStatus.value === status && !store.readOnly && <QuickAdd status={status} />}
       <div class="cards" ref={listRef}>
         {tasks.map((t, i) => (
           <>

@@ -81,7 +81,7 @@ export function Projects() {
         <div class="empty-state">
           <div class="empty-art">▦</div>
           <p class="muted">A board for your team's work, live for everyone who opens it.</p>
-          <CreateProject first />
+          {store.readOnly ? <p class="muted">Nothing has been shared with you yet.</p> : <CreateProject first />}
         </div>
       ) : (
         <>
@@ -108,12 +108,16 @@ export function Projects() {
                   </a>
                 )}
                 <span class="spacer" />
-                <button class="link" onClick={() => { setRenaming(p.id); setDraft(p.name); }}>Rename</button>
-                <button class="link danger" onClick={() => setConfirmDelete(p.id)}>Delete</button>
+                {!store.readOnly && (
+                  <>
+                    <button class="link" onClick={() => { setRenaming(p.id); setDraft(p.name); }}>Rename</button>
+                    <button class="link danger" onClick={() => setConfirmDelete(p.id)}>Delete</button>
+                  </>
+                )}
               </li>
             ))}
           </ul>
-          <CreateProject first={false} />
+          {!store.readOnly && <CreateProject first={false} />}
         </>
       )}
       {doomed && (

@@ -8,6 +8,8 @@ import {
   displayName,
   filters,
   go,
+  identity,
+  learnIdentity,
   NAME_KEY,
   paletteOpen,
   quickAddStatus,
@@ -28,6 +30,7 @@ const STATE_TEXT: Record<string, string> = {
   reconnecting: "Reconnecting…",
   offline: "Offline",
   polling: "Live connection blocked, polling",
+  ended: "Access ended",
 };
 
 function Indicator() {
@@ -141,16 +144,77 @@ function ConflictDialog() {
   );
 }
 
+/** The board's terminal state once access is gone: nothing to retry, nothing to edit. */
+function AccessEnded() {
+  return (
+    <div class="modal-backdrop" role="alertdialog" aria-modal="true" aria-label="Access ended" data-testid="access-ended">
+      <div class="modal">
+        <h2>Your access to this board ended</h2>
+        <p class="muted">
+          The owner stopped sharing the board or withdrew your invite. Ask them for a new invite link if you still need
+          it.
+        </p>
+      </div>
+    </div>
+  );
+}
+
 interface Action {
   name: string;
   hint?: string;
   run: () => void;
+  /** Instead of running: a second list to choose from (a picker). */
+  pick?: () => Action[];
+}
+
+/** The task palette commands act on: the open one, else the selected card. */
+function targetTask() {
+  return store.task(route.value.taskId || selectedTask.value);
+}
+
+function setStatus(taskId: string, status: TaskStatus): void {
+  const t = store.task(taskId);
+  if (!t || t.status === status) return;
+  const last = store.column(status).at(-1);
+  store.moveTask(taskId, status, last?.id ?? "", "");
+}
+
+function taskPickers(list: Action[]): void {
+  const t = targetTask();
+  if (!t || store.readOnly) return;
+  list.push({
+    name: "Set status…",
+    hint: t.key,
+    run: () => {},
+    pick: () =>
+      STATUSES.map((s) => ({
+        name: s.name,
+        hint: s.id === t.status ? "current" : undefined,
+        run: () => setStatus(t.id, s.id),
+      })),
+  });
+  list.push({
+    name: "Assign to…",
+    hint: t.key,
+    run: () => {},
+    pick: () => [
+      { name: "Unassigned", hint: t.assigneeId === "" ? "current" : undefined, run: () => store.updateTask(t.id, { assigneeId: "" }) },
+      ...[...store.members.values()]
+        .sort((a, b) => a.displayName.localeCompare(b.displayName))
+        .map((m) => ({
+          name: m.displayName + (m.id === store.me?.id ? " (me)" : ""),
+          hint: m.id === t.assigneeId ? "current" : undefined,
+          run: () => store.updateTask(t.id, { assigneeId: m.id }),
+        })),
+    ],
+  });
 }
 
 function actions(): Action[] {
   const list: Action[] = [];
   const pid = route.value.projectId;
-  if (pid) {
+  if (pid && !store.readOnly) {
+    taskPickers(list);
     list.push({
       name: "New task",
       hint: "N",
@@ -160,6 +224,8 @@ function actions(): Action[] {
       },
     });
     list.push({ name: "Undo my last change", hint: "Z", run: () => store.undo() });
+  }
+  if (pid) {
     list.push({ name: "Go to board", run: () => go(pid, "", "board") });
     list.push({ name: "Go to sprints", run: () => go(pid, "", "sprints") });
     list.push({ name: filters.value.mine ? "Show everyone's tasks" : "Only my tasks", run: () => (filters.value = { ...filters.value, mine: !filters.value.mine }) });
@@ -177,15 +243,23 @@ function Palette() {
   void rev.value; // redraw on store changes (signals skip components that read none)
   const [q, setQ] = useState("");
   const [i, setI] = useState(0);
+  const [sub, setSub] = useState<{ title: string; items: Action[] } | null>(null);
   if (!paletteOpen.value) return null;
   const close = () => {
     paletteOpen.value = false;
     setQ("");
     setI(0);
+    setSub(null);
   };
   const words = q.toLowerCase().split(/\s+/).filter(Boolean);
-  const found = actions().filter((a) => words.every((w) => a.name.toLowerCase().includes(w))).slice(0, 12);
+  const found = (sub ? sub.items : actions()).filter((a) => words.every((w) => a.name.toLowerCase().includes(w))).slice(0, 12);
   const run = (a?: Action) => {
+    if (a?.pick) {
+      setSub({ title: a.name, items: a.pick() });
+      setQ("");
+      setI(0);
+      return;
+    }
     close();
     a?.run();
   };
@@ -194,7 +268,8 @@ function Palette() {
       <div class="palette" role="dialog" aria-label="Command palette" onClick={(e) => e.stopPropagation()}>
         <input
           ref={focusOnMount}
-          placeholder="Type a command or search tasks…"
+          placeholder={sub ? `${sub.title} (Backspace to go back)` : "Type a command or search tasks…"}
+          aria-label={sub ? sub.title : "Command"}
           value={q}
           onInput={(e) => {
             setQ((e.target as HTMLInputElement).value);
@@ -202,6 +277,10 @@ function Palette() {
           }}
           onKeyDown={(e) => {
             if (e.key === "Escape") close();
+            else if (e.key === "Backspace" && sub && q === "") {
+              setSub(null);
+              setI(0);
+            }
             else if (e.key === "ArrowDown") setI(Math.min(i + 1, found.length - 1));
             else if (e.key === "ArrowUp") setI(Math.max(i - 1, 0));
             else if (e.key === "Enter") run(found[i]);
@@ -234,6 +313,8 @@ function onKey(e: KeyboardEvent): void {
   if (typingTarget(e) || e.ctrlKey || e.metaKey || e.altKey || paletteOpen.value) return;
   const pid = route.value.projectId;
   if (!pid) return;
+  // A viewer moves around the board but has no shortcuts that change it.
+  if (store.readOnly && "nsaz".includes(e.key)) return;
   // Selection keys act on the board's cards; elsewhere they would change what is not on screen.
   if (route.value.view !== "board" && "jksa".includes(e.key)) return;
   const order = visibleOrder();
@@ -280,6 +361,7 @@ export function App() {
   const r = route.value;
   useEffect(() => {
     document.addEventListener("keydown", onKey);
+    void learnIdentity();
     return () => document.removeEventListener("keydown", onKey);
   }, []);
   useEffect(() => {
@@ -291,7 +373,7 @@ export function App() {
   useEffect(() => {
     if (r.taskId) selectedTask.value = r.taskId;
   }, [r.taskId]);
-  if (!displayName.value) return <FirstRun />;
+  if (!displayName.value) return identity.value === "ask" ? <FirstRun /> : <div class="loading">Loading…</div>;
   const here = othersWhere(() => true);
   const project = store.project;
   return (
@@ -323,6 +405,11 @@ export function App() {
         <button class="palette-btn" onClick={() => (paletteOpen.value = true)} title="Command palette">
           ⌘K
         </button>
+        {store.readOnly && (
+          <span class="view-only" data-testid="view-only" title="You were invited to look: changes are not available">
+            View only
+          </span>
+        )}
         <Indicator />
         <Avatar member={store.me ?? { displayName: displayName.value } as never} />
       </header>
@@ -332,6 +419,7 @@ export function App() {
       </div>
       <Notices />
       <ConflictDialog />
+      {connState.value === "ended" && <AccessEnded />}
       <Palette />
     </div>
   );

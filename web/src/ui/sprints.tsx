@@ -243,7 +243,7 @@ function TaskRow({ task, sprints }: { task: Task; sprints: Sprint[] }) {
       class={`sprint-task${task.status === TaskStatus.DONE ? " done" : ""}${store.isPending(task.id) ? " pending" : ""}`}
       data-testid="sprint-task"
       data-task-id={task.id}
-      draggable
+      draggable={!store.readOnly}
       onDragStart={(e) => {
         e.dataTransfer?.setData("text/x-tandem-task", task.id);
         if (e.dataTransfer) e.dataTransfer.effectAllowed = "move";
@@ -375,10 +375,14 @@ export function SprintsView() {
       <div class="sprints-toolbar">
         <h1>Sprints</h1>
         <span class="spacer" />
-        <button class="primary" onClick={() => setEditing("new")}>
-          New sprint
-        </button>
+        {!store.readOnly && (
+          <button class="primary" onClick={() => setEditing("new")}>
+            New sprint
+          </button>
+        )}
       </div>
+      {/* A viewer reads the plan; a disabled fieldset turns off every control in it at once. */}
+      <fieldset class="plain" disabled={store.readOnly}>
       {open.length === 0 && (
         <p class="muted">
           No sprint is planned. Create one, put tasks from the backlog in it, and start it when the team is ready.
@@ -423,6 +427,7 @@ export function SprintsView() {
         </Section>
       ))}
       <Section sprint={null} tasks={backlog} sprints={open} head={<span class="sprint-name">Backlog</span>} />
+      </fieldset>
       {completed.length > 0 && (
         <div class="completed-sprints">
           <button class="link" onClick={() => setShowDone(!showDone)} aria-expanded={showDone}>

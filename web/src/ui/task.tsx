@@ -15,33 +15,54 @@ function ago(d: Date | undefined): string {
   return d.toLocaleDateString();
 }
 
-function TextField({ value, onSave, label, multiline = false, onFocus, onBlur }: {
+/**
+ * A field edited in place. The task's version is taken when editing begins and handed to onSave,
+ * so someone else's change to the same field meanwhile comes back as a conflict instead of being
+ * overwritten. Escape cancels: the draft is dropped and the saved value shows again.
+ */
+function TextField({ value, version, onSave, label, multiline = false, disabled = false, onFocus, onBlur }: {
   value: string;
-  onSave: (v: string) => void;
+  version?: bigint;
+  onSave: (v: string, baseVersion: bigint | undefined) => void;
   label: string;
   multiline?: boolean;
+  disabled?: boolean;
   onFocus?: () => void;
   onBlur?: () => void;
 }) {
   const [draft, setDraft] = useState<string | null>(null);
+  // Refs, not state: blur() inside a key handler runs commit before the state update is drawn.
+  const draftRef = useRef<string | null>(null);
+  const base = useRef<bigint | undefined>(undefined);
+  const put = (v: string | null) => {
+    draftRef.current = v;
+    setDraft(v);
+  };
   const commit = () => {
-    if (draft !== null && draft !== value) onSave(draft);
-    setDraft(null);
+    const d = draftRef.current;
+    if (d !== null && d !== value) onSave(d, base.current);
+    put(null);
     onBlur?.();
   };
   const props = {
     "aria-label": label,
     value: draft ?? value,
+    readOnly: disabled,
     onFocus: () => {
-      setDraft(value);
+      if (disabled) return;
+      base.current = version;
+      put(value);
       onFocus?.();
     },
-    onInput: (e: Event) => setDraft((e.target as HTMLInputElement).value),
+    onInput: (e: Event) => put((e.target as HTMLInputElement).value),
     onBlur: commit,
     onKeyDown: (e: KeyboardEvent) => {
       if (e.key === "Escape") {
-        setDraft(null);
-        (e.target as HTMLElement).blur();
+        e.stopPropagation();
+        const el = e.target as HTMLInputElement;
+        put(null);
+        el.value = value;
+        el.blur();
       } else if (e.key === "Enter" && (!multiline || e.metaKey || e.ctrlKey)) {
         e.preventDefault();
         (e.target as HTMLElement).blur();
@@ -66,7 +87,7 @@ function Description({ task }: { task: Task }) {
           </span>
         )}
         <span class="spacer" />
-        {!editing && (
+        {!editing && !store.readOnly && (
           <button class="link" onClick={() => setEditing(true)}>
             Edit
           </button>
@@ -77,19 +98,24 @@ function Description({ task }: { task: Task }) {
           label="Description"
           multiline
           value={task.description}
+          version={task.version}
           onFocus={() => conn.updatePresence({ viewingTaskId: task.id, editingField: "description" })}
           onBlur={() => {
             conn.updatePresence({ viewingTaskId: task.id });
             setEditing(false);
           }}
-          onSave={(v) => store.updateTask(task.id, { description: v })}
+          onSave={(v, base) => store.updateTask(task.id, { description: v }, true, base)}
         />
       ) : (
         <div
           class="markdown"
           data-testid="description"
-          onDblClick={() => setEditing(true)}
-          dangerouslySetInnerHTML={{ __html: task.description ? renderMarkdown(task.description) : '<p class="muted">No description. Double-click to write one.</p>' }}
+          onDblClick={() => !store.readOnly && setEditing(true)}
+          dangerouslySetInnerHTML={{
+            __html: task.description
+              ? renderMarkdown(task.description)
+              : `<p class="muted">No description.${store.readOnly ? "" : " Double-click to write one."}</p>`,
+          }}
         />
       )}
     </div>
@@ -114,6 +140,7 @@ function Subtasks({ task }: { task: Task }) {
             <input
               type="checkbox"
               checked={s.status === TaskStatus.DONE}
+              disabled={store.readOnly}
               onChange={(e) => store.updateTask(s.id, { status: (e.target as HTMLInputElement).checked ? TaskStatus.DONE : TaskStatus.TODO })}
               aria-label={`Done: ${s.title}`}
             />
@@ -123,16 +150,18 @@ function Subtasks({ task }: { task: Task }) {
           </li>
         ))}
       </ul>
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          if (!title.trim()) return;
-          store.createTask({ title: title.trim(), status: TaskStatus.TODO, parentTaskId: task.id });
-          setTitle("");
-        }}
-      >
-        <input class="inline-input" placeholder="Add a subtask…" value={title} onInput={(e) => setTitle((e.target as HTMLInputElement).value)} />
-      </form>
+      {!store.readOnly && (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!title.trim()) return;
+            store.createTask({ title: title.trim(), status: TaskStatus.TODO, parentTaskId: task.id });
+            setTitle("");
+          }}
+        >
+          <input class="inline-input" placeholder="Add a subtask…" value={title} onInput={(e) => setTitle((e.target as HTMLInputElement).value)} />
+        </form>
+      )}
     </div>
   );
 }
@@ -141,7 +170,7 @@ function CommentItem({ c }: { c: Comment }) {
   void rev.value; // redraw on store changes (signals skip components that read none)
   const [edit, setEdit] = useState<string | null>(null);
   const author = store.members.get(c.authorId);
-  const mine = c.authorId !== "" && c.authorId === store.me?.id;
+  const mine = c.authorId !== "" && c.authorId === store.me?.id && !store.readOnly;
   return (
     <li class="comment" data-testid="comment">
       <Avatar member={author} size={24} />
@@ -207,6 +236,7 @@ function Comments({ task }: { task: Task }) {
       <div class="typing" data-testid="typing" aria-live="polite">
         {typing.length > 0 ? `${names(typing)} ${typing.length > 1 ? "are" : "is"} typing…` : ""}
       </div>
+      {!store.readOnly && (
       <form
         onSubmit={(e) => {
           e.preventDefault();
@@ -239,6 +269,7 @@ function Comments({ task }: { task: Task }) {
           </button>
         </div>
       </form>
+      )}
     </div>
   );
 }
@@ -340,6 +371,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
   const viewers = othersWhere((p) => p.viewingTaskId === task.id);
   const members = [...store.members.values()];
   const parent = task.parentTaskId ? store.task(task.parentTaskId) : undefined;
+  const ro = store.readOnly;
   return (
     <aside class="panel" data-testid="task-panel" aria-label={`Task ${task.key}`}>
       <div class="panel-head">
@@ -355,7 +387,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
             <Avatar key={p.connectionId} member={p.member} size={22} ring />
           ))}
         </span>
-        <button class="icon danger" title="Delete task" aria-label="Delete task" onClick={() => {
+        {!ro && <button class="icon danger" title="Delete task" aria-label="Delete task" onClick={() => {
           if (confirm(`Delete ${task.key || "this task"}?`)) {
             store.deleteTask(task.id);
             go(store.projectId);
@@ -364,16 +396,22 @@ export function TaskPanel({ taskId }: { taskId: string }) {
           <svg width="14" height="14" viewBox="0 0 16 16" fill="none" stroke="currentColor" stroke-width="1.5" aria-hidden="true">
             <path d="M2.5 4h11M6 4V2.5h4V4M4 4l.7 9.5h6.6L12 4" />
           </svg>
-        </button>
+        </button>}
         <button class="icon" onClick={() => go(store.projectId)} aria-label="Close" title="Close (Esc)">
           ×
         </button>
       </div>
       <div class="panel-body">
-        <TextField label="Title" value={task.title} onSave={(v) => v.trim() && store.updateTask(task.id, { title: v.trim() })} />
+        <TextField
+          label="Title"
+          value={task.title}
+          version={task.version}
+          disabled={ro}
+          onSave={(v, base) => v.trim() && store.updateTask(task.id, { title: v.trim() }, true, base)}
+        />
         <div class="props">
           <label>Status</label>
-          <select aria-label="Status" value={task.status} onChange={(e) => {
+          <select aria-label="Status" disabled={ro} value={task.status} onChange={(e) => {
             const status = Number((e.target as HTMLSelectElement).value) as TaskStatus;
             const last = store.column(status).at(-1);
             store.moveTask(task.id, status, last?.id ?? "", "");
@@ -381,17 +419,17 @@ export function TaskPanel({ taskId }: { taskId: string }) {
             {STATUSES.map((s) => <option key={s.id} value={s.id}>{s.name}</option>)}
           </select>
           <label>Priority</label>
-          <select aria-label="Priority" value={task.priority} onChange={(e) => store.updateTask(task.id, { priority: Number((e.target as HTMLSelectElement).value) })}>
+          <select aria-label="Priority" disabled={ro} value={task.priority} onChange={(e) => store.updateTask(task.id, { priority: Number((e.target as HTMLSelectElement).value) })}>
             {PRIORITIES.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
           </select>
           <label>Assignee</label>
-          <select aria-label="Assignee" value={task.assigneeId} onChange={(e) => store.updateTask(task.id, { assigneeId: (e.target as HTMLSelectElement).value })}>
+          <select aria-label="Assignee" disabled={ro} value={task.assigneeId} onChange={(e) => store.updateTask(task.id, { assigneeId: (e.target as HTMLSelectElement).value })}>
             <option value="">Unassigned</option>
             {members.map((m) => <option key={m.id} value={m.id}>{m.displayName}</option>)}
           </select>
           <label>Points</label>
           <input
-            aria-label="Story points"
+            aria-label="Story points" disabled={ro}
             type="number"
             min={0}
             value={task.storyPoints ?? ""}
@@ -401,13 +439,19 @@ export function TaskPanel({ taskId }: { taskId: string }) {
             }}
           />
           <label>Labels</label>
-          <TextField label="Labels" value={task.labels.join(", ")} onSave={(v) => store.updateTask(task.id, { labels: v.split(",").map((x) => x.trim()).filter(Boolean) })} />
+          <TextField
+            label="Labels"
+            value={task.labels.join(", ")}
+            version={task.version}
+            disabled={ro}
+            onSave={(v, base) => store.updateTask(task.id, { labels: v.split(",").map((x) => x.trim()).filter(Boolean) }, true, base)}
+          />
           <label>Due</label>
-          <input aria-label="Due date" type="date" value={task.dueDate} onChange={(e) => store.updateTask(task.id, { dueDate: (e.target as HTMLInputElement).value })} />
+          <input aria-label="Due date" disabled={ro} type="date" value={task.dueDate} onChange={(e) => store.updateTask(task.id, { dueDate: (e.target as HTMLInputElement).value })} />
           {store.sprints.size > 0 && (
             <>
               <label>Sprint</label>
-              <select aria-label="Sprint" value={task.sprintId} onChange={(e) => store.updateTask(task.id, { sprintId: (e.target as HTMLSelectElement).value })}>
+              <select aria-label="Sprint" disabled={ro} value={task.sprintId} onChange={(e) => store.updateTask(task.id, { sprintId: (e.target as HTMLSelectElement).value })}>
                 <option value="">Backlog</option>
                 {store
                   .viewSprints()
