@@ -11,24 +11,32 @@ half-started server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import logging
-import socket
 import ssl
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from yarl import URL
 
 from server import security
 from server.app import create_app
+from server.appkeys import DOMAIN
 from server.config import ServerConfig
-from server.security import tls
+from server.security import sharing, tls
+from server.security.hosts import lan_addresses
+
+__all__ = ["PortInUseError", "RunningServer", "lan_addresses", "start_server"]
 
 log = logging.getLogger(__name__)
 
 # Long polls end at shutdown, so handlers finish quickly; this bounds a stuck one.
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
+# A LAN listener on these listens on every interface; its URLs name the interfaces' addresses.
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 
 class PortInUseError(OSError):
@@ -55,20 +63,6 @@ def _url_host(host: str) -> str:
     except ValueError:
         pass
     return host
-
-
-def lan_addresses() -> list[str]:
-    """This machine's non-loopback IPv4 addresses, best effort and without network traffic."""
-    found: list[str] = []
-    try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
-    except OSError:
-        infos = []
-    for info in infos:
-        address = str(info[4][0])
-        if not ipaddress.ip_address(address).is_loopback and address not in found:
-            found.append(address)
-    return found
 
 
 async def _start_site(
@@ -102,6 +96,8 @@ class RunningServer:
     lan_host: str = ""
     # SHA-256 of the LAN listener's certificate while it is open with TLS, else "".
     lan_fingerprint: str = ""
+    # This machine's LAN addresses, for a listener on all interfaces (tests pass their own).
+    find_lan_addresses: Callable[[], Sequence[str]] = field(default=lan_addresses, repr=False)
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -112,8 +108,9 @@ class RunningServer:
     def lan_urls(self) -> list[str]:
         if self.lan_site is None:
             return []
-        if self.lan_host in ("", "0.0.0.0"):
-            hosts = lan_addresses() or ["0.0.0.0"]
+        if self.lan_host in WILDCARD_HOSTS:
+            # No interface up but loopback: only this machine can reach the listener.
+            hosts = list(self.find_lan_addresses()) or ["127.0.0.1"]
         else:
             hosts = [self.lan_host]
         scheme = "https" if self.lan_fingerprint else "http"
@@ -123,6 +120,10 @@ class RunningServer:
         """Open or close the LAN listener; returns the LAN URLs (empty when off)."""
         wanted_host = host or self.config.lan_host
         if self.lan_site is not None and (not enabled or wanted_host != self.lan_host):
+            if not enabled:
+                # Cut the network off first: nothing may slip out between the listener
+                # closing and the security layer hearing of it.
+                await security.sharing_changed(self.app, False)
             await self.lan_site.stop()
             self.lan_site = None
             self.lan_port = 0
@@ -148,7 +149,7 @@ class RunningServer:
         """The LAN listener's SSL context and certificate fingerprint; (None, "") without TLS."""
         if not self.config.lan_tls:
             return None, ""
-        addresses = lan_addresses() if host in ("", "0.0.0.0", "::") else [host]
+        addresses = list(self.find_lan_addresses()) if host in WILDCARD_HOSTS else [host]
         # Making the key and certificate the first time is file and CPU work: off the loop.
         context = await asyncio.to_thread(tls.server_context, self.config.data_dir, addresses)
         fingerprint = await asyncio.to_thread(tls.known_fingerprint, self.config.data_dir)
@@ -159,12 +160,26 @@ class RunningServer:
     ) -> tuple[web.TCPSite, int]:
         if self.config.lan_port:
             return await _start_site(self.runner, host, self.config.lan_port, ssl_context)
-        # Colleagues get the same port as the desktop when the address allows it
-        # (a specific interface); a wildcard next to a loopback listener needs another.
-        try:
-            return await _start_site(self.runner, host, self.port, ssl_context)
-        except PortInUseError:
-            return await _start_site(self.runner, host, 0, ssl_context)
+        # Invite links name the port, so it must outlive a toggle and a restart: the one
+        # the last LAN URL used, else the one after the loopback port (a wildcard cannot
+        # share the loopback port itself), and any free port only when both are taken.
+        for port in await self._stable_lan_ports():
+            try:
+                return await _start_site(self.runner, host, port, ssl_context)
+            except PortInUseError:
+                log.info("LAN port %d is taken; trying another", port)
+        return await _start_site(self.runner, host, 0, ssl_context)
+
+    async def _stable_lan_ports(self) -> list[int]:
+        ports: list[int] = []
+        remembered = await self.app[DOMAIN].read(sharing.remembered_lan_url)
+        with contextlib.suppress(ValueError):
+            port = URL(remembered).explicit_port if remembered else None
+            if port:
+                ports.append(port)
+        if self.port + 1 < 65536 and self.port + 1 not in ports:
+            ports.append(self.port + 1)
+        return ports
 
     async def close(self) -> None:
         """Stop listening, let the app shut down (sockets closed with 1001), close the store."""
@@ -174,7 +189,13 @@ class RunningServer:
         await self.runner.cleanup()
 
 
-async def start_server(config: ServerConfig) -> RunningServer:
+async def start_server(
+    config: ServerConfig, *, lan_addresses: Callable[[], Sequence[str]] | None = None
+) -> RunningServer:
+    """Start listening on loopback (and on the LAN when ``config.lan``).
+
+    ``lan_addresses``: this machine's LAN addresses, when not those of its interfaces.
+    """
     app = create_app(config)
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS, access_log=None
@@ -183,6 +204,8 @@ async def start_server(config: ServerConfig) -> RunningServer:
     try:
         site, port = await _start_site(runner, config.host, config.port)
         running = RunningServer(app=app, config=config, runner=runner, site=site, port=port)
+        if lan_addresses is not None:
+            running.find_lan_addresses = lan_addresses
         if config.lan:
             await running.set_lan(True)
     except BaseException:

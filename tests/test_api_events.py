@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from tandem.v1 import errors_pb2
 
-from server.api.routes import waiting_polls
+from server.api.routes import LONG_POLLS, ParkedPoll, end_polls, waiting_polls
 from server.config import ServerConfig
 from server.runner import RunningServer
 from tests.api_client import ApiClient
@@ -74,6 +75,49 @@ async def test_long_poll_returns_empty_when_the_wait_elapses(api: ApiClient) -> 
     assert resp.status == 200
     assert resp.json.get("events", []) == []
     assert resp.json["headSeq"] == head
+
+
+async def test_end_polls_ends_the_chosen_polls_with_an_error_instead_of_data(
+    long_poll_config: ServerConfig,
+) -> None:
+    import aiohttp
+
+    from server.runner import start_server
+
+    running: RunningServer = await start_server(long_poll_config)
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = ApiClient(running.url, session)
+            pid = (await api.make_project())["id"]
+            head = (await api.get(f"/api/v1/projects/{pid}/events")).json["headSeq"]
+            ask = {"since": head, "wait": "3600"}
+            path = f"/api/v1/projects/{pid}/events"
+            ended = asyncio.create_task(
+                api.request("GET", path, params=ask, headers={"X-Pick": "me"})
+            )
+            kept = asyncio.create_task(api.get(path, **ask))
+            await until_polls_wait(running, 2)
+            parked = running.app[LONG_POLLS].parked
+            assert {p.remote for p in parked} == {"127.0.0.1"}
+            assert {p.actor for p in parked} == {None}  # loopback: no actor was resolved
+
+            def picked(poll: ParkedPoll) -> bool:
+                return bool(poll.request.headers.get("X-Pick") == "me")
+
+            code = errors_pb2.ERROR_CODE_PERMISSION_DENIED
+            assert end_polls(running.app, picked, code, "not any more") == 1
+            resp = await asyncio.wait_for(ended, 10)
+            assert resp.status == 403
+            assert resp.json["error"] == {
+                "code": "ERROR_CODE_PERMISSION_DENIED",
+                "message": "not any more",
+            }
+            await until_polls_wait(running, 1)
+            task = await api.make_task(pid, "Still wanted")
+            page = (await asyncio.wait_for(kept, 10)).json
+            assert [e["taskCreated"]["task"]["id"] for e in page["events"]] == [task["id"]]
+    finally:
+        await running.close()
 
 
 @pytest.fixture

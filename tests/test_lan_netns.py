@@ -2,7 +2,9 @@
 
 The server runs in one namespace (loopback there, plus 10.250.77.1 while shared), the
 colleague's client in the other (10.250.77.2). Only addresses inside the namespaces
-this test creates are ever used. Needs root (CI has it); skips with the reason otherwise.
+this test creates are ever used. Needs root: CI has it and must run these tests, so with
+the CI environment variable set, namespaces that cannot be made are a failure; elsewhere
+the tests skip with the reason.
 
 Also across the boundary: the mDNS announcement (found by a python-zeroconf browser in
 the client's namespace, withdrawn when sharing stops) and the TLS listener.
@@ -20,7 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -115,12 +117,23 @@ def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=TIMEOUT)
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Skip for want of namespaces, except in CI, where these tests must run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must be able to create network namespaces: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def check_namespaces_possible() -> None:
+    if shutil.which("ip") is None:
+        unavailable("iproute2's `ip` is not installed")
+    if os.geteuid() != 0:
+        unavailable("creating network namespaces needs root")
+
+
 @pytest.fixture
 def namespaces() -> Iterator[tuple[str, str]]:
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2's `ip` is not installed")
-    if os.geteuid() != 0:
-        pytest.skip("creating network namespaces needs root")
+    check_namespaces_possible()
     tag = secrets.token_hex(3)
     srv, cli = f"tsrv{tag}", f"tcli{tag}"
     made: list[str] = []
@@ -129,7 +142,7 @@ def namespaces() -> Iterator[tuple[str, str]]:
             try:
                 ip("netns", "add", name)
             except subprocess.CalledProcessError as exc:
-                pytest.skip(f"cannot create network namespaces here: {exc.stderr.decode().strip()}")
+                unavailable(f"cannot create network namespaces here: {exc.stderr.decode().strip()}")
             made.append(name)
         ip("link", "add", f"vs{tag}", "type", "veth", "peer", "name", f"vc{tag}")
         ip("link", "set", f"vs{tag}", "netns", srv)
@@ -273,6 +286,60 @@ def test_sharing_across_a_real_network_boundary(namespaces, tmp_path: Path) -> N
             subscriber.terminate()
             subscriber.wait(timeout=TIMEOUT)
         server.stop()
+
+
+# Default settings (all interfaces, no LAN port given): the URLs it names, twice.
+DEFAULT_HOST_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+from server.config import ServerConfig
+from server.runner import start_server
+from server.security.state import SECURITY
+
+async def main():
+    running = await start_server(ServerConfig(Path(sys.argv[1])))
+    running.app[SECURITY].announce = False
+    first = await running.set_lan(True)
+    await running.set_lan(False)
+    again = await running.set_lan(True)
+    print(json.dumps({"port": running.port, "first": first, "again": again}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await running.close()
+
+asyncio.run(main())
+"""
+
+
+def test_default_settings_name_the_lan_address_and_keep_the_port(namespaces, tmp_path) -> None:
+    srv, cli = namespaces
+    script = tmp_path / "default_host.py"
+    script.write_text(DEFAULT_HOST_SCRIPT)
+    client = tmp_path / "client.py"
+    client.write_text(CLIENT_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        in_ns(srv, str(script), str(tmp_path / "data")),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        shown = json.loads(proc.stdout.readline())
+        # The veth's address (not 127.0.x.x from the host name), on the port after ours.
+        assert shown["first"] == [f"http://{SERVER_IP}:{shown['port'] + 1}/"]
+        assert shown["again"] == shown["first"]
+        reached = run_in(cli, client, "GET", shown["first"][0] + "api/v1/projects")
+        assert reached["status"] == 401, reached  # there, and asking for an invite
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=TIMEOUT)
 
 
 # A colleague's tool looking for boards with mDNS: it answers "found" and "gone" from stdin,
@@ -430,17 +497,19 @@ def test_serve_with_lan_tls_prints_the_fingerprint_it_serves(namespaces, tmp_pat
         assert proc.stdout is not None
         lines = [proc.stdout.readline().strip() for _ in range(3)]
         assert lines[0] == f"Tandem is running at http://127.0.0.1:{LAN_PORT}/"
-        assert lines[1] == f"Shared on the LAN at https://{SERVER_IP}:{LAN_PORT}/"
+        # Without a LAN port given, the one after the board's own.
+        shared = f"{SERVER_IP}:{LAN_PORT + 1}"
+        assert lines[1] == f"Shared on the LAN at https://{shared}/"
         label, _, printed = lines[2].partition(": ")
         assert label == "Certificate SHA-256 fingerprint"
         assert printed == tls.known_fingerprint(data_dir) != ""
 
-        url = f"https://{SERVER_IP}:{LAN_PORT}/api/health"
+        url = f"https://{shared}/api/health"
         # The client pins the printed fingerprint: any other certificate would fail (status 0).
         assert run_in(cli, client, "GET", url, fingerprint=printed)["status"] == 401
         wrong = "00" * 32
         assert run_in(cli, client, "GET", url, fingerprint=wrong)["status"] == 0
-        plain = run_in(cli, client, "GET", f"http://{SERVER_IP}:{LAN_PORT}/api/health")
+        plain = run_in(cli, client, "GET", f"http://{shared}/api/health")
         assert plain["status"] == 0, plain
     finally:
         proc.terminate()
@@ -450,3 +519,13 @@ def test_serve_with_lan_tls_prints_the_fingerprint_it_serves(namespaces, tmp_pat
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_missing_namespaces_skip_locally_but_fail_in_ci(monkeypatch, ci: str) -> None:
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    expected = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(expected) as stopped:
+        check_namespaces_possible()
+    assert "iproute2" in str(stopped.value)

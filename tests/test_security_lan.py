@@ -21,6 +21,7 @@ from server import paths, security
 from server.api.routes import OPERATIONS
 from server.domain.service import COMMANDS
 from server.security import invites
+from server.security.sharing import stop_watcher
 from server.security.state import SECURITY, SESSION_COOKIE
 from server.security.throttle import CredentialThrottle
 from tests.api_client import database_rows
@@ -33,10 +34,13 @@ from tests.test_security_support import (
     make_invite,
     project_names,
     serve,
+    until_polls_wait,
 )
 from tests.ws_client import WsClient
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Row 7's bound: a revoked person's access ends within a second.
+WITHIN = 1.0
 
 
 @pytest.fixture
@@ -190,6 +194,16 @@ async def test_viewer_cannot_change_over_websocket(served, lan, local) -> None:
 # Row 7 -------------------------------------------------------------------------------
 
 
+def revoke_elsewhere(served: Served, invite_id: str) -> None:
+    """What `tandem invite --revoke` does while the app runs: its own connection."""
+    conn = sqlite3.connect(paths.database_path(served.data_dir))
+    with conn:
+        conn.execute(
+            "UPDATE invite SET revoked_at = ? WHERE id = ?", (time.time_ns() // 1000, invite_id)
+        )
+    conn.close()
+
+
 async def test_revoking_closes_that_persons_sockets_and_cookie(served, local) -> None:
     eda_id, eda = await make_invite(served, "editor", "Eda")
     _, bob = await make_invite(served, "editor", "Bob")
@@ -204,7 +218,7 @@ async def test_revoking_closes_that_persons_sockets_and_cookie(served, local) ->
         bob_ws = await WsClient.connect(other, served.ws_url(), headers=bearer(bob))
         owner_ws = await WsClient.connect(local, served.ws_url())
         await security.revoke_invite(served.app, eda_id)
-        assert await eda_ws.wait_closed(timeout=5) == 4403
+        assert await eda_ws.wait_closed(timeout=WITHIN) == 4403
         async with browser.get(served.url("/api/v1/projects")) as resp:
             assert resp.status == 401
         assert not bob_ws.closed.is_set() and not owner_ws.closed.is_set()
@@ -217,14 +231,8 @@ async def test_revocation_by_another_process_closes_sockets(served, local) -> No
     await served.share()
     async with client_from(LAN_PEER) as lan:
         eda_ws = await WsClient.connect(lan, served.ws_url(), headers=bearer(eda))
-        # What `tandem invite --revoke` does while the app runs: its own connection.
-        conn = sqlite3.connect(paths.database_path(served.data_dir))
-        with conn:
-            conn.execute(
-                "UPDATE invite SET revoked_at = ? WHERE id = ?", (time.time_ns() // 1000, eda_id)
-            )
-        conn.close()
-        assert await eda_ws.wait_closed(timeout=5) == 4403
+        revoke_elsewhere(served, eda_id)
+        assert await eda_ws.wait_closed(timeout=WITHIN) == 4403
 
 
 async def test_sharing_off_closes_every_remote_socket(served, local) -> None:
@@ -234,11 +242,100 @@ async def test_sharing_off_closes_every_remote_socket(served, local) -> None:
         eda_ws = await WsClient.connect(lan, served.ws_url(), headers=bearer(eda))
         owner_ws = await WsClient.connect(local, served.ws_url())
         await served.share(False)
-        assert await eda_ws.wait_closed(timeout=5) == 4403
+        assert await eda_ws.wait_closed(timeout=WITHIN) == 4403
         async with lan.get(served.url("/api/v1/projects"), headers=bearer(eda)) as resp:
             assert resp.status == 403
         assert not owner_ws.closed.is_set()
         await owner_ws.close()
+
+
+# Row 7, long polls: a poll parked before access ended must not answer with data. ------
+
+
+async def head_seq(session: aiohttp.ClientSession, served: Served, pid: str, **kw: Any) -> str:
+    async with session.get(served.url(f"/api/v1/projects/{pid}/events"), **kw) as resp:
+        assert resp.status == 200, await resp.text()
+        return str((await resp.json())["headSeq"])
+
+
+async def long_poll(
+    session: aiohttp.ClientSession, served: Served, pid: str, since: str, **kw: Any
+) -> tuple[int, str]:
+    url = served.url(f"/api/v1/projects/{pid}/events?since={since}&wait=10")
+    async with session.get(url, **kw) as resp:
+        return resp.status, await resp.text()
+
+
+async def add_task(local: aiohttp.ClientSession, served: Served, pid: str, title: str) -> None:
+    async with local.post(served.url(f"/api/v1/projects/{pid}/tasks"), json={"title": title}) as r:
+        assert r.status == 201, await r.text()
+
+
+async def test_revoking_ends_that_persons_long_poll_without_data(served, lan, local) -> None:
+    pid = await make_project(local, served)
+    eda_id, eda = await make_invite(served, "editor", "Eda")
+    _, bob = await make_invite(served, "viewer", "Bob")
+    await served.share()
+    since = await head_seq(lan, served, pid, headers=bearer(eda))
+    async with client_from(OTHER_PEER) as other:
+        eda_poll = asyncio.create_task(long_poll(lan, served, pid, since, headers=bearer(eda)))
+        bob_poll = asyncio.create_task(long_poll(other, served, pid, since, headers=bearer(bob)))
+        await until_polls_wait(served.app, 2)
+        await security.revoke_invite(served.app, eda_id)
+        await add_task(local, served, pid, "Committed after the revoke")
+        status, body = await asyncio.wait_for(eda_poll, WITHIN)
+        assert status == 401, body
+        assert "ERROR_CODE_UNAUTHENTICATED" in body
+        assert "after the revoke" not in body
+        # Someone else's poll is not theirs: it gets the change.
+        status, body = await asyncio.wait_for(bob_poll, 10)
+        assert status == 200 and "Committed after the revoke" in body
+
+
+async def test_revocation_by_another_process_ends_long_polls(served, lan, local) -> None:
+    pid = await make_project(local, served)
+    eda_id, eda = await make_invite(served, "editor", "Eda")
+    await served.share()
+    since = await head_seq(lan, served, pid, headers=bearer(eda))
+    poll = asyncio.create_task(long_poll(lan, served, pid, since, headers=bearer(eda)))
+    await until_polls_wait(served.app, 1)
+    revoke_elsewhere(served, eda_id)
+    status, body = await asyncio.wait_for(poll, WITHIN)
+    assert status == 401, body
+
+
+async def test_a_woken_long_poll_checks_access_again_before_reading(served, lan, local) -> None:
+    """Even when nothing ended the poll (the revocation not yet noticed), no data leaves."""
+    pid = await make_project(local, served)
+    eda_id, eda = await make_invite(served, "editor", "Eda")
+    await served.share()
+    await stop_watcher(served.app)  # so only the poll's own second look can catch it
+    since = await head_seq(lan, served, pid, headers=bearer(eda))
+    poll = asyncio.create_task(long_poll(lan, served, pid, since, headers=bearer(eda)))
+    await until_polls_wait(served.app, 1)
+    revoke_elsewhere(served, eda_id)
+    await add_task(local, served, pid, "Committed after the revoke")
+    status, body = await asyncio.wait_for(poll, 10)
+    assert status == 401, body
+    assert "after the revoke" not in body
+
+
+async def test_sharing_off_ends_every_remote_long_poll(served, lan, local) -> None:
+    pid = await make_project(local, served)
+    _, eda = await make_invite(served, "editor", "Eda")
+    await served.share()
+    since = await head_seq(lan, served, pid, headers=bearer(eda))
+    remote = asyncio.create_task(long_poll(lan, served, pid, since, headers=bearer(eda)))
+    own = asyncio.create_task(long_poll(local, served, pid, since))
+    await until_polls_wait(served.app, 2)
+    await served.share(False)
+    status, body = await asyncio.wait_for(remote, WITHIN)
+    assert status == 403, body
+    assert "ERROR_CODE_PERMISSION_DENIED" in body
+    # The owner's own poll goes on and gets the next change.
+    await add_task(local, served, pid, "Only for the owner")
+    status, body = await asyncio.wait_for(own, 10)
+    assert status == 200 and "Only for the owner" in body
 
 
 # Row 8 -------------------------------------------------------------------------------
@@ -309,6 +406,38 @@ async def test_secrets_never_reach_the_logs(served, caplog) -> None:
     assert "/join?token=" in text  # the access log did record the requests
     for secret in secret_seen:
         assert secret not in text
+
+
+def test_secrets_in_a_logged_exception_are_scrubbed(caplog) -> None:
+    from server.security import redact
+
+    redact.install()
+    caplog.set_level(logging.DEBUG)
+    token, cookie = invites.new_secret(), invites.new_secret()
+    log = logging.getLogger("tandem.test")
+    try:
+        raise ValueError(
+            f"cannot parse GET /join?token={token} (Cookie: {SESSION_COOKIE}={cookie})"
+        )
+    except ValueError:
+        log.exception("request failed")
+    try:
+        raise RuntimeError(f"upstream said no to Authorization: Bearer {token}")
+    except RuntimeError:
+        log.warning("retrying", exc_info=True, stack_info=True)
+    assert "request failed" in caplog.text and "ValueError" in caplog.text
+    assert redact.REDACTED in caplog.text
+    records = [r for r in caplog.records if r.name == "tandem.test"]
+    assert len(records) == 2
+    for record in records:
+        # Any formatter, not only the one that made caplog.text.
+        for formatted in (caplog.text, logging.Formatter().format(record)):
+            assert token not in formatted and cookie not in formatted
+    # A record whose traceback some handler already rendered, scrubbed by the filter.
+    late = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", None, None)
+    late.exc_text = f"Traceback ...\nKeyError: /join?token={token}"
+    redact.RedactingFilter().filter(late)
+    assert token not in logging.Formatter().format(late)
 
 
 def test_cli_prints_the_link_and_takes_no_secret_as_argument(tmp_path: Path) -> None:

@@ -186,5 +186,8 @@ async def test_every_response_carries_the_security_headers(served, http) -> None
             csp = resp.headers["Content-Security-Policy"]
             assert "frame-ancestors 'none'" in csp
             assert "script-src 'self'" in csp
+            directives = dict(d.strip().partition(" ")[::2] for d in csp.split(";"))
+            # Only our own origin; a bare ws:/wss: would let a script talk to any host.
+            assert directives["connect-src"] == "'self'"
             assert resp.headers["Referrer-Policy"] == "no-referrer"
             assert resp.headers["X-Content-Type-Options"] == "nosniff"

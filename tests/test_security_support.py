@@ -6,6 +6,7 @@ that only 127.0.0.1 is this machine, so no traffic ever leaves loopback.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,3 +80,14 @@ async def project_names(served: Served) -> list[str]:
 
     domain = served.app[DOMAIN]
     return [p.name for p in await domain.read(domain.list_projects)]
+
+
+async def until_polls_wait(app: web.Application, count: int, timeout: float = 10.0) -> None:
+    """Wait (bounded) until ``count`` long polls are parked on the server."""
+    from server.api.routes import waiting_polls
+
+    async with asyncio.timeout(timeout):
+        while True:
+            if waiting_polls(app) == count:
+                return
+            await asyncio.sleep(0.01)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -25,10 +25,11 @@ from tandem.v1 import (
 )
 
 import server
-from server.api.actor import request_actor
+from server.api.actor import REQUEST_ACTOR, request_actor
 from server.api.codec import parse_body, render
 from server.api.errors import ApiError, bad_request
 from server.appkeys import CONFIG, DOMAIN
+from server.domain.actor import Actor
 from server.domain.service import Domain, TaskFilter
 
 ErrorCode = errors_pb2.ErrorCode
@@ -38,12 +39,36 @@ MAX_IDEMPOTENCY_KEY = 200
 MAX_PAGE_SIZE = 1000
 
 
+@dataclass(eq=False)
+class ParkedPoll:
+    """A long poll waiting for a change: who asked, and how it is ended without data."""
+
+    request: web.Request
+    # The peer's address from the socket, and the actor the security layer resolved for
+    # it (None for the person at this machine).
+    remote: str | None
+    actor: Actor | None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    refusal: ApiError | None = None
+
+
+#: Asked once more when a long poll wakes, before it reads anything: may this request
+#: still see the board? None for yes, else the refusal to answer with. The security
+#: layer sets it; without it every poll that got in may read.
+PollCheck = Callable[[web.Request], Awaitable[ApiError | None]]
+LONG_POLL_CHECK: web.AppKey[PollCheck] = web.AppKey("long_poll_check")
+
+
 @dataclass
 class LongPolls:
     """Long polls in progress, and the signal that ends them all at shutdown."""
 
     stop: asyncio.Event
-    waiting: int = 0
+    parked: set[ParkedPoll] = field(default_factory=set)
+
+    @property
+    def waiting(self) -> int:
+        return len(self.parked)
 
 
 LONG_POLLS = web.AppKey("long_polls", LongPolls)
@@ -52,6 +77,30 @@ LONG_POLLS = web.AppKey("long_polls", LongPolls)
 def waiting_polls(app: web.Application) -> int:
     """How many long polls are waiting for a change (for status displays and tests)."""
     return app[LONG_POLLS].waiting
+
+
+def end_polls(
+    app: web.Application,
+    predicate: Callable[[ParkedPoll], bool],
+    code: errors_pb2.ErrorCode.ValueType,
+    message: str,
+) -> int:
+    """End the parked long polls ``predicate`` picks with an error instead of data.
+
+    For access that has just ended (an invite revoked, sharing switched off): a poll
+    parked before would otherwise answer with whatever is committed next. Returns how
+    many were ended.
+    """
+    polls = app.get(LONG_POLLS)
+    if polls is None:
+        return 0
+    ended = 0
+    for poll in list(polls.parked):
+        if poll.refusal is None and predicate(poll):
+            poll.refusal = ApiError(code, message)
+            poll.ended.set()
+            ended += 1
+    return ended
 
 
 @dataclass(frozen=True)
@@ -398,17 +447,29 @@ async def list_events(call: Call) -> Message:
     page = await domain.read(read)
     if page.events or page.resync_required or wait <= 0:
         return page
-    polls = call.request.app[LONG_POLLS]
-    # Shutdown ends the wait at once, so a long poll never holds up a graceful stop.
+    request = call.request
+    polls = request.app[LONG_POLLS]
+    parked = ParkedPoll(request, request.remote, request.get(REQUEST_ACTOR))
+    # Shutdown ends the wait at once, so a long poll never holds up a graceful stop; the
+    # security layer ends it when this person's access ends (see ``end_polls``).
     waiter = asyncio.ensure_future(domain.wait_for_events(project_id, since, wait))
     stopper = asyncio.ensure_future(polls.stop.wait())
-    polls.waiting += 1
+    ender = asyncio.ensure_future(parked.ended.wait())
+    polls.parked.add(parked)
     try:
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({waiter, stopper, ender}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        polls.waiting -= 1
-        for task in (waiter, stopper):
+        polls.parked.discard(parked)
+        for task in (waiter, stopper, ender):
             task.cancel()
+    if parked.refusal is not None:
+        raise parked.refusal
+    # Access may have ended while the poll waited without anyone ending it (a revocation
+    # not yet noticed): ask again before reading anything.
+    check = request.app.get(LONG_POLL_CHECK)
+    refusal = await check(request) if check is not None else None
+    if refusal is not None:
+        raise refusal
     page = await domain.read(read)
     return page
 

@@ -13,6 +13,8 @@ Seams:
 - REST reads the actor with ``server.api.actor.request_actor`` (``ACTOR`` is its key).
 - ``remote_identity(request, client_key)`` for the WebSocket's hello from the LAN.
 - ``sharing_changed(app, enabled, urls)`` whenever the LAN listener opens or closes.
+- Long polls (``server.api.routes``): ended through ``end_polls`` wherever sockets are
+  closed, and checked again by ``poll_still_allowed`` when they wake.
 - ``create_invite_link`` and ``revoke_invite`` for the running server;
   ``server.security.cli`` for the command line (no server needed).
 """
@@ -24,12 +26,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from server.api.routes import LONG_POLL_CHECK
 from server.security import redact
 from server.security.headers import add_security_headers
 from server.security.identity import remote_identity
 from server.security.middleware import guard
 from server.security.sharing import (
     create_invite_link,
+    poll_still_allowed,
     revoke_invite,
     sharing_changed,
     stop_watcher,
@@ -67,6 +71,7 @@ def setup(app: web.Application) -> None:
     redact.install()
     app[SECURITY] = SecurityState()
     app.on_response_prepare.append(add_security_headers)
+    app[LONG_POLL_CHECK] = poll_still_allowed
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         yield

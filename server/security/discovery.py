@@ -16,13 +16,13 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import ifaddr
 from aiohttp import web
 from yarl import URL
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 import server
+from server.security import hosts
 from server.security.state import SECURITY
 
 log = logging.getLogger(__name__)
@@ -36,18 +36,6 @@ class Announcement:
     info: AsyncServiceInfo
     # The repeated announcements zeroconf sends in the background after registering.
     broadcast: asyncio.Future[object] | None = None
-
-
-def _lan_ipv4() -> list[str]:
-    found: list[str] = []
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if not isinstance(ip.ip, str):
-                continue
-            address = ipaddress.IPv4Address(ip.ip)
-            if not address.is_loopback and not address.is_link_local and ip.ip not in found:
-                found.append(ip.ip)
-    return found
 
 
 def _label(text: str) -> str:
@@ -71,7 +59,7 @@ def service_info(urls: Sequence[str], fingerprint: str = "") -> AsyncServiceInfo
         except ValueError:
             continue
     if not addresses:
-        addresses = _lan_ipv4()
+        addresses = hosts.lan_addresses()
     if not addresses or not port:
         return None
     hostname = _label(socket.gethostname())

@@ -5,11 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 # The web UI is a bundle served from our own origin; it talks to the API and /ws only.
+# 'self' covers the page's own ws:/wss: origin too (CSP Level 3); a bare ws: or wss:
+# would let an injected script reach any WebSocket server anywhere.
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
         "script-src 'self'",
-        "connect-src 'self' ws: wss:",
+        "connect-src 'self'",
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data:",
         "font-src 'self'",

@@ -13,6 +13,7 @@ import ipaddress
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import ifaddr
 from yarl import URL
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -94,3 +95,26 @@ def origin_allowed(origin: str, names: Collection[str], port: int) -> bool:
     default = 443 if url.scheme == "https" else 80
     url_port = url.explicit_port if url.explicit_port is not None else default
     return url_port == port and normalise_host(url.host) in names
+
+
+def lan_addresses() -> list[str]:
+    """This machine's IPv4 addresses a colleague could reach: every interface's, in order,
+    without loopback and link-local ones.
+
+    From the interfaces themselves, not from resolving the host name: on Debian and
+    Ubuntu that gives 127.0.1.1, and a link to it reaches nobody.
+    """
+    found: list[str] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if not isinstance(ip.ip, str):  # IPv6 comes as a tuple
+                continue
+            try:
+                address = ipaddress.IPv4Address(ip.ip)
+            except ValueError:
+                continue
+            if address.is_loopback or address.is_link_local or address.is_unspecified:
+                continue
+            if ip.ip not in found:
+                found.append(ip.ip)
+    return found

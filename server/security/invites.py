@@ -235,6 +235,12 @@ def open_session(token: str, now: int | None = None) -> tuple[Principal, str] | 
     return principal, secret
 
 
+def is_active(invite_id: str) -> bool:
+    """Whether the invite still exists and is not revoked (no use is recorded)."""
+    row = InviteRow.get_or_none(InviteRow.id == invite_id)
+    return row is not None and row.revoked_at is None
+
+
 def revoked_since(after: int) -> list[tuple[str, str, int]]:
     """(invite id, member id, revoked_at) of invites revoked after ``after`` (micros)."""
     rows = InviteRow.select().where(InviteRow.revoked_at > after).order_by(InviteRow.revoked_at)

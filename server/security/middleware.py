@@ -51,7 +51,8 @@ If you have just opened one, <a href="/">continue to the board</a>.</p>
 """
 
 
-def _peer(request: web.BaseRequest) -> str:
+def peer_address(request: web.BaseRequest) -> str:
+    """The peer's address as the socket has it (never from a header)."""
     transport = request.transport
     if transport is None:
         return ""
@@ -111,7 +112,7 @@ def bearer_token(request: web.BaseRequest) -> str | None:
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[SECURITY]
-    peer = _peer(request)
+    peer = peer_address(request)
     local_ip, local_port = _local(request)
     loopback = state.is_local(peer)
 

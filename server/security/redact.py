@@ -4,7 +4,8 @@ A filter on one logger misses records that propagate from others, and a filter o
 handler misses handlers added later (the desktop app's, a test's), so this wraps the
 log record factory instead: whatever logs, wherever it goes, the invite token in a
 ``/join?token=...`` URL, an ``Authorization`` value or a session cookie is replaced
-before any handler sees it.
+before any handler sees it: in the message, and in the traceback of a logged exception
+(whose message may quote a URL or a header).
 """
 
 from __future__ import annotations
@@ -33,15 +34,36 @@ def redact(text: str) -> str:
     return text
 
 
+_FORMATTER = logging.Formatter()
+
+
 def _scrub(record: logging.LogRecord) -> None:
     try:
         message = record.getMessage()
     except Exception:  # a broken format string is the logging call's problem, not ours
-        return
-    clean = redact(message)
-    if clean != message:
-        record.msg = clean
-        record.args = None
+        message = None
+    if message is not None:
+        clean = redact(message)
+        if clean != message:
+            record.msg = clean
+            record.args = None
+    _scrub_exception(record)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+
+
+def _scrub_exception(record: logging.LogRecord) -> None:
+    """Formatters print ``exc_text`` when it is set, and make it from ``exc_info`` only
+    when it is not: so the traceback is made here, scrubbed, and stored in its place."""
+    if record.exc_info and not record.exc_text:
+        text = _FORMATTER.formatException(record.exc_info)
+        clean = redact(text)
+        if clean != text:
+            record.exc_text = clean
+            # A handler that renders the exception object itself would show the secret.
+            record.exc_info = None
+    elif record.exc_text:
+        record.exc_text = redact(record.exc_text)
 
 
 def install() -> None:

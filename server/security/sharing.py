@@ -1,10 +1,10 @@
 """Turning LAN sharing on and off at run time, and ending access the moment it is revoked.
 
 ``sharing_changed`` is called by whoever opens or closes the LAN listener (the
-runner's ``set_lan``). Switching off closes every socket from the network at once;
-revoking an invite closes that person's sockets. An invite revoked by another process
-(``tandem invite --revoke`` while the app runs) is noticed by a watcher that polls the
-invite table a few times a second while sharing is on.
+runner's ``set_lan``). Switching off closes every socket, and ends every long poll,
+from the network at once; revoking an invite does the same for that person. An invite
+revoked by another process (``tandem invite --revoke`` while the app runs) is noticed
+by a watcher that polls the invite table a few times a second while sharing is on.
 """
 
 from __future__ import annotations
@@ -15,11 +15,15 @@ import logging
 from collections.abc import Sequence
 
 from aiohttp import web
+from tandem.v1 import errors_pb2
 from yarl import URL
 
+from server.api.errors import ApiError
+from server.api.routes import ParkedPoll, end_polls
 from server.appkeys import DOMAIN
 from server.security import hosts, invites
-from server.security.state import SECURITY, Sharing
+from server.security.middleware import peer_address
+from server.security.state import PRINCIPAL, SECURITY, Sharing
 from server.storage.models import MetaRow, database
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,9 @@ REVOCATION_POLL_SECONDS = 0.25
 #: Close code for "access revoked or sharing switched off" (server.realtime CloseCode.FORBIDDEN).
 CLOSE_FORBIDDEN = 4403
 LAN_URL_META_KEY = "lan_url"
+SHARING_OFF = "sharing on the network was switched off"
+REVOKED = "access revoked"
+ErrorCode = errors_pb2.ErrorCode
 
 
 def _hub(app: web.Application) -> object | None:
@@ -40,24 +47,51 @@ def _hub(app: web.Application) -> object | None:
     return app.get(HUB)
 
 
-def close_remote_connections(app: web.Application, reason: str) -> int:
-    """Close every WebSocket that is not from this machine."""
+def close_remote_connections(app: web.Application, reason: str = SHARING_OFF) -> int:
+    """Close every WebSocket, and end every long poll, that is not from this machine."""
+    is_local = app[SECURITY].is_local
+
+    def remote_poll(poll: ParkedPoll) -> bool:
+        return not is_local(poll.remote)
+
+    closed = end_polls(app, remote_poll, ErrorCode.ERROR_CODE_PERMISSION_DENIED, reason)
     hub = _hub(app)
     close_where = getattr(hub, "close_where", None)
-    if close_where is None:
-        return 0
-    is_local = app[SECURITY].is_local
-    closed: int = close_where(lambda info: not is_local(info.remote), CLOSE_FORBIDDEN, reason)
+    if close_where is not None:
+        closed += close_where(lambda info: not is_local(info.remote), CLOSE_FORBIDDEN, reason)
     return closed
 
 
 def close_member_connections(app: web.Application, member_id: str) -> int:
+    """Close that member's WebSockets and end their long polls (their access is revoked)."""
+
+    def theirs(poll: ParkedPoll) -> bool:
+        return poll.actor is not None and poll.actor.member_id == member_id
+
+    closed = end_polls(app, theirs, ErrorCode.ERROR_CODE_UNAUTHENTICATED, REVOKED)
     hub = _hub(app)
     close = getattr(hub, "close_member_connections", None)
-    if close is None:
-        return 0
-    closed: int = close(member_id, CLOSE_FORBIDDEN, "access revoked")
+    if close is not None:
+        closed += close(member_id, CLOSE_FORBIDDEN, REVOKED)
     return closed
+
+
+async def poll_still_allowed(request: web.Request) -> ApiError | None:
+    """The long poll's second look when it wakes: is this request's access still there?
+
+    Ending polls on revocation is immediate for this process; this covers a revocation
+    made elsewhere that the watcher has not noticed yet.
+    """
+    app = request.app
+    state = app[SECURITY]
+    if state.is_local(peer_address(request)):
+        return None
+    if not state.sharing.enabled:
+        return ApiError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, SHARING_OFF)
+    principal = request.get(PRINCIPAL)
+    if principal is None or not await app[DOMAIN].read(invites.is_active, principal.invite_id):
+        return ApiError(ErrorCode.ERROR_CODE_UNAUTHENTICATED, REVOKED)
+    return None
 
 
 def _names_from(urls: Sequence[str], extra: Sequence[str]) -> frozenset[str]:
@@ -116,9 +150,9 @@ async def sharing_changed(
         await _discovery(app, True, urls)
     else:
         state.sharing = Sharing(enabled=False)
-        closed = close_remote_connections(app, "sharing on the network was switched off")
+        closed = close_remote_connections(app)
         if closed:
-            log.info("sharing off: closed %d connection(s) from the network", closed)
+            log.info("sharing off: ended %d connection(s) from the network", closed)
         await stop_watcher(app)
         await _discovery(app, False, ())
 
