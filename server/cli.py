@@ -218,6 +218,7 @@ def _run_desktop(parser: argparse.ArgumentParser) -> int:
 
 
 def _fallback_to_serve(parser: argparse.ArgumentParser, reason: str) -> int:
+    reason = reason.rstrip(". ")
     print(f"tandem: {reason}; running as `tandem serve --open` instead", file=sys.stderr)
     args = parser.parse_args(["serve", "--open"])
     return SUBCOMMANDS["serve"].run(args)
