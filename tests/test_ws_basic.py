@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2
 from server.app import create_app
 from server.config import ServerConfig
 from server.realtime import HUB
-from tests.ws_client import WsClient, event_seq, subscribe, ws_url
+from server.realtime.protocol import PRESENCE_INTERVAL_SECONDS
+from server.realtime.session import Session
+from tests.ws_client import Msg, WsClient, event_seq, subscribe, ws_url
 
 Code = errors_pb2.ErrorCode
 Presence = events_pb2.PresenceState
@@ -111,11 +114,18 @@ async def test_rest_changes_reach_websocket_subscribers(
         json={"title": "made over REST"},
         headers={"Origin": str(server.make_url("")).rstrip("/")},
     ) as resp:
-        assert resp.status in (200, 201), await resp.text()
+        assert resp.status == 201, await resp.text()
         body = await resp.json()
+        location = resp.headers["Location"]
     got = await client.wait_for(lambda m: m.WhichOneof("payload") == "task_created")
-    assert got.task_created.task.title == "made over REST"
-    assert got.task_created.task.id == body.get("id", got.task_created.task.id)
+    event = got.task_created
+    assert event.task.title == "made over REST"
+    # The event names the very task the REST call created, at the version it returned.
+    assert body["id"]
+    assert event.task.id == body["id"]
+    assert location == f"/api/v1/tasks/{body['id']}"
+    assert event.task.version == int(body["version"])
+    assert event.project_id == project.id
     await client.close()
 
 
@@ -204,6 +214,11 @@ async def test_envelope_errors_are_rejected_with_codes(
     project_cmd = commands_pb2.CreateProject(project=entities_pb2.Project(key="NOPE", name="x"))
     r = await client.request(create_project=project_cmd)
     assert r.reject.error.code == Code.ERROR_CODE_FAILED_PRECONDITION  # hello first
+    # What is not a client command at all is UNSUPPORTED, before hello as after it.
+    r = await client.request()
+    assert r.reject.error.code == Code.ERROR_CODE_UNSUPPORTED
+    r = await client.request(task_created=events_pb2.TaskCreated(project_id="p", seq=1))
+    assert r.reject.error.code == Code.ERROR_CODE_UNSUPPORTED
     r = await client.request(hello=commands_pb2.Hello(protocol_version=2))
     assert r.reject.error.code == Code.ERROR_CODE_UNSUPPORTED
     r = await client.request(hello=commands_pb2.Hello(protocol_version=1, client_id="x"))
@@ -230,6 +245,52 @@ async def test_envelope_errors_are_rejected_with_codes(
     project = await make_project(client, "OK")
     assert project.key == "OK"
     await client.close()
+
+
+async def test_a_server_failure_outside_any_command_closes_with_1011(
+    session: aiohttp.ClientSession, server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = Session.handle
+
+    async def failing(self: Session, msg: Msg) -> None:
+        if msg.message_id == "boom":
+            raise RuntimeError("a bug in the envelope path")
+        await handle(self, msg)
+
+    monkeypatch.setattr(Session, "handle", failing)
+    bystander = await connect(session, server)
+    victim = await connect(session, server)
+    await victim.send(Msg(message_id="boom", unsubscribe=commands_pb2.Unsubscribe()))
+    assert await victim.wait_closed() == 1011
+    # Only that connection ended.
+    project = await make_project(bystander, "ALIVE")
+    assert project.key == "ALIVE"
+    await bystander.close()
+
+
+async def test_a_sprint_subscription_filters_nothing_and_sets_the_viewed_sprint(
+    session: aiohttp.ClientSession, server: TestServer
+) -> None:
+    a = await connect(session, server)
+    b = await connect(session, server)
+    project = await make_project(a)
+    made = await a.request(
+        create_sprint=commands_pb2.CreateSprint(
+            project_id=project.id, sprint=entities_pb2.Sprint(name="S1")
+        )
+    )
+    sprint = made.ack.sprint
+    await subscribe(a, project.id)
+    await subscribe(b, project.id, sprint_id=sprint.id)
+    joined = await a.wait_for(lambda m: m.HasField("user_presence"))
+    assert joined.user_presence.viewing_sprint_id == sprint.id
+    # Events are per project: a task outside the sprint reaches b all the same.
+    outside = await make_task(a, project.id, "not in the sprint")
+    got = await b.wait_for(lambda m: m.HasField("task_created"))
+    assert got.task_created.task.id == outside.id
+    assert not got.task_created.task.sprint_id
+    await a.close()
+    await b.close()
 
 
 async def test_subscription_is_keyed_by_its_message_id(
@@ -275,8 +336,12 @@ async def test_presence_is_shared_throttled_and_leaves(
     assert joined.user_presence.member.display_name == "Bob"
     assert joined.user_presence.state == Presence.PRESENCE_STATE_ONLINE
     assert joined.user_presence.seq == 0
-    # Bob types a burst of presence updates; Ada sees fewer, ending on the latest state.
+    # Bob types a burst of presence updates. The throttle's contract: Ada is sent at most
+    # one of Bob's presences per PRESENCE_INTERVAL_SECONDS, and the last one is always his
+    # latest state. Time is read on the loop's clock, the one the server throttles by.
+    loop = asyncio.get_running_loop()
     mark = len(a.received)
+    started = loop.time()
     for i in range(20):
         r = await b.request(
             update_presence=commands_pb2.UpdatePresence(
@@ -288,15 +353,33 @@ async def test_presence_is_shared_throttled_and_leaves(
         )
         assert r.WhichOneof("payload") == "ack"
 
+    bob = b.hello_welcome.connection_id
+
+    def bobs() -> list[events_pb2.UserPresence]:
+        return [
+            m.user_presence
+            for m in a.received[mark:]
+            if m.HasField("user_presence") and m.user_presence.connection_id == bob
+        ]
+
     def latest_is_final() -> bool:
-        seen = [m.user_presence for m in a.received[mark:] if m.HasField("user_presence")]
+        seen = bobs()
         return bool(seen) and not seen[-1].typing_comment
 
     await a.wait_until(latest_is_final)
-    seen = [m.user_presence for m in a.received[mark:] if m.HasField("user_presence")]
-    assert len(seen) < 20
-    assert seen[-1].viewing_task_id == task.id
-    assert seen[-1].editing_field == "description"
+    elapsed = loop.time() - started
+    seen = bobs()
+    # Every relay fell inside [started, now], and relays are an interval apart.
+    assert 1 <= len(seen) <= int(elapsed / PRESENCE_INTERVAL_SECONDS) + 1, (len(seen), elapsed)
+    final = seen[-1]
+    assert final.state == Presence.PRESENCE_STATE_ONLINE
+    assert final.viewing_task_id == task.id
+    assert final.editing_field == "description"
+    assert not final.typing_comment
+    # Nothing is relayed after the latest state: it stays the last word.
+    probe = await make_task(a, project.id, "after the burst")
+    await a.wait_for(lambda m: m.HasField("task_created") and m.task_created.task.id == probe.id)
+    assert bobs()[-1] == final
     # Bob is not sent his own presence.
     assert all(
         m.user_presence.connection_id != b.hello_welcome.connection_id

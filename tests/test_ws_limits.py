@@ -44,6 +44,22 @@ async def send_respecting_rate_limit(client: WsClient, **payload: Any) -> Any:
     raise AssertionError("rate limited for too long")
 
 
+async def read_until_close(client: RawWs, timeout: float = 30.0) -> int:
+    """Read every frame up to the server's close frame; return its close code."""
+    async with asyncio.timeout(timeout):
+        while True:
+            opcode, payload = await client.read_frame()
+            if opcode == 0x8:
+                assert len(payload) >= 2, payload
+                return int.from_bytes(payload[:2], "big")
+            if opcode == 0x9:  # ping: answer, as any WebSocket client does
+                client.send(payload, opcode=0xA)
+                continue
+            assert opcode == 0x2, opcode
+            # A whole protobuf message, or this raises.
+            websocket_pb2.WebSocketMessage.FromString(payload)
+
+
 async def test_a_client_that_never_reads_is_dropped_while_others_keep_receiving(
     session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
 ) -> None:
@@ -84,6 +100,10 @@ async def test_a_client_that_never_reads_is_dropped_while_others_keep_receiving(
         if stalled_left():
             break
     assert stalled_left(), "the stalled client was never dropped"
+    # Reading again, the stalled client gets whole frames only, then a close frame with
+    # 4008: the frame being written when it fell behind was finished, not cut short.
+    code = await read_until_close(stalled)
+    assert code == 4008
     # The reader got every event up to the last, in order, while the stalled one was cut.
     await reader.wait_until(
         lambda: bool(reader.events()) and event_seq(reader.events()[-1]) >= last

@@ -10,6 +10,11 @@ and one event reaches a thousand idle subscribers without a thousand task switch
 A client whose queue reaches its limit is closed with ``TOO_SLOW`` and can resume from its
 last seq. The connection's own replies (``send``) wait for room instead, which slows only
 that client's reader.
+
+Closing never cuts a frame short: a frame handed to the socket is always whole in its
+buffer, so the writer is never cancelled; the close frame goes in behind it, and the socket
+is cut only once the client has stopped reading for ``CLOSE_TIMEOUT_SECONDS``. A client that
+reads again in time sees whole frames and then the close code, not a broken stream.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -88,6 +93,7 @@ class Connection:
         "connected_at",
         "id",
         "identity",
+        "on_abort",
         "queue_limit",
         "remote",
         "request",
@@ -123,6 +129,9 @@ class Connection:
         self._closer: asyncio.Task[None] | None = None
         self._closing = False
         self._flush_then_close: tuple[int, str] | None = None
+        # Set by the hub: ends the subscriptions (and so the presence) of a connection the
+        # server drops, at once rather than when its close handshake is over.
+        self.on_abort: Callable[[Connection], None] | None = None
 
     # Limits ----------------------------------------------------------------------
 
@@ -201,8 +210,9 @@ class Connection:
         ws = self.ws
         try:
             await first
-            queue = self._queue
-            while queue:
+            # Re-read each time: abort() drops the queue, and then the frame just finished
+            # was the last one.
+            while queue := self._queue:
                 item = queue.popleft()
                 if len(queue) < self.queue_limit:
                     self._wake_room()
@@ -216,13 +226,10 @@ class Connection:
             return
         self._queue = None
         self._wake_room()
-        if self._flush_then_close is not None:
-            # Still the writer (finish() waits for it) until the close is sent.
-            code, reason = self._flush_then_close
-            await self._close_socket(code, reason)
-            return
         # Drained: no task and no queue until the socket next falls behind.
         self._writer = None
+        if self._flush_then_close is not None and self._closer is None:
+            self._start_closer(*self._flush_then_close)
 
     def _peer_gone(self) -> None:
         # The peer is gone; the reader sees it too and cleans up.
@@ -240,50 +247,74 @@ class Connection:
         self._wake_room()
         self._flush_then_close = (code, reason)
         if self._writer is None and self._closer is None:
-            # Nothing left to send: close now.
-            self._closer = asyncio.create_task(
-                self._close_socket(code, reason), name=f"ws-close-{self.id}"
-            )
+            # Nothing left to send: close now. Otherwise the writer closes once drained.
+            self._start_closer(code, reason)
 
     def abort(self, code: int, reason: str) -> None:
-        """Drop what is queued and close with ``code`` now (too slow, revoked, bad input)."""
+        """Drop what is queued and close with ``code`` (too slow, revoked, bad input).
+
+        The frame being written, if any, is finished rather than cancelled: it is already
+        whole in the socket's buffer, and the close frame follows it.
+        """
         if self._closing and self._flush_then_close is None:
             return
         self._closing = True
         self._flush_then_close = None
+        queue = self._queue
+        if queue is not None:
+            queue.clear()
         self._queue = None
         self._wake_room()
-        if self._writer is not None:
-            self._writer.cancel()
         if self._closer is None:
-            self._closer = asyncio.create_task(
-                self._close_socket(code, reason), name=f"ws-close-{self.id}"
-            )
+            self._start_closer(code, reason)
+        if self.on_abort is not None:
+            self.on_abort(self)
 
     async def close_now(self, code: int, reason: str) -> None:
         self.abort(code, reason)
         if self._closer is not None:
             await asyncio.shield(self._closer)
 
+    def _start_closer(self, code: int, reason: str) -> None:
+        self._closer = asyncio.create_task(
+            self._close_socket(code, reason), name=f"ws-close-{self.id}"
+        )
+
     async def _close_socket(self, code: int, reason: str) -> None:
         if self.close_code is None:
             self.close_code = code
+        # Never cancelled by us: aiohttp's writers share one drain waiter, and cancelling
+        # one waiting send cancels it for every other (the close frame included).
+        closing = asyncio.ensure_future(self.ws.close(code=code, message=reason.encode()[:120]))
+        closing.add_done_callback(_consume)
         try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
-                await self.ws.close(code=code, message=reason.encode()[:120])
-        except (TimeoutError, ConnectionError):
-            self._cut()
+            if await self._wait_while_read(closing):
+                return
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                self._cut()
-                raise
-            # Cancelling a writer that waited for the socket to drain leaves aiohttp's
-            # shared drain waiter cancelled, so the close frame cannot be sent either.
             self._cut()
-        except Exception:
-            log.exception("closing connection %s failed", self.id)
-            self._cut()
+            raise
+        # The client stopped reading (or never answers the close): drop the socket.
+        self._cut()
+        await asyncio.wait((closing,), timeout=CLOSE_TIMEOUT_SECONDS)
+
+    async def _wait_while_read(self, closing: asyncio.Future[bool]) -> bool:
+        """Wait for the close handshake while the client keeps taking bytes from the socket.
+
+        True when the close finished; False once a whole ``CLOSE_TIMEOUT_SECONDS`` passed
+        in which nothing left the socket's buffer.
+        """
+        transport = self.request.transport
+        left = transport.get_write_buffer_size() if transport is not None else 0
+        while True:
+            done, _ = await asyncio.wait((closing,), timeout=CLOSE_TIMEOUT_SECONDS)
+            if done:
+                return True
+            now = transport.get_write_buffer_size() if transport is not None else 0
+            if now == 0 or now >= left:
+                # Nothing moved (or all is with the kernel, which still delivers it after
+                # the socket is closed, and only the client's close answer is missing).
+                return False
+            left = now
 
     def _cut(self) -> None:
         # A client that stopped reading never acknowledges a close: drop the socket and
@@ -318,3 +349,13 @@ class Connection:
                 log.error("connection %s: writer failed", self.id, exc_info=exc)
         if not self.ws.closed:
             await self._close_socket(CloseCode.NORMAL, "")
+
+
+def _consume(fut: asyncio.Future[bool]) -> None:
+    # A peer that vanished or never answered is expected (close_code already says how the
+    # connection ended); anything else is a bug worth a log line.
+    if fut.cancelled():
+        return
+    exc = fut.exception()
+    if exc is not None and not isinstance(exc, (ConnectionError, TimeoutError)):
+        log.error("closing a WebSocket failed", exc_info=exc)

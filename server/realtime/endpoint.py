@@ -71,7 +71,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                     await conn.close_now(CloseCode.INVALID_PAYLOAD, f"not a message: {exc}")
                     break
                 del msg
-                await session.handle(envelope)
+                try:
+                    await session.handle(envelope)
+                except Exception:
+                    # A bug outside any one command (they answer INTERNAL themselves): the
+                    # connection's state is unknown, so end it with a code that says so.
+                    log.exception("connection %s failed", conn.id)
+                    await conn.close_now(CloseCode.INTERNAL_ERROR, "internal error")
+                    break
                 del envelope  # an idle connection keeps no message alive
             else:
                 # CLOSE, CLOSING, CLOSED or ERROR (too big, heartbeat missed, reset).

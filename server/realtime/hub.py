@@ -206,6 +206,7 @@ class Hub:
 
     def attach(self, conn: Connection) -> None:
         self._connections[conn.id] = conn
+        conn.on_abort = self._leave_all
 
     def identified(self, conn: Connection) -> None:
         self._notify()
@@ -228,6 +229,8 @@ class Hub:
 
     def subscription_live(self, sub: Subscription) -> None:
         sub.go_live()
+        if sub.conn.subscriptions.get(sub.id) is not sub:
+            return  # what was held back overflowed the queue: the connection was dropped
         self._relay_presence(sub, PresenceState.PRESENCE_STATE_ONLINE)
         self._notify()
 

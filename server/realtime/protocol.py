@@ -33,7 +33,7 @@ class CloseCode(IntEnum):
     UNSUPPORTED_DATA = 1003  # a text frame on the binary endpoint, or binary on ?format=json
     INVALID_PAYLOAD = 1007  # a frame that is not a valid WebSocketMessage
     MESSAGE_TOO_BIG = 1009  # a frame over the size limit (sent by aiohttp itself)
-    INTERNAL_ERROR = 1011
+    INTERNAL_ERROR = 1011  # the server failed outside any one command; reconnect, resume
     TOO_SLOW = 4008  # the client fell behind its outgoing queue limit; resume from last seq
     HELLO_TIMEOUT = 4408  # no successful hello within the server's hello timeout
     UNAUTHENTICATED = 4401  # no valid credential for a connection from the LAN

@@ -109,7 +109,9 @@ class Subscribe(_message.Message):
     or an earlier subscription). A different epoch means resync.
     """
     sprint_id: _builtins.str
-    """Narrow presence to one sprint's view (optional)."""
+    """The sprint your own presence shows you viewing (optional). Events and
+    presence are per project whatever it says.
+    """
     def __init__(
         self,
         *,
