@@ -16,7 +16,8 @@ import pytest
 from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 from server.config import ServerConfig
-from server.domain.service import open_domain
+from server.domain.errors import DomainError, ErrorCode
+from server.domain.service import TaskFilter, open_domain
 
 ROUNDS = 30
 
@@ -135,3 +136,59 @@ async def test_online_backup_during_writes_is_consistent(tmp_path: Path) -> None
             assert head == tasks + 1  # the log and the data were copied at one instant
     finally:
         domain.close()
+
+
+async def test_a_full_disk_is_a_clear_error_that_loses_nothing_and_recovers(tmp_path: Path) -> None:
+    """SQLite's own "database or disk is full", made real by capping the file's pages."""
+    domain = open_domain(ServerConfig(data_dir=tmp_path))
+    owner = domain.owner_actor()
+    try:
+        project = (
+            await domain.command(
+                owner,
+                websocket_pb2.WebSocketMessage(
+                    create_project=commands_pb2.CreateProject(
+                        project=entities_pb2.Project(key="FUL", name="full")
+                    )
+                ),
+            )
+        ).project
+        saved = []
+        for i in range(20):
+            create = commands_pb2.CreateTask(
+                project_id=project.id, task=entities_pb2.Task(title=f"kept {i}")
+            )
+            ack = await domain.command(owner, websocket_pb2.WebSocketMessage(create_task=create))
+            saved.append(ack.task.id)
+
+        def cap(pages: int | None) -> None:
+            db = domain.store.db
+            if pages is None:
+                db.execute_sql("PRAGMA max_page_count = 1073741823")
+            else:
+                db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                count = db.execute_sql("PRAGMA page_count").fetchone()[0]
+                db.execute_sql(f"PRAGMA max_page_count = {count}")
+
+        await domain.read(cap, 0)
+        big = commands_pb2.CreateTask(
+            project_id=project.id, task=entities_pb2.Task(title="big", description="x" * 90_000)
+        )
+        with pytest.raises(DomainError) as refused:
+            await domain.command(owner, websocket_pb2.WebSocketMessage(create_task=big))
+        assert refused.value.code == ErrorCode.ERROR_CODE_UNAVAILABLE
+        assert "nothing was saved" in refused.value.message
+        await domain.read(cap, None)  # space again
+        ack = await domain.command(owner, websocket_pb2.WebSocketMessage(create_task=big))
+        assert ack.task.title == "big"
+        listed = await domain.read(domain.list_tasks, project.id, TaskFilter(page_size=100))
+        assert [t.id for t in listed.tasks][:20] == saved
+    finally:
+        domain.close()
+    conn = sqlite3.connect(tmp_path / "tandem.sqlite3")
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM event ORDER BY seq")]
+    finally:
+        conn.close()
+    assert seqs == list(range(1, len(seqs) + 1))

@@ -165,6 +165,11 @@ class Domain:
                             self._remember_refusal(key, err, self._clock())
                         outcomes.append(err)
                         continue
+                    except pw.DatabaseError:
+                        # The storage itself failed (disk full, I/O error). SQLite may have
+                        # rolled back the whole transaction, so the group fails as one:
+                        # nothing of it was saved, and every command in it may be retried.
+                        raise
                     except Exception:  # a bug: refuse this command, keep serving the rest
                         log.exception("command %s failed", envelope.WhichOneof("payload"))
                         outcomes.append(
@@ -212,8 +217,6 @@ class Domain:
                     AppliedRequestRow.insert(
                         key=key, answer=ack.SerializeToString(), is_error=False, created_at=tx.now
                     ).execute()
-        except pw.OperationalError as err:
-            raise self._storage_error(err) from err
         except pw.IntegrityError as err:
             log.warning("integrity error on %s: %s", kind, err)
             raise DomainError(
@@ -253,16 +256,22 @@ class Domain:
             raise DomainError(ErrorCode.ERROR_CODE_INTERNAL, "stored answer unreadable") from err
 
     @staticmethod
-    def _storage_error(err: pw.DatabaseError) -> DomainError:
-        text = str(err).lower()
-        if any(word in text for word in _STORAGE_UNAVAILABLE):
-            log.error("storage unavailable: %s", err)
-            return DomainError(
-                ErrorCode.ERROR_CODE_UNAVAILABLE,
-                f"the database cannot take changes right now ({err}); nothing was saved",
-                retry_after_ms=1000,
-            )
-        log.exception("storage error")
+    def _storage_error(err: BaseException) -> DomainError:
+        # A failed rollback ("no such savepoint") can hide the cause: read the whole chain.
+        cause: BaseException | None = err
+        for _ in range(10):
+            if cause is None:
+                break
+            text = str(cause)
+            if any(word in text.lower() for word in _STORAGE_UNAVAILABLE):
+                log.error("storage unavailable: %s", text)
+                return DomainError(
+                    ErrorCode.ERROR_CODE_UNAVAILABLE,
+                    f"the database cannot take changes right now ({text}); nothing was saved",
+                    retry_after_ms=1000,
+                )
+            cause = cause.__cause__ or cause.__context__
+        log.error("storage error", exc_info=err)
         return DomainError(ErrorCode.ERROR_CODE_INTERNAL, "storage error; nothing was saved")
 
     # ---- reads ---------------------------------------------------------------------------
