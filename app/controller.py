@@ -23,6 +23,7 @@ from app import resources
 from app.autostart import Autostart
 from app.invite_dialog import InviteDialog
 from app.invites import InviteRole, create_invite
+from app.manage_invites import ManageInvitesDialog
 from app.notify import Notifier
 from app.settings import DesktopSettings
 from server.config import ServerConfig
@@ -108,7 +109,13 @@ class TrayController(QObject):
         lan.toggled.connect(self.set_lan)
         lan_address = self._add("lan_address", "", self.copy_lan_address)
         lan_address.setVisible(False)
+        lan_tls = self._add("lan_tls", "Encrypt LAN connections (TLS)")
+        lan_tls.setCheckable(True)
+        lan_tls.setChecked(self.settings.lan_tls)
+        lan_tls.setToolTip("Others on your network connect over HTTPS (self-signed certificate)")
+        lan_tls.toggled.connect(self.set_lan_tls)
         self._add("invite", "Invite someone…", self.show_invite_dialog)
+        self._add("manage_invites", "Manage invites…", self.show_manage_invites)
         people = self._add("people", "No one else connected")
         people.setEnabled(False)
         self.menu.addSeparator()
@@ -140,9 +147,10 @@ class TrayController(QObject):
         candidates.append(0)
         taken: list[int] = []
         for port in candidates:
-            handle = ServerHandle(
-                dataclasses.replace(self._base_config, port=port), starter=self._starter
+            config = dataclasses.replace(
+                self._base_config, port=port, lan_tls=self.settings.lan_tls
             )
+            handle = ServerHandle(config, starter=self._starter)
             handle.add_event_observer(lambda m: self._event_arrived.emit(m.SerializeToString()))
             handle.add_people_observer(self._people_changed.emit)
             try:
@@ -202,11 +210,31 @@ class TrayController(QObject):
         if self.handle is None:
             return
         try:
-            self.handle.set_lan(enabled)
+            self.handle.set_lan(enabled, tls=self.settings.lan_tls)
         except Exception as error:
             log.exception("Share on LAN failed")
             self.notify(
                 "Could not change LAN sharing", str(error), QSystemTrayIcon.MessageIcon.Warning
+            )
+        self.refresh()
+
+    @Slot(bool)
+    def set_lan_tls(self, enabled: bool) -> None:
+        """Remember the choice; while sharing, share again at once with it."""
+        self.settings.lan_tls = enabled
+        self.settings.save(self.data_dir)
+        if self.handle is None or not self.handle.lan_urls:
+            return
+        try:
+            # Everyone connected from the network is disconnected: nobody carries on
+            # unencrypted. Links keep the address and port; only the scheme changes.
+            self.handle.set_lan(True, tls=enabled)
+        except Exception as error:
+            log.exception("Switching TLS failed")
+            self.settings.lan_tls = not enabled
+            self.settings.save(self.data_dir)
+            self.notify(
+                "Could not change LAN encryption", str(error), QSystemTrayIcon.MessageIcon.Warning
             )
         self.refresh()
 
@@ -307,6 +335,21 @@ class TrayController(QObject):
         dialog.activateWindow()
         return dialog
 
+    @Slot()
+    def show_manage_invites(self) -> ManageInvitesDialog | None:
+        handle = self.handle
+        if handle is None:
+            return None
+        dialog = ManageInvitesDialog(
+            handle.list_invites, handle.revoke_invite, icon=resources.app_icon()
+        )
+        dialog.finished.connect(lambda _: self._forget(dialog))
+        self._dialogs.append(dialog)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
     def about_text(self) -> str:
         log_path = str(self.log_path) if self.log_path else "(not logging to a file)"
         return (
@@ -363,6 +406,10 @@ class TrayController(QObject):
         address.setVisible(shared)
         address.setText(f"On your network: {lan_urls[0]}" if shared else "")
         address.setToolTip("Click to copy")
+        lan_tls = self.actions["lan_tls"]
+        lan_tls.blockSignals(True)
+        lan_tls.setChecked(self.settings.lan_tls)
+        lan_tls.blockSignals(False)
         self.tray.setIcon(resources.app_icon(shared_on_lan=shared))
         people = self.actions["people"]
         if self.people:

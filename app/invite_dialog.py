@@ -134,6 +134,8 @@ class InviteDialog(QDialog):
             self.copy_button.setEnabled(False)
             return
         self.link.setText(url)
+        # Show where the link goes (the address), not the end of the token.
+        self.link.setCursorPosition(0)
         fingerprint = self._fingerprint() if self._fingerprint is not None else ""
         self.show_fingerprint(fingerprint)
         pixmap = qr_pixmap(url)

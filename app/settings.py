@@ -24,6 +24,8 @@ class DesktopSettings:
     port: int = DEFAULT_PORT
     # Tray messages when someone comments on, assigns to or mentions the owner.
     notifications: bool = True
+    # Serve the LAN listener over TLS (a self-signed certificate) while sharing.
+    lan_tls: bool = False
 
     @classmethod
     def load(cls, data_dir: Path) -> DesktopSettings:
@@ -40,6 +42,7 @@ class DesktopSettings:
         valid = {
             "port": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536,
             "notifications": lambda v: isinstance(v, bool),
+            "lan_tls": lambda v: isinstance(v, bool),
         }
         # Unknown or malformed entries (a newer version's, a hand edit) are ignored.
         values = {key: value for key, value in raw.items() if key in valid and valid[key](value)}

@@ -1,10 +1,11 @@
 """A thread-safe handle on a Tandem server running on its own thread and event loop.
 
 The desktop app (or any other host with its own main loop) talks to the server only
-through this handle: start, stop, URL, LAN toggle, status, backup, who is connected,
-and a stream of committed events. Every call crosses into the server's loop with
-``asyncio.run_coroutine_threadsafe``; callbacks handed in are called on the server's
-thread, so a GUI must hop to its own thread from there (a queued signal does).
+through this handle: start, stop, URL, LAN toggle (with or without TLS), invites,
+status, backup, who is connected, and a stream of committed events. Every call
+crosses into the server's loop with ``asyncio.run_coroutine_threadsafe``; callbacks
+handed in are called on the server's thread, so a GUI must hop to its own thread from
+there (a queued signal does).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from server.domain.service import Domain
 from server.realtime.hub import ConnectionInfo
 from server.realtime.keys import HUB
 from server.runner import PortInUseError, RunningServer, start_server
+from server.security import invites
 
 log = logging.getLogger(__name__)
 
@@ -189,12 +191,19 @@ class ServerHandle:
         server = self._running
         return server.lan_fingerprint if server is not None else ""
 
-    def set_lan(self, enabled: bool, timeout: float = 10.0) -> list[str]:
-        """Share on LAN on or off; returns the LAN URLs (empty when off)."""
+    def set_lan(
+        self, enabled: bool, *, tls: bool | None = None, timeout: float = 30.0
+    ) -> list[str]:
+        """Share on LAN on or off; returns the LAN URLs (empty when off).
+
+        ``tls``: serve the LAN listener over TLS (None keeps the current setting); a
+        change while sharing reopens the listener, ending everyone's connection from the
+        network. The first switch to TLS makes the certificate, hence the longer timeout.
+        """
 
         async def toggle() -> list[str]:
             server = self._server()
-            await server.set_lan(enabled)
+            await server.set_lan(enabled, tls=tls)
             return list(server.lan_urls)
 
         return self._call(toggle, timeout)
@@ -280,6 +289,23 @@ class ServerHandle:
             return await server.create_invite(role=role, name=name)
 
         return self._call(run, timeout)
+
+    def list_invites(self, timeout: float = 5.0) -> list[invites.Invite]:
+        """Every invite, oldest first, revoked ones included (read on the database thread)."""
+
+        async def run() -> list[invites.Invite]:
+            return await self._domain().read(invites.list_all)
+
+        return self._call(run, timeout)
+
+    def revoke_invite(self, invite_id: str, timeout: float = 10.0) -> None:
+        """Revoke an invite; that person's connections close at once."""
+        server = self._server()
+
+        async def run() -> None:
+            await server.revoke_invite(invite_id)
+
+        self._call(run, timeout)
 
     # Observers -------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import ipaddress
 import logging
@@ -87,6 +88,7 @@ class RunningServer:
     """A started server: where it answers, and how to share it or stop it."""
 
     app: web.Application
+    # As started, except lan_tls, which follows set_lan.
     config: ServerConfig
     runner: web.AppRunner
     site: web.TCPSite
@@ -116,13 +118,25 @@ class RunningServer:
         scheme = "https" if self.lan_fingerprint else "http"
         return [f"{scheme}://{_url_host(h)}:{self.lan_port}/" for h in hosts]
 
-    async def set_lan(self, enabled: bool, host: str | None = None) -> list[str]:
-        """Open or close the LAN listener; returns the LAN URLs (empty when off)."""
+    async def set_lan(
+        self, enabled: bool, host: str | None = None, tls: bool | None = None
+    ) -> list[str]:
+        """Open or close the LAN listener; returns the LAN URLs (empty when off).
+
+        ``tls``: serve the LAN listener over TLS from now on (None keeps the current
+        setting). Changing it while the listener is open reopens it on the same port.
+        """
         wanted_host = host or self.config.lan_host
-        if self.lan_site is not None and (not enabled or wanted_host != self.lan_host):
-            if not enabled:
+        tls_changed = tls is not None and tls != self.config.lan_tls
+        if tls is not None and tls_changed:
+            self.config = dataclasses.replace(self.config, lan_tls=tls)
+        if self.lan_site is not None and (
+            not enabled or tls_changed or wanted_host != self.lan_host
+        ):
+            if not enabled or tls_changed:
                 # Cut the network off first: nothing may slip out between the listener
-                # closing and the security layer hearing of it.
+                # closing and the security layer hearing of it. A switch to or from TLS
+                # ends everyone's connection too, so none carries on unencrypted.
                 await security.sharing_changed(self.app, False)
             await self.lan_site.stop()
             self.lan_site = None

@@ -1,4 +1,5 @@
-"""Screenshots of the real tray menu and the invite dialog (run under an X server with a tray).
+"""Screenshots of the real tray menu, the invite dialog and the invites list (run under an X
+server with a tray).
 
 Usage: ``DISPLAY=:91 python -m tests.desktop_screenshots OUT_DIR DATA_DIR``. Uses the
 real server on loopback (127.0.0.2 stands in for the LAN address) and ImageMagick's
@@ -17,22 +18,8 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from app.autostart import Autostart
 from app.controller import TrayController
+from app.invites import InviteRole
 from server.config import ServerConfig
-from server.runner import RunningServer, start_server
-
-
-class PreviewInvites(RunningServer):
-    """For the preview shot only: a link of the documented shape, until invites land."""
-
-    async def create_invite(self, role: str, name: str = "") -> str:
-        return f"{self.lan_urls[0]}join#invite=preview-{role}"
-
-
-async def start_with_preview_invites(config: ServerConfig) -> RunningServer:
-    running = await start_server(config)
-    if not hasattr(running, "create_invite"):
-        running.__class__ = PreviewInvites
-    return running
 
 
 def pump(app: QApplication, seconds: float) -> None:
@@ -62,13 +49,13 @@ def main() -> int:
         data_dir,
         log_path=data_dir / "tandem.log",
         base_config=ServerConfig(data_dir=data_dir, lan_host="127.0.0.2"),
-        starter=start_with_preview_invites,
         open_url=lambda _: None,
         autostart=Autostart(home=data_dir / "home"),
     )
     try:
         controller.start()
         controller.tray.show()
+        controller.actions["lan_tls"].setChecked(True)
         controller.actions["lan"].setChecked(True)
         controller._on_people(["Ann", "Sam"])
         pump(app, 1.5)
@@ -86,6 +73,22 @@ def main() -> int:
         pump(app, 1.0)
         grab(out_dir / "invite-dialog.png", "640x720+0+0")
         dialog.close()
+        controller.invite_link(InviteRole.VIEWER, "Ana Lee")
+        controller.invite_link(InviteRole.EDITOR, "Ben")
+        invites = controller.show_manage_invites()
+        assert invites is not None
+        invites.move(40, 60)
+        pump(app, 0.5)
+        ana = next(i for i in invites.invites if i.name == "Ana Lee")
+        invites.ask_to_revoke(ana)
+        pump(app, 1.0)
+        grab(out_dir / "revoke-question.png", "900x600+0+0")
+        confirm = invites.confirm_button()
+        assert confirm is not None
+        confirm.click()
+        pump(app, 1.0)
+        grab(out_dir / "manage-invites.png", "900x600+0+0")
+        invites.close()
         QTimer.singleShot(0, app.quit)
     finally:
         controller.shutdown()

@@ -1,24 +1,28 @@
-"""Helpers for the handle and desktop tests: a recording starter, ports, a person acting
-on the board (a LAN invitee), a client event loop on its own thread, and a virtual X
-screen with a system tray."""
+"""Helpers for the handle and desktop tests: recording starters, ports, a person acting
+on the board (a LAN invitee), clients from another computer on the network (played from
+127.0.0.2), a client event loop on its own thread, and a virtual X screen with a tray."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import os
 import select
 import shlex
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 from tandem.v1 import entities_pb2, websocket_pb2
 
 from server.appkeys import DOMAIN
@@ -26,8 +30,13 @@ from server.config import ServerConfig
 from server.domain.actor import Actor
 from server.runner import RunningServer, start_server
 from server.security import invites
+from server.security.state import SECURITY
+from tests.ws_client import WsClient
 
 T = TypeVar("T")
+
+# A second loopback address plays another computer on the network.
+LAN_PEER = "127.0.0.2"
 
 X_TOOLS = ("Xvfb", "trayer", "xwininfo")
 TRAYER_ARGS = [
@@ -60,6 +69,65 @@ class Recorder:
         self.servers.append(server)
         self.loop = asyncio.get_running_loop()
         return server
+
+
+class LanPeerRecorder(Recorder):
+    """A recording starter whose servers take only 127.0.0.1 for this machine, so a client
+    from 127.0.0.2 is a LAN peer that needs an invite (and no mDNS announcement is made)."""
+
+    async def __call__(self, config: ServerConfig) -> RunningServer:
+        server = await super().__call__(config)
+        state = server.app[SECURITY]
+        state.is_local = lambda address: address == "127.0.0.1"
+        state.announce = False
+        return server
+
+
+def token_of(link: str) -> str:
+    """The invite token in an invite link (``…/join?token=TOKEN``)."""
+    return link.split("token=", 1)[1]
+
+
+def lan_peer_get(base_url: str, token: str = "", path: str = "api/v1/projects") -> int:
+    """The status of a GET from 127.0.0.2 (a LAN peer) with ``token`` as its Bearer
+    credential; over HTTPS the self-signed certificate is accepted unchecked."""
+    parts = urllib.parse.urlsplit(base_url)
+    assert parts.hostname is not None and parts.port is not None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        connection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=10, source_address=(LAN_PEER, 0), context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(
+            parts.hostname, parts.port, timeout=10, source_address=(LAN_PEER, 0)
+        )
+    try:
+        connection.request("GET", "/" + path, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+async def lan_peer_websocket(base_url: str, token: str) -> tuple[aiohttp.ClientSession, WsClient]:
+    """A WebSocket from 127.0.0.2 (a LAN peer) presenting ``token``, that said hello.
+    Raises ``aiohttp.WSServerHandshakeError`` when the server refuses it."""
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(local_addr=(LAN_PEER, 0), force_close=True)
+    )
+    url = base_url.replace("http://", "ws://", 1) + "ws"
+    try:
+        client = await WsClient.connect(
+            session, url, name="Sam", headers={"Authorization": f"Bearer {token}"}
+        )
+    except BaseException:
+        await session.close()
+        raise
+    return session, client
 
 
 def hold_database_thread(recorder: Recorder, timeout: float = 60.0) -> threading.Event:

@@ -1,4 +1,5 @@
-"""Screenshots of the tray menu and the invite dialog under Xvfb with a real tray host."""
+"""Screenshots of the tray menu, the invite dialog and the invites list under Xvfb with a
+real tray host."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ pytestmark = pytest.mark.desktop
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "artifacts" / "screenshots"
+SHOTS = (
+    "tray-icon.png",
+    "tray-menu.png",
+    "invite-dialog.png",
+    "revoke-question.png",
+    "manage-invites.png",
+)
 
 
 @pytest.fixture
@@ -29,10 +37,10 @@ def x_with_tray() -> Iterator[dict[str, str]]:
         yield env
 
 
-def test_tray_menu_and_invite_dialog_screenshots(
+def test_tray_menu_invite_dialog_and_invites_list_screenshots(
     x_with_tray: dict[str, str], tmp_path: Path
 ) -> None:
-    for name in ("tray-icon.png", "tray-menu.png", "invite-dialog.png"):
+    for name in SHOTS:
         (OUT / name).unlink(missing_ok=True)
     done = subprocess.run(
         [sys.executable, "-m", "tests.desktop_screenshots", str(OUT), str(tmp_path / "data")],
@@ -43,5 +51,5 @@ def test_tray_menu_and_invite_dialog_screenshots(
         timeout=90,
     )
     assert done.returncode == 0, done.stderr
-    for name in ("tray-icon.png", "tray-menu.png", "invite-dialog.png"):
+    for name in SHOTS:
         assert (OUT / name).stat().st_size > 0

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import http.client
 import json
 import sqlite3
+import ssl
 import threading
 import urllib.request
 from pathlib import Path
@@ -21,12 +24,19 @@ from server.handle import (
     is_port_in_use,
 )
 from server.runner import PortInUseError
+from server.security import tls
 from tests.desktop_support import (
+    LAN_PEER,
+    BackgroundLoop,
     BoardPerson,
+    LanPeerRecorder,
     Recorder,
     hold_database_thread,
+    lan_peer_get,
+    lan_peer_websocket,
     port_is_listening,
     taken_port,
+    token_of,
 )
 
 
@@ -220,3 +230,75 @@ def test_desktop_members_are_the_owner_and_this_machines_browsers(tmp_path: Path
     role = entities_pb2.MemberRole
     assert not is_desktop_member(entities_pb2.Member(id="x", role=role.MEMBER_ROLE_EDITOR))
     assert not is_desktop_member(entities_pb2.Member(id="x", role=role.MEMBER_ROLE_VIEWER))
+
+
+def lan_handle(tmp_path: Path) -> ServerHandle:
+    """A handle whose server takes only 127.0.0.1 for this machine (127.0.0.2 is a peer)."""
+    config = ServerConfig(data_dir=tmp_path, port=0, lan_host=LAN_PEER)
+    return ServerHandle(config, starter=LanPeerRecorder())
+
+
+def test_invites_are_listed_and_revoked_through_the_handle(tmp_path: Path) -> None:
+    handle = lan_handle(tmp_path)
+    handle.start(timeout=15)
+    try:
+        [lan_url] = handle.set_lan(True)
+        assert handle.list_invites() == []
+        ana = token_of(handle.create_invite("viewer", "Ana"))
+        ben = token_of(handle.create_invite("editor", "Ben"))
+        listed = handle.list_invites()
+        assert [(i.name, i.role, i.active) for i in listed] == [
+            ("Ana", "viewer", True),
+            ("Ben", "editor", True),
+        ]
+        assert lan_peer_get(lan_url, ana) == 200
+        handle.revoke_invite(listed[0].id)
+        after = {invite.name: invite for invite in handle.list_invites()}
+        assert not after["Ana"].active and after["Ana"].revoked_at is not None
+        assert after["Ana"].last_used_at is not None
+        assert after["Ben"].active and after["Ben"].last_used_at is None
+        assert lan_peer_get(lan_url, ana) == 401
+        assert lan_peer_get(lan_url, ben) == 200
+    finally:
+        handle.stop(timeout=15)
+    with pytest.raises(ServerNotRunningError):
+        handle.list_invites()
+
+
+def test_lan_tls_is_switched_at_run_time_on_the_same_address(tmp_path: Path) -> None:
+    handle = lan_handle(tmp_path)
+    handle.start(timeout=15)
+    clients = BackgroundLoop()
+    try:
+        [plain] = handle.set_lan(True)
+        assert plain.startswith(f"http://{LAN_PEER}:") and handle.lan_fingerprint() == ""
+        token = token_of(handle.create_invite("editor", "Sam"))
+        session, sam = clients.run(lan_peer_websocket(plain, token))
+
+        [secure] = handle.set_lan(True, tls=True)
+        assert secure == plain.replace("http://", "https://")
+        fingerprint = handle.lan_fingerprint()
+        assert fingerprint and fingerprint == tls.known_fingerprint(tmp_path)
+        pem = ssl.get_server_certificate((LAN_PEER, port_of(secure)), timeout=10)
+        served = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+        assert served.upper() == fingerprint.replace(":", "")
+        # Nobody carries on unencrypted: the plain WebSocket was closed.
+        assert clients.run(sam.wait_closed()) == 4403
+        clients.run(session.close())
+        assert lan_peer_get(secure, token) == 200
+        with pytest.raises((http.client.HTTPException, OSError)):
+            lan_peer_get(plain, token)
+
+        # Off and on again keeps TLS; switching it off serves plain HTTP again.
+        assert handle.set_lan(False) == []
+        assert handle.set_lan(True) == [secure]
+        assert handle.set_lan(True, tls=False) == [plain]
+        assert handle.lan_fingerprint() == ""
+        assert lan_peer_get(plain, token) == 200
+    finally:
+        handle.stop(timeout=15)
+        clients.close()
+
+
+def port_of(url: str) -> int:
+    return int(url.rstrip("/").rsplit(":", 1)[1])
