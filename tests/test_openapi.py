@@ -59,3 +59,47 @@ def test_bodies_follow_the_protobuf_json_mapping() -> None:
     assert schemas["tandem.v1.Task"]["additionalProperties"] is False
     update = schemas["tandem.v1.UpdateTask"]["properties"]
     assert update["updateMask"]["type"] == "string"
+
+
+async def test_a_change_without_a_body_is_refused_as_the_document_says(api: ApiClient) -> None:
+    # The document once called the start/complete body optional, yet a change without a
+    # body (and so without a non-simple Content-Type) is refused, as it must be.
+    doc = build_document()
+    ops = [op for path_ops in doc["paths"].values() for op in path_ops.values()]
+    bodies = [op["requestBody"] for op in ops if "requestBody" in op]
+    assert bodies and all(body["required"] is True for body in bodies)
+    start = doc["paths"]["/api/v1/sprints/{sprintId}/start"]["post"]["requestBody"]
+    assert "{}" in start["description"]
+
+    pid = (await api.make_project())["id"]
+    sprint = (await api.post(f"/api/v1/projects/{pid}/sprints", {"name": "S"})).json
+    bare = await api.request("POST", f"/api/v1/sprints/{sprint['id']}/start", data=b"")
+    assert bare.status == 415, bare.json
+    assert bare.error_code == "ERROR_CODE_UNSUPPORTED"
+    assert (await api.get(f"/api/v1/sprints/{sprint['id']}")).json.get("state") == (
+        "SPRINT_STATE_PLANNED"
+    )
+    started = await api.post(f"/api/v1/sprints/{sprint['id']}/start", {})
+    assert started.status == 200, started.json
+
+
+def test_links_feed_a_created_id_to_the_operations_that_take_it() -> None:
+    doc = build_document()
+    paths_by_id = {
+        op["operationId"]: path for path, ops in doc["paths"].items() for op in ops.values()
+    }
+    created = {
+        op["operationId"]: op["responses"]["201"].get("links", {})
+        for ops in doc["paths"].values()
+        for op in ops.values()
+        if "201" in op["responses"]
+    }
+    assert set(created) == {"createProject", "createTask", "addComment", "createSprint"}
+    assert all(created.values())
+    for links in created.values():
+        for link in links.values():
+            (param, expression), *rest = link["parameters"].items()
+            assert not rest and expression == "$response.body#/id"
+            assert "{" + param + "}" in paths_by_id[link["operationId"]]
+    assert "GetTask" in created["createTask"] and "EditComment" in created["addComment"]
+    assert "UpdateTask" not in created["createProject"]

@@ -184,18 +184,53 @@ def _operation(op: Operation, builder: SchemaBuilder) -> Schema:
         "responses": responses,
     }
     if op.request is not None:
+        # Required even when every field is optional: a change must carry a non-simple
+        # Content-Type, so that no cross-site form or beacon can make one.
         doc["requestBody"] = {
-            "required": op.body_required,
+            "required": True,
             "content": _content(builder.message(_d(op.request.DESCRIPTOR)), builder, op.request),
         }
+        if op.empty_body_ok:
+            doc["requestBody"]["description"] = "Every field is optional: send {} for the defaults."
     return doc
+
+
+def _links(operations: tuple[Operation, ...]) -> dict[str, Schema]:
+    """For each create: links feeding the new entity's id to every operation that takes it.
+
+    An entity's id parameter is the one path parameter of a route that ends with it and
+    answers with that entity (``/api/v1/tasks/{taskId}`` for Task).
+    """
+    id_param: dict[type[Message], str] = {}
+    for op in operations:
+        params = _PATH_PARAM.findall(op.path)
+        if len(params) == 1 and op.path.endswith("{" + params[0] + "}") and op.response:
+            id_param.setdefault(op.response, params[0])
+    links: dict[str, Schema] = {}
+    for op in operations:
+        param = id_param.get(op.response) if op.status == 201 and op.response else None
+        if param is None:
+            continue
+        links[op.operation_id] = {
+            target.operation_id[:1].upper() + target.operation_id[1:]: {
+                "operationId": target.operation_id,
+                "parameters": {param: "$response.body#/id"},
+            }
+            for target in operations
+            if "{" + param + "}" in target.path
+        }
+    return links
 
 
 def build_document(operations: tuple[Operation, ...] = OPERATIONS) -> Schema:
     builder = SchemaBuilder()
     paths: dict[str, Schema] = {}
+    links = _links(operations)
     for op in operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, builder)
+        doc = _operation(op, builder)
+        if op.operation_id in links:
+            doc["responses"][str(op.status)]["links"] = links[op.operation_id]
+        paths.setdefault(op.path, {})[op.method.lower()] = doc
     return {
         "openapi": "3.1.0",
         "info": {

@@ -135,7 +135,11 @@ class Call:
                 f"{IDEMPOTENCY_HEADER} is longer than {MAX_IDEMPOTENCY_KEY} characters",
                 field=IDEMPOTENCY_HEADER,
             )
-        envelope.message_id = key
+        if key:
+            # A key names a retry of this request, so it is scoped to the method and path:
+            # the same key sent with another request must not replay that request's answer
+            # (or refusal) in its place.
+            envelope.message_id = f"{self.request.method} {self.request.path}\x1f{key}"
         return await self.domain.command(await request_actor(self.request), envelope)
 
 
@@ -154,7 +158,9 @@ class Operation:
     response: type[Message] | None = None
     status: int = 200
     request: type[Message] | None = None
-    body_required: bool = True
+    # Every field of the body is optional; the body itself, and so its Content-Type, is
+    # not (see ``parse_body``): send {} for the defaults.
+    empty_body_ok: bool = False
     query: tuple[QueryParam, ...] = ()
     # Mutations accept an Idempotency-Key header.
     mutation: bool = False
@@ -163,9 +169,22 @@ class Operation:
     raw_json_schema: Mapping[str, Any] | None = None
 
 
+def _reused_key() -> ApiError:
+    # The draft IETF Idempotency-Key header answers 422 to a key reused for another request.
+    return ApiError(
+        ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+        f"this {IDEMPOTENCY_HEADER} was already used for a different change; nothing was changed",
+        status=422,
+        field=IDEMPOTENCY_HEADER,
+    )
+
+
 def _result(ack: websocket_pb2.Ack, name: str) -> Message:
+    # A fresh command always answers with its own kind of result, so another kind can only
+    # be the replayed answer to a different command that carried the same id (a WebSocket
+    # message id equal to a scoped REST key): refuse, rather than fail with a 500.
     if ack.WhichOneof("result") != name:
-        raise ApiError(ErrorCode.ERROR_CODE_INTERNAL, "the change gave no result")
+        raise _reused_key()
     result: Message = getattr(ack, name)
     return result
 
@@ -286,7 +305,7 @@ async def update_project(call: Call) -> Message:
 
 async def delete_project(call: Call) -> None:
     cmd = commands_pb2.DeleteProject(project_id=call.path("projectId"))
-    await call.command(websocket_pb2.WebSocketMessage(delete_project=cmd))
+    _result(await call.command(websocket_pb2.WebSocketMessage(delete_project=cmd)), "project")
 
 
 async def list_tasks(call: Call) -> Message:
@@ -341,7 +360,7 @@ async def move_task(call: Call) -> Message:
 
 async def delete_task(call: Call) -> None:
     cmd = commands_pb2.DeleteTask(task_id=call.path("taskId"))
-    await call.command(websocket_pb2.WebSocketMessage(delete_task=cmd))
+    _result(await call.command(websocket_pb2.WebSocketMessage(delete_task=cmd)), "task")
 
 
 async def list_comments(call: Call) -> Message:
@@ -376,7 +395,7 @@ async def edit_comment(call: Call) -> Message:
 
 async def delete_comment(call: Call) -> None:
     cmd = commands_pb2.DeleteComment(comment_id=call.path("commentId"))
-    await call.command(websocket_pb2.WebSocketMessage(delete_comment=cmd))
+    _result(await call.command(websocket_pb2.WebSocketMessage(delete_comment=cmd)), "comment")
 
 
 async def list_sprints(call: Call) -> Message:
@@ -746,7 +765,7 @@ OPERATIONS: tuple[Operation, ...] = (
         entities_pb2.Sprint,
         200,
         commands_pb2.StartSprint,
-        body_required=False,
+        empty_body_ok=True,
         mutation=True,
     ),
     Operation(
@@ -759,7 +778,7 @@ OPERATIONS: tuple[Operation, ...] = (
         entities_pb2.Sprint,
         200,
         commands_pb2.CompleteSprint,
-        body_required=False,
+        empty_body_ok=True,
         mutation=True,
     ),
     Operation(
