@@ -121,6 +121,20 @@ class LiveServer:
         self.lan_port = self.run(share())
         return f"http://{LAN_ADDRESS}:{self.lan_port}"
 
+    def owner_url_while_sharing(self) -> str:
+        """A URL at which a browser is still the owner once share_on_lan() is on.
+
+        Every browser connection to a 127.x address comes from 127.0.0.1, which then plays the
+        LAN; one to ::1 comes from ::1, so a listener there on the same port (the Host check
+        wants that port) is this machine's own browser.
+        """
+        assert self._runner is not None and self._source == OWNER_ADDRESS
+        runner = self._runner
+        app = runner.app
+        app[SECURITY].is_local = lambda address: address in (OWNER_ADDRESS, "::1")
+        self.run(web.TCPSite(runner, "::1", self.port, reuse_address=True).start())
+        return f"http://[::1]:{self.port}"
+
     def invite(self, role: str, name: str) -> str:
         """A new invite link (with its token) for the LAN listener."""
         assert self._runner is not None

@@ -237,7 +237,11 @@ def test_palette_set_status_and_assign_to_pickers(server: LiveServer, browser: A
     page.keyboard.type("set status")
     expect(palette.get_by_role("listitem")).to_have_text([re.compile("Set status….*WEB-2")])
     page.keyboard.press("Enter")
-    expect(palette.get_by_label("Set status…")).to_be_focused()
+    # The picker says what it picks in a visible heading, not only in a placeholder.
+    heading = palette.get_by_role("heading", name="Set status WEB-2")
+    expect(heading).to_be_visible()
+    expect(palette.get_by_label("Set status… WEB-2")).to_be_focused()
+    expect(palette.get_by_role("textbox")).to_have_attribute("aria-label", "Set status… WEB-2")
     expect(palette.get_by_role("listitem")).to_have_count(5)
     expect(palette.get_by_role("listitem").filter(has_text="current")).to_have_text(
         re.compile("To do")
@@ -252,6 +256,7 @@ def test_palette_set_status_and_assign_to_pickers(server: LiveServer, browser: A
     page.keyboard.press("Control+k")
     page.keyboard.type("assign")
     page.keyboard.press("Enter")
+    expect(palette.get_by_role("heading", name="Assign to WEB-2")).to_be_visible()
     expect(palette.get_by_role("listitem").first).to_have_text("Unassigned" + "current")
     page.keyboard.type("ben")
     expect(palette.get_by_role("listitem")).to_have_text(["Ben"])
@@ -268,5 +273,6 @@ def test_palette_set_status_and_assign_to_pickers(server: LiveServer, browser: A
     page.keyboard.press("Enter")
     page.keyboard.press("Backspace")
     expect(palette.get_by_label("Command")).to_be_focused()
+    expect(palette.get_by_role("heading")).to_have_count(0)
     page.keyboard.press("Escape")
     expect(palette).to_have_count(0)

@@ -177,3 +177,60 @@ def test_complete_to_the_backlog_and_live_for_a_second_person(
     tasks = tasks_by_title(server, pid)
     assert not tasks["Design the login page"].get("sprintId")
     assert sprints_by_name(server, pid)["Only sprint"]["state"] == "SPRINT_STATE_COMPLETED"
+
+
+def test_who_else_is_looking_at_the_sprint_plan(server: LiveServer, browser: Any) -> None:
+    project = seed(server)
+    pid = project["id"]
+    first = server.api("POST", f"/api/v1/projects/{pid}/sprints", {"name": "Sprint 1"})
+    server.api("POST", f"/api/v1/projects/{pid}/sprints", {"name": "Sprint 2"})
+    server.api("POST", f"/api/v1/sprints/{first['id']}/start", {})
+    ana = person(browser, server, "Ana")
+    ben = person(browser, server, "Ben")
+    ben.goto(f"{server.url}/#/p/{pid}/sprints")
+    expect(ben.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    plan = ben.get_by_test_id("plan-lookers")
+    expect(plan).to_have_count(0)
+
+    # Ana opens the board: she is in the project, not on the plan.
+    ana.goto(f"{server.url}/#/p/{pid}")
+    expect(ana.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    expect(ana.get_by_test_id("card")).to_have_count(4)
+    expect(plan).to_have_count(0)
+
+    # She opens the sprints: Ben sees her avatar on the plan and on the active sprint.
+    ana.get_by_role("link", name="Sprints").click()
+    expect(plan.locator(".avatar")).to_have_count(1)
+    expect(plan).to_have_attribute("aria-label", "Ana is looking at the sprint plan")
+    sprint1 = ben.get_by_test_id("sprint").filter(has_text="Sprint 1")
+    sprint2 = ben.get_by_test_id("sprint").filter(has_text="Sprint 2")
+    expect(sprint1.get_by_test_id("sprint-lookers")).to_have_attribute(
+        "title", "Ana is looking at this sprint"
+    )
+    expect(sprint2.get_by_test_id("sprint-lookers")).to_have_count(0)
+    # And Ana sees Ben, not herself.
+    expect(ana.get_by_test_id("plan-lookers")).to_have_attribute(
+        "aria-label", "Ben is looking at the sprint plan"
+    )
+
+    # Working in Sprint 2 moves her there; a task opened over the plan keeps her on it.
+    ana.get_by_test_id("sprint").filter(has_text="Sprint 2").get_by_label(
+        "Add a task to this sprint"
+    ).click()
+    expect(sprint2.get_by_test_id("sprint-lookers")).to_have_count(1)
+    expect(sprint1.get_by_test_id("sprint-lookers")).to_have_count(0)
+    ana.get_by_test_id("backlog").get_by_role("link", name="Write the API docs").click()
+    expect(ana.get_by_test_id("task-panel")).to_be_visible()
+    expect(ben.get_by_test_id("card")).to_have_count(0)  # Ben still on the plan, no board
+    expect(sprint2.get_by_test_id("sprint-lookers")).to_have_count(1)
+    ben.wait_for_function(
+        "() => [...tandem.store.presence.values()].some(p => p.member?.displayName === 'Ana'"
+        " && p.viewingTaskId !== '' && p.viewingSprintId !== '')"
+    )
+    shoot(ben, "sprint-presence")
+
+    # Back to the board: she is no longer on the plan.
+    ana.get_by_role("link", name="Board").click()
+    expect(ana.get_by_test_id("board")).to_be_visible()
+    expect(plan).to_have_count(0)
+    expect(sprint2.get_by_test_id("sprint-lookers")).to_have_count(0)

@@ -52,6 +52,13 @@ export type ConnState = "connecting" | "live" | "reconnecting" | "offline" | "po
 export const CLOSE_UNAUTHENTICATED = 4401;
 export const CLOSE_FORBIDDEN = 4403;
 
+/** Part of a project's change log, as read by Connection.history. */
+export interface LogHistory {
+  events: WebSocketMessage[];
+  complete: boolean;
+  seq: bigint;
+}
+
 export interface SocketLike {
   binaryType: string;
   readyState: number;
@@ -127,6 +134,8 @@ export class Connection {
   private readonly fetchImpl: typeof fetch;
   private readonly createSocket: (url: string) => SocketLike;
   private lastPresence = "";
+  private presence: Partial<UpdatePresence> = {};
+  private viewingSprint = "";
   private readonly welcomed = new WeakSet<SocketLike>();
 
   constructor(private readonly opts: ConnectionOptions) {
@@ -402,11 +411,26 @@ export class Connection {
 
   /** Tells others what this person looks at; identical repeats are not sent. */
   updatePresence(p: Partial<UpdatePresence>): void {
+    this.presence = p;
+    this.sendPresence();
+  }
+
+  /**
+   * The sprint this person has in view on the sprints page ("" when elsewhere). It outlives
+   * updatePresence calls that name no sprint, so a task opened over the plan keeps it.
+   */
+  setViewingSprint(sprintId: string): void {
+    this.viewingSprint = sprintId;
+    this.sendPresence();
+  }
+
+  private sendPresence(): void {
     if (this.state !== "live" || !this.ws || !this.store.projectId) return;
+    const p = this.presence;
     const value = {
       projectId: this.store.projectId,
       viewingTaskId: p.viewingTaskId ?? "",
-      viewingSprintId: p.viewingSprintId ?? "",
+      viewingSprintId: p.viewingSprintId || this.viewingSprint,
       editingField: p.editingField ?? "",
       typingComment: p.typingComment ?? false,
     };
@@ -450,29 +474,24 @@ export class Connection {
     return fromJson(ListProjectsResponseSchema, body as never, { ignoreUnknownFields: true }).projects;
   }
 
-  /** The change log of the current project since a seq, for the activity history. */
-  async events(projectId: string, since: bigint): Promise<WebSocketMessage[]> {
-    const body = await this.getJson(`/api/v1/projects/${projectId}/events?since=${since}`);
-    return fromJson(ListEventsResponseSchema, body as never, { ignoreUnknownFields: true }).events;
-  }
-
   /**
-   * The whole kept change log of a project, page by page (bounded); complete is false when the
-   * oldest events are no longer kept or the page limit was reached.
+   * The kept change log of a project after a seq, page by page (the server answers at most
+   * 1,000 events a call; bounded at maxPages). complete is false when the oldest events are no
+   * longer kept or the page limit was reached; seq is the last one read, to go on from later.
+   * The burndown and a task's activity both read the log through here.
    */
-  async history(projectId: string, maxPages = 50): Promise<{ events: WebSocketMessage[]; complete: boolean }> {
+  async history(projectId: string, since = 0n, maxPages = 50): Promise<LogHistory> {
     const events: WebSocketMessage[] = [];
-    let since = 0n;
     for (let page = 0; page < maxPages; page++) {
       const body = await this.getJson(`/api/v1/projects/${projectId}/events?since=${since}`);
       const res = fromJson(ListEventsResponseSchema, body as never, { ignoreUnknownFields: true });
-      if (res.resyncRequired) return { events, complete: false };
+      if (res.resyncRequired) return { events, complete: false, seq: since };
       events.push(...res.events);
       const last = res.events.at(-1)?.payload.value as { seq?: bigint } | undefined;
-      if (!last?.seq || last.seq >= res.headSeq) return { events, complete: true };
+      if (!last?.seq || last.seq >= res.headSeq) return { events, complete: true, seq: last?.seq ?? since };
       since = last.seq;
     }
-    return { events, complete: false };
+    return { events, complete: false, seq: since };
   }
 
   // ---- REST fallback -------------------------------------------------------------------------

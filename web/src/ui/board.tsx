@@ -25,6 +25,11 @@ export function visibleOrder(): Task[] {
   return STATUSES.flatMap((s) => store.column(s.id, filter));
 }
 
+function open(task: Task): void {
+  selectedTask.value = task.id;
+  go(task.projectId, task.id);
+}
+
 const Card = memo(function Card({ task, selected, viewers, pending }: { task: Task; selected: boolean; viewers: string; pending: boolean }) {
   const assignee = task.assigneeId ? store.members.get(task.assigneeId) : null;
   const pr = priorityOf(task.priority);
@@ -39,15 +44,27 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
         e.dataTransfer?.setData("text/plain", task.key);
         if (e.dataTransfer) e.dataTransfer.effectAllowed = "move";
       }}
-      onClick={() => {
-        selectedTask.value = task.id;
-        go(task.projectId, task.id);
+      // A card is a button to the keyboard: Tab reaches it, Enter or Space opens it.
+      tabIndex={0}
+      role="button"
+      onClick={() => open(task)}
+      onFocus={() => (selectedTask.value = task.id)}
+      onKeyDown={(e) => {
+        if (e.key !== "Enter" && e.key !== " ") return;
+        e.preventDefault();
+        e.stopPropagation();
+        open(task);
       }}
     >
+      {/* The card's name to a screen reader is its text: glyphs are hidden, words stand in. */}
       <div class="card-top">
         <span class="key">{task.key || "…"}</span>
-        {viewers && <span class="viewers" title={`${viewers} viewing`}>●</span>}
-        <span class={`prio p${task.priority}`} title={pr.name}>
+        {viewers && (
+          <span class="viewers" title={`${viewers} viewing`} aria-hidden="true">
+            ●
+          </span>
+        )}
+        <span class={`prio p${task.priority}`} title={pr.name} aria-hidden="true">
           {pr.glyph}
         </span>
       </div>
@@ -61,9 +78,21 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
           ))}
         </span>
         <span class="spacer" />
-        {task.storyPoints !== undefined && <span class="points">{task.storyPoints}</span>}
-        <Avatar member={assignee} size={20} />
+        {task.storyPoints !== undefined && (
+          <span class="points" title="Story points">
+            {task.storyPoints}
+            <span class="sr-only">{task.storyPoints === 1 ? " point" : " points"}</span>
+          </span>
+        )}
+        <span aria-hidden="true">
+          <Avatar member={assignee} size={20} />
+        </span>
       </div>
+      <span class="sr-only">
+        {[task.priority ? `${pr.name} priority` : "", assignee ? `assigned to ${assignee.displayName}` : "", viewers ? `${viewers} viewing` : ""]
+          .filter(Boolean)
+          .join(", ")}
+      </span>
     </article>
   );
 });

@@ -243,7 +243,7 @@ function Palette() {
   void rev.value; // redraw on store changes (signals skip components that read none)
   const [q, setQ] = useState("");
   const [i, setI] = useState(0);
-  const [sub, setSub] = useState<{ title: string; items: Action[] } | null>(null);
+  const [sub, setSub] = useState<{ title: string; hint: string; items: Action[] } | null>(null);
   if (!paletteOpen.value) return null;
   const close = () => {
     paletteOpen.value = false;
@@ -255,7 +255,7 @@ function Palette() {
   const found = (sub ? sub.items : actions()).filter((a) => words.every((w) => a.name.toLowerCase().includes(w))).slice(0, 12);
   const run = (a?: Action) => {
     if (a?.pick) {
-      setSub({ title: a.name, items: a.pick() });
+      setSub({ title: a.name, hint: a.hint ?? "", items: a.pick() });
       setQ("");
       setI(0);
       return;
@@ -266,10 +266,17 @@ function Palette() {
   return (
     <div class="modal-backdrop top" onClick={close}>
       <div class="palette" role="dialog" aria-label="Command palette" onClick={(e) => e.stopPropagation()}>
+        {sub && (
+          <h2 class="palette-title" id="palette-picker-title">
+            {sub.title.replace(/…$/, "")}
+            {sub.hint && <span class="muted"> {sub.hint}</span>}
+            <span class="hint">Backspace to go back</span>
+          </h2>
+        )}
         <input
           ref={focusOnMount}
-          placeholder={sub ? `${sub.title} (Backspace to go back)` : "Type a command or search tasks…"}
-          aria-label={sub ? sub.title : "Command"}
+          placeholder={sub ? "Type to filter…" : "Type a command or search tasks…"}
+          aria-label={sub ? `${sub.title} ${sub.hint}`.trim() : "Command"}
           value={q}
           onInput={(e) => {
             setQ((e.target as HTMLInputElement).value);
@@ -330,15 +337,26 @@ function onKey(e: KeyboardEvent): void {
     case "k": {
       const next = order[Math.max(0, Math.min(order.length - 1, cur + (e.key === "j" ? 1 : -1)))];
       if (next) selectedTask.value = next.id;
-      document.querySelector(`[data-task-id="${next?.id}"]`)?.scrollIntoView({ block: "nearest" });
+      const el = document.querySelector<HTMLElement>(`.card[data-task-id="${next?.id}"]`);
+      el?.scrollIntoView({ block: "nearest" });
+      // The keyboard focus follows the selection when it is on a card.
+      if (el && (document.activeElement as HTMLElement | null)?.classList.contains("card")) el.focus();
       break;
     }
     case "Enter":
       if (sel) go(pid, sel.id);
       break;
-    case "Escape":
-      if (route.value.taskId) go(pid);
+    case "Escape": {
+      const open = route.value.taskId;
+      if (!open) break;
+      go(pid);
+      // Back to the card the panel was opened from, so the keyboard carries on where it was.
+      setTimeout(() => {
+        const lost = !document.activeElement || document.activeElement === document.body;
+        if (lost) document.querySelector<HTMLElement>(`.card[data-task-id="${open}"]`)?.focus();
+      }, 0);
       break;
+    }
     case "s":
       if (sel) {
         const i = STATUSES.findIndex((s) => s.id === sel.status);
@@ -402,8 +420,9 @@ export function App() {
             <Avatar key={p.connectionId} member={p.member} ring />
           ))}
         </span>
-        <button class="palette-btn" onClick={() => (paletteOpen.value = true)} title="Command palette">
-          ⌘K
+        <button class="palette-btn" onClick={() => (paletteOpen.value = true)} title="Command palette (Ctrl+K)">
+          <span aria-hidden="true">⌘K</span>
+          <span class="sr-only">Command palette</span>
         </button>
         {store.readOnly && (
           <span class="view-only" data-testid="view-only" title="You were invited to look: changes are not available">

@@ -2,9 +2,9 @@
  * where unfinished work goes), and the active sprint's burndown. */
 import { useEffect, useState } from "preact/hooks";
 import { SprintState, TaskStatus, type Sprint, type Task, type WebSocketMessage } from "../proto";
-import { connection, rev, route, store } from "../app-context";
+import { connection, connState, rev, route, store } from "../app-context";
 import { computeBurndown, isoDay } from "../state/burndown";
-import { Avatar, statusName, focusOnMount } from "./common";
+import { Avatar, names, othersWhere, statusName, focusOnMount } from "./common";
 
 const STATE_NAME: Record<number, string> = {
   [SprintState.PLANNED]: "Planned",
@@ -163,7 +163,7 @@ function BurndownChart({ sprint }: { sprint: Sprint }) {
   useEffect(() => {
     let live = true;
     connection()
-      .history(sprint.projectId)
+      .history(sprint.projectId, 0n)
       .then((h) => live && setHistory(h), () => live && setHistory({ events: [], complete: false }));
     return () => {
       live = false;
@@ -231,6 +231,22 @@ function BurndownChart({ sprint }: { sprint: Sprint }) {
         )}
       </p>
     </figure>
+  );
+}
+
+// ---- presence ----------------------------------------------------------------------------------
+
+/** Small avatars of the others looking at the plan (any sprint) or at one sprint of it. */
+function Lookers({ sprintId, testId }: { sprintId?: string; testId: string }) {
+  const list = othersWhere((p) => p.viewingSprintId !== "" && (sprintId === undefined || p.viewingSprintId === sprintId));
+  if (list.length === 0) return null;
+  const label = `${names(list)} ${list.length === 1 ? "is" : "are"} looking at ${sprintId === undefined ? "the sprint plan" : "this sprint"}`;
+  return (
+    <span class="lookers" data-testid={testId} role="img" aria-label={label} title={label}>
+      {list.map((p) => (
+        <Avatar key={p.member!.id} member={p.member} size={sprintId === undefined ? 24 : 18} ring />
+      ))}
+    </span>
   );
 }
 
@@ -320,6 +336,9 @@ function Section({
       data-testid={sprint ? "sprint" : "backlog"}
       data-sprint-id={id}
       aria-label={sprint ? sprint.name : "Backlog"}
+      // The sprint worked on last is the one this person's presence names.
+      onFocusIn={() => sprint && connection().setViewingSprint(sprint.id)}
+      onPointerDown={() => sprint && connection().setViewingSprint(sprint.id)}
       onDragOver={(e) => {
         e.preventDefault();
         setOver(true);
@@ -338,6 +357,7 @@ function Section({
       <header class="sprint-head">
         {head}
         <span class="spacer" />
+        {sprint && <Lookers sprintId={sprint.id} testId="sprint-lookers" />}
         <span class="muted sprint-stats" data-testid="sprint-stats">
           {tasks.length} {tasks.length === 1 ? "task" : "tasks"} · {pts(points(tasks))}
           {sprint && tasks.length > 0 && ` · ${done.length} done`}
@@ -364,6 +384,14 @@ export function SprintsView() {
   const [editing, setEditing] = useState<Sprint | "new" | null>(null);
   const [completing, setCompleting] = useState<Sprint | null>(null);
   const [showDone, setShowDone] = useState(false);
+  // Until this person works in one, their presence names the active sprint (or the next one).
+  const firstOpen = (store.viewSprints().find((s) => s.state === SprintState.ACTIVE) ?? store.viewSprints().find((s) => s.state === SprintState.PLANNED))?.id ?? "";
+  const state = connState.value;
+  useEffect(() => {
+    const conn = connection();
+    conn.setViewingSprint(firstOpen);
+    return () => conn.setViewingSprint("");
+  }, [store.projectId, firstOpen === "", state]);
   if (!store.project && store.seq === 0n) return <div class="loading">Loading the sprints…</div>;
   const all = store.viewSprints();
   const open = all.filter((s) => s.state !== SprintState.COMPLETED);
@@ -375,6 +403,7 @@ export function SprintsView() {
       <div class="sprints-toolbar">
         <h1>Sprints</h1>
         <span class="spacer" />
+        <Lookers testId="plan-lookers" />
         {!store.readOnly && (
           <button class="primary" onClick={() => setEditing("new")}>
             New sprint

@@ -3,6 +3,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { timestampDate, SprintState, TaskStatus, type Comment, type Task, type WebSocketMessage } from "../proto";
 import { connection, go, rev, store } from "../app-context";
+import { loadTaskActivity, type TaskActivity } from "../state/activity";
 import { renderMarkdown } from "../markdown";
 import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
 
@@ -298,38 +299,38 @@ function describe(msg: WebSocketMessage): string {
 
 function Activity({ task }: { task: Task }) {
   void rev.value; // redraw on store changes (signals skip components that read none)
-  const [items, setItems] = useState<WebSocketMessage[] | null>(null);
+  const [activity, setActivity] = useState<TaskActivity | null>(null);
+  const read = useRef<TaskActivity | null>(null);
   const seq = store.seq;
   useEffect(() => {
     let live = true;
-    connection()
-      .events(task.projectId, 0n)
-      .then((evs) => {
+    loadTaskActivity(connection(), task.projectId, task.id, read.current)
+      .then((a) => {
         if (!live) return;
-        const mine = evs.filter((m) => {
-          const v = m.payload.value as { task?: Task; taskId?: string; comment?: Comment };
-          return v?.task?.id === task.id || v?.taskId === task.id || v?.comment?.taskId === task.id;
-        });
-        setItems(mine);
+        read.current = a;
+        setActivity(a);
         // Someone the board has not met yet (joined after the snapshot): learn their name.
-        if (mine.some((m) => !store.members.has((m.payload.value as { actorId?: string }).actorId ?? ""))) {
+        if (a.events.some((m) => !store.members.has((m.payload.value as { actorId?: string }).actorId ?? ""))) {
           connection().listMembers().then((l) => live && store.putMembers(l), () => {});
         }
       })
-      .catch(() => live && setItems([]));
+      .catch(() => live && setActivity({ taskId: task.id, events: [], seq: 0n, complete: false }));
     return () => {
       live = false;
     };
   }, [task.id, seq]);
+  const [all, setAll] = useState(false);
+  const items = activity?.taskId === task.id ? activity.events : null;
   if (!items) return null;
+  const shown = all ? items : items.slice(-30);
   return (
     <div class="field-block">
       <div class="block-head">
         <span>Activity</span>
       </div>
       <ul class="activity" data-testid="activity">
-        {items
-          .slice(-30)
+        {shown
+          .slice()
           .reverse()
           .map((m) => {
             const v = m.payload.value as { actorId?: string; seq?: bigint; task?: Task };
@@ -342,6 +343,12 @@ function Activity({ task }: { task: Task }) {
             );
           })}
       </ul>
+      {items.length > shown.length && (
+        <button class="link" onClick={() => setAll(true)}>
+          Show all {items.length}
+        </button>
+      )}
+      {activity && !activity.complete && <p class="muted small-text">Older history is no longer kept.</p>}
     </div>
   );
 }
