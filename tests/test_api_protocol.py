@@ -106,3 +106,17 @@ async def test_me_says_who_the_request_acts_as(api: ApiClient) -> None:
     who = {"X-Tandem-Client-Id": "browser-7", "X-Tandem-Display-Name": "Ana"}
     ana = (await api.request("GET", "/api/v1/me", headers=who)).json
     assert ana["displayName"] == "Ana" and ana["id"] != owner["id"]
+
+
+async def test_an_idempotency_key_reused_with_another_body_is_422(api: ApiClient) -> None:
+    pid = (await api.make_project())["id"]
+    key = {"Idempotency-Key": "k-body"}
+    path = f"/api/v1/projects/{pid}/tasks"
+    first = await api.request("POST", path, {"title": "one"}, headers=key)
+    assert first.status == 201
+    again = await api.request("POST", path, {"title": "one"}, headers=key)
+    assert again.status == 201 and again.json == first.json
+    other = await api.request("POST", path, {"title": "two"}, headers=key)
+    assert other.status == 422 and other.json["error"]["field"] == "Idempotency-Key"
+    listed = (await api.get(path)).json
+    assert [t["title"] for t in listed["tasks"]] == ["one"]

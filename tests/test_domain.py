@@ -557,3 +557,26 @@ def test_a_newer_database_is_left_exactly_as_it_was(tmp_path: Path) -> None:
         open_domain(ServerConfig(data_dir=tmp_path))
     assert path.read_bytes() == before
     assert not (tmp_path / "tandem.sqlite3-wal").exists()
+
+
+def test_a_message_id_reused_for_another_command_is_refused(domain: Domain) -> None:
+    project = make_project(domain)
+    task = make_task(domain, project.id)
+    actor = Actor(member_id=domain.owner_actor().member_id, client_key="tab")
+
+    def rename(title: str) -> websocket_pb2.WebSocketMessage:
+        return cmd(
+            "m-same",
+            update_task=commands_pb2.UpdateTask(
+                task_id=task.id,
+                update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+                task=entities_pb2.Task(title=title),
+            ),
+        )
+
+    first = domain.execute(actor, rename("first"))
+    assert domain.execute(actor, rename("first")) == first  # a retry: the same answer
+    with pytest.raises(DomainError) as refused:
+        domain.execute(actor, rename("second"))  # another command under the same id
+    assert refused.value.field == "message_id"
+    assert domain.get_task(task.id).title == "first"

@@ -30,6 +30,7 @@ from server.api.codec import parse_body, render
 from server.api.errors import ApiError, bad_request
 from server.appkeys import CONFIG, DOMAIN
 from server.domain.actor import Actor
+from server.domain.errors import DomainError
 from server.domain.service import Domain, TaskFilter
 
 ErrorCode = errors_pb2.ErrorCode
@@ -140,7 +141,12 @@ class Call:
             # the same key sent with another request must not replay that request's answer
             # (or refusal) in its place.
             envelope.message_id = f"{self.request.method} {self.request.path}\x1f{key}"
-        return await self.domain.command(await request_actor(self.request), envelope)
+        try:
+            return await self.domain.command(await request_actor(self.request), envelope)
+        except DomainError as err:
+            if key and err.field == "message_id":  # the same key, another body
+                raise _reused_key() from err
+            raise
 
 
 Result = Message | web.StreamResponse | None

@@ -9,6 +9,7 @@ sink after commit, in commit order.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -162,7 +163,7 @@ class Domain:
                     except DomainError as err:
                         # Recorded after its savepoint rolled back, so the record stays.
                         if key is not None and err.code not in _RETRYABLE:
-                            self._remember_refusal(key, err, self._clock())
+                            self._remember_refusal(key, envelope, err, self._clock())
                         outcomes.append(err)
                         continue
                     except pw.DatabaseError:
@@ -206,16 +207,28 @@ class Domain:
             raise DomainError(
                 ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
             )
+        fingerprint = _fingerprint(envelope) if key is not None else None
         if key is not None:
             seen = AppliedRequestRow.get_or_none(AppliedRequestRow.key == key)
             if seen is not None:
+                if seen.fingerprint is not None and bytes(seen.fingerprint) != fingerprint:
+                    raise DomainError(
+                        ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+                        "this message id was already used for a different command; "
+                        "nothing was changed (use a new id for each command)",
+                        field="message_id",
+                    )
                 return self._replay(seen), tx
         try:
             with self.store.db.atomic():
                 ack = command.run(tx, getattr(envelope, kind))
                 if key is not None:
                     AppliedRequestRow.insert(
-                        key=key, answer=ack.SerializeToString(), is_error=False, created_at=tx.now
+                        key=key,
+                        answer=ack.SerializeToString(),
+                        is_error=False,
+                        created_at=tx.now,
+                        fingerprint=fingerprint,
                     ).execute()
         except pw.IntegrityError as err:
             log.warning("integrity error on %s: %s", kind, err)
@@ -225,7 +238,9 @@ class Domain:
             ) from err
         return ack, tx
 
-    def _remember_refusal(self, key: str, err: DomainError, now: int) -> None:
+    def _remember_refusal(
+        self, key: str, envelope: websocket_pb2.WebSocketMessage, err: DomainError, now: int
+    ) -> None:
         # A replayed command must get the same answer, refusals included. Best effort: if the
         # disk is full this write fails too, and the replay is simply evaluated again.
         try:
@@ -235,6 +250,7 @@ class Domain:
                     answer=err.to_proto().SerializeToString(),
                     is_error=True,
                     created_at=now,
+                    fingerprint=_fingerprint(envelope),
                 ).on_conflict_ignore().execute()
         except pw.DatabaseError:
             log.warning("could not record the refusal of %s", key)
@@ -407,6 +423,14 @@ class Domain:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _fingerprint(envelope: websocket_pb2.WebSocketMessage) -> bytes:
+    """What the command asks, without its id: equal for a retry, different for another command."""
+    copy = websocket_pb2.WebSocketMessage()
+    copy.CopyFrom(envelope)
+    copy.message_id = ""
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()
 
 
 def _request_key(actor: Actor, envelope: websocket_pb2.WebSocketMessage) -> str | None:

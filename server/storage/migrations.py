@@ -138,7 +138,13 @@ CREATE TABLE session (
 CREATE INDEX session_invite ON session (invite_id);
 """
 
-MIGRATIONS: Sequence[str] = (V1, V2, V3)
+# What each remembered command was (a hash of it), so an id reused for another command is
+# refused instead of answered with the first command's result.
+V4 = """
+ALTER TABLE applied_request ADD COLUMN fingerprint BLOB;
+"""
+
+MIGRATIONS: Sequence[str] = (V1, V2, V3, V4)
 LATEST = len(MIGRATIONS)
 
 

@@ -130,6 +130,7 @@ class AppliedRequestRow(BaseModel):
     answer = pw.BlobField()
     is_error = pw.BooleanField()
     created_at = pw.IntegerField()
+    fingerprint = pw.BlobField(null=True)
 
     class Meta:
         table_name = "applied_request"
