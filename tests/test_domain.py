@@ -580,3 +580,30 @@ def test_a_message_id_reused_for_another_command_is_refused(domain: Domain) -> N
         domain.execute(actor, rename("second"))  # another command under the same id
     assert refused.value.field == "message_id"
     assert domain.get_task(task.id).title == "first"
+
+
+def test_a_project_made_again_under_the_same_id_has_another_epoch(domain: Domain) -> None:
+    owner = domain.owner_actor()
+    project_id = "6f1c1b8e-6d4e-4b8a-9a57-0c4b2b6a1f00"
+
+    def create() -> None:
+        domain.execute(
+            owner,
+            cmd(
+                create_project=commands_pb2.CreateProject(
+                    project=entities_pb2.Project(id=project_id, key="AGN", name="again")
+                )
+            ),
+        )
+
+    create()
+    make_task(domain, project_id)
+    before = domain.events_since(project_id, 0)
+    domain.execute(owner, cmd(delete_project=commands_pb2.DeleteProject(project_id=project_id)))
+    create()
+    make_task(domain, project_id)
+    after = domain.events_since(project_id, 0)
+    # Same id, same seqs (1, 2), but another history: a client resuming must resync.
+    assert after.head_seq == before.head_seq == 2
+    assert after.epoch != before.epoch
+    assert domain.snapshot(project_id).epoch == after.epoch == domain.head(project_id)[0]

@@ -30,7 +30,7 @@ from server.domain.hub import CommittedEvent, EventSink
 from server.domain.tasks import TaskFilter
 from server.domain.tx import Tx
 from server.storage.database import Store
-from server.storage.models import AppliedRequestRow, EventRow, LogHeadRow
+from server.storage.models import AppliedRequestRow, EventRow, LogHeadRow, ProjectRow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -331,10 +331,15 @@ class Domain:
     def list_members(self) -> list[entities_pb2.Member]:
         return members.list_all()
 
+    def _epoch(self, project: ProjectRow) -> str:
+        """Which history a project's seqs belong to: a restored database has a new epoch, and
+        so has a project deleted and made again under the same id (its creation time)."""
+        return f"{self.store.epoch()}.{int(project.created_at):x}"
+
     def head(self, project_id: str) -> tuple[str, int]:
-        projects.row(project_id)
+        project = projects.row(project_id)
         head = LogHeadRow.get_by_id(project_id)
-        return self.store.epoch(), int(head.head_seq)
+        return self._epoch(project), int(head.head_seq)
 
     def snapshot(self, project_id: str) -> websocket_pb2.Snapshot:
         """The board as of one seq: everything read in one transaction."""
@@ -344,7 +349,7 @@ class Domain:
             return websocket_pb2.Snapshot(
                 project_id=project_id,
                 seq=head.head_seq,
-                epoch=self.store.epoch(),
+                epoch=self._epoch(project),
                 project=projects.get(project_id),
                 tasks=tasks.all_in_project(project_id, project.key),
                 sprints=sprints.list_for(project_id),
@@ -355,10 +360,10 @@ class Domain:
         self, project_id: str, since_seq: int, limit: int = 1000
     ) -> api_pb2.ListEventsResponse:
         with self.store.db.atomic():
-            projects.row(project_id)
+            project = projects.row(project_id)
             head = LogHeadRow.get_by_id(project_id)
             out = api_pb2.ListEventsResponse(
-                project_id=project_id, epoch=self.store.epoch(), head_seq=head.head_seq
+                project_id=project_id, epoch=self._epoch(project), head_seq=head.head_seq
             )
             if since_seq < head.floor_seq or since_seq > head.head_seq:
                 out.resync_required = True
