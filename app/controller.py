@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QFont, QGuiApplication
-from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystemTrayIcon
 from tandem.v1 import entities_pb2, websocket_pb2
 
 import server
@@ -328,11 +328,7 @@ class TrayController(QObject):
             icon=resources.app_icon(),
             fingerprint=lambda: self.handle.lan_fingerprint() if self.handle is not None else "",
         )
-        dialog.finished.connect(lambda _: self._forget(dialog))
-        self._dialogs.append(dialog)
-        dialog.show()
-        dialog.raise_()
-        dialog.activateWindow()
+        self._present(dialog)
         return dialog
 
     @Slot()
@@ -343,12 +339,16 @@ class TrayController(QObject):
         dialog = ManageInvitesDialog(
             handle.list_invites, handle.revoke_invite, icon=resources.app_icon()
         )
+        self._present(dialog)
+        return dialog
+
+    def _present(self, dialog: QDialog) -> None:
+        """Show a dialog in front and keep it alive until it closes."""
         dialog.finished.connect(lambda _: self._forget(dialog))
         self._dialogs.append(dialog)
         dialog.show()
         dialog.raise_()
         dialog.activateWindow()
-        return dialog
 
     def about_text(self) -> str:
         log_path = str(self.log_path) if self.log_path else "(not logging to a file)"
