@@ -607,3 +607,43 @@ def test_a_project_made_again_under_the_same_id_has_another_epoch(domain: Domain
     assert after.head_seq == before.head_seq == 2
     assert after.epoch != before.epoch
     assert domain.snapshot(project_id).epoch == after.epoch == domain.head(project_id)[0]
+
+
+def test_starting_a_sprint_moves_its_fields_versions(domain: Domain) -> None:
+    project = make_project(domain)
+    owner = domain.owner_actor()
+    sprint = domain.execute(
+        owner,
+        cmd(
+            create_sprint=commands_pb2.CreateSprint(
+                project_id=project.id, sprint=entities_pb2.Sprint(name="S")
+            )
+        ),
+    ).sprint
+    started = domain.execute(owner, cmd(start_sprint=commands_pb2.StartSprint(sprint_id=sprint.id)))
+    assert started.sprint.start_date and started.sprint.version == 2
+    stale = commands_pb2.UpdateSprint(
+        sprint_id=sprint.id,
+        base_version=1,
+        update_mask=field_mask_pb2.FieldMask(paths=["start_date"]),
+        sprint=entities_pb2.Sprint(start_date="2020-01-01"),
+    )
+    with pytest.raises(DomainError) as refused:
+        domain.execute(owner, cmd(update_sprint=stale))
+    assert refused.value.code == ErrorCode.ERROR_CODE_CONFLICT
+    assert domain.get_sprint(sprint.id).start_date == started.sprint.start_date
+
+
+async def test_a_failing_listener_neither_undoes_the_answer_nor_silences_others(
+    domain: Domain,
+) -> None:
+    heard: list[int] = []
+
+    def broken(_events: object) -> None:
+        raise RuntimeError("listener bug")
+
+    domain.sink.add_listener(broken)
+    domain.sink.add_listener(lambda events: heard.extend(e.seq for e in events))
+    create = commands_pb2.CreateProject(project=entities_pb2.Project(key="LIS", name="l"))
+    ack = await domain.command(domain.owner_actor(), cmd(create_project=create))
+    assert ack.seq == 1 and heard == [1]

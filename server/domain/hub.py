@@ -6,6 +6,7 @@ thread that committed. The real-time layer hops to its event loop from there.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from threading import Lock
@@ -26,6 +27,8 @@ class CommittedEvent:
         msg.ParseFromString(self.frame)
         return msg
 
+
+log = logging.getLogger(__name__)
 
 Listener = Callable[[Sequence[CommittedEvent]], None]
 
@@ -54,4 +57,9 @@ class EventSink:
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
-            listener(events)
+            # The change is committed whatever a listener does: one failing must neither
+            # undo its "saved" answer nor keep the others from hearing of it.
+            try:
+                listener(events)
+            except Exception:
+                log.exception("an event listener failed")

@@ -9,6 +9,7 @@ sink after commit, in commit order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -72,6 +73,7 @@ COMMANDS: dict[str, Command] = {
 
 # Refusals a retry may turn into success (the disk freed, a bug fixed): never replayed.
 _RETRYABLE = frozenset({ErrorCode.ERROR_CODE_UNAVAILABLE, ErrorCode.ERROR_CODE_INTERNAL})
+_SHUTTING_DOWN = DomainError(ErrorCode.ERROR_CODE_UNAVAILABLE, "the server is shutting down")
 # How long a command id is remembered: longer than any client keeps an unsent outbox.
 IDEMPOTENCY_WINDOW_MICROS = 7 * 24 * 3600 * 1_000_000
 PRUNE_EVERY = 1000
@@ -124,7 +126,14 @@ class Domain:
             start = not self._drain_scheduled
             self._drain_scheduled = True
         if start:
-            self.store.submit(self._drain)
+            try:
+                self.store.submit(self._drain)
+            except RuntimeError:  # the database thread is gone (shutting down)
+                with self._pending_lock:
+                    self._drain_scheduled = False
+                    stranded, self._pending = self._pending, []
+                for _, _, pending_loop, pending in stranded:
+                    pending_loop.call_soon_threadsafe(_settle, pending, _SHUTTING_DOWN)
         return await answer
 
     def _drain(self) -> None:
@@ -139,7 +148,8 @@ class Domain:
             failure = DomainError(ErrorCode.ERROR_CODE_INTERNAL, "internal error; not saved")
             outcomes = [failure for _ in batch]
         for (_, _, loop, answer), outcome in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, answer, outcome)
+            with contextlib.suppress(RuntimeError):  # the caller's loop has closed
+                loop.call_soon_threadsafe(_settle, answer, outcome)
 
     def execute(self, actor: Actor, envelope: websocket_pb2.WebSocketMessage) -> websocket_pb2.Ack:
         """Run one command synchronously, in its own transaction, on the calling thread."""
@@ -377,20 +387,6 @@ class Domain:
             for row in rows:
                 out.events.add().ParseFromString(bytes(row.frame))
             return out
-
-    def event_frames_since(self, project_id: str, since_seq: int) -> list[CommittedEvent] | None:
-        """Stored event frames after ``since_seq`` in order; None when it is outside the log."""
-        with self.store.db.atomic():
-            projects.row(project_id)
-            head = LogHeadRow.get_by_id(project_id)
-            if since_seq < head.floor_seq or since_seq > head.head_seq:
-                return None
-            rows = (
-                EventRow.select(EventRow.seq, EventRow.frame)
-                .where((EventRow.project_id == project_id) & (EventRow.seq > since_seq))
-                .order_by(EventRow.seq)
-            )
-            return [CommittedEvent(project_id, int(r.seq), bytes(r.frame)) for r in rows]
 
     async def wait_for_events(self, project_id: str, since_seq: int, timeout: float) -> None:
         """Return once the project's log is past ``since_seq``, or after ``timeout`` seconds."""

@@ -107,14 +107,12 @@ def start(tx: Tx, cmd: commands_pb2.StartSprint) -> websocket_pb2.Ack:
     )
     if active is not None:
         raise precondition(f"sprint {active.name!r} is already active; complete it first")
-    changed = ["state"]
-    current.state = State.SPRINT_STATE_ACTIVE
+    values: dict[str, object] = {"state": State.SPRINT_STATE_ACTIVE}
     if not current.start_date:
-        current.start_date = _today(tx)
-        changed.append("start_date")
-    current.version += 1
-    current.updated_at = tx.now
-    current.save()
+        values["start_date"] = _today(tx)
+    # Through merge, so the fields' versions move too: an edit based on the planned sprint
+    # that sets start_date again is then a conflict, not a silent overwrite.
+    changed = merge(tx, current, values, 0, lambda: convert.sprint(current))
     return _emit(tx, current, changed)
 
 
@@ -142,9 +140,6 @@ def complete(tx: Tx, cmd: commands_pb2.CompleteSprint) -> websocket_pb2.Ack:
     for task in open_tasks:
         # Each carried task gets its own event, so every client's copy stays exact.
         tasks.apply(tx, task, {"sprint_id": target or None}, 0)
-    current.state = State.SPRINT_STATE_COMPLETED
-    current.completed_at = tx.now
-    current.version += 1
-    current.updated_at = tx.now
-    current.save()
+    values = {"state": State.SPRINT_STATE_COMPLETED, "completed_at": tx.now}
+    merge(tx, current, values, 0, lambda: convert.sprint(current))
     return _emit(tx, current, ["state"], [t.id for t in open_tasks], target)

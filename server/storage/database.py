@@ -8,10 +8,11 @@ disk I/O off the event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -20,6 +21,7 @@ import peewee as pw
 from server.storage import migrations
 from server.storage.models import MetaRow, database
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -30,6 +32,11 @@ PRAGMAS = {
     # FULL: an acknowledged change survives a power cut, not only a crash.
     "synchronous": "full",
 }
+
+
+def _log_failure(done: Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("database work failed", exc_info=done.exception())
 
 
 def new_epoch() -> str:
@@ -65,8 +72,8 @@ class Store:
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
     def submit(self, fn: Callable[[], None]) -> None:
-        """Queue ``fn`` on the database thread without waiting for it."""
-        self._executor.submit(fn)
+        """Queue ``fn`` on the database thread without waiting for it (failures are logged)."""
+        self._executor.submit(fn).add_done_callback(_log_failure)
 
     def backup(self, dest: Path) -> Path:
         """An online backup that opens as a new epoch, so clients resync after a restore."""
