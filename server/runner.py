@@ -101,6 +101,8 @@ class RunningServer:
     # This machine's LAN addresses, for a listener on all interfaces (tests pass their own).
     find_lan_addresses: Callable[[], Sequence[str]] = field(default=lan_addresses, repr=False)
     _closed: bool = field(default=False, repr=False)
+    # One sharing switch at a time: two overlapping ones could each open a listener.
+    _lan_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
     def url(self) -> str:
@@ -126,6 +128,10 @@ class RunningServer:
         ``tls``: serve the LAN listener over TLS from now on (None keeps the current
         setting). Changing it while the listener is open reopens it on the same port.
         """
+        async with self._lan_lock:
+            return await self._set_lan(enabled, host, tls)
+
+    async def _set_lan(self, enabled: bool, host: str | None, tls: bool | None) -> list[str]:
         wanted_host = host or self.config.lan_host
         tls_changed = tls is not None and tls != self.config.lan_tls
         if tls is not None and tls_changed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
@@ -60,6 +61,20 @@ async def test_lan_listener_can_be_switched_on_and_off(tmp_path: Path) -> None:
                     pass
             async with session.get(running.url + "api/health") as resp:
                 assert resp.status == 200
+    finally:
+        await running.close()
+
+
+async def test_overlapping_sharing_switches_leave_one_listener(tmp_path: Path) -> None:
+    running = await start_server(ServerConfig(data_dir=tmp_path / "data"))
+    try:
+        results = await asyncio.gather(*(running.set_lan(True, "127.0.0.2") for _ in range(5)))
+        assert all(urls == results[0] for urls in results)
+        await running.set_lan(False)
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.ClientConnectionError):
+                async with session.get(results[0][0] + "api/health"):
+                    pass
     finally:
         await running.close()
 

@@ -217,6 +217,9 @@ def by_session(secret: str, now: int | None = None) -> Principal | None:
     return _principal(row)
 
 
+SESSION_LIFETIME_MICROS = 400 * 24 * 3600 * 1_000_000
+
+
 def open_session(token: str, now: int | None = None) -> tuple[Principal, str] | None:
     """Trade a valid invite token for a new session; returns the principal and the secret."""
     now = now_micros() if now is None else now
@@ -225,6 +228,8 @@ def open_session(token: str, now: int | None = None) -> tuple[Principal, str] | 
         return None
     secret = new_secret()
     with database.atomic():
+        # A cookie lives 400 days; a session unused for longer can never be presented again.
+        SessionRow.delete().where(SessionRow.last_used_at < now - SESSION_LIFETIME_MICROS).execute()
         SessionRow.create(
             id=secrets.token_hex(8),
             invite_id=principal.invite_id,
