@@ -2,15 +2,18 @@
 
 Everything here runs on the Qt thread. The server lives on its own thread behind a
 ``ServerHandle``; its callbacks only emit this object's signals, which Qt queues onto
-the Qt thread. Nothing needs a real system tray, so tests drive this directly.
+the Qt thread. Working out a notification reads the server, so that runs on a worker
+thread of its own and hands the result back by a signal too. Nothing needs a real
+system tray, so tests drive this directly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
@@ -27,7 +30,13 @@ from app.manage_invites import ManageInvitesDialog
 from app.notify import Notifier
 from app.settings import DesktopSettings
 from server.config import ServerConfig
-from server.handle import ServerHandle, Starter, is_port_in_use
+from server.handle import (
+    ServerHandle,
+    ServerNotRunningError,
+    Starter,
+    is_desktop_member,
+    is_port_in_use,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,8 @@ class TrayController(QObject):
     _event_arrived = Signal(bytes)
     _people_changed = Signal(list)
     _backup_done = Signal(str, str)  # (path, error): exactly one of them is empty
+    # From the notice worker: (frame, title, message); title is empty when no notice.
+    _event_handled = Signal(bytes, str, str)
     # A tray message was shown (title, message): for anyone who wants to know.
     notice_shown = Signal(str, str)
 
@@ -75,10 +86,13 @@ class TrayController(QObject):
         self._dialogs: list[QObject] = []
         self._stopped = False
         self._backup: Future[Path] | None = None
+        # One worker, so events are judged in the order they were committed.
+        self._notice_worker = ThreadPoolExecutor(1, thread_name_prefix="tandem-notices")
 
         self._event_arrived.connect(self._on_event)
         self._people_changed.connect(self._on_people)
         self._backup_done.connect(self._on_backup_done)
+        self._event_handled.connect(self._on_event_handled)
 
         self.tray = QSystemTrayIcon(resources.app_icon())
         self.tray.setToolTip("Tandem (starting…)")
@@ -185,6 +199,7 @@ class TrayController(QObject):
         if self._stopped:
             return
         self._stopped = True
+        self._notice_worker.shutdown(wait=False, cancel_futures=True)
         for dialog in self._dialogs:
             dialog.deleteLater()
         self._dialogs.clear()
@@ -193,6 +208,8 @@ class TrayController(QObject):
             log.info("stopping the server")
             if not self.handle.stop(timeout):
                 log.error("the server thread did not end within %g s", timeout)
+        # Its last job, if any, ends quickly now: the server's calls fail once it stopped.
+        self._notice_worker.shutdown(wait=True)
 
     @property
     def url(self) -> str | None:
@@ -438,23 +455,40 @@ class TrayController(QObject):
 
     @Slot(bytes)
     def _on_event(self, frame: bytes) -> None:
-        if not self.settings.notifications or self.handle is None:
+        handle = self.handle
+        if self._stopped or handle is None:
             return
+        if not self.settings.notifications:
+            self._event_handled.emit(frame, "", "")
+            return
+        notifier = self._notifier or self._make_notifier(handle)
+        # Reading tasks and members waits on the server: never on the Qt thread.
+        # A worker already shut down means the app is quitting.
+        with contextlib.suppress(RuntimeError):
+            self._notice_worker.submit(self._judge, notifier, frame)
+
+    def _judge(self, notifier: Notifier, frame: bytes) -> None:
+        """On the notice worker: work out the notice, then hand it to the Qt thread."""
         message = websocket_pb2.WebSocketMessage()
         message.ParseFromString(frame)
+        title = body = ""
         try:
-            notifier = self._notifier or self._make_notifier()
             notice = notifier.notice_for(message)
+        except ServerNotRunningError:
+            notice = None
         except Exception:
             log.exception("could not make a notification")
-            return
+            notice = None
         if notice is not None:
-            self.notify(notice.title, notice.message)
+            title, body = notice.title, notice.message
+        self._event_handled.emit(frame, title, body)
 
-    def _make_notifier(self) -> Notifier:
-        handle = self.handle
-        assert handle is not None
+    @Slot(bytes, str, str)
+    def _on_event_handled(self, _frame: bytes, title: str, message: str) -> None:
+        if title and self.settings.notifications and not self._stopped:
+            self.notify(title, message)
 
+    def _make_notifier(self, handle: ServerHandle) -> Notifier:
         def get_task(task_id: str) -> entities_pb2.Task | None:
             try:
                 return handle.get_task(task_id)
@@ -462,7 +496,7 @@ class TrayController(QObject):
                 return None
 
         self._notifier = Notifier(
-            members=handle.members, desktop_members=handle.desktop_members, get_task=get_task
+            members=handle.members, is_desktop_member=is_desktop_member, get_task=get_task
         )
         return self._notifier
 

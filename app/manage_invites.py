@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from server.security.invites import Invite
+from server.handle import Invite
 
 ListInvites = Callable[[], list[Invite]]
 RevokeInvite = Callable[[str], None]

@@ -3,7 +3,8 @@
 Someone else commenting on a task assigned to them, assigning a task to them, or
 mentioning them with ``@name``. The person at the desktop is several members at once
 (the owner, and one member per browser on this machine), so "them" means any of those.
-Pure logic: no Qt and no server; the member lists and tasks are handed in as callables.
+Pure logic: no Qt and no server; the members, which of them are this person, and the
+tasks are handed in as callables.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def _short(text: str, limit: int = 120) -> str:
 class Notifier:
     """Turns committed events into notices for the person at the desktop.
 
-    ``members`` lists every member and ``desktop_members`` the ones that are this person.
-    Both are read once, then again whenever an event names a member not seen yet (a
+    ``members`` lists every member and ``is_desktop_member`` tells which of them are this
+    person. The members are read once, then again whenever an event names a member not seen yet (a
     browser opened since, a new invitee) or a comment's ``@`` matches none of this
     person's names (a browser may have renamed them), so a reading is never stale for long.
     """
@@ -57,11 +58,11 @@ class Notifier:
         self,
         *,
         members: Callable[[], Iterable[entities_pb2.Member]],
-        desktop_members: Callable[[], Iterable[entities_pb2.Member]],
+        is_desktop_member: Callable[[entities_pb2.Member], bool],
         get_task: Callable[[str], entities_pb2.Task | None],
     ) -> None:
         self._read_members = members
-        self._read_desktop_members = desktop_members
+        self._is_desktop_member = is_desktop_member
         self._get_task = get_task
         self._names: dict[str, str] = {}
         self._me: dict[str, entities_pb2.Member] = {}
@@ -70,9 +71,8 @@ class Notifier:
     def refresh(self) -> None:
         """Read the members again."""
         everyone = list(self._read_members())
-        me = list(self._read_desktop_members())
-        self._names = {m.id: m.display_name or "Someone" for m in [*everyone, *me]}
-        self._me = {m.id: m for m in me}
+        self._names = {m.id: m.display_name or "Someone" for m in everyone}
+        self._me = {m.id: m for m in everyone if self._is_desktop_member(m)}
         self._loaded = True
 
     def _know(self, *member_ids: str) -> bool:

@@ -33,10 +33,24 @@ from server.realtime.hub import ConnectionInfo
 from server.realtime.keys import HUB
 from server.runner import PortInUseError, RunningServer, start_server
 from server.security import invites
+from server.security.invites import Invite
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+__all__ = [
+    "EventObserver",
+    "Invite",
+    "PeopleObserver",
+    "ServerHandle",
+    "ServerNotRunningError",
+    "ServerStatus",
+    "Starter",
+    "is_desktop_member",
+    "is_port_in_use",
+    "people_names",
+]
 
 
 Starter = Callable[[ServerConfig], Awaitable[RunningServer]]
@@ -82,6 +96,8 @@ class ServerHandle:
         self._running: RunningServer | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
+        # Set by stop(); a start still in progress closes its server as soon as it is up.
+        self._stop_requested = False
         self._lock = threading.Lock()
         self._event_observers: list[EventObserver] = []
         self._people_observers: list[PeopleObserver] = []
@@ -93,7 +109,8 @@ class ServerHandle:
         """Start the server; return its URL once the port is bound.
 
         Raises whatever the start raised (the runner's ``PortInUseError`` for a taken
-        port), or ``TimeoutError`` when the server is not up within ``timeout``.
+        port), or ``TimeoutError`` when the server is not up within ``timeout``; a start
+        that times out is abandoned: the server closes as soon as it comes up.
         """
         with self._lock:
             if self._thread is not None:
@@ -101,6 +118,8 @@ class ServerHandle:
             self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
             self._thread.start()
         if not self._ready.wait(timeout):
+            # Nobody will hold this handle, so nobody could stop the server later.
+            self.stop(timeout=0)
             raise TimeoutError(f"the server did not start within {timeout:g} s")
         if self._start_error is not None:
             self._thread.join(timeout)
@@ -113,12 +132,24 @@ class ServerHandle:
         self._loop = loop
         try:
             try:
-                self._running = loop.run_until_complete(self._starter(self.config))
+                running = loop.run_until_complete(self._starter(self.config))
             except BaseException as error:  # reported to the starting thread
                 self._start_error = error
-                return
-            finally:
                 self._ready.set()
+                return
+            with self._lock:
+                abandoned = self._stop_requested
+                if not abandoned:
+                    self._running = running
+            if abandoned:
+                self._start_error = ServerNotRunningError("the server was stopped while starting")
+                try:
+                    loop.run_until_complete(running.close())
+                except Exception:
+                    log.exception("the server did not close cleanly")
+                self._ready.set()
+                return
+            self._ready.set()
             loop.call_soon(self._hook_observers)
             loop.run_forever()
         finally:
@@ -130,13 +161,16 @@ class ServerHandle:
         """Stop gracefully (the runner's close), then join the thread.
 
         Returns True when the thread ended within ``timeout``. Safe to call twice, or
-        when the server never started.
+        when the server never started. During a start still in progress, the server is
+        closed as soon as it is up (the thread then ends by itself).
         """
-        thread, loop, running = self._thread, self._loop, self._running
-        if thread is None or loop is None:
-            return True
-        if running is not None and not loop.is_closed():
+        with self._lock:
+            thread, loop, running = self._thread, self._loop, self._running
+            self._stop_requested = True
             self._running = None
+        if thread is None:
+            return True
+        if running is not None and loop is not None and not loop.is_closed():
             try:
                 asyncio.run_coroutine_threadsafe(self._close(running), loop).result(timeout)
             except Exception:
@@ -170,7 +204,13 @@ class ServerHandle:
             raise ServerNotRunningError("Tandem's server is not running") from error
 
     def _call(self, make: Callable[[], Coroutine[object, object, T]], timeout: float) -> T:
-        return self._submit(make).result(timeout)
+        future = self._submit(make)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            # Nobody waits for the answer any more: do not leave the work running.
+            future.cancel()
+            raise
 
     def _server(self) -> RunningServer:
         if self._running is None:
@@ -290,10 +330,10 @@ class ServerHandle:
 
         return self._call(run, timeout)
 
-    def list_invites(self, timeout: float = 5.0) -> list[invites.Invite]:
+    def list_invites(self, timeout: float = 5.0) -> list[Invite]:
         """Every invite, oldest first, revoked ones included (read on the database thread)."""
 
-        async def run() -> list[invites.Invite]:
+        async def run() -> list[Invite]:
             return await self._domain().read(invites.list_all)
 
         return self._call(run, timeout)
@@ -322,17 +362,19 @@ class ServerHandle:
         loop, server = self._loop, self._running
         if loop is None or server is None:
             return
-        if self._event_observers:
+        # Hooked even without observers yet: one may be added while the server runs.
 
-            def on_commit(events: Sequence[CommittedEvent]) -> None:
-                # Called on the database thread: only hop, never work, here.
-                frames = [event.frame for event in events]
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(self._deliver_events, frames)
+        def on_commit(events: Sequence[CommittedEvent]) -> None:
+            # Called on the database thread: only hop, never work, here.
+            if not self._event_observers:
+                return
+            frames = [event.frame for event in events]
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._deliver_events, frames)
 
-            self._unhooks.append(server.app[DOMAIN].sink.add_listener(on_commit))
+        self._unhooks.append(server.app[DOMAIN].sink.add_listener(on_commit))
         hub = server.app.get(HUB)
-        if hub is not None and self._people_observers:
+        if hub is not None:
             self._unhooks.append(hub.add_observer(self._deliver_people))
 
     def _deliver_events(self, frames: list[bytes]) -> None:

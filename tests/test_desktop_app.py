@@ -330,18 +330,19 @@ class Browser:
 class HandledEvents(QObject):
     """The kinds of the events the controller has handled, in order.
 
-    It listens to the same signal from the server's thread as the controller, after it,
-    with a receiver on the Qt thread: Qt queues both deliveries and runs them in order,
-    so an event seen here has already been through the controller's notifier.
+    It listens to the signal the controller's notice worker sends once it has judged an
+    event, after the controller, with a receiver on the Qt thread: Qt queues both
+    deliveries and runs them in order, so an event seen here has already been through
+    the controller's notifier, and any notice it made has been shown.
     """
 
     def __init__(self, controller: TrayController) -> None:
         super().__init__()
         self.kinds: list[str] = []
-        controller._event_arrived.connect(self._record)
+        controller._event_handled.connect(self._record)
 
-    @Slot(bytes)
-    def _record(self, frame: bytes) -> None:
+    @Slot(bytes, str, str)
+    def _record(self, frame: bytes, _title: str, _message: str) -> None:
         message = websocket_pb2.WebSocketMessage.FromString(frame)
         self.kinds.append(message.WhichOneof("payload") or "")
 

@@ -6,6 +6,7 @@ import pytest
 from tandem.v1 import entities_pb2, websocket_pb2
 
 from app.notify import Notifier, mentions
+from server.handle import is_desktop_member
 
 pytestmark = pytest.mark.desktop
 
@@ -49,10 +50,9 @@ class Board:
             self.reads += 1
             return list(self.members)
 
-        def me() -> list[entities_pb2.Member]:
-            return [m for m in self.members if m.role == OWNER]
-
-        return Notifier(members=everyone, desktop_members=me, get_task=self.tasks.get)
+        return Notifier(
+            members=everyone, is_desktop_member=is_desktop_member, get_task=self.tasks.get
+        )
 
 
 def comment(author: str, task_id: str, body: str) -> websocket_pb2.WebSocketMessage:

@@ -23,7 +23,7 @@ from server.handle import (
     is_desktop_member,
     is_port_in_use,
 )
-from server.runner import PortInUseError
+from server.runner import PortInUseError, RunningServer
 from server.security import tls
 from tests.desktop_support import (
     LAN_PEER,
@@ -302,3 +302,109 @@ def test_lan_tls_is_switched_at_run_time_on_the_same_address(tmp_path: Path) -> 
 
 def port_of(url: str) -> int:
     return int(url.rstrip("/").rsplit(":", 1)[1])
+
+
+class SlowStarter(Recorder):
+    """A recording starter that binds the port, then waits for the test to let it finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.bound = threading.Event()
+        self.ports: list[int] = []
+
+    async def __call__(self, config: ServerConfig) -> RunningServer:
+        server = await super().__call__(config)
+        self.ports.append(port_of(server.url))
+        self.bound.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+        return server
+
+
+def test_a_start_that_times_out_is_closed_once_it_comes_up(tmp_path: Path) -> None:
+    starter = SlowStarter()
+    handle = ServerHandle(ServerConfig(data_dir=tmp_path, port=0), starter=starter)
+    try:
+        with pytest.raises(TimeoutError):
+            handle.start(timeout=0.2)
+        assert starter.bound.wait(15)
+        [port] = starter.ports
+        # Still starting: the port is held until the starter returns.
+        assert port_is_listening("127.0.0.1", port)
+        assert not handle.is_running
+    finally:
+        starter.release.set()
+    # Nobody calls stop: the abandoned start closes its server and its thread ends.
+    thread = handle._thread
+    assert thread is not None
+    thread.join(15)
+    assert not thread.is_alive()
+    assert not port_is_listening("127.0.0.1", port)
+    assert not handle.status().running
+    assert handle.stop(timeout=5)
+
+
+def test_stop_during_a_start_in_progress_closes_the_server(tmp_path: Path) -> None:
+    starter = SlowStarter()
+    handle = ServerHandle(ServerConfig(data_dir=tmp_path, port=0), starter=starter)
+    outcome: list[BaseException | str] = []
+
+    def start() -> None:
+        try:
+            outcome.append(handle.start(timeout=30))
+        except BaseException as error:
+            outcome.append(error)
+
+    starting = threading.Thread(target=start)
+    starting.start()
+    try:
+        assert starter.bound.wait(15)
+        # Nothing runs yet, so this only asks the start to close what it brings up.
+        assert not handle.stop(timeout=0)
+    finally:
+        starter.release.set()
+    starting.join(15)
+    assert handle.stop(timeout=15)
+    assert not port_is_listening("127.0.0.1", starter.ports[0])
+    [error] = outcome
+    assert isinstance(error, ServerNotRunningError)
+
+
+def test_a_call_that_times_out_is_cancelled(tmp_path: Path) -> None:
+    handle = make_handle(tmp_path)
+    handle.start(timeout=15)
+    cancelled = threading.Event()
+
+    async def never() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    try:
+        with pytest.raises(TimeoutError):
+            handle._call(never, timeout=0.05)
+        assert cancelled.wait(15)
+    finally:
+        handle.stop(timeout=15)
+
+
+def test_an_observer_added_after_start_hears_events(tmp_path: Path) -> None:
+    recorder = Recorder()
+    handle = ServerHandle(ServerConfig(data_dir=tmp_path, port=0), starter=recorder)
+    handle.start(timeout=15)
+    heard = threading.Event()
+
+    def observe(message: websocket_pb2.WebSocketMessage) -> None:
+        if message.HasField("task_created"):
+            heard.set()
+
+    try:
+        handle.add_event_observer(observe)
+        sam = BoardPerson.invited(recorder, "Sam")
+        project = sam.create_project("Website", "WEB")
+        sam.create_task(project.id, "Fix the login page")
+        assert heard.wait(15)
+    finally:
+        handle.stop(timeout=15)
