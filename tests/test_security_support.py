@@ -71,7 +71,7 @@ async def make_invite(served: Served, role: str, name: str = "Ana") -> tuple[str
     from server.appkeys import DOMAIN
     from server.security import invites
 
-    made = await served.app[DOMAIN].read(invites.create, name, role)
+    made = await served.app[DOMAIN].write(invites.create, name, role)
     return made.invite.id, made.token
 
 

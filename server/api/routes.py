@@ -325,14 +325,7 @@ async def list_tasks(call: Call) -> Message:
         page_size=_int_query(call, "pageSize", 100, low=1, high=MAX_PAGE_SIZE),
         page_token=call.query("pageToken") or "",
     )
-    domain = call.domain
-
-    def read() -> Message:
-        domain.get_project(project_id)
-        result: Message = domain.list_tasks(project_id, task_filter)
-        return result
-
-    result: Message = await domain.read(read)
+    result: Message = await call.domain.read(call.domain.list_tasks, project_id, task_filter)
     return result
 
 
@@ -370,15 +363,8 @@ async def delete_task(call: Call) -> None:
 
 
 async def list_comments(call: Call) -> Message:
-    task_id = call.path("taskId")
-    domain = call.domain
-
-    def read() -> list[entities_pb2.Comment]:
-        domain.get_task(task_id)
-        comments: list[entities_pb2.Comment] = domain.list_comments(task_id)
-        return comments
-
-    return api_pb2.ListCommentsResponse(comments=await domain.read(read))
+    comments = await call.domain.read(call.domain.list_comments, call.path("taskId"))
+    return api_pb2.ListCommentsResponse(comments=comments)
 
 
 async def add_comment(call: Call) -> web.StreamResponse:
@@ -405,15 +391,8 @@ async def delete_comment(call: Call) -> None:
 
 
 async def list_sprints(call: Call) -> Message:
-    project_id = call.path("projectId")
-    domain = call.domain
-
-    def read() -> list[entities_pb2.Sprint]:
-        domain.get_project(project_id)
-        sprints: list[entities_pb2.Sprint] = domain.list_sprints(project_id)
-        return sprints
-
-    return api_pb2.ListSprintsResponse(sprints=await domain.read(read))
+    sprints = await call.domain.read(call.domain.list_sprints, call.path("projectId"))
+    return api_pb2.ListSprintsResponse(sprints=sprints)
 
 
 async def create_sprint(call: Call) -> web.StreamResponse:
@@ -463,13 +442,7 @@ async def list_events(call: Call) -> Message:
     config = call.request.app[CONFIG]
     wait = _float_query(call, "wait", 0.0, low=0.0, high=config.max_poll_seconds)
     domain = call.domain
-
-    def read() -> api_pb2.ListEventsResponse:
-        domain.get_project(project_id)
-        page: api_pb2.ListEventsResponse = domain.events_since(project_id, since)
-        return page
-
-    page = await domain.read(read)
+    page = await domain.read(domain.events_since, project_id, since)
     if page.events or page.resync_required or wait <= 0:
         return page
     request = call.request
@@ -495,8 +468,7 @@ async def list_events(call: Call) -> Message:
     refusal = await check(request) if check is not None else None
     if refusal is not None:
         raise refusal
-    page = await domain.read(read)
-    return page
+    return await domain.read(domain.events_since, project_id, since)
 
 
 # --- the table ------------------------------------------------------------------------

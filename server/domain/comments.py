@@ -5,7 +5,8 @@ from __future__ import annotations
 from tandem.v1 import commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
 from server.domain import convert, tasks, validate
-from server.domain.errors import DomainError, ErrorCode, not_found
+from server.domain.errors import DomainError, ErrorCode
+from server.domain.rows import get_or_not_found
 from server.domain.tx import Tx
 from server.storage.models import CommentRow
 
@@ -13,10 +14,7 @@ MAX_BODY = 50_000
 
 
 def row(comment_id: str) -> CommentRow:
-    found = CommentRow.get_or_none(CommentRow.id == comment_id)
-    if found is None:
-        raise not_found("comment", comment_id)
-    return found
+    return get_or_not_found(CommentRow, comment_id, "comment")
 
 
 def list_for(task_id: str) -> list[entities_pb2.Comment]:

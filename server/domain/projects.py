@@ -5,7 +5,8 @@ from __future__ import annotations
 from tandem.v1 import commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
 from server.domain import convert, validate
-from server.domain.errors import DomainError, ErrorCode, not_found
+from server.domain.errors import DomainError, ErrorCode
+from server.domain.rows import get_or_not_found
 from server.domain.tx import Tx, mask_paths, merge
 from server.storage.models import ProjectRow
 
@@ -13,10 +14,7 @@ UPDATABLE = ("key", "name", "description")
 
 
 def row(project_id: str) -> ProjectRow:
-    found = ProjectRow.get_or_none(ProjectRow.id == project_id)
-    if found is None:
-        raise not_found("project", project_id)
-    return found
+    return get_or_not_found(ProjectRow, project_id, "project")
 
 
 def get(project_id: str) -> entities_pb2.Project:

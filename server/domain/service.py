@@ -306,15 +306,21 @@ class Domain:
         """Run a synchronous read on the database thread."""
         return await self.store.call(fn, *args)
 
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a synchronous change outside the command log (invites, sessions, settings) on
+        the database thread, in one transaction: it commits whole or not at all."""
+
+        def run() -> T:
+            with self.store.db.atomic():
+                return fn(*args)
+
+        return await self.store.call(run)
+
     def owner_actor(self) -> Actor:
         return Actor(member_id=members.OWNER_ID)
 
     async def local_member(self, client_id: str, display_name: str) -> entities_pb2.Member:
-        def run() -> entities_pb2.Member:
-            with self.store.db.atomic():
-                return members.local(client_id, display_name, self._clock())
-
-        return await self.store.call(run)
+        return await self.write(members.local, client_id, display_name, self._clock())
 
     def list_projects(self) -> list[entities_pb2.Project]:
         return projects.list_all()

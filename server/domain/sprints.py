@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from tandem.v1 import commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
 from server.domain import convert, projects, tasks, validate
-from server.domain.errors import not_found, precondition
+from server.domain.errors import precondition
+from server.domain.rows import get_or_not_found
 from server.domain.tx import Tx, mask_paths, merge
 from server.storage.models import SprintRow, TaskRow
 
@@ -17,10 +18,7 @@ UPDATABLE = ("name", "goal", "start_date", "end_date")
 
 
 def row(sprint_id: str) -> SprintRow:
-    found = SprintRow.get_or_none(SprintRow.id == sprint_id)
-    if found is None:
-        raise not_found("sprint", sprint_id)
-    return found
+    return get_or_not_found(SprintRow, sprint_id, "sprint")
 
 
 def get(sprint_id: str) -> entities_pb2.Sprint:

@@ -16,7 +16,8 @@ from fractional_indexing import (  # type: ignore[import-untyped]
 from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
 from server.domain import convert, projects, validate
-from server.domain.errors import invalid, not_found
+from server.domain.errors import invalid
+from server.domain.rows import get_or_not_found
 from server.domain.tx import Tx, mask_paths, merge
 from server.storage.models import MemberRow, SprintRow, TaskRow
 
@@ -29,10 +30,7 @@ MAX_OFFSET = 2**31
 
 
 def row(task_id: str) -> TaskRow:
-    found = TaskRow.get_or_none(TaskRow.id == task_id)
-    if found is None:
-        raise not_found("task", task_id)
-    return found
+    return get_or_not_found(TaskRow, task_id, "task")
 
 
 def to_proto(task: TaskRow) -> entities_pb2.Task:

@@ -116,7 +116,6 @@ class Hub:
             yield
         finally:
             remove()
-            await self.shutdown(app)
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
         """on_shutdown: flush every queue, then close every socket with 1001."""

@@ -47,7 +47,6 @@ __all__ = [
     "SESSION_COOKIE",
     "SecurityState",
     "create_invite_link",
-    "install",
     "middlewares",
     "remote_identity",
     "revoke_invite",
@@ -59,12 +58,6 @@ __all__ = [
 def middlewares() -> list[Middleware]:
     """The request guard; put it first so nothing runs for a refused request."""
     return [guard]
-
-
-def install(app: web.Application) -> None:
-    """Both at once, for an application not yet started: the guard first, then ``setup``."""
-    app.middlewares.insert(0, guard)
-    setup(app)
 
 
 def setup(app: web.Application) -> None:

@@ -30,9 +30,9 @@ async def remote_identity(
     bearer = bearer_token(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if bearer:
-        principal = await domain.read(invites.by_token, bearer)
+        principal = await domain.write(invites.by_token, bearer)
     elif bearer is None and cookie:
-        principal = await domain.read(invites.by_session, cookie)
+        principal = await domain.write(invites.by_session, cookie)
     else:
         return None
     if principal is None:

@@ -7,7 +7,8 @@ linger in the address bar or history. Programs that are not browsers present the
 invite token itself as ``Authorization: Bearer``.
 
 Every function here is synchronous and touches the database through the peewee
-models: call them on the database thread (``Domain.read``) in the server, or directly
+models: call them on the database thread in the server (``Domain.write`` for those that
+write, last use included; ``Domain.read`` for the rest), or directly
 from the command line with a ``Store`` opened on the same file.
 """
 

@@ -168,7 +168,7 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
 
     if request.path == JOIN_PATH and request.method in ("GET", "HEAD"):
         token = request.query.get("token", "")
-        opened = await domain.read(invites.open_session, token) if token else None
+        opened = await domain.write(invites.open_session, token) if token else None
         if opened is None:
             if token:
                 throttle.failed(peer)
@@ -191,9 +191,9 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
     bearer = bearer_token(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if bearer is not None:
-        found = await domain.read(invites.by_token, bearer) if bearer else None
+        found = await domain.write(invites.by_token, bearer) if bearer else None
     elif cookie:
-        found = await domain.read(invites.by_session, cookie)
+        found = await domain.write(invites.by_session, cookie)
     else:
         return refusal(request, 401, "UNAUTHENTICATED", "this board is shared by invitation only")
     if found is None:

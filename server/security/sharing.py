@@ -21,30 +21,22 @@ from yarl import URL
 from server.api.errors import ApiError
 from server.api.routes import ParkedPoll, end_polls
 from server.appkeys import DOMAIN
+from server.realtime.keys import HUB
+from server.realtime.protocol import CloseCode
 from server.security import hosts, invites
 from server.security.middleware import peer_address
 from server.security.state import PRINCIPAL, SECURITY, Sharing
-from server.storage.models import MetaRow, database
+from server.storage.models import MetaRow
 
 log = logging.getLogger(__name__)
 
 #: How often the watcher looks for invites revoked elsewhere; well inside the one second
 #: a revoked person's sockets may stay open.
 REVOCATION_POLL_SECONDS = 0.25
-#: Close code for "access revoked or sharing switched off" (server.realtime CloseCode.FORBIDDEN).
-CLOSE_FORBIDDEN = 4403
 LAN_URL_META_KEY = "lan_url"
 SHARING_OFF = "sharing on the network was switched off"
 REVOKED = "access revoked"
 ErrorCode = errors_pb2.ErrorCode
-
-
-def _hub(app: web.Application) -> object | None:
-    try:
-        from server.realtime.keys import HUB
-    except ImportError:  # the real-time layer is optional to this package
-        return None
-    return app.get(HUB)
 
 
 def close_remote_connections(app: web.Application, reason: str = SHARING_OFF) -> int:
@@ -55,10 +47,11 @@ def close_remote_connections(app: web.Application, reason: str = SHARING_OFF) ->
         return not is_local(poll.remote)
 
     closed = end_polls(app, remote_poll, ErrorCode.ERROR_CODE_PERMISSION_DENIED, reason)
-    hub = _hub(app)
-    close_where = getattr(hub, "close_where", None)
-    if close_where is not None:
-        closed += close_where(lambda info: not is_local(info.remote), CLOSE_FORBIDDEN, reason)
+    hub = app.get(HUB)  # an application without WebSockets has no hub
+    if hub is not None:
+        closed += hub.close_where(
+            lambda info: not is_local(info.remote), CloseCode.FORBIDDEN, reason
+        )
     return closed
 
 
@@ -69,10 +62,9 @@ def close_member_connections(app: web.Application, member_id: str) -> int:
         return poll.actor is not None and poll.actor.member_id == member_id
 
     closed = end_polls(app, theirs, ErrorCode.ERROR_CODE_UNAUTHENTICATED, REVOKED)
-    hub = _hub(app)
-    close = getattr(hub, "close_member_connections", None)
-    if close is not None:
-        closed += close(member_id, CLOSE_FORBIDDEN, REVOKED)
+    hub = app.get(HUB)
+    if hub is not None:
+        closed += hub.close_member_connections(member_id, CloseCode.FORBIDDEN, REVOKED)
     return closed
 
 
@@ -107,8 +99,7 @@ def _names_from(urls: Sequence[str], extra: Sequence[str]) -> frozenset[str]:
 
 
 def _remember_lan_url(base_url: str) -> None:
-    with database.atomic():
-        MetaRow.insert(key=LAN_URL_META_KEY, value=base_url).on_conflict_replace().execute()
+    MetaRow.insert(key=LAN_URL_META_KEY, value=base_url).on_conflict_replace().execute()
 
 
 def remembered_lan_url() -> str:
@@ -143,7 +134,7 @@ async def sharing_changed(
         domain = app.get(DOMAIN)
         if domain is not None:
             if base:
-                await domain.read(_remember_lan_url, base)
+                await domain.write(_remember_lan_url, base)
             state.last_revocation = await domain.read(invites.latest_revocation)
         if state.watcher is None or state.watcher.done():
             state.watcher = asyncio.create_task(_watch_revocations(app), name="invite-watcher")
@@ -196,7 +187,7 @@ async def _watch_revocations(app: web.Application) -> None:
 
 async def revoke_invite(app: web.Application, invite_id: str) -> invites.Invite:
     """Revoke an invite from inside the running server: its sockets close at once."""
-    invite = await app[DOMAIN].read(invites.revoke, invite_id)
+    invite = await app[DOMAIN].write(invites.revoke, invite_id)
     close_member_connections(app, invite.member_id)
     return invite
 
@@ -208,7 +199,7 @@ def invite_link(base_url: str, token: str) -> str:
 async def create_invite_link(app: web.Application, role: str, name: str) -> str:
     """A new invite, as the link to send (the token is in it and is not kept anywhere)."""
     domain = app[DOMAIN]
-    made = await domain.read(invites.create, name, role)
+    made = await domain.write(invites.create, name, role)
     base = app[SECURITY].sharing.base_url or await domain.read(remembered_lan_url)
     if not base:
         base = "http://<this computer's address>:<port>"
