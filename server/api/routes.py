@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from google.protobuf import message_factory
 from google.protobuf.message import Message
 from tandem.v1 import (
     api_pb2,
@@ -195,9 +196,12 @@ def _result(ack: websocket_pb2.Ack, name: str) -> Message:
     return result
 
 
-def _created(call: Call, entity: Message, location: str) -> web.Response:
+def _created(call: Call, ack: websocket_pb2.Ack, name: str) -> web.Response:
+    """201 with the new entity (the Ack's ``name`` result), and its address in Location."""
+    entity = _result(ack, name)
     response = render(call.request, entity, status=201)
-    response.headers["Location"] = location
+    entity_id = getattr(entity, "id")  # noqa: B009 - every entity has an id; Message types none
+    response.headers["Location"] = f"/api/v1/{name}s/{entity_id}"
     return response
 
 
@@ -292,26 +296,12 @@ async def create_project(call: Call) -> web.StreamResponse:
     ack = await call.command(
         websocket_pb2.WebSocketMessage(create_project=commands_pb2.CreateProject(project=project))
     )
-    created = _result(ack, "project")
-    assert isinstance(created, entities_pb2.Project)
-    return _created(call, created, f"/api/v1/projects/{created.id}")
+    return _created(call, ack, "project")
 
 
 async def get_project(call: Call) -> Message:
     project: Message = await call.domain.read(call.domain.get_project, call.path("projectId"))
     return project
-
-
-async def update_project(call: Call) -> Message:
-    cmd = _body(call, commands_pb2.UpdateProject)
-    cmd.project_id = call.path("projectId")
-    ack = await call.command(websocket_pb2.WebSocketMessage(update_project=cmd))
-    return _result(ack, "project")
-
-
-async def delete_project(call: Call) -> None:
-    cmd = commands_pb2.DeleteProject(project_id=call.path("projectId"))
-    _result(await call.command(websocket_pb2.WebSocketMessage(delete_project=cmd)), "project")
 
 
 async def list_tasks(call: Call) -> Message:
@@ -333,33 +323,12 @@ async def create_task(call: Call) -> web.StreamResponse:
     task = _body(call, entities_pb2.Task)
     cmd = commands_pb2.CreateTask(project_id=call.path("projectId"), task=task)
     ack = await call.command(websocket_pb2.WebSocketMessage(create_task=cmd))
-    created = _result(ack, "task")
-    assert isinstance(created, entities_pb2.Task)
-    return _created(call, created, f"/api/v1/tasks/{created.id}")
+    return _created(call, ack, "task")
 
 
 async def get_task(call: Call) -> Message:
     task: Message = await call.domain.read(call.domain.get_task, call.path("taskId"))
     return task
-
-
-async def update_task(call: Call) -> Message:
-    cmd = _body(call, commands_pb2.UpdateTask)
-    cmd.task_id = call.path("taskId")
-    ack = await call.command(websocket_pb2.WebSocketMessage(update_task=cmd))
-    return _result(ack, "task")
-
-
-async def move_task(call: Call) -> Message:
-    cmd = _body(call, commands_pb2.MoveTask)
-    cmd.task_id = call.path("taskId")
-    ack = await call.command(websocket_pb2.WebSocketMessage(move_task=cmd))
-    return _result(ack, "task")
-
-
-async def delete_task(call: Call) -> None:
-    cmd = commands_pb2.DeleteTask(task_id=call.path("taskId"))
-    _result(await call.command(websocket_pb2.WebSocketMessage(delete_task=cmd)), "task")
 
 
 async def list_comments(call: Call) -> Message:
@@ -373,21 +342,7 @@ async def add_comment(call: Call) -> web.StreamResponse:
         task_id=call.path("taskId"), body=comment.body, comment_id=comment.id
     )
     ack = await call.command(websocket_pb2.WebSocketMessage(add_comment=cmd))
-    created = _result(ack, "comment")
-    assert isinstance(created, entities_pb2.Comment)
-    return _created(call, created, f"/api/v1/comments/{created.id}")
-
-
-async def edit_comment(call: Call) -> Message:
-    cmd = _body(call, commands_pb2.EditComment)
-    cmd.comment_id = call.path("commentId")
-    ack = await call.command(websocket_pb2.WebSocketMessage(edit_comment=cmd))
-    return _result(ack, "comment")
-
-
-async def delete_comment(call: Call) -> None:
-    cmd = commands_pb2.DeleteComment(comment_id=call.path("commentId"))
-    _result(await call.command(websocket_pb2.WebSocketMessage(delete_comment=cmd)), "comment")
+    return _created(call, ack, "comment")
 
 
 async def list_sprints(call: Call) -> Message:
@@ -399,9 +354,7 @@ async def create_sprint(call: Call) -> web.StreamResponse:
     sprint = _body(call, entities_pb2.Sprint)
     cmd = commands_pb2.CreateSprint(project_id=call.path("projectId"), sprint=sprint)
     ack = await call.command(websocket_pb2.WebSocketMessage(create_sprint=cmd))
-    created = _result(ack, "sprint")
-    assert isinstance(created, entities_pb2.Sprint)
-    return _created(call, created, f"/api/v1/sprints/{created.id}")
+    return _created(call, ack, "sprint")
 
 
 async def get_sprint(call: Call) -> Message:
@@ -409,25 +362,39 @@ async def get_sprint(call: Call) -> Message:
     return sprint
 
 
-async def update_sprint(call: Call) -> Message:
-    cmd = _body(call, commands_pb2.UpdateSprint)
-    cmd.sprint_id = call.path("sprintId")
-    ack = await call.command(websocket_pb2.WebSocketMessage(update_sprint=cmd))
-    return _result(ack, "sprint")
+def _change(kind: str, path_param: str, result: str, *, body: bool = True) -> Handler:
+    """A handler for a command on the entity named in the path.
+
+    With ``body``, the command is the request body (PATCH and the sprint actions) and the
+    path's id wins over one in the body; without, it is only that id (DELETE, 204).
+    """
+    field = websocket_pb2.WebSocketMessage.DESCRIPTOR.fields_by_name[kind]
+    assert field.message_type is not None
+    command_type = message_factory.GetMessageClass(field.message_type)
+    id_field = command_type.DESCRIPTOR.fields[0].name  # task_id, sprint_id, ...
+
+    async def handler(call: Call) -> Message | None:
+        command = _body(call, command_type) if body else command_type()
+        setattr(command, id_field, call.path(path_param))
+        envelope = websocket_pb2.WebSocketMessage()
+        getattr(envelope, kind).CopyFrom(command)
+        ack = await call.command(envelope)
+        entity = _result(ack, result)
+        return entity if body else None
+
+    return handler
 
 
-async def start_sprint(call: Call) -> Message:
-    cmd = _body(call, commands_pb2.StartSprint)
-    cmd.sprint_id = call.path("sprintId")
-    ack = await call.command(websocket_pb2.WebSocketMessage(start_sprint=cmd))
-    return _result(ack, "sprint")
-
-
-async def complete_sprint(call: Call) -> Message:
-    cmd = _body(call, commands_pb2.CompleteSprint)
-    cmd.sprint_id = call.path("sprintId")
-    ack = await call.command(websocket_pb2.WebSocketMessage(complete_sprint=cmd))
-    return _result(ack, "sprint")
+update_project = _change("update_project", "projectId", "project")
+delete_project = _change("delete_project", "projectId", "project", body=False)
+update_task = _change("update_task", "taskId", "task")
+move_task = _change("move_task", "taskId", "task")
+delete_task = _change("delete_task", "taskId", "task", body=False)
+edit_comment = _change("edit_comment", "commentId", "comment")
+delete_comment = _change("delete_comment", "commentId", "comment", body=False)
+update_sprint = _change("update_sprint", "sprintId", "sprint")
+start_sprint = _change("start_sprint", "sprintId", "sprint")
+complete_sprint = _change("complete_sprint", "sprintId", "sprint")
 
 
 async def get_snapshot(call: Call) -> Message:

@@ -7,7 +7,7 @@ import asyncio
 import http.client
 import json
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,6 +80,15 @@ class LiveServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def make_project(
+        self, tasks: Iterable[Mapping[str, Any]] = (), *, key: str = "WEB", name: str = "Website"
+    ) -> dict[str, Any]:
+        """A project with ``tasks`` (REST bodies, in order), as the desktop owner makes it."""
+        project: dict[str, Any] = self.api("POST", "/api/v1/projects", {"name": name, "key": key})
+        for task in tasks:
+            self.api("POST", f"/api/v1/projects/{project['id']}/tasks", dict(task))
+        return project
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """A REST call as the desktop owner, JSON in and out."""

@@ -16,22 +16,18 @@ pytestmark = pytest.mark.e2e
 
 
 def seed(server: LiveServer) -> dict[str, Any]:
-    project: dict[str, Any] = server.api(
-        "POST", "/api/v1/projects", {"name": "Website", "key": "WEB"}
-    )
     rows = [
         ("Dark theme", "TASK_STATUS_BACKLOG", 8),
         ("Design the login page", "TASK_STATUS_TODO", 3),
         ("Write the API docs", "TASK_STATUS_TODO", 2),
         ("Fix the flaky upload", "TASK_STATUS_IN_PROGRESS", 5),
     ]
-    for title, status, points in rows:
-        server.api(
-            "POST",
-            f"/api/v1/projects/{project['id']}/tasks",
-            {"title": title, "status": status, "storyPoints": points, "labels": ["web"]},
-        )
-    return project
+    return server.make_project(
+        [
+            {"title": title, "status": status, "storyPoints": points, "labels": ["web"]}
+            for title, status, points in rows
+        ]
+    )
 
 
 def task_named(server: LiveServer, project_id: str, title: str) -> dict[str, Any]:

@@ -63,9 +63,8 @@ def title_of(server: LiveServer, task_id: str) -> str:
     return str(server.api("GET", f"/api/v1/tasks/{task_id}")["title"])
 
 
-def test_server_restart_page_reconnects_and_saves_the_edit_made_meanwhile(
-    server: LiveServer, browser: Any
-) -> None:
+def edit_title_while_the_server_is_down(server: LiveServer, browser: Any, title: str) -> Any:
+    """Ana opens the task, the server goes down, she renames it: the edit waits in the outbox."""
     project, task = seed(server)
     page = person(browser, server, "Ana")
     page.goto(f"{server.url}/#/p/{project['id']}/t/{task['id']}")
@@ -74,8 +73,16 @@ def test_server_restart_page_reconnects_and_saves_the_edit_made_meanwhile(
     expect(page.get_by_label("Title")).to_have_value("Rotate the keys")
     server.stop()
     expect(indicator).not_to_have_attribute("data-state", "live")
-    page.get_by_label("Title").fill("Rotate the keys today")
+    page.get_by_label("Title").fill(title)
     page.get_by_label("Title").press("Enter")
+    return page, task
+
+
+def test_server_restart_page_reconnects_and_saves_the_edit_made_meanwhile(
+    server: LiveServer, browser: Any
+) -> None:
+    page, task = edit_title_while_the_server_is_down(server, browser, "Rotate the keys today")
+    indicator = page.get_by_test_id("connection")
     expect(indicator).to_contain_text("1 unsent")
     server.start()
     expect(indicator).to_have_attribute("data-state", "live", timeout=30_000)
@@ -128,16 +135,7 @@ def test_websocket_blocked_falls_back_to_rest_and_polling(server: LiveServer, br
 def test_conflicting_edit_shows_the_dialog_and_keep_mine_wins(
     server: LiveServer, browser: Any
 ) -> None:
-    project, task = seed(server)
-    page = person(browser, server, "Ana")
-    page.goto(f"{server.url}/#/p/{project['id']}/t/{task['id']}")
-    indicator = page.get_by_test_id("connection")
-    expect(indicator).to_have_attribute("data-state", "live")
-    expect(page.get_by_label("Title")).to_have_value("Rotate the keys")
-    server.stop()
-    expect(indicator).not_to_have_attribute("data-state", "live")
-    page.get_by_label("Title").fill("Mine: rotate weekly")
-    page.get_by_label("Title").press("Enter")
+    page, task = edit_title_while_the_server_is_down(server, browser, "Mine: rotate weekly")
     rename_offline(server, task["id"], "Theirs: rotate monthly")
     server.start()
     dialog = page.get_by_test_id("conflict")
@@ -152,15 +150,7 @@ def test_conflicting_edit_shows_the_dialog_and_keep_mine_wins(
 
 
 def test_conflict_take_theirs_keeps_the_saved_value(server: LiveServer, browser: Any) -> None:
-    project, task = seed(server)
-    page = person(browser, server, "Ana")
-    page.goto(f"{server.url}/#/p/{project['id']}/t/{task['id']}")
-    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
-    expect(page.get_by_label("Title")).to_have_value("Rotate the keys")
-    server.stop()
-    expect(page.get_by_test_id("connection")).not_to_have_attribute("data-state", "live")
-    page.get_by_label("Title").fill("Mine")
-    page.get_by_label("Title").press("Enter")
+    page, task = edit_title_while_the_server_is_down(server, browser, "Mine")
     rename_offline(server, task["id"], "Theirs")
     server.start()
     page.get_by_test_id("conflict").get_by_role("button", name="Take theirs").click(timeout=30_000)

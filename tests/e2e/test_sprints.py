@@ -15,22 +15,18 @@ pytestmark = pytest.mark.e2e
 
 
 def seed(server: LiveServer) -> dict[str, Any]:
-    project: dict[str, Any] = server.api(
-        "POST", "/api/v1/projects", {"name": "Website", "key": "WEB"}
-    )
     rows = [
         ("Design the login page", "TASK_STATUS_TODO", 3),
         ("Write the API docs", "TASK_STATUS_BACKLOG", 2),
         ("Fix the flaky upload", "TASK_STATUS_IN_PROGRESS", 5),
         ("Ship the release notes", "TASK_STATUS_TODO", 1),
     ]
-    for title, status, points in rows:
-        server.api(
-            "POST",
-            f"/api/v1/projects/{project['id']}/tasks",
-            {"title": title, "status": status, "storyPoints": points},
-        )
-    return project
+    return server.make_project(
+        [
+            {"title": title, "status": status, "storyPoints": points}
+            for title, status, points in rows
+        ]
+    )
 
 
 def tasks_by_title(server: LiveServer, project_id: str) -> dict[str, dict[str, Any]]:
