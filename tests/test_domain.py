@@ -647,3 +647,29 @@ async def test_a_failing_listener_neither_undoes_the_answer_nor_silences_others(
     create = commands_pb2.CreateProject(project=entities_pb2.Project(key="LIS", name="l"))
     ack = await domain.command(domain.owner_actor(), cmd(create_project=create))
     assert ack.seq == 1 and heard == [1]
+
+
+def test_the_database_is_opened_wal_with_foreign_keys_a_busy_timeout_and_full_sync(
+    domain: Domain,
+) -> None:
+    def pragma(name: str) -> object:
+        return domain.store.db.execute_sql(f"PRAGMA {name}").fetchone()[0]
+
+    assert pragma("journal_mode") == "wal"
+    assert pragma("foreign_keys") == 1
+    assert pragma("busy_timeout") == 5000
+    assert pragma("synchronous") == 2  # FULL
+
+
+def test_the_data_folder_is_the_per_user_one_unless_overridden(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import platformdirs
+
+    from server import paths
+
+    monkeypatch.delenv(paths.DATA_DIR_ENV, raising=False)
+    assert paths.default_data_dir() == Path(platformdirs.user_data_dir("Tandem", appauthor=False))
+    monkeypatch.setenv(paths.DATA_DIR_ENV, str(tmp_path / "mine"))
+    assert paths.default_data_dir() == tmp_path / "mine"
+    assert paths.database_path(tmp_path) == tmp_path / "tandem.sqlite3"

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from google.protobuf import field_mask_pb2
-from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2
+from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2, websocket_pb2
 
 from server.app import create_app
 from server.config import ServerConfig
@@ -436,3 +436,17 @@ async def test_hub_api_lists_and_revokes_connections(
     assert {p.display_name for p in hub.connections()} == {"Ada"}
     remove()
     await a.close()
+
+
+async def test_per_message_compression_is_declined(
+    session: aiohttp.ClientSession, server: TestServer
+) -> None:
+    # Protobuf does not shrink; the server says no even when a client offers deflate.
+    async with session.ws_connect(ws_url(server), compress=15) as ws:
+        assert ws.compress == 0
+        hello = websocket_pb2.WebSocketMessage(
+            message_id="h", hello=commands_pb2.Hello(client_id="c", protocol_version=1)
+        )
+        await ws.send_bytes(hello.SerializeToString())
+        reply = websocket_pb2.WebSocketMessage.FromString(await ws.receive_bytes())
+        assert reply.HasField("ack")
