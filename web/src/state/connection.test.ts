@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { create, MemberRole, fromBinary, toBinary, TaskStatus, WebSocketMessageSchema, type WebSocketMessage } from "../proto";
 import { Connection, type SocketLike, type Timers } from "./connection";
 import { BoardStore } from "./store";
@@ -283,5 +283,99 @@ describe("connection", () => {
     expect(headerName("Ana Lopez")).toBe("Ana Lopez");
     expect(headerName("Łucja 李")).toBe("%C5%81ucja%20%E6%9D%8E");
     expect(headerName("100% Ana")).toBe("100%25%20Ana");
+  });
+});
+
+describe("reconnect backoff", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A connection on the page's real timer functions, which fake timers replace. */
+  function onFakeTimers(random: () => number) {
+    vi.useFakeTimers();
+    const store = new BoardStore(new MemoryStorage());
+    const sockets: FakeSocket[] = [];
+    const conn = new Connection({
+      store,
+      wsUrl: "ws://x/ws",
+      clientId: "browser-1",
+      displayName: "Ana",
+      createSocket: () => {
+        const s = new FakeSocket();
+        sockets.push(s);
+        return s;
+      },
+      random,
+      // Never give up on the WebSocket here: this is about the spacing of the retries.
+      failuresBeforeFallback: 1000,
+    });
+    store.openProject("p1");
+    conn.start();
+    return { conn, sockets };
+  }
+
+  /** How long after the latest socket fails the next one is created (bounded search). */
+  function gapAfterFailure(sockets: FakeSocket[]): number {
+    const before = sockets.length;
+    sockets[before - 1].close();
+    let waited = 0;
+    while (sockets.length === before && waited < 60_000) {
+      vi.advanceTimersByTime(50);
+      waited += 50;
+    }
+    expect(sockets).toHaveLength(before + 1);
+    return waited;
+  }
+
+  const settle = async () => {
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+  };
+
+  it("spaces failed attempts further apart, up to a cap", () => {
+    const { conn, sockets } = onFakeTimers(() => 1);
+    const gaps: number[] = [];
+    for (let i = 0; i < 8; i++) gaps.push(gapAfterFailure(sockets));
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThanOrEqual(gaps[i - 1]);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]);
+    expect(gaps[3]).toBeGreaterThan(gaps[2]);
+    // The growth stops at the cap: the last attempts wait the same, and no longer than it.
+    expect(gaps.at(-1)).toBe(gaps.at(-2));
+    expect(gaps.at(-1)).toBe(8000);
+    expect(conn.state).toBe("offline");
+    conn.stop();
+  });
+
+  it("jitters below the full delay and never waits nothing", () => {
+    const { conn, sockets } = onFakeTimers(() => 0);
+    const gaps: number[] = [];
+    for (let i = 0; i < 8; i++) gaps.push(gapAfterFailure(sockets));
+    expect(gaps[0]).toBeGreaterThan(0);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]);
+    expect(gaps.at(-1)).toBe(4000);
+    conn.stop();
+  });
+
+  it("a successful connect resets the backoff", async () => {
+    const { conn, sockets } = onFakeTimers(() => 1);
+    const first = gapAfterFailure(sockets);
+    for (let i = 0; i < 5; i++) gapAfterFailure(sockets);
+    const grown = gapAfterFailure(sockets);
+    expect(grown).toBeGreaterThan(first);
+    expect(conn.state).toBe("offline");
+
+    // The latest socket opens and is welcomed: live again.
+    const ws = sockets.at(-1)!;
+    ws.open();
+    ws.deliver(welcome(ws.last("hello").messageId));
+    await settle();
+    ws.deliver(ack(ws.last("subscribe").messageId));
+    await settle();
+    expect(conn.state).toBe("live");
+
+    // A later drop retries after the first, shortest delay again, and says reconnecting.
+    expect(gapAfterFailure(sockets)).toBe(first);
+    expect(conn.state).toBe("reconnecting");
+    conn.stop();
   });
 });
