@@ -22,7 +22,7 @@ def guard_missing_streams() -> None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
 
 
-def setup_logging(log_dir: Path, *, level: int = logging.INFO) -> Path:
+def setup_logging(log_dir: Path, *, level: int = logging.INFO, max_bytes: int = 1_000_000) -> Path:
     """Send logs to ``log_dir/tandem.log`` (rotated), and to stderr when there is one."""
     guard_missing_streams()
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -32,7 +32,7 @@ def setup_logging(log_dir: Path, *, level: int = logging.INFO) -> Path:
         if getattr(handler, "_tandem", False):
             root.removeHandler(handler)
             handler.close()
-    file_handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+    file_handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=5, encoding="utf-8")
     file_handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
     )

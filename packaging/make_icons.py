@@ -41,7 +41,8 @@ def png_bytes(image: QImage) -> bytes:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, b"PNG")
+    # PySide6 6.12 refuses a bytes format at run time, though its stubs ask for one.
+    image.save(buffer, "PNG")  # type: ignore[call-overload]
     buffer.close()
     return bytes(data.data())
 
@@ -69,17 +70,17 @@ def icns(images: dict[int, QImage]) -> bytes:
     return b"icns" + (8 + len(body)).to_bytes(4, "big") + body
 
 
-def main() -> int:
+def main(out: Path = OUT) -> int:
     app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     for name in SOURCES:
         svg = ASSETS / f"{name}.svg"
         images = {size: render(svg, size) for size in set(PNG_SIZES) | set(ICO_SIZES)}
         for size in PNG_SIZES:
-            images[size].save(str(OUT / f"{name}-{size}.png"), b"PNG")
-        (OUT / f"{name}.ico").write_bytes(ico(images))
-        (OUT / f"{name}.icns").write_bytes(icns(images))
-        print(f"{name}: {len(PNG_SIZES)} PNGs, .ico, .icns -> {OUT}")
+            images[size].save(str(out / f"{name}-{size}.png"))
+        (out / f"{name}.ico").write_bytes(ico(images))
+        (out / f"{name}.icns").write_bytes(icns(images))
+        print(f"{name}: {len(PNG_SIZES)} PNGs, .ico, .icns -> {out}")
     del app
     return 0
 
