@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
     if not match:
         proc.kill()
         raise SystemExit(f"server did not start: {line!r}")
+    # Keep reading its output so a chatty server can never block on a full pipe.
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
     return proc, match.group(1).rstrip("/")
 
 

@@ -25,12 +25,10 @@ import asyncio
 import multiprocessing as mp
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -43,6 +41,7 @@ from typing import Any
 import aiohttp
 from tandem.v1 import commands_pb2, entities_pb2, errors_pb2
 
+from tests.bench_api import start_server
 from tests.ws_client import WsClient, envelope, event_seq, subscribe
 
 # Where a local board must feel instant: the usual threshold for a reaction to seem immediate.
@@ -77,29 +76,6 @@ EVENT_OF = {
 
 
 # --- server process ------------------------------------------------------------------------
-
-
-def tandem_command() -> list[str]:
-    """The `tandem` entry point of this interpreter's environment (as installed by `make`)."""
-    script = Path(sys.executable).with_name("tandem")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [*tandem_command(), "serve", "--port", "0", "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"(http://\S+/)", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    # Keep reading its output so a chatty server can never block on a full pipe.
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    return proc, match.group(1).rstrip("/")
 
 
 def proc_cpu_seconds(pid: int) -> float:
