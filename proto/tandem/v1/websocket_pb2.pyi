@@ -103,7 +103,10 @@ class WebSocketMessage(_message.Message):
     def reject(self) -> Global___Reject: ...
     @_builtins.property
     def hello(self) -> _commands_pb2.Hello:
-        """Commands, client to server."""
+        """Commands, client to server. Each declares how it is served (mutates,
+        its REST form, its result) in its (command) option: the one command
+        table (see options.proto).
+        """
 
     @_builtins.property
     def subscribe(self) -> _commands_pb2.Subscribe: ...
