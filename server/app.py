@@ -13,6 +13,7 @@ from server import api, realtime, security
 from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
 from server.domain.service import open_domain
+from server.security.limits import read_body_in_time
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def create_app(config: ServerConfig) -> web.Application:
     # The security guard goes first, so nothing runs for a refused request; the error
     # middleware comes next so every other refusal has the one JSON error shape.
     app = web.Application(
-        middlewares=[*security.middlewares(), api.api_error_middleware],
+        middlewares=[*security.middlewares(), api.api_error_middleware, read_body_in_time],
         client_max_size=config.max_message_bytes,
     )
     app[CONFIG] = config

@@ -204,6 +204,8 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
             refused.del_cookie(SESSION_COOKIE, path="/")
         return refused
 
+    if state.gate is not None:
+        state.gate.authenticated(request.transport)
     request[PRINCIPAL] = found
     request[ACTOR] = found.actor(client_key=f"invite:{found.invite_id}")
     if request.method not in SAFE_METHODS and not request[ACTOR].can_edit:
