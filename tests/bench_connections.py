@@ -106,7 +106,7 @@ def measure(server_log: Path, data_dir: Path) -> dict[str, float]:
         assert proc.stdout is not None
         ports = json.loads(proc.stdout.readline())
         baseline = [t for t in (_health(ports["port"]) for _ in range(50)) if t is not None]
-        stop, held = threading.Event(), []
+        stop, held = threading.Event(), list[int]()
         attacker = threading.Thread(target=_attack, args=(ports["lan_port"], stop, held))
         attacker.start()
         during: list[float] = []

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.realtime.caps import ConnectionCaps
 from server.realtime.endpoint import websocket
 from server.realtime.hub import ConnectionInfo, Hub
-from server.realtime.keys import HUB
+from server.realtime.keys import CONNECTION_CAPS, HUB
 from server.realtime.protocol import PROTOCOL_VERSION, CloseCode
 
 __all__ = ["HUB", "PROTOCOL_VERSION", "CloseCode", "ConnectionInfo", "Hub", "setup"]
@@ -21,6 +22,7 @@ __all__ = ["HUB", "PROTOCOL_VERSION", "CloseCode", "ConnectionInfo", "Hub", "set
 def setup(app: web.Application) -> None:
     hub = Hub()
     app[HUB] = hub
+    app[CONNECTION_CAPS] = ConnectionCaps()
     app.router.add_get("/ws", websocket, name="websocket")
     app.cleanup_ctx.append(hub.context)
     app.on_shutdown.append(hub.shutdown)

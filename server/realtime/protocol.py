@@ -12,6 +12,13 @@ PROTOCOL_VERSION: Final = 1
 COMMAND_RATE_PER_SECOND: Final = 50.0
 COMMAND_BURST: Final = 100
 
+#: ``?format=json`` is for debugging: its frames cost ~10x as much to parse as binary ones,
+#: so they are smaller, and a connection's JSON is parsed at most this many bytes per
+#: second (past the burst, its next frame waits, unparsed, and the client is slowed down).
+MAX_JSON_FRAME_BYTES: Final = 64 * 1024
+JSON_BYTES_PER_SECOND: Final = 64 * 1024
+JSON_BURST_BYTES: Final = 256 * 1024
+
 #: Presence from one connection is relayed at most this often; the latest state always
 #: follows (a trailing update), so throttling never leaves a stale "is typing".
 PRESENCE_INTERVAL_SECONDS: Final = 0.25
@@ -23,6 +30,11 @@ SHUTDOWN_FLUSH_SECONDS: Final = 5.0
 
 #: Longest id a client may put in a subscribe or presence message.
 MAX_ID_LENGTH: Final = 128
+
+#: Open WebSocket connections one invited person may hold (tabs, devices), and one LAN
+#: address (a shared computer, a NAT); the owner's loopback connections are not capped.
+MAX_CONNECTIONS_PER_MEMBER: Final = 16
+MAX_CONNECTIONS_PER_ADDRESS: Final = 64
 
 
 class CloseCode(IntEnum):
@@ -38,3 +50,4 @@ class CloseCode(IntEnum):
     HELLO_TIMEOUT = 4408  # no successful hello within the server's hello timeout
     UNAUTHENTICATED = 4401  # no valid credential for a connection from the LAN
     FORBIDDEN = 4403  # access revoked or LAN sharing switched off
+    TOO_MANY_CONNECTIONS = 4429  # this person or address has the most connections allowed

@@ -1,4 +1,4 @@
-"""A token bucket: the per-connection command rate limit."""
+"""A token bucket: the per-connection command rate limit, and the JSON byte budget."""
 
 from __future__ import annotations
 
@@ -21,12 +21,16 @@ class TokenBucket:
         self._clock = clock
         self._stamp = clock()
 
-    def take(self) -> int:
-        """Spend one token. Returns 0 when allowed, else milliseconds until one is free."""
+    def take(self, cost: float = 1.0) -> int:
+        """Spend ``cost`` tokens. Returns 0 when allowed, else milliseconds until they are free.
+
+        A cost above the burst is charged as the whole burst.
+        """
+        cost = min(cost, self._burst)
         now = self._clock()
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= cost:
+            self._tokens -= cost
             return 0
-        return max(1, math.ceil((1.0 - self._tokens) / self._rate * 1000))
+        return max(1, math.ceil((cost - self._tokens) / self._rate * 1000))
