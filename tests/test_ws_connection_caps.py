@@ -88,7 +88,7 @@ async def test_one_address_is_capped_across_people(served: Served) -> None:
     people = -(-MAX_CONNECTIONS_PER_ADDRESS // MAX_CONNECTIONS_PER_MEMBER)
     tokens = [(await make_invite(served, "viewer", f"P{i}"))[1] for i in range(people + 1)]
     async with client_from(LAN_PEER) as lan, client_from(OTHER_PEER) as other:
-        opened = []
+        opened: list[WsClient] = []
         for token in tokens[:people]:
             for _ in range(MAX_CONNECTIONS_PER_MEMBER):
                 if len(opened) < MAX_CONNECTIONS_PER_ADDRESS:

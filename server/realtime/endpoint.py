@@ -98,8 +98,9 @@ async def _serve(
                     break
                 if json_budget is not None:
                     # Before parsing: a connection sending JSON faster than the budget waits.
-                    while wait_ms := json_budget.take(len(msg.data)):
-                        await asyncio.sleep(wait_ms / 1000)
+                    wait = json_budget.debit(len(msg.data))
+                    if wait:
+                        await asyncio.sleep(wait)
                 try:
                     envelope = decode(msg.data)
                 except BadFrame as exc:

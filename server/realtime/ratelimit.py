@@ -21,16 +21,21 @@ class TokenBucket:
         self._clock = clock
         self._stamp = clock()
 
-    def take(self, cost: float = 1.0) -> int:
-        """Spend ``cost`` tokens. Returns 0 when allowed, else milliseconds until they are free.
-
-        A cost above the burst is charged as the whole burst.
-        """
-        cost = min(cost, self._burst)
+    def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
-        if self._tokens >= cost:
-            self._tokens -= cost
+
+    def debit(self, cost: float) -> float:
+        """Spend ``cost`` now, into debt if need be; returns seconds until the debt is paid."""
+        self._refill()
+        self._tokens -= cost
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+
+    def take(self) -> int:
+        """Spend one token. Returns 0 when allowed, else milliseconds until one is free."""
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
             return 0
-        return max(1, math.ceil((cost - self._tokens) / self._rate * 1000))
+        return max(1, math.ceil((1.0 - self._tokens) / self._rate * 1000))

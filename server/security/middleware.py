@@ -154,6 +154,24 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamResponse:
     state = request.app[SECURITY]
+    # Counted before the next one is checked: many wrong credentials sent at once from
+    # one address are throttled after the first few, as if they had come one by one.
+    async with state.throttle.turn(peer):
+        found = await _credential(request, peer)
+    if isinstance(found, web.StreamResponse):
+        return found
+    if state.gate is not None:
+        state.gate.authenticated(request.transport)
+    request[PRINCIPAL] = found
+    request[ACTOR] = found.actor(client_key=f"invite:{found.invite_id}")
+    if request.method not in SAFE_METHODS and not request[ACTOR].can_edit:
+        return refusal(request, 403, "PERMISSION_DENIED", "viewers cannot change the board")
+    return await handler(request)
+
+
+async def _credential(request: web.Request, peer: str) -> Principal | web.StreamResponse:
+    """The principal behind the request's credential, or the response that refuses it."""
+    state = request.app[SECURITY]
     throttle = state.throttle
     wait = throttle.retry_after(peer)
     if wait > 0:
@@ -203,11 +221,4 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
             # A dead cookie would otherwise count against the address on every page load.
             refused.del_cookie(SESSION_COOKIE, path="/")
         return refused
-
-    if state.gate is not None:
-        state.gate.authenticated(request.transport)
-    request[PRINCIPAL] = found
-    request[ACTOR] = found.actor(client_key=f"invite:{found.invite_id}")
-    if request.method not in SAFE_METHODS and not request[ACTOR].can_edit:
-        return refusal(request, 403, "PERMISSION_DENIED", "viewers cannot change the board")
-    return await handler(request)
+    return found
