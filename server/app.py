@@ -73,9 +73,13 @@ def _setup_web_ui(app: web.Application, root: Path) -> None:
             page = _NOT_BUILT.format(where=html.escape(str(root)))
             return web.Response(text=page, content_type="text/html")
         rel = request.match_info["path"]
-        target = (root / rel).resolve() if rel else index
+        try:
+            target = (root / rel).resolve() if rel else index
+            exists = target.is_file()
+        except (ValueError, OSError):  # a NUL byte, a name too long for the file system
+            raise web.HTTPBadRequest(text="not a valid path") from None
         # Never serve anything outside the build folder (../ or symlinks out of it).
-        if not target.is_relative_to(root) or not target.is_file():
+        if not target.is_relative_to(root) or not exists:
             if "." in rel.rsplit("/", 1)[-1]:
                 raise web.HTTPNotFound()
             target = index

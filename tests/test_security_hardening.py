@@ -45,3 +45,30 @@ async def test_many_wrong_credentials_at_once_are_throttled_after_a_few(served: 
     # more through as the first delay (0.5 s) runs out.
     assert free <= checked <= free + 3, statuses
     assert statuses.count(429) == ATTEMPTS - checked
+
+
+# Row 29 ------------------------------------------------------------------------------
+
+
+async def test_odd_requests_are_bad_requests_not_server_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    web_root = tmp_path / "web"
+    (web_root / "assets").mkdir(parents=True)
+    (web_root / "index.html").write_text("<!doctype html><title>Tandem</title>")
+    deep = "[" * 400_000 + "]" * 400_000
+    async for served in serve(tmp_path / "data", monkeypatch, web_root=web_root):
+        async with aiohttp.ClientSession() as local:
+            for path in ("/%00", "/a%00b", "/assets/x%00.js"):
+                async with local.get(served.url(path)) as resp:
+                    assert resp.status == 400, path
+            headers = {"Content-Type": "application/json", "Origin": served.url("").rstrip("/")}
+            async with local.post(
+                served.url("/api/v1/projects"), data=deep, headers=headers
+            ) as resp:
+                assert resp.status == 400, await resp.text()
+                body = await resp.json()
+                assert body["error"]["code"] == "ERROR_CODE_INVALID_ARGUMENT"
+            # Still serving.
+            async with local.get(served.url("/api/health")) as resp:
+                assert resp.status == 200
