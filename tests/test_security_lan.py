@@ -31,6 +31,7 @@ from tests.test_security_support import (
     OTHER_PEER,
     Served,
     client_from,
+    join,
     make_invite,
     project_names,
     serve,
@@ -124,17 +125,17 @@ async def test_invite_link_is_exchanged_for_a_strict_httponly_cookie(served, loc
     _, token = await make_invite(served, "viewer")
     await served.share()
     async with client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        async with browser.get(served.url(f"/join?token={token}"), allow_redirects=False) as resp:
-            assert resp.status == 303
-            assert resp.headers["Location"] == "/"
-            assert token not in str(resp.headers)
-            assert resp.headers["Referrer-Policy"] == "no-referrer"
-            assert resp.headers["Cache-Control"] == "no-store"
-            set_cookie = resp.headers["Set-Cookie"]
-            assert "HttpOnly" in set_cookie
-            assert "SameSite=Strict" in set_cookie
-            cookie = resp.cookies[SESSION_COOKIE].value
-            assert cookie and cookie != token
+        resp = await join(browser, served.url("").rstrip("/"), token, allow_redirects=False)
+        assert resp.status == 303
+        assert resp.headers["Location"] == "/"
+        assert token not in str(resp.headers)
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        assert resp.headers["Cache-Control"] == "no-store"
+        set_cookie = resp.headers["Set-Cookie"]
+        assert "HttpOnly" in set_cookie
+        assert "SameSite=Strict" in set_cookie
+        cookie = resp.cookies[SESSION_COOKIE].value
+        assert cookie and cookie != token
         async with browser.get(served.url("/api/v1/projects")) as resp:
             assert resp.status == 200
         # The session is a separate secret: it is not an invite token.
@@ -212,8 +213,8 @@ async def test_revoking_closes_that_persons_sockets_and_cookie(served, local) ->
         client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
         client_from(OTHER_PEER) as other,
     ):
-        async with browser.get(served.url(f"/join?token={eda}")) as resp:
-            assert resp.status == 200  # followed the redirect to the board
+        resp = await join(browser, served.url("").rstrip("/"), eda)
+        assert resp.status == 200  # followed the redirect to the board
         eda_ws = await WsClient.connect(browser, served.ws_url(), name="Eda")
         bob_ws = await WsClient.connect(other, served.ws_url(), headers=bearer(bob))
         owner_ws = await WsClient.connect(local, served.ws_url())
@@ -392,8 +393,8 @@ async def test_secrets_never_reach_the_logs(served, caplog) -> None:
     await served.share()
     secret_seen: list[str] = [token]
     async with client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        async with browser.get(served.url(f"/join?token={token}"), allow_redirects=False) as r:
-            secret_seen.append(r.cookies[SESSION_COOKIE].value)
+        r = await join(browser, served.url("").rstrip("/"), token, allow_redirects=False)
+        secret_seen.append(r.cookies[SESSION_COOKIE].value)
         async with browser.get(served.url("/api/v1/projects")) as resp:
             assert resp.status == 200
         async with browser.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:

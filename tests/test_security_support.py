@@ -7,6 +7,8 @@ that only 127.0.0.1 is this machine, so no traffic ever leaves loopback.
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,3 +93,25 @@ async def until_polls_wait(app: web.Application, count: int, timeout: float = 10
             if waiting_polls(app) == count:
                 return
             await asyncio.sleep(0.01)
+
+
+async def join(
+    browser: aiohttp.ClientSession, base: str, token: str, **kwargs: Any
+) -> aiohttp.ClientResponse:
+    """Open an invite link as a browser does: the page that asks, then its Join button.
+
+    Returns the POST's response (read, so its headers and cookies stay at hand); extra
+    arguments (``ssl``, ``allow_redirects``) go to both requests.
+    """
+    redirects = kwargs.pop("allow_redirects", True)
+    async with browser.get(f"{base}/join?token={token}", **kwargs) as page:
+        text = await page.text()
+        assert page.status == 200, text
+    found = re.search(r'name="token" value="([^"]*)"', text)
+    assert found is not None, text
+    form = {"token": html.unescape(found.group(1))}
+    async with browser.post(
+        f"{base}/join", data=form, headers={"Origin": base}, allow_redirects=redirects, **kwargs
+    ) as resp:
+        await resp.read()
+        return resp

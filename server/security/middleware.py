@@ -10,8 +10,9 @@ In order, for every request:
 4. a body-carrying change (POST, PUT, PATCH) with a content type no form or
    ``text/plain`` request can have -> else 415;
 5. a LAN peer needs a credential: the invite token as ``Authorization: Bearer``, or
-   the session cookie that ``GET /join?token=...`` hands out; wrong ones count
-   against the address (429 once it must wait); a viewer may only read.
+   the session cookie that joining hands out (``server.security.join``: the page at
+   ``GET /join?token=...`` asks, its form POST signs in); wrong ones count against
+   the address (429 once it must wait); a viewer may only read.
 
 The peer's address comes from the socket, never from a header.
 """
@@ -27,7 +28,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from server.appkeys import DOMAIN
-from server.security import hosts, invites
+from server.security import hosts, invites, join
 from server.security.invites import Principal
 from server.security.state import ACTOR, PRINCIPAL, SECURITY, SESSION_COOKIE
 
@@ -136,7 +137,11 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     checked = change or _is_websocket(request)
     if checked and origin is not None and not hosts.origin_allowed(origin, names, local_port):
         return refusal(request, 403, "PERMISSION_DENIED", "other web pages may not do this")
-    if request.method in BODY_METHODS and request.content_type not in CHANGE_CONTENT_TYPES:
+    if (
+        request.method in BODY_METHODS
+        and request.content_type not in CHANGE_CONTENT_TYPES
+        and not join.is_join_form(request, JOIN_PATH)
+    ):
         return refusal(
             request,
             415,
@@ -184,26 +189,8 @@ async def _credential(request: web.Request, peer: str) -> Principal | web.Stream
         )
     domain = request.app[DOMAIN]
 
-    if request.path == JOIN_PATH and request.method in ("GET", "HEAD"):
-        token = request.query.get("token", "")
-        opened = await domain.write(invites.open_session, token) if token else None
-        if opened is None:
-            if token:
-                throttle.failed(peer)
-            return refusal(request, 401, "UNAUTHENTICATED", "this invite link is not valid")
-        principal, secret = opened
-        response = _see_other("/")
-        response.set_cookie(
-            SESSION_COOKIE,
-            secret,
-            httponly=True,
-            samesite="Strict",
-            secure=request.secure,
-            path="/",
-            max_age=400 * 24 * 3600,
-        )
-        log.info("%s joined from %s", principal.member.display_name, peer)
-        return response
+    if request.path == JOIN_PATH:
+        return await join.handle(request, peer)
 
     found: Principal | None = None
     bearer = bearer_token(request)

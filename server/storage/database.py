@@ -18,7 +18,7 @@ from typing import ParamSpec, TypeVar
 
 import peewee as pw
 
-from server.storage import migrations
+from server.storage import migrations, private
 from server.storage.models import MetaRow, database
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,10 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.private_dir(path.parent)
+        private.private_file(path)
+        for suffix in ("-wal", "-shm"):
+            private.narrow(path.with_name(path.name + suffix))
         conn = sqlite3.connect(path)
         try:
             # migrate() refuses a newer file before anything writes to it, WAL mode included.

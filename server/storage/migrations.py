@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from server.storage import private
+
 log = logging.getLogger(__name__)
 
 V1 = """
@@ -159,7 +161,10 @@ def user_version(conn: sqlite3.Connection) -> int:
 
 def backup_file(conn: sqlite3.Connection, dest: Path) -> Path:
     """An online, consistent copy of the open database (safe while others write)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    # A new folder is the owner's only; one the person chose is left as it is, but the
+    # copy holds the whole board, so it is readable by the owner only.
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=private.PRIVATE_DIR)
+    private.private_file(dest)
     target = sqlite3.connect(dest)
     try:
         conn.backup(target)
