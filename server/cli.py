@@ -29,6 +29,7 @@ from server import paths
 from server.config import ServerConfig
 from server.runner import PortInUseError, start_server
 from server.security import cli as security_cli
+from server.storage.health import DatabaseUnusableError
 from server.storage.migrations import DatabaseTooNewError
 
 READY_LINE = "Tandem is running at {url}"
@@ -229,7 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         return _run_desktop(parser)
-    return SUBCOMMANDS[args.command].run(args)
+    try:
+        return SUBCOMMANDS[args.command].run(args)
+    except DatabaseUnusableError as exc:  # any command that opens the database
+        print(f"tandem: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ def private_dir(path: Path) -> Path:
         info = path.stat()
         if info.st_mode & stat.S_ISVTX or info.st_uid != os.geteuid():
             log.warning("%s is a shared folder; keep Tandem's data in a folder of its own", path)
-        elif stat.S_IMODE(info.st_mode) != PRIVATE_DIR:
-            os.chmod(path, PRIVATE_DIR)
+        elif stat.S_IMODE(info.st_mode) & 0o077:
+            # Only ever taking permissions away: a folder made read-only stays read-only.
+            _chmod(path, stat.S_IMODE(info.st_mode) & PRIVATE_DIR)
     return path
 
 
@@ -57,4 +58,11 @@ def narrow(path: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.geteuid():
-        os.chmod(path, stat.S_IMODE(info.st_mode) & PRIVATE_FILE)
+        _chmod(path, stat.S_IMODE(info.st_mode) & PRIVATE_FILE)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        os.chmod(path, mode)
+    except OSError as exc:  # a read-only disk: opening it says what to do, if it must write
+        log.warning("could not make %s private: %s", path, exc.strerror or exc)
