@@ -23,7 +23,7 @@ class DatabaseUnusableError(RuntimeError):
 
 
 def _quick_check(path: Path) -> str:
-    """"ok", or what is wrong (quick_check's first finding, or SQLite's error)."""
+    """Either "ok" or what is wrong (quick_check's first finding, or SQLite's error)."""
     # Read-only, so checking changes nothing. A WAL database in a folder that cannot be
     # written cannot even be opened that way; then it is read as immutable (as on a CD).
     for options in ("mode=ro", "immutable=1"):
