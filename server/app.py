@@ -24,7 +24,7 @@ _UI_PATH = r"{path:(?!api(?:/|$)|ws(?:/|$)).*}"
 
 _NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tandem</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 4em auto">
+<body>
 <h1>Tandem is running</h1>
 <p>The web UI is not built, run <code>make run</code> (it builds it) and reload this page.</p>
 <p>The REST API answers at <a href="/api/health">/api/health</a>; its description is at

@@ -43,7 +43,7 @@ API_PREFIX: Final = "/api"
 
 _SIGN_IN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tandem: invite needed</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto">
+<body>
 <h1>This board is shared by invitation</h1>
 <p>{message}</p>
 <p>Ask the board's owner for an invite link and open it in this browser.
