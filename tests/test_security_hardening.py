@@ -6,6 +6,7 @@ The LAN peer is played from 127.0.0.2 (see tests/test_security_support.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import stat
@@ -171,3 +172,23 @@ async def test_joining_again_and_again_keeps_a_bounded_number_of_sessions(served
         )
     )
     assert rows == invites.MAX_SESSIONS_PER_INVITE
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes (Windows: the per-user ACL)")
+def test_the_log_folder_is_the_owners_only(tmp_path: Path) -> None:
+    from app.logs import setup_logging
+
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir(mode=0o755)
+    os.chmod(log_dir, 0o755)
+    try:
+        path = setup_logging(log_dir)
+        logging.getLogger("tandem.test").info("a line naming a project")
+        assert mode(log_dir) == 0o700 and mode(path) == 0o600
+    finally:
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(level)
