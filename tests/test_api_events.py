@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from typing import Any
 
 import pytest
 from tandem.v1 import errors_pb2
 
 from server.api.routes import LONG_POLLS, ParkedPoll, end_polls, waiting_polls
-from server.config import ServerConfig
 from server.runner import RunningServer
 from tests.api_client import ApiClient
+from tests.fixtures import NewServer
+
+# The server's own cap far beyond any test, so only what the test does can end a poll.
+LONG_POLLS_UNCAPPED = {"max_poll_seconds": 3600}
 
 
 async def until_polls_wait(running: RunningServer, count: int) -> None:
@@ -24,9 +27,9 @@ async def until_polls_wait(running: RunningServer, count: int) -> None:
 
 
 @pytest.fixture
-def api_config(tmp_path: Path) -> ServerConfig:
+def server_options() -> dict[str, Any]:
     # A short cap, so "the wait elapses" takes a fraction of a second whatever was asked.
-    return ServerConfig(data_dir=tmp_path / "data", max_poll_seconds=0.3)
+    return {"max_poll_seconds": 0.3}
 
 
 async def test_events_since(api: ApiClient) -> None:
@@ -78,13 +81,11 @@ async def test_long_poll_returns_empty_when_the_wait_elapses(api: ApiClient) -> 
 
 
 async def test_end_polls_ends_the_chosen_polls_with_an_error_instead_of_data(
-    long_poll_config: ServerConfig,
+    new_server: NewServer,
 ) -> None:
     import aiohttp
 
-    from server.runner import start_server
-
-    running: RunningServer = await start_server(long_poll_config)
+    running = await new_server(**LONG_POLLS_UNCAPPED)
     try:
         async with aiohttp.ClientSession() as session:
             api = ApiClient(running.url, session)
@@ -120,17 +121,10 @@ async def test_end_polls_ends_the_chosen_polls_with_an_error_instead_of_data(
         await running.close()
 
 
-@pytest.fixture
-def long_poll_config(tmp_path: Path) -> ServerConfig:
-    return ServerConfig(data_dir=tmp_path / "data", max_poll_seconds=3600)
-
-
-async def test_shutdown_ends_a_long_poll(long_poll_config: ServerConfig) -> None:
+async def test_shutdown_ends_a_long_poll(new_server: NewServer) -> None:
     import aiohttp
 
-    from server.runner import start_server
-
-    running: RunningServer = await start_server(long_poll_config)
+    running = await new_server(**LONG_POLLS_UNCAPPED)
     try:
         async with aiohttp.ClientSession() as session:
             api = ApiClient(running.url, session)
