@@ -233,6 +233,17 @@ async def make_project(
     return project
 
 
+async def until_polls_wait(app: web.Application, count: int, timeout: float = 10.0) -> None:
+    """Wait (bounded) until ``count`` long polls are parked on the server."""
+    from server.api.routes import waiting_polls
+
+    async with asyncio.timeout(timeout):
+        while True:
+            if waiting_polls(app) == count:
+                return
+            await asyncio.sleep(0.01)
+
+
 def start_process(
     data_dir: Path, *, stderr: int | None = None
 ) -> tuple[subprocess.Popen[str], str]:

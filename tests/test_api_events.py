@@ -8,22 +8,13 @@ from typing import Any
 import pytest
 from tandem.v1 import errors_pb2
 
-from server.api.routes import LONG_POLLS, ParkedPoll, end_polls, waiting_polls
+from server.api.routes import LONG_POLLS, ParkedPoll, end_polls
 from server.runner import RunningServer
 from tests.api_client import ApiClient
-from tests.fixtures import NewServer
+from tests.fixtures import NewServer, until_polls_wait
 
 # The server's own cap far beyond any test, so only what the test does can end a poll.
 LONG_POLLS_UNCAPPED = {"max_poll_seconds": 3600}
-
-
-async def until_polls_wait(running: RunningServer, count: int) -> None:
-    """Wait (bounded) until ``count`` long polls are parked on the server."""
-    for _ in range(1000):
-        if waiting_polls(running.app) == count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"expected {count} waiting long polls")
 
 
 @pytest.fixture
@@ -61,7 +52,7 @@ async def test_long_poll_returns_when_a_change_commits(
     poll = asyncio.create_task(
         api.get(f"/api/v1/projects/{pid}/events", since=str(head), wait="3600")
     )
-    await until_polls_wait(server, 1)
+    await until_polls_wait(server.app, 1)
     task = await api.make_task(pid, "Wake up")
     page = (await asyncio.wait_for(poll, 10)).json
     created = [e["taskCreated"]["task"]["id"] for e in page["events"] if "taskCreated" in e]
@@ -97,7 +88,7 @@ async def test_end_polls_ends_the_chosen_polls_with_an_error_instead_of_data(
                 api.request("GET", path, params=ask, headers={"X-Pick": "me"})
             )
             kept = asyncio.create_task(api.get(path, **ask))
-            await until_polls_wait(running, 2)
+            await until_polls_wait(running.app, 2)
             parked = running.app[LONG_POLLS].parked
             assert {p.remote for p in parked} == {"127.0.0.1"}
             assert {p.actor for p in parked} == {None}  # loopback: no actor was resolved
@@ -113,7 +104,7 @@ async def test_end_polls_ends_the_chosen_polls_with_an_error_instead_of_data(
                 "code": "ERROR_CODE_PERMISSION_DENIED",
                 "message": "not any more",
             }
-            await until_polls_wait(running, 1)
+            await until_polls_wait(running.app, 1)
             task = await api.make_task(pid, "Still wanted")
             page = (await asyncio.wait_for(kept, 10)).json
             assert [e["taskCreated"]["task"]["id"] for e in page["events"]] == [task["id"]]
@@ -132,7 +123,7 @@ async def test_shutdown_ends_a_long_poll(new_server: NewServer) -> None:
             poll = asyncio.create_task(
                 api.get(f"/api/v1/projects/{pid}/events", since="1", wait="3600")
             )
-            await until_polls_wait(running, 1)
+            await until_polls_wait(running.app, 1)
             await asyncio.wait_for(running.close(), 10)
             resp = await asyncio.wait_for(poll, 10)
             assert resp.status == 200

@@ -25,8 +25,16 @@ from server.security.sharing import stop_watcher
 from server.security.state import SECURITY, SESSION_COOKIE
 from server.security.throttle import CredentialThrottle
 from tests.api_client import database_rows
-from tests.fixtures import LAN_PEER, LOCAL, OTHER_PEER, TandemServer, client_from, make_project
-from tests.test_security_support import make_invite, project_names, until_polls_wait
+from tests.fixtures import (
+    LAN_PEER,
+    LOCAL,
+    OTHER_PEER,
+    TandemServer,
+    client_from,
+    make_project,
+    until_polls_wait,
+)
+from tests.test_security_support import make_invite, project_names
 from tests.ws_client import WsClient, ws_url
 
 ROOT = Path(__file__).resolve().parent.parent

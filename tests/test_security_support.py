@@ -7,7 +7,6 @@ Servers come from the one builder (tests/fixtures.py): take the ``lan_server`` f
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,15 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fixtures import LAN_PEER, LOCAL, OTHER_PEER, TandemServer, client_from, start_tandem
+from tests.fixtures import (
+    LAN_PEER,
+    LOCAL,
+    OTHER_PEER,
+    TandemServer,
+    client_from,
+    start_tandem,
+    until_polls_wait,
+)
 
 __all__ = [
     "LAN_PEER",
@@ -86,14 +93,3 @@ async def project_names(served: Any) -> list[str]:
 
     domain = served.app[DOMAIN]
     return [p.name for p in await domain.read(domain.list_projects)]
-
-
-async def until_polls_wait(app: web.Application, count: int, timeout: float = 10.0) -> None:
-    """Wait (bounded) until ``count`` long polls are parked on the server."""
-    from server.api.routes import waiting_polls
-
-    async with asyncio.timeout(timeout):
-        while True:
-            if waiting_polls(app) == count:
-                return
-            await asyncio.sleep(0.01)
