@@ -7,9 +7,11 @@ Every keyword is a ``ServerConfig`` field (``lan``, ``lan_tls``, ``web_root``,
 on the builder. It returns a ``TandemServer``: the production ``RunningServer`` (so LAN
 sharing, invites and ``close()`` are the real ones) plus URLs for tests.
 
-Built on it, and nowhere else: the ``server`` / ``start_server`` fixtures in conftest.py,
+Built on it: the ``new_server``, ``server`` and ``lan_server`` fixtures (conftest.py),
 ``ServerThread`` (the same server on its own loop thread, for blocking callers such as
-Playwright's sync API and schemathesis), the end-to-end ``LiveServer``, and the benchmarks.
+Playwright's sync API, schemathesis and the WebSocket fuzzer), the end-to-end
+``LiveServer`` and the desktop tests' recording starters. Tests of the production start
+itself (``server.runner.start_server``, the desktop ``ServerHandle``) call it directly.
 ``start_process`` is the other door on purpose: a real ``tandem serve`` process, for tests
 that kill it and benchmarks that measure it from outside.
 """
@@ -30,6 +32,7 @@ import aiohttp
 from aiohttp import web
 
 from server import security
+from server.api.routes import waiting_polls
 from server.app import create_app
 from server.config import ServerConfig
 from server.runner import SHUTDOWN_TIMEOUT_SECONDS, RunningServer, _start_site
@@ -235,8 +238,6 @@ async def make_project(
 
 async def until_polls_wait(app: web.Application, count: int, timeout: float = 10.0) -> None:
     """Wait (bounded) until ``count`` long polls are parked on the server."""
-    from server.api.routes import waiting_polls
-
     async with asyncio.timeout(timeout):
         while True:
             if waiting_polls(app) == count:
