@@ -46,7 +46,7 @@ async def test_close_where_sees_and_closes_connections_that_have_not_said_hello(
     assert closed == 1
     assert await anonymous.wait_closed() == 4403
     reply = await greeted.request(unsubscribe=commands_pb2.Unsubscribe(subscription_id="x"))
-    assert reply.reject.error.code  # still connected and lan_server
+    assert reply.reject.error.code  # still connected and served
     assert [c.connection_id for c in hub.connections(anonymous=True)] == [greeted_id]
     await greeted.close()
 
