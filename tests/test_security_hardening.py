@@ -10,7 +10,6 @@ import logging
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -23,28 +22,30 @@ from server.runner import start_server
 from server.security import invites, tls
 from server.security.state import SESSION_COOKIE
 from server.security.throttle import ThrottlePolicy
-from tests.test_security_support import LAN_PEER, Served, client_from, join, make_invite, serve
+from tests.fixtures import LAN_PEER, NewServer, TandemServer, client_from
+from tests.test_security_support import join, make_invite
 
 ATTEMPTS = 300
 
 
 @pytest.fixture
-async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
-    async for s in serve(tmp_path, monkeypatch):
-        await s.share()
-        yield s
+async def served(lan_server: TandemServer) -> TandemServer:
+    await lan_server.share()
+    return lan_server
 
 
 # Row 26 ------------------------------------------------------------------------------
 
 
-async def test_many_wrong_credentials_at_once_are_throttled_after_a_few(served: Served) -> None:
+async def test_many_wrong_credentials_at_once_are_throttled_after_a_few(
+    served: TandemServer,
+) -> None:
     connector = aiohttp.TCPConnector(local_addr=(LAN_PEER, 0), limit=0, force_close=True)
     async with aiohttp.ClientSession(connector=connector) as lan:
 
         async def attempt() -> int:
             headers = {"Authorization": f"Bearer {invites.new_secret()}"}
-            async with lan.get(served.url("/api/v1/projects"), headers=headers) as resp:
+            async with lan.get(served.make_url("/api/v1/projects"), headers=headers) as resp:
                 return resp.status
 
         statuses = await asyncio.gather(*(attempt() for _ in range(ATTEMPTS)))
@@ -60,43 +61,45 @@ async def test_many_wrong_credentials_at_once_are_throttled_after_a_few(served: 
 
 
 async def test_odd_requests_are_bad_requests_not_server_errors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, new_server: NewServer
 ) -> None:
     web_root = tmp_path / "web"
     (web_root / "assets").mkdir(parents=True)
     (web_root / "index.html").write_text("<!doctype html><title>Tandem</title>")
     deep = "[" * 400_000 + "]" * 400_000
-    async for served in serve(tmp_path / "data", monkeypatch, web_root=web_root):
-        async with aiohttp.ClientSession() as local:
-            for path in ("/%00", "/a%00b", "/assets/x%00.js"):
-                async with local.get(served.url(path)) as resp:
-                    assert resp.status == 400, path
-            headers = {"Content-Type": "application/json", "Origin": served.url("").rstrip("/")}
-            async with local.post(
-                served.url("/api/v1/projects"), data=deep, headers=headers
-            ) as resp:
-                assert resp.status == 400, await resp.text()
-                body = await resp.json()
-                assert body["error"]["code"] == "ERROR_CODE_INVALID_ARGUMENT"
-            # Still serving.
-            async with local.get(served.url("/api/health")) as resp:
-                assert resp.status == 200
+    served = await new_server(web_root=web_root)
+    async with aiohttp.ClientSession() as local:
+        for path in ("/%00", "/a%00b", "/assets/x%00.js"):
+            async with local.get(served.make_url(path)) as resp:
+                assert resp.status == 400, path
+        headers = {"Content-Type": "application/json", "Origin": served.base_url}
+        async with local.post(
+            served.make_url("/api/v1/projects"), data=deep, headers=headers
+        ) as resp:
+            assert resp.status == 400, await resp.text()
+            body = await resp.json()
+            assert body["error"]["code"] == "ERROR_CODE_INVALID_ARGUMENT"
+        # Still serving.
+        async with local.get(served.make_url("/api/health")) as resp:
+            assert resp.status == 200
 
 
 # Row 27 ------------------------------------------------------------------------------
 
 
-async def test_a_link_from_another_page_never_replaces_a_session_unasked(served: Served) -> None:
+async def test_a_link_from_another_page_never_replaces_a_session_unasked(
+    served: TandemServer,
+) -> None:
     _, ana = await make_invite(served, "editor", "Ana")
     _, mallory = await make_invite(served, "viewer", "Mallory")
-    base = served.url("").rstrip("/")
+    base = served.base_url
     async with client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
         joined = await join(browser, base, ana, allow_redirects=False)
         assert joined.status == 303
         ana_cookie = joined.cookies[SESSION_COOKIE].value
 
         # Another host's page sends the browser to its own invite link: a page that asks.
-        async with browser.get(served.url(f"/join?token={mallory}")) as page:
+        async with browser.get(served.make_url(f"/join?token={mallory}")) as page:
             assert page.status == 200
             assert SESSION_COOKIE not in page.cookies
             text = await page.text()
@@ -104,7 +107,7 @@ async def test_a_link_from_another_page_never_replaces_a_session_unasked(served:
         # ...or posts its token straight to /join, as a form would: refused.
         for headers in ({"Origin": "http://evil.example"}, {}):
             async with browser.post(
-                served.url("/join"), data={"token": mallory}, headers=headers
+                served.make_url("/join"), data={"token": mallory}, headers=headers
             ) as resp:
                 assert resp.status in (403, 415), headers
                 assert SESSION_COOKIE not in resp.cookies
@@ -112,12 +115,12 @@ async def test_a_link_from_another_page_never_replaces_a_session_unasked(served:
         assert cookies[SESSION_COOKIE] == ana_cookie
         project = {"key": "ANA", "name": "Still Ana"}
         async with browser.post(
-            served.url("/api/v1/projects"), json=project, headers={"Origin": base}
+            served.make_url("/api/v1/projects"), json=project, headers={"Origin": base}
         ) as resp:
             assert resp.status in (200, 201), await resp.text()  # an editor: still Ana
 
         # Her own link again while signed in as her: straight to the board, no new session.
-        async with browser.get(served.url(f"/join?token={ana}"), allow_redirects=False) as r:
+        async with browser.get(served.make_url(f"/join?token={ana}"), allow_redirects=False) as r:
             assert r.status == 303 and SESSION_COOKIE not in r.cookies
 
 
@@ -158,9 +161,11 @@ async def test_the_data_folder_and_its_files_are_the_owners_only(tmp_path: Path)
         await running.close()
 
 
-async def test_joining_again_and_again_keeps_a_bounded_number_of_sessions(served: Served) -> None:
+async def test_joining_again_and_again_keeps_a_bounded_number_of_sessions(
+    served: TandemServer,
+) -> None:
     _, ana = await make_invite(served, "viewer", "Ana")
-    base = served.url("").rstrip("/")
+    base = served.base_url
     for _ in range(invites.MAX_SESSIONS_PER_INVITE + 15):
         async with client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
             assert (await join(browser, base, ana, allow_redirects=False)).status == 303

@@ -7,9 +7,6 @@ from 127.0.0.2 (see tests/test_security_support.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import aiohttp
 import pytest
 from tandem.v1 import commands_pb2
@@ -19,33 +16,28 @@ from server.realtime.protocol import (
     MAX_CONNECTIONS_PER_MEMBER,
     CloseCode,
 )
-from tests.test_security_support import (
-    LAN_PEER,
-    OTHER_PEER,
-    Served,
-    client_from,
-    make_invite,
-    serve,
-)
-from tests.ws_client import WsClient
+from tests.fixtures import LAN_PEER, OTHER_PEER, TandemServer, client_from
+from tests.test_security_support import make_invite
+from tests.ws_client import WsClient, ws_url
 
 
 @pytest.fixture
-async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
-    async for s in serve(tmp_path, monkeypatch):
-        await s.share()
-        yield s
+async def served(lan_server: TandemServer) -> TandemServer:
+    await lan_server.share()
+    return lan_server
 
 
-async def connect(session: aiohttp.ClientSession, served: Served, token: str) -> WsClient:
+async def connect(session: aiohttp.ClientSession, served: TandemServer, token: str) -> WsClient:
     return await WsClient.connect(
-        session, served.ws_url(), headers={"Authorization": f"Bearer {token}"}
+        session, ws_url(served), headers={"Authorization": f"Bearer {token}"}
     )
 
 
-async def refused_with(session: aiohttp.ClientSession, served: Served, token: str) -> int | None:
+async def refused_with(
+    session: aiohttp.ClientSession, served: TandemServer, token: str
+) -> int | None:
     client = await WsClient.connect(
-        session, served.ws_url(), hello=False, headers={"Authorization": f"Bearer {token}"}
+        session, ws_url(served), hello=False, headers={"Authorization": f"Bearer {token}"}
     )
     return await client.wait_closed()
 
@@ -55,7 +47,7 @@ async def still_served(client: WsClient) -> bool:
     return reply.WhichOneof("payload") == "reject" and not client.closed.is_set()
 
 
-async def test_one_person_is_capped_and_everyone_else_is_not(served: Served) -> None:
+async def test_one_person_is_capped_and_everyone_else_is_not(served: TandemServer) -> None:
     _, ana = await make_invite(served, "viewer", "Ana")
     _, ben = await make_invite(served, "viewer", "Ben")
     async with (
@@ -72,7 +64,7 @@ async def test_one_person_is_capped_and_everyone_else_is_not(served: Served) -> 
         bens = await connect(lan, served, ben)
         assert await still_served(bens)
         owners = [
-            await WsClient.connect(owner_session, served.ws_url())
+            await WsClient.connect(owner_session, ws_url(served))
             for _ in range(MAX_CONNECTIONS_PER_MEMBER + 1)
         ]
         assert all([await still_served(c) for c in owners])
@@ -84,7 +76,7 @@ async def test_one_person_is_capped_and_everyone_else_is_not(served: Served) -> 
             await c.close()
 
 
-async def test_one_address_is_capped_across_people(served: Served) -> None:
+async def test_one_address_is_capped_across_people(served: TandemServer) -> None:
     people = -(-MAX_CONNECTIONS_PER_ADDRESS // MAX_CONNECTIONS_PER_MEMBER)
     tokens = [(await make_invite(served, "viewer", f"P{i}"))[1] for i in range(people + 1)]
     async with client_from(LAN_PEER) as lan, client_from(OTHER_PEER) as other:

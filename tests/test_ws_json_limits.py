@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,7 +20,8 @@ from server.realtime.protocol import (
     MAX_JSON_FRAME_BYTES,
     CloseCode,
 )
-from tests.ws_client import WsClient, start, ws_url
+from tests.fixtures import NewServer
+from tests.ws_client import WsClient, ws_url
 
 FRAME_BYTES = 60 * 1024
 
@@ -34,9 +34,9 @@ def padded(message_id: str, size: int) -> str:
 
 
 async def test_a_json_frame_over_the_json_limit_is_closed_unparsed(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path)  # the binary limit stays 1 MiB
+    server = await new_server()  # the binary limit stays 1 MiB
     client = await WsClient.connect(session, ws_url(server), as_json=True)
     await client.ws.send_str(padded("big", MAX_JSON_FRAME_BYTES + 4096))
     assert await client.wait_closed() == CloseCode.MESSAGE_TOO_BIG
@@ -50,9 +50,9 @@ async def test_a_json_frame_over_the_json_limit_is_closed_unparsed(
 
 
 async def test_json_is_parsed_no_faster_than_its_byte_budget(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     client = await WsClient.connect(session, ws_url(server), as_json=True)
     count = JSON_BURST_BYTES // FRAME_BYTES + 3
     started = time.monotonic()
