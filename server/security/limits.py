@@ -217,6 +217,7 @@ class GatedSite(web.BaseSite):
         self._gated_host = host
         self._gated_port = port
         self._tls = ssl_context
+        self._gated_backlog = backlog
         self.gate = gate
 
     @property
@@ -240,7 +241,7 @@ class GatedSite(web.BaseSite):
             self._gated_host,
             self._gated_port,
             ssl=self._tls,
-            backlog=128,
+            backlog=self._gated_backlog,
             ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS if self._tls else None,
         )
 
