@@ -186,7 +186,7 @@ describe("sprints", () => {
     return create(WebSocketMessageSchema, {
       payload: {
         case: "sprintUpdated",
-        value: { projectId: "p1", seq, sprint: { projectId: "p1", ...sprint }, carriedOverTaskIds: carried, carriedOverToSprintId: to } as never,
+        value: { projectId: "p1", seq, sprint: { projectId: "p1", ...sprint }, carriedOverTaskIds: carried, carriedOverToSprintId: to },
       },
     });
   }
@@ -205,7 +205,7 @@ describe("sprints", () => {
     expect(completeMsg.payload.value).toMatchObject({ sprintId: "s1", moveOpenTasksToSprintId: next.id });
     // The server confirms both; its events carry the tasks over.
     const sprintAck = (messageId: string, value: object) =>
-      create(WebSocketMessageSchema, { messageId, payload: { case: "ack", value: { result: { case: "sprint", value } } as never } });
+      create(WebSocketMessageSchema, { messageId, payload: { case: "ack", value: { result: { case: "sprint", value } } } });
     s.applyMessage(sprintAck(createMsg.messageId, { ...next, state: SprintState.PLANNED, version: 1n }));
     s.applyMessage(sprintAck(completeMsg.messageId, { id: "s1", projectId: "p1", name: "One", state: SprintState.COMPLETED, version: 3n }));
     s.applyMessage(updated(12n, task("a", { sprintId: next.id, version: 2n }), ["sprint_id"]));

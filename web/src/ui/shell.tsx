@@ -124,8 +124,8 @@ function ConflictDialog() {
             {fields.map((f) => (
               <tr key={f} class={c.fields.includes(f) ? "differs" : ""}>
                 <th>{f.replace(/_id$/, "").replace(/_/g, " ")}</th>
-                <td data-testid="theirs">{show(f, c.theirs as never)}</td>
-                <td data-testid="mine">{show(f, c.mine as never)}</td>
+                <td data-testid="theirs">{show(f, c.theirs)}</td>
+                <td data-testid="mine">{show(f, c.mine)}</td>
               </tr>
             ))}
           </tbody>
@@ -425,7 +425,7 @@ export function App() {
           </span>
         )}
         <Indicator />
-        <Avatar member={store.me ?? { displayName: displayName.value } as never} />
+        <Avatar member={store.me ?? { displayName: displayName.value, color: "" }} />
       </header>
       <div class="main">
         {!r.projectId ? <Projects /> : r.view === "sprints" ? <SprintsView /> : <Board />}
