@@ -82,25 +82,20 @@ export interface BoardMaps {
   projects: Map<string, Project>;
   sprints: Map<string, Sprint>;
 }
+/** The confirmed maps an overlay starts from (and the view, where no command touched one). */
+export type BaseMaps = { readonly [K in keyof BoardMaps]: ReadonlyMap<string, BoardMaps[K] extends Map<string, infer V> ? V : never> };
 
 /** The confirmed maps, each copied on first use, so an overlay never touches confirmed state. */
 export class Draft {
-  private readonly copied = new Set<keyof BoardMaps>();
-  private base: BoardMaps;
+  private readonly copies: Partial<BoardMaps> = {};
   constructor(
-    base: Readonly<BoardMaps>,
+    private readonly base: BaseMaps,
     readonly projectId: string,
     readonly meId: string,
-  ) {
-    this.base = { ...base };
-  }
+  ) {}
 
   private writable<K extends keyof BoardMaps>(k: K): BoardMaps[K] {
-    if (!this.copied.has(k)) {
-      this.copied.add(k);
-      this.base[k] = new Map<string, unknown>(this.base[k]) as BoardMaps[K];
-    }
-    return this.base[k];
+    return (this.copies[k] ??= new Map<string, unknown>(this.base[k]) as BoardMaps[K]);
   }
 
   get tasks() {
@@ -116,8 +111,8 @@ export class Draft {
     return this.writable("sprints");
   }
   /** The view: a map no overlay touched is the confirmed one itself. */
-  result(): Readonly<BoardMaps> {
-    return this.base;
+  result(): BaseMaps {
+    return { ...this.base, ...this.copies };
   }
 }
 

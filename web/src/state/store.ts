@@ -33,7 +33,7 @@ import { ConfirmedBoard, type EventOutcome } from "./confirmed";
 import { conflictOf, keepMine, type Conflict } from "./conflicts";
 import { newId } from "./ids";
 import { Outbox, type KeyValueStorage } from "./outbox";
-import { Draft, handlerOf, overlay, SPRINT_FIELDS, TASK_FIELDS, type BoardMaps, type SprintField, type TaskField } from "./overlay";
+import { Draft, handlerOf, overlay, SPRINT_FIELDS, TASK_FIELDS, type BaseMaps, type SprintField, type TaskField } from "./overlay";
 import * as select from "./selectors";
 import { UndoStack } from "./undo";
 
@@ -67,14 +67,14 @@ export class BoardStore {
 
   /** Confirmed maps: each changes only when one of its records does. */
   private readonly base = {
-    tasks: computed(() => this.tasks.snapshot()),
-    comments: computed(() => this.comments.snapshot()),
-    projects: computed(() => this.projects.snapshot()),
-    sprints: computed(() => this.sprints.snapshot()),
+    tasks: computed(() => this.tasks.view()),
+    comments: computed(() => this.comments.view()),
+    projects: computed(() => this.projects.view()),
+    sprints: computed(() => this.sprints.view()),
   };
   /** The optimistic view; a map no pending command touches is the confirmed one itself. */
   private readonly view = computed(() => {
-    const maps: BoardMaps = {
+    const maps: BaseMaps = {
       tasks: this.base.tasks.value,
       comments: this.base.comments.value,
       projects: this.base.projects.value,
@@ -150,6 +150,9 @@ export class BoardStore {
     if (projectId === this.projectId) return;
     this.board.open(projectId);
     this.undoStack.clear();
+    // Readers of the last project's records drop theirs on their next draw; new reads start anew.
+    this.taskSignals.clear();
+    this.sprintSignals.clear();
   }
 
   applySnapshot(s: Snapshot): void {
