@@ -58,9 +58,9 @@ export function applyMask<T extends object>(dst: T, src: T, mask: readonly strin
  * them (fractional-indexing, base 62), so an optimistic card sorts where the server will put it.
  */
 export function rankBetween(after: string, before: string): string {
-  // A neighbour's rank can be one the library refuses (its other neighbour moved meanwhile, so
-  // the two are out of order): then the card goes next to the bound that still holds. The view
-  // must never fail over a placeholder rank; the server's own rank replaces it on the ack.
+  // The library refuses two equal bounds (two cards placed optimistically at once) and keys it
+  // did not make: then a looser pair is tried. The view must never fail over a placeholder
+  // rank; the server's own rank replaces it on the ack.
   for (const [a, b] of [[after, before], [after, ""], ["", before], ["", ""]]) {
     try {
       return generateKeyBetween(a || null, b || null);
@@ -76,14 +76,22 @@ function today(): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
 
-export interface BoardMaps {
+/** The maps an overlay writes: copies of the confirmed ones. */
+interface BoardMaps {
   tasks: Map<string, Task>;
   comments: Map<string, Comment>;
   projects: Map<string, Project>;
   sprints: Map<string, Sprint>;
 }
-/** The confirmed maps an overlay starts from (and the view, where no command touched one). */
-export type BaseMaps = { readonly [K in keyof BoardMaps]: ReadonlyMap<string, BoardMaps[K] extends Map<string, infer V> ? V : never> };
+
+/** The confirmed maps an overlay starts from, and the view (where no command touched a map,
+ * it is the confirmed one itself). */
+export interface BaseMaps {
+  readonly tasks: ReadonlyMap<string, Task>;
+  readonly comments: ReadonlyMap<string, Comment>;
+  readonly projects: ReadonlyMap<string, Project>;
+  readonly sprints: ReadonlyMap<string, Sprint>;
+}
 
 /** The confirmed maps, each copied on first use, so an overlay never touches confirmed state. */
 export class Draft {
@@ -110,7 +118,6 @@ export class Draft {
   get sprints() {
     return this.writable("sprints");
   }
-  /** The view: a map no overlay touched is the confirmed one itself. */
   result(): BaseMaps {
     return { ...this.base, ...this.copies };
   }
