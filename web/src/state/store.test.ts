@@ -33,8 +33,10 @@ describe("applying events", () => {
 
   it("applies deletes with their subtasks and ignores other projects", () => {
     const s = loaded([task("a"), task("s", { parentTaskId: "a" }), task("b")]);
-    const del = { payload: { case: "taskDeleted", value: { projectId: "p1", seq: 11n, taskId: "a", deletedSubtaskIds: ["s"] } } };
-    expect(s.applyMessage(del as never)).toBe("applied");
+    const del = create(WebSocketMessageSchema, {
+      payload: { case: "taskDeleted", value: { projectId: "p1", seq: 11n, taskId: "a", deletedSubtaskIds: ["s"] } },
+    });
+    expect(s.applyMessage(del)).toBe("applied");
     expect([...s.viewTasks().keys()]).toEqual(["b"]);
     const other = updated(12n, task("b", { projectId: "p2" }));
     (other.payload.value as { projectId: string }).projectId = "p2";
