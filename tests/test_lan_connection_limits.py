@@ -215,7 +215,7 @@ def _stop(*procs: subprocess.Popen[str] | None) -> None:
 
 
 def _finish(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    """Tell a helper script to stop (a line on stdin) and read its one-line summary."""
+    """Tell a probe script to stop (a line on stdin) and read its one-line summary."""
     out, _ = proc.communicate("\n", timeout=TIMEOUT)
     summary: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return summary
