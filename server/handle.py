@@ -27,7 +27,7 @@ from tandem.v1 import entities_pb2, websocket_pb2
 from server import paths
 from server.appkeys import DOMAIN
 from server.config import ServerConfig
-from server.domain.hub import CommittedEvent
+from server.domain.events import CommittedEvent
 from server.domain.service import Domain
 from server.realtime.hub import ConnectionInfo
 from server.realtime.keys import HUB

@@ -130,20 +130,20 @@ class Call:
     def query(self, name: str) -> str | None:
         return self.request.query.get(name)
 
-    async def command(self, envelope: websocket_pb2.WebSocketMessage) -> websocket_pb2.Ack:
+    async def command(self, command: Message) -> websocket_pb2.Ack:
         key = self.request.headers.get(IDEMPOTENCY_HEADER, "")
         if len(key) > MAX_IDEMPOTENCY_KEY:
             raise bad_request(
                 f"{IDEMPOTENCY_HEADER} is longer than {MAX_IDEMPOTENCY_KEY} characters",
                 field=IDEMPOTENCY_HEADER,
             )
-        if key:
-            # A key names a retry of this request, so it is scoped to the method and path:
-            # the same key sent with another request must not replay that request's answer
-            # (or refusal) in its place.
-            envelope.message_id = f"{self.request.method} {self.request.path}\x1f{key}"
+        # A key names a retry of this request, so it is scoped to the method and path: the
+        # same key sent with another request must not replay that request's answer (or
+        # refusal) in its place.
+        request_id = f"{self.request.method} {self.request.path}\x1f{key}" if key else ""
         try:
-            return await self.domain.command(await request_actor(self.request), envelope)
+            actor = await request_actor(self.request)
+            return await self.domain.command(actor, command, request_id)
         except DomainError as err:
             if key and err.field == "message_id":  # the same key, another body
                 raise _reused_key() from err
@@ -293,9 +293,7 @@ async def list_projects(call: Call) -> Message:
 
 async def create_project(call: Call) -> web.StreamResponse:
     project = _body(call, entities_pb2.Project)
-    ack = await call.command(
-        websocket_pb2.WebSocketMessage(create_project=commands_pb2.CreateProject(project=project))
-    )
+    ack = await call.command(commands_pb2.CreateProject(project=project))
     return _created(call, ack, "project")
 
 
@@ -322,7 +320,7 @@ async def list_tasks(call: Call) -> Message:
 async def create_task(call: Call) -> web.StreamResponse:
     task = _body(call, entities_pb2.Task)
     cmd = commands_pb2.CreateTask(project_id=call.path("projectId"), task=task)
-    ack = await call.command(websocket_pb2.WebSocketMessage(create_task=cmd))
+    ack = await call.command(cmd)
     return _created(call, ack, "task")
 
 
@@ -341,7 +339,7 @@ async def add_comment(call: Call) -> web.StreamResponse:
     cmd = commands_pb2.AddComment(
         task_id=call.path("taskId"), body=comment.body, comment_id=comment.id
     )
-    ack = await call.command(websocket_pb2.WebSocketMessage(add_comment=cmd))
+    ack = await call.command(cmd)
     return _created(call, ack, "comment")
 
 
@@ -353,7 +351,7 @@ async def list_sprints(call: Call) -> Message:
 async def create_sprint(call: Call) -> web.StreamResponse:
     sprint = _body(call, entities_pb2.Sprint)
     cmd = commands_pb2.CreateSprint(project_id=call.path("projectId"), sprint=sprint)
-    ack = await call.command(websocket_pb2.WebSocketMessage(create_sprint=cmd))
+    ack = await call.command(cmd)
     return _created(call, ack, "sprint")
 
 
@@ -376,9 +374,7 @@ def _change(kind: str, path_param: str, result: str, *, body: bool = True) -> Ha
     async def handler(call: Call) -> Message | None:
         command = _body(call, command_type) if body else command_type()
         setattr(command, id_field, call.path(path_param))
-        envelope = websocket_pb2.WebSocketMessage()
-        getattr(envelope, kind).CopyFrom(command)
-        ack = await call.command(envelope)
+        ack = await call.command(command)
         entity = _result(ack, result)
         return entity if body else None
 

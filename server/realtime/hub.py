@@ -18,7 +18,7 @@ from tandem.v1 import entities_pb2, events_pb2, websocket_pb2
 
 from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
-from server.domain.hub import CommittedEvent
+from server.domain.events import CommittedEvent
 from server.domain.service import Domain
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection

@@ -188,7 +188,9 @@ async def on_domain_command(session: Session, msg: WebSocketMessage) -> None:
     assert identity is not None
     if not session.conn.open:
         return  # closed (revoked) while this command waited: apply nothing
-    ack = await session.hub.domain.command(identity.actor, msg)
+    kind = msg.WhichOneof("payload")
+    assert kind is not None
+    ack = await session.hub.domain.command(identity.actor, getattr(msg, kind), msg.message_id)
     await session.reply(msg.message_id, ack=ack)
 
 
