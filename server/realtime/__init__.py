@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.realtime.caps import ConnectionCaps
+from server.access import access_watch
+from server.realtime.caps import CONNECTION_CAPS, ConnectionCaps
 from server.realtime.endpoint import websocket
-from server.realtime.hub import ConnectionInfo, Hub
-from server.realtime.keys import CONNECTION_CAPS, HUB
+from server.realtime.hub import HUB, ConnectionInfo, Hub
 from server.realtime.protocol import PROTOCOL_VERSION, CloseCode
 
 __all__ = ["HUB", "PROTOCOL_VERSION", "CloseCode", "ConnectionInfo", "Hub", "setup"]
@@ -26,3 +26,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/ws", websocket, name="websocket")
     app.cleanup_ctx.append(hub.context)
     app.on_shutdown.append(hub.shutdown)
+    # Sockets of people whose access ends (sharing off, an invite revoked) close at once.
+    access_watch(app).register(hub.access_ended)

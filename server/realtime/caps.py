@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from aiohttp import web
+
 from server.realtime.protocol import MAX_CONNECTIONS_PER_ADDRESS, MAX_CONNECTIONS_PER_MEMBER
 
 
@@ -44,3 +46,6 @@ class ConnectionCaps:
                 counter[key] = left
             else:
                 del counter[key]
+
+
+CONNECTION_CAPS = web.AppKey("realtime_connection_caps", ConnectionCaps)

@@ -8,9 +8,10 @@ import secrets
 
 from aiohttp import WSMsgType, web
 
+from server.realtime.caps import CONNECTION_CAPS
 from server.realtime.codec import BadFrame, decode
 from server.realtime.connection import Connection
-from server.realtime.keys import CONNECTION_CAPS, HUB
+from server.realtime.hub import HUB
 from server.realtime.protocol import (
     JSON_BURST_BYTES,
     JSON_BYTES_PER_SECOND,
