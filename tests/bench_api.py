@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -25,10 +26,12 @@ CONCURRENT_CLIENTS = 8
 CONCURRENT_SECONDS = 5.0
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(data_dir: Path, stderr: Any = None) -> tuple[subprocess.Popen[str], str]:
+    """`tandem serve` on a free port; ``stderr`` as for subprocess (None: inherited)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
     assert proc.stdout is not None

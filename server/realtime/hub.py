@@ -22,7 +22,12 @@ from server.domain.hub import CommittedEvent
 from server.domain.service import Domain
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
-from server.realtime.protocol import PRESENCE_INTERVAL_SECONDS, SHUTDOWN_FLUSH_SECONDS, CloseCode
+from server.realtime.protocol import (
+    PRESENCE_INTERVAL_SECONDS,
+    PRESENCE_TICK_SECONDS,
+    SHUTDOWN_FLUSH_SECONDS,
+    CloseCode,
+)
 from server.realtime.subscription import Subscription
 
 log = logging.getLogger(__name__)
@@ -102,6 +107,10 @@ class Hub:
         self._domain: Domain | None = None
         self._config = ServerConfig()
         self._closing = False
+        # Presence changed since the last tick, by project and connection; one timer runs
+        # only while something is waiting to be told.
+        self._presence_changes: dict[str, dict[str, Subscription]] = {}
+        self._presence_tick: asyncio.TimerHandle | None = None
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -230,7 +239,7 @@ class Hub:
         sub.go_live()
         if sub.conn.subscriptions.get(sub.id) is not sub:
             return  # what was held back overflowed the queue: the connection was dropped
-        self._relay_presence(sub, PresenceState.PRESENCE_STATE_ONLINE)
+        self._mark_presence(sub)
         self._notify()
 
     def remove_subscription(self, sub: Subscription) -> None:
@@ -242,7 +251,7 @@ class Hub:
             if not subs:
                 del self._by_project[sub.project_id]
         if sub.live:
-            self._relay_presence(sub, PresenceState.PRESENCE_STATE_OFFLINE)
+            self._mark_presence(sub)
             if sub.conn.open:
                 self._notify()
 
@@ -273,44 +282,59 @@ class Hub:
 
     # Presence ----------------------------------------------------------------------
 
-    def presence_in(self, project_id: str, joining: Subscription) -> list[events_pb2.UserPresence]:
-        """Everyone viewing a project now, ``joining`` included, for its snapshot."""
-        return [
-            sub.presence(PresenceState.PRESENCE_STATE_ONLINE)
+    def presence_in(self, project_id: str, joining: Subscription) -> bytes:
+        """Everyone viewing a project now, ``joining`` included, as Snapshot.presence.
+
+        Each connection's entry is encoded once when its presence changes and joined here
+        as bytes: a join costs one copy per viewer, not one message built per viewer.
+        """
+        return b"".join(
+            sub.presence_entry()
             for sub in self._by_project.get(project_id, {}).values()
             if (sub.live or sub is joining) and sub.conn.open and sub.conn.identity is not None
-        ]
+        )
 
     def update_presence(self, sub: Subscription) -> None:
         """Relay a changed view, at most once per interval, always ending on the latest."""
+        sub.presence_changed()
         if sub.presence_timer is not None:
             return  # a trailing update is already scheduled and will carry this state
         loop = asyncio.get_running_loop()
         wait = sub.presence_sent_at + PRESENCE_INTERVAL_SECONDS - loop.time()
         if wait <= 0:
-            self._relay_presence(sub, PresenceState.PRESENCE_STATE_ONLINE)
+            self._mark_presence(sub)
             return
 
         def trailing() -> None:
             sub.presence_timer = None
             if sub.live and sub.conn.open and sub.conn.subscriptions.get(sub.id) is sub:
-                self._relay_presence(sub, PresenceState.PRESENCE_STATE_ONLINE)
+                self._mark_presence(sub)
 
         sub.presence_timer = loop.call_later(wait, trailing)
 
-    def _relay_presence(self, sub: Subscription, state: PresenceState.ValueType) -> None:
-        if sub.conn.identity is None:
+    def _mark_presence(self, sub: Subscription) -> None:
+        """Note a changed presence for the project's next diff (one timer for all projects)."""
+        if sub.conn.identity is None or self._loop is None:
             return
-        if self._loop is not None:
-            sub.presence_sent_at = self._loop.time()
-        others = [
-            other
-            for conn_id, other in self._by_project.get(sub.project_id, {}).items()
-            if conn_id != sub.conn.id
-        ]
-        if not others:
-            return
-        msg = websocket_pb2.WebSocketMessage(user_presence=sub.presence(state))
-        out = Outgoing.of(msg)
-        for other in others:
-            other.deliver(0, out)
+        sub.presence_sent_at = self._loop.time()
+        self._presence_changes.setdefault(sub.project_id, {})[sub.conn.id] = sub
+        if self._presence_tick is None:
+            self._presence_tick = self._loop.call_later(PRESENCE_TICK_SECONDS, self._send_presence)
+
+    def _send_presence(self) -> None:
+        self._presence_tick = None
+        changes, self._presence_changes = self._presence_changes, {}
+        for project_id, subs in changes.items():
+            viewers = self._by_project.get(project_id)
+            if not viewers:
+                continue
+            diff = events_pb2.PresenceDiff(project_id=project_id)
+            for sub in subs.values():
+                present = sub.conn.open and sub.conn.subscriptions.get(sub.id) is sub
+                if present:
+                    diff.changes.add().MergeFromString(sub.presence_entry(framed=False))
+                else:
+                    diff.changes.append(sub.presence(PresenceState.PRESENCE_STATE_OFFLINE))
+            out = Outgoing.of(websocket_pb2.WebSocketMessage(presence_diff=diff))
+            for viewer in tuple(viewers.values()):
+                viewer.deliver(0, out)

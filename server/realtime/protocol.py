@@ -15,6 +15,9 @@ COMMAND_BURST: Final = 100
 #: Presence from one connection is relayed at most this often; the latest state always
 #: follows (a trailing update), so throttling never leaves a stale "is typing".
 PRESENCE_INTERVAL_SECONDS: Final = 0.25
+#: Presence changes of a project go out together, once per tick, as one presence_diff:
+#: a storm of joins costs a message per tick per viewer, not one per join per viewer.
+PRESENCE_TICK_SECONDS: Final = 0.05
 
 #: How long a close handshake may take before the socket is cut.
 CLOSE_TIMEOUT_SECONDS: Final = 1.0

@@ -23,7 +23,7 @@ from server.realtime.connection import Connection
 from server.realtime.hub import Hub
 from server.realtime.identity import resolve_identity
 from server.realtime.protocol import MAX_ID_LENGTH, PROTOCOL_VERSION, CloseCode
-from server.realtime.subscription import Subscription
+from server.realtime.subscription import Subscription, varint
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ DOMAIN_COMMANDS: Final = frozenset(
         "delete_project",
     }
 )
+
+# The tag of WebSocketMessage.snapshot (a length-delimited field).
+_SNAPSHOT_TAG = varint(WebSocketMessage.DESCRIPTOR.fields_by_name["snapshot"].number << 3 | 2)
 
 #: How many change-log events one replay read fetches.
 REPLAY_PAGE = 1000
@@ -284,10 +287,13 @@ async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_r
     if resync_reason:
         resync = websocket_pb2.ResyncRequired(project_id=sub.project_id, reason=resync_reason)
         await session.reply(mid, resync_required=resync)
-    snapshot.presence.extend(session.hub.presence_in(sub.project_id, sub))
+    # The presence entries arrive encoded (see Hub.presence_in): appended to the encoded
+    # snapshot they are its repeated presence field, so the frame is built by joining bytes.
+    body = snapshot.SerializeToString() + session.hub.presence_in(sub.project_id, sub)
+    frame = WebSocketMessage(message_id=mid).SerializeToString() + _SNAPSHOT_TAG
     # Live events older than the snapshot are dropped by this.
     sub.last_seq = snapshot.seq
-    await session.reply(mid, snapshot=snapshot)
+    await session.conn.send_out(Outgoing(frame + varint(len(body)) + body))
 
 
 def _seq_of(event: WebSocketMessage) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from google.protobuf import timestamp_pb2
-from tandem.v1 import events_pb2
+from tandem.v1 import events_pb2, websocket_pb2
 
 from server.realtime.codec import Outgoing
 from server.realtime.protocol import CloseCode
@@ -38,6 +38,8 @@ class Subscription:
     typing_comment: bool = False
     presence_sent_at: float = 0.0
     presence_timer: asyncio.TimerHandle | None = None
+    # The ONLINE presence, encoded once per change (see presence_entry).
+    _entry: bytes | None = None
 
     @property
     def live(self) -> bool:
@@ -79,10 +81,38 @@ class Subscription:
             msg.member.CopyFrom(identity.member)
         return msg
 
+    def presence_changed(self) -> None:
+        self._entry = None
+
+    def presence_entry(self, *, framed: bool = True) -> bytes:
+        """This connection's ONLINE presence, encoded; ``framed``: as one element of
+        Snapshot.presence (its field tag and length before it), ready to be joined."""
+        entry = self._entry
+        if entry is None:
+            entry = self._entry = self.presence(
+                events_pb2.PresenceState.PRESENCE_STATE_ONLINE
+            ).SerializeToString()
+        return _SNAPSHOT_PRESENCE_TAG + varint(len(entry)) + entry if framed else entry
+
     def cancel_presence_timer(self) -> None:
         if self.presence_timer is not None:
             self.presence_timer.cancel()
             self.presence_timer = None
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+# The tag of Snapshot.presence (a length-delimited field).
+_SNAPSHOT_PRESENCE_TAG = varint(
+    websocket_pb2.Snapshot.DESCRIPTOR.fields_by_name["presence"].number << 3 | 2
+)
 
 
 def _now() -> timestamp_pb2.Timestamp:

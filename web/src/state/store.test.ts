@@ -42,6 +42,23 @@ describe("applying events", () => {
   });
 });
 
+describe("presence", () => {
+  it("applies a presence diff: joins and changes replace, leaves remove", () => {
+    const s = loaded();
+    const member = create(MemberSchema, { id: "m1", displayName: "Ada" });
+    const diff = (changes: object[]) =>
+      create(WebSocketMessageSchema, { payload: { case: "presenceDiff", value: { projectId: "p1", changes } } } as never);
+    expect(s.applyMessage(diff([{ connectionId: "c1", member, state: 1 }, { connectionId: "c2", member, state: 1 }]))).toBe("applied");
+    expect([...s.presence.keys()]).toEqual(["c1", "c2"]);
+    expect(s.members.get("m1")?.displayName).toBe("Ada");
+    s.applyMessage(diff([{ connectionId: "c1", member, state: 1, viewingTaskId: "a" }, { connectionId: "c2", member, state: 2 }]));
+    expect([...s.presence.keys()]).toEqual(["c1"]);
+    expect(s.presence.get("c1")?.viewingTaskId).toBe("a");
+    const elsewhere = create(WebSocketMessageSchema, { payload: { case: "presenceDiff", value: { projectId: "p2", changes: [] } } } as never);
+    expect(s.applyMessage(elsewhere)).toBe("ignored");
+  });
+});
+
 describe("optimistic changes", () => {
   it("shows a change at once and keeps it once acknowledged and its event arrives", () => {
     const s = loaded();

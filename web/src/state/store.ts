@@ -274,6 +274,12 @@ export class BoardStore {
         this.putPresence(p.value);
         this.changed();
         return "applied";
+      case "presenceDiff":
+        // One per tick for the whole project: every connection whose presence changed.
+        if (p.value.projectId !== this.projectId) return "ignored";
+        for (const change of p.value.changes) this.putPresence(change);
+        this.changed();
+        return "applied";
       case "ack":
         this.onAck(msg.messageId, p.value);
         return "applied";
