@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tandem.v1 import errors_pb2
 
-from server.api.routes import LONG_POLLS, ParkedPoll, end_polls, waiting_polls
+from server.api.polls import LONG_POLLS, ParkedPoll, end_polls, waiting_polls
 from server.config import ServerConfig
 from server.runner import RunningServer
 from tests.api_client import ApiClient

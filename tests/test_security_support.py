@@ -84,7 +84,7 @@ async def project_names(served: Served) -> list[str]:
 
 async def until_polls_wait(app: web.Application, count: int, timeout: float = 10.0) -> None:
     """Wait (bounded) until ``count`` long polls are parked on the server."""
-    from server.api.routes import waiting_polls
+    from server.api.polls import waiting_polls
 
     async with asyncio.timeout(timeout):
         while True:

@@ -12,7 +12,7 @@ from tandem.v1 import websocket_pb2
 
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode, invalid
-from server.domain.hub import CommittedEvent
+from server.domain.events import CommittedEvent
 from server.storage.models import EventRow, LogHeadRow
 
 
