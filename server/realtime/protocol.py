@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
+from server.domain import validate
+
 #: The one protocol version this server speaks; ``Hello.protocol_version`` must match.
 PROTOCOL_VERSION: Final = 1
 
@@ -24,8 +26,8 @@ CLOSE_TIMEOUT_SECONDS: Final = 1.0
 #: How long shutdown waits for a connection to flush its queue before cutting it.
 SHUTDOWN_FLUSH_SECONDS: Final = 5.0
 
-#: Longest id a client may put in a subscribe or presence message.
-MAX_ID_LENGTH: Final = 128
+#: Longest id a client may put in any message, its message_id included.
+MAX_ID_LENGTH: Final = validate.MAX_ID_LENGTH
 
 
 class CloseCode(IntEnum):

@@ -93,6 +93,17 @@ class Session:
                 ),
             )
             return
+        if len(mid) > MAX_ID_LENGTH:
+            # Refused before anything reads or remembers it: an id is a key, not a payload.
+            await self.reject(
+                mid,
+                error(
+                    ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+                    f"message_id is longer than {MAX_ID_LENGTH} characters",
+                    field="message_id",
+                ),
+            )
+            return
         handler = HANDLERS.get(kind) if kind is not None else None
         if handler is None:
             what = f"{kind!r} is sent by the server, not a client" if kind else "no known payload"
