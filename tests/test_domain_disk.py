@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 from tandem.v1 import commands_pb2, entities_pb2
 
@@ -89,7 +90,7 @@ def test_refusals_that_need_no_memory_are_not_stored(domain: Domain) -> None:
         bad_title = commands_pb2.UpdateTask(
             task_id=task.id,
             task=entities_pb2.Task(title=" "),
-            update_mask={"paths": ["title"]},
+            update_mask=field_mask_pb2.FieldMask(paths=["title"]),
         )
         with pytest.raises(DomainError) as invalid:
             domain.execute(editor, bad_title, f"e-{i}")
@@ -109,7 +110,9 @@ def test_a_remembered_id_is_stored_by_a_fixed_size_key(domain: Domain) -> None:
     owner = domain.owner_actor()
     long_id = "i" * 128
     rename = commands_pb2.UpdateTask(
-        task_id=task.id, task=entities_pb2.Task(title="renamed"), update_mask={"paths": ["title"]}
+        task_id=task.id,
+        task=entities_pb2.Task(title="renamed"),
+        update_mask=field_mask_pb2.FieldMask(paths=["title"]),
     )
     first = domain.execute(owner, rename, long_id)
     assert domain.execute(owner, rename, long_id) == first  # a retry: the first answer
@@ -129,7 +132,7 @@ def test_a_members_remembered_answers_stay_within_a_budget(domain: Domain) -> No
         return commands_pb2.UpdateTask(
             task_id=task.id,
             task=entities_pb2.Task(title=f"title {n}"),
-            update_mask={"paths": ["title"]},
+            update_mask=field_mask_pb2.FieldMask(paths=["title"]),
         )
 
     domain.execute(other, rename(-1), "kept")
