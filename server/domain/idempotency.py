@@ -17,6 +17,7 @@ import peewee as pw
 from google.protobuf.message import DecodeError, Message
 from tandem.v1 import errors_pb2, websocket_pb2
 
+from server.domain import rows
 from server.domain.errors import DomainError, ErrorCode
 from server.storage.models import AppliedRequestRow
 
@@ -65,12 +66,9 @@ _REMEMBER = (
     "size) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _REMEMBER_REFUSAL = _REMEMBER.replace("INSERT", "INSERT OR IGNORE", 1)
+_SPENT = "SELECT total(size) FROM applied_request WHERE member_id = ?"
 # A row's bytes beyond its answer: key, fingerprint, member id, index entries.
 ROW_OVERHEAD = 128
-
-
-def _conn() -> Any:
-    return AppliedRequestRow._meta.database.connection()
 
 
 def replay(key: bytes, fingerprint: bytes) -> websocket_pb2.Ack | None:
@@ -78,7 +76,7 @@ def replay(key: bytes, fingerprint: bytes) -> websocket_pb2.Ack | None:
 
     A key seen with another command is refused: nothing is changed.
     """
-    seen = _conn().execute(_REPLAY, (key,)).fetchone()
+    seen = rows.execute(_REPLAY, (key,)).fetchone()
     if seen is None:
         return None
     answer, is_error, stored_fingerprint = seen
@@ -123,7 +121,7 @@ class Ledger:
         """Store a success, in the command's own savepoint: it stands or falls with the change."""
         answer = ack.SerializeToString()
         size = len(answer) + ROW_OVERHEAD
-        _conn().execute(_REMEMBER, (key, member_id, answer, False, now, fingerprint, size))
+        rows.execute(_REMEMBER, (key, member_id, answer, False, now, fingerprint, size))
         self._charge(member_id, size)
 
     def remember_refusal(
@@ -149,7 +147,7 @@ class Ledger:
         size = len(answer) + ROW_OVERHEAD
         try:
             with db.atomic():
-                _conn().execute(
+                rows.execute(
                     _REMEMBER_REFUSAL, (key, member_id, answer, True, now, fingerprint, size)
                 )
                 self._charge(member_id, size)
@@ -163,14 +161,7 @@ class Ledger:
     def _charge(self, member_id: str, size: int) -> None:
         spent = self._spent.get(member_id)
         if spent is None:
-            row = (
-                _conn()
-                .execute(
-                    "SELECT total(size) FROM applied_request WHERE member_id = ?", (member_id,)
-                )
-                .fetchone()
-            )
-            spent = int(row[0])
+            spent = int(rows.execute(_SPENT, (member_id,)).fetchone()[0])
         else:
             spent += size
         if spent > self.budget_bytes:
@@ -180,18 +171,17 @@ class Ledger:
     def _evict(self, member_id: str, spent: int) -> int:
         # Down to three quarters, so that eviction runs once per quarter budget, not per row.
         target = self.budget_bytes * 3 // 4
-        conn = _conn()
-        rows = conn.execute(
+        oldest_first = rows.execute(
             "SELECT key, size FROM applied_request WHERE member_id = ? ORDER BY created_at",
             (member_id,),
-        )
+        ).fetchall()
         drop: list[tuple[bytes]] = []
-        for key, size in rows:
+        for key, size in oldest_first:
             if spent <= target:
                 break
             drop.append((key,))
             spent -= size
-        conn.executemany("DELETE FROM applied_request WHERE key = ?", drop)
+        rows.execute_many("DELETE FROM applied_request WHERE key = ?", drop)
         log.info("forgot %d of member %s's oldest command ids (over budget)", len(drop), member_id)
         return spent
 
