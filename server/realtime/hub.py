@@ -96,6 +96,18 @@ def _info(conn: Connection) -> ConnectionInfo:
 
 Observer = Callable[[list[ConnectionInfo]], None]
 
+#: How long a shared snapshot may serve joins while its project has no event.
+SNAPSHOT_MAX_AGE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class CachedSnapshot:
+    seq: int
+    epoch: str
+    # The encoded Snapshot, presence not included (each join adds the viewers of the time).
+    body: bytes
+    made_at: float
+
 
 class Hub:
     """Owns the connections. Every method runs on the server's event loop."""
@@ -112,6 +124,10 @@ class Hub:
         # only while something is waiting to be told.
         self._presence_changes: dict[str, dict[str, Subscription]] = {}
         self._presence_tick: asyncio.TimerHandle | None = None
+        # The latest encoded snapshot of each project, and how many events each project
+        # has had dispatched (a snapshot read across one is not kept).
+        self._snapshots: dict[str, CachedSnapshot] = {}
+        self._generation: dict[str, int] = {}
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -280,7 +296,11 @@ class Hub:
 
     def dispatch(self, events: Iterable[CommittedEvent]) -> None:
         by_project = self._by_project
+        snapshots = self._snapshots
         for event in events:
+            # A snapshot read before this event is no good for anyone subscribing after it.
+            self._generation[event.project_id] = self._generation.get(event.project_id, 0) + 1
+            snapshots.pop(event.project_id, None)
             subs = by_project.get(event.project_id)
             if not subs:
                 continue
@@ -288,6 +308,35 @@ class Hub:
             seq = event.seq
             for sub in tuple(subs.values()):
                 sub.deliver(seq, out)
+
+    # Snapshots ---------------------------------------------------------------------
+
+    async def snapshot(self, project_id: str) -> CachedSnapshot:
+        """The project's board as one encoded Snapshot (without presence), shared by every
+        subscriber that joins before the project's next event.
+
+        A storm of joins after a restart then reads the board once, not once per join. It
+        is safe because a subscription is registered before it asks (see on_subscribe):
+        an event after the snapshot's seq reaches it live, and one dispatched while the
+        snapshot was being read keeps that read out of the cache. Member names (not in the
+        change log) are at most SNAPSHOT_MAX_AGE_SECONDS old.
+        """
+        loop = asyncio.get_running_loop()
+        cached = self._snapshots.get(project_id)
+        if cached is not None and loop.time() - cached.made_at < SNAPSHOT_MAX_AGE_SECONDS:
+            return cached
+        generation = self._generation.get(project_id, 0)
+        domain = self.domain
+        snapshot = await domain.read(domain.snapshot, project_id)
+        made = CachedSnapshot(
+            seq=snapshot.seq,
+            epoch=snapshot.epoch,
+            body=snapshot.SerializeToString(),
+            made_at=loop.time(),
+        )
+        if self._generation.get(project_id, 0) == generation:
+            self._snapshots[project_id] = made
+        return made
 
     # Presence ----------------------------------------------------------------------
 

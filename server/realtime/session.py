@@ -270,8 +270,7 @@ async def _resume(
 
 
 async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_reason: str) -> None:
-    domain = session.hub.domain
-    snapshot = await domain.read(domain.snapshot, sub.project_id)
+    snapshot = await session.hub.snapshot(sub.project_id)
     result = websocket_pb2.SubscribeResult(
         project_id=sub.project_id,
         epoch=snapshot.epoch,
@@ -282,9 +281,10 @@ async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_r
     if resync_reason:
         resync = websocket_pb2.ResyncRequired(project_id=sub.project_id, reason=resync_reason)
         await session.reply(mid, resync_required=resync)
-    # The presence entries arrive encoded (see Hub.presence_in): appended to the encoded
-    # snapshot they are its repeated presence field, so the frame is built by joining bytes.
-    body = snapshot.SerializeToString() + session.hub.presence_in(sub.project_id, sub)
+    # The snapshot and the presence entries arrive encoded (see Hub.snapshot and
+    # Hub.presence_in): appended to the encoded snapshot the entries are its repeated
+    # presence field, so the frame is built by joining bytes.
+    body = snapshot.body + session.hub.presence_in(sub.project_id, sub)
     frame = WebSocketMessage(message_id=mid).SerializeToString() + _SNAPSHOT_TAG
     # Live events older than the snapshot are dropped by this.
     sub.last_seq = snapshot.seq

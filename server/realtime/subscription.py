@@ -57,6 +57,7 @@ class Subscription:
     presence_timer: asyncio.TimerHandle | None = None
     # The ONLINE presence, encoded once per change (see presence_entry).
     _entry: bytes | None = None
+    _framed_entry: bytes | None = None
 
     @property
     def live(self) -> bool:
@@ -100,6 +101,7 @@ class Subscription:
 
     def presence_changed(self) -> None:
         self._entry = None
+        self._framed_entry = None
 
     def presence_entry(self, *, framed: bool = True) -> bytes:
         """This connection's ONLINE presence, encoded; ``framed``: as one element of
@@ -109,7 +111,12 @@ class Subscription:
             entry = self._entry = self.presence(
                 events_pb2.PresenceState.PRESENCE_STATE_ONLINE
             ).SerializeToString()
-        return _SNAPSHOT_PRESENCE_TAG + varint(len(entry)) + entry if framed else entry
+        if not framed:
+            return entry
+        framed_entry = self._framed_entry
+        if framed_entry is None:
+            framed_entry = self._framed_entry = _SNAPSHOT_PRESENCE_TAG + varint(len(entry)) + entry
+        return framed_entry
 
     def cancel_presence_timer(self) -> None:
         if self.presence_timer is not None:
