@@ -515,6 +515,7 @@ def row_fanout(
             "rate": rate / editors,
             "seconds": FANOUT_SECONDS,
             "answers": [F_ACK if isinstance(target, Tandem) else F_UPDATE_TASK, F_REJECT],
+            "on_run": True,
         },
         "lifetime": 300,
     }
@@ -531,6 +532,7 @@ def row_fanout(
             node.send("report")
         before = sum(node.wait("report", 30)["deliveries"] for node in subs)
         cpu0 = proc_cpu_seconds(target.pid)
+        editor.send("run")
         done = editor.wait("commanded", FANOUT_SECONDS + 60)
         expected = before + done["acked"] * subscribers
         deadline = time.monotonic() + 30

@@ -12,8 +12,10 @@
 //   command    {frames: [hex], rate, seconds, answers: [fields]}: after "go", each
 //              connection sends frames[index % len] (with "#########" replaced by a counter)
 //              at most `rate` per second, each after the previous one was answered
+//              (with on_run: only once "run" is read, after connecting)
 //
-// stdin lines: "go" connects everyone at once (and then runs the command, if any);
+// stdin lines: "go" connects everyone at once (and then runs the command, if any; "run"
+// starts a command that waits for it);
 // "report" prints the deliveries counted so far; "close" closes every connection and exits.
 // Prints one JSON line per event. Exits by itself after `lifetime` seconds at most.
 "use strict";
@@ -83,6 +85,7 @@ let dropped = 0;
 const closeCodes = {};
 const answerTimes = [];
 let started = 0;
+let startCommand = null;
 
 function connectOne(index) {
   return new Promise((resolve) => {
@@ -184,6 +187,7 @@ async function go() {
   });
   const cmd = opts.command;
   if (!cmd) return;
+  if (cmd.on_run) await new Promise((resolve) => (startCommand = resolve));
   const stats = { acked: 0, refused: 0, latencies: [] };
   const began = performance.now();
   const until = began + cmd.seconds * 1000;
@@ -202,6 +206,7 @@ const rl = readline.createInterface({ input: process.stdin });
 rl.on("line", (line) => {
   const word = line.trim();
   if (word === "go") go();
+  else if (word === "run" && startCommand) startCommand();
   else if (word === "report") out({ event: "report", deliveries, close_codes: closeCodes });
   else if (word === "close") {
     for (const ws of sockets) ws.terminate();
