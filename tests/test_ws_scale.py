@@ -140,3 +140,36 @@ async def test_a_snapshot_names_the_projects_members_not_everyone(
         assert not [m for m in members if m.display_name.startswith("Passer")]
         for client in [owner, assignee]:
             await client.close()
+
+
+async def test_presence_shows_the_first_comers_up_to_its_limit(
+    aiohttp_server: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    from server.realtime import hub
+
+    monkeypatch.setattr(hub, "PRESENCE_SHOWN_LIMIT", 2)
+    server: TestServer = await start(aiohttp_server, tmp_path)
+    async with aiohttp.ClientSession() as session:
+        a, b, c = [await WsClient.connect(session, ws_url(server)) for _ in range(3)]
+        project_id, _ = await project_with_task(a)
+        for client in (a, b, c):
+            await subscribe(client, project_id)
+        ids = [x.hello_welcome.connection_id for x in (a, b, c)]
+        assert {p.connection_id for p in c.of("snapshot")[-1].snapshot.presence} == set(ids[:2])
+        # The third viewer is not announced; when a shown one leaves, its place is free for
+        # the next to arrive.
+        await b.close()
+        await a.wait_until(
+            lambda: any(
+                p.state == events_pb2.PRESENCE_STATE_OFFLINE
+                for m in a.received
+                for p in presences(m, ids[1])
+            )
+        )
+        assert not [p for m in a.received for p in presences(m, ids[2])]
+        d = await WsClient.connect(session, ws_url(server))
+        await subscribe(d, project_id)
+        shown = {p.connection_id for p in d.of("snapshot")[-1].snapshot.presence}
+        assert shown == {ids[0], d.hello_welcome.connection_id}
+        for client in (a, c, d):
+            await client.close()

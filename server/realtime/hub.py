@@ -25,6 +25,7 @@ from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
 from server.realtime.protocol import (
     PRESENCE_INTERVAL_SECONDS,
+    PRESENCE_SHOWN_LIMIT,
     PRESENCE_TICK_SECONDS,
     SHUTDOWN_FLUSH_SECONDS,
     CloseCode,
@@ -127,6 +128,8 @@ class Hub:
         # The latest encoded snapshot of each project, and how many events each project
         # has had dispatched (a snapshot read across one is not kept).
         self._snapshots: dict[str, CachedSnapshot] = {}
+        # Per project, the live subscriptions shown in its presence, in order of arrival.
+        self._shown: dict[str, dict[str, Subscription]] = {}
         self._generation: dict[str, int] = {}
 
     # Lifecycle -------------------------------------------------------------------
@@ -264,7 +267,10 @@ class Hub:
         sub.go_live()
         if sub.conn.subscriptions.get(sub.id) is not sub:
             return  # what was held back overflowed the queue: the connection was dropped
-        self._mark_presence(sub)
+        shown = self._shown.setdefault(sub.project_id, {})
+        if len(shown) < PRESENCE_SHOWN_LIMIT:
+            shown[sub.conn.id] = sub
+            self._mark_presence(sub)
         self._notify()
 
     def remove_subscription(self, sub: Subscription) -> None:
@@ -275,10 +281,14 @@ class Hub:
             del subs[sub.conn.id]
             if not subs:
                 del self._by_project[sub.project_id]
-        if sub.live:
+        shown = self._shown.get(sub.project_id)
+        if shown is not None and shown.get(sub.conn.id) is sub:
+            del shown[sub.conn.id]
+            if not shown:
+                del self._shown[sub.project_id]
             self._mark_presence(sub)
-            if sub.conn.open:
-                self._notify()
+        if sub.live and sub.conn.open:
+            self._notify()
 
     def subscription_for(self, conn: Connection, project_id: str) -> Subscription | None:
         sub = self._by_project.get(project_id, {}).get(conn.id)
@@ -346,15 +356,21 @@ class Hub:
         Each connection's entry is encoded once when its presence changes and joined here
         as bytes: a join costs one copy per viewer, not one message built per viewer.
         """
-        return b"".join(
+        shown = self._shown.get(project_id, {})
+        entries = [
             sub.presence_entry()
-            for sub in self._by_project.get(project_id, {}).values()
-            if (sub.live or sub is joining) and sub.conn.open and sub.conn.identity is not None
-        )
+            for sub in shown.values()
+            if sub.conn.open and sub.conn.identity is not None
+        ]
+        if len(shown) < PRESENCE_SHOWN_LIMIT and joining.conn.identity is not None:
+            entries.append(joining.presence_entry())  # it will be shown once live
+        return b"".join(entries)
 
     def update_presence(self, sub: Subscription) -> None:
         """Relay a changed view, at most once per interval, always ending on the latest."""
         sub.presence_changed()
+        if self._shown.get(sub.project_id, {}).get(sub.conn.id) is not sub:
+            return  # not among those shown (see PRESENCE_SHOWN_LIMIT): nothing to tell
         if sub.presence_timer is not None:
             return  # a trailing update is already scheduled and will carry this state
         loop = asyncio.get_running_loop()

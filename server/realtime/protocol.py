@@ -20,6 +20,11 @@ PRESENCE_INTERVAL_SECONDS: Final = 0.25
 #: Presence changes of a project go out together, once per tick, as one presence_diff:
 #: a storm of joins costs a message per tick per viewer, not one per join per viewer.
 PRESENCE_TICK_SECONDS: Final = 0.05
+#: At most this many connections of a project are shown in its presence (the first to
+#: arrive; a place frees when one leaves and goes to the next to arrive). Every viewer must
+#: hear of every join, so without a bound a room of N costs N^2 entries; with it, a join
+#: costs at most this many, and a board shows no more faces than that anyway.
+PRESENCE_SHOWN_LIMIT: Final = 100
 
 #: How long a close handshake may take before the socket is cut.
 CLOSE_TIMEOUT_SECONDS: Final = 1.0
