@@ -270,6 +270,7 @@ async def _resume(
 
 
 async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_reason: str) -> None:
+    sub.expect_snapshot()
     snapshot = await session.hub.snapshot(sub.project_id)
     result = websocket_pb2.SubscribeResult(
         project_id=sub.project_id,
@@ -285,6 +286,7 @@ async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_r
     # Hub.presence_in): appended to the encoded snapshot the entries are its repeated
     # presence field, so the frame is built by joining bytes.
     body = snapshot.body + session.hub.presence_in(sub.project_id, sub)
+    sub.presence_from_snapshot = False  # from here on, presence changes are news to it
     frame = WebSocketMessage(message_id=mid).SerializeToString() + _SNAPSHOT_TAG
     # Live events older than the snapshot are dropped by this.
     sub.last_seq = snapshot.seq

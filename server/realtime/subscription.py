@@ -55,6 +55,10 @@ class Subscription:
     typing_comment: bool = False
     presence_sent_at: float = 0.0
     presence_timer: asyncio.TimerHandle | None = None
+    # While a snapshot is being prepared: presence frames are not held back, as the
+    # snapshot's own presence (taken when it is sent) already says what they say. A long
+    # read in a storm would otherwise fill the queue with them and drop the joiner.
+    presence_from_snapshot: bool = False
     # The ONLINE presence, encoded once per change (see presence_entry).
     _entry: bytes | None = None
     _framed_entry: bytes | None = None
@@ -69,6 +73,8 @@ class Subscription:
             return
         pending = self.pending
         if pending is not None:
+            if not seq and self.presence_from_snapshot:
+                return  # the snapshot about to be sent carries presence as of sending it
             pending.append((seq, out))
             if len(pending) > self.conn.queue_limit:
                 self.conn.abort(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
@@ -98,6 +104,12 @@ class Subscription:
         if identity is not None:
             msg.member.CopyFrom(identity.member)
         return msg
+
+    def expect_snapshot(self) -> None:
+        """A snapshot follows: drop held presence frames, and hold none until it is sent."""
+        self.presence_from_snapshot = True
+        if self.pending:
+            self.pending = [(seq, out) for seq, out in self.pending if seq]
 
     def presence_changed(self) -> None:
         self._entry = None
