@@ -191,7 +191,7 @@ def test_an_older_database_is_migrated_to_hashed_keys_and_incremental_vacuum(
 
 
 async def test_oversized_message_ids_over_a_websocket_are_refused_unstored(
-    new_server: NewServer
+    new_server: NewServer,
 ) -> None:
     server = await new_server()
     domain = server.app[DOMAIN]

@@ -33,7 +33,7 @@ async def project_with_task(client: WsClient) -> tuple[str, str]:
 
 
 async def test_a_join_storm_reaches_a_viewer_as_one_presence_diff_per_tick(
-    new_server: NewServer
+    new_server: NewServer,
 ) -> None:
     server = await new_server()
     async with aiohttp.ClientSession() as session:
@@ -73,9 +73,7 @@ async def test_a_join_storm_reaches_a_viewer_as_one_presence_diff_per_tick(
             await client.close()
 
 
-async def test_joins_that_share_a_snapshot_miss_no_event(
-    new_server: NewServer
-) -> None:
+async def test_joins_that_share_a_snapshot_miss_no_event(new_server: NewServer) -> None:
     server = await new_server()
     async with aiohttp.ClientSession() as session:
         editor = await WsClient.connect(session, ws_url(server))
@@ -115,9 +113,7 @@ async def test_joins_that_share_a_snapshot_miss_no_event(
             await client.close()
 
 
-async def test_a_snapshot_names_the_projects_members_not_everyone(
-    new_server: NewServer
-) -> None:
+async def test_a_snapshot_names_the_projects_members_not_everyone(new_server: NewServer) -> None:
     server = await new_server()
     async with aiohttp.ClientSession() as session:
         owner = await WsClient.connect(session, ws_url(server), name="Owner")
