@@ -40,7 +40,7 @@ import aiohttp
 from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
-from tests.bench_api import start_server
+from tests.fixtures import start_process
 
 NODE_DIR = Path(__file__).resolve().parent / "bench_node"
 Msg = websocket_pb2.WebSocketMessage
@@ -220,7 +220,7 @@ class Tandem(Target):
         # Its log goes to a file: a storm's dropped handshakes would flood the figures.
         self.log_path = data_dir / "bench-server.log"
         self.log = self.log_path.open("a")
-        self.proc, base = start_server(data_dir, stderr=self.log)
+        self.proc, base = start_process(data_dir, stderr=self.log.fileno())
         self.pid = self.proc.pid
         self.ws_url = base.replace("http://", "ws://") + "/ws"
         self.health_port = int(base.rsplit(":", 1)[1])

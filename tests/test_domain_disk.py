@@ -24,7 +24,8 @@ from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.service import Domain, open_domain
 from server.storage import migrations
-from tests.ws_client import WsClient, start, ws_url
+from tests.fixtures import NewServer
+from tests.ws_client import WsClient, ws_url
 
 Role = entities_pb2.MemberRole
 HUGE_ID = "x" * 1_040_000
@@ -190,9 +191,9 @@ def test_an_older_database_is_migrated_to_hashed_keys_and_incremental_vacuum(
 
 
 async def test_oversized_message_ids_over_a_websocket_are_refused_unstored(
-    aiohttp_server: Any, tmp_path: Path
+    new_server: NewServer,
 ) -> None:
-    server = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     domain = server.app[DOMAIN]
     async with aiohttp.ClientSession() as session:
         client = await WsClient.connect(session, ws_url(server), max_msg_size=0)

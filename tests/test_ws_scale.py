@@ -7,12 +7,12 @@ import asyncio
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestServer
 from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2, events_pb2
 
 from server.realtime.protocol import PRESENCE_TICK_SECONDS
-from tests.ws_client import WsClient, event_seq, presences, start, subscribe, ws_url
+from tests.fixtures import NewServer
+from tests.ws_client import WsClient, event_seq, presences, subscribe, ws_url
 
 ONLINE = events_pb2.PRESENCE_STATE_ONLINE
 
@@ -33,9 +33,9 @@ async def project_with_task(client: WsClient) -> tuple[str, str]:
 
 
 async def test_a_join_storm_reaches_a_viewer_as_one_presence_diff_per_tick(
-    aiohttp_server: Any, tmp_path: Any
+    new_server: NewServer,
 ) -> None:
-    server: TestServer = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     async with aiohttp.ClientSession() as session:
         watcher = await WsClient.connect(session, ws_url(server), name="Watcher")
         project_id, _ = await project_with_task(watcher)
@@ -73,10 +73,8 @@ async def test_a_join_storm_reaches_a_viewer_as_one_presence_diff_per_tick(
             await client.close()
 
 
-async def test_joins_that_share_a_snapshot_miss_no_event(
-    aiohttp_server: Any, tmp_path: Any
-) -> None:
-    server: TestServer = await start(aiohttp_server, tmp_path)
+async def test_joins_that_share_a_snapshot_miss_no_event(new_server: NewServer) -> None:
+    server = await new_server()
     async with aiohttp.ClientSession() as session:
         editor = await WsClient.connect(session, ws_url(server))
         project_id, task_id = await project_with_task(editor)
@@ -115,10 +113,8 @@ async def test_joins_that_share_a_snapshot_miss_no_event(
             await client.close()
 
 
-async def test_a_snapshot_names_the_projects_members_not_everyone(
-    aiohttp_server: Any, tmp_path: Any
-) -> None:
-    server: TestServer = await start(aiohttp_server, tmp_path)
+async def test_a_snapshot_names_the_projects_members_not_everyone(new_server: NewServer) -> None:
+    server = await new_server()
     async with aiohttp.ClientSession() as session:
         owner = await WsClient.connect(session, ws_url(server), name="Owner")
         project_id, task_id = await project_with_task(owner)
@@ -143,12 +139,12 @@ async def test_a_snapshot_names_the_projects_members_not_everyone(
 
 
 async def test_presence_shows_the_first_comers_up_to_its_limit(
-    aiohttp_server: Any, tmp_path: Any, monkeypatch: Any
+    new_server: NewServer, monkeypatch: Any
 ) -> None:
     from server.realtime import hub
 
     monkeypatch.setattr(hub, "PRESENCE_SHOWN_LIMIT", 2)
-    server: TestServer = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     async with aiohttp.ClientSession() as session:
         a, b, c = [await WsClient.connect(session, ws_url(server)) for _ in range(3)]
         project_id, _ = await project_with_task(a)
