@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { clone, create, ErrorCode, MemberRole, MemberSchema, PresenceDiffSchema, PresenceState, SprintState, TaskSchema, TaskStatus, UserPresenceSchema, WebSocketMessageSchema, type UserPresence } from "../proto";
+import { clone, create, ErrorCode, MemberRole, MemberSchema, PresenceDiffSchema, PresenceState, SprintState, TaskSchema, TaskStatus, UserPresenceSchema, WebSocketMessageSchema } from "../proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { BoardStore } from "./store";
 import { ack, created, MemoryStorage, reject, snapshot, task, updated } from "./testkit";
 
@@ -48,7 +49,7 @@ describe("presence", () => {
   it("applies a presence diff: joins and changes replace, leaves remove", () => {
     const s = loaded();
     const member = create(MemberSchema, { id: "m1", displayName: "Ada" });
-    const diff = (projectId: string, changes: Partial<UserPresence>[]) =>
+    const diff = (projectId: string, changes: MessageInitShape<typeof UserPresenceSchema>[]) =>
       create(WebSocketMessageSchema, {
         payload: {
           case: "presenceDiff",
