@@ -13,7 +13,7 @@ from tandem.v1 import api_pb2, entities_pb2, errors_pb2, websocket_pb2
 import server
 from server.api.actor import request_actor
 from server.api.errors import ApiError
-from server.api.operation import Call, Operation, QueryParam
+from server.api.operation import Call, Handler, Operation, QueryParam
 from server.api.polls import wait_for_events
 from server.api.query import STATUS_NAMES, float_query, int_query, status_query
 from server.appkeys import CONFIG
@@ -155,7 +155,7 @@ def _read(
     path: str,
     operation_id: str,
     summary: str,
-    handler: Any,
+    handler: Handler,
     tag: str,
     response: type[Message] | None,
     **more: Any,

@@ -55,6 +55,21 @@ _APPEND = "INSERT INTO event (project_id, seq, kind, frame, created_at) VALUES (
 _MOVE_HEAD = "UPDATE log_head SET head_seq = ?, floor_seq = ? WHERE project_id = ?"
 
 
+#: How an update reads one field's new column value from the command's message, given the
+#: entity's project and its own id (for references that must stay inside the project, or
+#: a key that must stay unique); raises a field-named DomainError for a bad value.
+FieldReader = Callable[[Any, str, str], Any]
+
+
+def masked_values(
+    mask: Any, readers: Mapping[str, FieldReader], source: Message, project_id: str, entity_id: str
+) -> dict[str, Any]:
+    """The column values an update asks for: each field of the mask, read by its reader."""
+    return {
+        path: readers[path](source, project_id, entity_id) for path in mask_paths(mask, readers)
+    }
+
+
 def mask_paths(mask: Any, allowed: Collection[str]) -> list[str]:
     paths = list(dict.fromkeys(mask.paths))
     if not paths:
