@@ -169,3 +169,22 @@ async def test_presence_shows_the_first_comers_up_to_its_limit(
         assert shown == {ids[0], d.hello_welcome.connection_id}
         for client in (a, c, d):
             await client.close()
+
+
+async def test_a_hello_again_is_answered_from_memory_and_renames_still_stored(
+    new_server: NewServer,
+) -> None:
+    from server.appkeys import DOMAIN
+
+    server = await new_server()
+    domain = server.app[DOMAIN]
+    first = await domain.local_member("browser-1", "Ada")
+    again = await domain.local_member("browser-1", "Ada")
+    assert again == first
+    assert (await domain.local_member("browser-1", "")).display_name == "Ada"
+    # A rename, and back: each is written, whatever was remembered.
+    for name in ("Ada L.", "Ada"):
+        renamed = await domain.local_member("browser-1", name)
+        assert renamed.id == first.id and renamed.display_name == name
+        stored = {m.id: m for m in await domain.read(domain.list_members)}
+        assert stored[first.id].display_name == name

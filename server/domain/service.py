@@ -58,6 +58,16 @@ def _check_request(command: Message, request_id: str) -> None:
     validate.client_strings(command)
 
 
+# Local browsers whose member is kept in memory at most (then forgotten, and read again).
+LOCAL_MEMBERS_REMEMBERED = 100_000
+
+
+def _copy(member: entities_pb2.Member) -> entities_pb2.Member:
+    out = entities_pb2.Member()
+    out.CopyFrom(member)
+    return out
+
+
 def _now_micros() -> int:
     return time.time_ns() // 1000
 
@@ -78,6 +88,8 @@ class Domain(BoardReads, ChangeLog):
         self._listen_for_commits(self.sink)
         self._commands_since_prune = 0
         self.ledger = idempotency.Ledger()
+        # Local browsers' members by client id, as last read or written (see local_member).
+        self._local_members: dict[str, entities_pb2.Member] = {}
         with store.db.atomic():
             members.ensure_owner(clock())
             self._prune_applied_requests()
@@ -215,7 +227,20 @@ class Domain(BoardReads, ChangeLog):
         return Actor(member_id=members.OWNER_ID)
 
     async def local_member(self, client_id: str, display_name: str) -> entities_pb2.Member:
-        return await self.write(members.local, client_id, display_name, self._clock())
+        """The member for a browser on this machine (made or renamed by its hello).
+
+        A browser that says hello again with the name it has is answered from memory: a
+        reconnect storm then costs the database thread nothing per hello. Every change to
+        such a member goes through here, so what is remembered is what is stored.
+        """
+        known = self._local_members.get(client_id)
+        if known is not None and display_name.strip() in ("", known.display_name):
+            return _copy(known)
+        member = await self.write(members.local, client_id, display_name, self._clock())
+        if len(self._local_members) >= LOCAL_MEMBERS_REMEMBERED:
+            self._local_members.clear()
+        self._local_members[client_id] = _copy(member)
+        return member
 
     def backup(self, dest: Path) -> Path:
         return self.store.backup(dest)
