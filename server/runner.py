@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 # Long polls end at shutdown, so handlers finish quickly; this bounds a stuck one.
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
+# Connections the kernel queues before the loop accepts them: a reconnect storm of a few
+# thousand clients waits in the queue instead of retrying its SYN a second later (the
+# kernel caps it at net.core.somaxconn).
+LISTEN_BACKLOG = 4096
 # A LAN listener on these listens on every interface; its URLs name the interfaces' addresses.
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
@@ -81,9 +85,11 @@ async def _start_site(
     before = {tuple(a) for a in runner.addresses}
     site: web.BaseSite
     if gate is not None:
-        site = limits.GatedSite(runner, host, port, gate, ssl_context=ssl_context)
+        site = limits.GatedSite(
+            runner, host, port, gate, ssl_context=ssl_context, backlog=LISTEN_BACKLOG
+        )
     else:
-        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=LISTEN_BACKLOG)
     try:
         await site.start()
     except OSError as exc:

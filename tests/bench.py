@@ -16,6 +16,7 @@ BENCHMARKS = [
     "bench_api",
     "bench_ws",
     "bench_connections",
+    "bench_scale",
     "bench_desktop",
     "bench_ui",
     "bench_soak",
