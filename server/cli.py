@@ -29,13 +29,16 @@ from server import paths
 from server.config import ServerConfig
 from server.runner import PortInUseError, start_server
 from server.security import cli as security_cli
-from server.storage.migrations import DatabaseTooNewError
+from server.storage.migrations import DatabaseDamagedError, DatabaseTooNewError
 
 READY_LINE = "Tandem is running at {url}"
 
 # The desktop app's entry point. server/ never imports app/ statically; this is the one
 # seam, reached by name at run time so the server runs without Qt installed.
 DESKTOP_MODULE = "app.main"
+# `tandem --quit` asks the desktop app running on this data folder to quit (installers
+# call it before replacing files); the request goes over the app's local socket.
+QUIT_MODULE = "app.instance"
 # Exception class names app.main may raise to say "no display or system tray here".
 DESKTOP_UNAVAILABLE_ERRORS = ("NoTrayError",)
 
@@ -122,7 +125,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     except PortInUseError as exc:
         print(f"tandem: {exc.strerror}", file=sys.stderr)
         return 1
-    except DatabaseTooNewError as exc:
+    except (DatabaseTooNewError, DatabaseDamagedError) as exc:
         print(f"tandem: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -193,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command it starts the desktop app (tray).",
     )
     parser.add_argument("--version", action="version", version=f"tandem {server.__version__}")
+    parser.add_argument(
+        "--quit", action="store_true", help="ask the running Tandem to quit and wait until it has"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, sub in SUBCOMMANDS.items():
         sub.add_arguments(commands.add_parser(name, help=sub.help, description=sub.help))
@@ -217,6 +223,16 @@ def _run_desktop(parser: argparse.ArgumentParser) -> int:
     return int(result or 0)
 
 
+def _run_quit() -> int:
+    try:
+        request_quit = importlib.import_module(QUIT_MODULE).request_quit
+    except ImportError:
+        # Without the desktop app installed, no desktop app of this install can be running.
+        print("tandem: Tandem is not running", file=sys.stderr)
+        return 0
+    return int(request_quit(paths.default_data_dir()))
+
+
 def _fallback_to_serve(parser: argparse.ArgumentParser, reason: str) -> int:
     reason = reason.rstrip(". ")
     print(f"tandem: {reason}; running as `tandem serve --open` instead", file=sys.stderr)
@@ -227,6 +243,8 @@ def _fallback_to_serve(parser: argparse.ArgumentParser, reason: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.quit:
+        return _run_quit()
     if args.command is None:
         return _run_desktop(parser)
     return SUBCOMMANDS[args.command].run(args)

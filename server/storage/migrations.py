@@ -8,6 +8,7 @@ say later. Append new ones; never edit a released one. Before migrating an exist
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -152,6 +153,30 @@ class DatabaseTooNewError(RuntimeError):
     """The file was written by a newer Tandem; opening it could lose data."""
 
 
+class DatabaseDamagedError(RuntimeError):
+    """The file is not a readable SQLite database; it was copied aside and left unchanged."""
+
+
+def keep_damaged(path: Path, reason: str) -> DatabaseDamagedError:
+    """Copy a damaged database (and its journal files) aside, byte for byte, and say so.
+
+    The original stays where it is, untouched: whoever repairs it works on a copy, and
+    nothing this version does can make it worse.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    copy = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            shutil.copy2(source, copy.with_name(copy.name + suffix))
+    log.error("%s is damaged (%s); copied to %s", path, reason, copy)
+    return DatabaseDamagedError(
+        f"{path} is damaged ({reason}). Nothing was changed; a copy is at {copy}. "
+        "Put a backup in its place (see the backups folder beside it), or move it away "
+        "to start with an empty board."
+    )
+
+
 def user_version(conn: sqlite3.Connection) -> int:
     row = conn.execute("PRAGMA user_version").fetchone()
     return int(row[0])
@@ -168,10 +193,23 @@ def backup_file(conn: sqlite3.Connection, dest: Path) -> Path:
     return dest
 
 
+def _damage(conn: sqlite3.Connection) -> str | None:
+    """What ``PRAGMA quick_check`` found wrong, or None for a sound file."""
+    rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
+    return None if rows == ["ok"] else "; ".join(rows[:3])
+
+
 def migrate(path: Path, conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
     """Bring the database to the latest version; returns the version it was at."""
     latest = len(migrations)
-    found = user_version(conn)
+    try:
+        found = user_version(conn)
+        # A new version's first start is when damage would otherwise be migrated over.
+        damage = _damage(conn) if 0 < found < latest else None
+    except sqlite3.DatabaseError as exc:
+        damage = str(exc)
+    if damage is not None:
+        raise keep_damaged(path, damage)
     if found > latest:
         raise DatabaseTooNewError(
             f"{path} has schema version {found}, but this Tandem understands up to {latest}. "
