@@ -172,6 +172,12 @@ def _folder_size_kib(folder: Path) -> int:
     return sum(p.lstat().st_size for p in folder.rglob("*")) // 1024 + 1
 
 
+# Release packages use xz (every dpkg reads it); tests may pick gzip (at its fastest
+# level), minutes faster on a small machine.
+DEB_COMPRESSION = os.environ.get("TANDEM_DEB_COMPRESSION", "xz")
+DEB_LEVEL = {"gzip": ["-z1"]}.get(DEB_COMPRESSION, [])
+
+
 def build_deb(bundle: Path, version: str, out: Path) -> Path:
     arch = subprocess.run(
         ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
@@ -215,7 +221,15 @@ def build_deb(bundle: Path, version: str, out: Path) -> Path:
             path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
     target = out / f"tandem_{deb_version}_{arch}.deb"
     subprocess.run(
-        ["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(stage), str(target)],
+        [
+            "dpkg-deb",
+            "--root-owner-group",
+            f"-Z{DEB_COMPRESSION}",
+            *DEB_LEVEL,
+            "--build",
+            str(stage),
+            str(target),
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
     )
