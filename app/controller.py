@@ -29,6 +29,7 @@ from app.invites import InviteRole, create_invite
 from app.manage_invites import ManageInvitesDialog
 from app.notify import Notifier
 from app.settings import DesktopSettings
+from app.updates import UpdateChecker
 from server.config import ServerConfig
 from server.handle import (
     ServerHandle,
@@ -144,6 +145,13 @@ class TrayController(QObject):
         notes.toggled.connect(self.set_notifications)
         self._add("data_folder", "Open data folder", self.open_data_folder)
         self._add("backup", "Back up now", self.backup_now)
+        self.updates = UpdateChecker(
+            self.menu,
+            enabled=self.settings.check_updates,
+            on_toggle=self.set_check_updates,
+            notify=self.notify,
+            open_url=self._open_url,
+        )
         self.menu.addSeparator()
         self._add("about", "About Tandem", self.show_about)
         self._add("quit", "Quit Tandem", self.quit)
@@ -199,6 +207,7 @@ class TrayController(QObject):
         if self._stopped:
             return
         self._stopped = True
+        self.updates.close()
         self._notice_worker.shutdown(wait=False, cancel_futures=True)
         for dialog in self._dialogs:
             dialog.deleteLater()
@@ -276,6 +285,10 @@ class TrayController(QObject):
     @Slot(bool)
     def set_notifications(self, enabled: bool) -> None:
         self.settings.notifications = enabled
+        self.settings.save(self.data_dir)
+
+    def set_check_updates(self, enabled: bool) -> None:
+        self.settings.check_updates = enabled
         self.settings.save(self.data_dir)
 
     @Slot()

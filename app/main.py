@@ -131,6 +131,7 @@ def _run(app: QApplication, instance: SingleInstance, data_dir: Path, log_path: 
     # `tandem --quit` (installers, before an upgrade) ends the app as Quit in the menu does.
     quit_listener = QuitListener(data_dir, app.quit)
     controller.open_board()
+    controller.updates.start()  # only when the person turned update checks on
     status = app.exec()
     quit_listener.close()
     controller.shutdown()

@@ -13,9 +13,10 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
 from tandem.v1 import commands_pb2, entities_pb2
@@ -185,5 +186,8 @@ async def round_trip(url: str, *, project_key: str = "SMK", title: str = "Smoke"
     return project_id
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
