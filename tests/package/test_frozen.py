@@ -95,6 +95,16 @@ def test_tray_app_starts_from_the_bundle_and_quits_when_asked(
 
         assert wait_for(published, 90), "the tray app did not publish its address"
         assert proc.poll() is None, proc.communicate(timeout=10)
+
+        def icon_in_tray() -> bool:
+            tree = subprocess.run(
+                ["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True
+            ).stdout
+            # The icon's window, class "Tandem" (the .desktop's StartupWMClass), embedded
+            # in trayer's panel.
+            return '("Tandem" "Tandem")' in tree
+
+        assert wait_for(icon_in_tray, 30), "no Tandem icon in the tray"
         url = json.loads(instance.read_text())["url"]
         assert wait_for(lambda: opened_urls(opened) == [url], 30), opened_urls(opened)
         run(round_trip(url))
