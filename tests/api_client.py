@@ -10,6 +10,8 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from tests.fixtures import make_project
+
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
 
@@ -74,9 +76,7 @@ class ApiClient:
 
     # Shortcuts that assert success, for arranging a test.
     async def make_project(self, key: str = "WEB", name: str = "Website") -> dict[str, Any]:
-        resp = await self.post("/api/v1/projects", {"key": key, "name": name})
-        assert resp.status == 201, resp.json
-        return dict(resp.json)
+        return await make_project(self.session, self.base_url, key=key, name=name)
 
     async def make_task(
         self, project_id: str, title: str = "A task", **fields: Any

@@ -9,37 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import aiohttp
 
+from tests.fixtures import start_process
+
 SERIAL_REQUESTS = 500
 CONCURRENT_CLIENTS = 8
 CONCURRENT_SECONDS = 5.0
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"(http://\S+/)", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    # Keep reading its output so a chatty server can never block on a full pipe.
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    return proc, match.group(1).rstrip("/")
 
 
 async def patch(
@@ -96,7 +77,7 @@ async def run(base: str) -> dict[str, float]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        proc, base = start_server(Path(tmp))
+        proc, base = start_process(Path(tmp))
         try:
             figures = asyncio.run(run(base))
         finally:

@@ -42,20 +42,10 @@ from tests.desktop_support import (
     recording_opener,
     x_screen_with_tray,
 )
+from tests.fixtures import CHROMIUM, CHROMIUM_ARGS, ROOT, WEB_DIST
 
 ROUNDS = 5
 TASKS = 60
-ROOT = Path(__file__).resolve().parent.parent
-WEB_DIST = ROOT / "web" / "dist"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass

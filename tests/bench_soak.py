@@ -41,7 +41,7 @@ from typing import Any
 import aiohttp
 from tandem.v1 import commands_pb2, entities_pb2, errors_pb2
 
-from tests.bench_api import start_server
+from tests.fixtures import start_process
 from tests.ws_client import WsClient, envelope, event_seq, subscribe
 
 # Where a local board must feel instant: the usual threshold for a reaction to seem immediate.
@@ -419,7 +419,7 @@ def soak(clients: int, seconds: float, rate: float, processes: int, sample_every
     names = [f"soak-{run}-{i}" for i in range(clients)]
     processes = max(1, min(processes, clients))
     with tempfile.TemporaryDirectory() as tmp:
-        server, base = start_server(Path(tmp))
+        server, base = start_process(Path(tmp))
         workers: list[tuple[mp.Process, Connection]] = []
         try:
             port = int(base.rsplit(":", 1)[1])

@@ -23,7 +23,8 @@ from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 from server.config import ServerConfig
 from server.domain.service import open_domain
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, WEB_DIST, LiveServer
+from tests.e2e.conftest import LiveServer
+from tests.fixtures import CHROMIUM, CHROMIUM_ARGS, WEB_DIST
 
 TASKS = 5000
 EVENTS = 100

@@ -1,37 +1,52 @@
-"""Shared fixtures. Each group is marked with what it is for; add yours as a new group."""
+"""Shared fixtures, all on the one builder in tests/fixtures.py. Each group is marked with
+what it is for; add yours as a new group."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
-from server.config import ServerConfig
-from server.runner import RunningServer, start_server
 from tests.api_client import ApiClient
+from tests.fixtures import NewServer, TandemServer, start_tandem
 
-# --- REST API: a real server on 127.0.0.1, port 0, SQLite in tmp_path ------------------
-
-
-@pytest.fixture
-def api_config(tmp_path: Path) -> ServerConfig:
-    """The config the ``server`` fixture starts with; override it in a module to change it."""
-    return ServerConfig(data_dir=tmp_path / "data", web_root=tmp_path / "no-web-ui")
+# --- a real server on 127.0.0.1, port 0, SQLite in tmp_path ----------------------------
 
 
 @pytest.fixture
-async def server(api_config: ServerConfig) -> AsyncIterator[RunningServer]:
-    running = await start_server(api_config)
-    try:
-        yield running
-    finally:
-        await running.close()
+def server_options(tmp_path: Path) -> dict[str, Any]:
+    """The ``start_tandem`` keywords the ``server`` fixture starts with; override it in a
+    module to change them."""
+    return {"web_root": tmp_path / "no-web-ui"}
 
 
 @pytest.fixture
-async def api(server: RunningServer) -> AsyncIterator[ApiClient]:
+async def new_server(tmp_path: Path) -> AsyncIterator[NewServer]:
+    """``start_tandem`` with its data in ``tmp_path / "data"`` unless told otherwise; every
+    server it started is closed after the test."""
+    started: list[TandemServer] = []
+
+    async def start(**options: Any) -> TandemServer:
+        data_dir = options.pop("data_dir", tmp_path / "data")
+        server = await start_tandem(data_dir, **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        await server.close()
+
+
+@pytest.fixture
+async def server(new_server: NewServer, server_options: dict[str, Any]) -> TandemServer:
+    return await new_server(**server_options)
+
+
+@pytest.fixture
+async def api(server: TandemServer) -> AsyncIterator[ApiClient]:
     async with aiohttp.ClientSession() as session:
         yield ApiClient(server.url, session)
 
@@ -41,3 +56,13 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
     """A plain HTTP client session, closed after the test."""
     async with aiohttp.ClientSession() as s:
         yield s
+
+
+# --- LAN peers played from other loopback addresses ------------------------------------
+
+
+@pytest.fixture
+async def lan_server(new_server: NewServer) -> TandemServer:
+    """A server for which only 127.0.0.1 is this machine (see ``lan_peers_on_loopback``),
+    logging every request so that tests can read what reached the log."""
+    return await new_server(lan_peers_on_loopback=True, heartbeat_seconds=5.0, access_log=True)

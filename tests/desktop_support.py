@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import http.client
 import os
 import select
@@ -28,15 +29,13 @@ from tandem.v1 import entities_pb2, websocket_pb2
 from server.appkeys import DOMAIN
 from server.config import ServerConfig
 from server.domain.actor import Actor
-from server.runner import RunningServer, start_server
+from server.runner import RunningServer
 from server.security import invites
-from server.security.state import SECURITY
+from tests.fixtures import LAN_PEER, start_tandem
 from tests.ws_client import WsClient
 
 T = TypeVar("T")
 
-# A second loopback address plays another computer on the network.
-LAN_PEER = "127.0.0.2"
 
 X_TOOLS = ("Xvfb", "trayer", "xwininfo")
 TRAYER_ARGS = [
@@ -58,14 +57,18 @@ TRAYER_ARGS = [
 
 
 class Recorder:
-    """A starter that remembers the servers it started and the loop they run on."""
+    """A starter (the one test builder, with the app's config) that remembers the servers it
+    started and the loop they run on."""
+
+    #: Extra ``start_tandem`` keywords for every server this starter starts.
+    options: dict[str, Any] = {}
 
     def __init__(self) -> None:
         self.servers: list[RunningServer] = []
         self.loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, config: ServerConfig) -> RunningServer:
-        server = await start_server(config)
+        server = await start_tandem(**dataclasses.asdict(config), **self.options)
         self.servers.append(server)
         self.loop = asyncio.get_running_loop()
         return server
@@ -73,14 +76,9 @@ class Recorder:
 
 class LanPeerRecorder(Recorder):
     """A recording starter whose servers take only 127.0.0.1 for this machine, so a client
-    from 127.0.0.2 is a LAN peer that needs an invite (and no mDNS announcement is made)."""
+    from 127.0.0.2 is a LAN peer that needs an invite."""
 
-    async def __call__(self, config: ServerConfig) -> RunningServer:
-        server = await super().__call__(config)
-        state = server.app[SECURITY]
-        state.is_local = lambda address: address == "127.0.0.1"
-        state.announce = False
-        return server
+    options = {"lan_peers_on_loopback": True}
 
 
 def token_of(link: str) -> str:

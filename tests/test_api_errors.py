@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from tandem.v1 import entities_pb2
 
-from server.config import ServerConfig
 from server.runner import RunningServer
 from tests.api_client import JSON, PROTOBUF, ApiClient, database_rows
 
 
 @pytest.fixture
-def api_config(tmp_path):
+def server_options() -> dict[str, Any]:
     # A small body limit, so the oversize test sends little.
-    return ServerConfig(data_dir=tmp_path / "data", max_message_bytes=4096)
+    return {"max_message_bytes": 4096}
 
 
 BAD_BODIES = [

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from typing import Any
 
 import pytest
 from tandem.v1 import errors_pb2
 
-from server.api.routes import LONG_POLLS, ParkedPoll, end_polls, waiting_polls
-from server.config import ServerConfig
+from server.api.routes import LONG_POLLS, ParkedPoll, end_polls
 from server.runner import RunningServer
 from tests.api_client import ApiClient
+from tests.fixtures import NewServer, until_polls_wait
 
-
-async def until_polls_wait(running: RunningServer, count: int) -> None:
-    """Wait (bounded) until ``count`` long polls are parked on the server."""
-    for _ in range(1000):
-        if waiting_polls(running.app) == count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"expected {count} waiting long polls")
+# The server's own cap far beyond any test, so only what the test does can end a poll.
+LONG_POLLS_UNCAPPED = {"max_poll_seconds": 3600}
 
 
 @pytest.fixture
-def api_config(tmp_path: Path) -> ServerConfig:
+def server_options() -> dict[str, Any]:
     # A short cap, so "the wait elapses" takes a fraction of a second whatever was asked.
-    return ServerConfig(data_dir=tmp_path / "data", max_poll_seconds=0.3)
+    return {"max_poll_seconds": 0.3}
 
 
 async def test_events_since(api: ApiClient) -> None:
@@ -58,7 +52,7 @@ async def test_long_poll_returns_when_a_change_commits(
     poll = asyncio.create_task(
         api.get(f"/api/v1/projects/{pid}/events", since=str(head), wait="3600")
     )
-    await until_polls_wait(server, 1)
+    await until_polls_wait(server.app, 1)
     task = await api.make_task(pid, "Wake up")
     page = (await asyncio.wait_for(poll, 10)).json
     created = [e["taskCreated"]["task"]["id"] for e in page["events"] if "taskCreated" in e]
@@ -78,13 +72,11 @@ async def test_long_poll_returns_empty_when_the_wait_elapses(api: ApiClient) -> 
 
 
 async def test_end_polls_ends_the_chosen_polls_with_an_error_instead_of_data(
-    long_poll_config: ServerConfig,
+    new_server: NewServer,
 ) -> None:
     import aiohttp
 
-    from server.runner import start_server
-
-    running: RunningServer = await start_server(long_poll_config)
+    running = await new_server(**LONG_POLLS_UNCAPPED)
     try:
         async with aiohttp.ClientSession() as session:
             api = ApiClient(running.url, session)
@@ -96,7 +88,7 @@ async def test_end_polls_ends_the_chosen_polls_with_an_error_instead_of_data(
                 api.request("GET", path, params=ask, headers={"X-Pick": "me"})
             )
             kept = asyncio.create_task(api.get(path, **ask))
-            await until_polls_wait(running, 2)
+            await until_polls_wait(running.app, 2)
             parked = running.app[LONG_POLLS].parked
             assert {p.remote for p in parked} == {"127.0.0.1"}
             assert {p.actor for p in parked} == {None}  # loopback: no actor was resolved
@@ -112,7 +104,7 @@ async def test_end_polls_ends_the_chosen_polls_with_an_error_instead_of_data(
                 "code": "ERROR_CODE_PERMISSION_DENIED",
                 "message": "not any more",
             }
-            await until_polls_wait(running, 1)
+            await until_polls_wait(running.app, 1)
             task = await api.make_task(pid, "Still wanted")
             page = (await asyncio.wait_for(kept, 10)).json
             assert [e["taskCreated"]["task"]["id"] for e in page["events"]] == [task["id"]]
@@ -120,17 +112,10 @@ async def test_end_polls_ends_the_chosen_polls_with_an_error_instead_of_data(
         await running.close()
 
 
-@pytest.fixture
-def long_poll_config(tmp_path: Path) -> ServerConfig:
-    return ServerConfig(data_dir=tmp_path / "data", max_poll_seconds=3600)
-
-
-async def test_shutdown_ends_a_long_poll(long_poll_config: ServerConfig) -> None:
+async def test_shutdown_ends_a_long_poll(new_server: NewServer) -> None:
     import aiohttp
 
-    from server.runner import start_server
-
-    running: RunningServer = await start_server(long_poll_config)
+    running = await new_server(**LONG_POLLS_UNCAPPED)
     try:
         async with aiohttp.ClientSession() as session:
             api = ApiClient(running.url, session)
@@ -138,7 +123,7 @@ async def test_shutdown_ends_a_long_poll(long_poll_config: ServerConfig) -> None
             poll = asyncio.create_task(
                 api.get(f"/api/v1/projects/{pid}/events", since="1", wait="3600")
             )
-            await until_polls_wait(running, 1)
+            await until_polls_wait(running.app, 1)
             await asyncio.wait_for(running.close(), 10)
             resp = await asyncio.wait_for(poll, 10)
             assert resp.status == 200

@@ -29,13 +29,13 @@ from app.manage_invites import (
 from app.settings import DesktopSettings
 from server.config import ServerConfig
 from tests.desktop_support import (
-    LAN_PEER,
     BackgroundLoop,
     LanPeerRecorder,
     lan_peer_get,
     lan_peer_websocket,
     token_of,
 )
+from tests.fixtures import LAN_PEER
 
 pytestmark = pytest.mark.desktop
 

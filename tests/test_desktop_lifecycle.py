@@ -18,7 +18,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from tandem.v1 import commands_pb2, entities_pb2
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -38,7 +37,7 @@ from tests.desktop_support import (
     wait_for,
     x_screen_with_tray,
 )
-from tests.ws_client import WsClient
+from tests.ws_client import WsClient, make_project
 
 pytestmark = pytest.mark.desktop
 
@@ -60,11 +59,7 @@ async def connect(url: str, name: str) -> tuple[aiohttp.ClientSession, WsClient]
 
 async def create_project(client: WsClient, name: str, key: str) -> str:
     """A change made over the socket; returns its id once the server acknowledged it."""
-    reply = await client.request(
-        create_project=commands_pb2.CreateProject(project=entities_pb2.Project(name=name, key=key))
-    )
-    assert reply.WhichOneof("payload") == "ack", reply
-    return str(reply.ack.project.id)
+    return str((await make_project(client, key, name)).id)
 
 
 def assert_stopped_cleanly(data_dir: Path, project_id: str) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -18,22 +16,9 @@ from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 from server.config import ServerConfig
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.service import TaskFilter, open_domain
+from tests.fixtures import start_process
 
 ROUNDS = 30
-
-
-def start(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"(http://\S+)/", line)
-    assert match, f"no ready line: {line!r}"
-    return proc, match.group(1)
 
 
 async def write_until_killed(
@@ -65,7 +50,7 @@ async def write_until_killed(
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 async def test_kill_9_during_writes_loses_no_acknowledged_change(tmp_path: Path) -> None:
     rng = random.Random(17)
-    proc, base = start(tmp_path)
+    proc, base = start_process(tmp_path, stderr=subprocess.DEVNULL)
     async with (
         aiohttp.ClientSession(headers={"Origin": base}) as session,
         session.post(f"{base}/api/v1/projects", json={"key": "KIL", "name": "k"}) as r,
@@ -76,7 +61,7 @@ async def test_kill_9_during_writes_loses_no_acknowledged_change(tmp_path: Path)
     proc.wait(timeout=30)
     acked_total: list[str] = []
     for _ in range(ROUNDS):
-        proc, base = start(tmp_path)
+        proc, base = start_process(tmp_path, stderr=subprocess.DEVNULL)
         acked_total += await write_until_killed(proc, base, project_id, rng.randint(1, 40))
         assert proc.wait(timeout=30) == -signal.SIGKILL
     conn = sqlite3.connect(tmp_path / "tandem.sqlite3")

@@ -26,7 +26,6 @@ from server.handle import (
 from server.runner import PortInUseError, RunningServer
 from server.security import tls
 from tests.desktop_support import (
-    LAN_PEER,
     BackgroundLoop,
     BoardPerson,
     LanPeerRecorder,
@@ -38,6 +37,7 @@ from tests.desktop_support import (
     taken_port,
     token_of,
 )
+from tests.fixtures import LAN_PEER
 
 
 def health(url: str) -> dict[str, str]:

@@ -14,12 +14,10 @@ Bounded: positive generation, a fixed seed and ~30 cases per operation.
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,15 +38,12 @@ from tandem.v1 import entities_pb2
 
 from server.api.codec import JSON, PROTOBUF, reject_unknown_fields
 from server.api.routes import IDEMPOTENCY_HEADER, OPERATIONS, Operation
-from server.config import ServerConfig
-from server.runner import RunningServer, start_server
+from tests.fixtures import ServerThread
 
 MAX_EXAMPLES = 30
 OPERATIONS_BY_ID: dict[str, Operation] = {op.operation_id: op for op in OPERATIONS}
 # Schemathesis leaves out the document's own route; test_openapi covers it.
 FUZZED = [op.operation_id for op in OPERATIONS if op.operation_id != "getOpenApi"]
-# Status codes each operation answered with, for the summary at the end of the run.
-STATUSES: dict[str, Counter[int]] = {}
 # Before the seeded run, only the four operations without path ids (health, me, members,
 # projects) ever got a 2xx; the seeded run reaches all 26, and must keep reaching most.
 MIN_OPERATIONS_WITH_2XX = 24
@@ -77,19 +72,12 @@ def _protobuf_bytes(ctx: Any, value: Any) -> bytes:
 @pytest.fixture(scope="module")
 def live_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real server on its own event loop thread, since schemathesis calls are blocking."""
-    data_dir: Path = tmp_path_factory.mktemp("schemathesis")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    config = ServerConfig(data_dir=data_dir, max_poll_seconds=0.2)
-    running: RunningServer = asyncio.run_coroutine_threadsafe(start_server(config), loop).result(30)
+    server = ServerThread(tmp_path_factory.mktemp("schemathesis"), max_poll_seconds=0.2)
     try:
-        yield running.url
+        yield server.start().url
     finally:
-        asyncio.run_coroutine_threadsafe(running.close(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        if server.is_running:
+            server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -141,16 +129,16 @@ class SeedClient:
         return response.json() if response.content else None
 
 
-_seed_count = 0
+# Seeds take the next number for their projects' keys, so no two seeds share a key.
+_seed_numbers = itertools.count(1)
 
 
 def make_seed(base_url: str) -> Seed:
-    global _seed_count
-    _seed_count += 1
+    number = next(_seed_numbers)
     client = SeedClient(base_url)
     member_id = client.call("GET", "/api/v1/me")["id"]
     # Generated keys start with a letter before I, so they never take a seed's key.
-    key = f"SEED{_seed_count:02d}"
+    key = f"SEED{number:02d}"
     project = client.call("POST", "/api/v1/projects", {"key": key, "name": f"Seed {key}"})
     pid = project["id"]
     active = client.call("POST", f"/api/v1/projects/{pid}/sprints", {"name": "Now", "goal": "g"})
@@ -175,7 +163,7 @@ def make_seed(base_url: str) -> Seed:
     ]
     page = client.call("GET", f"/api/v1/projects/{pid}/tasks?pageSize=2")
     # A sprint that can start: its project has no active sprint.
-    idle = client.call("POST", "/api/v1/projects", {"key": f"IDLE{_seed_count:02d}", "name": "I"})
+    idle = client.call("POST", "/api/v1/projects", {"key": f"IDLE{number:02d}", "name": "I"})
     startable = client.call("POST", f"/api/v1/projects/{idle['id']}/sprints", {"name": "Later"})
     return Seed(
         project_id=pid,
@@ -388,44 +376,78 @@ CHECKS: list[Callable[..., Any]] = [
 # --- the run ----------------------------------------------------------------------------
 
 
+@dataclass
+class OperationRun:
+    """What one operation's seeded run saw: the status codes answered, and its failure."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    failure: BaseException | None = None
+
+
+class SeededRuns:
+    """Each operation's seeded run, made at most once per module, on first demand: by its
+    own test, or by the summary when that runs alone."""
+
+    def __init__(self, schema: Any, base_url: str) -> None:
+        self.schema = schema
+        self.base_url = base_url
+        self._runs: dict[str, OperationRun] = {}
+
+    def of(self, operation_id: str) -> OperationRun:
+        if operation_id not in self._runs:
+            self._runs[operation_id] = self._run(operation_id)
+        return self._runs[operation_id]
+
+    def _run(self, operation_id: str) -> OperationRun:
+        # Each operation runs as its own Hypothesis test against its own fresh project, so
+        # a delete fuzzed earlier cannot empty the board for the operations after it.
+        seed = make_seed(self.base_url)
+        operation = next(
+            result.ok()
+            for result in self.schema.get_all_operations()
+            if result.ok().definition.raw.get("operationId") == operation_id
+        )
+        run = OperationRun()
+        strategy = operation.as_strategy(hooks=seeded_hooks(seed, operation_id))
+
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=strategy)
+        def check(case: Any) -> None:
+            response = case.call()
+            run.statuses[response.status_code] += 1
+            case.validate_response(response, checks=CHECKS)
+
+        try:
+            check()
+        except Exception as failure:  # reported by the operation's own test
+            run.failure = failure
+        return run
+
+
+@pytest.fixture(scope="module")
+def seeded_runs(api_schema: Any, live_server_url: str) -> SeededRuns:
+    return SeededRuns(api_schema, live_server_url)
+
+
 @pytest.mark.parametrize("operation_id", FUZZED)
-def test_api_conforms_to_its_openapi_document(
-    api_schema: Any, live_server_url: str, operation_id: str
-) -> None:
-    # Each operation runs as its own Hypothesis test against its own fresh project, so a
-    # delete fuzzed earlier cannot empty the board for the operations after it.
-    seed = make_seed(live_server_url)
-    operation = next(
-        result.ok()
-        for result in api_schema.get_all_operations()
-        if result.ok().definition.raw.get("operationId") == operation_id
-    )
-    statuses = STATUSES.setdefault(operation_id, Counter())
-    strategy = operation.as_strategy(hooks=seeded_hooks(seed, operation_id))
-
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=strategy)
-    def check(case: Any) -> None:
-        response = case.call()
-        statuses[response.status_code] += 1
-        case.validate_response(response, checks=CHECKS)
-
-    check()
+def test_api_conforms_to_its_openapi_document(seeded_runs: SeededRuns, operation_id: str) -> None:
+    failure = seeded_runs.of(operation_id).failure
+    if failure is not None:
+        raise failure
 
 
-def test_the_seeded_run_reached_the_handlers() -> None:
-    if set(STATUSES) != set(FUZZED):
-        pytest.skip("needs the whole schemathesis run in this session")
-    reached = sorted(op for op, codes in STATUSES.items() if any(200 <= c < 300 for c in codes))
-    print(f"\n{len(reached)} of {len(STATUSES)} operations got a 2xx; status codes per operation:")
+def test_the_seeded_run_reached_the_handlers(seeded_runs: SeededRuns) -> None:
+    statuses = {op: seeded_runs.of(op).statuses for op in FUZZED}
+    reached = sorted(op for op, codes in statuses.items() if any(200 <= c < 300 for c in codes))
+    print(f"\n{len(reached)} of {len(statuses)} operations got a 2xx; status codes per operation:")
     for op in FUZZED:
-        codes = STATUSES[op]
+        codes = statuses[op]
         print(f"  {op:16} {len(codes)} distinct: {dict(sorted(codes.items()))}")
     assert len(reached) >= MIN_OPERATIONS_WITH_2XX, reached
 

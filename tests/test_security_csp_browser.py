@@ -6,23 +6,12 @@ Debian's Chromium driven by Playwright; skips where either is missing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_security_support import LOCAL, Served, serve
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.fixtures import CHROMIUM, CHROMIUM_ARGS, LOCAL, NewServer, TandemServer
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>csp</title>
 <script src="/assets/probe.js"></script>
@@ -47,13 +36,14 @@ probe("other", `ws://127.0.0.9:${location.port}/ws`);
 
 
 @pytest.fixture
-async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
+async def served(tmp_path: Path, new_server: NewServer) -> TandemServer:
     root = tmp_path / "web"
     (root / "assets").mkdir(parents=True)
     (root / "index.html").write_text(PAGE)
     (root / "assets" / "probe.js").write_text(PROBE)
-    async for s in serve(tmp_path / "data", monkeypatch, web_root=root):
-        yield s
+    return await new_server(
+        lan_peers_on_loopback=True, heartbeat_seconds=5.0, access_log=True, web_root=root
+    )
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")

@@ -25,28 +25,21 @@ from server.security.sharing import stop_watcher
 from server.security.state import SECURITY, SESSION_COOKIE
 from server.security.throttle import CredentialThrottle
 from tests.api_client import database_rows
-from tests.test_security_support import (
+from tests.fixtures import (
     LAN_PEER,
     LOCAL,
     OTHER_PEER,
-    Served,
+    TandemServer,
     client_from,
-    make_invite,
-    project_names,
-    serve,
+    make_project,
     until_polls_wait,
 )
-from tests.ws_client import WsClient
+from tests.test_security_support import make_invite, project_names
+from tests.ws_client import WsClient, ws_url
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Row 7's bound: a revoked person's access ends within a second.
 WITHIN = 1.0
-
-
-@pytest.fixture
-async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
-    async for s in serve(tmp_path, monkeypatch):
-        yield s
 
 
 @pytest.fixture
@@ -65,22 +58,22 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def make_project(local: aiohttp.ClientSession, served: Served, name: str = "Secret") -> str:
-    async with local.post(served.url("/api/v1/projects"), json={"key": "SEC", "name": name}) as r:
-        assert r.status in (200, 201), await r.text()
-        return str((await r.json())["id"])
+async def secret_project(
+    local: aiohttp.ClientSession, lan_server: TandemServer, name: str = "Secret"
+) -> str:
+    return str((await make_project(local, lan_server.url, key="SEC", name=name))["id"])
 
 
 # Row 5 -------------------------------------------------------------------------------
 
 
-async def test_sharing_off_refuses_the_network_even_with_a_valid_invite(served, lan) -> None:
-    _, token = await make_invite(served, "editor")
+async def test_sharing_off_refuses_the_network_even_with_a_valid_invite(lan_server, lan) -> None:
+    _, token = await make_invite(lan_server, "editor")
     for path in ("/api/health", "/api/v1/projects", "/", f"/join?token={token}"):
-        async with lan.get(served.url(path), headers=bearer(token)) as resp:
+        async with lan.get(lan_server.make_url(path), headers=bearer(token)) as resp:
             assert resp.status == 403, path
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await lan.ws_connect(served.ws_url(), headers=bearer(token))
+        await lan.ws_connect(ws_url(lan_server), headers=bearer(token))
     assert refused.value.status == 403
 
 
@@ -88,11 +81,11 @@ async def test_sharing_off_refuses_the_network_even_with_a_valid_invite(served, 
 
 
 async def test_lan_request_without_or_with_a_wrong_or_revoked_credential_gets_no_data(
-    served, lan, local
+    lan_server, lan, local
 ) -> None:
-    await make_project(local, served, "Top secret plans")
-    invite_id, token = await make_invite(served, "viewer")
-    await served.share()
+    await secret_project(local, lan_server, "Top secret plans")
+    invite_id, token = await make_invite(lan_server, "viewer")
+    await lan_server.share()
     wrong = invites.new_secret()
     attempts = [
         {},
@@ -102,29 +95,31 @@ async def test_lan_request_without_or_with_a_wrong_or_revoked_credential_gets_no
         {"Cookie": f"{SESSION_COOKIE}={wrong}"},
     ]
     for headers in attempts:
-        async with lan.get(served.url("/api/v1/projects"), headers=headers) as resp:
+        async with lan.get(lan_server.make_url("/api/v1/projects"), headers=headers) as resp:
             assert resp.status == 401, headers
             assert "Top secret" not in await resp.text()
-    async with lan.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+    async with lan.get(lan_server.make_url("/api/v1/projects"), headers=bearer(token)) as resp:
         assert resp.status == 200
         assert "Top secret plans" in await resp.text()
-    await security.revoke_invite(served.app, invite_id)
-    async with lan.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+    await security.revoke_invite(lan_server.app, invite_id)
+    async with lan.get(lan_server.make_url("/api/v1/projects"), headers=bearer(token)) as resp:
         assert resp.status == 401
         assert "Top secret" not in await resp.text()
     # Those were more mistakes than the throttle lets through; start afresh for the socket.
-    served.app[SECURITY].throttle = CredentialThrottle()
+    lan_server.app[SECURITY].throttle = CredentialThrottle()
     for headers in ({}, bearer(wrong), bearer(token)):
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await lan.ws_connect(served.ws_url(), headers=headers)
+            await lan.ws_connect(ws_url(lan_server), headers=headers)
         assert refused.value.status == 401
 
 
-async def test_invite_link_is_exchanged_for_a_strict_httponly_cookie(served, local) -> None:
-    _, token = await make_invite(served, "viewer")
-    await served.share()
+async def test_invite_link_is_exchanged_for_a_strict_httponly_cookie(lan_server, local) -> None:
+    _, token = await make_invite(lan_server, "viewer")
+    await lan_server.share()
     async with client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        async with browser.get(served.url(f"/join?token={token}"), allow_redirects=False) as resp:
+        async with browser.get(
+            lan_server.make_url(f"/join?token={token}"), allow_redirects=False
+        ) as resp:
             assert resp.status == 303
             assert resp.headers["Location"] == "/"
             assert token not in str(resp.headers)
@@ -135,21 +130,23 @@ async def test_invite_link_is_exchanged_for_a_strict_httponly_cookie(served, loc
             assert "SameSite=Strict" in set_cookie
             cookie = resp.cookies[SESSION_COOKIE].value
             assert cookie and cookie != token
-        async with browser.get(served.url("/api/v1/projects")) as resp:
+        async with browser.get(lan_server.make_url("/api/v1/projects")) as resp:
             assert resp.status == 200
         # The session is a separate secret: it is not an invite token.
-        async with browser.get(served.url("/api/v1/projects"), headers=bearer(cookie)) as resp:
+        async with browser.get(
+            lan_server.make_url("/api/v1/projects"), headers=bearer(cookie)
+        ) as resp:
             assert resp.status == 401
 
 
 # Row 6 -------------------------------------------------------------------------------
 
 
-async def test_viewer_cannot_change_over_rest(served, lan, local) -> None:
-    project_id = await make_project(local, served)
-    _, viewer = await make_invite(served, "viewer", "Vic")
-    _, editor = await make_invite(served, "editor", "Eda")
-    await served.share()
+async def test_viewer_cannot_change_over_rest(lan_server, lan, local) -> None:
+    project_id = await secret_project(local, lan_server)
+    _, viewer = await make_invite(lan_server, "viewer", "Vic")
+    _, editor = await make_invite(lan_server, "editor", "Eda")
+    await lan_server.share()
     changes = [
         ("POST", "/api/v1/projects", {"key": "NEW", "name": "New"}),
         ("PATCH", f"/api/v1/projects/{project_id}", {"name": "Renamed"}),
@@ -157,25 +154,27 @@ async def test_viewer_cannot_change_over_rest(served, lan, local) -> None:
         ("DELETE", f"/api/v1/projects/{project_id}", None),
     ]
     for method, path, body in changes:
-        async with lan.request(method, served.url(path), json=body, headers=bearer(viewer)) as resp:
+        async with lan.request(
+            method, lan_server.make_url(path), json=body, headers=bearer(viewer)
+        ) as resp:
             assert resp.status == 403, (method, path)
             assert (await resp.json())["error"]["code"] == "ERROR_CODE_PERMISSION_DENIED"
-    assert await project_names(served) == ["Secret"]
-    async with lan.get(served.url("/api/v1/projects"), headers=bearer(viewer)) as resp:
+    assert await project_names(lan_server) == ["Secret"]
+    async with lan.get(lan_server.make_url("/api/v1/projects"), headers=bearer(viewer)) as resp:
         assert resp.status == 200
     async with lan.post(
-        served.url(f"/api/v1/projects/{project_id}/tasks"),
+        lan_server.make_url(f"/api/v1/projects/{project_id}/tasks"),
         json={"title": "from the editor"},
         headers=bearer(editor),
     ) as resp:
         assert resp.status in (200, 201), await resp.text()
 
 
-async def test_viewer_cannot_change_over_websocket(served, lan, local) -> None:
-    project_id = await make_project(local, served)
-    _, viewer = await make_invite(served, "viewer", "Vic")
-    await served.share()
-    client = await WsClient.connect(lan, served.ws_url(), headers=bearer(viewer), name="Vic")
+async def test_viewer_cannot_change_over_websocket(lan_server, lan, local) -> None:
+    project_id = await secret_project(local, lan_server)
+    _, viewer = await make_invite(lan_server, "viewer", "Vic")
+    await lan_server.share()
+    client = await WsClient.connect(lan, ws_url(lan_server), headers=bearer(viewer), name="Vic")
     assert client.welcome is not None
     assert client.welcome.member.role == entities_pb2.MEMBER_ROLE_VIEWER
     assert client.welcome.member.display_name == "Vic"
@@ -186,7 +185,7 @@ async def test_viewer_cannot_change_over_websocket(served, lan, local) -> None:
     )
     assert reply.WhichOneof("payload") == "reject"
     assert reply.reject.error.code == errors_pb2.ERROR_CODE_PERMISSION_DENIED
-    async with local.get(served.url(f"/api/v1/projects/{project_id}/tasks")) as resp:
+    async with local.get(lan_server.make_url(f"/api/v1/projects/{project_id}/tasks")) as resp:
         assert "sneaky" not in await resp.text()
     await client.close()
 
@@ -194,9 +193,9 @@ async def test_viewer_cannot_change_over_websocket(served, lan, local) -> None:
 # Row 7 -------------------------------------------------------------------------------
 
 
-def revoke_elsewhere(served: Served, invite_id: str) -> None:
+def revoke_elsewhere(lan_server: TandemServer, invite_id: str) -> None:
     """What `tandem invite --revoke` does while the app runs: its own connection."""
-    conn = sqlite3.connect(paths.database_path(served.data_dir))
+    conn = sqlite3.connect(paths.database_path(lan_server.data_dir))
     with conn:
         conn.execute(
             "UPDATE invite SET revoked_at = ? WHERE id = ?", (time.time_ns() // 1000, invite_id)
@@ -204,46 +203,46 @@ def revoke_elsewhere(served: Served, invite_id: str) -> None:
     conn.close()
 
 
-async def test_revoking_closes_that_persons_sockets_and_cookie(served, local) -> None:
-    eda_id, eda = await make_invite(served, "editor", "Eda")
-    _, bob = await make_invite(served, "editor", "Bob")
-    await served.share()
+async def test_revoking_closes_that_persons_sockets_and_cookie(lan_server, local) -> None:
+    eda_id, eda = await make_invite(lan_server, "editor", "Eda")
+    _, bob = await make_invite(lan_server, "editor", "Bob")
+    await lan_server.share()
     async with (
         client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
         client_from(OTHER_PEER) as other,
     ):
-        async with browser.get(served.url(f"/join?token={eda}")) as resp:
+        async with browser.get(lan_server.make_url(f"/join?token={eda}")) as resp:
             assert resp.status == 200  # followed the redirect to the board
-        eda_ws = await WsClient.connect(browser, served.ws_url(), name="Eda")
-        bob_ws = await WsClient.connect(other, served.ws_url(), headers=bearer(bob))
-        owner_ws = await WsClient.connect(local, served.ws_url())
-        await security.revoke_invite(served.app, eda_id)
+        eda_ws = await WsClient.connect(browser, ws_url(lan_server), name="Eda")
+        bob_ws = await WsClient.connect(other, ws_url(lan_server), headers=bearer(bob))
+        owner_ws = await WsClient.connect(local, ws_url(lan_server))
+        await security.revoke_invite(lan_server.app, eda_id)
         assert await eda_ws.wait_closed(timeout=WITHIN) == 4403
-        async with browser.get(served.url("/api/v1/projects")) as resp:
+        async with browser.get(lan_server.make_url("/api/v1/projects")) as resp:
             assert resp.status == 401
         assert not bob_ws.closed.is_set() and not owner_ws.closed.is_set()
         await bob_ws.close()
         await owner_ws.close()
 
 
-async def test_revocation_by_another_process_closes_sockets(served, local) -> None:
-    eda_id, eda = await make_invite(served, "editor", "Eda")
-    await served.share()
+async def test_revocation_by_another_process_closes_sockets(lan_server, local) -> None:
+    eda_id, eda = await make_invite(lan_server, "editor", "Eda")
+    await lan_server.share()
     async with client_from(LAN_PEER) as lan:
-        eda_ws = await WsClient.connect(lan, served.ws_url(), headers=bearer(eda))
-        revoke_elsewhere(served, eda_id)
+        eda_ws = await WsClient.connect(lan, ws_url(lan_server), headers=bearer(eda))
+        revoke_elsewhere(lan_server, eda_id)
         assert await eda_ws.wait_closed(timeout=WITHIN) == 4403
 
 
-async def test_sharing_off_closes_every_remote_socket(served, local) -> None:
-    _, eda = await make_invite(served, "editor", "Eda")
-    await served.share()
+async def test_sharing_off_closes_every_remote_socket(lan_server, local) -> None:
+    _, eda = await make_invite(lan_server, "editor", "Eda")
+    await lan_server.share()
     async with client_from(LAN_PEER) as lan:
-        eda_ws = await WsClient.connect(lan, served.ws_url(), headers=bearer(eda))
-        owner_ws = await WsClient.connect(local, served.ws_url())
-        await served.share(False)
+        eda_ws = await WsClient.connect(lan, ws_url(lan_server), headers=bearer(eda))
+        owner_ws = await WsClient.connect(local, ws_url(lan_server))
+        await lan_server.share(False)
         assert await eda_ws.wait_closed(timeout=WITHIN) == 4403
-        async with lan.get(served.url("/api/v1/projects"), headers=bearer(eda)) as resp:
+        async with lan.get(lan_server.make_url("/api/v1/projects"), headers=bearer(eda)) as resp:
             assert resp.status == 403
         assert not owner_ws.closed.is_set()
         await owner_ws.close()
@@ -252,37 +251,45 @@ async def test_sharing_off_closes_every_remote_socket(served, local) -> None:
 # Row 7, long polls: a poll parked before access ended must not answer with data. ------
 
 
-async def head_seq(session: aiohttp.ClientSession, served: Served, pid: str, **kw: Any) -> str:
-    async with session.get(served.url(f"/api/v1/projects/{pid}/events"), **kw) as resp:
+async def head_seq(
+    session: aiohttp.ClientSession, lan_server: TandemServer, pid: str, **kw: Any
+) -> str:
+    async with session.get(lan_server.make_url(f"/api/v1/projects/{pid}/events"), **kw) as resp:
         assert resp.status == 200, await resp.text()
         return str((await resp.json())["headSeq"])
 
 
 async def long_poll(
-    session: aiohttp.ClientSession, served: Served, pid: str, since: str, **kw: Any
+    session: aiohttp.ClientSession, lan_server: TandemServer, pid: str, since: str, **kw: Any
 ) -> tuple[int, str]:
-    url = served.url(f"/api/v1/projects/{pid}/events?since={since}&wait=10")
+    url = lan_server.make_url(f"/api/v1/projects/{pid}/events?since={since}&wait=10")
     async with session.get(url, **kw) as resp:
         return resp.status, await resp.text()
 
 
-async def add_task(local: aiohttp.ClientSession, served: Served, pid: str, title: str) -> None:
-    async with local.post(served.url(f"/api/v1/projects/{pid}/tasks"), json={"title": title}) as r:
+async def add_task(
+    local: aiohttp.ClientSession, lan_server: TandemServer, pid: str, title: str
+) -> None:
+    async with local.post(
+        lan_server.make_url(f"/api/v1/projects/{pid}/tasks"), json={"title": title}
+    ) as r:
         assert r.status == 201, await r.text()
 
 
-async def test_revoking_ends_that_persons_long_poll_without_data(served, lan, local) -> None:
-    pid = await make_project(local, served)
-    eda_id, eda = await make_invite(served, "editor", "Eda")
-    _, bob = await make_invite(served, "viewer", "Bob")
-    await served.share()
-    since = await head_seq(lan, served, pid, headers=bearer(eda))
+async def test_revoking_ends_that_persons_long_poll_without_data(lan_server, lan, local) -> None:
+    pid = await secret_project(local, lan_server)
+    eda_id, eda = await make_invite(lan_server, "editor", "Eda")
+    _, bob = await make_invite(lan_server, "viewer", "Bob")
+    await lan_server.share()
+    since = await head_seq(lan, lan_server, pid, headers=bearer(eda))
     async with client_from(OTHER_PEER) as other:
-        eda_poll = asyncio.create_task(long_poll(lan, served, pid, since, headers=bearer(eda)))
-        bob_poll = asyncio.create_task(long_poll(other, served, pid, since, headers=bearer(bob)))
-        await until_polls_wait(served.app, 2)
-        await security.revoke_invite(served.app, eda_id)
-        await add_task(local, served, pid, "Committed after the revoke")
+        eda_poll = asyncio.create_task(long_poll(lan, lan_server, pid, since, headers=bearer(eda)))
+        bob_poll = asyncio.create_task(
+            long_poll(other, lan_server, pid, since, headers=bearer(bob))
+        )
+        await until_polls_wait(lan_server.app, 2)
+        await security.revoke_invite(lan_server.app, eda_id)
+        await add_task(local, lan_server, pid, "Committed after the revoke")
         status, body = await asyncio.wait_for(eda_poll, WITHIN)
         assert status == 401, body
         assert "ERROR_CODE_UNAUTHENTICATED" in body
@@ -292,48 +299,48 @@ async def test_revoking_ends_that_persons_long_poll_without_data(served, lan, lo
         assert status == 200 and "Committed after the revoke" in body
 
 
-async def test_revocation_by_another_process_ends_long_polls(served, lan, local) -> None:
-    pid = await make_project(local, served)
-    eda_id, eda = await make_invite(served, "editor", "Eda")
-    await served.share()
-    since = await head_seq(lan, served, pid, headers=bearer(eda))
-    poll = asyncio.create_task(long_poll(lan, served, pid, since, headers=bearer(eda)))
-    await until_polls_wait(served.app, 1)
-    revoke_elsewhere(served, eda_id)
+async def test_revocation_by_another_process_ends_long_polls(lan_server, lan, local) -> None:
+    pid = await secret_project(local, lan_server)
+    eda_id, eda = await make_invite(lan_server, "editor", "Eda")
+    await lan_server.share()
+    since = await head_seq(lan, lan_server, pid, headers=bearer(eda))
+    poll = asyncio.create_task(long_poll(lan, lan_server, pid, since, headers=bearer(eda)))
+    await until_polls_wait(lan_server.app, 1)
+    revoke_elsewhere(lan_server, eda_id)
     status, body = await asyncio.wait_for(poll, WITHIN)
     assert status == 401, body
 
 
-async def test_a_woken_long_poll_checks_access_again_before_reading(served, lan, local) -> None:
+async def test_a_woken_long_poll_checks_access_again_before_reading(lan_server, lan, local) -> None:
     """Even when nothing ended the poll (the revocation not yet noticed), no data leaves."""
-    pid = await make_project(local, served)
-    eda_id, eda = await make_invite(served, "editor", "Eda")
-    await served.share()
-    await stop_watcher(served.app)  # so only the poll's own second look can catch it
-    since = await head_seq(lan, served, pid, headers=bearer(eda))
-    poll = asyncio.create_task(long_poll(lan, served, pid, since, headers=bearer(eda)))
-    await until_polls_wait(served.app, 1)
-    revoke_elsewhere(served, eda_id)
-    await add_task(local, served, pid, "Committed after the revoke")
+    pid = await secret_project(local, lan_server)
+    eda_id, eda = await make_invite(lan_server, "editor", "Eda")
+    await lan_server.share()
+    await stop_watcher(lan_server.app)  # so only the poll's own second look can catch it
+    since = await head_seq(lan, lan_server, pid, headers=bearer(eda))
+    poll = asyncio.create_task(long_poll(lan, lan_server, pid, since, headers=bearer(eda)))
+    await until_polls_wait(lan_server.app, 1)
+    revoke_elsewhere(lan_server, eda_id)
+    await add_task(local, lan_server, pid, "Committed after the revoke")
     status, body = await asyncio.wait_for(poll, 10)
     assert status == 401, body
     assert "after the revoke" not in body
 
 
-async def test_sharing_off_ends_every_remote_long_poll(served, lan, local) -> None:
-    pid = await make_project(local, served)
-    _, eda = await make_invite(served, "editor", "Eda")
-    await served.share()
-    since = await head_seq(lan, served, pid, headers=bearer(eda))
-    remote = asyncio.create_task(long_poll(lan, served, pid, since, headers=bearer(eda)))
-    own = asyncio.create_task(long_poll(local, served, pid, since))
-    await until_polls_wait(served.app, 2)
-    await served.share(False)
+async def test_sharing_off_ends_every_remote_long_poll(lan_server, lan, local) -> None:
+    pid = await secret_project(local, lan_server)
+    _, eda = await make_invite(lan_server, "editor", "Eda")
+    await lan_server.share()
+    since = await head_seq(lan, lan_server, pid, headers=bearer(eda))
+    remote = asyncio.create_task(long_poll(lan, lan_server, pid, since, headers=bearer(eda)))
+    own = asyncio.create_task(long_poll(local, lan_server, pid, since))
+    await until_polls_wait(lan_server.app, 2)
+    await lan_server.share(False)
     status, body = await asyncio.wait_for(remote, WITHIN)
     assert status == 403, body
     assert "ERROR_CODE_PERMISSION_DENIED" in body
     # The owner's own poll goes on and gets the next change.
-    await add_task(local, served, pid, "Only for the owner")
+    await add_task(local, lan_server, pid, "Only for the owner")
     status, body = await asyncio.wait_for(own, 10)
     assert status == 200 and "Only for the owner" in body
 
@@ -341,62 +348,78 @@ async def test_sharing_off_ends_every_remote_long_poll(served, lan, local) -> No
 # Row 8 -------------------------------------------------------------------------------
 
 
-async def test_wrong_credentials_are_throttled_per_address(served) -> None:
-    _, token = await make_invite(served, "viewer")
-    await served.share()
+async def test_wrong_credentials_are_throttled_per_address(lan_server) -> None:
+    _, token = await make_invite(lan_server, "viewer")
+    await lan_server.share()
     now = [1000.0]
     throttle = CredentialThrottle(clock=lambda: now[0])
-    served.app[SECURITY].throttle = throttle
+    lan_server.app[SECURITY].throttle = throttle
     statuses: list[int] = []
     async with client_from(LAN_PEER) as attacker, client_from(OTHER_PEER) as colleague:
         for _ in range(1000):
             async with attacker.get(
-                served.url("/api/v1/projects"), headers=bearer(invites.new_secret())
+                lan_server.make_url("/api/v1/projects"), headers=bearer(invites.new_secret())
             ) as resp:
                 statuses.append(resp.status)
         free = throttle.policy.free_failures
         assert statuses[:free] == [401] * free
         assert set(statuses[free:]) == {429}
         # Even the right token waits: no credential is looked at while throttled.
-        async with attacker.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+        async with attacker.get(
+            lan_server.make_url("/api/v1/projects"), headers=bearer(token)
+        ) as resp:
             assert resp.status == 429
             assert int(resp.headers["Retry-After"]) >= 1
         # Another address is not affected.
-        async with colleague.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+        async with colleague.get(
+            lan_server.make_url("/api/v1/projects"), headers=bearer(token)
+        ) as resp:
             assert resp.status == 200
-        async with colleague.get(served.url("/api/v1/projects"), headers=bearer("wrong")) as resp:
+        async with colleague.get(
+            lan_server.make_url("/api/v1/projects"), headers=bearer("wrong")
+        ) as resp:
             assert resp.status == 401
         # The wait doubles with every further mistake, then the address is refused outright.
         waits = []
         while throttle.failures(LAN_PEER) < throttle.policy.lockout_after:
             now[0] += throttle.retry_after(LAN_PEER)
-            async with attacker.get(served.url("/api/v1/projects"), headers=bearer("x")) as r:
+            async with attacker.get(
+                lan_server.make_url("/api/v1/projects"), headers=bearer("x")
+            ) as r:
                 assert r.status == 401
             waits.append(throttle.retry_after(LAN_PEER))
         assert waits[:3] == [1.0, 2.0, 4.0]
         assert waits[-1] == throttle.policy.lockout_seconds
         now[0] += throttle.policy.max_delay_seconds
-        async with attacker.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+        async with attacker.get(
+            lan_server.make_url("/api/v1/projects"), headers=bearer(token)
+        ) as resp:
             assert resp.status == 429
         now[0] += throttle.policy.lockout_seconds
-        async with attacker.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+        async with attacker.get(
+            lan_server.make_url("/api/v1/projects"), headers=bearer(token)
+        ) as resp:
             assert resp.status == 200
 
 
 # Row 9 -------------------------------------------------------------------------------
 
 
-async def test_secrets_never_reach_the_logs(served, caplog) -> None:
+async def test_secrets_never_reach_the_logs(lan_server, caplog) -> None:
     caplog.set_level(logging.DEBUG)
-    _, token = await make_invite(served, "editor")
-    await served.share()
+    _, token = await make_invite(lan_server, "editor")
+    await lan_server.share()
     secret_seen: list[str] = [token]
     async with client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        async with browser.get(served.url(f"/join?token={token}"), allow_redirects=False) as r:
+        async with browser.get(
+            lan_server.make_url(f"/join?token={token}"), allow_redirects=False
+        ) as r:
             secret_seen.append(r.cookies[SESSION_COOKIE].value)
-        async with browser.get(served.url("/api/v1/projects")) as resp:
+        async with browser.get(lan_server.make_url("/api/v1/projects")) as resp:
             assert resp.status == 200
-        async with browser.get(served.url("/api/v1/projects"), headers=bearer(token)) as resp:
+        async with browser.get(
+            lan_server.make_url("/api/v1/projects"), headers=bearer(token)
+        ) as resp:
             assert resp.status == 200
     # Even a careless log line with the URL or the header is scrubbed.
     logging.getLogger("tandem.test").warning(
@@ -487,31 +510,33 @@ def test_cli_prints_the_link_and_takes_no_secret_as_argument(tmp_path: Path) -> 
         assert not {o for o in options if "token" in o or "secret" in o}
 
 
-async def test_owner_needs_no_invite_and_join_drops_the_token(served, local) -> None:
-    async with local.get(served.url("/join?token=whatever"), allow_redirects=False) as resp:
+async def test_owner_needs_no_invite_and_join_drops_the_token(lan_server, local) -> None:
+    async with local.get(
+        lan_server.make_url("/join?token=whatever"), allow_redirects=False
+    ) as resp:
         assert resp.status == 303 and resp.headers["Location"] == "/"
-    async with local.get(served.url("/api/v1/projects")) as resp:
+    async with local.get(lan_server.make_url("/api/v1/projects")) as resp:
         assert resp.status == 200
-    assert LOCAL in served.url()
+    assert LOCAL in lan_server.make_url()
     await asyncio.sleep(0)
 
 
-async def test_a_viewer_is_refused_on_every_rest_mutation(served, lan, local) -> None:
+async def test_a_viewer_is_refused_on_every_rest_mutation(lan_server, lan, local) -> None:
     """Every non-GET operation the API has, not a sample: 403 and not one row changed."""
-    project_id = await make_project(local, served)
+    project_id = await secret_project(local, lan_server)
     ids = {"projectId": project_id}
-    base = served.url("/api/v1")
+    base = lan_server.make_url("/api/v1")
     async with local.post(f"{base}/projects/{project_id}/tasks", json={"title": "t"}) as r:
         ids["taskId"] = (await r.json())["id"]
     async with local.post(f"{base}/tasks/{ids['taskId']}/comments", json={"body": "b"}) as r:
         ids["commentId"] = (await r.json())["id"]
     async with local.post(f"{base}/projects/{project_id}/sprints", json={"name": "S"}) as r:
         ids["sprintId"] = (await r.json())["id"]
-    _, viewer = await make_invite(served, "viewer", "Vic")
-    await served.share()
+    _, viewer = await make_invite(lan_server, "viewer", "Vic")
+    await lan_server.share()
 
     def data() -> dict[str, list[tuple[object, ...]]]:
-        rows = database_rows(served.data_dir / "tandem.sqlite3")
+        rows = database_rows(lan_server.data_dir / "tandem.sqlite3")
         # Using an invite records when it was last used; nothing else may change.
         return {t: r for t, r in rows.items() if t not in ("invite", "session")}
 
@@ -520,19 +545,19 @@ async def test_a_viewer_is_refused_on_every_rest_mutation(served, lan, local) ->
     assert len(mutations) >= 14
     for op in mutations:
         async with lan.request(
-            op.method, served.url(op.path.format(**ids)), json={}, headers=bearer(viewer)
+            op.method, lan_server.make_url(op.path.format(**ids)), json={}, headers=bearer(viewer)
         ) as resp:
             assert resp.status == 403, (op.method, op.path, resp.status)
             assert (await resp.json())["error"]["code"] == "ERROR_CODE_PERMISSION_DENIED"
     assert data() == before
 
 
-async def test_a_viewer_is_refused_on_every_websocket_command(served, lan, local) -> None:
+async def test_a_viewer_is_refused_on_every_websocket_command(lan_server, lan, local) -> None:
     """Every command in the registry that changes something, over a viewer's socket."""
-    await make_project(local, served)
-    _, viewer = await make_invite(served, "viewer", "Vic")
-    await served.share()
-    client = await WsClient.connect(lan, served.ws_url(), headers=bearer(viewer), name="Vic")
+    await secret_project(local, lan_server)
+    _, viewer = await make_invite(lan_server, "viewer", "Vic")
+    await lan_server.share()
+    client = await WsClient.connect(lan, ws_url(lan_server), headers=bearer(viewer), name="Vic")
     fields = websocket_pb2.WebSocketMessage.DESCRIPTOR.fields_by_name
     changing = [name for name, command in COMMANDS.items() if command.mutates]
     assert len(changing) >= 14
@@ -544,5 +569,5 @@ async def test_a_viewer_is_refused_on_every_websocket_command(served, lan, local
         reply = await client.request(**command)
         assert reply.WhichOneof("payload") == "reject", name
         assert reply.reject.error.code == errors_pb2.ERROR_CODE_PERMISSION_DENIED, name
-    assert await project_names(served) == ["Secret"]
+    assert await project_names(lan_server) == ["Secret"]
     await client.close()

@@ -15,9 +15,9 @@ import ifaddr
 
 from server import runner
 from server.config import ServerConfig
-from server.runner import RunningServer, start_server
+from server.runner import RunningServer
 from server.security import discovery, hosts
-from server.security.state import SECURITY
+from tests.fixtures import start_tandem
 
 # Plays the LAN interface's address: a second loopback address, so nothing leaves this host.
 LAN_ADDRESS = "127.0.0.2"
@@ -72,11 +72,7 @@ async def start(data_dir: Path, **config: Any) -> RunningServer:
     inside network namespaces, in test_lan_netns.py.
     """
     config.setdefault("lan_host", LAN_ADDRESS)
-    running = await start_server(
-        ServerConfig(data_dir=data_dir, **config), lan_addresses=lambda: [LAN_ADDRESS]
-    )
-    running.app[SECURITY].announce = False
-    return running
+    return await start_tandem(data_dir, lan_addresses=lambda: [LAN_ADDRESS], **config)
 
 
 async def health(url: str) -> int:

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from server.security.headers import SECURITY_HEADERS
-from tests.test_security_support import LOCAL, Served, project_names, serve
+from tests.fixtures import LOCAL
+from tests.test_security_support import project_names
+from tests.ws_client import ws_url
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
-    async for s in serve(tmp_path, monkeypatch):
-        yield s
 
 
 @pytest.fixture
@@ -42,14 +37,14 @@ async def raw_request(port: int, request: bytes) -> bytes:
 # Row 1 -------------------------------------------------------------------------------
 
 
-async def test_websocket_with_foreign_origin_is_refused_without_upgrade(served, http) -> None:
+async def test_websocket_with_foreign_origin_is_refused_without_upgrade(lan_server, http) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await http.ws_connect(served.ws_url(), headers={"Origin": "http://evil.example"})
+        await http.ws_connect(ws_url(lan_server), headers={"Origin": "http://evil.example"})
     assert refused.value.status == 403
-    assert served.app is not None
+    assert lan_server.app is not None
     # Our own page's origin, and programs that send none, are let in.
-    for headers in ({"Origin": f"http://{LOCAL}:{served.port}"}, {}):
-        ws = await http.ws_connect(served.ws_url(), headers=headers)
+    for headers in ({"Origin": f"http://{LOCAL}:{lan_server.port}"}, {}):
+        ws = await http.ws_connect(ws_url(lan_server), headers=headers)
         await ws.close()
 
 
@@ -57,9 +52,9 @@ async def test_websocket_with_foreign_origin_is_refused_without_upgrade(served, 
     "origin",
     ["null", "http://127.0.0.1:1", "https://127.0.0.1.evil.example", "file://", "http://localhost"],
 )
-async def test_websocket_origin_must_match_scheme_host_and_port(served, http, origin) -> None:
+async def test_websocket_origin_must_match_scheme_host_and_port(lan_server, http, origin) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await http.ws_connect(served.ws_url(), headers={"Origin": origin})
+        await http.ws_connect(ws_url(lan_server), headers={"Origin": origin})
     assert refused.value.status == 403
 
 
@@ -67,25 +62,30 @@ async def test_websocket_origin_must_match_scheme_host_and_port(served, http, or
 
 
 @pytest.mark.parametrize("path", ["/api/health", "/api/v1/projects", "/", "/ws", "/join"])
-async def test_foreign_host_is_refused_on_every_route(served, http, path) -> None:
-    for host in ("evil.example", f"evil.example:{served.port}", f"{LOCAL}:1", "127.0.0.1.nip.io"):
-        async with http.get(served.url(path), headers={"Host": host}) as resp:
+async def test_foreign_host_is_refused_on_every_route(lan_server, http, path) -> None:
+    for host in (
+        "evil.example",
+        f"evil.example:{lan_server.port}",
+        f"{LOCAL}:1",
+        "127.0.0.1.nip.io",
+    ):
+        async with http.get(lan_server.make_url(path), headers={"Host": host}) as resp:
             assert resp.status == 421, (host, path)
             assert "Tandem" not in await resp.text()
 
 
-async def test_loopback_names_with_our_port_are_accepted(served, http) -> None:
+async def test_loopback_names_with_our_port_are_accepted(lan_server, http) -> None:
     for host in (
-        f"127.0.0.1:{served.port}",
-        f"localhost:{served.port}",
-        f"LOCALHOST:{served.port}",
+        f"127.0.0.1:{lan_server.port}",
+        f"localhost:{lan_server.port}",
+        f"LOCALHOST:{lan_server.port}",
     ):
-        async with http.get(served.url("/api/health"), headers={"Host": host}) as resp:
+        async with http.get(lan_server.make_url("/api/health"), headers={"Host": host}) as resp:
             assert resp.status == 200, host
 
 
-async def test_two_host_headers_are_refused(served) -> None:
-    port = served.port
+async def test_two_host_headers_are_refused(lan_server) -> None:
+    port = lan_server.port
     answer = await raw_request(
         port,
         f"GET /api/v1/projects HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n"
@@ -100,8 +100,8 @@ async def test_two_host_headers_are_refused(served) -> None:
 # Row 3 -------------------------------------------------------------------------------
 
 
-async def test_cross_site_form_post_changes_nothing(served, http) -> None:
-    url = served.url("/api/v1/projects")
+async def test_cross_site_form_post_changes_nothing(lan_server, http) -> None:
+    url = lan_server.make_url("/api/v1/projects")
     attempts: list[dict[str, Any]] = [
         # A form on evil.example posting to us: foreign Origin.
         {"data": "key=EVIL&name=x", "headers": {
@@ -129,18 +129,18 @@ async def test_cross_site_form_post_changes_nothing(served, http) -> None:
                 "ERROR_CODE_PERMISSION_DENIED",
                 "ERROR_CODE_UNSUPPORTED",
             )
-    assert await project_names(served) == []
+    assert await project_names(lan_server) == []
 
 
-async def test_img_get_against_a_change_changes_nothing(served, http) -> None:
+async def test_img_get_against_a_change_changes_nothing(lan_server, http) -> None:
     async with http.post(
-        served.url("/api/v1/projects"), json={"key": "WEB", "name": "Web"}
+        lan_server.make_url("/api/v1/projects"), json={"key": "WEB", "name": "Web"}
     ) as resp:
         assert resp.status in (200, 201), await resp.text()
         project = await resp.json()
     project_id = project.get("id") or project.get("project", {}).get("id")
     async with http.post(
-        served.url(f"/api/v1/projects/{project_id}/sprints"), json={"name": "S1"}
+        lan_server.make_url(f"/api/v1/projects/{project_id}/sprints"), json={"name": "S1"}
     ) as resp:
         assert resp.status in (200, 201), await resp.text()
         sprint_id = (await resp.json())["id"]
@@ -151,27 +151,29 @@ async def test_img_get_against_a_change_changes_nothing(served, http) -> None:
         f"/api/v1/projects/{project_id}?_method=DELETE",
         f"/api/v1/projects/{project_id}/delete",
     ):
-        async with http.get(served.url(path), headers={"Referer": "http://evil.example/"}) as r:
+        async with http.get(
+            lan_server.make_url(path), headers={"Referer": "http://evil.example/"}
+        ) as r:
             assert r.status in (200, 400, 404, 405), path
-    assert await project_names(served) == ["Web"]
-    async with http.get(served.url(f"/api/v1/sprints/{sprint_id}")) as resp:
+    assert await project_names(lan_server) == ["Web"]
+    async with http.get(lan_server.make_url(f"/api/v1/sprints/{sprint_id}")) as resp:
         assert (await resp.json()).get("state", "SPRINT_STATE_PLANNED") == "SPRINT_STATE_PLANNED"
 
 
-async def test_same_origin_json_change_is_accepted(served, http) -> None:
+async def test_same_origin_json_change_is_accepted(lan_server, http) -> None:
     async with http.post(
-        served.url("/api/v1/projects"),
+        lan_server.make_url("/api/v1/projects"),
         json={"key": "OK", "name": "Fine"},
-        headers={"Origin": f"http://{LOCAL}:{served.port}"},
+        headers={"Origin": f"http://{LOCAL}:{lan_server.port}"},
     ) as resp:
         assert resp.status in (200, 201)
-    assert await project_names(served) == ["Fine"]
+    assert await project_names(lan_server) == ["Fine"]
 
 
 # Headers -----------------------------------------------------------------------------
 
 
-async def test_every_response_carries_the_security_headers(served, http) -> None:
+async def test_every_response_carries_the_security_headers(lan_server, http) -> None:
     requests = [
         ("GET", "/", {}),
         ("GET", "/api/health", {}),
@@ -180,7 +182,7 @@ async def test_every_response_carries_the_security_headers(served, http) -> None
         ("POST", "/api/v1/projects", {"Content-Type": "text/plain"}),
     ]
     for method, path, headers in requests:
-        async with http.request(method, served.url(path), headers=headers) as resp:
+        async with http.request(method, lan_server.make_url(path), headers=headers) as resp:
             for name, value in SECURITY_HEADERS.items():
                 assert resp.headers.get(name) == value, (path, name)
             csp = resp.headers["Content-Security-Policy"]

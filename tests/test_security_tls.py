@@ -19,20 +19,16 @@ import aiohttp
 import pytest
 
 from server import cli
-from server.config import ServerConfig
-from server.runner import RunningServer, start_server
+from server.runner import RunningServer
 from server.security import tls
 from server.security.state import SECURITY, SESSION_COOKIE
-from tests.test_security_support import LAN_PEER, LOCAL, client_from
+from tests.fixtures import LAN_PEER, client_from, start_tandem
 
 
 async def start_shared(data_dir: Path, **config: Any) -> RunningServer:
     """The real runner with its LAN listener on 127.0.0.2 (a LAN peer to the server)."""
     options: dict[str, Any] = {"lan_host": LAN_PEER, "lan_tls": True, **config}
-    running = await start_server(ServerConfig(data_dir=data_dir, **options))
-    state = running.app[SECURITY]
-    state.is_local = lambda address: address == LOCAL
-    state.announce = False
+    running = await start_tandem(data_dir, lan_peers_on_loopback=True, **options)
     await running.set_lan(True)
     return running
 

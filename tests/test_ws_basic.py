@@ -3,43 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2, websocket_pb2
 
-from server.app import create_app
-from server.config import ServerConfig
 from server.realtime import HUB
 from server.realtime.protocol import PRESENCE_INTERVAL_SECONDS
 from server.realtime.session import Session
-from tests.ws_client import Msg, WsClient, event_seq, subscribe, ws_url
+from tests.fixtures import TandemServer
+from tests.ws_client import Msg, WsClient, event_seq, make_project, subscribe, ws_url
 
 Code = errors_pb2.ErrorCode
 Presence = events_pb2.PresenceState
 
 
 @pytest.fixture
-async def server(tmp_path: Path, aiohttp_server: Any) -> TestServer:
-    config = ServerConfig(data_dir=tmp_path, heartbeat_seconds=5.0)
-    srv: TestServer = await aiohttp_server(create_app(config))
-    return srv
+def server_options() -> dict[str, Any]:
+    return {"heartbeat_seconds": 5.0}
 
 
-async def connect(session: aiohttp.ClientSession, server: TestServer, **kw: Any) -> WsClient:
+async def connect(session: aiohttp.ClientSession, server: TandemServer, **kw: Any) -> WsClient:
     return await WsClient.connect(session, ws_url(server), **kw)
-
-
-async def make_project(client: WsClient, key: str = "WEB") -> entities_pb2.Project:
-    reply = await client.request(
-        create_project=commands_pb2.CreateProject(project=entities_pb2.Project(key=key, name=key))
-    )
-    assert reply.WhichOneof("payload") == "ack", reply
-    return reply.ack.project
 
 
 async def make_task(client: WsClient, project_id: str, title: str = "A task") -> entities_pb2.Task:
@@ -53,7 +40,7 @@ async def make_task(client: WsClient, project_id: str, title: str = "A task") ->
 
 
 async def test_hello_is_answered_with_welcome(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     client = await connect(session, server, name="Ada")
     welcome = client.welcome
@@ -70,7 +57,7 @@ async def test_hello_is_answered_with_welcome(
 
 
 async def test_two_clients_see_each_others_changes(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     a = await connect(session, server)
     b = await connect(session, server)
@@ -103,7 +90,7 @@ async def test_two_clients_see_each_others_changes(
 
 
 async def test_rest_changes_reach_websocket_subscribers(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     client = await connect(session, server)
     project = await make_project(client)
@@ -130,7 +117,7 @@ async def test_rest_changes_reach_websocket_subscribers(
 
 
 async def test_conflict_is_rejected_with_current_while_other_field_merges(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     a = await connect(session, server)
     b = await connect(session, server)
@@ -180,7 +167,7 @@ async def test_conflict_is_rejected_with_current_while_other_field_merges(
 
 
 async def test_duplicate_message_id_has_one_effect_and_the_same_answer(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     client = await connect(session, server, client_id="browser-1")
     project = await make_project(client)
@@ -208,7 +195,7 @@ async def test_duplicate_message_id_has_one_effect_and_the_same_answer(
 
 
 async def test_envelope_errors_are_rejected_with_codes(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     client = await connect(session, server, hello=False)
     project_cmd = commands_pb2.CreateProject(project=entities_pb2.Project(key="NOPE", name="x"))
@@ -248,7 +235,7 @@ async def test_envelope_errors_are_rejected_with_codes(
 
 
 async def test_a_server_failure_outside_any_command_closes_with_1011(
-    session: aiohttp.ClientSession, server: TestServer, monkeypatch: pytest.MonkeyPatch
+    session: aiohttp.ClientSession, server: TandemServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handle = Session.handle
 
@@ -269,7 +256,7 @@ async def test_a_server_failure_outside_any_command_closes_with_1011(
 
 
 async def test_a_sprint_subscription_filters_nothing_and_sets_the_viewed_sprint(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     a = await connect(session, server)
     b = await connect(session, server)
@@ -294,7 +281,7 @@ async def test_a_sprint_subscription_filters_nothing_and_sets_the_viewed_sprint(
 
 
 async def test_subscription_is_keyed_by_its_message_id(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     a = await connect(session, server)
     project = await make_project(a)
@@ -320,7 +307,7 @@ async def test_subscription_is_keyed_by_its_message_id(
 
 
 async def test_presence_is_shared_throttled_and_leaves(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     a = await connect(session, server, name="Ada")
     b = await connect(session, server, name="Bob")
@@ -399,7 +386,7 @@ async def test_presence_is_shared_throttled_and_leaves(
 
 
 async def test_json_format_speaks_the_same_envelope(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     a = await connect(session, server, as_json=True)
     b = await connect(session, server)
@@ -416,7 +403,7 @@ async def test_json_format_speaks_the_same_envelope(
 
 
 async def test_hub_api_lists_and_revokes_connections(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     hub = server.app[HUB]
     seen: list[int] = []
@@ -439,7 +426,7 @@ async def test_hub_api_lists_and_revokes_connections(
 
 
 async def test_per_message_compression_is_declined(
-    session: aiohttp.ClientSession, server: TestServer
+    session: aiohttp.ClientSession, server: TandemServer
 ) -> None:
     # Protobuf does not shrink; the server says no even when a client offers deflate.
     async with session.ws_connect(ws_url(server), compress=15) as ws:

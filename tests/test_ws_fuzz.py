@@ -9,7 +9,6 @@ refused, so after each batch every table holds exactly the rows it held before.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +16,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from google.protobuf import field_mask_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tandem.v1 import commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
-from server.app import create_app
 from server.appkeys import CONFIG
-from server.config import ServerConfig
 from tests.api_client import database_rows
+from tests.fixtures import ServerThread
 from tests.ws_client import WsClient
 
 Msg = websocket_pb2.WebSocketMessage
@@ -440,15 +437,14 @@ aimed_messages = st.one_of(
 )
 
 
-@dataclass
-class Running:
-    url: str
-    app: web.Application
-    loop: asyncio.AbstractEventLoop
+class Running(ServerThread):
+    """The server on its own thread and loop, so each example can be a plain asyncio.run."""
+
     world: World | None = None
 
-    def run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws"
 
     def rows(self) -> dict[str, list[tuple[Any, ...]]]:
         rows = database_rows(self.app[CONFIG].database_path)
@@ -461,28 +457,12 @@ class Running:
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    """The server on its own thread and loop, so each example can be a plain asyncio.run."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    app = create_app(ServerConfig(data_dir=tmp_path))
-    runner = web.AppRunner(app)
-
-    async def up() -> str:
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        return f"ws://{host}:{port}/ws"
-
-    server = Running(asyncio.run_coroutine_threadsafe(up(), loop).result(30), app, loop)
+    server = Running(tmp_path / "data", access_log=True)
+    server.start()
     try:
         yield server
     finally:
-        server.run(runner.cleanup())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        server.stop()
 
 
 #: Every fuzzing connection says hello as the same browser, so hello finds its member
@@ -600,7 +580,7 @@ async def feed(url: str, batch: list[bytes], say_hello: bool) -> list[Msg]:
 
 def world_of(running: Running) -> World:
     if running.world is None:
-        running.world = asyncio.run(seed(running.url))
+        running.world = asyncio.run(seed(running.ws_url))
     return running.world
 
 
@@ -618,10 +598,10 @@ def test_random_frames_never_harm_the_server_or_the_data(
 ) -> None:
     world_of(running)
     before = running.rows()
-    asyncio.run(feed(running.url, batch, say_hello))
+    asyncio.run(feed(running.ws_url, batch, say_hello))
     assert running.rows() == before
     # The server still answers a well-behaved client.
-    asyncio.run(feed(running.url, [], True))
+    asyncio.run(feed(running.ws_url, [], True))
 
 
 @SETTINGS
@@ -632,7 +612,7 @@ def test_wrong_messages_about_real_entities_change_no_row(
     world = world_of(running)
     before = running.rows()
     frames = [build(world).SerializeToString() for build in batch]
-    answers = asyncio.run(feed(running.url, frames, True))
+    answers = asyncio.run(feed(running.ws_url, frames, True))
     # Each was answered (the probe came after them), and none committed a change.
     assert not [m for m in answers if m.HasField("ack") and m.ack.seq]
     assert running.rows() == before

@@ -7,24 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2, websocket_pb2
 
-from server.app import create_app
 from server.appkeys import DOMAIN
-from server.config import ServerConfig
 from server.realtime import HUB
-from tests.ws_client import RawWs, WsClient, event_seq, start, subscribe, ws_url
+from tests.fixtures import LOCAL, NewServer
+from tests.ws_client import RawWs, WsClient, event_seq, make_project, subscribe, ws_url
 
 Code = errors_pb2.ErrorCode
-
-
-async def new_project(client: WsClient, key: str = "LIM") -> str:
-    reply = await client.request(
-        create_project=commands_pb2.CreateProject(project=entities_pb2.Project(key=key, name="l"))
-    )
-    assert reply.HasField("ack"), reply
-    return reply.ack.project.id
 
 
 def create(project_id: str, title: str, description: str = "") -> commands_pb2.CreateTask:
@@ -61,12 +51,12 @@ async def read_until_close(client: RawWs, timeout: float = 30.0) -> int:
 
 
 async def test_a_client_that_never_reads_is_dropped_while_others_keep_receiving(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path, send_queue_limit=8)
+    server = await new_server(send_queue_limit=8)
     editor = await WsClient.connect(session, ws_url(server))
     reader = await WsClient.connect(session, ws_url(server))
-    project_id = await new_project(editor)
+    project_id = (await make_project(editor, "LIM", "l")).id
     await subscribe(reader, project_id)
     stalled = await RawWs.connect(server.host, server.port or 0)
     stalled.send_message(
@@ -117,11 +107,11 @@ async def test_a_client_that_never_reads_is_dropped_while_others_keep_receiving(
 
 
 async def test_a_client_that_stops_answering_pings_is_dropped_and_leaves(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path, heartbeat_seconds=0.3)
+    server = await new_server(heartbeat_seconds=0.3)
     watcher = await WsClient.connect(session, ws_url(server))
-    project_id = await new_project(watcher)
+    project_id = (await make_project(watcher, "LIM", "l")).id
     await subscribe(watcher, project_id)
     silent = await WsClient.connect(session, ws_url(server), autoping=False)
     await subscribe(silent, project_id)
@@ -153,11 +143,11 @@ def nested_groups(depth: int) -> bytes:
 
 
 async def test_malformed_input_gets_the_right_close_code_and_others_are_served(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path, max_message_bytes=64 * 1024)
+    server = await new_server(max_message_bytes=64 * 1024)
     bystander = await WsClient.connect(session, ws_url(server))
-    project_id = await new_project(bystander)
+    project_id = (await make_project(bystander, "LIM", "l")).id
     await subscribe(bystander, project_id)
     hello = websocket_pb2.WebSocketMessage(
         message_id="h", hello=commands_pb2.Hello(protocol_version=1)
@@ -184,12 +174,12 @@ async def test_malformed_input_gets_the_right_close_code_and_others_are_served(
 
 
 async def test_unknown_fields_from_clients_are_never_stored_or_relayed(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer, tmp_path: Path
 ) -> None:
-    server = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     a = await WsClient.connect(session, ws_url(server))
     b = await WsClient.connect(session, ws_url(server))
-    project_id = await new_project(a)
+    project_id = (await make_project(a, "LIM", "l")).id
     await subscribe(b, project_id)
     marker = b"SMUGGLED-PAYLOAD"
     task = entities_pb2.Task(title="clean").SerializeToString()
@@ -216,9 +206,9 @@ async def test_unknown_fields_from_clients_are_never_stored_or_relayed(
 
 
 async def test_commands_over_the_rate_limit_are_rejected_with_retry_after(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     client = await WsClient.connect(session, ws_url(server))
     for i in range(200):
         await client.send(
@@ -237,17 +227,13 @@ async def test_commands_over_the_rate_limit_are_rejected_with_retry_after(
 
 
 async def test_shutdown_flushes_queues_then_closes_with_going_away(
-    session: aiohttp.ClientSession, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    app = create_app(ServerConfig(data_dir=tmp_path, send_queue_limit=4096))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    url = f"ws://{host}:{port}/ws"
+    server = await new_server(send_queue_limit=4096)
+    app, host, port = server.app, LOCAL, server.port
+    url = ws_url(server)
     viewer = await WsClient.connect(session, url)
-    project_id = await new_project(viewer)
+    project_id = (await make_project(viewer, "LIM", "l")).id
     await subscribe(viewer, project_id)
     stalled = await RawWs.connect(host, port)  # never reads: must not hold shutdown up
     stalled.send_message(
@@ -261,7 +247,7 @@ async def test_shutdown_flushes_queues_then_closes_with_going_away(
             actor, websocket_pb2.WebSocketMessage(create_task=create(project_id, f"t{i}"))
         )
         last = ack.seq
-    await runner.cleanup()
+    await server.close()
     assert await viewer.wait_closed() == 1001
     seqs = [event_seq(m) for m in viewer.events()]
     assert seqs[-1] == last
@@ -270,9 +256,9 @@ async def test_shutdown_flushes_queues_then_closes_with_going_away(
 
 
 async def test_a_connection_that_never_says_hello_is_closed_after_the_hello_timeout(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path, hello_timeout_seconds=0.5)
+    server = await new_server(hello_timeout_seconds=0.5)
     greeted = await WsClient.connect(session, ws_url(server))
     silent = await WsClient.connect(session, ws_url(server), hello=False)
     # Talking without a successful hello does not keep a connection open either.

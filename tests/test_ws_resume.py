@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 from server.appkeys import DOMAIN
 from server.realtime import HUB
-from tests.ws_client import RawWs, WsClient, event_seq, poll_until, start, subscribe, ws_url
-
-
-async def new_project(client: WsClient) -> str:
-    reply = await client.request(
-        create_project=commands_pb2.CreateProject(project=entities_pb2.Project(key="RES", name="r"))
-    )
-    return reply.ack.project.id
+from tests.fixtures import NewServer
+from tests.ws_client import (
+    RawWs,
+    WsClient,
+    event_seq,
+    make_project,
+    poll_until,
+    subscribe,
+    ws_url,
+)
 
 
 def create(project_id: str, title: str) -> commands_pb2.CreateTask:
@@ -27,12 +27,12 @@ def create(project_id: str, title: str) -> commands_pb2.CreateTask:
 
 
 async def test_killed_socket_resumes_with_every_missed_event_once_in_order(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     editor = await WsClient.connect(session, ws_url(server))
     viewer = await WsClient.connect(session, ws_url(server), client_id="viewer")
-    project_id = await new_project(editor)
+    project_id = (await make_project(editor, "RES", "r")).id
     first = await subscribe(viewer, project_id)
     epoch = first.ack.subscribed.epoch
 
@@ -69,11 +69,11 @@ async def test_killed_socket_resumes_with_every_missed_event_once_in_order(
 
 
 async def test_resume_from_head_sends_nothing_old_then_live(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     client = await WsClient.connect(session, ws_url(server))
-    project_id = await new_project(client)
+    project_id = (await make_project(client, "RES", "r")).id
     for i in range(3):
         await client.request(create_task=create(project_id, f"t{i}"))
     _, head = await server.app[DOMAIN].read(server.app[DOMAIN].head, project_id)
@@ -88,12 +88,12 @@ async def test_resume_from_head_sends_nothing_old_then_live(
 
 
 async def test_resume_from_too_old_seq_gets_resync_and_snapshot_equal_to_db(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path, history_limit=5)
+    server = await new_server(history_limit=5)
     domain = server.app[DOMAIN]
     client = await WsClient.connect(session, ws_url(server))
-    project_id = await new_project(client)
+    project_id = (await make_project(client, "RES", "r")).id
     for i in range(20):
         await client.request(create_task=create(project_id, f"t{i}"))
     reply = await client.request(
@@ -113,11 +113,11 @@ async def test_resume_from_too_old_seq_gets_resync_and_snapshot_equal_to_db(
 
 
 async def test_resume_with_another_epoch_gets_resync(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     client = await WsClient.connect(session, ws_url(server))
-    project_id = await new_project(client)
+    project_id = (await make_project(client, "RES", "r")).id
     await client.request(create_task=create(project_id, "t"))
     reply = await client.request(
         subscribe=commands_pb2.Subscribe(
@@ -133,11 +133,11 @@ async def test_resume_with_another_epoch_gets_resync(
 
 
 async def test_resume_from_a_seq_beyond_head_gets_resync(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     client = await WsClient.connect(session, ws_url(server))
-    project_id = await new_project(client)
+    project_id = (await make_project(client, "RES", "r")).id
     reply = await client.request(
         subscribe=commands_pb2.Subscribe(project_id=project_id, since_seq=999)
     )
@@ -147,10 +147,10 @@ async def test_resume_from_a_seq_beyond_head_gets_resync(
 
 
 async def test_a_replay_longer_than_the_queue_limit_arrives_whole_without_a_drop(
-    aiohttp_server: Any, tmp_path: Path
+    new_server: NewServer,
 ) -> None:
     limit, missed = 1024, 2500
-    server = await start(aiohttp_server, tmp_path, send_queue_limit=limit)
+    server = await new_server(send_queue_limit=limit)
     domain = server.app[DOMAIN]
     actor = domain.owner_actor()
     project = await domain.command(

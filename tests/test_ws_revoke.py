@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
 import aiohttp
-import pytest
 from tandem.v1 import commands_pb2
 
 from server.realtime import HUB, ConnectionInfo, Hub
-from tests.test_security_support import LAN_PEER, Served, client_from, make_invite, serve
-from tests.ws_client import WsClient, poll_until, start, ws_url
+from tests.fixtures import LAN_PEER, NewServer, TandemServer, client_from
+from tests.test_security_support import make_invite
+from tests.ws_client import WsClient, poll_until, ws_url
 
 
 async def everyone(hub: Hub, count: int) -> list[ConnectionInfo]:
@@ -23,9 +19,9 @@ async def everyone(hub: Hub, count: int) -> list[ConnectionInfo]:
 
 
 async def test_close_where_sees_and_closes_connections_that_have_not_said_hello(
-    session: aiohttp.ClientSession, aiohttp_server: Any, tmp_path: Path
+    session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:
-    server = await start(aiohttp_server, tmp_path)
+    server = await new_server()
     hub = server.app[HUB]
     greeted = await WsClient.connect(session, ws_url(server))
     anonymous = await WsClient.connect(session, ws_url(server), hello=False)
@@ -55,26 +51,20 @@ async def test_close_where_sees_and_closes_connections_that_have_not_said_hello(
     await greeted.close()
 
 
-@pytest.fixture
-async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
-    async for s in serve(tmp_path, monkeypatch):
-        yield s
-
-
 async def test_switching_sharing_off_closes_a_lan_socket_that_has_not_said_hello(
-    served: Served,
+    lan_server: TandemServer,
 ) -> None:
-    _, token = await make_invite(served, "editor", "Eda")
-    await served.share()
-    hub = served.app[HUB]
+    _, token = await make_invite(lan_server, "editor", "Eda")
+    await lan_server.share()
+    hub = lan_server.app[HUB]
     async with client_from(LAN_PEER) as lan, aiohttp.ClientSession() as local:
-        owner = await WsClient.connect(local, served.ws_url())
+        owner = await WsClient.connect(local, ws_url(lan_server))
         waiting = await WsClient.connect(
-            lan, served.ws_url(), hello=False, headers={"Authorization": f"Bearer {token}"}
+            lan, ws_url(lan_server), hello=False, headers={"Authorization": f"Bearer {token}"}
         )
         found = await everyone(hub, 2)
         assert {(c.remote, c.identified) for c in found} == {(LAN_PEER, False), ("127.0.0.1", True)}
-        await served.share(False)
+        await lan_server.share(False)
         assert await waiting.wait_closed(timeout=5) == 4403
         assert not owner.closed.is_set()
         assert [c.remote for c in hub.connections(anonymous=True)] == ["127.0.0.1"]

@@ -9,16 +9,11 @@ import os
 import socket
 import struct
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestServer
 from google.protobuf import json_format
-from tandem.v1 import commands_pb2, websocket_pb2
-
-from server.app import create_app
-from server.config import ServerConfig
+from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 Msg = websocket_pb2.WebSocketMessage
 _ids = itertools.count(1)
@@ -192,7 +187,19 @@ async def poll_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
 
 
 def ws_url(server: Any) -> str:
+    """The WebSocket endpoint of a server from tests/fixtures.py."""
     return str(server.make_url("/ws")).replace("http://", "ws://")
+
+
+async def make_project(client: WsClient, key: str = "WEB", name: str = "") -> entities_pb2.Project:
+    """A project made over the WebSocket (named after its key unless ``name`` is given)."""
+    reply = await client.request(
+        create_project=commands_pb2.CreateProject(
+            project=entities_pb2.Project(key=key, name=name or key)
+        )
+    )
+    assert reply.WhichOneof("payload") == "ack", reply
+    return reply.ack.project
 
 
 async def subscribe(client: WsClient, project_id: str, **kw: Any) -> Msg:
@@ -274,9 +281,3 @@ class RawWs:
 
     def close(self) -> None:
         self.writer.transport.abort()
-
-
-async def start(aiohttp_server: Any, tmp_path: Path, **config: Any) -> TestServer:
-    """The whole app (create_app) on a real socket, with a data dir in ``tmp_path``."""
-    server: TestServer = await aiohttp_server(create_app(ServerConfig(data_dir=tmp_path, **config)))
-    return server

@@ -1,94 +1,63 @@
 """Fixtures for the browser end-to-end tests: a real Tandem server on a thread (restartable on the
-same port and data directory) and Debian's Chromium driven by Playwright."""
+same port and data directory, from the one builder in tests/fixtures.py) and Debian's Chromium
+driven by Playwright."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
-import threading
-from collections.abc import Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from server import security
-from server.app import create_app
-from server.config import ServerConfig
 from server.security.state import SECURITY
+from tests.fixtures import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    WEB_DIST,
+    ServerThread,
+    client_from,
+    make_project,
+)
 
-T = TypeVar("T")
 # Playing a LAN peer on one machine: a browser's connection to 127.0.0.2 comes from 127.0.0.1, so
 # once sharing is on only this address counts as "this machine"; the test's own owner calls use it.
 OWNER_ADDRESS = "127.0.0.3"
 LAN_ADDRESS = "127.0.0.2"
 
-CHROMIUM = Path("/usr/bin/chromium")
-WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
-class LiveServer:
-    """A Tandem server on its own event loop thread; stop() and start() keep the port."""
+class LiveServer(ServerThread):
+    """The built web UI served by Tandem on its own loop thread; stop() and start() keep the
+    port and the data; the owner's REST calls and LAN sharing as the desktop app does them."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        super().__init__(data_dir, web_root=WEB_DIST, heartbeat_seconds=2.0, access_log=True)
         self._source: str | None = None
         self.lan_port = 0
-
-    def start(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), loop).result(timeout=30)
-
-    async def _start(self) -> None:
-        config = ServerConfig(
-            data_dir=self.data_dir, web_root=WEB_DIST, port=self.port, heartbeat_seconds=2.0
-        )
-        runner = web.AppRunner(create_app(config))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True)
-        await site.start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    def stop(self) -> None:
-        assert self._loop is not None and self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        assert self._thread is not None
-        self._thread.join(timeout=30)
-        self._loop.close()
-        self._runner = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def make_project(
         self, tasks: Iterable[Mapping[str, Any]] = (), *, key: str = "WEB", name: str = "Website"
     ) -> dict[str, Any]:
         """A project with ``tasks`` (REST bodies, in order), as the desktop owner makes it."""
-        project: dict[str, Any] = self.api("POST", "/api/v1/projects", {"name": name, "key": key})
-        for task in tasks:
-            self.api("POST", f"/api/v1/projects/{project['id']}/tasks", dict(task))
-        return project
+
+        async def made() -> dict[str, Any]:
+            async with self._owner_session() as session:
+                return await make_project(
+                    session, self.url, key=key, name=name, tasks=tasks, headers={"Origin": self.url}
+                )
+
+        return self.run(made())
+
+    def _owner_session(self) -> aiohttp.ClientSession:
+        return client_from(self._source) if self._source else aiohttp.ClientSession()
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """A REST call as the desktop owner, JSON in and out."""
@@ -106,19 +75,12 @@ class LiveServer:
             raise RuntimeError(f"{method} {path}: HTTP {resp.status} {raw!r}")
         return json.loads(raw) if raw else None
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Runs a coroutine on the server's loop (for what only the app object can do)."""
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
-
     def share_on_lan(self) -> str:
         """Opens a LAN listener on 127.0.0.2 and switches sharing on; returns its URL."""
-        assert self._runner is not None
-        runner = self._runner
+        runner = self.server.runner
         app = runner.app
         self._source = OWNER_ADDRESS
         app[SECURITY].is_local = lambda address: address == OWNER_ADDRESS
-        app[SECURITY].announce = False
 
         async def share() -> int:
             site = web.TCPSite(runner, LAN_ADDRESS, 0)
@@ -137,8 +99,8 @@ class LiveServer:
         LAN; one to ::1 comes from ::1, so a listener there on the same port (the Host check
         wants that port) is this machine's own browser.
         """
-        assert self._runner is not None and self._source == OWNER_ADDRESS
-        runner = self._runner
+        assert self._source == OWNER_ADDRESS
+        runner = self.server.runner
         app = runner.app
         app[SECURITY].is_local = lambda address: address in (OWNER_ADDRESS, "::1")
         self.run(web.TCPSite(runner, "::1", self.port, reuse_address=True).start())
@@ -146,13 +108,11 @@ class LiveServer:
 
     def invite(self, role: str, name: str) -> str:
         """A new invite link (with its token) for the LAN listener."""
-        assert self._runner is not None
-        return self.run(security.create_invite_link(self._runner.app, role, name))
+        return self.run(security.create_invite_link(self.app, role, name))
 
     def stop_sharing(self) -> None:
         """Switches LAN sharing off: the server closes remote sockets with 4403."""
-        assert self._runner is not None
-        self.run(security.sharing_changed(self._runner.app, False))
+        self.run(security.sharing_changed(self.app, False))
 
 
 @pytest.fixture
@@ -162,7 +122,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     srv = LiveServer(tmp_path / "data")
     srv.start()
     yield srv
-    if srv._runner is not None:
+    if srv.is_running:
         srv.stop()
 
 

@@ -1,5 +1,6 @@
-/** The single store and connection of the page, the route, and the signal that redraws on change. */
-import { signal } from "@preact/signals";
+/** The single store and connection of the page, the route, and the page's own signals (filters, selection). */
+import type { JsonValue } from "@bufbuild/protobuf";
+import { batch, signal } from "@preact/signals";
 import { fromJson, MemberRole, MemberSchema } from "./proto";
 import { Connection } from "./state/connection";
 import { BoardStore } from "./state/store";
@@ -30,8 +31,6 @@ export const displayName = signal(storage()?.getItem(NAME_KEY) ?? "");
 /** Whether the page still has to learn if it may ask the name: "checking" until /api/v1/me answers. */
 export const identity = signal<"checking" | "ask" | "known">(displayName.value ? "known" : "checking");
 export const store = new BoardStore(storage());
-export const rev = signal(0);
-store.subscribe(() => (rev.value = store.rev));
 
 export type View = "board" | "sprints";
 
@@ -62,6 +61,8 @@ export function go(projectId: string, taskId = "", view: View = route.value.view
 
 let conn: Connection | null = null;
 export const connState = signal("connecting");
+/** Why the connection is in its state (the indicator's tooltip). */
+export const connDetail = signal("");
 
 export function connection(): Connection {
   if (!conn) {
@@ -74,9 +75,9 @@ export function connection(): Connection {
     });
     conn.onChange(() => {
       connState.value = conn!.state;
-      rev.value = store.rev + 0.5 * Math.random();
+      connDetail.value = conn!.detail;
     });
-    store.subscribe(() => conn!.pump());
+    store.outbox.onChange(() => conn!.pump());
   }
   return conn;
 }
@@ -90,13 +91,14 @@ export async function learnIdentity(fetchImpl: typeof fetch = (...a) => globalTh
   try {
     const r = await fetchImpl("/api/v1/me", { headers: { Accept: "application/json" } });
     if (r.ok) {
-      const me = fromJson(MemberSchema, (await r.json()) as never, { ignoreUnknownFields: true });
+      const me = fromJson(MemberSchema, (await r.json()) as JsonValue, { ignoreUnknownFields: true });
       if (me.role !== MemberRole.OWNER && me.displayName) {
-        store.me = me;
-        store.members.set(me.id, me);
-        displayName.value = me.displayName;
-        identity.value = "known";
-        store.changed();
+        batch(() => {
+          store.me = me;
+          store.members.put(me.id, me);
+          displayName.value = me.displayName;
+          identity.value = "known";
+        });
         return;
       }
     }

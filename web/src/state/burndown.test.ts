@@ -6,7 +6,7 @@ import { task } from "./testkit";
 
 function ev(kind: "taskCreated" | "taskUpdated", id: string, status: TaskStatus, at: Date, seq: bigint) {
   const t = task(id, { status, updateTime: timestampFromDate(at), createTime: timestampFromDate(at) });
-  return create(WebSocketMessageSchema, { payload: { case: kind, value: { projectId: "p1", seq, task: t } } as never });
+  return create(WebSocketMessageSchema, { payload: { case: kind, value: { projectId: "p1", seq, task: t } } });
 }
 
 describe("burndown", () => {

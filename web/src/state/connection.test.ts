@@ -58,7 +58,7 @@ const flush = () => new Promise((r) => setTimeout(r, 0));
 function welcome(id: string): WebSocketMessage {
   return create(WebSocketMessageSchema, {
     messageId: id,
-    payload: { case: "ack", value: { result: { case: "welcome", value: { connectionId: "c1", member: { id: "m1", displayName: "Ana" } } } } as never },
+    payload: { case: "ack", value: { result: { case: "welcome", value: { connectionId: "c1", member: { id: "m1", displayName: "Ana" } } } } },
   });
 }
 

@@ -1,38 +1,20 @@
 /**
- * The connection manager: keeps one WebSocket to the server (hello, subscribe, heartbeat by the
- * server's pings), resumes from the last applied seq and epoch after a drop, sends the outbox in
- * order (one command in flight at a time, so later commands can build on earlier ones' versions),
- * and, when the WebSocket cannot be established at all while the REST API answers, falls back to
- * REST commands and long polling of the change log.
+ * The connection: the WebSocket's lifecycle (hello, subscribe, heartbeat by the server's pings,
+ * backoff), resuming from the last applied seq and epoch after a drop, and sending the outbox in
+ * order (one command in flight at a time, so later commands can build on earlier ones' versions).
+ * When the WebSocket cannot be established at all while the REST API answers, commands go
+ * through the REST fallback sender (rest.ts) and the change log is followed by the poller
+ * (poller.ts); both share the REST client (http.ts).
  */
 import {
-  create,
   fromBinary,
-  fromJson,
   toBinary,
-  toJson,
-  AckSchema,
-  CommentSchema,
   ErrorCode,
-  ErrorResponseSchema,
-  ErrorSchema,
   ListCommentsResponseSchema,
   ListEventsResponseSchema,
   ListMembersResponseSchema,
   MemberSchema,
   ListProjectsResponseSchema,
-  ProjectSchema,
-  RejectSchema,
-  SnapshotSchema,
-  SprintSchema,
-  TaskSchema,
-  UpdateProjectSchema,
-  UpdateSprintSchema,
-  StartSprintSchema,
-  CompleteSprintSchema,
-  UpdateTaskSchema,
-  MoveTaskSchema,
-  EditCommentSchema,
   WebSocketMessageSchema,
   type Ack,
   type Comment,
@@ -42,8 +24,15 @@ import {
   type Welcome,
   type WebSocketMessage,
 } from "../proto";
+import { envelope, type CommandInit, type PayloadCase } from "./commands";
+import { RestClient } from "./http";
 import { newId } from "./ids";
+import { Poller, type Timers } from "./poller";
+import { sendRest } from "./rest";
 import type { BoardStore } from "./store";
+
+export { headerName } from "./http";
+export type { Timers } from "./poller";
 
 export type ConnState = "connecting" | "live" | "reconnecting" | "offline" | "polling" | "ended";
 
@@ -70,11 +59,6 @@ export interface SocketLike {
   close(code?: number, reason?: string): void;
 }
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface ConnectionOptions {
   store: BoardStore;
   wsUrl: string;
@@ -94,18 +78,14 @@ export interface ConnectionOptions {
 
 type Pending = { resolve: (a: Ack) => void; reject: (e: Error) => void };
 
+/** The commands the connection itself sends (the session and reads), rather than the outbox. */
+export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence"] as const satisfies readonly PayloadCase[];
+type ConnectionCommand = (typeof CONNECTION_COMMANDS)[number];
+
 export class RejectedError extends Error {
   constructor(readonly code: ErrorCode, message: string) {
     super(message);
   }
-}
-
-/**
- * Header value for a display name: plain ASCII goes as is; anything else (or a "%") is
- * percent-encoded UTF-8, since fetch refuses header values outside Latin-1.
- */
-export function headerName(name: string): string {
-  return /^[\x20-\x7e]*$/.test(name) && !name.includes("%") ? name : encodeURIComponent(name);
 }
 
 const realTimers: Timers = {
@@ -127,11 +107,11 @@ export class Connection {
   private subscriptionId = "";
   private subscribedProject = "";
   private retryTimer: unknown = null;
-  private pollGeneration = 0;
   private readonly listeners = new Set<() => void>();
   private readonly store: BoardStore;
   private readonly timers: Timers;
-  private readonly fetchImpl: typeof fetch;
+  private readonly rest: RestClient;
+  private readonly poller: Poller;
   private readonly createSocket: (url: string) => SocketLike;
   private lastPresence = "";
   private presence: Partial<UpdatePresence> = {};
@@ -141,8 +121,25 @@ export class Connection {
   constructor(private readonly opts: ConnectionOptions) {
     this.store = opts.store;
     this.timers = opts.timers ?? realTimers;
-    this.fetchImpl = opts.fetch ?? ((...a) => globalThis.fetch(...a));
     this.createSocket = opts.createSocket ?? ((url) => new WebSocket(url) as unknown as SocketLike);
+    this.rest = new RestClient({
+      apiBase: opts.apiBase,
+      clientId: opts.clientId,
+      displayName: opts.displayName,
+      fetch: opts.fetch ?? ((...a) => globalThis.fetch(...a)),
+      onDenied: (status) => {
+        if (this.state !== "polling") return false;
+        this.end(`HTTP ${status}`);
+        return true;
+      },
+    });
+    this.poller = new Poller({
+      store: this.store,
+      rest: this.rest,
+      timers: this.timers,
+      waitSeconds: opts.pollWaitSeconds ?? 25,
+      report: (s) => this.setState(s, s === "polling" ? this.detail : ""),
+    });
   }
 
   onChange(fn: () => void): () => void {
@@ -170,12 +167,11 @@ export class Connection {
     this.store.presence.clear();
     this.stop();
     this.setState("ended", reason);
-    this.store.changed();
   }
 
   stop(): void {
     this.stopped = true;
-    this.pollGeneration++;
+    this.poller.stop();
     if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
     this.ws?.close(1000, "bye");
     this.ws = null;
@@ -226,32 +222,34 @@ export class Connection {
    * answers counts as one that could not be established). */
   private async handshake(ws: SocketLike): Promise<boolean> {
     try {
-      const ack = await this.request({
-        case: "hello",
-        value: {
-          clientName: this.opts.clientName ?? "tandem-web 1.0",
-          clientId: this.opts.clientId,
-          protocolVersion: 1,
-          displayName: this.opts.displayName,
-        } as never,
-      }, ws);
+      const ack = await this.request(
+        {
+          case: "hello",
+          value: {
+            clientName: this.opts.clientName ?? "tandem-web 1.0",
+            clientId: this.opts.clientId,
+            protocolVersion: 1,
+            displayName: this.opts.displayName,
+          },
+        },
+        ws,
+      );
       if (ack.result.case === "welcome") {
         this.welcome = ack.result.value;
         this.store.me = ack.result.value.member ?? null;
         this.store.connectionId = ack.result.value.connectionId;
-        if (this.store.me) this.store.members.set(this.store.me.id, this.store.me);
+        if (this.store.me) this.store.members.put(this.store.me.id, this.store.me);
       }
       this.welcomed.add(ws);
       this.attempts = 0;
       this.failuresWithoutOpen = 0;
-      this.pollGeneration++; // a working socket ends any polling loop
+      this.poller.stop(); // a working socket ends any polling loop
       this.subscribedProject = "";
       if (this.store.projectId) await this.subscribe(ws);
       this.setState("live");
       this.lastPresence = "";
       this.inflight = null;
       this.pump();
-      this.store.changed();
       return true;
     } catch {
       // The socket closed during the handshake; onclose schedules the retry.
@@ -263,23 +261,13 @@ export class Connection {
     const s = this.store;
     const projectId = s.projectId;
     if (this.subscriptionId && this.subscribedProject) {
-      this.sendRaw(ws, create(WebSocketMessageSchema, {
-        messageId: newId(),
-        payload: { case: "unsubscribe", value: { subscriptionId: this.subscriptionId } as never },
-      }));
+      this.sendRaw(ws, envelope({ case: "unsubscribe", value: { subscriptionId: this.subscriptionId } }));
     }
     const id = newId();
     this.subscriptionId = id;
     this.subscribedProject = projectId;
     const resume = s.seq > 0n && s.epoch !== "";
-    await this.request(
-      {
-        case: "subscribe",
-        value: { projectId, sinceSeq: resume ? s.seq : undefined, epoch: resume ? s.epoch : "" } as never,
-      },
-      ws,
-      id,
-    );
+    await this.request({ case: "subscribe", value: { projectId, sinceSeq: resume ? s.seq : undefined, epoch: resume ? s.epoch : "" } }, ws, id);
   }
 
   /** Called when the board switches project. */
@@ -295,7 +283,6 @@ export class Connection {
     this.requests.clear();
     this.subscribedProject = "";
     this.store.presence.clear();
-    this.store.changed();
     if (this.stopped) return;
     if (!opened) this.failuresWithoutOpen++;
     this.attempts++;
@@ -326,8 +313,7 @@ export class Connection {
   private async probeRest(): Promise<void> {
     let ok = false;
     try {
-      const r = await this.fetchImpl(`${this.opts.apiBase ?? ""}/api/health`, { headers: this.identity() });
-      ok = r.ok;
+      ok = (await this.rest.fetch("/api/health")).ok;
     } catch {
       ok = false;
     }
@@ -344,16 +330,21 @@ export class Connection {
     }
   }
 
+  private startPolling(): void {
+    this.poller.start();
+    this.pump();
+  }
+
   private sendRaw(ws: SocketLike, msg: WebSocketMessage): void {
     ws.send(toBinary(WebSocketMessageSchema, msg));
   }
 
   /** A command whose answer the caller awaits and which is not kept in the outbox. */
-  request(payload: WebSocketMessage["payload"], ws = this.ws, messageId = newId()): Promise<Ack> {
+  request(payload: CommandInit<ConnectionCommand>, ws = this.ws, messageId = newId()): Promise<Ack> {
     if (!ws) return Promise.reject(new Error("not connected"));
     return new Promise<Ack>((resolve, reject) => {
       this.requests.set(messageId, { resolve, reject });
-      this.sendRaw(ws, create(WebSocketMessageSchema, { messageId, payload }));
+      this.sendRaw(ws, envelope(payload, messageId));
     });
   }
 
@@ -382,7 +373,7 @@ export class Connection {
 
   // ---- the outbox ----------------------------------------------------------------------------
 
-  /** Sends the oldest unanswered command, if none is in flight. Call after enqueueing. */
+  /** Sends the oldest unanswered command, if none is in flight. Called on every outbox change. */
   pump(): void {
     if (this.inflight) return;
     const head = this.store.outbox.first();
@@ -392,10 +383,10 @@ export class Connection {
       this.sendRaw(this.ws, head.msg);
     } else if (this.state === "polling") {
       this.inflight = head.msg.messageId;
-      void this.sendRest(head.msg).then(
+      void sendRest(this.rest, head.msg).then(
         (answer) => {
           this.inflight = null;
-          if (answer) this.store.applyMessage(answer);
+          this.store.applyMessage(answer);
           this.pump();
         },
         () => {
@@ -437,26 +428,24 @@ export class Connection {
     const key = JSON.stringify(value);
     if (key === this.lastPresence) return;
     this.lastPresence = key;
-    void this.request({ case: "updatePresence", value: value as never }).catch(() => {});
+    void this.request({ case: "updatePresence", value }).catch(() => {});
   }
 
   async listComments(taskId: string): Promise<Comment[]> {
     if (this.state === "live" && this.ws) {
-      const ack = await this.request({ case: "listComments", value: { taskId } as never });
+      const ack = await this.request({ case: "listComments", value: { taskId } });
       return ack.result.case === "comments" ? ack.result.value.comments : [];
     }
-    const body = await this.getJson(`/api/v1/tasks/${taskId}/comments`);
-    return fromJson(ListCommentsResponseSchema, body as never, { ignoreUnknownFields: true }).comments;
+    return (await this.rest.get(ListCommentsResponseSchema, `/api/v1/tasks/${taskId}/comments`)).comments;
   }
 
   /** Who this page acts as, with its role, for a client without a WebSocket welcome. */
   async loadMe(): Promise<Member | null> {
     try {
-      const me = fromJson(MemberSchema, (await this.getJson("/api/v1/me")) as never, { ignoreUnknownFields: true });
+      const me = await this.rest.get(MemberSchema, "/api/v1/me");
       if (!this.welcome) {
         this.store.me = me;
-        this.store.members.set(me.id, me);
-        this.store.changed();
+        this.store.members.put(me.id, me);
       }
       return me;
     } catch {
@@ -465,13 +454,11 @@ export class Connection {
   }
 
   async listMembers(): Promise<Member[]> {
-    const body = await this.getJson("/api/v1/members");
-    return fromJson(ListMembersResponseSchema, body as never, { ignoreUnknownFields: true }).members;
+    return (await this.rest.get(ListMembersResponseSchema, "/api/v1/members")).members;
   }
 
   async listProjects(): Promise<Project[]> {
-    const body = await this.getJson("/api/v1/projects");
-    return fromJson(ListProjectsResponseSchema, body as never, { ignoreUnknownFields: true }).projects;
+    return (await this.rest.get(ListProjectsResponseSchema, "/api/v1/projects")).projects;
   }
 
   /**
@@ -483,8 +470,7 @@ export class Connection {
   async history(projectId: string, since = 0n, maxPages = 50): Promise<LogHistory> {
     const events: WebSocketMessage[] = [];
     for (let page = 0; page < maxPages; page++) {
-      const body = await this.getJson(`/api/v1/projects/${projectId}/events?since=${since}`);
-      const res = fromJson(ListEventsResponseSchema, body as never, { ignoreUnknownFields: true });
+      const res = await this.rest.get(ListEventsResponseSchema, `/api/v1/projects/${projectId}/events?since=${since}`);
       if (res.resyncRequired) return { events, complete: false, seq: since };
       events.push(...res.events);
       const last = res.events.at(-1)?.payload.value as { seq?: bigint } | undefined;
@@ -493,186 +479,4 @@ export class Connection {
     }
     return { events, complete: false, seq: since };
   }
-
-  // ---- REST fallback -------------------------------------------------------------------------
-
-  /** Sent on every REST call, so the server credits the change to the same member the
-   * WebSocket hello with this client id gets, not to the desktop owner. */
-  private identity(): Record<string, string> {
-    return {
-      Accept: "application/json",
-      "X-Tandem-Client-Id": this.opts.clientId,
-      "X-Tandem-Display-Name": headerName(this.opts.displayName),
-    };
-  }
-
-  private async getJson(path: string, signalGen?: number): Promise<unknown> {
-    const r = await this.fetchImpl(`${this.opts.apiBase ?? ""}${path}`, { headers: this.identity() });
-    if (signalGen !== undefined && signalGen !== this.pollGeneration) throw new Error("stale");
-    if ((r.status === 401 || r.status === 403) && this.state === "polling") {
-      this.end(`HTTP ${r.status}`);
-      throw new Error("stale");
-    }
-    if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
-    return r.json();
-  }
-
-  /** The board read in one transaction on the server, at one seq: polling resumes from there. */
-  private async loadSnapshotRest(projectId: string): Promise<void> {
-    const gen = this.pollGeneration;
-    const body = await this.getJson(`/api/v1/projects/${projectId}/snapshot`, gen);
-    if (projectId !== this.store.projectId) throw new Error("stale");
-    this.store.applySnapshot(fromJson(SnapshotSchema, body as never, { ignoreUnknownFields: true }));
-  }
-
-  private startPolling(): void {
-    const gen = ++this.pollGeneration;
-    void this.pollLoop(gen);
-    this.pump();
-  }
-
-  private async pollLoop(gen: number): Promise<void> {
-    for (let failures = 0; gen === this.pollGeneration && !this.stopped; ) {
-      const projectId = this.store.projectId;
-      if (!projectId) return;
-      try {
-        if (this.store.seq === 0n && this.store.epoch === "") await this.loadSnapshotRest(projectId);
-        const wait = this.opts.pollWaitSeconds ?? 25;
-        const res = fromJson(
-          ListEventsResponseSchema,
-          (await this.getJson(`/api/v1/projects/${projectId}/events?since=${this.store.seq}&wait=${wait}`, gen)) as never,
-          { ignoreUnknownFields: true },
-        );
-        if (gen !== this.pollGeneration || projectId !== this.store.projectId) return;
-        if (res.resyncRequired || (this.store.epoch && res.epoch && res.epoch !== this.store.epoch)) {
-          await this.loadSnapshotRest(projectId);
-          continue;
-        }
-        for (const ev of res.events) this.store.applyMessage(ev);
-        failures = 0;
-        if (this.state !== "polling") this.setState("polling", this.detail);
-      } catch (e) {
-        if ((e as Error).message === "stale") return;
-        failures++;
-        if (failures > 2) this.setState("offline");
-        await new Promise((r) => this.timers.setTimeout(() => r(null), Math.min(10_000, 1000 * failures)));
-        if (failures > 2 && gen === this.pollGeneration) this.setState("polling", this.detail);
-      }
-    }
-  }
-
-  /** Sends one outbox command through REST; returns the envelope the WebSocket would have sent. */
-  private async sendRest(msg: WebSocketMessage): Promise<WebSocketMessage | null> {
-    const p = msg.payload;
-    const json = (schema: Parameters<typeof toJson>[0], v: unknown) => JSON.stringify(toJson(schema, v as never));
-    let method = "POST";
-    let path = "";
-    let body: string | undefined;
-    let resultCase: "task" | "comment" | "project" | "sprint" | null = null;
-    switch (p.case) {
-      case "createTask":
-        path = `/api/v1/projects/${p.value.projectId}/tasks`;
-        body = json(TaskSchema, p.value.task);
-        resultCase = "task";
-        break;
-      case "updateTask":
-        method = "PATCH";
-        path = `/api/v1/tasks/${p.value.taskId}`;
-        body = json(UpdateTaskSchema, p.value);
-        resultCase = "task";
-        break;
-      case "moveTask":
-        path = `/api/v1/tasks/${p.value.taskId}/move`;
-        body = json(MoveTaskSchema, p.value);
-        resultCase = "task";
-        break;
-      case "deleteTask":
-        method = "DELETE";
-        path = `/api/v1/tasks/${p.value.taskId}`;
-        break;
-      case "addComment":
-        path = `/api/v1/tasks/${p.value.taskId}/comments`;
-        body = json(CommentSchema, create(CommentSchema, { id: p.value.commentId, body: p.value.body }));
-        resultCase = "comment";
-        break;
-      case "editComment":
-        method = "PATCH";
-        path = `/api/v1/comments/${p.value.commentId}`;
-        body = json(EditCommentSchema, p.value);
-        resultCase = "comment";
-        break;
-      case "deleteComment":
-        method = "DELETE";
-        path = `/api/v1/comments/${p.value.commentId}`;
-        break;
-      case "createProject":
-        path = `/api/v1/projects`;
-        body = json(ProjectSchema, p.value.project);
-        resultCase = "project";
-        break;
-      case "updateProject":
-        method = "PATCH";
-        path = `/api/v1/projects/${p.value.projectId}`;
-        body = json(UpdateProjectSchema, p.value);
-        resultCase = "project";
-        break;
-      case "deleteProject":
-        method = "DELETE";
-        path = `/api/v1/projects/${p.value.projectId}`;
-        break;
-      case "createSprint":
-        path = `/api/v1/projects/${p.value.projectId}/sprints`;
-        body = json(SprintSchema, p.value.sprint);
-        resultCase = "sprint";
-        break;
-      case "updateSprint":
-        method = "PATCH";
-        path = `/api/v1/sprints/${p.value.sprintId}`;
-        body = json(UpdateSprintSchema, p.value);
-        resultCase = "sprint";
-        break;
-      case "startSprint":
-        path = `/api/v1/sprints/${p.value.sprintId}/start`;
-        body = json(StartSprintSchema, p.value);
-        resultCase = "sprint";
-        break;
-      case "completeSprint":
-        path = `/api/v1/sprints/${p.value.sprintId}/complete`;
-        body = json(CompleteSprintSchema, p.value);
-        resultCase = "sprint";
-        break;
-      default:
-        return create(WebSocketMessageSchema, {
-          messageId: msg.messageId,
-          payload: {
-            case: "reject",
-            value: create(RejectSchema, {
-              error: create(ErrorSchema, { code: ErrorCode.UNSUPPORTED, message: "not available without the live connection" }),
-            }),
-          },
-        });
-    }
-    const r = await this.fetchImpl(`${this.opts.apiBase ?? ""}${path}`, {
-      method,
-      headers: { ...this.identity(), "Content-Type": "application/json", "Idempotency-Key": msg.messageId },
-      body: body ?? (method === "DELETE" ? undefined : "{}"),
-    });
-    if (r.status >= 500 && r.status !== 503) throw new Error(`HTTP ${r.status}`);
-    const text = await r.text();
-    const data = text ? (JSON.parse(text) as unknown) : {};
-    if (!r.ok) {
-      const err = fromJson(ErrorResponseSchema, data as never, { ignoreUnknownFields: true }).error;
-      return create(WebSocketMessageSchema, {
-        messageId: msg.messageId,
-        payload: { case: "reject", value: create(RejectSchema, { error: err }) },
-      });
-    }
-    const ack = create(AckSchema, {});
-    if (resultCase === "task") ack.result = { case: "task", value: fromJson(TaskSchema, data as never, { ignoreUnknownFields: true }) };
-    if (resultCase === "comment") ack.result = { case: "comment", value: fromJson(CommentSchema, data as never, { ignoreUnknownFields: true }) };
-    if (resultCase === "project") ack.result = { case: "project", value: fromJson(ProjectSchema, data as never, { ignoreUnknownFields: true }) };
-    if (resultCase === "sprint") ack.result = { case: "sprint", value: fromJson(SprintSchema, data as never, { ignoreUnknownFields: true }) };
-    return create(WebSocketMessageSchema, { messageId: msg.messageId, payload: { case: "ack", value: ack } });
-  }
 }
-

@@ -3,6 +3,7 @@
  * they were made. It survives a page reload (localStorage) so an edit made offline is never lost;
  * each command keeps its message_id, so a replay after a reconnect is deduplicated by the server.
  */
+import { signal } from "@preact/signals";
 import { fromBinary, toBinary, WebSocketMessageSchema, type WebSocketMessage } from "../proto";
 
 export interface KeyValueStorage {
@@ -47,6 +48,9 @@ function fromB64(s: string): Uint8Array {
 
 export class Outbox {
   private entries: OutboxEntry[] = [];
+  /** Bumped on every change: the optimistic view and the "unsent" count read it. */
+  private readonly version = signal(0);
+  private readonly listeners = new Set<() => void>();
 
   constructor(private readonly storage: KeyValueStorage | null, private readonly key = KEY) {
     this.load();
@@ -69,7 +73,16 @@ export class Outbox {
     }
   }
 
+  /** Called after every change (the connection sends the head when it can). */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Stores the entries and tells readers; call after changing an entry in place. */
   save(): void {
+    this.version.value++;
+    for (const fn of this.listeners) fn();
     if (!this.storage) return;
     if (this.entries.length === 0) {
       this.storage.removeItem(this.key);
@@ -98,23 +111,28 @@ export class Outbox {
   }
 
   get(messageId: string): OutboxEntry | undefined {
+    this.version.value;
     return this.entries.find((e) => e.msg.messageId === messageId);
   }
 
   /** The oldest unacknowledged command: it is sent first, and the next only after its answer. */
   first(): OutboxEntry | undefined {
+    this.version.value;
     return this.entries[0];
   }
 
   all(): readonly OutboxEntry[] {
+    this.version.value;
     return this.entries;
   }
 
   get size(): number {
+    this.version.value;
     return this.entries.length;
   }
 
   hasEntity(entityId: string): boolean {
+    this.version.value;
     return this.entries.some((e) => e.entityId === entityId);
   }
 }

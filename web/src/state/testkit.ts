@@ -11,7 +11,8 @@ export function task(id: string, init: Partial<Task> = {}): Task {
     key: `P-${id}`,
     title: `Task ${id}`,
     status: TaskStatus.TODO,
-    rank: id,
+    // A key the server's rank library could have made, in the order of the (one-letter) ids.
+    rank: `a${id}`,
     version: 1n,
     ...(init as object),
   });
@@ -25,20 +26,20 @@ export function snapshot(tasks: Task[], seq = 10n, epoch = "e1"): WebSocketMessa
 
 export function updated(seq: bigint, t: Task, paths: string[] = ["title"]): WebSocketMessage {
   return create(WebSocketMessageSchema, {
-    payload: { case: "taskUpdated", value: { projectId: PID, seq, task: t, updateMask: { paths } } as never },
+    payload: { case: "taskUpdated", value: { projectId: PID, seq, task: t, updateMask: { paths } } },
   });
 }
 
 export function created(seq: bigint, t: Task): WebSocketMessage {
   return create(WebSocketMessageSchema, {
-    payload: { case: "taskCreated", value: { projectId: PID, seq, task: t } as never },
+    payload: { case: "taskCreated", value: { projectId: PID, seq, task: t } },
   });
 }
 
 export function ack(messageId: string, t?: Task, seq = 0n): WebSocketMessage {
   return create(WebSocketMessageSchema, {
     messageId,
-    payload: { case: "ack", value: { seq, result: t ? { case: "task", value: t } : { case: undefined } } as never },
+    payload: { case: "ack", value: { seq, result: t ? { case: "task", value: t } : { case: undefined } } },
   });
 }
 
@@ -54,7 +55,7 @@ export function reject(messageId: string, code: number, message: string, current
           conflictingFields: fields,
           current: current ? { case: "currentTask", value: current } : { case: undefined },
         },
-      } as never,
+      },
     },
   });
 }

@@ -2,7 +2,7 @@
 import { memo } from "preact/compat";
 import { useRef, useState } from "preact/hooks";
 import { SprintState, type Task, type TaskStatus } from "../proto";
-import { connection, filters, go, quickAddStatus, rev, route, selectedTask, store } from "../app-context";
+import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
@@ -125,7 +125,6 @@ function QuickAdd({ status }: { status: TaskStatus }) {
 }
 
 function Column({ status, name, tasks }: { status: TaskStatus; name: string; tasks: Task[] }) {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const [dropAt, setDropAt] = useState(-1);
   const listRef = useRef<HTMLDivElement>(null);
   const points = tasks.reduce((n, t) => n + (t.storyPoints ?? 0), 0);
@@ -201,7 +200,6 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
 }
 
 function Filters() {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const f = filters.value;
   const set = (patch: Partial<typeof f>) => (filters.value = { ...f, ...patch });
   const labels = new Set<string>();
@@ -262,7 +260,6 @@ function Filters() {
 }
 
 export function Board() {
-  void rev.value;
   void route.value;
   connection();
   const filter = taskFilter();

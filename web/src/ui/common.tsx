@@ -31,7 +31,7 @@ export function initials(name: string): string {
   return ((parts[0]?.[0] ?? "?") + (parts[1]?.[0] ?? "")).toUpperCase();
 }
 
-export function Avatar({ member, size = 22, ring = false }: { member?: Member | null; size?: number; ring?: boolean }) {
+export function Avatar({ member, size = 22, ring = false }: { member?: Pick<Member, "displayName" | "color"> | null; size?: number; ring?: boolean }) {
   const name = member?.displayName || "Unassigned";
   return (
     <span

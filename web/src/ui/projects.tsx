@@ -1,6 +1,6 @@
 /** The projects page: list, create (name and key), rename, delete with confirmation; the empty state. */
 import { useEffect, useState } from "preact/hooks";
-import { connection, go, rev, store } from "../app-context";
+import { connection, go, store } from "../app-context";
 import { focusOnMount } from "./common";
 
 const PROJECTS_POLL_MS = 3000;
@@ -49,7 +49,6 @@ function CreateProject({ first }: { first: boolean }) {
 }
 
 export function Projects() {
-  void rev.value;
   const [renaming, setRenaming] = useState("");
   const [draft, setDraft] = useState("");
   const [confirmDelete, setConfirmDelete] = useState("");

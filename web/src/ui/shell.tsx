@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { TaskStatus } from "../proto";
 import {
   connection,
+  connDetail,
   connState,
   displayName,
   filters,
@@ -13,7 +14,7 @@ import {
   NAME_KEY,
   paletteOpen,
   quickAddStatus,
-  rev,
+ 
   route,
   selectedTask,
   store,
@@ -34,12 +35,10 @@ const STATE_TEXT: Record<string, string> = {
 };
 
 function Indicator() {
-  void rev.value;
   const s = connState.value;
   const waiting = store.outbox.size;
-  const conn = connection();
   return (
-    <span class={`conn ${s}`} data-testid="connection" data-state={s} title={conn.detail || STATE_TEXT[s]}>
+    <span class={`conn ${s}`} data-testid="connection" data-state={s} title={connDetail.value || STATE_TEXT[s]}>
       <span class="conn-dot" />
       {STATE_TEXT[s]}
       {waiting > 0 && s !== "live" && <span class="muted"> · {waiting} unsent</span>}
@@ -74,7 +73,6 @@ function FirstRun() {
 }
 
 function Notices() {
-  void rev.value;
   useEffect(() => {
     if (store.notices.length === 0) return;
     const id = store.notices[0].id;
@@ -104,7 +102,6 @@ function show(field: string, t: Record<string, unknown>): string {
 }
 
 function ConflictDialog() {
-  void rev.value;
   const c = store.conflicts[0];
   if (!c) return null;
   const fields = c.mask;
@@ -127,8 +124,8 @@ function ConflictDialog() {
             {fields.map((f) => (
               <tr key={f} class={c.fields.includes(f) ? "differs" : ""}>
                 <th>{f.replace(/_id$/, "").replace(/_/g, " ")}</th>
-                <td data-testid="theirs">{show(f, c.theirs as never)}</td>
-                <td data-testid="mine">{show(f, c.mine as never)}</td>
+                <td data-testid="theirs">{show(f, c.theirs)}</td>
+                <td data-testid="mine">{show(f, c.mine)}</td>
               </tr>
             ))}
           </tbody>
@@ -240,7 +237,6 @@ function actions(): Action[] {
 }
 
 function Palette() {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const [q, setQ] = useState("");
   const [i, setI] = useState(0);
   const [sub, setSub] = useState<{ title: string; hint: string; items: Action[] } | null>(null);
@@ -375,7 +371,6 @@ function onKey(e: KeyboardEvent): void {
 }
 
 export function App() {
-  void rev.value;
   const r = route.value;
   useEffect(() => {
     document.addEventListener("keydown", onKey);
@@ -430,7 +425,7 @@ export function App() {
           </span>
         )}
         <Indicator />
-        <Avatar member={store.me ?? { displayName: displayName.value } as never} />
+        <Avatar member={store.me ?? { displayName: displayName.value, color: "" }} />
       </header>
       <div class="main">
         {!r.projectId ? <Projects /> : r.view === "sprints" ? <SprintsView /> : <Board />}

@@ -2,7 +2,7 @@
  * where unfinished work goes), and the active sprint's burndown. */
 import { useEffect, useState } from "preact/hooks";
 import { SprintState, TaskStatus, type Sprint, type Task, type WebSocketMessage } from "../proto";
-import { connection, connState, rev, route, store } from "../app-context";
+import { connection, connState, route, store } from "../app-context";
 import { computeBurndown, isoDay } from "../state/burndown";
 import { Avatar, names, othersWhere, statusName, focusOnMount } from "./common";
 
@@ -101,7 +101,6 @@ function SprintForm({ sprint, onClose }: { sprint?: Sprint; onClose: () => void 
 // ---- completing ------------------------------------------------------------------------------
 
 function CompleteDialog({ sprint, onClose }: { sprint: Sprint; onClose: () => void }) {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const tasks = store.sprintTasks(sprint.id);
   const done = tasks.filter((t) => t.status === TaskStatus.DONE);
   const open = tasks.filter((t) => t.status !== TaskStatus.DONE);
@@ -158,7 +157,6 @@ function CompleteDialog({ sprint, onClose }: { sprint: Sprint; onClose: () => vo
 // ---- burndown --------------------------------------------------------------------------------
 
 function BurndownChart({ sprint }: { sprint: Sprint }) {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const [history, setHistory] = useState<{ events: WebSocketMessage[]; complete: boolean } | null>(null);
   useEffect(() => {
     let live = true;
@@ -326,7 +324,6 @@ function Section({
   children?: preact.ComponentChildren;
   head: preact.ComponentChildren;
 }) {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const [over, setOver] = useState(false);
   const id = sprint?.id ?? "";
   const done = tasks.filter((t) => t.status === TaskStatus.DONE);
@@ -378,7 +375,6 @@ function Section({
 }
 
 export function SprintsView() {
-  void rev.value;
   void route.value;
   connection();
   const [editing, setEditing] = useState<Sprint | "new" | null>(null);

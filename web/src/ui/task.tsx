@@ -2,7 +2,7 @@
  * presence on the task, and its activity from the change log. */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { timestampDate, SprintState, TaskStatus, type Comment, type Task, type WebSocketMessage } from "../proto";
-import { connection, go, rev, store } from "../app-context";
+import { connection, connState, go, store } from "../app-context";
 import { loadTaskActivity, type TaskActivity } from "../state/activity";
 import { renderMarkdown } from "../markdown";
 import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
@@ -74,7 +74,6 @@ function TextField({ value, version, onSave, label, multiline = false, disabled 
 }
 
 function Description({ task }: { task: Task }) {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const [editing, setEditing] = useState(false);
   const editors = othersWhere((p) => p.viewingTaskId === task.id && p.editingField === "description");
   const conn = connection();
@@ -124,7 +123,6 @@ function Description({ task }: { task: Task }) {
 }
 
 function Subtasks({ task }: { task: Task }) {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const [title, setTitle] = useState("");
   const subs = store.subtasks(task.id);
   return (
@@ -168,7 +166,6 @@ function Subtasks({ task }: { task: Task }) {
 }
 
 function CommentItem({ c }: { c: Comment }) {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const [edit, setEdit] = useState<string | null>(null);
   const author = store.members.get(c.authorId);
   const mine = c.authorId !== "" && c.authorId === store.me?.id && !store.readOnly;
@@ -213,7 +210,6 @@ function CommentItem({ c }: { c: Comment }) {
 }
 
 function Comments({ task }: { task: Task }) {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const [body, setBody] = useState("");
   const idle = useRef<ReturnType<typeof setTimeout> | null>(null);
   const conn = connection();
@@ -298,7 +294,6 @@ function describe(msg: WebSocketMessage): string {
 }
 
 function Activity({ task }: { task: Task }) {
-  void rev.value; // redraw on store changes (signals skip components that read none)
   const [activity, setActivity] = useState<TaskActivity | null>(null);
   const read = useRef<TaskActivity | null>(null);
   const seq = store.seq;
@@ -354,7 +349,6 @@ function Activity({ task }: { task: Task }) {
 }
 
 export function TaskPanel({ taskId }: { taskId: string }) {
-  void rev.value;
   const task = store.task(taskId);
   const conn = connection();
   useEffect(() => {
@@ -363,7 +357,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
       conn.listComments(taskId).then((list) => store.setComments(taskId, list), () => {});
     }
     return () => conn.updatePresence({});
-  }, [taskId, conn.state]);
+  }, [taskId, connState.value]);
   if (!task) {
     return (
       <aside class="panel" data-testid="task-panel">
