@@ -110,6 +110,7 @@ class UpdateChecker(QObject):
         self,
         menu: QMenu,
         *,
+        before: QAction | None = None,
         enabled: bool,
         on_toggle: Callable[[bool], None],
         notify: Callable[[str, str], None],
@@ -135,8 +136,12 @@ class UpdateChecker(QObject):
         self.available = QAction("", menu)
         self.available.setVisible(False)
         self.available.triggered.connect(self.open_release)
-        menu.addAction(self.toggle)
-        menu.addAction(self.available)
+        # Just above ``before`` (the tray puts them above About), or at the end.
+        for action in (self.toggle, self.available):
+            if before is None:
+                menu.addAction(action)
+            else:
+                menu.insertAction(before, action)
         self._checked.connect(self._on_checked)
 
     @property

@@ -43,7 +43,7 @@ APP_ID = "app.tandem.Tandem"
 # PyInstaller is a build tool, not a dependency: installed here on first use, pinned.
 PYINSTALLER = "pyinstaller==6.22.3"
 # Inputs of the folder app: when none changed, the last build is reused.
-BUNDLE_INPUTS = ("app", "server", "proto/tandem", "assets", "web/dist")
+BUNDLE_INPUTS = ("launcher", "app", "server", "proto/tandem", "assets", "web/dist")
 BUNDLE_INPUTS_FILES = ("packaging/tandem.spec", "packaging/launch.py", "requirements.lock")
 STAMP = "bundle.json"
 # The shared libraries Qt's xcb platform plugin loads (not bundled: they belong to the
