@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from app import resources
 from app.controller import TrayController, open_in_desktop
-from app.instance import SingleInstance
+from app.instance import QuitListener, SingleInstance
 from app.logs import setup_logging
 from server import paths
 from server.storage.health import DatabaseUnusableError
@@ -135,8 +135,12 @@ def _run(app: QApplication, instance: SingleInstance, data_dir: Path, log_path: 
     app.commitDataRequest.connect(lambda _manager: controller.shutdown())
     app.aboutToQuit.connect(controller.shutdown)
     install_signal_handlers(app, app.quit)
+    # `tandem --quit` (installers, before an upgrade) ends the app as Quit in the menu does.
+    quit_listener = QuitListener(data_dir, app.quit)
     controller.open_board()
+    controller.updates.start()  # only when the person turned update checks on
     status = app.exec()
+    quit_listener.close()
     controller.shutdown()
     return status
 

@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench_desktop",
     "bench_ui",
     "bench_soak",
+    "bench_package",
 ]
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 from server import paths
@@ -84,9 +86,28 @@ def _restore_hint(db_path: Path) -> str:
     )
 
 
+def keep_aside(db_path: Path) -> Path | None:
+    """Copy a damaged database (and its journal files) aside, byte for byte.
+
+    The original stays where it is, untouched: whoever repairs it works on a copy, and
+    nothing a later start does can make it worse. None when even the copy failed.
+    """
+    copy = db_path.with_name(f"{db_path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            source = db_path.with_name(db_path.name + suffix)
+            if source.exists():
+                shutil.copy2(source, copy.with_name(copy.name + suffix))
+    except OSError:
+        return None
+    return copy
+
+
 def damaged(db_path: Path, problem: str) -> DatabaseUnusableError:
+    copy = keep_aside(db_path)
+    kept = f"a copy is at {copy}; " if copy is not None else ""
     return DatabaseUnusableError(
-        f"the database {db_path} is damaged ({problem}); nothing was changed; "
+        f"the database {db_path} is damaged ({problem}); nothing was changed; {kept}"
         + _restore_hint(db_path)
     )
 

@@ -212,6 +212,8 @@ def backup_file(conn: sqlite3.Connection, dest: Path) -> Path:
 def migrate(path: Path, conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
     """Bring the database to the latest version; returns the version it was at."""
     latest = len(migrations)
+    # A damaged file never gets here: the store checks every page before opening it
+    # (storage/health.py), so nothing is migrated over damage.
     found = user_version(conn)
     if found > latest:
         raise DatabaseTooNewError(
