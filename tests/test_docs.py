@@ -29,6 +29,7 @@ def test_protocol_page_names_every_message_error_code_and_close_code() -> None:
 def test_security_page_states_the_limits_the_code_has() -> None:
     """docs/security.md quotes the connection limits; they must be the ones in force."""
     from server.config import ServerConfig
+    from server.domain import idempotency, validate
     from server.realtime import protocol
     from server.security import invites, throttle
 
@@ -45,6 +46,9 @@ def test_security_page_states_the_limits_the_code_has() -> None:
         "JSON frame": f"at most {protocol.MAX_JSON_FRAME_BYTES // 1024} KiB",
         "JSON rate": f"no more than {protocol.JSON_BYTES_PER_SECOND // 1024} KiB a second",
         "sessions": f"at most {invites.MAX_SESSIONS_PER_INVITE} browsers",
+        "id length": f"at most {validate.MAX_ID_LENGTH} characters, any other",
+        "text length": f"at most {validate.MAX_TEXT_LENGTH:,} characters",
+        "answers kept": f"at most {idempotency.BUDGET_BYTES // (1024 * 1024)} MiB of answers",
         "free mistakes": f"after the first {_word(throttle.ThrottlePolicy().free_failures)}",
     }
     flat = " ".join(text.split())
