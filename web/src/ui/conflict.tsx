@@ -50,12 +50,12 @@ function useAuthor(c: Conflict): string {
   return name;
 }
 
-function CopyButton({ text, label }: { text: string; label: string }) {
+/** Copies one side's value; "what" ("my description") is read out after "Copy" or "Copied". */
+function CopyButton({ text, what }: { text: string; what: string }) {
   const [done, setDone] = useState(false);
   return (
     <button
-      class="link small-text"
-      aria-label={label}
+      class="link small-text copy"
       onClick={() =>
         void navigator.clipboard.writeText(text).then(
           () => setDone(true),
@@ -64,6 +64,7 @@ function CopyButton({ text, label }: { text: string; label: string }) {
       }
     >
       {done ? "Copied" : "Copy"}
+      <span class="sr-only"> {what}</span>
     </button>
   );
 }
@@ -103,11 +104,11 @@ function ConflictView({ c }: { c: Conflict }) {
                   <th>{name}</th>
                   <td>
                     <div class="conflict-value" data-testid="theirs">{theirs}</div>
-                    <CopyButton text={theirs} label={`Copy their ${name}`} />
+                    <CopyButton text={theirs} what={`their ${name}`} />
                   </td>
                   <td>
                     <div class="conflict-value" data-testid="mine">{mine}</div>
-                    <CopyButton text={mine} label={`Copy my ${name}`} />
+                    <CopyButton text={mine} what={`my ${name}`} />
                   </td>
                 </tr>
               );
@@ -115,7 +116,7 @@ function ConflictView({ c }: { c: Conflict }) {
           </tbody>
         </table>
         <div class="row end">
-          <button onClick={() => store.resolveConflict(c.id, "theirs")}>Take {author ? `${author}'s` : "theirs"}</button>
+          <button onClick={() => store.resolveConflict(c.id, "theirs")}>Take theirs</button>
           {descriptionDiffers && (
             <button onClick={() => store.resolveConflict(c.id, "both")} title="Their description, then mine below it">
               Keep both descriptions
