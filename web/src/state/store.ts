@@ -71,6 +71,8 @@ export class BoardStore {
   private readonly conflictsSignal = signal<readonly Conflict[]>([]);
   /** Deletes held back for the undo window: they show as done but are not sent yet. */
   private readonly heldSignal = signal<readonly OutboxEntry[]>([]);
+  /** The last "Undid …" notice: the next undo or redo replaces it rather than piling up. */
+  private undoNoticeId = "";
   private readonly holds = new Map<string, { timer: ReturnType<typeof setTimeout>; noticeId: string }>();
 
   /** Confirmed maps: each changes only when one of its records does. */
@@ -499,18 +501,18 @@ export class BoardStore {
     if (this.readOnly) return false;
     const step = this.undoStack.pop();
     if (step && this.cancelDelete(step.entityId)) {
-      this.notify(`Undid ${step.label}`);
+      this.sayUndo(`Undid ${step.label}`);
       return true;
     }
     const payload = step?.make();
     if (!step || !payload) {
-      this.notify("Nothing to undo");
+      this.sayUndo("Nothing to undo");
       return false;
     }
     const redo = this.inverseOf(payload, step);
     this.send(payload, step);
     if (redo) this.undoStack.pushRedo(redo);
-    this.notify(`Undid ${step.label}`);
+    this.sayUndo(`Undid ${step.label}`);
     return true;
   }
 
@@ -520,14 +522,21 @@ export class BoardStore {
     const step = this.undoStack.popRedo();
     const payload = step?.make();
     if (!step || !payload) {
-      this.notify("Nothing to redo");
+      this.sayUndo("Nothing to redo");
       return false;
     }
     const undo = this.inverseOf(payload, step);
     this.send(payload, step);
     if (undo) this.undoStack.pushRedone(undo);
-    this.notify(`Redid ${step.label}`);
+    this.sayUndo(`Redid ${step.label}`);
     return true;
+  }
+
+  private sayUndo(text: string): void {
+    batch(() => {
+      this.dismissNotice(this.undoNoticeId);
+      this.undoNoticeId = this.notify(text);
+    });
   }
 
   private send(payload: PayloadInit, step: UndoStep): void {
