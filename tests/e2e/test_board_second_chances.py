@@ -41,7 +41,9 @@ def settled(page: Any) -> None:
 
 
 def titles(server: LiveServer, project: dict[str, Any]) -> list[str]:
-    return [t["title"] for t in server.api("GET", f"/api/v1/projects/{project['id']}/tasks")["tasks"]]
+    return [
+        t["title"] for t in server.api("GET", f"/api/v1/projects/{project['id']}/tasks")["tasks"]
+    ]
 
 
 def test_a_long_column_scrolls_inside_itself_and_the_page_does_not(
@@ -56,9 +58,10 @@ def test_a_long_column_scrolls_inside_itself_and_the_page_does_not(
     expect(page.get_by_test_id("card")).to_have_count(80)
     # The page is exactly the window: nothing (such as cards' hidden screen-reader text) escapes
     # the column's own scroll box and stretches it.
-    assert page.evaluate("() => document.scrollingElement.scrollHeight") <= page.viewport_size[
-        "height"
-    ]
+    assert (
+        page.evaluate("() => document.scrollingElement.scrollHeight")
+        <= page.viewport_size["height"]
+    )
     cards = page.get_by_test_id("column-2").locator(".cards")
     assert cards.evaluate("el => el.scrollHeight > el.clientHeight")
     cards.hover()
@@ -103,7 +106,9 @@ def test_a_deleted_task_comes_back_with_undo_and_is_gone_for_everyone_after(
     axe_clean(ana, "delete notice")
     notice.get_by_role("button", name="Undo").click()
     expect(ana.get_by_test_id("card")).to_have_count(2)
-    expect(ana.get_by_test_id("notice").filter(has_text=f"Restored {doomed['key']}")).to_be_visible()
+    expect(
+        ana.get_by_test_id("notice").filter(has_text=f"Restored {doomed['key']}")
+    ).to_be_visible()
     # Brought back whole: it never left the server, and Ben never lost it.
     assert sorted(titles(server, project)) == ["Delete me", "Keep me"]
     expect(ben.get_by_test_id("card")).to_have_count(2)
@@ -130,10 +135,18 @@ def test_due_dates_show_on_cards_and_overdue_ones_stand_out(
     yesterday, soon, later = (today + datetime.timedelta(days=d) for d in (-1, 1, 40))
     project = server.make_project(
         [
-            {"title": "Late", "status": "TASK_STATUS_IN_PROGRESS", "dueDate": yesterday.isoformat()},
+            {
+                "title": "Late",
+                "status": "TASK_STATUS_IN_PROGRESS",
+                "dueDate": yesterday.isoformat(),
+            },
             {"title": "Tomorrow", "status": "TASK_STATUS_TODO", "dueDate": soon.isoformat()},
             {"title": "Next month", "status": "TASK_STATUS_TODO", "dueDate": later.isoformat()},
-            {"title": "Shipped anyway", "status": "TASK_STATUS_DONE", "dueDate": yesterday.isoformat()},
+            {
+                "title": "Shipped anyway",
+                "status": "TASK_STATUS_DONE",
+                "dueDate": yesterday.isoformat(),
+            },
             {"title": "Whenever", "status": "TASK_STATUS_TODO"},
         ]
     )
@@ -195,7 +208,7 @@ def test_conflict_dialog_names_who_changed_it_and_keeps_both_drafts(
     carol_panel.get_by_label("Description").press("Control+Enter")
     settled(carol)
     ana.wait_for_function(
-        "(id) => tandem.store.tasks.get(id)?.description.startsWith(\"Carol\")", arg=task["id"]
+        '(id) => tandem.store.tasks.get(id)?.description.startsWith("Carol")', arg=task["id"]
     )
     ana_panel.get_by_label("Description").press("Control+Enter")
 
@@ -252,9 +265,7 @@ def test_ctrl_z_undoes_and_ctrl_shift_z_and_ctrl_y_redo_with_feedback(
 ) -> None:
     project = server.make_project([{"title": "Ship it", "status": "TASK_STATUS_TODO"}])
     page = board(browser, server, "Ana", project)
-    task = server.api("GET", f"/api/v1/projects/{project['id']}/tasks")[
-        "tasks"
-    ][0]
+    task = server.api("GET", f"/api/v1/projects/{project['id']}/tasks")["tasks"][0]
     card = page.get_by_test_id("card")
     card.focus()
     page.keyboard.press("s")
