@@ -15,6 +15,8 @@ const MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
 const MOD = MAC ? "⌘" : "Ctrl";
 
 interface Shortcut {
+  /** What other parts of the page call it by (the palette shows its keys as a hint). */
+  id: string;
   /** How the keys are shown: each entry one way to press it, as key caps joined by "+". */
   keys: string[];
   what: string;
@@ -50,6 +52,7 @@ function step(by: number): void {
 export const SHORTCUTS: Shortcut[] = [
   {
     keys: [`${MOD}+K`],
+    id: "palette",
     what: "Open the command palette",
     matches: (e) => mod(e) && e.key.toLowerCase() === "k",
     inFields: true,
@@ -57,6 +60,7 @@ export const SHORTCUTS: Shortcut[] = [
   },
   {
     keys: ["N"],
+    id: "new-task",
     what: "New task",
     matches: plain("n"),
     edits: true,
@@ -65,10 +69,11 @@ export const SHORTCUTS: Shortcut[] = [
       quickAddStatus.value = TaskStatus.TODO;
     },
   },
-  { keys: ["J"], what: "Select the next card", matches: plain("j"), onBoard: true, run: () => step(1) },
-  { keys: ["K"], what: "Select the previous card", matches: plain("k"), onBoard: true, run: () => step(-1) },
+  { keys: ["J"], id: "next", what: "Select the next card", matches: plain("j"), onBoard: true, run: () => step(1) },
+  { keys: ["K"], id: "previous", what: "Select the previous card", matches: plain("k"), onBoard: true, run: () => step(-1) },
   {
     keys: ["Enter"],
+    id: "open",
     what: "Open the selected card",
     matches: plain("Enter"),
     run: () => {
@@ -78,6 +83,7 @@ export const SHORTCUTS: Shortcut[] = [
   },
   {
     keys: ["Esc"],
+    id: "close",
     what: "Close the task panel",
     matches: plain("Escape"),
     run: () => {
@@ -93,6 +99,7 @@ export const SHORTCUTS: Shortcut[] = [
   },
   {
     keys: ["S"],
+    id: "status",
     what: "Move the selected card to the next status",
     matches: plain("s"),
     edits: true,
@@ -108,6 +115,7 @@ export const SHORTCUTS: Shortcut[] = [
   },
   {
     keys: ["A"],
+    id: "assign",
     what: "Assign the selected card to me (again: unassign)",
     matches: plain("a"),
     edits: true,
@@ -119,6 +127,7 @@ export const SHORTCUTS: Shortcut[] = [
   },
   {
     keys: [`${MOD}+Z`, "Z"],
+    id: "undo",
     what: "Undo my last change",
     matches: (e) => e.key.toLowerCase() === "z" && !e.shiftKey && !e.altKey,
     edits: true,
@@ -126,6 +135,7 @@ export const SHORTCUTS: Shortcut[] = [
   },
   {
     keys: [`${MOD}+Shift+Z`, ...(MAC ? [] : ["Ctrl+Y"])],
+    id: "redo",
     what: "Redo what I undid",
     matches: (e) => mod(e) && ((e.shiftKey && e.key.toLowerCase() === "z") || (!MAC && !e.shiftKey && e.key.toLowerCase() === "y")),
     edits: true,
@@ -133,11 +143,17 @@ export const SHORTCUTS: Shortcut[] = [
   },
   {
     keys: ["?"],
+    id: "help",
     what: "Show these shortcuts",
     matches: (e) => e.key === "?" && !mod(e),
     run: () => (cheatSheetOpen.value = true),
   },
 ];
+
+/** The first way to press a shortcut, for hints elsewhere ("Ctrl+Z"). */
+export function keysOf(id: string): string | undefined {
+  return SHORTCUTS.find((s) => s.id === id)?.keys[0];
+}
 
 function typingTarget(e: KeyboardEvent): boolean {
   const el = e.target as HTMLElement | null;
@@ -188,7 +204,7 @@ export function CheatSheet() {
         <table class="shortcuts">
           <tbody>
             {SHORTCUTS.map((s) => (
-              <tr key={s.what}>
+              <tr key={s.id}>
                 <td>
                   {s.keys.map((k, i) => (
                     <span key={k}>

@@ -23,7 +23,7 @@ import { Board } from "./board";
 import { Avatar, othersWhere, STATUSES, statusName, focusOnMount } from "./common";
 import { NOTICE_MS } from "../state/store";
 import { ConflictDialog } from "./conflict";
-import { CheatSheet, onKey } from "./keyboard";
+import { CheatSheet, keysOf, onKey } from "./keyboard";
 import { Projects } from "./projects";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
@@ -172,14 +172,14 @@ function actions(): Action[] {
     taskPickers(list);
     list.push({
       name: "New task",
-      hint: "N",
+      hint: keysOf("new-task"),
       run: () => {
         if (route.value.view !== "board") go(pid, "", "board");
         quickAddStatus.value = TaskStatus.TODO;
       },
     });
-    list.push({ name: "Undo my last change", hint: "Z", run: () => store.undo() });
-    list.push({ name: "Redo what I undid", run: () => store.redo() });
+    list.push({ name: "Undo my last change", hint: keysOf("undo"), run: () => store.undo() });
+    list.push({ name: "Redo what I undid", hint: keysOf("redo"), run: () => store.redo() });
   }
   if (pid) {
     list.push({ name: "Go to board", run: () => go(pid, "", "board") });
