@@ -20,14 +20,18 @@ function show(field: string, t: Record<string, unknown>): string {
   return v === undefined || v === "" ? "—" : String(v);
 }
 
+const RECENT = 500n;
+
 /** Who made the version that beat ours: the change-log event that produced it. */
 function useAuthor(c: Conflict): string {
   const [name, setName] = useState("");
   useEffect(() => {
     let live = true;
     setName("");
+    // The change that beat ours is recent: the last stretch of the log is enough to find it.
+    const since = store.seq > RECENT ? store.seq - RECENT : 0n;
     connection()
-      .history(c.theirs.projectId)
+      .history(c.theirs.projectId, since)
       .then((h) => {
         const mine = store.me?.id;
         const events = h.events.filter((m) => concernsTask(m, c.taskId));
