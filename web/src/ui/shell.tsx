@@ -1,5 +1,6 @@
 /** The page frame: header with presence and the connection indicator, first-run name prompt,
- * notices, the conflict dialog, the command palette and keyboard shortcuts. */
+ * notices (with their undo buttons) and the command palette; it mounts the conflict dialog
+ * (conflict.tsx) and the keyboard shortcuts (keyboard.tsx). */
 import { useEffect, useState } from "preact/hooks";
 import { TaskStatus } from "../proto";
 import {
