@@ -300,3 +300,29 @@ def test_ctrl_z_undoes_and_ctrl_shift_z_and_ctrl_y_redo_with_feedback(
     search.press("Control+z")
     expect(page.get_by_test_id("column-3").get_by_test_id("card")).to_have_count(1)
     assert page.evaluate("() => tandem.store.outbox.size") == 0
+
+
+def test_a_delete_still_in_its_undo_window_is_sent_when_the_page_is_left(
+    server: LiveServer, browser: Any
+) -> None:
+    project = server.make_project(
+        [
+            {"title": "Keep me", "status": "TASK_STATUS_TODO"},
+            {"title": "Delete me", "status": "TASK_STATUS_TODO"},
+        ]
+    )
+    doomed = next(
+        t
+        for t in server.api("GET", f"/api/v1/projects/{project['id']}/tasks")["tasks"]
+        if t["title"] == "Delete me"
+    )
+    ana = board(browser, server, "Ana", project)
+    ana.goto(f"{server.url}/#/p/{project['id']}/t/{doomed['id']}")
+    ana.get_by_test_id("task-panel").get_by_role("button", name="Delete task").click()
+    expect(ana.get_by_test_id("card")).to_have_count(1)
+    # Reloaded at once: the held delete went to the outbox (kept across the reload) and is sent.
+    ana.reload()
+    expect(ana.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    expect(ana.get_by_test_id("card")).to_have_text([re.compile("Keep me")])
+    settled(ana)
+    assert titles(server, project) == ["Keep me"]
