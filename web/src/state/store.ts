@@ -392,7 +392,7 @@ export class BoardStore {
     const msg = envelope({ case: "deleteTask", value: { taskId } });
     this.heldSignal.value = [...this.heldSignal.peek(), { msg, entityId: taskId, projectId: this.projectId, chained: false }];
     this.pushUndo(() => null, taskId, `deleting ${name}`);
-    const noticeId = this.notify(`Deleted ${name}`, { label: "Undo", run: () => this.undoDelete(taskId) });
+    const noticeId = this.notify(`Deleted ${name}`, { label: "Undo", run: () => this.undoDelete(taskId, name) });
     this.holds.set(taskId, { timer: setTimeout(() => this.releaseDelete(taskId), holdMs), noticeId });
   }
 
@@ -427,9 +427,8 @@ export class BoardStore {
   }
 
   /** The notice's "Undo": the same as undo while the delete is held. */
-  private undoDelete(taskId: string): void {
-    const name = this.nameOf(taskId);
-    if (this.cancelDelete(taskId)) this.notify(`Restored ${this.nameOf(taskId)}`);
+  private undoDelete(taskId: string, name: string): void {
+    if (this.cancelDelete(taskId)) this.notify(`Restored ${name}`);
     else this.notify(`Couldn't restore ${name}: it was already deleted`);
   }
 
