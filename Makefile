@@ -13,6 +13,8 @@ WEB_STAMP := web/node_modules/.installed
 WEB_DIST  := web/dist/index.html
 WEB_SRC   := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f -not -path 'web/src/gen/*' 2>/dev/null) $(wildcard proto/tandem/v1/*.proto)
 BUF    := web/node_modules/.bin/buf
+# The benchmarks' reference server and load clients (Node's ws package).
+BENCH_NODE_STAMP := tests/bench_node/node_modules/.installed
 
 .PHONY: run serve test test-py test-web lint bench proto lock web clean
 
@@ -56,7 +58,11 @@ test-web: $(WEB_STAMP) $(WEB_DIST)
 
 test: lint test-web test-py
 
-bench: $(STAMP) $(WEB_DIST)
+$(BENCH_NODE_STAMP): tests/bench_node/package.json tests/bench_node/package-lock.json
+	cd tests/bench_node && npm ci --no-audit --no-fund
+	touch $@
+
+bench: $(STAMP) $(WEB_DIST) $(BENCH_NODE_STAMP)
 	$(BIN)/python tests/bench.py
 
 proto: $(STAMP)
@@ -67,4 +73,4 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -q -o requirements.lock
 
 clean:
-	rm -rf $(VENV) web/node_modules web/dist web/src/gen
+	rm -rf $(VENV) web/node_modules web/dist web/src/gen tests/bench_node/node_modules

@@ -23,6 +23,8 @@ from app.controller import TrayController, open_in_desktop
 from app.instance import SingleInstance
 from app.logs import setup_logging
 from server import paths
+from server.storage.health import DatabaseUnusableError
+from server.storage.migrations import DatabaseTooNewError
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,11 @@ def _run(app: QApplication, instance: SingleInstance, data_dir: Path, log_path: 
     controller = TrayController(data_dir, log_path=log_path)
     try:
         url = controller.start()
+    except (DatabaseUnusableError, DatabaseTooNewError) as error:
+        # Already the one line to show: what is wrong and what to do; no traceback.
+        log.error("Tandem could not start: %s", error)
+        QMessageBox.critical(None, "Tandem could not start", str(error))
+        return 1
     except Exception as error:
         log.exception("the server did not start")
         QMessageBox.critical(None, "Tandem could not start", f"The server did not start:\n{error}")
