@@ -4,6 +4,7 @@ whole AddComment command, keeping the id the page gave it; a move; a delete answ
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -51,8 +52,13 @@ def test_comment_move_and_delete_go_through_rest_when_the_websocket_is_blocked(
 
     page.goto(f"{server.url}/#/p/{project['id']}/t/{cert['id']}")
     page.get_by_test_id("task-panel").get_by_label("Delete task").click()
-    page.wait_for_function("() => tandem.store.outbox.size === 0")
+    # The delete is sent once its undo window closes.
+    deadline = time.monotonic() + 30
     left = server.api("GET", f"/api/v1/projects/{project['id']}/tasks")["tasks"]
+    while len(left) > 1 and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+        left = server.api("GET", f"/api/v1/projects/{project['id']}/tasks")["tasks"]
+    page.wait_for_function("() => tandem.store.outbox.size === 0")
     assert [t["id"] for t in left] == [keys["id"]]
     expect(page.get_by_test_id("card")).to_have_count(1)
-    expect(page.get_by_test_id("notice")).to_have_count(0)
+    expect(page.get_by_test_id("notice").filter(has_text="Couldn't")).to_have_count(0)

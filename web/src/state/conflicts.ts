@@ -49,3 +49,10 @@ export function keepMine(c: Conflict, theirsVersion: bigint): PayloadInit {
     value: { taskId: c.taskId, baseVersion: theirsVersion, updateMask: { paths: c.mask }, task: c.mine },
   };
 }
+
+/** "Keep both": mine, with a description that is theirs, a rule, then mine, so no text is lost. */
+export function keepBoth(c: Conflict): Conflict {
+  const mine = clone(TaskSchema, c.mine);
+  mine.description = [c.theirs.description, c.mine.description].filter((d) => d.trim()).join("\n\n---\n\n");
+  return { ...c, mine };
+}

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { clone, create, ErrorCode, MemberRole, MemberSchema, PresenceDiffSchema, PresenceState, SprintState, TaskSchema, TaskStatus, UserPresenceSchema, WebSocketMessageSchema } from "../proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { BoardStore } from "./store";
@@ -320,5 +320,47 @@ describe("read-only mode for viewers", () => {
     expect(s.readOnly).toBe(false);
     s.updateTask("a", { title: "yes" });
     expect(s.outbox.size).toBe(1);
+  });
+});
+
+describe("redo and deletes that can be undone", () => {
+  it("redo makes again what undo reverted, says so, and a new change ends the redo chain", () => {
+    const s = loaded();
+    s.updateTask("a", { title: "Second" });
+    expect(s.undo()).toBe(true);
+    expect(s.task("a")?.title).toBe("Task a");
+    expect(s.notices.at(-1)?.text).toMatch(/^Undid editing/);
+    expect(s.redo()).toBe(true);
+    expect(s.task("a")?.title).toBe("Second");
+    expect(s.notices.at(-1)?.text).toMatch(/^Redid editing/);
+    expect(s.undo()).toBe(true);
+    expect(s.task("a")?.title).toBe("Task a");
+    s.updateTask("b", { title: "Other" });
+    expect(s.redo()).toBe(false);
+    expect(s.notices.at(-1)?.text).toBe("Nothing to redo");
+  });
+
+  it("a held delete hides the task, sends nothing until its window closes, and undo brings it back", () => {
+    vi.useFakeTimers();
+    try {
+      const s = loaded();
+      s.deleteTaskUndoably("a", 1000);
+      expect(s.task("a")).toBeUndefined();
+      expect(s.outbox.size).toBe(0);
+      const notice = s.notices.at(-1)!;
+      expect(notice.action?.label).toBe("Undo");
+      notice.action!.run();
+      expect(s.task("a")?.title).toBe("Task a");
+      expect(s.notices.some((n) => n.id === notice.id)).toBe(false);
+      vi.advanceTimersByTime(2000);
+      expect(s.outbox.size).toBe(0);
+
+      s.deleteTaskUndoably("b", 1000);
+      vi.advanceTimersByTime(1000);
+      expect(s.outbox.all().map((e) => e.msg.payload.case)).toEqual(["deleteTask"]);
+      expect(s.task("b")).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -30,12 +30,12 @@ import {
 } from "../proto";
 import { envelope, verbOf, type PayloadInit } from "./commands";
 import { ConfirmedBoard, type EventOutcome } from "./confirmed";
-import { conflictOf, keepMine, type Conflict } from "./conflicts";
+import { conflictOf, keepBoth, keepMine, type Conflict } from "./conflicts";
 import { newId } from "./ids";
-import { Outbox, type KeyValueStorage } from "./outbox";
+import { Outbox, type KeyValueStorage, type OutboxEntry } from "./outbox";
 import { Draft, handlerOf, overlay, SPRINT_FIELDS, TASK_FIELDS, type BaseMaps, type SprintField, type TaskField } from "./overlay";
 import * as select from "./selectors";
-import { UndoStack } from "./undo";
+import { UndoStack, type UndoStep } from "./undo";
 
 export type { Conflict } from "./conflicts";
 export type { EventOutcome } from "./confirmed";
@@ -48,7 +48,12 @@ export type TaskValues = Exclude<MessageInitShape<typeof TaskSchema>, Task>;
 export interface Notice {
   id: string;
   text: string;
+  /** A button on the notice, such as "Undo" after a delete. */
+  action?: { label: string; run: () => void };
 }
+
+/** How long a notice stays, and so how long a deleted task can still be brought back. */
+export const NOTICE_MS = 8000;
 
 export class BoardStore {
   private readonly board = new ConfirmedBoard();
@@ -64,6 +69,11 @@ export class BoardStore {
   private readonly connectionIdSignal = signal("");
   private readonly noticesSignal = signal<readonly Notice[]>([]);
   private readonly conflictsSignal = signal<readonly Conflict[]>([]);
+  /** Deletes held back for the undo window: they show as done but are not sent yet. */
+  private readonly heldSignal = signal<readonly OutboxEntry[]>([]);
+  /** The last "Undid …" notice: the next undo or redo replaces it rather than piling up. */
+  private undoNoticeId = "";
+  private readonly holds = new Map<string, { timer: ReturnType<typeof setTimeout>; noticeId: string }>();
 
   /** Confirmed maps: each changes only when one of its records does. */
   private readonly base = {
@@ -80,7 +90,7 @@ export class BoardStore {
       projects: this.base.projects.value,
       sprints: this.base.sprints.value,
     };
-    return overlay(new Draft(maps, this.board.projectId, this.me?.id ?? ""), this.outbox.all());
+    return overlay(new Draft(maps, this.board.projectId, this.me?.id ?? ""), [...this.outbox.all(), ...this.heldSignal.value]);
   });
   private readonly viewOf = {
     tasks: computed(() => this.view.value.tasks),
@@ -135,8 +145,10 @@ export class BoardStore {
     return this.me?.role === MemberRole.VIEWER;
   }
 
-  private notify(text: string): void {
-    this.noticesSignal.value = [...this.noticesSignal.peek(), { id: newId(), text }];
+  private notify(text: string, action?: Notice["action"]): string {
+    const id = newId();
+    this.noticesSignal.value = [...this.noticesSignal.peek(), { id, text, action }];
+    return id;
   }
 
   dismissNotice(id: string): void {
@@ -291,8 +303,23 @@ export class BoardStore {
     return msg;
   }
 
-  private pushUndo(make: () => PayloadInit | null, entityId: string): void {
-    if (!this.readOnly) this.undoStack.push({ make, entityId, projectId: this.projectId });
+  private pushUndo(make: () => PayloadInit | null, entityId: string, label: string): void {
+    if (!this.readOnly) this.undoStack.push({ make, entityId, projectId: this.projectId, label });
+  }
+
+  /** A task's name in feedback: its key once the server gave it one, else its title. */
+  private nameOf(taskId: string): string {
+    const t = this.task(taskId);
+    return t?.key || (t ? `“${t.title}”` : "the task");
+  }
+
+  /** Where a task sits in its column: the move that puts it back there. */
+  private placeOf(taskId: string): { status: TaskStatus; afterTaskId: string; beforeTaskId: string } | null {
+    const cur = this.task(taskId);
+    if (!cur) return null;
+    const col = this.column(cur.status);
+    const i = col.findIndex((t) => t.id === taskId);
+    return { status: cur.status, afterTaskId: col[i - 1]?.id ?? "", beforeTaskId: col[i + 1]?.id ?? "" };
   }
 
   /**
@@ -308,7 +335,7 @@ export class BoardStore {
         task.id,
       );
     }
-    this.pushUndo(() => ({ case: "deleteTask", value: { taskId: task.id } }), task.id);
+    this.pushUndo(() => ({ case: "deleteTask", value: { taskId: task.id } }), task.id, `creating “${task.title}”`);
     return task;
   }
 
@@ -335,25 +362,79 @@ export class BoardStore {
     this.pushUndo(() => {
       const now = this.task(taskId);
       return now ? { case: "updateTask", value: { taskId, baseVersion: now.version, updateMask: { paths: mask }, task: before } } : null;
-    }, taskId);
+    }, taskId, `editing ${this.nameOf(taskId)}`);
   }
 
   /** Moves a task to status, between two neighbours of the target column ("" for an end). */
   moveTask(taskId: string, status: TaskStatus, afterTaskId: string, beforeTaskId: string): void {
     const cur = this.task(taskId);
     if (!cur) return;
-    const oldCol = this.column(cur.status);
-    const i = oldCol.findIndex((t) => t.id === taskId);
-    const prev = { status: cur.status, afterTaskId: oldCol[i - 1]?.id ?? "", beforeTaskId: oldCol[i + 1]?.id ?? "" };
+    const prev = this.placeOf(taskId);
     this.enqueue({ case: "moveTask", value: { taskId, baseVersion: cur.version, status, afterTaskId, beforeTaskId } }, taskId);
     this.pushUndo(() => {
       const now = this.task(taskId);
-      return now ? { case: "moveTask", value: { taskId, baseVersion: now.version, ...prev } } : null;
-    }, taskId);
+      return now && prev ? { case: "moveTask", value: { taskId, baseVersion: now.version, ...prev } } : null;
+    }, taskId, `moving ${this.nameOf(taskId)}`);
   }
 
   deleteTask(taskId: string): void {
     this.enqueue({ case: "deleteTask", value: { taskId } }, taskId);
+  }
+
+  /**
+   * Deletes a task with a way back: it leaves the board at once, but the delete is sent only when
+   * the notice's undo window closes (or the page is left: flushHeldDeletes), so "Undo" on the
+   * notice, or undo, brings it back whole: its key, comments and subtasks were never touched.
+   */
+  deleteTaskUndoably(taskId: string, holdMs = NOTICE_MS): void {
+    const t = this.task(taskId);
+    if (!t) return;
+    if (this.readOnly) {
+      this.deleteTask(taskId);
+      return;
+    }
+    const name = this.nameOf(taskId);
+    const msg = envelope({ case: "deleteTask", value: { taskId } });
+    this.heldSignal.value = [...this.heldSignal.peek(), { msg, entityId: taskId, projectId: this.projectId, chained: false }];
+    this.pushUndo(() => null, taskId, `deleting ${name}`);
+    const noticeId = this.notify(`Deleted ${name}`, { label: "Undo", run: () => this.undoDelete(taskId, name) });
+    this.holds.set(taskId, { timer: setTimeout(() => this.releaseDelete(taskId), holdMs), noticeId });
+  }
+
+  /** The held delete of a task goes to the outbox: from now on it is final. */
+  private releaseDelete(taskId: string): void {
+    const entry = this.heldSignal.peek().find((e) => e.entityId === taskId);
+    clearTimeout(this.holds.get(taskId)?.timer);
+    this.holds.delete(taskId);
+    if (!entry) return;
+    batch(() => {
+      this.heldSignal.value = this.heldSignal.peek().filter((e) => e !== entry);
+      this.outbox.push({ ...entry, chained: this.outbox.hasEntity(taskId) });
+    });
+  }
+
+  /** Sends every held delete now (the page is being left: the outbox keeps them). */
+  flushHeldDeletes(): void {
+    for (const e of this.heldSignal.peek()) this.releaseDelete(e.entityId);
+  }
+
+  /** Takes back a held delete (and its notice); false when it was already sent. */
+  private cancelDelete(taskId: string): boolean {
+    const hold = this.holds.get(taskId);
+    if (!hold) return false;
+    clearTimeout(hold.timer);
+    this.holds.delete(taskId);
+    batch(() => {
+      this.heldSignal.value = this.heldSignal.peek().filter((e) => e.entityId !== taskId);
+      this.dismissNotice(hold.noticeId);
+    });
+    return true;
+  }
+
+  /** The notice's "Undo": the same as undo while the delete is held. */
+  private undoDelete(taskId: string, name: string): void {
+    if (this.cancelDelete(taskId)) this.notify(`Restored ${name}`);
+    else this.notify(`Couldn't restore ${name}: it was already deleted`);
   }
 
   addComment(taskId: string, body: string): string {
@@ -418,13 +499,78 @@ export class BoardStore {
     this.enqueue({ case: "completeSprint", value: { sprintId, moveOpenTasksToSprintId } }, sprintId);
   }
 
-  /** Reverts this person's own last change; returns false when there is nothing to undo. */
+  /** Reverts this person's own last change, saying what it undid; false when there is nothing to undo. */
   undo(): boolean {
+    // A viewer has made no changes; "nothing to undo" would hide why nothing changes.
+    if (this.readOnly) return false;
     const step = this.undoStack.pop();
+    if (step && this.cancelDelete(step.entityId)) {
+      this.sayUndo(`Undid ${step.label}`);
+      return true;
+    }
     const payload = step?.make();
-    if (!step || !payload) return false;
-    this.outbox.push({ msg: envelope(payload), entityId: step.entityId, projectId: step.projectId, chained: this.outbox.hasEntity(step.entityId) });
+    if (!step || !payload) {
+      this.sayUndo("Nothing to undo");
+      return false;
+    }
+    const redo = this.inverseOf(payload, step);
+    this.send(payload, step);
+    if (redo) this.undoStack.pushRedo(redo);
+    this.sayUndo(`Undid ${step.label}`);
     return true;
+  }
+
+  /** Makes again the change undo last reverted; false when there is nothing to redo. */
+  redo(): boolean {
+    if (this.readOnly) return false;
+    const step = this.undoStack.popRedo();
+    const payload = step?.make();
+    if (!step || !payload) {
+      this.sayUndo("Nothing to redo");
+      return false;
+    }
+    const undo = this.inverseOf(payload, step);
+    this.send(payload, step);
+    if (undo) this.undoStack.pushRedone(undo);
+    this.sayUndo(`Redid ${step.label}`);
+    return true;
+  }
+
+  private sayUndo(text: string): void {
+    batch(() => {
+      this.dismissNotice(this.undoNoticeId);
+      this.undoNoticeId = this.notify(text);
+    });
+  }
+
+  private send(payload: PayloadInit, step: UndoStep): void {
+    this.outbox.push({ msg: envelope(payload), entityId: step.entityId, projectId: step.projectId, chained: this.outbox.hasEntity(step.entityId) });
+  }
+
+  /** The step that takes back a reverting command about to be sent: the task's state before it. */
+  private inverseOf(payload: PayloadInit, step: UndoStep): UndoStep | null {
+    const taskId = step.entityId;
+    const cur = this.task(taskId);
+    if (!cur) return null;
+    if (payload.case === "updateTask") {
+      const paths = payload.value.updateMask?.paths ?? [];
+      const before = clone(TaskSchema, cur);
+      const make = (): PayloadInit | null => {
+        const now = this.task(taskId);
+        return now ? { case: "updateTask", value: { taskId, baseVersion: now.version, updateMask: { paths }, task: before } } : null;
+      };
+      return { ...step, make };
+    }
+    if (payload.case === "moveTask") {
+      const prev = this.placeOf(taskId);
+      const make = (): PayloadInit | null => {
+        const now = this.task(taskId);
+        return now && prev ? { case: "moveTask", value: { taskId, baseVersion: now.version, ...prev } } : null;
+      };
+      return { ...step, make };
+    }
+    // Undoing a creation deletes the task for good: there is nothing to redo.
+    return null;
   }
 
   // ---- answers -------------------------------------------------------------------------------
@@ -482,12 +628,15 @@ export class BoardStore {
     });
   }
 
-  resolveConflict(id: string, choice: "mine" | "theirs"): void {
+  /** "both" keeps mine, its description being theirs followed by mine (see keepBoth). */
+  resolveConflict(id: string, choice: "mine" | "theirs" | "both"): void {
     const c = this.conflictsSignal.peek().find((x) => x.id === id);
     if (!c) return;
     batch(() => {
       this.conflictsSignal.value = this.conflictsSignal.peek().filter((x) => x !== c);
-      if (choice === "mine") this.enqueue(keepMine(c, (this.tasks.peek(c.taskId) ?? c.theirs).version), c.taskId);
+      if (choice === "theirs") return;
+      const chosen = choice === "both" ? keepBoth(c) : c;
+      this.enqueue(keepMine(chosen, (this.tasks.peek(c.taskId) ?? c.theirs).version), c.taskId);
     });
   }
 }

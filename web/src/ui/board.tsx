@@ -1,9 +1,10 @@
 /** The board: columns by status, cards, drag and drop, quick add, filters, counts and totals. */
 import { memo } from "preact/compat";
 import { useRef, useState } from "preact/hooks";
-import { SprintState, type Task, type TaskStatus } from "../proto";
+import { SprintState, TaskStatus, type Task } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
+import { DueDate } from "./due";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
   const f = filters.value;
@@ -78,6 +79,7 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
           ))}
         </span>
         <span class="spacer" />
+        {task.dueDate && <DueDate date={task.dueDate} done={task.status === TaskStatus.DONE} />}
         {task.storyPoints !== undefined && (
           <span class="points" title="Story points">
             {task.storyPoints}

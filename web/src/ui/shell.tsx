@@ -1,5 +1,6 @@
 /** The page frame: header with presence and the connection indicator, first-run name prompt,
- * notices, the conflict dialog, the command palette and keyboard shortcuts. */
+ * notices (with their undo buttons) and the command palette; it mounts the conflict dialog
+ * (conflict.tsx) and the keyboard shortcuts (keyboard.tsx). */
 import { useEffect, useState } from "preact/hooks";
 import { TaskStatus } from "../proto";
 import {
@@ -19,8 +20,11 @@ import {
   selectedTask,
   store,
 } from "../app-context";
-import { Board, visibleOrder } from "./board";
-import { Avatar, othersWhere, priorityOf, STATUSES, statusName, focusOnMount } from "./common";
+import { Board } from "./board";
+import { Avatar, othersWhere, STATUSES, statusName, focusOnMount } from "./common";
+import { NOTICE_MS } from "../state/store";
+import { ConflictDialog } from "./conflict";
+import { CheatSheet, keysOf, onKey } from "./keyboard";
 import { Projects } from "./projects";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
@@ -76,7 +80,7 @@ function Notices() {
   useEffect(() => {
     if (store.notices.length === 0) return;
     const id = store.notices[0].id;
-    const t = setTimeout(() => store.dismissNotice(id), 8000);
+    const t = setTimeout(() => store.dismissNotice(id), NOTICE_MS);
     return () => clearTimeout(t);
   }, [store.notices[0]?.id]);
   return (
@@ -84,59 +88,14 @@ function Notices() {
       {store.notices.map((n) => (
         <div class="notice" key={n.id} data-testid="notice">
           {n.text}
+          {n.action && (
+            <button class="notice-action" onClick={() => n.action?.run()}>
+              {n.action.label}
+            </button>
+          )}
           <button class="icon" aria-label="Dismiss" onClick={() => store.dismissNotice(n.id)}>×</button>
         </div>
       ))}
-    </div>
-  );
-}
-
-function show(field: string, t: Record<string, unknown>): string {
-  const key = field.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-  const v = t[key];
-  if (field === "status") return statusName(v as TaskStatus);
-  if (field === "priority") return priorityOf(v as number).name;
-  if (field === "assignee_id") return store.members.get(v as string)?.displayName ?? "Unassigned";
-  if (Array.isArray(v)) return v.join(", ") || "—";
-  return v === undefined || v === "" ? "—" : String(v);
-}
-
-function ConflictDialog() {
-  const c = store.conflicts[0];
-  if (!c) return null;
-  const fields = c.mask;
-  return (
-    <div class="modal-backdrop" role="dialog" aria-modal="true" aria-label="Conflicting edit" data-testid="conflict">
-      <div class="modal wide">
-        <h2>Someone changed this at the same time</h2>
-        <p class="muted">
-          {c.theirs.key} · {c.theirs.title}. Choose which version to keep.
-        </p>
-        <table class="conflict-table">
-          <thead>
-            <tr>
-              <th />
-              <th>Theirs (saved)</th>
-              <th>Mine</th>
-            </tr>
-          </thead>
-          <tbody>
-            {fields.map((f) => (
-              <tr key={f} class={c.fields.includes(f) ? "differs" : ""}>
-                <th>{f.replace(/_id$/, "").replace(/_/g, " ")}</th>
-                <td data-testid="theirs">{show(f, c.theirs)}</td>
-                <td data-testid="mine">{show(f, c.mine)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        <div class="row end">
-          <button onClick={() => store.resolveConflict(c.id, "theirs")}>Take theirs</button>
-          <button class="primary" onClick={() => store.resolveConflict(c.id, "mine")}>
-            Keep mine
-          </button>
-        </div>
-      </div>
     </div>
   );
 }
@@ -214,13 +173,14 @@ function actions(): Action[] {
     taskPickers(list);
     list.push({
       name: "New task",
-      hint: "N",
+      hint: keysOf("new-task"),
       run: () => {
         if (route.value.view !== "board") go(pid, "", "board");
         quickAddStatus.value = TaskStatus.TODO;
       },
     });
-    list.push({ name: "Undo my last change", hint: "Z", run: () => store.undo() });
+    list.push({ name: "Undo my last change", hint: keysOf("undo"), run: () => store.undo() });
+    list.push({ name: "Redo what I undid", hint: keysOf("redo"), run: () => store.redo() });
   }
   if (pid) {
     list.push({ name: "Go to board", run: () => go(pid, "", "board") });
@@ -302,80 +262,18 @@ function Palette() {
   );
 }
 
-function typingTarget(e: KeyboardEvent): boolean {
-  const el = e.target as HTMLElement | null;
-  return !!el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable);
-}
-
-function onKey(e: KeyboardEvent): void {
-  if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "k") {
-    e.preventDefault();
-    paletteOpen.value = !paletteOpen.value;
-    return;
-  }
-  if (typingTarget(e) || e.ctrlKey || e.metaKey || e.altKey || paletteOpen.value) return;
-  const pid = route.value.projectId;
-  if (!pid) return;
-  // A viewer moves around the board but has no shortcuts that change it.
-  if (store.readOnly && "nsaz".includes(e.key)) return;
-  // Selection keys act on the board's cards; elsewhere they would change what is not on screen.
-  if (route.value.view !== "board" && "jksa".includes(e.key)) return;
-  const order = visibleOrder();
-  const cur = order.findIndex((t) => t.id === selectedTask.value);
-  const sel = cur >= 0 ? order[cur] : undefined;
-  switch (e.key) {
-    case "n":
-      e.preventDefault();
-      if (route.value.view !== "board") go(pid, "", "board");
-      quickAddStatus.value = TaskStatus.TODO;
-      break;
-    case "j":
-    case "k": {
-      const next = order[Math.max(0, Math.min(order.length - 1, cur + (e.key === "j" ? 1 : -1)))];
-      if (next) selectedTask.value = next.id;
-      const el = document.querySelector<HTMLElement>(`.card[data-task-id="${next?.id}"]`);
-      el?.scrollIntoView({ block: "nearest" });
-      // The keyboard focus follows the selection when it is on a card.
-      if (el && (document.activeElement as HTMLElement | null)?.classList.contains("card")) el.focus();
-      break;
-    }
-    case "Enter":
-      if (sel) go(pid, sel.id);
-      break;
-    case "Escape": {
-      const open = route.value.taskId;
-      if (!open) break;
-      go(pid);
-      // Back to the card the panel was opened from, so the keyboard carries on where it was.
-      setTimeout(() => {
-        const lost = !document.activeElement || document.activeElement === document.body;
-        if (lost) document.querySelector<HTMLElement>(`.card[data-task-id="${open}"]`)?.focus();
-      }, 0);
-      break;
-    }
-    case "s":
-      if (sel) {
-        const i = STATUSES.findIndex((s) => s.id === sel.status);
-        const status = STATUSES[(i + 1) % STATUSES.length].id;
-        const last = store.column(status).at(-1);
-        store.moveTask(sel.id, status, last?.id ?? "", "");
-      }
-      break;
-    case "a":
-      if (sel && store.me) store.updateTask(sel.id, { assigneeId: sel.assigneeId === store.me.id ? "" : store.me.id });
-      break;
-    case "z":
-      store.undo();
-      break;
-  }
-}
-
 export function App() {
   const r = route.value;
   useEffect(() => {
     document.addEventListener("keydown", onKey);
+    // A delete still in its undo window is sent when the page is left (the outbox keeps it).
+    const leave = () => store.flushHeldDeletes();
+    window.addEventListener("pagehide", leave);
     void learnIdentity();
-    return () => document.removeEventListener("keydown", onKey);
+    return () => {
+      document.removeEventListener("keydown", onKey);
+      window.removeEventListener("pagehide", leave);
+    };
   }, []);
   useEffect(() => {
     if (!displayName.value) return;
@@ -433,6 +331,7 @@ export function App() {
       </div>
       <Notices />
       <ConflictDialog />
+      <CheatSheet />
       {connState.value === "ended" && <AccessEnded />}
       <Palette />
     </div>

@@ -393,10 +393,9 @@ export function TaskPanel({ taskId }: { taskId: string }) {
           ))}
         </span>
         {!ro && <button class="icon danger" title="Delete task" aria-label="Delete task" onClick={() => {
-          if (confirm(`Delete ${task.key || "this task"}?`)) {
-            store.deleteTask(task.id);
-            go(store.projectId);
-          }
+          // No confirmation: the notice that follows offers "Undo", and z undoes it too.
+          store.deleteTaskUndoably(task.id);
+          go(store.projectId);
         }}>
           <svg width="14" height="14" viewBox="0 0 16 16" fill="none" stroke="currentColor" stroke-width="1.5" aria-hidden="true">
             <path d="M2.5 4h11M6 4V2.5h4V4M4 4l.7 9.5h6.6L12 4" />
