@@ -164,7 +164,7 @@ def test_complete_to_the_backlog_and_live_for_a_second_person(
     expect(ben.get_by_test_id("sprint-state")).to_have_text("Active")
     ana.get_by_role("button", name="Complete sprint").click()
     dialog = ana.get_by_test_id("complete-dialog")
-    expect(dialog.get_by_role("radio", name="The backlog")).to_be_checked()
+    expect(dialog.get_by_role("radio", name="No sprint")).to_be_checked()
     dialog.get_by_role("button", name="Complete sprint").click()
     # Ben sees it without reloading: no open sprint, both tasks back in the backlog.
     expect(ben.get_by_test_id("sprint")).to_have_count(0)

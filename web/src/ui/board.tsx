@@ -1,7 +1,7 @@
 /** The board: columns by status, cards, drag and drop, quick add, filters, counts and totals. */
 import { memo } from "preact/compat";
 import { useRef, useState } from "preact/hooks";
-import { SprintState, type Task, type TaskStatus } from "../proto";
+import { SprintState, TaskPriority, type Task, type TaskStatus } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 
@@ -68,7 +68,7 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
           {pr.glyph}
         </span>
       </div>
-      <div class="title">{task.title}</div>
+      <div class="title" title={task.title}>{task.title}</div>
       <div class="card-bottom">
         <span class="labels">
           {task.labels.map((l) => (
@@ -89,7 +89,7 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
         </span>
       </div>
       <span class="sr-only">
-        {[task.priority ? `${pr.name} priority` : "", assignee ? `assigned to ${assignee.displayName}` : "", viewers ? `${viewers} viewing` : ""]
+        {[task.priority > TaskPriority.NONE ? `${pr.name} priority` : "", assignee ? `assigned to ${assignee.displayName}` : "", viewers ? `${viewers} viewing` : ""]
           .filter(Boolean)
           .join(", ")}
       </span>
