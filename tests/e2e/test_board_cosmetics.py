@@ -164,7 +164,12 @@ def test_the_favicon_is_served(server: LiveServer, browser: Any) -> None:
     pid = seed(server)["id"]
     page = person(browser, server, "Ana")
     missing: list[str] = []
-    page.on("response", lambda r: r.status == 404 and missing.append(r.url))
+
+    def note(response: Any) -> None:
+        if response.status == 404:
+            missing.append(response.url)
+
+    page.on("response", note)
     page.goto(f"{server.url}/#/p/{pid}")
     expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
     icon = page.locator("link[rel=icon]")

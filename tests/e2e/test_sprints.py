@@ -87,8 +87,11 @@ def test_plan_start_and_complete_a_sprint_carrying_unfinished_tasks(
     tasks = tasks_by_title(server, pid)
     assert tasks["Fix the flaky upload"].get("sprintId") == sprint1
 
-    # Start it; Sprint 2 cannot start while Sprint 1 is active.
+    # Start it: the board then shows its tasks. Sprint 2 cannot start while Sprint 1 is active.
     first.get_by_role("button", name="Start sprint").click()
+    expect(page.get_by_label("Sprint", exact=True)).to_have_value(sprint1)
+    expect(page.get_by_test_id("card")).to_have_count(3)
+    page.get_by_role("link", name="Sprints").click()
     expect(first.get_by_test_id("sprint-state")).to_have_text("Active")
     second = page.get_by_test_id("sprint").filter(has_text="Sprint 2")
     expect(second.get_by_role("button", name="Start sprint")).to_be_disabled()
