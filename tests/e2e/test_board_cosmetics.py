@@ -75,16 +75,18 @@ def test_activity_names_the_labels_that_changed(server: LiveServer, browser: Any
     task = tasks_by_title(server, pid)["Low one"]
     server.api("PATCH", f"/api/v1/tasks/{task['id']}", patch(labels=["ui", "auth"]))
     server.api("PATCH", f"/api/v1/tasks/{task['id']}", patch(labels=["auth", "backend"]))
-    page = open_board(browser, server, pid)
+    page = open_board(browser, server, pid, bypass_csp=True)
     page.goto(f"{server.url}/#/p/{pid}/t/{task['id']}")
     activity = page.get_by_test_id("activity")
     expect(activity.locator("li").first).to_contain_text("added label backend, removed ui")
     expect(activity.locator("li").nth(1)).to_contain_text("added labels ui, auth")
+    shoot(page, "activity-labels")
+    axe_clean(page, "activity with label changes")
 
 
 def test_long_titles_are_clamped_on_cards(server: LiveServer, browser: Any) -> None:
     pid = seed(server)["id"]
-    page = open_board(browser, server, pid)
+    page = open_board(browser, server, pid, bypass_csp=True)
     card = page.get_by_test_id("card").filter(has_text="Make the sign-in page")
     title = card.locator(".title")
     lines = title.evaluate(
@@ -95,6 +97,7 @@ def test_long_titles_are_clamped_on_cards(server: LiveServer, browser: Any) -> N
     expect(title).to_have_attribute("title", LONG_TITLE)
     expect(title).to_have_text(LONG_TITLE)
     shoot(page, "board-clamped")
+    axe_clean(page, "board with clamped titles and priority colours")
 
 
 def test_low_and_medium_priorities_look_different(server: LiveServer, browser: Any) -> None:
