@@ -200,6 +200,10 @@ def test_a_person_changes_their_name_and_the_others_see_it(
     expect(ana.get_by_role("button", name="Your name: Ana Lima")).to_be_visible()
     expect(ana.get_by_test_id("connection")).to_have_attribute("data-state", "live")
     expect(ben.get_by_test_id("presence").locator(".avatar")).to_have_attribute("title", "Ana Lima")
+    # Ben's assignee lists name her anew, without a reload.
+    options = ben.get_by_label("Assignee").locator("option")
+    expect(options.filter(has_text="Ana Lima")).to_have_count(1)
+    expect(options.filter(has_text="Ana").filter(has_not_text="Lima")).to_have_count(0)
     names = [m["displayName"] for m in server.api("GET", "/api/v1/members")["members"]]
     assert "Ana Lima" in names and "Ana" not in names, names
     # An empty name is refused and the old one kept.

@@ -5,6 +5,7 @@ import { timestampDate, SprintState, TaskStatus, type Comment, type Task, type W
 import { connection, connState, go, store } from "../app-context";
 import { loadTaskActivity, type TaskActivity } from "../state/activity";
 import { CommentDrafts } from "../state/drafts";
+import { labelChange } from "../state/label-change";
 import { renderMarkdown } from "../markdown";
 import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
 
@@ -284,21 +285,6 @@ function Comments({ task }: { task: Task }) {
       )}
     </div>
   );
-}
-
-function plural(n: number, one: string): string {
-  return n === 1 ? one : `${one}s`;
-}
-
-/** What a labels change did, from the labels before it (unknown when older history is gone). */
-function labelChange(before: readonly string[] | undefined, after: readonly string[]): string {
-  if (!before) return after.length ? `set labels to ${after.join(", ")}` : "cleared the labels";
-  const added = after.filter((l) => !before.includes(l));
-  const removed = before.filter((l) => !after.includes(l));
-  const parts = [];
-  if (added.length) parts.push(`added ${plural(added.length, "label")} ${added.join(", ")}`);
-  if (removed.length) parts.push(`removed ${added.length ? "" : `${plural(removed.length, "label")} `}${removed.join(", ")}`);
-  return parts.join(", ") || "changed labels";
 }
 
 function describe(msg: WebSocketMessage, before: Task | undefined): string {
