@@ -87,8 +87,11 @@ def test_plan_start_and_complete_a_sprint_carrying_unfinished_tasks(
     tasks = tasks_by_title(server, pid)
     assert tasks["Fix the flaky upload"].get("sprintId") == sprint1
 
-    # Start it; Sprint 2 cannot start while Sprint 1 is active.
+    # Start it: the board then shows its tasks. Sprint 2 cannot start while Sprint 1 is active.
     first.get_by_role("button", name="Start sprint").click()
+    expect(page.get_by_label("Sprint", exact=True)).to_have_value(sprint1)
+    expect(page.get_by_test_id("card")).to_have_count(3)
+    page.get_by_role("link", name="Sprints").click()
     expect(first.get_by_test_id("sprint-state")).to_have_text("Active")
     second = page.get_by_test_id("sprint").filter(has_text="Sprint 2")
     expect(second.get_by_role("button", name="Start sprint")).to_be_disabled()
@@ -164,7 +167,7 @@ def test_complete_to_the_backlog_and_live_for_a_second_person(
     expect(ben.get_by_test_id("sprint-state")).to_have_text("Active")
     ana.get_by_role("button", name="Complete sprint").click()
     dialog = ana.get_by_test_id("complete-dialog")
-    expect(dialog.get_by_role("radio", name="The backlog")).to_be_checked()
+    expect(dialog.get_by_role("radio", name="No sprint")).to_be_checked()
     dialog.get_by_role("button", name="Complete sprint").click()
     # Ben sees it without reloading: no open sprint, both tasks back in the backlog.
     expect(ben.get_by_test_id("sprint")).to_have_count(0)

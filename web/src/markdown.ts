@@ -5,6 +5,14 @@ import DOMPurify from "dompurify";
 import { marked } from "marked";
 
 marked.setOptions({ gfm: true, breaks: true });
+// A task list's boxes show the state; without a name a screen reader hears only "checkbox".
+marked.use({
+  renderer: {
+    checkbox({ checked }) {
+      return `<input ${checked ? 'checked="" ' : ""}disabled="" type="checkbox" aria-label="${checked ? "Done" : "Not done"}"> `;
+    },
+  },
+});
 
 const SANITIZE = {
   USE_PROFILES: { html: true },

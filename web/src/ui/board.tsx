@@ -1,7 +1,7 @@
 /** The board: columns by status, cards, drag and drop, quick add, filters, counts and totals. */
 import { memo } from "preact/compat";
 import { useRef, useState } from "preact/hooks";
-import { SprintState, TaskStatus, type Task } from "../proto";
+import { SprintState, TaskPriority, TaskStatus, type Task } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 import { DueDate } from "./due";
@@ -69,7 +69,7 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
           {pr.glyph}
         </span>
       </div>
-      <div class="title">{task.title}</div>
+      <div class="title" title={task.title}>{task.title}</div>
       <div class="card-bottom">
         <span class="labels">
           {task.labels.map((l) => (
@@ -91,7 +91,7 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
         </span>
       </div>
       <span class="sr-only">
-        {[task.priority ? `${pr.name} priority` : "", assignee ? `assigned to ${assignee.displayName}` : "", viewers ? `${viewers} viewing` : ""]
+        {[task.priority > TaskPriority.NONE ? `${pr.name} priority` : "", assignee ? `assigned to ${assignee.displayName}` : "", viewers ? `${viewers} viewing` : ""]
           .filter(Boolean)
           .join(", ")}
       </span>

@@ -4,15 +4,13 @@
  */
 import { signal } from "@preact/signals";
 import { TaskStatus } from "../proto";
+import { APPLE as MAC, MOD } from "./platform";
 import { go, paletteOpen, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { visibleOrder } from "./board";
 import { focusOnMount, STATUSES } from "./common";
 
 export const cheatSheetOpen = signal(false);
 
-/** Whether the page runs on a Mac, where the command key stands in for Ctrl. */
-const MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
-const MOD = MAC ? "⌘" : "Ctrl";
 
 interface Shortcut {
   /** What other parts of the page call it by (the palette shows its keys as a hint). */

@@ -25,6 +25,8 @@ import { Avatar, othersWhere, STATUSES, statusName, focusOnMount } from "./commo
 import { NOTICE_MS } from "../state/store";
 import { ConflictDialog } from "./conflict";
 import { CheatSheet, keysOf, onKey } from "./keyboard";
+import { Me } from "./name";
+import { PALETTE_KEYS, PALETTE_KEYS_TITLE } from "./platform";
 import { Projects } from "./projects";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
@@ -313,8 +315,8 @@ export function App() {
             <Avatar key={p.connectionId} member={p.member} ring />
           ))}
         </span>
-        <button class="palette-btn" onClick={() => (paletteOpen.value = true)} title="Command palette (Ctrl+K)">
-          <span aria-hidden="true">⌘K</span>
+        <button class="palette-btn" onClick={() => (paletteOpen.value = true)} title={`Command palette (${PALETTE_KEYS_TITLE})`}>
+          <span aria-hidden="true">{PALETTE_KEYS}</span>
           <span class="sr-only">Command palette</span>
         </button>
         {store.readOnly && (
@@ -323,7 +325,7 @@ export function App() {
           </span>
         )}
         <Indicator />
-        <Avatar member={store.me ?? { displayName: displayName.value, color: "" }} />
+        <Me />
       </header>
       <div class="main">
         {!r.projectId ? <Projects /> : r.view === "sprints" ? <SprintsView /> : <Board />}

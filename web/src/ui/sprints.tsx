@@ -1,9 +1,10 @@
 /** The sprints view: plan sprints, put backlog tasks in them, start one, complete it (choosing
  * where unfinished work goes), and the active sprint's burndown. */
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { SprintState, TaskStatus, type Sprint, type Task, type WebSocketMessage } from "../proto";
-import { connection, connState, route, store } from "../app-context";
-import { computeBurndown, isoDay } from "../state/burndown";
+import { connection, connState, filters, go, route, store } from "../app-context";
+import { computeBurndown } from "../state/burndown";
+import { nextSprintDates } from "../state/sprint-dates";
 import { Avatar, names, othersWhere, statusName, focusOnMount } from "./common";
 
 const STATE_NAME: Record<number, string> = {
@@ -11,6 +12,9 @@ const STATE_NAME: Record<number, string> = {
   [SprintState.ACTIVE]: "Active",
   [SprintState.COMPLETED]: "Completed",
 };
+
+/** "Backlog" is a status (a board column); tasks outside every sprint are named apart from it. */
+const NO_SPRINT_SECTION = "Not in a sprint";
 
 function points(tasks: readonly Task[]): number {
   return tasks.reduce((n, t) => n + (t.storyPoints ?? 0), 0);
@@ -31,6 +35,13 @@ function dates(sp: Sprint): string {
   return `${shortDate(sp.startDate) || "…"} – ${shortDate(sp.endDate) || "…"}`;
 }
 
+/** The board, showing only this sprint's tasks: where a started sprint's work is done, and what
+ * opening a completed sprint shows. */
+function showSprintBoard(sprintId: string): void {
+  filters.value = { ...filters.value, sprint: sprintId };
+  go(store.projectId, "", "board");
+}
+
 function openSprints(): Sprint[] {
   return store.viewSprints().filter((s) => s.state !== SprintState.COMPLETED);
 }
@@ -38,13 +49,11 @@ function openSprints(): Sprint[] {
 // ---- sprint form -----------------------------------------------------------------------------
 
 function SprintForm({ sprint, onClose }: { sprint?: Sprint; onClose: () => void }) {
-  const start = new Date();
-  const end = new Date();
-  end.setDate(end.getDate() + 13);
+  const next = nextSprintDates(store.viewSprints(), new Date());
   const [name, setName] = useState(sprint?.name ?? `Sprint ${store.viewSprints().length + 1}`);
   const [goal, setGoal] = useState(sprint?.goal ?? "");
-  const [startDate, setStart] = useState(sprint ? sprint.startDate : isoDay(start));
-  const [endDate, setEnd] = useState(sprint ? sprint.endDate : isoDay(end));
+  const [startDate, setStart] = useState(sprint ? sprint.startDate : next.startDate);
+  const [endDate, setEnd] = useState(sprint ? sprint.endDate : next.endDate);
   const badDates = !!startDate && !!endDate && endDate < startDate;
   const val = (e: Event) => (e.target as HTMLInputElement).value;
   return (
@@ -132,7 +141,7 @@ function CompleteDialog({ sprint, onClose }: { sprint: Sprint; onClose: () => vo
             ))}
             <label class="choice">
               <input type="radio" name="carry" checked={to === ""} onChange={() => setTo("")} />
-              The backlog
+              No sprint
             </label>
           </div>
         )}
@@ -167,10 +176,19 @@ function BurndownChart({ sprint }: { sprint: Sprint }) {
       live = false;
     };
   }, [sprint.id]);
+  // Drawn for the card's real width, so it fills the card while its text keeps its size.
+  const figure = useRef<HTMLElement>(null);
+  const [W, setW] = useState(520);
+  useEffect(() => {
+    const el = figure.current;
+    if (!el || typeof ResizeObserver === "undefined") return;
+    const ro = new ResizeObserver(([entry]) => setW(Math.max(240, Math.round(entry.contentRect.width))));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
   const tasks = store.sprintTasks(sprint.id);
   const bd = computeBurndown(tasks, history?.events ?? [], sprint.startDate, sprint.endDate, new Date());
-  const W = 520;
-  const H = 150;
+  const H = 170;
   const pad = { l: 30, r: 10, t: 10, b: 22 };
   const n = bd.days.length;
   const max = Math.max(1, bd.total);
@@ -183,7 +201,7 @@ function BurndownChart({ sprint }: { sprint: Sprint }) {
   const ideal = bd.ideal.map((v, i) => `${x(i)},${y(v)}`).join(" ");
   const today = bd.now;
   return (
-    <figure class="burndown" data-testid="burndown">
+    <figure class="burndown" data-testid="burndown" ref={figure}>
       <figcaption>
         <b>Burndown</b>
         <span class="muted">
@@ -277,7 +295,7 @@ function TaskRow({ task, sprints }: { task: Task; sprints: Sprint[] }) {
         value={task.sprintId}
         onChange={(e) => store.updateTask(task.id, { sprintId: (e.target as HTMLSelectElement).value })}
       >
-        <option value="">Backlog</option>
+        <option value="">No sprint</option>
         {sprints.map((s) => (
           <option key={s.id} value={s.id}>
             {s.name}
@@ -303,7 +321,7 @@ function QuickAddToSprint({ sprintId }: { sprintId: string }) {
       <input
         class="inline-input"
         placeholder="+ Add a task, Enter to save"
-        aria-label={sprintId ? "Add a task to this sprint" : "Add a task to the backlog"}
+        aria-label={sprintId ? "Add a task to this sprint" : "Add a task to no sprint"}
         value={title}
         onInput={(e) => setTitle((e.target as HTMLInputElement).value)}
       />
@@ -332,7 +350,7 @@ function Section({
       class={`sprint${over ? " drop" : ""}${sprint?.state === SprintState.ACTIVE ? " active" : ""}`}
       data-testid={sprint ? "sprint" : "backlog"}
       data-sprint-id={id}
-      aria-label={sprint ? sprint.name : "Backlog"}
+      aria-label={sprint ? sprint.name : NO_SPRINT_SECTION}
       // The sprint worked on last is the one this person's presence names.
       onFocusIn={() => sprint && connection().setViewingSprint(sprint.id)}
       onPointerDown={() => sprint && connection().setViewingSprint(sprint.id)}
@@ -366,7 +384,7 @@ function Section({
           <TaskRow key={t.id} task={t} sprints={sprints} />
         ))}
         {tasks.length === 0 && (
-          <li class="muted sprint-empty">{sprint ? "Drag tasks here, or pick this sprint in a task's menu." : "The backlog is empty."}</li>
+          <li class="muted sprint-empty">{sprint ? "Drag tasks here, or pick this sprint in a task's menu." : "Every open task is in a sprint."}</li>
         )}
       </ul>
       <QuickAddToSprint sprintId={id} />
@@ -434,7 +452,10 @@ export function SprintsView() {
                   class="small"
                   disabled={!!active}
                   title={active ? `${active.name} is active; complete it first` : "Start this sprint"}
-                  onClick={() => store.startSprint(sp.id)}
+                  onClick={() => {
+                    store.startSprint(sp.id);
+                    showSprintBoard(sp.id);
+                  }}
                 >
                   Start sprint
                 </button>
@@ -451,7 +472,7 @@ export function SprintsView() {
           {sp.state === SprintState.ACTIVE && <BurndownChart sprint={sp} />}
         </Section>
       ))}
-      <Section sprint={null} tasks={backlog} sprints={open} head={<span class="sprint-name">Backlog</span>} />
+      <Section sprint={null} tasks={backlog} sprints={open} head={<span class="sprint-name">{NO_SPRINT_SECTION}</span>} />
       </fieldset>
       {completed.length > 0 && (
         <div class="completed-sprints">
@@ -464,7 +485,18 @@ export function SprintsView() {
                 const tasks = store.sprintTasks(sp.id);
                 return (
                   <li key={sp.id} data-testid="completed-sprint">
-                    <span class="sprint-name">{sp.name}</span> <span class="muted">{dates(sp)}</span>
+                    <a
+                      class="sprint-name"
+                      href={`#/p/${sp.projectId}`}
+                      title="Show its tasks on the board"
+                      onClick={(e) => {
+                        e.preventDefault();
+                        showSprintBoard(sp.id);
+                      }}
+                    >
+                      {sp.name}
+                    </a>{" "}
+                    <span class="muted">{dates(sp)}</span>
                     <span class="spacer" />
                     <span class="muted">
                       {tasks.length} done · {pts(points(tasks))}

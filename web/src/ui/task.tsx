@@ -4,6 +4,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { timestampDate, SprintState, TaskStatus, type Comment, type Task, type WebSocketMessage } from "../proto";
 import { connection, connState, go, store } from "../app-context";
 import { loadTaskActivity, type TaskActivity } from "../state/activity";
+import { CommentDrafts } from "../state/drafts";
+import { labelChange } from "../state/label-change";
 import { renderMarkdown } from "../markdown";
 import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
 
@@ -209,8 +211,22 @@ function CommentItem({ c }: { c: Comment }) {
   );
 }
 
+const drafts = new CommentDrafts(
+  (() => {
+    try {
+      return window.localStorage;
+    } catch {
+      return null;
+    }
+  })(),
+);
+
 function Comments({ task }: { task: Task }) {
-  const [body, setBody] = useState("");
+  const [body, setBodyState] = useState(() => drafts.get(task.id));
+  const setBody = (text: string) => {
+    setBodyState(text);
+    drafts.set(task.id, text);
+  };
   const idle = useRef<ReturnType<typeof setTimeout> | null>(null);
   const conn = connection();
   const comments = store.viewComments(task.id);
@@ -271,7 +287,7 @@ function Comments({ task }: { task: Task }) {
   );
 }
 
-function describe(msg: WebSocketMessage): string {
+function describe(msg: WebSocketMessage, before: Task | undefined): string {
   const p = msg.payload;
   switch (p.case) {
     case "taskCreated":
@@ -280,7 +296,10 @@ function describe(msg: WebSocketMessage): string {
       const paths = (p.value.updateMask?.paths ?? []).filter((x) => x !== "rank");
       if (paths.length === 0) return "reordered it";
       if (paths.length === 1 && paths[0] === "status") return `moved it to ${statusName(p.value.task?.status ?? 0)}`;
-      return `changed ${paths.map((x) => x.replace(/_id$/, "").replace(/_/g, " ")).join(", ") || "the task"}`;
+      const others = paths.filter((x) => x !== "labels");
+      const said = others.length ? [`changed ${others.map((x) => x.replace(/_id$/, "").replace(/_/g, " ")).join(", ")}`] : [];
+      if (paths.includes("labels")) said.push(labelChange(before?.labels, p.value.task?.labels ?? []));
+      return said.join("; ");
     }
     case "commentAdded":
       return "commented";
@@ -318,6 +337,14 @@ function Activity({ task }: { task: Task }) {
   const items = activity?.taskId === task.id ? activity.events : null;
   if (!items) return null;
   const shown = all ? items : items.slice(-30);
+  // Each task event carries the whole task: the one before an event is what it changed from.
+  const before = new Map<WebSocketMessage, Task>();
+  let last: Task | undefined;
+  for (const m of items) {
+    if (last) before.set(m, last);
+    const t = (m.payload.value as { task?: Task }).task;
+    if (t && (m.payload.case === "taskCreated" || m.payload.case === "taskUpdated")) last = t;
+  }
   return (
     <div class="field-block">
       <div class="block-head">
@@ -333,7 +360,7 @@ function Activity({ task }: { task: Task }) {
             const when = v.task?.updateTime ? timestampDate(v.task.updateTime) : undefined;
             return (
               <li key={String(v.seq)}>
-                <b>{who?.displayName ?? "Someone"}</b> {describe(m)} <span class="muted">{m.payload.case === "taskCreated" || m.payload.case === "taskUpdated" ? ago(when) : ""}</span>
+                <b>{who?.displayName ?? "Someone"}</b> {describe(m, before.get(m))} <span class="muted">{m.payload.case === "taskCreated" || m.payload.case === "taskUpdated" ? ago(when) : ""}</span>
               </li>
             );
           })}
@@ -456,7 +483,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
             <>
               <label>Sprint</label>
               <select aria-label="Sprint" disabled={ro} value={task.sprintId} onChange={(e) => store.updateTask(task.id, { sprintId: (e.target as HTMLSelectElement).value })}>
-                <option value="">Backlog</option>
+                <option value="">No sprint</option>
                 {store
                   .viewSprints()
                   .filter((s) => s.state !== SprintState.COMPLETED || s.id === task.sprintId)
@@ -467,7 +494,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
         </div>
         <Description task={task} />
         {!task.parentTaskId && <Subtasks task={task} />}
-        <Comments task={task} />
+        <Comments key={task.id} task={task} />
         <Activity task={task} />
       </div>
     </aside>

@@ -1,0 +1,63 @@
+/** This person's name after the first run: their avatar in the header opens a dialog to change it.
+ * The name travels in the connection's hello, so saving reconnects (a reload: the outbox is kept
+ * in localStorage) and the server renames the member for everyone. Only people on this machine
+ * choose their name; an invited person's name is the one on their invite. */
+import { useState } from "preact/hooks";
+import { MemberRole } from "../proto";
+import { displayName, NAME_KEY, store } from "../app-context";
+import { Avatar, focusOnMount } from "./common";
+
+const MAX_NAME = 80;
+
+function NameDialog({ onClose }: { onClose: () => void }) {
+  const [name, setName] = useState(displayName.value);
+  const clean = name.trim();
+  return (
+    <div class="modal-backdrop" role="dialog" aria-modal="true" aria-label="Your name">
+      <form
+        class="modal"
+        onKeyDown={(e) => e.key === "Escape" && onClose()}
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!clean) return;
+          if (clean === displayName.value) return onClose();
+          localStorage.setItem(NAME_KEY, clean);
+          location.reload();
+        }}
+      >
+        <h2>Your name</h2>
+        <p class="muted">Your teammates see this name on the board, in comments and in the activity.</p>
+        <input
+          ref={focusOnMount}
+          aria-label="Your name"
+          maxLength={MAX_NAME}
+          value={name}
+          onInput={(e) => setName((e.target as HTMLInputElement).value)}
+        />
+        <div class="row end">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button class="primary" type="submit" disabled={!clean}>
+            Save
+          </button>
+        </div>
+      </form>
+    </div>
+  );
+}
+
+export function Me() {
+  const [open, setOpen] = useState(false);
+  const me = store.me ?? { displayName: displayName.value, color: "" };
+  const invited = store.me !== null && store.me.role !== MemberRole.OWNER;
+  if (invited) return <Avatar member={me} />;
+  return (
+    <>
+      <button class="me" aria-label={`Your name: ${displayName.value}`} title="Change your name" onClick={() => setOpen(true)}>
+        <Avatar member={me} />
+      </button>
+      {open && <NameDialog onClose={() => setOpen(false)} />}
+    </>
+  );
+}
