@@ -64,6 +64,7 @@ export class BoardStore {
   private readonly connectionIdSignal = signal("");
   private readonly noticesSignal = signal<readonly Notice[]>([]);
   private readonly conflictsSignal = signal<readonly Conflict[]>([]);
+  private readonly missingSignal = signal("");
 
   /** Confirmed maps: each changes only when one of its records does. */
   private readonly base = {
@@ -128,6 +129,14 @@ export class BoardStore {
   }
   get conflicts(): readonly Conflict[] {
     return this.conflictsSignal.value;
+  }
+
+  /** The project the server said does not exist (a wrong or stale link), "" while none. */
+  get missingProject(): string {
+    return this.missingSignal.value;
+  }
+  set missingProject(projectId: string) {
+    this.missingSignal.value = projectId;
   }
 
   /** A viewer (an invitee with read access only): the page offers no changes and sends none. */
@@ -291,15 +300,16 @@ export class BoardStore {
   }
 
   /**
-   * Creates a task at the end of its column, or just before placeBefore (one undo step for both).
-   * No rank is sent: the server's ranks are fractional-indexing keys it generates itself.
+   * Creates a task at the end of its column, or just before placeBefore (and after placeAfter,
+   * when given), as one undo step. No rank is sent: the server's ranks are fractional-indexing
+   * keys it generates itself.
    */
-  createTask(init: TaskValues & { title: string; status: TaskStatus }, placeBefore = ""): Task {
+  createTask(init: TaskValues & { title: string; status: TaskStatus }, placeBefore = "", placeAfter = ""): Task {
     const task = create(TaskSchema, { ...init, id: newId(), projectId: this.projectId, rank: "", labels: init.labels ?? [] });
     this.enqueue({ case: "createTask", value: { projectId: this.projectId, task } }, task.id);
     if (placeBefore) {
       this.enqueue(
-        { case: "moveTask", value: { taskId: task.id, baseVersion: 1n, status: init.status, afterTaskId: "", beforeTaskId: placeBefore } },
+        { case: "moveTask", value: { taskId: task.id, baseVersion: 1n, status: init.status, afterTaskId: placeAfter, beforeTaskId: placeBefore } },
         task.id,
       );
     }

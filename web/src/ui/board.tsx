@@ -4,19 +4,12 @@ import { useRef, useState } from "preact/hooks";
 import { SprintState, type Task, type TaskStatus } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
+import { labelKey, taskMatcher } from "../filters";
+import { BoardGuidance } from "./guidance";
+import { FilterPicker } from "./filter-picker";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
-  const f = filters.value;
-  const text = f.text.trim().toLowerCase();
-  const me = store.me?.id ?? "";
-  if (!text && !f.assignee && !f.label && !f.priority && !f.mine && !f.sprint) return undefined;
-  return (t) =>
-    (!text || t.title.toLowerCase().includes(text) || t.key.toLowerCase().includes(text)) &&
-    (!f.sprint || t.sprintId === (f.sprint === "none" ? "" : f.sprint)) &&
-    (!f.assignee || t.assigneeId === (f.assignee === "none" ? "" : f.assignee)) &&
-    (!f.label || t.labels.includes(f.label)) &&
-    (!f.priority || t.priority === f.priority) &&
-    (!f.mine || t.assigneeId === me);
+  return taskMatcher(filters.value, store.me?.id ?? "");
 }
 
 /** The visible cards in board order, for j/k navigation. */
@@ -99,6 +92,8 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
 
 function QuickAdd({ status }: { status: TaskStatus }) {
   const [title, setTitle] = useState("");
+  // Each task typed goes below the one typed before it, so a list comes out in the order typed.
+  const lastAdded = useRef("");
   const close = () => (quickAddStatus.value = 0);
   return (
     <form
@@ -107,7 +102,10 @@ function QuickAdd({ status }: { status: TaskStatus }) {
         e.preventDefault();
         const t = title.trim();
         if (!t) return close();
-        store.createTask({ title: t, status }, store.column(status)[0]?.id ?? "");
+        const col = store.column(status);
+        const prev = col.findIndex((x) => x.id === lastAdded.current);
+        const before = prev >= 0 ? (col[prev + 1]?.id ?? "") : (col[0]?.id ?? "");
+        lastAdded.current = store.createTask({ title: t, status }, before, prev >= 0 ? lastAdded.current : "").id;
         setTitle("");
       }}
     >
@@ -202,8 +200,17 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
 function Filters() {
   const f = filters.value;
   const set = (patch: Partial<typeof f>) => (filters.value = { ...f, ...patch });
-  const labels = new Set<string>();
-  for (const t of store.viewTasks().values()) for (const l of t.labels) labels.add(l);
+  // One entry per label whatever its case, spelt as most tasks spell it.
+  const spellings = new Map<string, Map<string, number>>();
+  for (const t of store.viewTasks().values())
+    for (const l of t.labels) {
+      const k = labelKey(l);
+      const m = spellings.get(k) ?? new Map<string, number>();
+      m.set(l, (m.get(l) ?? 0) + 1);
+      spellings.set(k, m);
+    }
+  const labels = [...spellings.values()].map((m) => [...m].sort((a, b) => b[1] - a[1])[0][0]).sort((a, b) => a.localeCompare(b));
+  const people = [...store.members.values()].sort((a, b) => a.displayName.localeCompare(b.displayName));
   return (
     <div class="filters">
       <input
@@ -214,42 +221,42 @@ function Filters() {
         onInput={(e) => set({ text: (e.target as HTMLInputElement).value })}
         aria-label="Filter by text"
       />
-      <select value={f.assignee} onChange={(e) => set({ assignee: (e.target as HTMLSelectElement).value })} aria-label="Assignee">
-        <option value="">Anyone</option>
-        <option value="none">Unassigned</option>
-        {[...store.members.values()].map((m) => (
-          <option value={m.id} key={m.id}>
-            {m.displayName}
-          </option>
-        ))}
-      </select>
-      <select value={f.label} onChange={(e) => set({ label: (e.target as HTMLSelectElement).value })} aria-label="Label">
-        <option value="">Any label</option>
-        {[...labels].sort().map((l) => (
-          <option value={l} key={l}>
-            {l}
-          </option>
-        ))}
-      </select>
-      <select value={f.priority} onChange={(e) => set({ priority: Number((e.target as HTMLSelectElement).value) })} aria-label="Priority">
-        <option value={0}>Any priority</option>
-        {PRIORITIES.map((p) => (
-          <option value={p.id} key={p.id}>
-            {p.name}
-          </option>
-        ))}
-      </select>
+      <FilterPicker
+        kind="Assignee"
+        any="Anyone"
+        chosen={f.assignee}
+        options={[{ value: "none", name: "Unassigned" }, ...people.map((m) => ({ value: m.id, name: m.displayName }))]}
+        onChange={(assignee) => set({ assignee })}
+      />
+      <FilterPicker
+        kind="Label"
+        any="Any label"
+        chosen={f.label}
+        same={(a, b) => labelKey(a) === labelKey(b)}
+        options={labels.map((l) => ({ value: l, name: l }))}
+        onChange={(label) => set({ label })}
+      />
+      <FilterPicker
+        kind="Priority"
+        any="Any priority"
+        chosen={f.priority.map(String)}
+        options={PRIORITIES.map((p) => ({ value: String(p.id), name: p.name }))}
+        onChange={(p) => set({ priority: p.map(Number) })}
+      />
       {store.sprints.size > 0 && (
-        <select value={f.sprint} onChange={(e) => set({ sprint: (e.target as HTMLSelectElement).value })} aria-label="Sprint">
-          <option value="">Any sprint</option>
-          <option value="none">No sprint</option>
-          {store.viewSprints().map((s) => (
-            <option value={s.id} key={s.id}>
-              {s.name}
-              {s.state === SprintState.ACTIVE ? " (active)" : s.state === SprintState.COMPLETED ? " (done)" : ""}
-            </option>
-          ))}
-        </select>
+        <FilterPicker
+          kind="Sprint"
+          any="Any sprint"
+          chosen={f.sprint}
+          options={[
+            { value: "none", name: "No sprint" },
+            ...store.viewSprints().map((s) => ({
+              value: s.id,
+              name: s.name + (s.state === SprintState.ACTIVE ? " (active)" : s.state === SprintState.COMPLETED ? " (done)" : ""),
+            })),
+          ]}
+          onChange={(sprint) => set({ sprint })}
+        />
       )}
       <label class="toggle">
         <input type="checkbox" checked={f.mine} onChange={(e) => set({ mine: (e.target as HTMLInputElement).checked })} />
@@ -264,12 +271,14 @@ export function Board() {
   connection();
   const filter = taskFilter();
   if (!store.project && store.seq === 0n) return <div class="loading">Loading the board…</div>;
+  const columns = STATUSES.map((s) => store.column(s.id, filter));
   return (
     <div class="board-wrap">
       <Filters />
+      <BoardGuidance shown={columns.reduce((n, c) => n + c.length, 0)} />
       <div class="board" data-testid="board">
-        {STATUSES.map((s) => (
-          <Column key={s.id} status={s.id} name={s.name} tasks={store.column(s.id, filter)} />
+        {STATUSES.map((s, i) => (
+          <Column key={s.id} status={s.id} name={s.name} tasks={columns[i]} />
         ))}
       </div>
     </div>

@@ -21,6 +21,7 @@ import {
 } from "../app-context";
 import { Board, visibleOrder } from "./board";
 import { Avatar, othersWhere, priorityOf, STATUSES, statusName, focusOnMount } from "./common";
+import { ProjectNotFound } from "./guidance";
 import { Projects } from "./projects";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
@@ -428,7 +429,7 @@ export function App() {
         <Avatar member={store.me ?? { displayName: displayName.value, color: "" }} />
       </header>
       <div class="main">
-        {!r.projectId ? <Projects /> : r.view === "sprints" ? <SprintsView /> : <Board />}
+        {!r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : <Board />}
         {r.projectId && r.taskId && <TaskPanel taskId={r.taskId} />}
       </div>
       <Notices />
