@@ -5,7 +5,7 @@ import { SprintState, type Task, type TaskStatus } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 import { labelKey, taskMatcher } from "../filters";
-import { BoardGuidance } from "./guidance";
+import { BoardGuidance, BoardWaiting } from "./guidance";
 import { FilterPicker } from "./filter-picker";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
@@ -270,7 +270,7 @@ export function Board() {
   void route.value;
   connection();
   const filter = taskFilter();
-  if (!store.project && store.seq === 0n) return <div class="loading">Loading the board…</div>;
+  if (!store.project && store.seq === 0n) return <BoardWaiting what="board" />;
   const columns = STATUSES.map((s) => store.column(s.id, filter));
   return (
     <div class="board-wrap">

@@ -1,6 +1,7 @@
-/** What the page says when there is nothing to show: a project that does not exist, a board with
- * no tasks yet, filters that match nothing. Each says why and offers the next step. */
-import { filters, store } from "../app-context";
+/** What the page says when there is nothing to show: a project that does not exist, a board not
+ * loaded because the server cannot be reached, a board with no tasks yet, filters that match
+ * nothing. Each says why and offers the next step. */
+import { connState, filters, store } from "../app-context";
 import { emptyFilters, filtersActive } from "../filters";
 
 export function ProjectNotFound() {
@@ -41,5 +42,22 @@ export function BoardGuidance({ shown }: { shown: number }) {
         </>
       )}
     </p>
+  );
+}
+
+/** Instead of "Loading the board…" while the server cannot be reached (a reload with it down). */
+export function BoardWaiting({ what }: { what: string }) {
+  const s = connState.value;
+  if (s !== "reconnecting" && s !== "offline") return <div class="loading">Loading the {what}…</div>;
+  const unsent = store.outbox.size;
+  return (
+    <div class="loading" role="status" data-testid="board-unreachable">
+      <p>Can't reach Tandem right now; the {what} shows once it is back.</p>
+      {unsent > 0 && (
+        <p class="muted">
+          {unsent === 1 ? "1 change" : `${unsent} changes`} made here {unsent === 1 ? "is" : "are"} kept in this browser and will be sent then.
+        </p>
+      )}
+    </div>
   );
 }
