@@ -7,7 +7,7 @@ import json
 from google.protobuf.timestamp_pb2 import Timestamp
 from tandem.v1 import entities_pb2
 
-from server.storage.models import CommentRow, MemberRow, ProjectRow, SprintRow, TaskRow
+from server.storage.models import OWNER_ID, CommentRow, MemberRow, ProjectRow, SprintRow, TaskRow
 
 Status = entities_pb2.TaskStatus
 Priority = entities_pb2.TaskPriority
@@ -90,5 +90,9 @@ def comment(row: CommentRow) -> entities_pb2.Comment:
 
 def member(row: MemberRow) -> entities_pb2.Member:
     return entities_pb2.Member(
-        id=row.id, display_name=row.display_name, color=row.color, role=Role.ValueType(row.role)
+        id=row.id,
+        display_name=row.display_name,
+        color=row.color,
+        role=Role.ValueType(row.role),
+        rest_caller=row.id == OWNER_ID,
     )

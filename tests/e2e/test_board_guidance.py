@@ -217,3 +217,53 @@ def test_the_activity_says_when_it_could_not_load(server: LiveServer, browser: A
     failed.get_by_role("button", name="Try again").click()
     expect(panel.get_by_test_id("activity")).to_contain_text("created the task")
     expect(failed).to_have_count(0)
+
+
+def test_the_rest_identity_is_not_offered_as_an_assignee(server: LiveServer, browser: Any) -> None:
+    project = server.make_project(
+        [
+            {"title": "Made by a script", "status": "TASK_STATUS_TODO"},
+            {"title": "Another", "status": "TASK_STATUS_TODO"},
+        ]
+    )
+    rest = server.api("GET", "/api/v1/me")
+    assert rest["displayName"] == "Owner" and rest["restCaller"] is True
+    page = person(browser, server, "Ana")
+    page.goto(f"{server.url}/#/p/{project['id']}")
+    live(page)
+    assert page.evaluate(f"() => tandem.store.members.has({rest['id']!r})")
+    filters = page.locator(".filters")
+    assert filters.get_by_label("Assignee", exact=True).locator("option").all_text_contents() == [
+        "Anyone",
+        "Unassigned",
+        "Ana",
+    ]
+    page.get_by_test_id("card").filter(has_text="Made by a script").click()
+    panel = page.get_by_test_id("task-panel")
+    picker = panel.get_by_label("Assignee")
+    expect(picker.locator("option")).to_have_text(["Unassigned", "Ana"])
+    page.keyboard.press("Control+k")
+    page.keyboard.type("assign to")
+    page.keyboard.press("Enter")
+    palette = page.get_by_role("dialog", name="Command palette")
+    expect(palette.get_by_role("listitem")).to_have_text(
+        [re.compile("^Unassigned"), re.compile("^Ana \\(me\\)")]
+    )
+    page.keyboard.press("Escape")
+
+    # Work a script gave to its own identity is shown truly: that task's picker names it.
+    task = next(
+        t
+        for t in server.api("GET", f"/api/v1/projects/{project['id']}/tasks")["tasks"]
+        if t["title"] == "Made by a script"
+    )
+    server.api(
+        "PATCH",
+        f"/api/v1/tasks/{task['id']}",
+        {"updateMask": "assigneeId", "task": {"assigneeId": rest["id"]}},
+    )
+    expect(picker).to_have_value(rest["id"])
+    expect(picker.locator("option")).to_have_text(["Unassigned", "Ana", "Owner"])
+    expect(filters.get_by_label("Assignee", exact=True).locator("option")).to_have_text(
+        ["Anyone", "Unassigned", "Ana", "Owner"]
+    )

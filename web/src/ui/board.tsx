@@ -7,6 +7,7 @@ import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } f
 import { labelKey, taskMatcher } from "../filters";
 import { BoardGuidance, BoardWaiting } from "./guidance";
 import { FilterPicker } from "./filter-picker";
+import { assignable } from "./people";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
   return taskMatcher(filters.value, store.me?.id ?? "");
@@ -210,7 +211,8 @@ function Filters() {
       spellings.set(k, m);
     }
   const labels = [...spellings.values()].map((m) => [...m].sort((a, b) => b[1] - a[1])[0][0]).sort((a, b) => a.localeCompare(b));
-  const people = [...store.members.values()].sort((a, b) => a.displayName.localeCompare(b.displayName));
+  const holders = new Set([...store.viewTasks().values()].map((t) => t.assigneeId));
+  const people = assignable(store.members.values(), (id) => holders.has(id) || f.assignee.includes(id));
   return (
     <div class="filters">
       <input

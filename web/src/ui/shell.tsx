@@ -22,6 +22,7 @@ import {
 import { Board, visibleOrder } from "./board";
 import { Avatar, othersWhere, priorityOf, STATUSES, statusName, focusOnMount } from "./common";
 import { ProjectNotFound } from "./guidance";
+import { assignable } from "./people";
 import { Projects } from "./projects";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
@@ -197,9 +198,7 @@ function taskPickers(list: Action[]): void {
     run: () => {},
     pick: () => [
       { name: "Unassigned", hint: t.assigneeId === "" ? "current" : undefined, run: () => store.updateTask(t.id, { assigneeId: "" }) },
-      ...[...store.members.values()]
-        .sort((a, b) => a.displayName.localeCompare(b.displayName))
-        .map((m) => ({
+      ...assignable(store.members.values(), (id) => id === t.assigneeId).map((m) => ({
           name: m.displayName + (m.id === store.me?.id ? " (me)" : ""),
           hint: m.id === t.assigneeId ? "current" : undefined,
           run: () => store.updateTask(t.id, { assigneeId: m.id }),

@@ -6,6 +6,7 @@ import { connection, connState, go, store } from "../app-context";
 import { loadTaskActivity, type TaskActivity } from "../state/activity";
 import { renderMarkdown } from "../markdown";
 import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
+import { assignable } from "./people";
 
 function ago(d: Date | undefined): string {
   if (!d) return "";
@@ -387,7 +388,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
     );
   }
   const viewers = othersWhere((p) => p.viewingTaskId === task.id);
-  const members = [...store.members.values()];
+  const members = assignable(store.members.values(), (id) => id === task.assigneeId);
   const parent = task.parentTaskId ? store.task(task.parentTaskId) : undefined;
   const ro = store.readOnly;
   return (
