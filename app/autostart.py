@@ -32,7 +32,7 @@ def launch_command() -> list[str]:
     found = shutil.which("tandem")
     if found:
         return [found]
-    return [sys.executable, "-m", "app"]
+    return [sys.executable, "-m", "launcher"]
 
 
 class Registry(Protocol):

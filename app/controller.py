@@ -1,47 +1,40 @@
-"""The tray app's logic: the server's lifecycle, the tray menu and what each entry does.
+"""The tray app's logic: what each menu entry does, and the tray icon kept up to date.
 
 Everything here runs on the Qt thread. The server lives on its own thread behind a
-``ServerHandle``; its callbacks only emit this object's signals, which Qt queues onto
-the Qt thread. Working out a notification reads the server, so that runs on a worker
-thread of its own and hands the result back by a signal too. Nothing needs a real
-system tray, so tests drive this directly.
+``ServerHandle`` (started by ``app.supervisor``); its callbacks only emit this object's
+signals, which Qt queues onto the Qt thread. The menu's layout is ``app.tray_menu``'s,
+backups are ``app.backup``'s and notices are worked out by ``app.notice_worker`` off the
+Qt thread. Nothing needs a real system tray, so tests drive this directly.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QDesktopServices, QFont, QGuiApplication
-from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystemTrayIcon
-from tandem.v1 import entities_pb2, websocket_pb2
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QSystemTrayIcon
 
 import server
-from app import resources
+from app import resources, supervisor
 from app.autostart import Autostart
+from app.backup import BackupJob
 from app.invite_dialog import InviteDialog
 from app.invites import InviteRole, create_invite
 from app.manage_invites import ManageInvitesDialog
-from app.notify import Notifier
+from app.notice_worker import NoticeWorker
 from app.settings import DesktopSettings
+from app.tray_menu import TrayMenu
 from server.config import ServerConfig
-from server.handle import (
-    ServerHandle,
-    ServerNotRunningError,
-    Starter,
-    is_desktop_member,
-    is_port_in_use,
-)
+from server.handle import ServerHandle, Starter
 
 log = logging.getLogger(__name__)
 
-# Ports after the preferred one tried before asking the system for any free port.
-PORT_ATTEMPTS = 10
+PORT_ATTEMPTS = supervisor.PORT_ATTEMPTS
 
 
 def open_in_desktop(url: str) -> None:
@@ -54,9 +47,6 @@ class TrayController(QObject):
     # From the server's thread; connected (queued) to slots on the Qt thread.
     _event_arrived = Signal(bytes)
     _people_changed = Signal(list)
-    _backup_done = Signal(str, str)  # (path, error): exactly one of them is empty
-    # From the notice worker: (frame, title, message); title is empty when no notice.
-    _event_handled = Signal(bytes, str, str)
     # A tray message was shown (title, message): for anyone who wants to know.
     notice_shown = Signal(str, str)
 
@@ -82,104 +72,42 @@ class TrayController(QObject):
         self._port_attempts = port_attempts
         self.handle: ServerHandle | None = None
         self.people: list[str] = []
-        self._notifier: Notifier | None = None
         self._dialogs: list[QObject] = []
         self._stopped = False
-        self._backup: Future[Path] | None = None
-        # One worker, so events are judged in the order they were committed.
-        self._notice_worker = ThreadPoolExecutor(1, thread_name_prefix="tandem-notices")
+        self._backup = BackupJob()
+        self._notices = NoticeWorker()
+        # Judged events come back here first, then to anyone else listening.
+        self._event_handled = self._notices.handled
 
         self._event_arrived.connect(self._on_event)
         self._people_changed.connect(self._on_people)
-        self._backup_done.connect(self._on_backup_done)
+        self._backup.done.connect(self._on_backup_done)
         self._event_handled.connect(self._on_event_handled)
 
         self.tray = QSystemTrayIcon(resources.app_icon())
         self.tray.setToolTip("Tandem (starting…)")
         self.tray.activated.connect(self._on_activated)
-        self.menu = QMenu()
-        self.actions: dict[str, QAction] = {}
-        self._build_menu()
+        self.tray_menu = TrayMenu(self, self.settings, self.autostart)
+        self.menu = self.tray_menu.menu
+        self.actions = self.tray_menu.actions
         self.tray.setContextMenu(self.menu)
-
-    # Menu ---------------------------------------------------------------------------
-
-    def _add(self, key: str, text: str, slot: Callable[..., object] | None = None) -> QAction:
-        action = QAction(text, self.menu)
-        if slot is not None:
-            action.triggered.connect(slot)
-        self.menu.addAction(action)
-        self.actions[key] = action
-        return action
-
-    def _build_menu(self) -> None:
-        open_board = self._add("open", "Open Tandem", self.open_board)
-        font = QFont(open_board.font())
-        font.setBold(True)
-        open_board.setFont(font)
-        self.menu.addSeparator()
-        lan = self._add("lan", "Share on LAN")
-        lan.setCheckable(True)
-        lan.toggled.connect(self.set_lan)
-        lan_address = self._add("lan_address", "", self.copy_lan_address)
-        lan_address.setVisible(False)
-        lan_tls = self._add("lan_tls", "Encrypt LAN connections (TLS)")
-        lan_tls.setCheckable(True)
-        lan_tls.setChecked(self.settings.lan_tls)
-        lan_tls.setToolTip("Others on your network connect over HTTPS (self-signed certificate)")
-        lan_tls.toggled.connect(self.set_lan_tls)
-        self._add("invite", "Invite someone…", self.show_invite_dialog)
-        self._add("manage_invites", "Manage invites…", self.show_manage_invites)
-        people = self._add("people", "No one else connected")
-        people.setEnabled(False)
-        self.menu.addSeparator()
-        login = self._add("autostart", "Start at login")
-        login.setCheckable(True)
-        login.setChecked(self.autostart.supported and self.autostart.is_enabled())
-        login.setEnabled(self.autostart.supported)
-        login.toggled.connect(self.set_autostart)
-        notes = self._add("notifications", "Notifications")
-        notes.setCheckable(True)
-        notes.setChecked(self.settings.notifications)
-        notes.toggled.connect(self.set_notifications)
-        self._add("data_folder", "Open data folder", self.open_data_folder)
-        self._add("backup", "Back up now", self.backup_now)
-        self.menu.addSeparator()
-        self._add("about", "About Tandem", self.show_about)
-        self._add("quit", "Quit Tandem", self.quit)
 
     # Server lifecycle -------------------------------------------------------------------
 
     def start(self, timeout: float = 15.0) -> str:
         """Start the server (preferred port first, then the next ones); return its URL."""
-        preferred = self.settings.port
-        candidates = (
-            [preferred + i for i in range(self._port_attempts) if preferred + i < 65536]
-            if preferred
-            else []
+        started = supervisor.start_server(
+            dataclasses.replace(self._base_config, lan_tls=self.settings.lan_tls),
+            self.settings.port,
+            on_event=lambda m: self._event_arrived.emit(m.SerializeToString()),
+            on_people=self._people_changed.emit,
+            starter=self._starter,
+            port_attempts=self._port_attempts,
+            timeout=timeout,
         )
-        candidates.append(0)
-        taken: list[int] = []
-        for port in candidates:
-            config = dataclasses.replace(
-                self._base_config, port=port, lan_tls=self.settings.lan_tls
-            )
-            handle = ServerHandle(config, starter=self._starter)
-            handle.add_event_observer(lambda m: self._event_arrived.emit(m.SerializeToString()))
-            handle.add_people_observer(self._people_changed.emit)
-            try:
-                url = handle.start(timeout)
-            except Exception as error:
-                if is_port_in_use(error) and port != 0:
-                    log.warning("port %d is in use, trying the next one", port)
-                    taken.append(port)
-                    continue
-                raise
-            self.handle = handle
-            break
-        else:  # pragma: no cover - port 0 either binds or raises
-            raise RuntimeError("no port could be bound")
-        bound = _port_of(url)
+        self.handle = started.handle
+        url, taken = started.url, started.taken
+        bound = started.port
         if taken:
             self.notify(
                 f"Port {taken[0]} is in use",
@@ -199,7 +127,7 @@ class TrayController(QObject):
         if self._stopped:
             return
         self._stopped = True
-        self._notice_worker.shutdown(wait=False, cancel_futures=True)
+        self._notices.shutdown(wait=False)
         for dialog in self._dialogs:
             dialog.deleteLater()
         self._dialogs.clear()
@@ -209,7 +137,7 @@ class TrayController(QObject):
             if not self.handle.stop(timeout):
                 log.error("the server thread did not end within %g s", timeout)
         # Its last job, if any, ends quickly now: the server's calls fail once it stopped.
-        self._notice_worker.shutdown(wait=True)
+        self._notices.shutdown(wait=True)
 
     @property
     def url(self) -> str | None:
@@ -268,10 +196,7 @@ class TrayController(QObject):
         except OSError as error:
             log.exception("Start at login failed")
             self.notify("Could not change Start at login", str(error))
-        action = self.actions["autostart"]
-        action.blockSignals(True)
-        action.setChecked(self.autostart.is_enabled())
-        action.blockSignals(False)
+        self.tray_menu.set_checked_quietly("autostart", self.autostart.is_enabled())
 
     @Slot(bool)
     def set_notifications(self, enabled: bool) -> None:
@@ -287,42 +212,18 @@ class TrayController(QObject):
     def backup_now(self) -> Future[Path] | None:
         """Start an online backup and return at once; a notification says where it went.
 
-        The backup runs on the server's database thread, so the tray stays responsive
-        however large the database is. Returns the backup's future (None if none started).
+        Returns the backup's future (None if none started: one is running already, or it
+        could not start, which a notification then says).
         """
-        if self.handle is None or self._backup is not None:
+        if self.handle is None or self._backup.running:
             return None
-        try:
-            future = self.handle.start_backup()
-        except Exception as error:
-            log.exception("backup failed")
-            self._on_backup_done("", str(error) or type(error).__name__)
-            return None
-        self._backup = future
-        action = self.actions["backup"]
-        action.setEnabled(False)
-        action.setText("Backing up…")
-        future.add_done_callback(self._backup_settled)
-        return future
-
-    def _backup_settled(self, future: Future[Path]) -> None:
-        # Called on the server's thread: hand the outcome to the Qt thread, do nothing else.
-        if future.cancelled():
-            self._backup_done.emit("", "the backup was cancelled")
-            return
-        error = future.exception()
-        if error is not None:
-            log.error("backup failed", exc_info=error)
-            self._backup_done.emit("", str(error) or type(error).__name__)
-        else:
-            self._backup_done.emit(str(future.result()), "")
+        # Shown before it starts: a backup that ends at once reports back within start().
+        self.tray_menu.show_backup_running(True)
+        return self._backup.start(self.handle)
 
     @Slot(str, str)
     def _on_backup_done(self, path: str, error: str) -> None:
-        self._backup = None
-        action = self.actions["backup"]
-        action.setText("Back up now")
-        action.setEnabled(True)
+        self.tray_menu.show_backup_running(False)
         if error:
             self.notify("Backup failed", error, QSystemTrayIcon.MessageIcon.Critical)
         else:
@@ -414,27 +315,10 @@ class TrayController(QObject):
     def refresh(self) -> None:
         """Bring the icon, tooltip and menu in line with the server's state."""
         lan_urls = self.handle.lan_urls if self.handle is not None else []
-        shared = bool(lan_urls)
-        lan = self.actions["lan"]
-        lan.blockSignals(True)
-        lan.setChecked(shared)
-        lan.blockSignals(False)
-        address = self.actions["lan_address"]
-        address.setVisible(shared)
-        address.setText(f"On your network: {lan_urls[0]}" if shared else "")
-        address.setToolTip("Click to copy")
-        lan_tls = self.actions["lan_tls"]
-        lan_tls.blockSignals(True)
-        lan_tls.setChecked(self.settings.lan_tls)
-        lan_tls.blockSignals(False)
-        self.tray.setIcon(resources.app_icon(shared_on_lan=shared))
-        people = self.actions["people"]
-        if self.people:
-            count = len(self.people)
-            names = ", ".join(self.people[:5]) + ("…" if count > 5 else "")
-            people.setText(f"{count} connected now: {names}")
-        else:
-            people.setText("No one connected now")
+        self.tray_menu.show_state(
+            lan_urls=lan_urls, lan_tls=self.settings.lan_tls, people=self.people
+        )
+        self.tray.setIcon(resources.app_icon(shared_on_lan=bool(lan_urls)))
         self.tray.setToolTip(self.tooltip())
 
     def tooltip(self) -> str:
@@ -459,46 +343,15 @@ class TrayController(QObject):
         if self._stopped or handle is None:
             return
         if not self.settings.notifications:
-            self._event_handled.emit(frame, "", "")
+            self._notices.pass_over(frame)
             return
-        notifier = self._notifier or self._make_notifier(handle)
         # Reading tasks and members waits on the server: never on the Qt thread.
-        # A worker already shut down means the app is quitting.
-        with contextlib.suppress(RuntimeError):
-            self._notice_worker.submit(self._judge, notifier, frame)
-
-    def _judge(self, notifier: Notifier, frame: bytes) -> None:
-        """On the notice worker: work out the notice, then hand it to the Qt thread."""
-        message = websocket_pb2.WebSocketMessage()
-        message.ParseFromString(frame)
-        title = body = ""
-        try:
-            notice = notifier.notice_for(message)
-        except ServerNotRunningError:
-            notice = None
-        except Exception:
-            log.exception("could not make a notification")
-            notice = None
-        if notice is not None:
-            title, body = notice.title, notice.message
-        self._event_handled.emit(frame, title, body)
+        self._notices.judge(handle, frame)
 
     @Slot(bytes, str, str)
     def _on_event_handled(self, _frame: bytes, title: str, message: str) -> None:
         if title and self.settings.notifications and not self._stopped:
             self.notify(title, message)
-
-    def _make_notifier(self, handle: ServerHandle) -> Notifier:
-        def get_task(task_id: str) -> entities_pb2.Task | None:
-            try:
-                return handle.get_task(task_id)
-            except Exception:
-                return None
-
-        self._notifier = Notifier(
-            members=handle.members, is_desktop_member=is_desktop_member, get_task=get_task
-        )
-        return self._notifier
 
     @Slot(QSystemTrayIcon.ActivationReason)
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
@@ -508,7 +361,3 @@ class TrayController(QObject):
             QSystemTrayIcon.ActivationReason.DoubleClick,
         ):
             self.open_board()
-
-
-def _port_of(url: str) -> int | None:
-    return QUrl(url).port() if QUrl(url).port() > 0 else None

@@ -1,8 +1,9 @@
-"""The ``tandem`` command: the desktop app, the server alone, and tools around them.
+"""The server's subcommands of ``tandem``: the server alone, and tools around it.
 
 Subcommands live in ``SUBCOMMANDS``, one entry each (name, help, arguments, run);
 adding one is adding an entry. The README test reads this table, so the
-documentation has to name every subcommand listed here.
+documentation has to name every subcommand listed here. The ``tandem`` command itself,
+which starts the tray app when given no subcommand, is ``launcher.main``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import importlib
 import signal
 import sys
 import webbrowser
@@ -33,12 +33,6 @@ from server.storage.migrations import DatabaseTooNewError
 
 READY_LINE = "Tandem is running at {url}"
 
-# The desktop app's entry point. server/ never imports app/ statically; this is the one
-# seam, reached by name at run time so the server runs without Qt installed.
-DESKTOP_MODULE = "app.main"
-# Exception class names app.main may raise to say "no display or system tray here".
-DESKTOP_UNAVAILABLE_ERRORS = ("NoTrayError",)
-
 
 @dataclass(frozen=True)
 class Subcommand:
@@ -56,12 +50,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port", type=int, default=0, help="port to listen on (0, the default, picks a free one)"
     )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help=f"where the database lives (default: ${paths.DATA_DIR_ENV} or the user data folder)",
-    )
+    paths.add_data_dir_argument(parser)
     parser.add_argument("--lan", action="store_true", help="share on the local network too")
     parser.add_argument(
         "--lan-host",
@@ -78,9 +67,8 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    data_dir = args.data_dir if args.data_dir is not None else paths.default_data_dir()
     return ServerConfig(
-        data_dir=data_dir,
+        data_dir=paths.chosen_data_dir(args.data_dir),
         host=args.host,
         port=args.port,
         lan=args.lan,
@@ -186,12 +174,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 SUBCOMMANDS.update({name: Subcommand(*spec) for name, spec in security_cli.SUBCOMMANDS.items()})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tandem",
-        description="Tandem, a desktop project board shared live on your network. "
-        "Without a command it starts the desktop app (tray).",
-    )
+def build_parser(description: str = "The Tandem server and its tools.") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tandem", description=description)
     parser.add_argument("--version", action="version", version=f"tandem {server.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, sub in SUBCOMMANDS.items():
@@ -199,37 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_desktop(parser: argparse.ArgumentParser) -> int:
-    """The tray app; where it cannot run here, the server with the browser instead."""
-    try:
-        desktop = importlib.import_module(DESKTOP_MODULE)
-    except ImportError as exc:
-        return _fallback_to_serve(parser, f"the desktop app is not available ({exc})")
-    unavailable = tuple(
-        error
-        for name in DESKTOP_UNAVAILABLE_ERRORS
-        if isinstance(error := getattr(desktop, name, None), type) and issubclass(error, Exception)
-    )
-    try:
-        result = desktop.main()
-    except unavailable as exc:
-        return _fallback_to_serve(parser, str(exc) or type(exc).__name__)
-    return int(result or 0)
-
-
-def _fallback_to_serve(parser: argparse.ArgumentParser, reason: str) -> int:
-    reason = reason.rstrip(". ")
-    print(f"tandem: {reason}; running as `tandem serve --open` instead", file=sys.stderr)
-    args = parser.parse_args(["serve", "--open"])
-    return SUBCOMMANDS["serve"].run(args)
+def run(args: argparse.Namespace) -> int:
+    """Run the subcommand ``args`` names (parsed by ``build_parser``)."""
+    return SUBCOMMANDS[args.command].run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        return _run_desktop(parser)
-    return SUBCOMMANDS[args.command].run(args)
+        parser.error("name a command (the desktop app is the `tandem` command itself)")
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,9 @@ from tandem.v1 import entities_pb2, websocket_pb2
 from server import paths
 from server.appkeys import DOMAIN
 from server.config import ServerConfig
-from server.domain.hub import CommittedEvent
+from server.domain.events import CommittedEvent
 from server.domain.service import Domain
-from server.realtime.hub import ConnectionInfo
-from server.realtime.keys import HUB
+from server.realtime.hub import HUB, ConnectionInfo
 from server.runner import PortInUseError, RunningServer, start_server
 from server.security import invites
 from server.security.invites import Invite

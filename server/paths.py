@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -17,6 +18,21 @@ def default_data_dir() -> Path:
     if override:
         return Path(override).expanduser()
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir``, as every subcommand that opens the database takes it."""
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where the database lives (default: ${DATA_DIR_ENV} or the user data folder)",
+    )
+
+
+def chosen_data_dir(given: Path | None) -> Path:
+    """The ``--data-dir`` given, else the default one."""
+    return given if given is not None else default_data_dir()
 
 
 def default_log_dir() -> Path:

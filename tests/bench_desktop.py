@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
+from tandem.v1 import commands_pb2, entities_pb2
 
 from server.config import ServerConfig
 from server.domain.service import open_domain
@@ -71,16 +71,12 @@ def seed(data_dir: Path) -> str:
         domain = open_domain(ServerConfig(data_dir=data_dir))
         try:
             actor = domain.owner_actor()
-            msg = websocket_pb2.WebSocketMessage(
-                create_project=commands_pb2.CreateProject(
-                    project=entities_pb2.Project(name="Launch", key="LCH")
-                )
-            )
+            msg = commands_pb2.CreateProject(project=entities_pb2.Project(name="Launch", key="LCH"))
             project_id = str((await domain.command(actor, msg)).project.id)
             for i in range(TASKS):
                 task = entities_pb2.Task(title=f"Task {i}", status=1 + i % 5)  # type: ignore[arg-type]
                 cmd = commands_pb2.CreateTask(project_id=project_id, task=task)
-                await domain.command(actor, websocket_pb2.WebSocketMessage(create_task=cmd))
+                await domain.command(actor, cmd)
             return project_id
         finally:
             domain.close()

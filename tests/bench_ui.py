@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
+from tandem.v1 import commands_pb2, entities_pb2
 
 from server.config import ServerConfig
 from server.domain.service import open_domain
@@ -45,7 +45,7 @@ def fill(data_dir: Path, project_id: str, count: int) -> None:
                     story_points=i % 8,
                 )
                 cmd = commands_pb2.CreateTask(project_id=project_id, task=task)
-                await domain.command(actor, websocket_pb2.WebSocketMessage(create_task=cmd))
+                await domain.command(actor, cmd)
         finally:
             domain.close()
 

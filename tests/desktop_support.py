@@ -180,7 +180,8 @@ class BoardPerson:
         return self.actor.member_id
 
     def _command(self, msg: websocket_pb2.WebSocketMessage) -> websocket_pb2.Ack:
-        done = asyncio.run_coroutine_threadsafe(self.domain.command(self.actor, msg), self.loop)
+        command = getattr(msg, msg.WhichOneof("payload") or "")
+        done = asyncio.run_coroutine_threadsafe(self.domain.command(self.actor, command), self.loop)
         return done.result(self.timeout)
 
     def create_project(self, name: str, key: str) -> entities_pb2.Project:

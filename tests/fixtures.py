@@ -32,7 +32,7 @@ import aiohttp
 from aiohttp import web
 
 from server import security
-from server.api.routes import waiting_polls
+from server.api.polls import waiting_polls
 from server.app import create_app
 from server.config import ServerConfig
 from server.runner import SHUTDOWN_TIMEOUT_SECONDS, RunningServer, _start_site

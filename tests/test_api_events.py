@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from tandem.v1 import errors_pb2
 
-from server.api.routes import LONG_POLLS, ParkedPoll, end_polls
+from server.api.polls import LONG_POLLS, ParkedPoll, end_polls
 from server.runner import RunningServer
 from tests.api_client import ApiClient
 from tests.fixtures import NewServer, until_polls_wait

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import field_mask_pb2
+from google.protobuf.message import Message
 from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 from server.config import ServerConfig
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode
-from server.domain.hub import CommittedEvent
+from server.domain.events import CommittedEvent
 from server.domain.service import Domain, TaskFilter, open_domain
 
 Status = entities_pb2.TaskStatus
@@ -28,14 +29,16 @@ def domain(tmp_path: Path) -> Iterator[Domain]:
     d.close()
 
 
-def cmd(message_id: str = "", **payload: object) -> websocket_pb2.WebSocketMessage:
-    return websocket_pb2.WebSocketMessage(message_id=message_id, **payload)  # type: ignore[arg-type]
+def cmd(message_id: str = "", **payload: Message) -> tuple[Message, str]:
+    """The one command named by keyword, and its request id: ``domain.execute(a, *cmd(...))``."""
+    (command,) = payload.values()
+    return command, message_id
 
 
 def make_project(domain: Domain, key: str = "WEB") -> entities_pb2.Project:
     ack = domain.execute(
         domain.owner_actor(),
-        cmd(
+        *cmd(
             create_project=commands_pb2.CreateProject(
                 project=entities_pb2.Project(key=key, name=key)
             )
@@ -47,7 +50,7 @@ def make_project(domain: Domain, key: str = "WEB") -> entities_pb2.Project:
 def make_task(domain: Domain, project_id: str, title: str = "A task") -> entities_pb2.Task:
     ack = domain.execute(
         domain.owner_actor(),
-        cmd(
+        *cmd(
             create_task=commands_pb2.CreateTask(
                 project_id=project_id, task=entities_pb2.Task(title=title)
             )
@@ -61,7 +64,7 @@ def update(
 ) -> websocket_pb2.Ack:
     return domain.execute(
         domain.owner_actor(),
-        cmd(
+        *cmd(
             update_task=commands_pb2.UpdateTask(
                 task_id=task.id,
                 base_version=base,
@@ -117,18 +120,18 @@ def test_repeated_message_id_has_one_effect_and_the_same_answer(domain: Domain) 
             project_id=project.id, task=entities_pb2.Task(title="Once")
         ),
     )
-    first = domain.execute(actor, create)
-    again = domain.execute(actor, create)
+    first = domain.execute(actor, *create)
+    again = domain.execute(actor, *create)
     assert again == first
     assert domain.list_tasks(project.id, TaskFilter()).total_size == 1
     # Another client using the same id is another command.
-    other = domain.execute(Actor(member_id=actor.member_id, client_key="browser-2"), create)
+    other = domain.execute(Actor(member_id=actor.member_id, client_key="browser-2"), *create)
     assert other.task.id != first.task.id
     # A refusal is remembered too.
     bad = cmd("m-2", update_task=commands_pb2.UpdateTask(task_id="nope"))
     for _ in range(2):
         with pytest.raises(DomainError) as refused:
-            domain.execute(actor, bad)
+            domain.execute(actor, *bad)
         assert refused.value.code == ErrorCode.ERROR_CODE_NOT_FOUND
 
 
@@ -174,18 +177,9 @@ def test_bad_commands_get_coded_errors_and_change_nothing(
     for name in ("task_id",):
         if getattr(payload, name, None) == "TASK":
             setattr(payload, name, task.id)
-    kind = {
-        commands_pb2.CreateProject: "create_project",
-        commands_pb2.CreateTask: "create_task",
-        commands_pb2.UpdateTask: "update_task",
-        commands_pb2.MoveTask: "move_task",
-        commands_pb2.DeleteTask: "delete_task",
-        commands_pb2.AddComment: "add_comment",
-        commands_pb2.StartSprint: "start_sprint",
-    }[type(payload)]
     before = domain.events_since(project.id, 0)
     with pytest.raises(DomainError) as refused:
-        domain.execute(domain.owner_actor(), websocket_pb2.WebSocketMessage(**{kind: payload}))  # type: ignore[arg-type]
+        domain.execute(domain.owner_actor(), payload)  # type: ignore[arg-type]
     assert refused.value.code == ErrorCode.Value(f"ERROR_CODE_{code}")
     assert refused.value.field == field
     assert domain.events_since(project.id, 0) == before
@@ -196,7 +190,7 @@ def test_viewer_cannot_change_anything(domain: Domain) -> None:
     viewer = Actor(member_id="v", role=Role.MEMBER_ROLE_VIEWER)
     with pytest.raises(DomainError) as refused:
         domain.execute(
-            viewer, cmd(delete_project=commands_pb2.DeleteProject(project_id=project.id))
+            viewer, *cmd(delete_project=commands_pb2.DeleteProject(project_id=project.id))
         )
     assert refused.value.code == ErrorCode.ERROR_CODE_PERMISSION_DENIED
     assert domain.get_project(project.id) == project
@@ -207,7 +201,7 @@ def test_move_places_a_task_between_neighbours(domain: Domain) -> None:
     a, b, c = (make_task(domain, project.id, t) for t in "abc")
     moved = domain.execute(
         domain.owner_actor(),
-        cmd(
+        *cmd(
             move_task=commands_pb2.MoveTask(
                 task_id=c.id,
                 base_version=1,
@@ -257,7 +251,7 @@ def test_sprint_lifecycle_carries_unfinished_work(domain: Domain) -> None:
     owner = domain.owner_actor()
     s1 = domain.execute(
         owner,
-        cmd(
+        *cmd(
             create_sprint=commands_pb2.CreateSprint(
                 project_id=project.id, sprint=entities_pb2.Sprint(name="S1")
             )
@@ -265,7 +259,7 @@ def test_sprint_lifecycle_carries_unfinished_work(domain: Domain) -> None:
     ).sprint
     s2 = domain.execute(
         owner,
-        cmd(
+        *cmd(
             create_sprint=commands_pb2.CreateSprint(
                 project_id=project.id, sprint=entities_pb2.Sprint(name="S2")
             )
@@ -274,13 +268,13 @@ def test_sprint_lifecycle_carries_unfinished_work(domain: Domain) -> None:
     done, open_ = make_task(domain, project.id, "done"), make_task(domain, project.id, "open")
     update(domain, done, 1, sprint_id=s1.id, status=Status.TASK_STATUS_DONE)
     update(domain, open_, 1, sprint_id=s1.id)
-    domain.execute(owner, cmd(start_sprint=commands_pb2.StartSprint(sprint_id=s1.id)))
+    domain.execute(owner, *cmd(start_sprint=commands_pb2.StartSprint(sprint_id=s1.id)))
     with pytest.raises(DomainError) as refused:
-        domain.execute(owner, cmd(start_sprint=commands_pb2.StartSprint(sprint_id=s2.id)))
+        domain.execute(owner, *cmd(start_sprint=commands_pb2.StartSprint(sprint_id=s2.id)))
     assert refused.value.code == ErrorCode.ERROR_CODE_FAILED_PRECONDITION
     ack = domain.execute(
         owner,
-        cmd(
+        *cmd(
             complete_sprint=commands_pb2.CompleteSprint(
                 sprint_id=s1.id, move_open_tasks_to_sprint_id=s2.id
             )
@@ -298,15 +292,15 @@ def test_comments_belong_to_their_author(domain: Domain) -> None:
     task = make_task(domain, project.id)
     ana = Actor(member_id=domain.owner_actor().member_id)
     comment = domain.execute(
-        ana, cmd(add_comment=commands_pb2.AddComment(task_id=task.id, body="hello"))
+        ana, *cmd(add_comment=commands_pb2.AddComment(task_id=task.id, body="hello"))
     ).comment
     edited = domain.execute(
-        ana, cmd(edit_comment=commands_pb2.EditComment(comment_id=comment.id, body="hello!"))
+        ana, *cmd(edit_comment=commands_pb2.EditComment(comment_id=comment.id, body="hello!"))
     ).comment
     assert edited.body == "hello!" and edited.HasField("edit_time")
     ben = Actor(member_id="someone-else")
     with pytest.raises(DomainError) as refused:
-        domain.execute(ben, cmd(delete_comment=commands_pb2.DeleteComment(comment_id=comment.id)))
+        domain.execute(ben, *cmd(delete_comment=commands_pb2.DeleteComment(comment_id=comment.id)))
     assert refused.value.code == ErrorCode.ERROR_CODE_PERMISSION_DENIED
     assert [c.body for c in domain.list_comments(task.id)] == ["hello!"]
 
@@ -318,7 +312,7 @@ def test_deleting_a_task_removes_subtasks_and_reports_them(domain: Domain) -> No
     with pytest.raises(DomainError):
         update(domain, parent, 1, parent_task_id=child.id)  # would make a cycle
     ack = domain.execute(
-        domain.owner_actor(), cmd(delete_task=commands_pb2.DeleteTask(task_id=parent.id))
+        domain.owner_actor(), *cmd(delete_task=commands_pb2.DeleteTask(task_id=parent.id))
     )
     event = domain.events_since(project.id, ack.seq - 1).events[0].task_deleted
     assert list(event.deleted_subtask_ids) == [child.id]
@@ -351,7 +345,7 @@ async def test_concurrent_writers_get_gapless_ordered_seqs(domain: Domain) -> No
             create = commands_pb2.CreateTask(
                 project_id=project.id, task=entities_pb2.Task(title=f"{n}-{i}")
             )
-            acks.append((await domain.command(domain.owner_actor(), cmd(create_task=create))).seq)
+            acks.append((await domain.command(domain.owner_actor(), *cmd(create_task=create))).seq)
         return acks
 
     results = await asyncio.gather(*(writer(n) for n in range(8)))
@@ -370,7 +364,7 @@ async def test_wait_for_events_returns_when_a_change_commits(domain: Domain) -> 
     assert not waiter.done()
     await domain.command(
         domain.owner_actor(),
-        cmd(
+        *cmd(
             create_task=commands_pb2.CreateTask(
                 project_id=project.id, task=entities_pb2.Task(title="x")
             )
@@ -469,12 +463,12 @@ def test_a_remembered_refusal_stays_refused_after_the_world_changes(domain: Doma
         ),
     )
     with pytest.raises(DomainError) as first:
-        domain.execute(actor, again)
+        domain.execute(actor, *again)
     assert first.value.code == ErrorCode.ERROR_CODE_ALREADY_EXISTS
-    domain.execute(actor, cmd(delete_project=commands_pb2.DeleteProject(project_id=holder.id)))
+    domain.execute(actor, *cmd(delete_project=commands_pb2.DeleteProject(project_id=holder.id)))
     # The key is free now, but this command was answered already: same answer, no effect.
     with pytest.raises(DomainError) as replayed:
-        domain.execute(actor, again)
+        domain.execute(actor, *again)
     assert replayed.value.code == ErrorCode.ERROR_CODE_ALREADY_EXISTS
     assert domain.list_projects() == []
 
@@ -492,10 +486,10 @@ def test_a_command_refused_for_a_full_disk_can_be_retried(tmp_path: Path) -> Non
         )
         domain.store.db.execute_sql("PRAGMA query_only = 1")
         with pytest.raises(DomainError) as refused:
-            domain.execute(actor, create)
+            domain.execute(actor, *create)
         assert refused.value.code == ErrorCode.ERROR_CODE_UNAVAILABLE
         domain.store.db.execute_sql("PRAGMA query_only = 0")
-        assert domain.execute(actor, create).task.title == "t"
+        assert domain.execute(actor, *create).task.title == "t"
     finally:
         domain.close()
 
@@ -514,13 +508,13 @@ def test_command_ids_are_forgotten_after_a_week(tmp_path: Path) -> None:
             project_id=project.id, task=entities_pb2.Task(title="t")
         ),
     )
-    first = domain.execute(actor, create)
-    assert domain.execute(actor, create) == first  # remembered within the window
+    first = domain.execute(actor, *create)
+    assert domain.execute(actor, *create) == first  # remembered within the window
     domain.close()
     now[0] += 8 * 24 * 3600 * 1_000_000
     domain = Domain(Store(path), clock=lambda: now[0])  # prunes on open
     try:
-        assert domain.execute(actor, create).task.id != first.task.id
+        assert domain.execute(actor, *create).task.id != first.task.id
     finally:
         domain.close()
 
@@ -564,7 +558,7 @@ def test_a_message_id_reused_for_another_command_is_refused(domain: Domain) -> N
     task = make_task(domain, project.id)
     actor = Actor(member_id=domain.owner_actor().member_id, client_key="tab")
 
-    def rename(title: str) -> websocket_pb2.WebSocketMessage:
+    def rename(title: str) -> tuple[Message, str]:
         return cmd(
             "m-same",
             update_task=commands_pb2.UpdateTask(
@@ -574,10 +568,10 @@ def test_a_message_id_reused_for_another_command_is_refused(domain: Domain) -> N
             ),
         )
 
-    first = domain.execute(actor, rename("first"))
-    assert domain.execute(actor, rename("first")) == first  # a retry: the same answer
+    first = domain.execute(actor, *rename("first"))
+    assert domain.execute(actor, *rename("first")) == first  # a retry: the same answer
     with pytest.raises(DomainError) as refused:
-        domain.execute(actor, rename("second"))  # another command under the same id
+        domain.execute(actor, *rename("second"))  # another command under the same id
     assert refused.value.field == "message_id"
     assert domain.get_task(task.id).title == "first"
 
@@ -589,7 +583,7 @@ def test_a_project_made_again_under_the_same_id_has_another_epoch(domain: Domain
     def create() -> None:
         domain.execute(
             owner,
-            cmd(
+            *cmd(
                 create_project=commands_pb2.CreateProject(
                     project=entities_pb2.Project(id=project_id, key="AGN", name="again")
                 )
@@ -599,7 +593,7 @@ def test_a_project_made_again_under_the_same_id_has_another_epoch(domain: Domain
     create()
     make_task(domain, project_id)
     before = domain.events_since(project_id, 0)
-    domain.execute(owner, cmd(delete_project=commands_pb2.DeleteProject(project_id=project_id)))
+    domain.execute(owner, *cmd(delete_project=commands_pb2.DeleteProject(project_id=project_id)))
     create()
     make_task(domain, project_id)
     after = domain.events_since(project_id, 0)
@@ -614,13 +608,15 @@ def test_starting_a_sprint_moves_its_fields_versions(domain: Domain) -> None:
     owner = domain.owner_actor()
     sprint = domain.execute(
         owner,
-        cmd(
+        *cmd(
             create_sprint=commands_pb2.CreateSprint(
                 project_id=project.id, sprint=entities_pb2.Sprint(name="S")
             )
         ),
     ).sprint
-    started = domain.execute(owner, cmd(start_sprint=commands_pb2.StartSprint(sprint_id=sprint.id)))
+    started = domain.execute(
+        owner, *cmd(start_sprint=commands_pb2.StartSprint(sprint_id=sprint.id))
+    )
     assert started.sprint.start_date and started.sprint.version == 2
     stale = commands_pb2.UpdateSprint(
         sprint_id=sprint.id,
@@ -629,7 +625,7 @@ def test_starting_a_sprint_moves_its_fields_versions(domain: Domain) -> None:
         sprint=entities_pb2.Sprint(start_date="2020-01-01"),
     )
     with pytest.raises(DomainError) as refused:
-        domain.execute(owner, cmd(update_sprint=stale))
+        domain.execute(owner, *cmd(update_sprint=stale))
     assert refused.value.code == ErrorCode.ERROR_CODE_CONFLICT
     assert domain.get_sprint(sprint.id).start_date == started.sprint.start_date
 
@@ -645,7 +641,7 @@ async def test_a_failing_listener_neither_undoes_the_answer_nor_silences_others(
     domain.sink.add_listener(broken)
     domain.sink.add_listener(lambda events: heard.extend(e.seq for e in events))
     create = commands_pb2.CreateProject(project=entities_pb2.Project(key="LIS", name="l"))
-    ack = await domain.command(domain.owner_actor(), cmd(create_project=create))
+    ack = await domain.command(domain.owner_actor(), *cmd(create_project=create))
     assert ack.seq == 1 and heard == [1]
 
 

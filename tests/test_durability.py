@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
+from tandem.v1 import commands_pb2, entities_pb2
 
 from server.config import ServerConfig
 from server.domain.errors import DomainError, ErrorCode
@@ -84,11 +84,7 @@ async def test_online_backup_during_writes_is_consistent(tmp_path: Path) -> None
         project = (
             await domain.command(
                 owner,
-                websocket_pb2.WebSocketMessage(
-                    create_project=commands_pb2.CreateProject(
-                        project=entities_pb2.Project(key="BAK", name="b")
-                    )
-                ),
+                commands_pb2.CreateProject(project=entities_pb2.Project(key="BAK", name="b")),
             )
         ).project
         stop = asyncio.Event()
@@ -99,7 +95,7 @@ async def test_online_backup_during_writes_is_consistent(tmp_path: Path) -> None
                 create = commands_pb2.CreateTask(
                     project_id=project.id, task=entities_pb2.Task(title=f"t{count}")
                 )
-                await domain.command(owner, websocket_pb2.WebSocketMessage(create_task=create))
+                await domain.command(owner, create)
                 count += 1
             return count
 
@@ -131,11 +127,7 @@ async def test_a_full_disk_is_a_clear_error_that_loses_nothing_and_recovers(tmp_
         project = (
             await domain.command(
                 owner,
-                websocket_pb2.WebSocketMessage(
-                    create_project=commands_pb2.CreateProject(
-                        project=entities_pb2.Project(key="FUL", name="full")
-                    )
-                ),
+                commands_pb2.CreateProject(project=entities_pb2.Project(key="FUL", name="full")),
             )
         ).project
         saved = []
@@ -143,7 +135,7 @@ async def test_a_full_disk_is_a_clear_error_that_loses_nothing_and_recovers(tmp_
             create = commands_pb2.CreateTask(
                 project_id=project.id, task=entities_pb2.Task(title=f"kept {i}")
             )
-            ack = await domain.command(owner, websocket_pb2.WebSocketMessage(create_task=create))
+            ack = await domain.command(owner, create)
             saved.append(ack.task.id)
 
         def cap(pages: int | None) -> None:
@@ -160,11 +152,11 @@ async def test_a_full_disk_is_a_clear_error_that_loses_nothing_and_recovers(tmp_
             project_id=project.id, task=entities_pb2.Task(title="big", description="x" * 90_000)
         )
         with pytest.raises(DomainError) as refused:
-            await domain.command(owner, websocket_pb2.WebSocketMessage(create_task=big))
+            await domain.command(owner, big)
         assert refused.value.code == ErrorCode.ERROR_CODE_UNAVAILABLE
         assert "nothing was saved" in refused.value.message
         await domain.read(cap, None)  # space again
-        ack = await domain.command(owner, websocket_pb2.WebSocketMessage(create_task=big))
+        ack = await domain.command(owner, big)
         assert ack.task.title == "big"
         listed = await domain.read(domain.list_tasks, project.id, TaskFilter(page_size=100))
         assert [t.id for t in listed.tasks][:20] == saved

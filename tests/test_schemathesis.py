@@ -37,7 +37,8 @@ from schemathesis.specs.openapi.checks import (
 from tandem.v1 import entities_pb2
 
 from server.api.codec import JSON, PROTOBUF, reject_unknown_fields
-from server.api.routes import IDEMPOTENCY_HEADER, OPERATIONS, Operation
+from server.api.operation import IDEMPOTENCY_HEADER, Operation
+from server.api.routes import OPERATIONS
 from tests.fixtures import ServerThread
 
 MAX_EXAMPLES = 30
@@ -484,7 +485,7 @@ def test_an_answer_of_another_kind_is_refused_not_a_server_error() -> None:
     from tandem.v1 import websocket_pb2
 
     from server.api.errors import ApiError
-    from server.api.routes import _result
+    from server.api.operation import result_of as _result
 
     with pytest.raises(ApiError) as refused:
         _result(websocket_pb2.Ack(project=entities_pb2.Project(id="p")), "task")

@@ -19,7 +19,7 @@ from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, websocket_pb2
 
 from server import paths, security
 from server.api.routes import OPERATIONS
-from server.domain.service import COMMANDS
+from server.domain.registry import COMMANDS
 from server.security import invites
 from server.security.sharing import stop_watcher
 from server.security.state import SECURITY, SESSION_COOKIE

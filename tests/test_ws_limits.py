@@ -243,9 +243,7 @@ async def test_shutdown_flushes_queues_then_closes_with_going_away(
     actor = domain.owner_actor()
     last = 0
     for i in range(50):
-        ack = await domain.command(
-            actor, websocket_pb2.WebSocketMessage(create_task=create(project_id, f"t{i}"))
-        )
+        ack = await domain.command(actor, create(project_id, f"t{i}"))
         last = ack.seq
     await server.close()
     assert await viewer.wait_closed() == 1001

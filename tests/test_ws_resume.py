@@ -155,11 +155,7 @@ async def test_a_replay_longer_than_the_queue_limit_arrives_whole_without_a_drop
     actor = domain.owner_actor()
     project = await domain.command(
         actor,
-        websocket_pb2.WebSocketMessage(
-            create_project=commands_pb2.CreateProject(
-                project=entities_pb2.Project(key="BIG", name="b")
-            )
-        ),
+        commands_pb2.CreateProject(project=entities_pb2.Project(key="BIG", name="b")),
     )
     project_id = project.project.id
     _, since = await domain.read(domain.head, project_id)
@@ -169,11 +165,9 @@ async def test_a_replay_longer_than_the_queue_limit_arrives_whole_without_a_drop
     async def add(i: int) -> int:
         ack = await domain.command(
             actor,
-            websocket_pb2.WebSocketMessage(
-                create_task=commands_pb2.CreateTask(
-                    project_id=project_id,
-                    task=entities_pb2.Task(title=f"t{i}", description=filler),
-                )
+            commands_pb2.CreateTask(
+                project_id=project_id,
+                task=entities_pb2.Task(title=f"t{i}", description=filler),
             ),
         )
         return int(ack.seq)

@@ -1,5 +1,9 @@
 """The OpenAPI 3.1 document, generated from the route table and the protobuf descriptors.
 
+The route table's command operations come from the command table, so every command with
+a REST form is documented from the same declaration that serves it; the idempotency note
+is added here to every mutating operation, not written in each summary.
+
 Body schemas follow the protobuf JSON mapping (lowerCamelCase names, enums by name,
 64-bit integers as decimal strings or numbers, Timestamps as RFC 3339), so the
 ``.proto`` files stay the one source of truth for every body.
@@ -11,14 +15,14 @@ import functools
 import re
 from typing import Any, cast
 
-from aiohttp import web
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 from tandem.v1 import api_pb2
 
 import server
 from server.api.codec import JSON, PROTOBUF
-from server.api.routes import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY, OPERATIONS, Operation
+from server.api.operation import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY, Operation
+from server.api.routes import OPERATIONS
 
 Schema = dict[str, Any]
 
@@ -129,6 +133,11 @@ def _content(schema: Schema, builder: SchemaBuilder, message: type[Message] | No
 
 _PATH_PARAM = re.compile(r"{([^}]+)}")
 
+IDEMPOTENT_NOTE = (
+    " Send an Idempotency-Key header to make a retry safe: the same key returns the"
+    " first answer and changes nothing again."
+)
+
 
 def _operation(op: Operation, builder: SchemaBuilder) -> Schema:
     parameters: list[Schema] = [
@@ -178,7 +187,7 @@ def _operation(op: Operation, builder: SchemaBuilder) -> Schema:
     responses["default"] = error
     doc: Schema = {
         "operationId": op.operation_id,
-        "summary": op.summary,
+        "summary": op.summary + (IDEMPOTENT_NOTE if op.mutation else ""),
         "tags": [op.tag],
         "parameters": parameters,
         "responses": responses,
@@ -245,11 +254,7 @@ def build_document(operations: tuple[Operation, ...] = OPERATIONS) -> Schema:
     }
 
 
-def openapi_document(app: web.Application) -> Schema:
-    """The document for the API mounted on ``app`` (the table is fixed, so it is built once)."""
-    return _cached_document()
-
-
 @functools.cache
-def _cached_document() -> Schema:
+def openapi_document() -> Schema:
+    """The document for the route table (fixed, so it is built once)."""
     return build_document()

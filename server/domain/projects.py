@@ -7,10 +7,8 @@ from tandem.v1 import commands_pb2, entities_pb2, events_pb2, websocket_pb2
 from server.domain import convert, validate
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.rows import get_or_not_found
-from server.domain.tx import Tx, mask_paths, merge
+from server.domain.tx import FieldReader, Tx, masked_values, merge
 from server.storage.models import ProjectRow
-
-UPDATABLE = ("key", "name", "description")
 
 
 def row(project_id: str) -> ProjectRow:
@@ -31,6 +29,20 @@ def _key_free(key: str, except_id: str = "") -> None:
         raise DomainError(
             ErrorCode.ERROR_CODE_ALREADY_EXISTS, f"project key {key} is taken", field="key"
         )
+
+
+def _key(p: entities_pb2.Project, _project: str, self_id: str) -> str:
+    key = validate.project_key(p.key)
+    _key_free(key, self_id)
+    return key
+
+
+#: Each field an update may set, and how its value is read from a Project.
+FIELDS: dict[str, FieldReader] = {
+    "key": _key,
+    "name": lambda p, _p, _s: validate.text("name", p.name, max_len=200, required=True),
+    "description": lambda p, _p, _s: validate.text("description", p.description, max_len=20_000),
+}
 
 
 def create(tx: Tx, cmd: commands_pb2.CreateProject) -> websocket_pb2.Ack:
@@ -65,18 +77,7 @@ def create(tx: Tx, cmd: commands_pb2.CreateProject) -> websocket_pb2.Ack:
 
 def update(tx: Tx, cmd: commands_pb2.UpdateProject) -> websocket_pb2.Ack:
     current = row(cmd.project_id)
-    paths = mask_paths(cmd.update_mask, UPDATABLE)
-    values: dict[str, str] = {}
-    for path in paths:
-        if path == "key":
-            values["key"] = validate.project_key(cmd.project.key)
-            _key_free(values["key"], current.id)
-        elif path == "name":
-            values["name"] = validate.text("name", cmd.project.name, max_len=200, required=True)
-        else:
-            values["description"] = validate.text(
-                "description", cmd.project.description, max_len=20_000
-            )
+    values = masked_values(cmd.update_mask, FIELDS, cmd.project, current.id, current.id)
     changed = merge(tx, current, values, cmd.base_version, lambda: convert.project(current))
     result = convert.project(current)
     if not changed:

@@ -10,11 +10,18 @@ from tandem.v1 import commands_pb2, entities_pb2, events_pb2, websocket_pb2
 from server.domain import convert, projects, tasks, validate
 from server.domain.errors import precondition
 from server.domain.rows import get_or_not_found
-from server.domain.tx import Tx, mask_paths, merge
+from server.domain.tx import FieldReader, Tx, masked_values, merge
 from server.storage.models import SprintRow, TaskRow
 
 State = entities_pb2.SprintState
-UPDATABLE = ("name", "goal", "start_date", "end_date")
+
+#: Each field an update may set, and how its value is read from a Sprint.
+FIELDS: dict[str, FieldReader] = {
+    "name": lambda s, _p, _i: validate.text("name", s.name, max_len=200, required=True),
+    "goal": lambda s, _p, _i: validate.text("goal", s.goal, max_len=5000),
+    "start_date": lambda s, _p, _i: validate.date("start_date", s.start_date),
+    "end_date": lambda s, _p, _i: validate.date("end_date", s.end_date),
+}
 
 
 def row(sprint_id: str) -> SprintRow:
@@ -78,16 +85,7 @@ def create(tx: Tx, cmd: commands_pb2.CreateSprint) -> websocket_pb2.Ack:
 
 def update(tx: Tx, cmd: commands_pb2.UpdateSprint) -> websocket_pb2.Ack:
     current = row(cmd.sprint_id)
-    paths = mask_paths(cmd.update_mask, UPDATABLE)
-    s = cmd.sprint
-    values: dict[str, str] = {}
-    for path in paths:
-        if path == "name":
-            values["name"] = validate.text("name", s.name, max_len=200, required=True)
-        elif path == "goal":
-            values["goal"] = validate.text("goal", s.goal, max_len=5000)
-        else:
-            values[path] = validate.date(path, getattr(s, path))
+    values = masked_values(cmd.update_mask, FIELDS, cmd.sprint, current.project_id, current.id)
     _dates(values.get("start_date", current.start_date), values.get("end_date", current.end_date))
     changed = merge(tx, current, values, cmd.base_version, lambda: convert.sprint(current))
     if not changed:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket
 from server.domain import convert, projects, validate
 from server.domain.errors import invalid
 from server.domain.rows import get_or_not_found
-from server.domain.tx import Tx, mask_paths, merge
+from server.domain.tx import FieldReader, Tx, masked_values, merge
 from server.storage.models import MemberRow, SprintRow, TaskRow
 
 Status = entities_pb2.TaskStatus
@@ -39,11 +38,6 @@ def to_proto(task: TaskRow) -> entities_pb2.Task:
 
 def get(task_id: str) -> entities_pb2.Task:
     return to_proto(row(task_id))
-
-
-# Each updatable field: how to read the new column value from a Task message, given the
-# task's project (for references that must stay inside it) and its own id.
-Reader = Callable[[entities_pb2.Task, str, str], Any]
 
 
 def _assignee(t: entities_pb2.Task, _project: str, _self: str) -> str | None:
@@ -121,7 +115,8 @@ def _labels(t: entities_pb2.Task, project_id: str, task_id: str) -> str:
     return json.dumps([known.get(label.lower(), label) for label in wanted])
 
 
-FIELDS: dict[str, Reader] = {
+#: Each field an update may set, and how its value is read from a Task.
+FIELDS: dict[str, FieldReader] = {
     "title": lambda t, _p, _s: validate.text("title", t.title, max_len=500, required=True),
     "description": lambda t, _p, _s: validate.text("description", t.description, max_len=100_000),
     "status": lambda t, _p, _s: validate.enum(
@@ -190,8 +185,7 @@ def apply(tx: Tx, current: TaskRow, values: dict[str, Any], base_version: int) -
 
 def update(tx: Tx, cmd: commands_pb2.UpdateTask) -> websocket_pb2.Ack:
     current = row(cmd.task_id)
-    paths = mask_paths(cmd.update_mask, FIELDS)
-    values = {p: FIELDS[p](cmd.task, current.project_id, current.id) for p in paths}
+    values = masked_values(cmd.update_mask, FIELDS, cmd.task, current.project_id, current.id)
     return apply(tx, current, values, cmd.base_version)
 
 

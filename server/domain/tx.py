@@ -12,7 +12,7 @@ from tandem.v1 import websocket_pb2
 
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode, invalid
-from server.domain.hub import CommittedEvent
+from server.domain.events import CommittedEvent
 from server.storage.models import EventRow, LogHeadRow
 
 
@@ -48,6 +48,21 @@ class Tx:
         ).execute()
         self.events.append(CommittedEvent(project_id, seq, frame))
         return seq
+
+
+#: How an update reads one field's new column value from the command's message, given the
+#: entity's project and its own id (for references that must stay inside the project, or
+#: a key that must stay unique); raises a field-named DomainError for a bad value.
+FieldReader = Callable[[Any, str, str], Any]
+
+
+def masked_values(
+    mask: Any, readers: Mapping[str, FieldReader], source: Message, project_id: str, entity_id: str
+) -> dict[str, Any]:
+    """The column values an update asks for: each field of the mask, read by its reader."""
+    return {
+        path: readers[path](source, project_id, entity_id) for path in mask_paths(mask, readers)
+    }
 
 
 def mask_paths(mask: Any, allowed: Collection[str]) -> list[str]:

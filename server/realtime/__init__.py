@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.access import access_watch
 from server.realtime.endpoint import websocket
-from server.realtime.hub import ConnectionInfo, Hub
-from server.realtime.keys import HUB
+from server.realtime.hub import HUB, ConnectionInfo, Hub
 from server.realtime.protocol import PROTOCOL_VERSION, CloseCode
 
 __all__ = ["HUB", "PROTOCOL_VERSION", "CloseCode", "ConnectionInfo", "Hub", "setup"]
@@ -24,3 +24,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/ws", websocket, name="websocket")
     app.cleanup_ctx.append(hub.context)
     app.on_shutdown.append(hub.shutdown)
+    # Sockets of people whose access ends (sharing off, an invite revoked) close at once.
+    access_watch(app).register(hub.access_ended)

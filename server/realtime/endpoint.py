@@ -10,7 +10,7 @@ from aiohttp import WSMsgType, web
 
 from server.realtime.codec import BadFrame, decode
 from server.realtime.connection import Connection
-from server.realtime.keys import HUB
+from server.realtime.hub import HUB
 from server.realtime.protocol import CloseCode
 from server.realtime.session import Session
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from aiohttp import web
 from tandem.v1 import entities_pb2, events_pb2, websocket_pb2
 
+from server.access import AccessEnded
 from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
-from server.domain.hub import CommittedEvent
+from server.domain.events import CommittedEvent
 from server.domain.service import Domain
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
@@ -180,6 +181,14 @@ class Hub:
     ) -> int:
         return self.close_where(lambda info: info.member_id == member_id, code, reason)
 
+    def access_ended(self, ended: AccessEnded) -> int:
+        """Close the connections whose access the security layer has just ended."""
+
+        def covered(info: ConnectionInfo) -> bool:
+            return ended.ends(remote=info.remote, member_id=info.member_id)
+
+        return self.close_where(covered, CloseCode.FORBIDDEN, ended.reason)
+
     def add_observer(self, fn: Observer) -> Callable[[], None]:
         """Call ``fn(connections())`` on the loop whenever someone connects, leaves or
         changes what they subscribe to. Returns a function that removes it."""
@@ -314,3 +323,7 @@ class Hub:
         out = Outgoing.of(msg)
         for other in others:
             other.deliver(0, out)
+
+
+#: Where the application keeps its hub.
+HUB = web.AppKey("realtime_hub", Hub)

@@ -1,9 +1,10 @@
 """What a connection says and how the server answers: one registry of command handlers.
 
 Every client message is first checked as an envelope (rate limit, a known client
-payload, hello first), then handed to its handler. Changes go to the domain, which
-owns validation, permissions and idempotency; hello, subscriptions and presence are
-handled here. Every command gets exactly one answer: an Ack or a Reject carrying its
+payload, hello first), then handed to its handler. Hello, subscriptions and presence
+are the session's own commands, handled here; every other command of the command table
+(``server.command_table``) goes to the domain, which owns validation, permissions and
+idempotency. Every command gets exactly one answer: an Ack or a Reject carrying its
 message_id.
 """
 
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final
 
 from aiohttp import web
 from tandem.v1 import commands_pb2, errors_pb2, websocket_pb2
 
 import server
+from server.command_table import COMMAND_TABLE
 from server.domain.errors import DomainError
 from server.realtime.codec import Outgoing, WebSocketMessage
 from server.realtime.connection import Connection
@@ -28,27 +29,6 @@ from server.realtime.subscription import Subscription
 log = logging.getLogger(__name__)
 
 ErrorCode = errors_pb2.ErrorCode
-
-#: Commands that change or read data: forwarded as-is to ``Domain.command``.
-DOMAIN_COMMANDS: Final = frozenset(
-    {
-        "create_task",
-        "update_task",
-        "move_task",
-        "delete_task",
-        "add_comment",
-        "edit_comment",
-        "delete_comment",
-        "list_comments",
-        "create_sprint",
-        "update_sprint",
-        "start_sprint",
-        "complete_sprint",
-        "create_project",
-        "update_project",
-        "delete_project",
-    }
-)
 
 #: How many change-log events one replay read fetches.
 REPLAY_PAGE = 1000
@@ -62,10 +42,13 @@ Handler = Callable[["Session", WebSocketMessage], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
 
 
-def handles(*kinds: str) -> Callable[[Handler], Handler]:
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    """Register a session command's handler (one the session answers itself)."""
+    if kind not in COMMAND_TABLE:
+        raise RuntimeError(f"{kind!r} is not a command of the schema's command table")
+
     def register(fn: Handler) -> Handler:
-        for kind in kinds:
-            HANDLERS[kind] = fn
+        HANDLERS[kind] = fn
         return fn
 
     return register
@@ -182,13 +165,14 @@ async def on_hello(session: Session, msg: WebSocketMessage) -> None:
     session.hub.identified(conn)
 
 
-@handles(*DOMAIN_COMMANDS)
 async def on_domain_command(session: Session, msg: WebSocketMessage) -> None:
     identity = session.conn.identity
     assert identity is not None
     if not session.conn.open:
         return  # closed (revoked) while this command waited: apply nothing
-    ack = await session.hub.domain.command(identity.actor, msg)
+    kind = msg.WhichOneof("payload")
+    assert kind is not None
+    ack = await session.hub.domain.command(identity.actor, getattr(msg, kind), msg.message_id)
     await session.reply(msg.message_id, ack=ack)
 
 
@@ -329,3 +313,9 @@ async def on_update_presence(session: Session, msg: WebSocketMessage) -> None:
     sub.typing_comment = req.typing_comment and bool(req.viewing_task_id)
     session.hub.update_presence(sub)
     await session.reply(msg.message_id, ack=websocket_pb2.Ack())
+
+
+#: The commands the session answers itself; every other command goes to the domain.
+SESSION_COMMANDS = frozenset(HANDLERS)
+for _kind in COMMAND_TABLE:
+    HANDLERS.setdefault(_kind, on_domain_command)

@@ -10,23 +10,40 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from google.protobuf import timestamp_pb2
 from tandem.v1 import events_pb2
 
 from server.realtime.codec import Outgoing
+from server.realtime.identity import Identity
 from server.realtime.protocol import CloseCode
 
-if TYPE_CHECKING:
-    from server.realtime.connection import Connection
+
+class Subscriber(Protocol):
+    """What a subscription and its users need of the connection it belongs to (a
+    ``server.realtime.connection.Connection``, which knows its subscriptions in turn)."""
+
+    id: str
+    identity: Identity | None
+    queue_limit: int
+    subscriptions: dict[str, Subscription]
+
+    @property
+    def open(self) -> bool: ...
+
+    def offer(self, out: Outgoing) -> None: ...
+
+    async def send_out(self, out: Outgoing) -> None: ...
+
+    def abort(self, code: int, reason: str) -> None: ...
 
 
 @dataclass(eq=False, slots=True)
 class Subscription:
     id: str
     project_id: str
-    conn: Connection
+    conn: Subscriber
     sprint_id: str = ""
     # The seq of the last change-log event queued to the client.
     last_seq: int = 0

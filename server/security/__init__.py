@@ -13,8 +13,9 @@ Seams:
 - REST reads the actor with ``server.api.actor.request_actor`` (``ACTOR`` is its key).
 - ``remote_identity(request, client_key)`` for the WebSocket's hello from the LAN.
 - ``sharing_changed(app, enabled, urls)`` whenever the LAN listener opens or closes.
-- Long polls (``server.api.routes``): ended through ``end_polls`` wherever sockets are
-  closed, and checked again by ``poll_still_allowed`` when they wake.
+- Sockets and long polls whose access ends are closed by their holders, which register
+  with ``server.access``; long polls are checked again by ``poll_still_allowed`` when
+  they wake (``server.api.polls.LONG_POLL_CHECK``).
 - ``create_invite_link`` and ``revoke_invite`` for the running server;
   ``server.security.cli`` for the command line (no server needed).
 """
@@ -26,7 +27,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from server.api.routes import LONG_POLL_CHECK
+from server.api.polls import LONG_POLL_CHECK
 from server.security import redact
 from server.security.headers import add_security_headers
 from server.security.identity import remote_identity

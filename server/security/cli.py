@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from server import paths
 from server.security import invites, tls
@@ -25,15 +24,6 @@ Runner = Callable[[argparse.Namespace], int]
 PLACEHOLDER_BASE = "http://ADDRESS:PORT"
 
 
-def _add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help=f"where the database lives (default: ${paths.DATA_DIR_ENV} or the user data folder)",
-    )
-
-
 def add_invite_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--role",
@@ -43,16 +33,15 @@ def add_invite_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--name", help="the person's name, as others will see it")
     parser.add_argument("--revoke", metavar="ID", help="revoke the invite with this id instead")
-    _add_data_dir(parser)
+    paths.add_data_dir_argument(parser)
 
 
 def add_invites_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_data_dir(parser)
+    paths.add_data_dir_argument(parser)
 
 
 def _open(args: argparse.Namespace) -> Store:
-    data_dir = args.data_dir if args.data_dir is not None else paths.default_data_dir()
-    return Store(paths.database_path(data_dir))
+    return Store(paths.database_path(paths.chosen_data_dir(args.data_dir)))
 
 
 def _when(micros: int | None) -> str:
@@ -65,7 +54,7 @@ def run_invite(args: argparse.Namespace) -> int:
     if args.revoke is None and not (args.name or "").strip():
         print("tandem invite: give the person's name with --name NAME", file=sys.stderr)
         return 2
-    data_dir = args.data_dir if args.data_dir is not None else paths.default_data_dir()
+    data_dir = paths.chosen_data_dir(args.data_dir)
     store = _open(args)
     try:
         if args.revoke is not None:

@@ -18,20 +18,22 @@ The peer's address comes from the socket, never from a header.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from typing import Final
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+from tandem.v1 import errors_pb2
 
+from server.api.errors import ApiError, error_response
 from server.appkeys import DOMAIN
 from server.security import hosts, invites
 from server.security.invites import Principal
 from server.security.state import ACTOR, PRINCIPAL, SECURITY, SESSION_COOKIE
 
 log = logging.getLogger(__name__)
+ErrorCode = errors_pb2.ErrorCode
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
@@ -75,18 +77,20 @@ def is_api(path: str) -> bool:
 
 
 def refusal(
-    request: web.BaseRequest,
+    request: web.Request,
     status: int,
-    code: str,
+    code: errors_pb2.ErrorCode.ValueType,
     message: str,
     *,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    """One refusal in the shape the caller expects: the REST error body, or a short page."""
+    """One refusal in the shape the caller expects: the REST error body (the API's own,
+    ``server.api.errors``), or a short page."""
     extra = {"Cache-Control": "no-store", **(headers or {})}
     if is_api(request.path):
-        body = {"error": {"code": f"ERROR_CODE_{code}", "message": message}}
-        return web.json_response(body, status=status, headers=extra, dumps=json.dumps)
+        response = error_response(request, ApiError(code, message, status=status))
+        response.headers.update(extra)
+        return response
     if status == 401 and request.method == "GET" and request.path != WS_PATH:
         page = _SIGN_IN_PAGE.format(message=message)
         return web.Response(text=page, status=status, content_type="text/html", headers=extra)
@@ -118,7 +122,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
     host_values = request.headers.getall(hdrs.HOST, [])
     if len(host_values) != 1:
-        return refusal(request, 421, "INVALID_ARGUMENT", "exactly one Host header is needed")
+        return refusal(
+            request, 421, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "exactly one Host header is needed"
+        )
     default_port = 443 if request.secure else 80
     host = hosts.parse_host(host_values[0], default_port)
     own = hosts.normalise_host(local_ip) if local_ip else ""
@@ -127,20 +133,32 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     elif state.sharing.enabled:
         names = state.sharing.names | {own}
     else:
-        return refusal(request, 403, "PERMISSION_DENIED", "this board is not shared on the network")
+        return refusal(
+            request,
+            403,
+            ErrorCode.ERROR_CODE_PERMISSION_DENIED,
+            "this board is not shared on the network",
+        )
     if host is None or not hosts.host_allowed(host, names, local_port):
-        return refusal(request, 421, "INVALID_ARGUMENT", "this server does not answer to that name")
+        return refusal(
+            request,
+            421,
+            ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+            "this server does not answer to that name",
+        )
 
     change = request.method not in SAFE_METHODS
     origin = request.headers.get(hdrs.ORIGIN)
     checked = change or _is_websocket(request)
     if checked and origin is not None and not hosts.origin_allowed(origin, names, local_port):
-        return refusal(request, 403, "PERMISSION_DENIED", "other web pages may not do this")
+        return refusal(
+            request, 403, ErrorCode.ERROR_CODE_PERMISSION_DENIED, "other web pages may not do this"
+        )
     if request.method in BODY_METHODS and request.content_type not in CHANGE_CONTENT_TYPES:
         return refusal(
             request,
             415,
-            "UNSUPPORTED",
+            ErrorCode.ERROR_CODE_UNSUPPORTED,
             "changes need Content-Type: application/json or application/x-protobuf",
         )
 
@@ -160,7 +178,7 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
         return refusal(
             request,
             429,
-            "RATE_LIMITED",
+            ErrorCode.ERROR_CODE_RATE_LIMITED,
             "too many wrong credentials from this address; try again later",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
@@ -172,7 +190,9 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
         if opened is None:
             if token:
                 throttle.failed(peer)
-            return refusal(request, 401, "UNAUTHENTICATED", "this invite link is not valid")
+            return refusal(
+                request, 401, ErrorCode.ERROR_CODE_UNAUTHENTICATED, "this invite link is not valid"
+            )
         principal, secret = opened
         response = _see_other("/")
         response.set_cookie(
@@ -195,10 +215,20 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
     elif cookie:
         found = await domain.write(invites.by_session, cookie)
     else:
-        return refusal(request, 401, "UNAUTHENTICATED", "this board is shared by invitation only")
+        return refusal(
+            request,
+            401,
+            ErrorCode.ERROR_CODE_UNAUTHENTICATED,
+            "this board is shared by invitation only",
+        )
     if found is None:
         throttle.failed(peer)
-        refused = refusal(request, 401, "UNAUTHENTICATED", "this invite is not valid (or revoked)")
+        refused = refusal(
+            request,
+            401,
+            ErrorCode.ERROR_CODE_UNAUTHENTICATED,
+            "this invite is not valid (or revoked)",
+        )
         if bearer is None:
             # A dead cookie would otherwise count against the address on every page load.
             refused.del_cookie(SESSION_COOKIE, path="/")
@@ -207,5 +237,7 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
     request[PRINCIPAL] = found
     request[ACTOR] = found.actor(client_key=f"invite:{found.invite_id}")
     if request.method not in SAFE_METHODS and not request[ACTOR].can_edit:
-        return refusal(request, 403, "PERMISSION_DENIED", "viewers cannot change the board")
+        return refusal(
+            request, 403, ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
+        )
     return await handler(request)

@@ -5,6 +5,8 @@ runner's ``set_lan``). Switching off closes every socket, and ends every long po
 from the network at once; revoking an invite does the same for that person. An invite
 revoked by another process (``tandem invite --revoke`` while the app runs) is noticed
 by a watcher that polls the invite table a few times a second while sharing is on.
+Sockets and polls are closed by whoever holds them, registered with ``server.access``:
+this module says whose access ended, and knows nothing of hubs or polls.
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ from aiohttp import web
 from tandem.v1 import errors_pb2
 from yarl import URL
 
+from server.access import AccessEnded, end_access
 from server.api.errors import ApiError
-from server.api.routes import ParkedPoll, end_polls
 from server.appkeys import DOMAIN
-from server.realtime.keys import HUB
-from server.realtime.protocol import CloseCode
 from server.security import hosts, invites
 from server.security.middleware import peer_address
 from server.security.state import PRINCIPAL, SECURITY, Sharing
@@ -41,31 +41,17 @@ ErrorCode = errors_pb2.ErrorCode
 
 def close_remote_connections(app: web.Application, reason: str = SHARING_OFF) -> int:
     """Close every WebSocket, and end every long poll, that is not from this machine."""
-    is_local = app[SECURITY].is_local
-
-    def remote_poll(poll: ParkedPoll) -> bool:
-        return not is_local(poll.remote)
-
-    closed = end_polls(app, remote_poll, ErrorCode.ERROR_CODE_PERMISSION_DENIED, reason)
-    hub = app.get(HUB)  # an application without WebSockets has no hub
-    if hub is not None:
-        closed += hub.close_where(
-            lambda info: not is_local(info.remote), CloseCode.FORBIDDEN, reason
-        )
-    return closed
+    ended = AccessEnded(
+        reason, ErrorCode.ERROR_CODE_PERMISSION_DENIED, is_local=app[SECURITY].is_local
+    )
+    return end_access(app, ended)
 
 
 def close_member_connections(app: web.Application, member_id: str) -> int:
     """Close that member's WebSockets and end their long polls (their access is revoked)."""
-
-    def theirs(poll: ParkedPoll) -> bool:
-        return poll.actor is not None and poll.actor.member_id == member_id
-
-    closed = end_polls(app, theirs, ErrorCode.ERROR_CODE_UNAUTHENTICATED, REVOKED)
-    hub = app.get(HUB)
-    if hub is not None:
-        closed += hub.close_member_connections(member_id, CloseCode.FORBIDDEN, REVOKED)
-    return closed
+    return end_access(
+        app, AccessEnded(REVOKED, ErrorCode.ERROR_CODE_UNAUTHENTICATED, member_id=member_id)
+    )
 
 
 async def poll_still_allowed(request: web.Request) -> ApiError | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from tandem.v1 import commands_pb2, websocket_pb2
+from tandem.v1 import commands_pb2
 
 from server.config import ServerConfig
 from server.domain.service import open_domain
@@ -38,8 +38,7 @@ def rename_offline(server: LiveServer, task_id: str, title: str) -> None:
             cmd = commands_pb2.UpdateTask(task_id=task_id, base_version=current.version)
             cmd.update_mask.paths.append("title")
             cmd.task.title = title
-            envelope = websocket_pb2.WebSocketMessage(update_task=cmd)
-            await domain.command(domain.owner_actor(), envelope)
+            await domain.command(domain.owner_actor(), cmd)
         finally:
             domain.close()
 

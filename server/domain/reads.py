@@ -1,0 +1,61 @@
+"""Reads of the board for the API and the real-time layer: entities, lists, the snapshot.
+
+Each runs synchronously on the database thread (the caller hands it to ``Domain.read``);
+reads made of several queries run in one transaction so that they see one state.
+"""
+
+from __future__ import annotations
+
+from tandem.v1 import api_pb2, entities_pb2, websocket_pb2
+
+from server.domain import comments, members, projects, sprints, tasks
+from server.domain.changelog import epoch
+from server.domain.tasks import TaskFilter
+from server.storage.database import Store
+from server.storage.models import LogHeadRow
+
+
+class BoardReads:
+    """What can be read of the board; mixed into ``Domain``, which owns ``store``."""
+
+    store: Store
+
+    def list_projects(self) -> list[entities_pb2.Project]:
+        return projects.list_all()
+
+    def get_project(self, project_id: str) -> entities_pb2.Project:
+        return projects.get(project_id)
+
+    def list_tasks(self, project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
+        with self.store.db.atomic():
+            return tasks.list_tasks(project_id, flt)
+
+    def get_task(self, task_id: str) -> entities_pb2.Task:
+        return tasks.get(task_id)
+
+    def list_comments(self, task_id: str) -> list[entities_pb2.Comment]:
+        return comments.list_for(task_id)
+
+    def list_sprints(self, project_id: str) -> list[entities_pb2.Sprint]:
+        return sprints.list_for(project_id)
+
+    def get_sprint(self, sprint_id: str) -> entities_pb2.Sprint:
+        return sprints.get(sprint_id)
+
+    def list_members(self) -> list[entities_pb2.Member]:
+        return members.list_all()
+
+    def snapshot(self, project_id: str) -> websocket_pb2.Snapshot:
+        """The board as of one seq: everything read in one transaction."""
+        with self.store.db.atomic():
+            project = projects.row(project_id)
+            head = LogHeadRow.get_by_id(project_id)
+            return websocket_pb2.Snapshot(
+                project_id=project_id,
+                seq=head.head_seq,
+                epoch=epoch(self.store, project),
+                project=projects.get(project_id),
+                tasks=tasks.all_in_project(project_id, project.key),
+                sprints=sprints.list_for(project_id),
+                members=members.list_all(),
+            )

@@ -1,0 +1,82 @@
+"""The peewee models describe exactly the tables the frozen migrations make.
+
+The migrations are frozen SQL and the models are written by hand, so the two can drift
+(a field added to a model without a migration, a NOT NULL on one side only). This reads
+a freshly migrated database with PRAGMA table_info and compares every column.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import peewee as pw
+import pytest
+
+from server.storage import migrations, models
+
+# How peewee writes each field type in SQLite's DDL.
+SQLITE_TYPES = {**pw.SqliteDatabase.field_types, "AUTO": "INTEGER", "INT": "INTEGER"}
+MODELS = sorted(models.BaseModel.__subclasses__(), key=lambda m: m._meta.table_name)
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    path: Path = tmp_path_factory.mktemp("schema") / "tandem.sqlite3"
+    conn = sqlite3.connect(path)
+    migrations.migrate(path, conn)
+    yield conn
+    conn.close()
+
+
+def _sql_literal(value: object) -> str:
+    return f"'{value}'" if isinstance(value, str) else str(int(value))  # type: ignore[call-overload]
+
+
+def test_every_table_has_a_model_and_every_model_a_table(migrated: sqlite3.Connection) -> None:
+    tables = {
+        name
+        for (name,) in migrated.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
+    assert tables == {m._meta.table_name for m in MODELS}
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.table_name)
+def test_the_model_matches_the_migrated_table(
+    migrated: sqlite3.Connection, model: type[pw.Model]
+) -> None:
+    table = model._meta.table_name
+    # (cid, name, type, notnull, dflt_value, pk) for each column.
+    columns = {row[1]: row for row in migrated.execute(f'PRAGMA table_info("{table}")')}
+    fields = {f.column_name: f for f in model._meta.sorted_fields}
+    assert list(fields) == list(columns), f"{table}: columns differ or are out of order"
+    for name, field in fields.items():
+        _, _, sql_type, notnull, default, pk = columns[name]
+        where = f"{table}.{name}"
+        assert sql_type == SQLITE_TYPES.get(field.field_type, field.field_type), where
+        assert bool(pk) == field.primary_key, where
+        # An INTEGER PRIMARY KEY is the rowid: never null, whether or not it says so.
+        rowid = bool(pk) and sql_type == "INTEGER"
+        assert (bool(notnull) or rowid) == (not field.null), where
+        if field.default is not None and not callable(field.default):
+            assert default == _sql_literal(field.default), where
+        else:
+            assert default is None, where
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.table_name)
+def test_unique_fields_have_unique_indexes(
+    migrated: sqlite3.Connection, model: type[pw.Model]
+) -> None:
+    table = model._meta.table_name
+    unique_columns = set()
+    for _, index, unique, *_ in migrated.execute(f'PRAGMA index_list("{table}")'):
+        cols = [row[2] for row in migrated.execute(f'PRAGMA index_info("{index}")')]
+        if unique and len(cols) == 1:
+            unique_columns.add(cols[0])
+    for field in model._meta.sorted_fields:
+        if field.unique:
+            assert field.column_name in unique_columns, f"{table}.{field.column_name}"
