@@ -5,6 +5,7 @@ import { SprintState, TaskStatus, type Sprint, type Task, type WebSocketMessage 
 import { connection, connState, route, store } from "../app-context";
 import { computeBurndown, isoDay } from "../state/burndown";
 import { Avatar, names, othersWhere, statusName, focusOnMount } from "./common";
+import { BoardWaiting } from "./guidance";
 
 const STATE_NAME: Record<number, string> = {
   [SprintState.PLANNED]: "Planned",
@@ -388,7 +389,7 @@ export function SprintsView() {
     conn.setViewingSprint(firstOpen);
     return () => conn.setViewingSprint("");
   }, [store.projectId, firstOpen === "", state]);
-  if (!store.project && store.seq === 0n) return <div class="loading">Loading the sprints…</div>;
+  if (!store.project && store.seq === 0n) return <BoardWaiting what="sprints" />;
   const all = store.viewSprints();
   const open = all.filter((s) => s.state !== SprintState.COMPLETED);
   const completed = all.filter((s) => s.state === SprintState.COMPLETED);
