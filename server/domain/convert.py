@@ -7,7 +7,7 @@ import json
 from google.protobuf.timestamp_pb2 import Timestamp
 from tandem.v1 import entities_pb2
 
-from server.storage.models import OWNER_ID, CommentRow, MemberRow, ProjectRow, SprintRow, TaskRow
+from server.storage.models import CommentRow, MemberRow, ProjectRow, SprintRow, TaskRow
 
 Status = entities_pb2.TaskStatus
 Priority = entities_pb2.TaskPriority
@@ -94,5 +94,7 @@ def member(row: MemberRow) -> entities_pb2.Member:
         display_name=row.display_name,
         color=row.color,
         role=Role.ValueType(row.role),
-        rest_caller=row.id == OWNER_ID,
+        # Browsers have a client id and invitees are editors or viewers: an owner with neither
+        # is the identity REST calls act as.
+        rest_caller=row.client_id is None and row.role == Role.MEMBER_ROLE_OWNER,
     )

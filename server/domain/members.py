@@ -7,10 +7,10 @@ import uuid
 from tandem.v1 import entities_pb2
 
 from server.domain import convert, validate
-from server.storage.models import OWNER_ID as OWNER_ID  # re-exported: callers look for it here
 from server.storage.models import MemberRow
 
 Role = entities_pb2.MemberRole
+OWNER_ID = "00000000-0000-4000-8000-000000000001"
 # Distinct, readable on light and dark backgrounds.
 PALETTE = (
     "#e5484d", "#f76b15", "#ffc53d", "#46a758", "#12a594",

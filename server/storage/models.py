@@ -21,10 +21,6 @@ class MetaRow(BaseModel):
         table_name = "meta"
 
 
-# The member REST calls that name no browser act as (scripts, imports, the desktop app).
-OWNER_ID = "00000000-0000-4000-8000-000000000001"
-
-
 class MemberRow(BaseModel):
     id = pw.TextField(primary_key=True)
     display_name = pw.TextField()
