@@ -64,7 +64,6 @@ export class BoardStore {
   private readonly connectionIdSignal = signal("");
   private readonly noticesSignal = signal<readonly Notice[]>([]);
   private readonly conflictsSignal = signal<readonly Conflict[]>([]);
-  private readonly missingSignal = signal("");
 
   /** Confirmed maps: each changes only when one of its records does. */
   private readonly base = {
@@ -130,6 +129,8 @@ export class BoardStore {
   get conflicts(): readonly Conflict[] {
     return this.conflictsSignal.value;
   }
+
+  private readonly missingSignal = signal("");
 
   /** The project the server said does not exist (a wrong or stale link), "" while none. */
   get missingProject(): string {

@@ -2,12 +2,12 @@
 import { memo } from "preact/compat";
 import { useRef, useState } from "preact/hooks";
 import { SprintState, type Task, type TaskStatus } from "../proto";
-import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
-import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 import { labelKey, taskMatcher } from "../filters";
 import { BoardGuidance, BoardWaiting } from "./guidance";
 import { FilterPicker } from "./filter-picker";
 import { assignable } from "./people";
+import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
+import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
   return taskMatcher(filters.value, store.me?.id ?? "");

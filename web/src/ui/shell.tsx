@@ -21,11 +21,11 @@ import {
 } from "../app-context";
 import { Board, visibleOrder } from "./board";
 import { Avatar, othersWhere, priorityOf, STATUSES, statusName, focusOnMount } from "./common";
-import { ProjectNotFound } from "./guidance";
-import { assignable } from "./people";
 import { Projects } from "./projects";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
+import { ProjectNotFound } from "./guidance";
+import { assignable } from "./people";
 
 const STATE_TEXT: Record<string, string> = {
   connecting: "Connecting…",
