@@ -1,11 +1,11 @@
 /** The board: columns by status, cards, drag and drop, quick add, filters, counts and totals. */
 import { memo } from "preact/compat";
-import { useRef, useState } from "preact/hooks";
-import { SprintState, type Task, type TaskStatus } from "../proto";
 import { labelKey, taskMatcher } from "../filters";
 import { BoardGuidance, BoardWaiting } from "./guidance";
 import { FilterPicker } from "./filter-picker";
 import { assignable } from "./people";
+import { useRef, useState } from "preact/hooks";
+import { SprintState, type Task, type TaskStatus } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 
