@@ -4,23 +4,36 @@
 #   make bench   benchmarks, printing figures
 #   make proto   regenerate the protobuf code after editing proto/
 #   make lock    re-resolve requirements.lock after editing pyproject.toml
+#   make package build this OS's installers into dist/ (installs PyInstaller itself)
 
 PYTHON ?= python3
 VENV   := .venv
+# Windows virtualenvs keep their programs in Scripts/ (the release workflow runs make there).
+ifeq ($(OS),Windows_NT)
+BIN    := $(VENV)/Scripts
+else
 BIN    := $(VENV)/bin
+endif
 STAMP  := $(VENV)/.installed
 WEB_STAMP := web/node_modules/.installed
 WEB_DIST  := web/dist/index.html
 WEB_SRC   := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f -not -path 'web/src/gen/*' 2>/dev/null) $(wildcard proto/tandem/v1/*.proto)
 BUF    := web/node_modules/.bin/buf
+# The benchmarks' reference server and load clients (Node's ws package).
+BENCH_NODE_STAMP := tests/bench_node/node_modules/.installed
+LINT_STAMP := packaging/workflow-lint/node_modules/.installed
 
-.PHONY: run serve test test-py test-web lint bench proto lock web clean
+.PHONY: run serve test test-py test-web test-package lint bench proto lock web package clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+$(LINT_STAMP): packaging/workflow-lint/package.json packaging/workflow-lint/package-lock.json
+	cd packaging/workflow-lint && npm ci --no-audit --no-fund
 	touch $@
 
 $(WEB_STAMP): web/package.json web/package-lock.json
@@ -39,7 +52,7 @@ run: $(STAMP) $(WEB_DIST)
 serve: $(STAMP) $(WEB_DIST)
 	$(BIN)/tandem serve --open
 
-lint: $(STAMP) $(WEB_STAMP)
+lint: $(STAMP) $(WEB_STAMP) $(LINT_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -47,6 +60,8 @@ lint: $(STAMP) $(WEB_STAMP)
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
 	$(BUF) breaking --against proto/baseline/tandem-v1.binpb
+	$(BIN)/zizmor --offline --quiet .github/workflows
+	node packaging/workflow-lint/check.mjs
 
 test-py: $(STAMP) $(WEB_DIST)
 	$(BIN)/pytest -q -ra
@@ -56,7 +71,19 @@ test-web: $(WEB_STAMP) $(WEB_DIST)
 
 test: lint test-web test-py
 
-bench: $(STAMP) $(WEB_DIST)
+$(BENCH_NODE_STAMP): tests/bench_node/package.json tests/bench_node/package-lock.json
+	cd tests/bench_node && npm ci --no-audit --no-fund
+	touch $@
+
+# The installers of the OS this runs on, into dist/ (see packaging/build.py).
+package: $(STAMP) $(WEB_DIST)
+	$(BIN)/python packaging/build.py
+
+# Only the installer tests (the release workflow runs them after make package).
+test-package: $(STAMP) $(WEB_DIST)
+	$(BIN)/pytest -q -ra -m package tests/package
+
+bench: $(STAMP) $(WEB_DIST) $(BENCH_NODE_STAMP)
 	$(BIN)/python tests/bench.py
 
 proto: $(STAMP)
@@ -67,4 +94,4 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -q -o requirements.lock
 
 clean:
-	rm -rf $(VENV) web/node_modules web/dist web/src/gen
+	rm -rf $(VENV) web/node_modules web/dist web/src/gen tests/bench_node/node_modules packaging/workflow-lint/node_modules build dist

@@ -29,6 +29,7 @@ from app.manage_invites import ManageInvitesDialog
 from app.notice_worker import NoticeWorker
 from app.settings import DesktopSettings
 from app.tray_menu import TrayMenu
+from app.updates import UpdateChecker
 from server.config import ServerConfig
 from server.handle import ServerHandle, Starter
 
@@ -90,6 +91,14 @@ class TrayController(QObject):
         self.tray_menu = TrayMenu(self, self.settings, self.autostart)
         self.menu = self.tray_menu.menu
         self.actions = self.tray_menu.actions
+        self.updates = UpdateChecker(
+            self.menu,
+            before=self.actions["about"],
+            enabled=self.settings.check_updates,
+            on_toggle=self.set_check_updates,
+            notify=self.notify,
+            open_url=self._open_url,
+        )
         self.tray.setContextMenu(self.menu)
 
     # Server lifecycle -------------------------------------------------------------------
@@ -127,6 +136,7 @@ class TrayController(QObject):
         if self._stopped:
             return
         self._stopped = True
+        self.updates.close()
         self._notices.shutdown(wait=False)
         for dialog in self._dialogs:
             dialog.deleteLater()
@@ -201,6 +211,10 @@ class TrayController(QObject):
     @Slot(bool)
     def set_notifications(self, enabled: bool) -> None:
         self.settings.notifications = enabled
+        self.settings.save(self.data_dir)
+
+    def set_check_updates(self, enabled: bool) -> None:
+        self.settings.check_updates = enabled
         self.settings.save(self.data_dir)
 
     @Slot()

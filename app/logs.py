@@ -12,6 +12,8 @@ import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
+from server.storage import private
+
 LOG_FILE = "tandem.log"
 
 
@@ -25,8 +27,9 @@ def guard_missing_streams() -> None:
 def setup_logging(log_dir: Path, *, level: int = logging.INFO, max_bytes: int = 1_000_000) -> Path:
     """Send logs to ``log_dir/tandem.log`` (rotated), and to stderr when there is one."""
     guard_missing_streams()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / LOG_FILE
+    # Logs name people and projects: other accounts on this computer may not read them.
+    private.private_dir(log_dir)
+    path = private.private_file(log_dir / LOG_FILE)
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_tandem", False):

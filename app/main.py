@@ -20,9 +20,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from app import resources
 from app.controller import TrayController, open_in_desktop
-from app.instance import SingleInstance
+from app.instance import QuitListener, SingleInstance
 from app.logs import setup_logging
 from server import paths
+from server.storage.health import DatabaseUnusableError
+from server.storage.migrations import DatabaseTooNewError
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,11 @@ def _run(app: QApplication, instance: SingleInstance, data_dir: Path, log_path: 
     controller = TrayController(data_dir, log_path=log_path)
     try:
         url = controller.start()
+    except (DatabaseUnusableError, DatabaseTooNewError) as error:
+        # Already the one line to show: what is wrong and what to do; no traceback.
+        log.error("Tandem could not start: %s", error)
+        QMessageBox.critical(None, "Tandem could not start", str(error))
+        return 1
     except Exception as error:
         log.exception("the server did not start")
         QMessageBox.critical(None, "Tandem could not start", f"The server did not start:\n{error}")
@@ -128,8 +135,12 @@ def _run(app: QApplication, instance: SingleInstance, data_dir: Path, log_path: 
     app.commitDataRequest.connect(lambda _manager: controller.shutdown())
     app.aboutToQuit.connect(controller.shutdown)
     install_signal_handlers(app, app.quit)
+    # `tandem --quit` (installers, before an upgrade) ends the app as Quit in the menu does.
+    quit_listener = QuitListener(data_dir, app.quit)
     controller.open_board()
+    controller.updates.start()  # only when the person turned update checks on
     status = app.exec()
+    quit_listener.close()
     controller.shutdown()
     return status
 

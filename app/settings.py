@@ -26,6 +26,8 @@ class DesktopSettings:
     notifications: bool = True
     # Serve the LAN listener over TLS (a self-signed certificate) while sharing.
     lan_tls: bool = False
+    # Ask the release feed for a newer version (app/updates.py); off until turned on.
+    check_updates: bool = False
 
     @classmethod
     def load(cls, data_dir: Path) -> DesktopSettings:
@@ -43,6 +45,7 @@ class DesktopSettings:
             "port": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536,
             "notifications": lambda v: isinstance(v, bool),
             "lan_tls": lambda v: isinstance(v, bool),
+            "check_updates": lambda v: isinstance(v, bool),
         }
         # Unknown or malformed entries (a newer version's, a hand edit) are ignored.
         values = {key: value for key, value in raw.items() if key in valid and valid[key](value)}

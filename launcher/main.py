@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from server import cli
+from server import cli, paths
 
 DESCRIPTION = (
     "Tandem, a desktop project board shared live on your network. "
@@ -16,7 +16,12 @@ DESCRIPTION = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.build_parser(description=DESCRIPTION)
+    parser.add_argument(
+        "--quit", action="store_true", help="ask the running Tandem to quit and wait until it has"
+    )
     args = parser.parse_args(argv)
+    if args.quit:
+        return run_quit()
     if args.command is None:
         return run_desktop(parser)
     return cli.run(args)
@@ -33,6 +38,17 @@ def run_desktop(parser: argparse.ArgumentParser) -> int:
         return int(desktop.main() or 0)
     except desktop.NoTrayError as exc:
         return _fallback_to_serve(parser, str(exc) or type(exc).__name__)
+
+
+def run_quit() -> int:
+    """``tandem --quit``: installers call it before replacing the program's files."""
+    try:
+        from app.instance import request_quit
+    except ImportError:
+        # Without the desktop app installed, no desktop app of this install can be running.
+        print("tandem: Tandem is not running", file=sys.stderr)
+        return 0
+    return request_quit(paths.default_data_dir())
 
 
 def _fallback_to_serve(parser: argparse.ArgumentParser, reason: str) -> int:

@@ -13,6 +13,7 @@ from server import api, realtime, security
 from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
 from server.domain.service import open_domain
+from server.security.limits import read_body_in_time
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ _UI_PATH = r"{path:(?!api(?:/|$)|ws(?:/|$)).*}"
 
 _NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tandem</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 4em auto">
+<body>
 <h1>Tandem is running</h1>
 <p>The web UI is not built, run <code>make run</code> (it builds it) and reload this page.</p>
 <p>The REST API answers at <a href="/api/health">/api/health</a>; its description is at
@@ -41,7 +42,7 @@ def create_app(config: ServerConfig) -> web.Application:
     # The security guard goes first, so nothing runs for a refused request; the error
     # middleware comes next so every other refusal has the one JSON error shape.
     app = web.Application(
-        middlewares=[*security.middlewares(), api.api_error_middleware],
+        middlewares=[*security.middlewares(), api.api_error_middleware, read_body_in_time],
         client_max_size=config.max_message_bytes,
     )
     app[CONFIG] = config
@@ -72,9 +73,13 @@ def _setup_web_ui(app: web.Application, root: Path) -> None:
             page = _NOT_BUILT.format(where=html.escape(str(root)))
             return web.Response(text=page, content_type="text/html")
         rel = request.match_info["path"]
-        target = (root / rel).resolve() if rel else index
+        try:
+            target = (root / rel).resolve() if rel else index
+            exists = target.is_file()
+        except (ValueError, OSError):  # a NUL byte, a name too long for the file system
+            raise web.HTTPBadRequest(text="not a valid path") from None
         # Never serve anything outside the build folder (../ or symlinks out of it).
-        if not target.is_relative_to(root) or not target.is_file():
+        if not target.is_relative_to(root) or not exists:
             if "." in rel.rsplit("/", 1)[-1]:
                 raise web.HTTPNotFound()
             target = index

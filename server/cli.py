@@ -29,6 +29,7 @@ from server import paths
 from server.config import ServerConfig
 from server.runner import PortInUseError, start_server
 from server.security import cli as security_cli
+from server.storage.health import DatabaseUnusableError
 from server.storage.migrations import DatabaseTooNewError
 
 READY_LINE = "Tandem is running at {url}"
@@ -193,7 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error("name a command (the desktop app is the `tandem` command itself)")
-    return run(args)
+    try:
+        return run(args)
+    except DatabaseUnusableError as exc:  # any command that opens the database
+        print(f"tandem: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

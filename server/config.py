@@ -34,6 +34,15 @@ class ServerConfig:
     lan_tls: bool = False
     # A WebSocket that has not said hello successfully this long after connecting is closed.
     hello_timeout_seconds: float = 10.0
+    # A connection that has not sent a whole request this long after connecting, or after
+    # its last response, is closed: idle keep-alives and headers sent too slowly alike.
+    idle_timeout_seconds: float = 15.0
+    # A request body that has not fully arrived this long after its headers: 408, closed.
+    body_timeout_seconds: float = 15.0
+    # LAN connections that have not shown a credential yet: at most this many per address,
+    # and in total (0: as many as the open-file limit leaves room for).
+    lan_unauthenticated_per_address: int = 32
+    lan_unauthenticated_total: int = 0
 
     @property
     def database_path(self) -> Path:

@@ -278,7 +278,7 @@ class ServerHandle:
 
         async def run() -> Path:
             domain = self._domain()
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # the board: owner only
             dest = folder / f"tandem-{stamp}.sqlite3"
             n = 1
             while dest.exists():

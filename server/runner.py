@@ -27,8 +27,9 @@ from server import security
 from server.app import create_app
 from server.appkeys import DOMAIN
 from server.config import ServerConfig
-from server.security import sharing, tls
+from server.security import limits, sharing, tls
 from server.security.hosts import lan_addresses
+from server.security.state import SECURITY
 
 __all__ = ["PortInUseError", "RunningServer", "lan_addresses", "start_server"]
 
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 
 # Long polls end at shutdown, so handlers finish quickly; this bounds a stuck one.
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
+# Connections the kernel queues before the loop accepts them: a reconnect storm of a few
+# thousand clients waits in the queue instead of retrying its SYN a second later (the
+# kernel caps it at net.core.somaxconn).
+LISTEN_BACKLOG = 4096
 # A LAN listener on these listens on every interface; its URLs name the interfaces' addresses.
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
@@ -67,11 +72,24 @@ def _url_host(host: str) -> str:
 
 
 async def _start_site(
-    runner: web.AppRunner, host: str, port: int, ssl_context: ssl.SSLContext | None = None
-) -> tuple[web.TCPSite, int]:
-    """Start a listener (HTTPS with ``ssl_context``) and return it with the port it really got."""
+    runner: web.AppRunner,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+    gate: limits.ConnectionGate | None = None,
+) -> tuple[web.BaseSite, int]:
+    """Start a listener (HTTPS with ``ssl_context``) and return it with the port it really got.
+
+    With ``gate``, connections pass it first (the LAN listener's cap on unauthenticated ones).
+    """
     before = {tuple(a) for a in runner.addresses}
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    site: web.BaseSite
+    if gate is not None:
+        site = limits.GatedSite(
+            runner, host, port, gate, ssl_context=ssl_context, backlog=LISTEN_BACKLOG
+        )
+    else:
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=LISTEN_BACKLOG)
     try:
         await site.start()
     except OSError as exc:
@@ -91,9 +109,9 @@ class RunningServer:
     # As started, except lan_tls, which follows set_lan.
     config: ServerConfig
     runner: web.AppRunner
-    site: web.TCPSite
+    site: web.BaseSite
     port: int
-    lan_site: web.TCPSite | None = None
+    lan_site: web.BaseSite | None = None
     lan_port: int = 0
     lan_host: str = ""
     # SHA-256 of the LAN listener's certificate while it is open with TLS, else "".
@@ -177,18 +195,19 @@ class RunningServer:
 
     async def _start_lan(
         self, host: str, ssl_context: ssl.SSLContext | None
-    ) -> tuple[web.TCPSite, int]:
+    ) -> tuple[web.BaseSite, int]:
+        gate = self.app[SECURITY].gate
         if self.config.lan_port:
-            return await _start_site(self.runner, host, self.config.lan_port, ssl_context)
+            return await _start_site(self.runner, host, self.config.lan_port, ssl_context, gate)
         # Invite links name the port, so it must outlive a toggle and a restart: the one
         # the last LAN URL used, else the one after the loopback port (a wildcard cannot
         # share the loopback port itself), and any free port only when both are taken.
         for port in await self._stable_lan_ports():
             try:
-                return await _start_site(self.runner, host, port, ssl_context)
+                return await _start_site(self.runner, host, port, ssl_context, gate)
             except PortInUseError:
                 log.info("LAN port %d is taken; trying another", port)
-        return await _start_site(self.runner, host, 0, ssl_context)
+        return await _start_site(self.runner, host, 0, ssl_context, gate)
 
     async def _stable_lan_ports(self) -> list[int]:
         ports: list[int] = []
@@ -216,9 +235,21 @@ async def start_server(
 
     ``lan_addresses``: this machine's LAN addresses, when not those of its interfaces.
     """
+    file_limit = limits.raise_open_file_limit()
+    limits.quiet_accept_errors(asyncio.get_running_loop())
     app = create_app(config)
+    app[SECURITY].gate = limits.ConnectionGate(
+        config.lan_unauthenticated_per_address,
+        config.lan_unauthenticated_total or limits.unauthenticated_total(file_limit),
+    )
     runner = web.AppRunner(
-        app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS, access_log=None
+        app,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        access_log=None,
+        # From the moment a connection is made, and again after each response: a whole
+        # request must arrive in this time (aiohttp's default is an hour).
+        keepalive_timeout=config.idle_timeout_seconds,
     )
     await runner.setup()
     try:

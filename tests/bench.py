@@ -12,7 +12,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BENCHMARKS = ["bench_api", "bench_ws", "bench_desktop", "bench_ui", "bench_soak"]
+BENCHMARKS = [
+    "bench_api",
+    "bench_ws",
+    "bench_connections",
+    "bench_scale",
+    "bench_desktop",
+    "bench_ui",
+    "bench_soak",
+    "bench_package",
+]
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ from server.api.polls import waiting_polls
 from server.app import create_app
 from server.config import ServerConfig
 from server.runner import SHUTDOWN_TIMEOUT_SECONDS, RunningServer, _start_site
+from server.security import limits
 from server.security.state import SECURITY
 
 T = TypeVar("T")
@@ -117,8 +118,16 @@ async def start_tandem(
     if lan_peers_on_loopback:
         state.is_local = lambda address: address == LOCAL
     runner_options: dict[str, Any] = {} if access_log else {"access_log": None}
+    state.gate = limits.ConnectionGate(
+        config.lan_unauthenticated_per_address,
+        config.lan_unauthenticated_total or limits.unauthenticated_total(limits.open_file_limit()),
+    )
     runner = web.AppRunner(
-        app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS, **runner_options
+        app,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        keepalive_timeout=config.idle_timeout_seconds,
+        **runner_options,
     )
     await runner.setup()
     try:

@@ -34,7 +34,7 @@ from tests.fixtures import (
     make_project,
     until_polls_wait,
 )
-from tests.test_security_support import make_invite, project_names
+from tests.test_security_support import join, make_invite, project_names
 from tests.ws_client import WsClient, ws_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,19 +117,17 @@ async def test_invite_link_is_exchanged_for_a_strict_httponly_cookie(lan_server,
     _, token = await make_invite(lan_server, "viewer")
     await lan_server.share()
     async with client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        async with browser.get(
-            lan_server.make_url(f"/join?token={token}"), allow_redirects=False
-        ) as resp:
-            assert resp.status == 303
-            assert resp.headers["Location"] == "/"
-            assert token not in str(resp.headers)
-            assert resp.headers["Referrer-Policy"] == "no-referrer"
-            assert resp.headers["Cache-Control"] == "no-store"
-            set_cookie = resp.headers["Set-Cookie"]
-            assert "HttpOnly" in set_cookie
-            assert "SameSite=Strict" in set_cookie
-            cookie = resp.cookies[SESSION_COOKIE].value
-            assert cookie and cookie != token
+        resp = await join(browser, lan_server.base_url, token, allow_redirects=False)
+        assert resp.status == 303
+        assert resp.headers["Location"] == "/"
+        assert token not in str(resp.headers)
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        assert resp.headers["Cache-Control"] == "no-store"
+        set_cookie = resp.headers["Set-Cookie"]
+        assert "HttpOnly" in set_cookie
+        assert "SameSite=Strict" in set_cookie
+        cookie = resp.cookies[SESSION_COOKIE].value
+        assert cookie and cookie != token
         async with browser.get(lan_server.make_url("/api/v1/projects")) as resp:
             assert resp.status == 200
         # The session is a separate secret: it is not an invite token.
@@ -211,8 +209,8 @@ async def test_revoking_closes_that_persons_sockets_and_cookie(lan_server, local
         client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
         client_from(OTHER_PEER) as other,
     ):
-        async with browser.get(lan_server.make_url(f"/join?token={eda}")) as resp:
-            assert resp.status == 200  # followed the redirect to the board
+        resp = await join(browser, lan_server.base_url, eda)
+        assert resp.status == 200  # followed the redirect to the board
         eda_ws = await WsClient.connect(browser, ws_url(lan_server), name="Eda")
         bob_ws = await WsClient.connect(other, ws_url(lan_server), headers=bearer(bob))
         owner_ws = await WsClient.connect(local, ws_url(lan_server))
@@ -411,10 +409,8 @@ async def test_secrets_never_reach_the_logs(lan_server, caplog) -> None:
     await lan_server.share()
     secret_seen: list[str] = [token]
     async with client_from(LAN_PEER, cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        async with browser.get(
-            lan_server.make_url(f"/join?token={token}"), allow_redirects=False
-        ) as r:
-            secret_seen.append(r.cookies[SESSION_COOKIE].value)
+        r = await join(browser, lan_server.base_url, token, allow_redirects=False)
+        secret_seen.append(r.cookies[SESSION_COOKIE].value)
         async with browser.get(lan_server.make_url("/api/v1/projects")) as resp:
             assert resp.status == 200
         async with browser.get(

@@ -7,11 +7,14 @@ Servers come from the one builder (tests/fixtures.py): take the ``lan_server`` f
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from tests.fixtures import (
@@ -30,6 +33,7 @@ __all__ = [
     "OTHER_PEER",
     "Served",
     "client_from",
+    "join",
     "make_invite",
     "project_names",
     "serve",
@@ -93,3 +97,25 @@ async def project_names(served: Any) -> list[str]:
 
     domain = served.app[DOMAIN]
     return [p.name for p in await domain.read(domain.list_projects)]
+
+
+async def join(
+    browser: aiohttp.ClientSession, base: str, token: str, **kwargs: Any
+) -> aiohttp.ClientResponse:
+    """Open an invite link as a browser does: the page that asks, then its Join button.
+
+    Returns the POST's response (read, so its headers and cookies stay at hand); extra
+    arguments (``ssl``, ``allow_redirects``) go to both requests.
+    """
+    redirects = kwargs.pop("allow_redirects", True)
+    async with browser.get(f"{base}/join?token={token}", **kwargs) as page:
+        text = await page.text()
+        assert page.status == 200, text
+    found = re.search(r'name="token" value="([^"]*)"', text)
+    assert found is not None, text
+    form = {"token": html.unescape(found.group(1))}
+    async with browser.post(
+        f"{base}/join", data=form, headers={"Origin": base}, allow_redirects=redirects, **kwargs
+    ) as resp:
+        await resp.read()
+        return resp

@@ -12,7 +12,7 @@ from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2, websoc
 from server.appkeys import DOMAIN
 from server.realtime import HUB
 from tests.fixtures import LOCAL, NewServer
-from tests.ws_client import RawWs, WsClient, event_seq, make_project, subscribe, ws_url
+from tests.ws_client import RawWs, WsClient, event_seq, make_project, presences, subscribe, ws_url
 
 Code = errors_pb2.ErrorCode
 
@@ -69,15 +69,15 @@ async def test_a_client_that_never_reads_is_dropped_while_others_keep_receiving(
             message_id="s", subscribe=commands_pb2.Subscribe(project_id=project_id)
         )
     )
-    joined = await reader.wait_for(lambda m: m.HasField("user_presence"))
-    stalled_id = joined.user_presence.connection_id
+    mine = reader.hello_welcome.connection_id
+    joined = await reader.wait_for(lambda m: any(p.connection_id != mine for p in presences(m)))
+    stalled_id = next(p.connection_id for p in presences(joined) if p.connection_id != mine)
 
     def stalled_left() -> bool:
         return any(
-            m.HasField("user_presence")
-            and m.user_presence.connection_id == stalled_id
-            and m.user_presence.state == events_pb2.PRESENCE_STATE_OFFLINE
+            p.state == events_pb2.PRESENCE_STATE_OFFLINE
             for m in reader.received
+            for p in presences(m, stalled_id)
         )
 
     big = "x" * 100_000
@@ -117,13 +117,9 @@ async def test_a_client_that_stops_answering_pings_is_dropped_and_leaves(
     await subscribe(silent, project_id)
     silent_id = silent.hello_welcome.connection_id
     left = await watcher.wait_for(
-        lambda m: (
-            m.HasField("user_presence")
-            and m.user_presence.connection_id == silent_id
-            and m.user_presence.state == events_pb2.PRESENCE_STATE_OFFLINE
-        )
+        lambda m: any(p.state == events_pb2.PRESENCE_STATE_OFFLINE for p in presences(m, silent_id))
     )
-    assert left.user_presence.project_id == project_id
+    assert left.presence_diff.project_id == project_id
     await silent.wait_closed()
     assert silent_id not in {c.connection_id for c in server.app[HUB].connections()}
     await watcher.close()

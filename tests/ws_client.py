@@ -176,6 +176,17 @@ def event_seq(msg: Msg) -> int:
     return int(getattr(msg, kind).seq)
 
 
+def presences(msg: Msg, connection_id: str = "") -> list[Any]:
+    """The UserPresence changes a presence_diff carries (of one connection, if named)."""
+    if not msg.HasField("presence_diff"):
+        return []
+    return [
+        p
+        for p in msg.presence_diff.changes
+        if not connection_id or p.connection_id == connection_id
+    ]
+
+
 async def poll_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """For server state that announces nothing (a queue's length, a handler that has not
     run yet): look again every 10 ms until ``condition()`` holds, for at most ``timeout``."""

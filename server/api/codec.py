@@ -73,6 +73,8 @@ async def parse_body(request: web.Request, message_type: type[M]) -> M:
         if raw.strip():
             try:
                 data = json.loads(raw)
+            except RecursionError:
+                raise _invalid("body is nested too deeply") from None
             except (UnicodeDecodeError, ValueError) as exc:
                 raise _invalid(f"body is not valid JSON: {exc}") from None
             if not isinstance(data, dict):

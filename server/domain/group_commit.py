@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
+from typing import Any
 
 from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
@@ -89,9 +90,18 @@ class GroupCommit:
             log.exception("a group of %d commands failed", len(batch))
             failure = DomainError(ErrorCode.ERROR_CODE_INTERNAL, "internal error; not saved")
             outcomes = [failure for _ in batch]
+        # One wake-up per caller loop for the whole batch, not one per command.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Outcome]]] = {}
         for pending, outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(pending.loop, []).append((pending.answer, outcome))
+        for loop, answers in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the caller's loop has closed
-                pending.loop.call_soon_threadsafe(_settle, pending.answer, outcome)
+                loop.call_soon_threadsafe(_settle_all, answers)
+
+
+def _settle_all(answers: list[tuple[Any, Outcome]]) -> None:
+    for answer, outcome in answers:
+        _settle(answer, outcome)
 
 
 def _settle(answer: asyncio.Future[websocket_pb2.Ack], outcome: Outcome) -> None:

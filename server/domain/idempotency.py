@@ -2,8 +2,9 @@
 
 A client that retries a command (from its outbox after a reconnect, or REST with the same
 Idempotency-Key) gets the first answer again and changes nothing again. The key is the
-actor's scope plus the command's request id; the fingerprint tells a retry from another
-command that reused the id. All functions here run inside the caller's transaction.
+hash of the actor's scope plus the command's request id; the fingerprint tells a retry
+from another command that reused the id. Each member's records are kept within a byte
+budget (``Ledger``). All functions here run inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import peewee as pw
 from google.protobuf.message import DecodeError, Message
 from tandem.v1 import errors_pb2, websocket_pb2
 
+from server.domain import rows
 from server.domain.errors import DomainError, ErrorCode
 from server.storage.models import AppliedRequestRow
 
@@ -23,8 +25,21 @@ log = logging.getLogger(__name__)
 
 # Refusals a retry may turn into success (the disk freed, a bug fixed): never replayed.
 RETRYABLE = frozenset({ErrorCode.ERROR_CODE_UNAVAILABLE, ErrorCode.ERROR_CODE_INTERNAL})
+# Refusals decided by the command alone or by who sent it: asked again, they are refused
+# again, so they are never stored (a refusal that fills the disk costs nothing to send).
+STATELESS = frozenset(
+    {
+        ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+        ErrorCode.ERROR_CODE_PERMISSION_DENIED,
+        ErrorCode.ERROR_CODE_UNAUTHENTICATED,
+        ErrorCode.ERROR_CODE_UNSUPPORTED,
+        ErrorCode.ERROR_CODE_RATE_LIMITED,
+    }
+)
 # How long a command id is remembered: longer than any client keeps an unsent outbox.
 IDEMPOTENCY_WINDOW_MICROS = 7 * 24 * 3600 * 1_000_000
+# Bytes of remembered answers one member may hold; past it their oldest are forgotten.
+BUDGET_BYTES = 16 * 1024 * 1024
 
 
 def fingerprint(kind: str, command: Message) -> bytes:
@@ -38,15 +53,34 @@ def fingerprint(kind: str, command: Message) -> bytes:
     return hashlib.sha256(envelope.SerializeToString(deterministic=True)).digest()
 
 
-def replay(key: str, fingerprint: bytes) -> websocket_pb2.Ack | None:
+def key_of(scoped_id: str) -> bytes:
+    """The stored key of a scoped request id: its SHA-256, 32 bytes however long the id."""
+    return hashlib.sha256(scoped_id.encode()).digest()
+
+
+# Statements written once: a command's lookups and its record run on the hot path, through
+# the connection with parameters, with no SQL built per command.
+_REPLAY = "SELECT answer, is_error, fingerprint FROM applied_request WHERE key = ?"
+_REMEMBER = (
+    "INSERT INTO applied_request (key, member_id, answer, is_error, created_at, fingerprint, "
+    "size) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_REMEMBER_REFUSAL = _REMEMBER.replace("INSERT", "INSERT OR IGNORE", 1)
+_SPENT = "SELECT total(size) FROM applied_request WHERE member_id = ?"
+# A row's bytes beyond its answer: key, fingerprint, member id, index entries.
+ROW_OVERHEAD = 128
+
+
+def replay(key: bytes, fingerprint: bytes) -> websocket_pb2.Ack | None:
     """The remembered answer to this key, or None when it is new; raises a remembered refusal.
 
     A key seen with another command is refused: nothing is changed.
     """
-    seen = AppliedRequestRow.get_or_none(AppliedRequestRow.key == key)
+    seen = rows.execute(_REPLAY, (key,)).fetchone()
     if seen is None:
         return None
-    if seen.fingerprint is not None and bytes(seen.fingerprint) != fingerprint:
+    answer, is_error, stored_fingerprint = seen
+    if stored_fingerprint is not None and bytes(stored_fingerprint) != fingerprint:
         raise DomainError(
             ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
             "this message id was already used for a different command; "
@@ -54,8 +88,8 @@ def replay(key: str, fingerprint: bytes) -> websocket_pb2.Ack | None:
             field="message_id",
         )
     try:
-        if seen.is_error:
-            error = errors_pb2.Error.FromString(bytes(seen.answer))
+        if is_error:
+            error = errors_pb2.Error.FromString(bytes(answer))
             raise DomainError(
                 error.code,
                 error.message,
@@ -63,43 +97,93 @@ def replay(key: str, fingerprint: bytes) -> websocket_pb2.Ack | None:
                 conflicting_fields=list(error.conflicting_fields),
                 current=_current_of(error),
             )
-        return websocket_pb2.Ack.FromString(bytes(seen.answer))
+        return websocket_pb2.Ack.FromString(bytes(answer))
     except DecodeError as err:  # pragma: no cover - only a corrupted row gets here
         raise DomainError(ErrorCode.ERROR_CODE_INTERNAL, "stored answer unreadable") from err
 
 
-def remember_answer(key: str, fingerprint: bytes, ack: websocket_pb2.Ack, now: int) -> None:
-    """Store a success, in the command's own savepoint: it stands or falls with the change."""
-    AppliedRequestRow.insert(
-        key=key,
-        answer=ack.SerializeToString(),
-        is_error=False,
-        created_at=now,
-        fingerprint=fingerprint,
-    ).execute()
+class Ledger:
+    """The bytes of remembered answers per member, kept within a budget.
 
-
-def remember_refusal(
-    db: pw.Database, key: str, fingerprint: bytes, err: DomainError, now: int
-) -> None:
-    """Store a refusal after its savepoint rolled back, so the record stays.
-
-    A replayed command must get the same answer, refusals included. Best effort: if the
-    disk is full this write fails too, and the replay is simply evaluated again.
+    Without it one member (a viewer even) could fill the owner's disk with ids. Past the
+    budget, that member's oldest records are forgotten first: a retry of a week-old
+    command is the least likely. Counts are kept in memory, read once per member from the
+    table; they can only run high (a rolled-back record), never low.
     """
-    if err.code in RETRYABLE:
-        return
-    try:
-        with db.atomic():
-            AppliedRequestRow.insert(
-                key=key,
-                answer=err.to_proto().SerializeToString(),
-                is_error=True,
-                created_at=now,
-                fingerprint=fingerprint,
-            ).on_conflict_ignore().execute()
-    except pw.DatabaseError:
-        log.warning("could not record the refusal of %s", key)
+
+    def __init__(self, budget_bytes: int = BUDGET_BYTES) -> None:
+        self.budget_bytes = budget_bytes
+        self._spent: dict[str, int] = {}
+
+    def remember_answer(
+        self, member_id: str, key: bytes, fingerprint: bytes, ack: websocket_pb2.Ack, now: int
+    ) -> None:
+        """Store a success, in the command's own savepoint: it stands or falls with the change."""
+        answer = ack.SerializeToString()
+        size = len(answer) + ROW_OVERHEAD
+        rows.execute(_REMEMBER, (key, member_id, answer, False, now, fingerprint, size))
+        self._charge(member_id, size)
+
+    def remember_refusal(
+        self,
+        db: pw.Database,
+        member_id: str,
+        key: bytes,
+        fingerprint: bytes,
+        err: DomainError,
+        now: int,
+    ) -> None:
+        """Store a refusal after its savepoint rolled back, so the record stays.
+
+        A replayed command must get the same answer when the answer depends on the board
+        (not found, a conflict). Refusals that need no memory are not stored: the command
+        itself decides them (invalid) or who sent it (permission), so asking again gives
+        the same answer anyway. Best effort: if the disk is full this write fails too, and
+        the replay is simply evaluated again.
+        """
+        if err.code in RETRYABLE or err.code in STATELESS:
+            return
+        answer = err.to_proto().SerializeToString()
+        size = len(answer) + ROW_OVERHEAD
+        try:
+            with db.atomic():
+                rows.execute(
+                    _REMEMBER_REFUSAL, (key, member_id, answer, True, now, fingerprint, size)
+                )
+                self._charge(member_id, size)
+        except pw.DatabaseError:
+            log.warning("could not record a refusal for member %s", member_id)
+
+    def forget_counts(self) -> None:
+        """After rows went by other means (pruning): count again from the table."""
+        self._spent.clear()
+
+    def _charge(self, member_id: str, size: int) -> None:
+        spent = self._spent.get(member_id)
+        if spent is None:
+            spent = int(rows.execute(_SPENT, (member_id,)).fetchone()[0])
+        else:
+            spent += size
+        if spent > self.budget_bytes:
+            spent = self._evict(member_id, spent)
+        self._spent[member_id] = spent
+
+    def _evict(self, member_id: str, spent: int) -> int:
+        # Down to three quarters, so that eviction runs once per quarter budget, not per row.
+        target = self.budget_bytes * 3 // 4
+        oldest_first = rows.execute(
+            "SELECT key, size FROM applied_request WHERE member_id = ? ORDER BY created_at",
+            (member_id,),
+        ).fetchall()
+        drop: list[tuple[bytes]] = []
+        for key, size in oldest_first:
+            if spent <= target:
+                break
+            drop.append((key,))
+            spent -= size
+        rows.execute_many("DELETE FROM applied_request WHERE key = ?", drop)
+        log.info("forgot %d of member %s's oldest command ids (over budget)", len(drop), member_id)
+        return spent
 
 
 def prune(now: int) -> None:

@@ -7,7 +7,7 @@ import uuid
 from tandem.v1 import entities_pb2
 
 from server.domain import convert, validate
-from server.storage.models import MemberRow
+from server.storage.models import CommentRow, MemberRow, TaskRow
 
 Role = entities_pb2.MemberRole
 OWNER_ID = "00000000-0000-4000-8000-000000000001"
@@ -24,6 +24,22 @@ def _color(member_id: str) -> str:
 
 def list_all() -> list[entities_pb2.Member]:
     return [convert.member(r) for r in MemberRow.select().order_by(MemberRow.created_at)]
+
+
+def in_project(project_id: str) -> list[entities_pb2.Member]:
+    """The members a project's board names: the owner, assignees and comment authors.
+
+    Not everyone the database has met: a snapshot stays the size of the board, whoever has
+    ever connected. People viewing come with their presence; the rest on demand (REST).
+    """
+    assignees = TaskRow.select(TaskRow.assignee_id).where(TaskRow.project_id == project_id)
+    authors = CommentRow.select(CommentRow.author_id).where(CommentRow.project_id == project_id)
+    rows = (
+        MemberRow.select()
+        .where((MemberRow.id == OWNER_ID) | MemberRow.id.in_(assignees) | MemberRow.id.in_(authors))
+        .order_by(MemberRow.created_at)
+    )
+    return [convert.member(r) for r in rows]
 
 
 def ensure_owner(now: int) -> MemberRow:

@@ -57,5 +57,5 @@ class BoardReads:
                 project=projects.get(project_id),
                 tasks=tasks.all_in_project(project_id, project.key),
                 sprints=sprints.list_for(project_id),
-                members=members.list_all(),
+                members=members.in_project(project_id),
             )

@@ -1,19 +1,92 @@
-"""Loading one row by its id, or refusing the command with NOT_FOUND."""
+"""Reading and writing rows on a command's hot path with statements built once.
+
+peewee stays the models' and the queries' home, but building SQL from its expression trees
+costs more than SQLite's own work for a one-row lookup or update. The statements here are
+made once per model (or per set of columns), then run through the connection with
+parameters; SQLite keeps them prepared. Errors come out as peewee's, like any query's.
+"""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 import peewee as pw
 
 from server.domain.errors import not_found
+from server.storage.models import database
 
 M = TypeVar("M", bound=pw.Model)
+
+# peewee's translation of sqlite3's exceptions into its own (IntegrityError, ...).
+_PEEWEE_ERRORS = getattr(pw, "__exception_wrapper__")  # noqa: B009 - a dunder name
+_READERS: dict[type[pw.Model], _Reader] = {}
+_UPDATE: dict[tuple[type[pw.Model], tuple[str, ...]], str] = {}
+
+
+def execute(sql: str, params: Sequence[Any] = ()) -> Any:
+    """Run one prepared statement in the current transaction; returns the cursor."""
+    with _PEEWEE_ERRORS:
+        return database.connection().execute(sql, params)
+
+
+def execute_many(sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    with _PEEWEE_ERRORS:
+        database.connection().executemany(sql, rows)
+
+
+def by_id(model: type[M], ident: str) -> M | None:
+    """The ``model`` row whose primary key is ``ident``, or None."""
+    reader = _READERS.get(model)
+    if reader is None:
+        reader = _READERS[model] = _Reader(model)
+    values = execute(reader.sql, (ident,)).fetchone()
+    if values is None:
+        return None
+    # What peewee's own cursor wrapper does for a row, without its per-query set-up.
+    found = model(__no_default__=True)
+    found.__data__.update(
+        (name, convert(value) if value is not None else None)
+        for (name, convert), value in zip(reader.columns, values, strict=True)
+    )
+    return found
+
+
+class _Reader:
+    """One model's select-by-id statement and how to read each column it returns."""
+
+    __slots__ = ("columns", "sql")
+
+    def __init__(self, model: type[pw.Model]) -> None:
+        fields: list[Any] = list(model._meta.sorted_fields)
+        self.columns = [(f.name, f.python_value) for f in fields]
+        selected = ", ".join(f'"{f.column_name}"' for f in fields)
+        primary: Any = model._meta.primary_key
+        self.sql = (
+            f'SELECT {selected} FROM "{model._meta.table_name}" WHERE "{primary.column_name}" = ?'
+        )
 
 
 def get_or_not_found(model: type[M], ident: str, what: str) -> M:
     """The ``model`` row whose primary key is ``ident``; ``what`` names it in the refusal."""
-    found: M | None = model.get_or_none(model._meta.primary_key == ident)
+    found = by_id(model, ident)
     if found is None:
         raise not_found(what, ident)
     return found
+
+
+def save_columns(row: pw.Model, names: tuple[str, ...]) -> None:
+    """Write only the named fields of ``row`` (``Model.save`` writes every column)."""
+    model = type(row)
+    meta: Any = model._meta
+    sql = _UPDATE.get((model, names))
+    if sql is None:
+        assignments = ", ".join(f'"{meta.fields[n].column_name}" = ?' for n in names)
+        sql = (
+            f'UPDATE "{meta.table_name}" SET {assignments} '
+            f'WHERE "{meta.primary_key.column_name}" = ?'
+        )
+        _UPDATE[(model, names)] = sql
+    params = [meta.fields[n].db_value(getattr(row, n)) for n in names]
+    params.append(row._pk)  # type: ignore[attr-defined]
+    execute(sql, params)

@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 from tandem.v1 import entities_pb2, websocket_pb2
 
 from server.config import ServerConfig
-from server.domain import idempotency, members, registry, storage_errors
+from server.domain import idempotency, members, registry, storage_errors, validate
 from server.domain.actor import Actor
 from server.domain.changelog import ChangeLog
 from server.domain.errors import DomainError, ErrorCode
@@ -40,6 +40,32 @@ __all__ = ["CommandRequest", "Domain", "TaskFilter", "open_domain"]
 
 # How many commands between two prunings of remembered ids.
 PRUNE_EVERY = 1000
+
+
+# A request id is the client's id (at most validate.MAX_ID_LENGTH) with its scope (a REST
+# method and path); longer is no id a client of ours made.
+MAX_REQUEST_ID = 1024
+
+
+def _check_request(command: Message, request_id: str) -> None:
+    """Every command's strings capped before it is queued, whichever edge it came from."""
+    if len(request_id) > MAX_REQUEST_ID:
+        raise DomainError(
+            ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+            f"the command's id is longer than {MAX_REQUEST_ID} characters",
+            field="message_id",
+        )
+    validate.client_strings(command)
+
+
+# Local browsers whose member is kept in memory at most (then forgotten, and read again).
+LOCAL_MEMBERS_REMEMBERED = 100_000
+
+
+def _copy(member: entities_pb2.Member) -> entities_pb2.Member:
+    out = entities_pb2.Member()
+    out.CopyFrom(member)
+    return out
 
 
 def _now_micros() -> int:
@@ -61,6 +87,9 @@ class Domain(BoardReads, ChangeLog):
         self._group = GroupCommit(store.submit, self._commit)
         self._listen_for_commits(self.sink)
         self._commands_since_prune = 0
+        self.ledger = idempotency.Ledger()
+        # Local browsers' members by client id, as last read or written (see local_member).
+        self._local_members: dict[str, entities_pb2.Member] = {}
         with store.db.atomic():
             members.ensure_owner(clock())
             self._prune_applied_requests()
@@ -78,10 +107,12 @@ class Domain(BoardReads, ChangeLog):
         one transaction, each in its own savepoint: one fsync for the group, and a refused
         command still changes nothing.
         """
+        _check_request(command, request_id)
         return await self._group.run(CommandRequest(actor, command, request_id))
 
     def execute(self, actor: Actor, command: Message, request_id: str = "") -> websocket_pb2.Ack:
         """Run one command synchronously, in its own transaction, on the calling thread."""
+        _check_request(command, request_id)
         outcome = self._commit([CommandRequest(actor, command, request_id)])[0]
         if isinstance(outcome, DomainError):
             raise outcome
@@ -117,7 +148,8 @@ class Domain(BoardReads, ChangeLog):
         except DomainError as err:
             return err
         # Only changes are remembered: a read asked again is simply read again.
-        key = request.actor.request_key(request.request_id) if command.mutates else None
+        scoped = request.actor.request_key(request.request_id) if command.mutates else None
+        key = idempotency.key_of(scoped) if scoped is not None else None
         fingerprint = idempotency.fingerprint(command.kind, request.command) if key else b""
         try:
             with self.store.db.atomic():  # a savepoint
@@ -125,7 +157,9 @@ class Domain(BoardReads, ChangeLog):
         except DomainError as err:
             # Recorded after its savepoint rolled back, so the record stays.
             if key is not None:
-                idempotency.remember_refusal(self.store.db, key, fingerprint, err, self._clock())
+                self.ledger.remember_refusal(
+                    self.store.db, request.actor.member_id, key, fingerprint, err, self._clock()
+                )
             return err
         except pw.DatabaseError:
             # The storage itself failed (disk full, I/O error). SQLite may have rolled back
@@ -139,12 +173,15 @@ class Domain(BoardReads, ChangeLog):
     def _prune_applied_requests(self) -> None:
         self._commands_since_prune = 0
         idempotency.prune(self._clock())
+        self.ledger.forget_counts()
+        # Give the pages freed by forgotten ids and trimmed history back to the disk.
+        self.store.db.execute_sql("PRAGMA incremental_vacuum")  # type: ignore[no-untyped-call]
 
     def _run(
         self,
         command: registry.Command,
         request: CommandRequest,
-        key: str | None,
+        key: bytes | None,
         fingerprint: bytes,
     ) -> tuple[websocket_pb2.Ack, Tx]:
         actor = request.actor
@@ -157,11 +194,11 @@ class Domain(BoardReads, ChangeLog):
             replayed = idempotency.replay(key, fingerprint)
             if replayed is not None:
                 return replayed, tx
+        # Already in the command's savepoint (see _one): a refusal here undoes it all.
         try:
-            with self.store.db.atomic():
-                ack = command.run(tx, request.command)
-                if key is not None:
-                    idempotency.remember_answer(key, fingerprint, ack, tx.now)
+            ack = command.run(tx, request.command)
+            if key is not None:
+                self.ledger.remember_answer(actor.member_id, key, fingerprint, ack, tx.now)
         except pw.IntegrityError as err:
             log.warning("integrity error on %s: %s", command.kind, err)
             raise DomainError(
@@ -190,7 +227,20 @@ class Domain(BoardReads, ChangeLog):
         return Actor(member_id=members.OWNER_ID)
 
     async def local_member(self, client_id: str, display_name: str) -> entities_pb2.Member:
-        return await self.write(members.local, client_id, display_name, self._clock())
+        """The member for a browser on this machine (made or renamed by its hello).
+
+        A browser that says hello again with the name it has is answered from memory: a
+        reconnect storm then costs the database thread nothing per hello. Every change to
+        such a member goes through here, so what is remembered is what is stored.
+        """
+        known = self._local_members.get(client_id)
+        if known is not None and display_name.strip() in ("", known.display_name):
+            return _copy(known)
+        member = await self.write(members.local, client_id, display_name, self._clock())
+        if len(self._local_members) >= LOCAL_MEMBERS_REMEMBERED:
+            self._local_members.clear()
+        self._local_members[client_id] = _copy(member)
+        return member
 
     def backup(self, dest: Path) -> Path:
         return self.store.backup(dest)

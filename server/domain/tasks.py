@@ -292,7 +292,9 @@ def list_tasks(project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
     next_offset = offset + len(page)
     return api_pb2.ListTasksResponse(
         tasks=[convert.task(r, project.key) for r in page],
-        next_page_token=str(next_offset) if next_offset < total else "",
+        # Only ever forward: a damaged index can count rows the page cannot read, and a
+        # token equal to the request's would keep a paging client asking forever.
+        next_page_token=str(next_offset) if page and next_offset < total else "",
         total_size=total,
     )
 

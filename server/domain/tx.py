@@ -10,8 +10,9 @@ from typing import Any
 from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
 
+from server.domain import rows
 from server.domain.actor import Actor
-from server.domain.errors import DomainError, ErrorCode, invalid
+from server.domain.errors import DomainError, ErrorCode, invalid, not_found
 from server.domain.events import CommittedEvent
 from server.storage.models import EventRow, LogHeadRow
 
@@ -29,25 +30,29 @@ class Tx:
 
     def emit(self, project_id: str, kind: str, event: Any) -> int:
         """Append ``event`` (a message with ``seq``) to the project's log; returns its seq."""
-        head = LogHeadRow.get_by_id(project_id)
-        seq = int(head.head_seq) + 1
+        head = rows.execute(_HEAD, (project_id,)).fetchone()
+        if head is None:
+            raise not_found("project", project_id)
+        seq = int(head[0]) + 1
         event.seq = seq
         frame = websocket_pb2.WebSocketMessage(**{kind: event}).SerializeToString()
-        EventRow.insert(
-            project_id=project_id, seq=seq, kind=kind, frame=frame, created_at=self.now
-        ).execute()
-        floor = int(head.floor_seq)
+        rows.execute(_APPEND, (project_id, seq, kind, frame, self.now))
+        floor = int(head[1])
         # Trim in batches (10% slack) so the delete is rare.
         if seq - floor > self.history_limit + max(1, self.history_limit // 10):
             floor = seq - self.history_limit
             EventRow.delete().where(
                 (EventRow.project_id == project_id) & (EventRow.seq <= floor)
             ).execute()
-        LogHeadRow.update(head_seq=seq, floor_seq=floor).where(
-            LogHeadRow.project_id == project_id
-        ).execute()
+        rows.execute(_MOVE_HEAD, (seq, floor, project_id))
         self.events.append(CommittedEvent(project_id, seq, frame))
         return seq
+
+
+# The change log's statements, run for every change (see rows).
+_HEAD = "SELECT head_seq, floor_seq FROM log_head WHERE project_id = ?"
+_APPEND = "INSERT INTO event (project_id, seq, kind, frame, created_at) VALUES (?, ?, ?, ?, ?)"
+_MOVE_HEAD = "UPDATE log_head SET head_seq = ?, floor_seq = ? WHERE project_id = ?"
 
 
 #: How an update reads one field's new column value from the command's message, given the
@@ -114,5 +119,5 @@ def merge(
         versions[name] = row.version
     row.field_versions = json.dumps(versions, sort_keys=True)
     row.updated_at = tx.now
-    row.save()
+    rows.save_columns(row, (*changed, "version", "field_versions", "updated_at"))
     return changed

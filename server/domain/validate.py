@@ -5,12 +5,54 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from typing import Final
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from server.domain.errors import invalid
 
-__all__ = ["date", "enum", "invalid", "labels", "new_id", "project_key", "text"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "client_strings",
+    "date",
+    "enum",
+    "invalid",
+    "labels",
+    "new_id",
+    "project_key",
+    "text",
+]
 
 KEY_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
+
+#: Longest id a client may send: a message id, or any ``id``/``*_id`` field of a command.
+MAX_ID_LENGTH: Final = 128
+#: Longest text in any other string field (a task description, the largest there is).
+MAX_TEXT_LENGTH: Final = 100_000
+# Ids, field-mask paths and labels are short; anything listed is capped like an id.
+_ID_LIKE = re.compile(r"(^|_)id$")
+
+
+def client_strings(command: Message) -> None:
+    """Refuse a command carrying an oversized string anywhere, before anything reads it.
+
+    Each command's own checks name tighter limits for what they store; this is the cap
+    every field has, whatever command it is in and whether or not it is ever stored.
+    """
+    for field, value in command.ListFields():
+        if field.type == FieldDescriptor.TYPE_STRING:
+            repeated = field.is_repeated
+            limit = MAX_ID_LENGTH if repeated or _ID_LIKE.search(field.name) else MAX_TEXT_LENGTH
+            for text_value in value if repeated else (value,):
+                if len(text_value) > limit:
+                    raise invalid(field.name, f"{field.name} is longer than {limit} characters")
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.is_repeated:
+                for item in value:  # no command has a map field
+                    client_strings(item)
+            else:
+                client_strings(value)
 
 
 def text(field: str, value: str, *, max_len: int, required: bool = False) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.access import access_watch
+from server.realtime.caps import CONNECTION_CAPS, ConnectionCaps
 from server.realtime.endpoint import websocket
 from server.realtime.hub import HUB, ConnectionInfo, Hub
 from server.realtime.protocol import PROTOCOL_VERSION, CloseCode
@@ -21,6 +22,7 @@ __all__ = ["HUB", "PROTOCOL_VERSION", "CloseCode", "ConnectionInfo", "Hub", "set
 def setup(app: web.Application) -> None:
     hub = Hub()
     app[HUB] = hub
+    app[CONNECTION_CAPS] = ConnectionCaps()
     app.router.add_get("/ws", websocket, name="websocket")
     app.cleanup_ctx.append(hub.context)
     app.on_shutdown.append(hub.shutdown)

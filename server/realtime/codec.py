@@ -6,6 +6,7 @@ else sees it, so nothing a client invents is ever stored or relayed.
 
 from __future__ import annotations
 
+import struct
 from functools import cached_property
 
 from google.protobuf import json_format
@@ -39,7 +40,8 @@ def to_json(msg: WebSocketMessage) -> str:
 
 
 class Outgoing:
-    """One server message, encoded once per format however many connections receive it."""
+    """One server message, encoded once per format however many connections receive it:
+    as protobuf, as JSON, and each as a whole WebSocket frame ready for a socket."""
 
     __slots__ = ("__dict__", "frame")
 
@@ -55,3 +57,31 @@ class Outgoing:
         msg = WebSocketMessage()
         msg.ParseFromString(self.frame)
         return to_json(msg)
+
+    @cached_property
+    def wire(self) -> bytes:
+        return ws_frame(OPCODE_BINARY, self.frame)
+
+    @cached_property
+    def wire_text(self) -> bytes:
+        return ws_frame(OPCODE_TEXT, self.text.encode())
+
+
+OPCODE_TEXT, OPCODE_BINARY = 0x1, 0x2
+
+
+def ws_frame(opcode: int, payload: bytes) -> bytes:
+    """A whole, final, unmasked WebSocket frame (RFC 6455 5.2), as a server sends it.
+
+    A server frame's header depends only on the payload, so a broadcast is framed once and
+    the same bytes go to every socket, instead of framing per connection.
+    """
+    first = 0x80 | opcode
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", first, n)
+    elif n < 65536:
+        header = struct.pack("!BBH", first, 126, n)
+    else:
+        header = struct.pack("!BBQ", first, 127, n)
+    return header + payload

@@ -2,10 +2,12 @@
 while there is something to send.
 
 The broadcast path only ever hands a frame over (``offer``); it never awaits a client.
-When nothing is queued, the frame is written at once, in the broadcaster's own pass; only
-a connection whose socket cannot take more right now gets a queue and a writer task, which
-end again when the queue is drained. So an idle connection holds no task, queue or event,
-and one event reaches a thousand idle subscribers without a thousand task switches.
+When nothing is queued and the socket's buffer has room, the frame, already framed for the
+wire once for every receiver (``Outgoing.wire``), goes straight to the transport in the
+broadcaster's own pass; only a connection whose socket cannot take more right now gets a
+queue and a writer task, which end again when the queue is drained. So an idle connection
+holds no task, queue or event, and one event reaches a thousand idle subscribers without a
+thousand task switches or a thousand WebSocket frames built.
 
 A client whose queue reaches its limit is closed with ``TOO_SLOW`` and can resume from its
 last seq. The connection's own replies (``send``) wait for room instead, which slows only
@@ -43,6 +45,10 @@ if TYPE_CHECKING:
     from server.realtime.subscription import Subscription
 
 log = logging.getLogger(__name__)
+
+# Bytes a socket's buffer may hold before frames go through aiohttp's drain instead of
+# straight to the transport: asyncio's own high-water mark for a transport.
+DIRECT_WRITE_LIMIT = 64 * 1024
 
 SendCoroutine = Coroutine[Any, Any, None]
 
@@ -87,6 +93,7 @@ class Connection:
         "_flush_then_close",
         "_queue",
         "_room",
+        "_transport",
         "_writer",
         "as_json",
         "close_code",
@@ -123,12 +130,14 @@ class Connection:
         self.close_code: int | None = None
         # Made on first use: an idle connection needs none of these.
         self._bucket: TokenBucket | None = None
-        self._queue: deque[bytes | str] | None = None
+        self._queue: deque[Outgoing] | None = None
         self._room: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._closing = False
         self._flush_then_close: tuple[int, str] | None = None
+        # Written to directly while it has room (see _push); None once gone.
+        self._transport = request.transport
         # Set by the hub: ends the subscriptions (and so the presence) of a connection the
         # server drops, at once rather than when its close handshake is over.
         self.on_abort: Callable[[Connection], None] | None = None
@@ -161,7 +170,7 @@ class Connection:
         if queue is not None and len(queue) >= self.queue_limit:
             self.abort(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
             return
-        self._push(out.text if self.as_json else out.frame)
+        self._push(out)
 
     async def send(self, msg: WebSocketMessage) -> None:
         """Queue one of this connection's own replies, waiting while its queue is full."""
@@ -171,23 +180,35 @@ class Connection:
         while not self._closing:
             queue = self._queue
             if queue is None or len(queue) < self.queue_limit:
-                self._push(out.text if self.as_json else out.frame)
+                self._push(out)
                 return
             room = self._room
             if room is None:
                 room = self._room = asyncio.get_running_loop().create_future()
             await room
 
-    def _push(self, item: bytes | str) -> None:
+    def _push(self, out: Outgoing) -> None:
         if self._writer is not None:
             queue = self._queue
             if queue is None:
                 queue = self._queue = deque()
-            queue.append(item)
+            queue.append(out)
             return
-        # Nothing is queued and no writer runs: write now, in the caller's pass.
+        # Nothing is queued and no writer runs: write now, in the caller's pass. While the
+        # socket's buffer is under its limit, the ready frame goes to the transport as is
+        # (every earlier frame is whole in the buffer already, so the order holds).
+        transport = self._transport
+        if (
+            transport is not None
+            and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
+            and not transport.is_closing()
+            and not self.ws.closed
+        ):
+            transport.write(out.wire_text if self.as_json else out.wire)
+            return
+        # Past the limit: through aiohttp, which waits for the socket to drain.
         coro: SendCoroutine = (
-            self.ws.send_bytes(item) if isinstance(item, bytes) else self.ws.send_str(item)
+            self.ws.send_str(out.text) if self.as_json else self.ws.send_bytes(out.frame)
         )
         try:
             pending = coro.send(None)
@@ -216,10 +237,10 @@ class Connection:
                 item = queue.popleft()
                 if len(queue) < self.queue_limit:
                     self._wake_room()
-                if isinstance(item, bytes):
-                    await ws.send_bytes(item)
+                if self.as_json:
+                    await ws.send_str(item.text)
                 else:
-                    await ws.send_str(item)
+                    await ws.send_bytes(item.frame)
         except ConnectionError:
             self._writer = None
             self._peer_gone()

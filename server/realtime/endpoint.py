@@ -8,11 +8,19 @@ import secrets
 
 from aiohttp import WSMsgType, web
 
+from server.realtime.caps import CONNECTION_CAPS
 from server.realtime.codec import BadFrame, decode
 from server.realtime.connection import Connection
 from server.realtime.hub import HUB
-from server.realtime.protocol import CloseCode
+from server.realtime.protocol import (
+    JSON_BURST_BYTES,
+    JSON_BYTES_PER_SECOND,
+    MAX_JSON_FRAME_BYTES,
+    CloseCode,
+)
+from server.realtime.ratelimit import TokenBucket
 from server.realtime.session import Session
+from server.security.state import PRINCIPAL
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +36,35 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPServiceUnavailable(text="the server is shutting down")
     as_json = FORMATS[fmt]
     config = hub.config
+    # The size limit is aiohttp's, checked as the frame arrives: nothing too big is parsed.
+    max_size = config.max_message_bytes
     ws = web.WebSocketResponse(
         heartbeat=config.heartbeat_seconds,
-        max_msg_size=config.max_message_bytes,
+        max_msg_size=min(max_size, MAX_JSON_FRAME_BYTES) if as_json else max_size,
         compress=False,
     )
     await ws.prepare(request)
+    # The request guard let a LAN connection in on an invite's credential: count it
+    # against that person and address (the owner's loopback connections carry none).
+    principal = request.get(PRINCIPAL)
+    capped = (principal.member.id, request.remote or "") if principal is not None else None
+    if capped is not None:
+        refused = request.app[CONNECTION_CAPS].admit(*capped)
+        if refused:
+            await ws.close(code=CloseCode.TOO_MANY_CONNECTIONS, message=refused.encode())
+            return ws
+    try:
+        return await _serve(request, ws, as_json)
+    finally:
+        if capped is not None:
+            request.app[CONNECTION_CAPS].release(*capped)
+
+
+async def _serve(
+    request: web.Request, ws: web.WebSocketResponse, as_json: bool
+) -> web.WebSocketResponse:
+    hub = request.app[HUB]
+    config = hub.config
     conn = Connection(
         ws,
         request,
@@ -43,6 +74,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     )
     hub.attach(conn)
     session = Session(hub, conn, request)
+    json_budget = TokenBucket(JSON_BYTES_PER_SECOND, JSON_BURST_BYTES) if as_json else None
     loop = asyncio.get_running_loop()
     hello_deadline = loop.time() + config.hello_timeout_seconds
     try:
@@ -65,6 +97,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                     want = "text (JSON) frames" if as_json else "binary protobuf frames"
                     await conn.close_now(CloseCode.UNSUPPORTED_DATA, f"send {want}")
                     break
+                if json_budget is not None:
+                    # Before parsing: a connection sending JSON faster than the budget waits.
+                    wait = json_budget.debit(len(msg.data))
+                    if wait:
+                        await asyncio.sleep(wait)
                 try:
                     envelope = decode(msg.data)
                 except BadFrame as exc:

@@ -23,7 +23,13 @@ from server.domain.events import CommittedEvent
 from server.domain.service import Domain
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
-from server.realtime.protocol import PRESENCE_INTERVAL_SECONDS, SHUTDOWN_FLUSH_SECONDS, CloseCode
+from server.realtime.protocol import (
+    PRESENCE_INTERVAL_SECONDS,
+    PRESENCE_SHOWN_LIMIT,
+    PRESENCE_TICK_SECONDS,
+    SHUTDOWN_FLUSH_SECONDS,
+    CloseCode,
+)
 from server.realtime.subscription import Subscription
 
 log = logging.getLogger(__name__)
@@ -91,6 +97,18 @@ def _info(conn: Connection) -> ConnectionInfo:
 
 Observer = Callable[[list[ConnectionInfo]], None]
 
+#: How long a shared snapshot may serve joins while its project has no event.
+SNAPSHOT_MAX_AGE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class CachedSnapshot:
+    seq: int
+    epoch: str
+    # The encoded Snapshot, presence not included (each join adds the viewers of the time).
+    body: bytes
+    made_at: float
+
 
 class Hub:
     """Owns the connections. Every method runs on the server's event loop."""
@@ -103,6 +121,16 @@ class Hub:
         self._domain: Domain | None = None
         self._config = ServerConfig()
         self._closing = False
+        # Presence changed since the last tick, by project and connection; one timer runs
+        # only while something is waiting to be told.
+        self._presence_changes: dict[str, dict[str, Subscription]] = {}
+        self._presence_tick: asyncio.TimerHandle | None = None
+        # The latest encoded snapshot of each project, and how many events each project
+        # has had dispatched (a snapshot read across one is not kept).
+        self._snapshots: dict[str, CachedSnapshot] = {}
+        # Per project, the live subscriptions shown in its presence, in order of arrival.
+        self._shown: dict[str, dict[str, Subscription]] = {}
+        self._generation: dict[str, int] = {}
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -239,7 +267,10 @@ class Hub:
         sub.go_live()
         if sub.conn.subscriptions.get(sub.id) is not sub:
             return  # what was held back overflowed the queue: the connection was dropped
-        self._relay_presence(sub, PresenceState.PRESENCE_STATE_ONLINE)
+        shown = self._shown.setdefault(sub.project_id, {})
+        if len(shown) < PRESENCE_SHOWN_LIMIT:
+            shown[sub.conn.id] = sub
+            self._mark_presence(sub)
         self._notify()
 
     def remove_subscription(self, sub: Subscription) -> None:
@@ -250,10 +281,14 @@ class Hub:
             del subs[sub.conn.id]
             if not subs:
                 del self._by_project[sub.project_id]
-        if sub.live:
-            self._relay_presence(sub, PresenceState.PRESENCE_STATE_OFFLINE)
-            if sub.conn.open:
-                self._notify()
+        shown = self._shown.get(sub.project_id)
+        if shown is not None and shown.get(sub.conn.id) is sub:
+            del shown[sub.conn.id]
+            if not shown:
+                del self._shown[sub.project_id]
+            self._mark_presence(sub)
+        if sub.live and sub.conn.open:
+            self._notify()
 
     def subscription_for(self, conn: Connection, project_id: str) -> Subscription | None:
         sub = self._by_project.get(project_id, {}).get(conn.id)
@@ -271,7 +306,11 @@ class Hub:
 
     def dispatch(self, events: Iterable[CommittedEvent]) -> None:
         by_project = self._by_project
+        snapshots = self._snapshots
         for event in events:
+            # A snapshot read before this event is no good for anyone subscribing after it.
+            self._generation[event.project_id] = self._generation.get(event.project_id, 0) + 1
+            snapshots.pop(event.project_id, None)
             subs = by_project.get(event.project_id)
             if not subs:
                 continue
@@ -280,49 +319,99 @@ class Hub:
             for sub in tuple(subs.values()):
                 sub.deliver(seq, out)
 
+    # Snapshots ---------------------------------------------------------------------
+
+    async def snapshot(self, project_id: str) -> CachedSnapshot:
+        """The project's board as one encoded Snapshot (without presence), shared by every
+        subscriber that joins before the project's next event.
+
+        A storm of joins after a restart then reads the board once, not once per join. It
+        is safe because a subscription is registered before it asks (see on_subscribe):
+        an event after the snapshot's seq reaches it live, and one dispatched while the
+        snapshot was being read keeps that read out of the cache. Member names (not in the
+        change log) are at most SNAPSHOT_MAX_AGE_SECONDS old.
+        """
+        loop = asyncio.get_running_loop()
+        cached = self._snapshots.get(project_id)
+        if cached is not None and loop.time() - cached.made_at < SNAPSHOT_MAX_AGE_SECONDS:
+            return cached
+        generation = self._generation.get(project_id, 0)
+        domain = self.domain
+        snapshot = await domain.read(domain.snapshot, project_id)
+        made = CachedSnapshot(
+            seq=snapshot.seq,
+            epoch=snapshot.epoch,
+            body=snapshot.SerializeToString(),
+            made_at=loop.time(),
+        )
+        if self._generation.get(project_id, 0) == generation:
+            self._snapshots[project_id] = made
+        return made
+
     # Presence ----------------------------------------------------------------------
 
-    def presence_in(self, project_id: str, joining: Subscription) -> list[events_pb2.UserPresence]:
-        """Everyone viewing a project now, ``joining`` included, for its snapshot."""
-        return [
-            sub.presence(PresenceState.PRESENCE_STATE_ONLINE)
-            for sub in self._by_project.get(project_id, {}).values()
-            if (sub.live or sub is joining) and sub.conn.open and sub.conn.identity is not None
+    def presence_in(self, project_id: str, joining: Subscription) -> bytes:
+        """Everyone viewing a project now, ``joining`` included, as Snapshot.presence.
+
+        Each connection's entry is encoded once when its presence changes and joined here
+        as bytes: a join costs one copy per viewer, not one message built per viewer.
+        """
+        shown = self._shown.get(project_id, {})
+        entries = [
+            sub.presence_entry()
+            for sub in shown.values()
+            if sub.conn.open and sub.conn.identity is not None
         ]
+        if len(shown) < PRESENCE_SHOWN_LIMIT and joining.conn.identity is not None:
+            entries.append(joining.presence_entry())  # it will be shown once live
+        return b"".join(entries)
 
     def update_presence(self, sub: Subscription) -> None:
         """Relay a changed view, at most once per interval, always ending on the latest."""
+        sub.presence_changed()
+        if self._shown.get(sub.project_id, {}).get(sub.conn.id) is not sub:
+            return  # not among those shown (see PRESENCE_SHOWN_LIMIT): nothing to tell
         if sub.presence_timer is not None:
             return  # a trailing update is already scheduled and will carry this state
         loop = asyncio.get_running_loop()
         wait = sub.presence_sent_at + PRESENCE_INTERVAL_SECONDS - loop.time()
         if wait <= 0:
-            self._relay_presence(sub, PresenceState.PRESENCE_STATE_ONLINE)
+            self._mark_presence(sub)
             return
 
         def trailing() -> None:
             sub.presence_timer = None
             if sub.live and sub.conn.open and sub.conn.subscriptions.get(sub.id) is sub:
-                self._relay_presence(sub, PresenceState.PRESENCE_STATE_ONLINE)
+                self._mark_presence(sub)
 
         sub.presence_timer = loop.call_later(wait, trailing)
 
-    def _relay_presence(self, sub: Subscription, state: PresenceState.ValueType) -> None:
-        if sub.conn.identity is None:
+    def _mark_presence(self, sub: Subscription) -> None:
+        """Note a changed presence for the project's next diff (one timer for all projects)."""
+        if sub.conn.identity is None or self._loop is None:
             return
-        if self._loop is not None:
-            sub.presence_sent_at = self._loop.time()
-        others = [
-            other
-            for conn_id, other in self._by_project.get(sub.project_id, {}).items()
-            if conn_id != sub.conn.id
-        ]
-        if not others:
-            return
-        msg = websocket_pb2.WebSocketMessage(user_presence=sub.presence(state))
-        out = Outgoing.of(msg)
-        for other in others:
-            other.deliver(0, out)
+        sub.presence_sent_at = self._loop.time()
+        self._presence_changes.setdefault(sub.project_id, {})[sub.conn.id] = sub
+        if self._presence_tick is None:
+            self._presence_tick = self._loop.call_later(PRESENCE_TICK_SECONDS, self._send_presence)
+
+    def _send_presence(self) -> None:
+        self._presence_tick = None
+        changes, self._presence_changes = self._presence_changes, {}
+        for project_id, subs in changes.items():
+            viewers = self._by_project.get(project_id)
+            if not viewers:
+                continue
+            diff = events_pb2.PresenceDiff(project_id=project_id)
+            for sub in subs.values():
+                present = sub.conn.open and sub.conn.subscriptions.get(sub.id) is sub
+                if present:
+                    diff.changes.add().MergeFromString(sub.presence_entry(framed=False))
+                else:
+                    diff.changes.append(sub.presence(PresenceState.PRESENCE_STATE_OFFLINE))
+            out = Outgoing.of(websocket_pb2.WebSocketMessage(presence_diff=diff))
+            for viewer in tuple(viewers.values()):
+                viewer.deliver(0, out)
 
 
 #: Where the application keeps its hub.

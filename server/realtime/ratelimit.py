@@ -1,4 +1,4 @@
-"""A token bucket: the per-connection command rate limit."""
+"""A token bucket: the per-connection command rate limit, and the JSON byte budget."""
 
 from __future__ import annotations
 
@@ -21,11 +21,20 @@ class TokenBucket:
         self._clock = clock
         self._stamp = clock()
 
-    def take(self) -> int:
-        """Spend one token. Returns 0 when allowed, else milliseconds until one is free."""
+    def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
+
+    def debit(self, cost: float) -> float:
+        """Spend ``cost`` now, into debt if need be; returns seconds until the debt is paid."""
+        self._refill()
+        self._tokens -= cost
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+
+    def take(self) -> int:
+        """Spend one token. Returns 0 when allowed, else milliseconds until one is free."""
+        self._refill()
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return 0

@@ -24,11 +24,14 @@ from server.realtime.connection import Connection
 from server.realtime.hub import Hub
 from server.realtime.identity import resolve_identity
 from server.realtime.protocol import MAX_ID_LENGTH, PROTOCOL_VERSION, CloseCode
-from server.realtime.subscription import Subscription
+from server.realtime.subscription import Subscription, varint
 
 log = logging.getLogger(__name__)
 
 ErrorCode = errors_pb2.ErrorCode
+
+# The tag of WebSocketMessage.snapshot (a length-delimited field).
+_SNAPSHOT_TAG = varint(WebSocketMessage.DESCRIPTOR.fields_by_name["snapshot"].number << 3 | 2)
 
 #: How many change-log events one replay read fetches.
 REPLAY_PAGE = 1000
@@ -87,6 +90,17 @@ class Session:
                     ErrorCode.ERROR_CODE_RATE_LIMITED,
                     "too many messages; slow down",
                     retry_after_ms=retry_ms,
+                ),
+            )
+            return
+        if len(mid) > MAX_ID_LENGTH:
+            # Refused before anything reads or remembers it: an id is a key, not a payload.
+            await self.reject(
+                mid,
+                error(
+                    ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
+                    f"message_id is longer than {MAX_ID_LENGTH} characters",
+                    field="message_id",
                 ),
             )
             return
@@ -256,8 +270,8 @@ async def _resume(
 
 
 async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_reason: str) -> None:
-    domain = session.hub.domain
-    snapshot = await domain.read(domain.snapshot, sub.project_id)
+    sub.expect_snapshot()
+    snapshot = await session.hub.snapshot(sub.project_id)
     result = websocket_pb2.SubscribeResult(
         project_id=sub.project_id,
         epoch=snapshot.epoch,
@@ -268,10 +282,15 @@ async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_r
     if resync_reason:
         resync = websocket_pb2.ResyncRequired(project_id=sub.project_id, reason=resync_reason)
         await session.reply(mid, resync_required=resync)
-    snapshot.presence.extend(session.hub.presence_in(sub.project_id, sub))
+    # The snapshot and the presence entries arrive encoded (see Hub.snapshot and
+    # Hub.presence_in): appended to the encoded snapshot the entries are its repeated
+    # presence field, so the frame is built by joining bytes.
+    body = snapshot.body + session.hub.presence_in(sub.project_id, sub)
+    sub.presence_from_snapshot = False  # from here on, presence changes are news to it
+    frame = WebSocketMessage(message_id=mid).SerializeToString() + _SNAPSHOT_TAG
     # Live events older than the snapshot are dropped by this.
     sub.last_seq = snapshot.seq
-    await session.reply(mid, snapshot=snapshot)
+    await session.conn.send_out(Outgoing(frame + varint(len(body)) + body))
 
 
 def _seq_of(event: WebSocketMessage) -> int:

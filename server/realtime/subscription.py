@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from google.protobuf import timestamp_pb2
-from tandem.v1 import events_pb2
+from tandem.v1 import events_pb2, websocket_pb2
 
 from server.realtime.codec import Outgoing
 from server.realtime.identity import Identity
@@ -55,6 +55,13 @@ class Subscription:
     typing_comment: bool = False
     presence_sent_at: float = 0.0
     presence_timer: asyncio.TimerHandle | None = None
+    # While a snapshot is being prepared: presence frames are not held back, as the
+    # snapshot's own presence (taken when it is sent) already says what they say. A long
+    # read in a storm would otherwise fill the queue with them and drop the joiner.
+    presence_from_snapshot: bool = False
+    # The ONLINE presence, encoded once per change (see presence_entry).
+    _entry: bytes | None = None
+    _framed_entry: bytes | None = None
 
     @property
     def live(self) -> bool:
@@ -66,6 +73,8 @@ class Subscription:
             return
         pending = self.pending
         if pending is not None:
+            if not seq and self.presence_from_snapshot:
+                return  # the snapshot about to be sent carries presence as of sending it
             pending.append((seq, out))
             if len(pending) > self.conn.queue_limit:
                 self.conn.abort(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
@@ -96,10 +105,50 @@ class Subscription:
             msg.member.CopyFrom(identity.member)
         return msg
 
+    def expect_snapshot(self) -> None:
+        """A snapshot follows: drop held presence frames, and hold none until it is sent."""
+        self.presence_from_snapshot = True
+        if self.pending:
+            self.pending = [(seq, out) for seq, out in self.pending if seq]
+
+    def presence_changed(self) -> None:
+        self._entry = None
+        self._framed_entry = None
+
+    def presence_entry(self, *, framed: bool = True) -> bytes:
+        """This connection's ONLINE presence, encoded; ``framed``: as one element of
+        Snapshot.presence (its field tag and length before it), ready to be joined."""
+        entry = self._entry
+        if entry is None:
+            entry = self._entry = self.presence(
+                events_pb2.PresenceState.PRESENCE_STATE_ONLINE
+            ).SerializeToString()
+        if not framed:
+            return entry
+        framed_entry = self._framed_entry
+        if framed_entry is None:
+            framed_entry = self._framed_entry = _SNAPSHOT_PRESENCE_TAG + varint(len(entry)) + entry
+        return framed_entry
+
     def cancel_presence_timer(self) -> None:
         if self.presence_timer is not None:
             self.presence_timer.cancel()
             self.presence_timer = None
+
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+# The tag of Snapshot.presence (a length-delimited field).
+_SNAPSHOT_PRESENCE_TAG = varint(
+    websocket_pb2.Snapshot.DESCRIPTOR.fields_by_name["presence"].number << 3 | 2
+)
 
 
 def _now() -> timestamp_pb2.Timestamp:

@@ -219,6 +219,9 @@ def by_session(secret: str, now: int | None = None) -> Principal | None:
 
 
 SESSION_LIFETIME_MICROS = 400 * 24 * 3600 * 1_000_000
+# Browsers one person is signed in with at once; joining again past it ends the session
+# used least recently, so opening a link over and over cannot grow the table.
+MAX_SESSIONS_PER_INVITE = 10
 
 
 def open_session(token: str, now: int | None = None) -> tuple[Principal, str] | None:
@@ -238,6 +241,15 @@ def open_session(token: str, now: int | None = None) -> tuple[Principal, str] | 
             created_at=now,
             last_used_at=now,
         )
+        kept = (
+            SessionRow.select(SessionRow.id)
+            .where(SessionRow.invite_id == principal.invite_id)
+            .order_by(SessionRow.last_used_at.desc(), SessionRow.created_at.desc())
+            .limit(MAX_SESSIONS_PER_INVITE)
+        )
+        SessionRow.delete().where(
+            (SessionRow.invite_id == principal.invite_id) & SessionRow.id.not_in(kept)
+        ).execute()
     return principal, secret
 
 

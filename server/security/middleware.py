@@ -10,8 +10,9 @@ In order, for every request:
 4. a body-carrying change (POST, PUT, PATCH) with a content type no form or
    ``text/plain`` request can have -> else 415;
 5. a LAN peer needs a credential: the invite token as ``Authorization: Bearer``, or
-   the session cookie that ``GET /join?token=...`` hands out; wrong ones count
-   against the address (429 once it must wait); a viewer may only read.
+   the session cookie that joining hands out (``server.security.join``: the page at
+   ``GET /join?token=...`` asks, its form POST signs in); wrong ones count against
+   the address (429 once it must wait); a viewer may only read.
 
 The peer's address comes from the socket, never from a header.
 """
@@ -28,7 +29,7 @@ from tandem.v1 import errors_pb2
 
 from server.api.errors import ApiError, error_response
 from server.appkeys import DOMAIN
-from server.security import hosts, invites
+from server.security import hosts, invites, join
 from server.security.invites import Principal
 from server.security.state import ACTOR, PRINCIPAL, SECURITY, SESSION_COOKIE
 
@@ -44,7 +45,7 @@ API_PREFIX: Final = "/api"
 
 _SIGN_IN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tandem: invite needed</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 36em; margin: 4em auto">
+<body>
 <h1>This board is shared by invitation</h1>
 <p>{message}</p>
 <p>Ask the board's owner for an invite link and open it in this browser.
@@ -154,7 +155,11 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return refusal(
             request, 403, ErrorCode.ERROR_CODE_PERMISSION_DENIED, "other web pages may not do this"
         )
-    if request.method in BODY_METHODS and request.content_type not in CHANGE_CONTENT_TYPES:
+    if (
+        request.method in BODY_METHODS
+        and request.content_type not in CHANGE_CONTENT_TYPES
+        and not join.is_join_form(request, JOIN_PATH)
+    ):
         return refusal(
             request,
             415,
@@ -172,6 +177,26 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamResponse:
     state = request.app[SECURITY]
+    # Counted before the next one is checked: many wrong credentials sent at once from
+    # one address are throttled after the first few, as if they had come one by one.
+    async with state.throttle.turn(peer):
+        found = await _credential(request, peer)
+    if isinstance(found, web.StreamResponse):
+        return found
+    if state.gate is not None:
+        state.gate.authenticated(request.transport)
+    request[PRINCIPAL] = found
+    request[ACTOR] = found.actor(client_key=f"invite:{found.invite_id}")
+    if request.method not in SAFE_METHODS and not request[ACTOR].can_edit:
+        return refusal(
+            request, 403, ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
+        )
+    return await handler(request)
+
+
+async def _credential(request: web.Request, peer: str) -> Principal | web.StreamResponse:
+    """The principal behind the request's credential, or the response that refuses it."""
+    state = request.app[SECURITY]
     throttle = state.throttle
     wait = throttle.retry_after(peer)
     if wait > 0:
@@ -184,28 +209,8 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
         )
     domain = request.app[DOMAIN]
 
-    if request.path == JOIN_PATH and request.method in ("GET", "HEAD"):
-        token = request.query.get("token", "")
-        opened = await domain.write(invites.open_session, token) if token else None
-        if opened is None:
-            if token:
-                throttle.failed(peer)
-            return refusal(
-                request, 401, ErrorCode.ERROR_CODE_UNAUTHENTICATED, "this invite link is not valid"
-            )
-        principal, secret = opened
-        response = _see_other("/")
-        response.set_cookie(
-            SESSION_COOKIE,
-            secret,
-            httponly=True,
-            samesite="Strict",
-            secure=request.secure,
-            path="/",
-            max_age=400 * 24 * 3600,
-        )
-        log.info("%s joined from %s", principal.member.display_name, peer)
-        return response
+    if request.path == JOIN_PATH:
+        return await join.handle(request, peer)
 
     found: Principal | None = None
     bearer = bearer_token(request)
@@ -233,11 +238,4 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
             # A dead cookie would otherwise count against the address on every page load.
             refused.del_cookie(SESSION_COOKIE, path="/")
         return refused
-
-    request[PRINCIPAL] = found
-    request[ACTOR] = found.actor(client_key=f"invite:{found.invite_id}")
-    if request.method not in SAFE_METHODS and not request[ACTOR].can_edit:
-        return refusal(
-            request, 403, ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
-        )
-    return await handler(request)
+    return found

@@ -11,6 +11,7 @@ from aiohttp import web
 from server.api.actor import REQUEST_ACTOR
 from server.security.hosts import is_loopback_address
 from server.security.invites import Principal
+from server.security.limits import ConnectionGate
 from server.security.throttle import CredentialThrottle
 
 #: The acting person of a request (an ``Actor``), set for every request from the LAN.
@@ -49,6 +50,8 @@ class SecurityState:
     is_local: Callable[[str | None], bool] = is_loopback_address
     # mDNS announcements while sharing (tests on one machine switch them off).
     announce: bool = True
+    # The LAN listener's connections without a credential yet (set when the server starts).
+    gate: ConnectionGate | None = None
 
 
 SECURITY = web.AppKey("security", SecurityState)

@@ -3,16 +3,20 @@
 A few free mistakes (a mistyped link); then each further attempt must wait twice as
 long as the one before; past a limit the address is refused outright for a while.
 While an address has to wait, its requests are answered 429 without looking at the
-credential, so waiting cannot be skipped by sending many requests at once. Other
-addresses are never affected: the state is per address, bounded in size, and
-forgotten after a quiet period.
+credential. An address's credentials are checked one at a time (``turn``), each after
+the count of the ones before it is in, so waiting cannot be skipped by sending many
+requests at once either: the checks all run on the one database thread anyway, so
+taking turns costs nothing. Other addresses are never affected: the state is per
+address, bounded in size, and forgotten after a quiet period.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 
@@ -46,6 +50,25 @@ class CredentialThrottle:
         self.policy = policy or ThrottlePolicy()
         self.clock = clock
         self._records: OrderedDict[str, _Record] = OrderedDict()
+        # One check at a time per address; a lock lives while someone holds or awaits it.
+        self._turns: dict[str, asyncio.Lock] = {}
+        self._in_turn: Counter[str] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, address: str) -> AsyncIterator[None]:
+        """Check this address's credential inside: after every earlier one is counted."""
+        lock = self._turns.get(address)
+        if lock is None:
+            lock = self._turns[address] = asyncio.Lock()
+        self._in_turn[address] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._in_turn[address] -= 1
+            if not self._in_turn[address]:
+                del self._in_turn[address]
+                del self._turns[address]
 
     def _record(self, address: str) -> _Record | None:
         record = self._records.get(address)

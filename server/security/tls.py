@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from server.storage import private
+
 CERT_FILE = "lan-cert.pem"
 KEY_FILE = "lan-key.pem"
 VALID_DAYS = 5 * 365
@@ -36,7 +38,7 @@ def ensure_certificate(data_dir: Path, addresses: Sequence[str] = ()) -> tuple[P
     cert_path, key_path = cert_paths(data_dir)
     if cert_path.is_file() and key_path.is_file():
         return cert_path, key_path
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    private.private_dir(cert_path.parent)
     key = ec.generate_private_key(ec.SECP256R1())
     hostname = socket.gethostname() or "tandem"
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]

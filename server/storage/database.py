@@ -18,7 +18,7 @@ from typing import ParamSpec, TypeVar
 
 import peewee as pw
 
-from server.storage import migrations
+from server.storage import health, migrations, private
 from server.storage.models import MetaRow, database
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,12 @@ def _log_failure(done: Future[None]) -> None:
         log.error("database work failed", exc_info=done.exception())
 
 
+def _cause(exc: BaseException) -> BaseException:
+    # peewee wraps sqlite3's errors; the original says what happened.
+    inner = exc.__cause__ or exc.__context__
+    return inner if isinstance(exc, pw.DatabaseError) and inner is not None else exc
+
+
 def new_epoch() -> str:
     return secrets.token_hex(8)
 
@@ -48,7 +54,20 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # A damaged file is refused before anything writes to it; every other failure to
+        # open becomes one line too (DatabaseUnusableError), never a traceback.
+        health.check_before_opening(path)
+        try:
+            self._open(path)
+        except (OSError, sqlite3.Error, pw.DatabaseError) as exc:
+            raise health.explain(path, _cause(exc)) from exc
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-db")
+
+    def _open(self, path: Path) -> None:
+        private.private_dir(path.parent)
+        private.private_file(path)
+        for suffix in ("-wal", "-shm"):
+            private.narrow(path.with_name(path.name + suffix))
         conn = sqlite3.connect(path)
         try:
             # migrate() refuses a newer file before anything writes to it, WAL mode included.
@@ -58,10 +77,13 @@ class Store:
             conn.close()
         self.db = pw.SqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
         database.initialize(self.db)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-db")
-        with self.db.atomic():
-            if MetaRow.get_or_none(MetaRow.key == "epoch") is None:
-                MetaRow.create(key="epoch", value=new_epoch())
+        try:
+            with self.db.atomic():
+                if MetaRow.get_or_none(MetaRow.key == "epoch") is None:
+                    MetaRow.create(key="epoch", value=new_epoch())
+        except BaseException:
+            self.db.close()
+            raise
 
     def epoch(self) -> str:
         return str(MetaRow.get(MetaRow.key == "epoch").value)

@@ -7,11 +7,14 @@ say later. Append new ones; never edit a released one. Before migrating an exist
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from server.storage import private
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +147,42 @@ V4 = """
 ALTER TABLE applied_request ADD COLUMN fingerprint BLOB;
 """
 
-MIGRATIONS: Sequence[str] = (V1, V2, V3, V4)
+# Remembered ids by a fixed-size key (the SHA-256 of the scoped id, however long the id
+# was), with the member who sent it and the bytes each row costs, so that one member's ids
+# are kept within a budget; WITHOUT ROWID: the key is the row.
+V5 = """
+CREATE TABLE applied_request_v5 (
+    key BLOB PRIMARY KEY NOT NULL,
+    member_id TEXT NOT NULL,
+    answer BLOB NOT NULL,
+    is_error INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    fingerprint BLOB,
+    size INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO applied_request_v5
+    SELECT tandem_sha256(key), substr(key, 1, instr(key, char(31)) - 1), answer, is_error,
+           created_at, fingerprint, length(answer) + 128
+    FROM applied_request;
+DROP TABLE applied_request;
+ALTER TABLE applied_request_v5 RENAME TO applied_request;
+CREATE INDEX applied_request_created ON applied_request (created_at);
+CREATE INDEX applied_request_member ON applied_request (member_id, created_at);
+"""
+
+MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5)
+
+#: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
+#: (``PRAGMA incremental_vacuum``), so forgotten ids and trimmed history shrink the file.
+AUTO_VACUUM_INCREMENTAL = 2
+
+
+def _sha256(text: str | bytes) -> bytes:
+    # The key hash of V5; frozen with it (UTF-8, as the domain hashes its keys).
+    data = text.encode() if isinstance(text, str) else text
+    return hashlib.sha256(data).digest()
+
+
 LATEST = len(MIGRATIONS)
 
 
@@ -159,7 +197,10 @@ def user_version(conn: sqlite3.Connection) -> int:
 
 def backup_file(conn: sqlite3.Connection, dest: Path) -> Path:
     """An online, consistent copy of the open database (safe while others write)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    # A new folder is the owner's only; one the person chose is left as it is, but the
+    # copy holds the whole board, so it is readable by the owner only.
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=private.PRIVATE_DIR)
+    private.private_file(dest)
     target = sqlite3.connect(dest)
     try:
         conn.backup(target)
@@ -171,6 +212,8 @@ def backup_file(conn: sqlite3.Connection, dest: Path) -> Path:
 def migrate(path: Path, conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
     """Bring the database to the latest version; returns the version it was at."""
     latest = len(migrations)
+    # A damaged file never gets here: the store checks every page before opening it
+    # (storage/health.py), so nothing is migrated over damage.
     found = user_version(conn)
     if found > latest:
         raise DatabaseTooNewError(
@@ -184,8 +227,16 @@ def migrate(path: Path, conn: sqlite3.Connection, migrations: Sequence[str] = MI
         stamp = time.strftime("%Y%m%d-%H%M%S")
         saved = backup_file(conn, path.with_name(f"{path.name}.v{found}-{stamp}.bak"))
         log.info("backed up %s to %s before migrating to version %d", path, saved, latest)
+    conn.create_function("tandem_sha256", 1, _sha256, deterministic=True)
+    if found == 0:
+        # Set before the first table exists, it costs nothing; later it takes a VACUUM.
+        conn.execute(f"PRAGMA auto_vacuum = {AUTO_VACUUM_INCREMENTAL}")
     for version in range(found + 1, latest + 1):
         # executescript commits any open transaction first; wrap each step so it lands whole.
         step = migrations[version - 1]
         conn.executescript(f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version = {version};\nCOMMIT;")
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != AUTO_VACUUM_INCREMENTAL:
+        # An older file (backed up above): switching needs one full VACUUM, done once here.
+        conn.execute(f"PRAGMA auto_vacuum = {AUTO_VACUUM_INCREMENTAL}")
+        conn.execute("VACUUM")
     return found

@@ -126,11 +126,15 @@ class EventRow(BaseModel):
 
 
 class AppliedRequestRow(BaseModel):
-    key = pw.TextField(primary_key=True)
+    # SHA-256 of the scoped request id: a fixed size, however long the id.
+    key = pw.BlobField(primary_key=True)
+    member_id = pw.TextField()
     answer = pw.BlobField()
     is_error = pw.BooleanField()
     created_at = pw.IntegerField()
     fingerprint = pw.BlobField(null=True)
+    # What the row costs on disk, roughly: counted against the member's budget.
+    size = pw.IntegerField()
 
     class Meta:
         table_name = "applied_request"

@@ -44,6 +44,7 @@ def test_editor_invitee_edits_without_a_name_prompt_and_the_owner_sees_it_live(
     eve = ctx.new_page()
     eve.set_default_timeout(15_000)
     eve.goto(link)
+    eve.get_by_role("button", name="Join as Eve Ortiz").click()  # the link asks first
     expect(eve.get_by_test_id("project")).to_contain_text("Website")
     expect(eve.get_by_label("Your name")).to_have_count(0)
     expect(eve.get_by_test_id("view-only")).to_have_count(0)

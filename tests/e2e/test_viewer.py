@@ -34,6 +34,7 @@ def test_viewer_gets_a_read_only_board_without_a_name_prompt_and_a_calm_end(
     page = ctx.new_page()
     page.set_default_timeout(15_000)
     page.goto(link)
+    page.get_by_role("button", name="Join as Vic").click()  # the link asks first
     expect(page.get_by_test_id("view-only")).to_have_text("View only")
     expect(page.get_by_label("Your name")).to_have_count(0)
     expect(page.get_by_test_id("project")).to_contain_text("Website")

@@ -370,7 +370,9 @@ Global___ProjectDeleted: _TypeAlias = ProjectDeleted  # noqa: Y015
 
 @_typing.final
 class UserPresence(_message.Message):
-    """Who is looking at what, and who is typing. Ephemeral: seq is always 0."""
+    """Who is looking at what, and who is typing. Ephemeral: seq is always 0.
+    Sent inside a PresenceDiff (and a Snapshot's presence), not on its own.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -422,3 +424,39 @@ class UserPresence(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UserPresence: _TypeAlias = UserPresence  # noqa: Y015
+
+@_typing.final
+class PresenceDiff(_message.Message):
+    """The presence changes of one project over one short tick (Phoenix Presence's
+    presence_diff): one message per tick per project, to every subscriber of it,
+    instead of one message per change per subscriber. Your own connection is
+    listed too, as in the snapshot's presence. Apply the entries in order, by
+    connection_id: ONLINE adds or replaces, OFFLINE removes.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    seq: _builtins.int
+    """Presence is not in the change log: always 0."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___UserPresence]:
+        """Each connection whose presence changed in the tick, in its latest state."""
+
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        changes: _abc.Iterable[Global___UserPresence] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "project_id", b"project_id", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PresenceDiff: _TypeAlias = PresenceDiff  # noqa: Y015

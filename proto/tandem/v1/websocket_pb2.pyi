@@ -40,6 +40,7 @@ class WebSocketMessage(_message.Message):
     COMMENT_UPDATED_FIELD_NUMBER: _builtins.int
     COMMENT_DELETED_FIELD_NUMBER: _builtins.int
     SPRINT_DELETED_FIELD_NUMBER: _builtins.int
+    PRESENCE_DIFF_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     RESYNC_REQUIRED_FIELD_NUMBER: _builtins.int
     ACK_FIELD_NUMBER: _builtins.int
@@ -91,6 +92,10 @@ class WebSocketMessage(_message.Message):
     def comment_deleted(self) -> _events_pb2.CommentDeleted: ...
     @_builtins.property
     def sprint_deleted(self) -> _events_pb2.SprintDeleted: ...
+    @_builtins.property
+    def presence_diff(self) -> _events_pb2.PresenceDiff:
+        """Presence, batched per project and tick (user_presence is no longer sent)."""
+
     @_builtins.property
     def snapshot(self) -> Global___Snapshot:
         """Other server-to-client messages."""
@@ -159,6 +164,7 @@ class WebSocketMessage(_message.Message):
         comment_updated: _events_pb2.CommentUpdated | None = ...,
         comment_deleted: _events_pb2.CommentDeleted | None = ...,
         sprint_deleted: _events_pb2.SprintDeleted | None = ...,
+        presence_diff: _events_pb2.PresenceDiff | None = ...,
         snapshot: Global___Snapshot | None = ...,
         resync_required: Global___ResyncRequired | None = ...,
         ack: Global___Ack | None = ...,
@@ -183,11 +189,11 @@ class WebSocketMessage(_message.Message):
         delete_project: _commands_pb2.DeleteProject | None = ...,
         update_presence: _commands_pb2.UpdatePresence | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "move_task", b"move_task", "payload", b"payload", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { clone, create, ErrorCode, MemberRole, MemberSchema, SprintState, TaskSchema, TaskStatus, WebSocketMessageSchema } from "../proto";
+import { clone, create, ErrorCode, MemberRole, MemberSchema, PresenceDiffSchema, PresenceState, SprintState, TaskSchema, TaskStatus, UserPresenceSchema, WebSocketMessageSchema } from "../proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { BoardStore } from "./store";
 import { ack, created, MemoryStorage, reject, snapshot, task, updated } from "./testkit";
 
@@ -41,6 +42,28 @@ describe("applying events", () => {
     const other = updated(12n, task("b", { projectId: "p2" }));
     (other.payload.value as { projectId: string }).projectId = "p2";
     expect(s.applyMessage(other)).toBe("ignored");
+  });
+});
+
+describe("presence", () => {
+  it("applies a presence diff: joins and changes replace, leaves remove", () => {
+    const s = loaded();
+    const member = create(MemberSchema, { id: "m1", displayName: "Ada" });
+    const diff = (projectId: string, changes: MessageInitShape<typeof UserPresenceSchema>[]) =>
+      create(WebSocketMessageSchema, {
+        payload: {
+          case: "presenceDiff",
+          value: create(PresenceDiffSchema, { projectId, changes: changes.map((c) => create(UserPresenceSchema, c)) }),
+        },
+      });
+    const online = PresenceState.ONLINE;
+    expect(s.applyMessage(diff("p1", [{ connectionId: "c1", member, state: online }, { connectionId: "c2", member, state: online }]))).toBe("applied");
+    expect([...s.presence.keys()]).toEqual(["c1", "c2"]);
+    expect(s.members.get("m1")?.displayName).toBe("Ada");
+    s.applyMessage(diff("p1", [{ connectionId: "c1", member, state: online, viewingTaskId: "a" }, { connectionId: "c2", member, state: PresenceState.OFFLINE }]));
+    expect([...s.presence.keys()]).toEqual(["c1"]);
+    expect(s.presence.get("c1")?.viewingTaskId).toBe("a");
+    expect(s.applyMessage(diff("p2", []))).toBe("ignored");
   });
 });
 

@@ -207,6 +207,11 @@ export class BoardStore {
         if (p.value.projectId !== this.projectId) return "ignored";
         this.board.putPresence(p.value);
         return "applied";
+      case "presenceDiff":
+        // One per tick for the whole project: every connection whose presence changed.
+        if (p.value.projectId !== this.projectId) return "ignored";
+        for (const change of p.value.changes) this.board.putPresence(change);
+        return "applied";
       case "ack":
         this.onAck(msg.messageId, p.value);
         return "applied";

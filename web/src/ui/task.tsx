@@ -376,6 +376,10 @@ export function TaskPanel({ taskId }: { taskId: string }) {
     }
     return () => conn.updatePresence({});
   }, [taskId, connState.value]);
+  // A snapshot names only the members active in the project: the assignee picker asks for all.
+  useEffect(() => {
+    conn.listMembers().then((list) => store.putMembers(list), () => {});
+  }, [taskId]);
   if (!task) {
     return (
       <aside class="panel" data-testid="task-panel">

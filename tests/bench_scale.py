@@ -1,0 +1,640 @@
+"""Performance at scale, each figure side by side with its reference from the same run.
+
+Rows (all clients in other processes, on loopback):
+- acknowledged ``update_task``/s from 200 WebSocket clients, each at most 40/s, and the p99
+  of their acks, against bare sqlite3 doing the same writes (UPDATE + change-log INSERT,
+  WAL, synchronous=FULL, 64 per commit);
+- 500 and 1,000 clients sending hello + subscribe at once: time until all are answered, a
+  bystander's ``/api/health`` latency throughout, connections dropped;
+- 10,000 clients subscribed (1,000 in each of 10 projects) and held; server memory per
+  held, subscribed connection;
+- server CPU per delivered event, 1,000 subscribers x 10 commands/s and 100 x 100/s.
+
+The reference server is a bare relay on Node's ``ws`` package (tests/bench_node/relay.js);
+the load clients are Node too (tests/bench_node/clients.js), so that on two cores the
+clients cost less than either server. Every process started here is stopped here, and each
+wait has a deadline.
+
+    .venv/bin/python tests/bench_scale.py [--only write,storm,hold,fanout]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import queue
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from google.protobuf import field_mask_pb2
+from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
+
+from tests.fixtures import start_process
+
+NODE_DIR = Path(__file__).resolve().parent / "bench_node"
+Msg = websocket_pb2.WebSocketMessage
+
+# Envelope field numbers the clients recognise answers by (tandem/v1/websocket.proto).
+F_TASK_UPDATED, F_SNAPSHOT, F_ACK, F_REJECT = 3, 16, 18, 19
+F_HELLO, F_SUBSCRIBE, F_UPDATE_TASK = 32, 33, 36
+
+WRITERS, WRITER_RATE, WRITE_SECONDS = 200, 40.0, 5.0
+SQLITE_BATCH, SQLITE_SECONDS = 64, 3.0
+STORMS = (500, 1000)
+HOLD, HOLD_PROJECTS, HOLD_SECONDS = 10_000, 10, 5.0
+FANOUTS = ((1000, 10.0), (100, 100.0))
+FANOUT_SECONDS = 5.0
+# The server allows 50 commands/s per connection: 100/s comes from four editors.
+EDITOR_MAX_RATE = 25.0
+CLIENT_PROCESSES = 2
+PEOPLE = 1000  # distinct client ids: a storm of 1,000 is 1,000 people
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def settle(pid: int, timeout: float = 60.0) -> None:
+    """Wait until the process is idle (under 5% of a core for half a second): a row must
+    not be charged with the previous one's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = proc_cpu_seconds(pid)
+        time.sleep(0.5)
+        if proc_cpu_seconds(pid) - before < 0.025:
+            return
+    print(f"  (process {pid} still busy after {timeout:.0f} s)")
+
+
+def load_average() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+# --- Node processes --------------------------------------------------------------------------
+
+
+def ensure_node_modules() -> None:
+    if not (NODE_DIR / "node_modules" / "ws").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR, check=True
+        )
+
+
+class Node:
+    """A Node script speaking JSON lines on stdout; killed at the latest by ``stop``."""
+
+    def __init__(self, script: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            ["node", str(NODE_DIR / script), *args],
+            cwd=NODE_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def wait(self, event: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {event!r} from {self.proc.args!r}")
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line.get("event", event) == event:
+                return line
+
+    def send(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(word + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send("close")
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@contextmanager
+def clients(
+    per_process: list[dict[str, Any]],
+) -> Iterator[list[Node]]:
+    nodes = [Node("clients.js", json.dumps(opts)) for opts in per_process]
+    try:
+        for node in nodes:
+            node.wait("started", 30)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def split(count: int, processes: int = CLIENT_PROCESSES) -> list[tuple[int, int]]:
+    """(first index, count) for each client process."""
+    out, first = [], 0
+    for i in range(processes):
+        n = count // processes + (1 if i < count % processes else 0)
+        out.append((first, n))
+        first += n
+    return out
+
+
+# --- what each server is sent, and how it answers ---------------------------------------------
+
+
+class Target:
+    name: str
+    pid: int
+    ws_url: str
+    health_port: int
+    hello_expect: int
+    subscribe_expect: int
+    event_field: int
+    editor_query: str = ""
+
+    def subscribe_frame(self, project_id: str) -> bytes:
+        return Msg(
+            message_id="s", subscribe=commands_pb2.Subscribe(project_id=project_id)
+        ).SerializeToString()
+
+
+def hello_frame() -> bytes:
+    return Msg(
+        message_id="h",
+        hello=commands_pb2.Hello(
+            protocol_version=1,
+            client_name="bench",
+            client_id="bench-@@@@@@",
+            display_name="Person @@@@@@",
+        ),
+    ).SerializeToString()
+
+
+def update_frame(task_id: str) -> bytes:
+    return Msg(
+        message_id="u-#########",
+        update_task=commands_pb2.UpdateTask(
+            task_id=task_id,
+            task=entities_pb2.Task(title="title #########"),
+            update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+        ),
+    ).SerializeToString()
+
+
+class Tandem(Target):
+    name = "Tandem"
+    hello_expect, subscribe_expect, event_field = F_ACK, F_SNAPSHOT, F_TASK_UPDATED
+
+    def __init__(self, data_dir: Path) -> None:
+        # Its log goes to a file: a storm's dropped handshakes would flood the figures.
+        self.log_path = data_dir / "bench-server.log"
+        self.log = self.log_path.open("a")
+        self.proc, base = start_process(data_dir, stderr=self.log.fileno())
+        self.pid = self.proc.pid
+        self.ws_url = base.replace("http://", "ws://") + "/ws"
+        self.health_port = int(base.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:  # still draining a storm: nothing left to save
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+    def tracebacks(self) -> int:
+        return self.log_path.read_text(errors="replace").count("Traceback")
+
+
+class Relay(Target):
+    name = "Node ws relay"
+    hello_expect, subscribe_expect, event_field = F_HELLO, F_SUBSCRIBE, F_UPDATE_TASK
+    editor_query = "?pub=1"
+
+    def __init__(self) -> None:
+        self.node = Node("relay.js")
+        started = self.node.wait("", 30)
+        self.pid = started["pid"]
+        self.health_port = started["port"]
+        self.ws_url = f"ws://127.0.0.1:{started['port']}/ws"
+
+    def stop(self) -> None:
+        assert self.node.proc.stdin is not None
+        self.node.proc.stdin.close()
+        try:
+            self.node.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.node.proc.kill()
+            self.node.proc.wait(10)
+
+
+async def _setup(ws_url: str, projects: int, tasks: int) -> list[tuple[str, list[str]]]:
+    """Projects with ``tasks`` tasks each, made over one WebSocket: [(project id, task ids)]."""
+    out: list[tuple[str, list[str]]] = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+        counter = iter(range(1_000_000))
+
+        async def ask(**payload: Any) -> websocket_pb2.Ack:
+            mid = f"setup-{next(counter)}"
+            await ws.send_bytes(Msg(message_id=mid, **payload).SerializeToString())
+            while True:
+                reply = Msg.FromString((await ws.receive()).data)
+                if reply.message_id != mid:
+                    continue
+                if reply.HasField("ack"):
+                    return reply.ack
+                wait = reply.reject.error.retry_after_ms
+                assert wait, reply  # only the rate limit may refuse the set-up
+                await asyncio.sleep(wait / 1000)
+                await ws.send_bytes(Msg(message_id=mid, **payload).SerializeToString())
+
+        await ask(hello=commands_pb2.Hello(protocol_version=1, client_id="bench-setup"))
+        for p in range(projects):
+            ack = await ask(
+                create_project=commands_pb2.CreateProject(
+                    project=entities_pb2.Project(key=f"BEN{p}", name=f"Bench {p}")
+                )
+            )
+            ids = []
+            for t in range(tasks):
+                made = await ask(
+                    create_task=commands_pb2.CreateTask(
+                        project_id=ack.project.id, task=entities_pb2.Task(title=f"task {t}")
+                    )
+                )
+                ids.append(made.task.id)
+            out.append((ack.project.id, ids))
+    return out
+
+
+# --- the rows ----------------------------------------------------------------------------------
+
+
+def sqlite_limit() -> float:
+    """Writes/s of bare sqlite3 doing Tandem's writes for an update, 64 per commit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = sqlite3.connect(Path(tmp) / "ref.sqlite3", isolation_level=None)
+        db.execute("PRAGMA journal_mode=wal")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(
+            "CREATE TABLE task (id TEXT PRIMARY KEY, title TEXT, version INTEGER, "
+            "field_versions TEXT, updated_at INTEGER)"
+        )
+        db.execute(
+            "CREATE TABLE event (id INTEGER PRIMARY KEY, project_id TEXT, seq INTEGER, "
+            "kind TEXT, frame BLOB, created_at INTEGER)"
+        )
+        db.execute("CREATE UNIQUE INDEX event_seq ON event (project_id, seq)")
+        ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(WRITERS)]
+        db.executemany("INSERT INTO task VALUES (?, 'x', 1, '{}', 0)", [(i,) for i in ids])
+        frame = os.urandom(220)
+        done, seq = 0, 0
+        deadline = time.perf_counter() + SQLITE_SECONDS
+        started = time.perf_counter()
+        while time.perf_counter() < deadline:
+            db.execute("BEGIN IMMEDIATE")
+            for _ in range(SQLITE_BATCH):
+                seq += 1
+                db.execute(
+                    "UPDATE task SET title = ?, version = version + 1, field_versions = ?, "
+                    "updated_at = ? WHERE id = ?",
+                    (f"title {seq}", '{"title": 2}', seq, ids[seq % WRITERS]),
+                )
+                db.execute(
+                    "INSERT INTO event (project_id, seq, kind, frame, created_at) "
+                    "VALUES (?, ?, 'task_updated', ?, ?)",
+                    ("p", seq, frame, seq),
+                )
+            db.execute("COMMIT")
+            done += SQLITE_BATCH
+        rate = done / (time.perf_counter() - started)
+        db.close()
+    return rate
+
+
+def run_sqlite_limit() -> float:
+    # In its own process, like the clients: the figure is SQLite's, not this process's.
+    out = subprocess.run(
+        [sys.executable, __file__, "--sqlite-limit"], check=True, capture_output=True, text=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def row_write(tandem: Tandem, tasks: list[str], limit: float) -> dict[str, float]:
+    frames = [update_frame(t).hex() for t in tasks[:WRITERS]]
+    command = {
+        "frames": frames,
+        "rate": WRITER_RATE,
+        "seconds": WRITE_SECONDS,
+        "answers": [F_ACK, F_REJECT],
+    }
+    opts = [
+        {
+            "url": tandem.ws_url,
+            "count": n,
+            "first": first,
+            "pool": PEOPLE,
+            "steps": [{"frame": hello_frame().hex(), "expect": [F_ACK]}],
+            "command": command,
+            "lifetime": 120,
+        }
+        for first, n in split(WRITERS)
+    ]
+    with clients(opts) as nodes:
+        for node in nodes:
+            node.send("go")
+        done = [node.wait("commanded", WRITE_SECONDS + 90) for node in nodes]
+    acked = sum(d["acked"] for d in done)
+    seconds = max(d["seconds"] for d in done)
+    rate = acked / seconds
+    p99 = max(d["p99_ms"] or 0.0 for d in done)
+    refused = sum(d["refused"] for d in done)
+    print(
+        f"  acknowledged update_task/s, {WRITERS} clients each <= {WRITER_RATE:.0f}/s: "
+        f"{rate:.0f}/s (p50 {max(d['p50_ms'] or 0 for d in done):.1f} ms, p99 {p99:.1f} ms"
+        f"{f', {refused} refused' if refused else ''}); bare sqlite3 {limit:.0f}/s; "
+        f"ratio {rate / limit:.3f}"
+    )
+    return {"rate": rate, "p99_ms": p99, "ratio": rate / limit}
+
+
+class Bystander:
+    """Polls GET /api/health every 20 ms from its own thread, keeping the latencies."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.latencies: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                conn.request("GET", "/api/health")
+                conn.getresponse().read()
+                conn.close()
+                self.latencies.append((time.perf_counter() - started) * 1000)
+            except OSError:
+                self.failures += 1
+            self._stop.wait(0.02)
+
+    def stop(self) -> tuple[float, float]:
+        self._stop.set()
+        self._thread.join(40)
+        lat = sorted(self.latencies) or [float("nan")]
+        return lat[len(lat) // 2], lat[-1]
+
+
+def join_opts(
+    target: Target, count: int, project_ids: list[str], deadline: float
+) -> list[dict[str, Any]]:
+    """Client processes that each say hello and subscribe (connection i to project i mod n)."""
+    subscribe = [target.subscribe_frame(p).hex() for p in project_ids]
+    return [
+        {
+            "url": target.ws_url,
+            "count": n,
+            "first": first,
+            "pool": PEOPLE,
+            "steps": [
+                {"frame": hello_frame().hex(), "expect": [target.hello_expect]},
+                {"frame": subscribe, "expect": [target.subscribe_expect]},
+            ],
+            "count_field": target.event_field,
+            "deadline": deadline,
+            "lifetime": 300,
+        }
+        for first, n in split(count)
+    ]
+
+
+def joined_summary(done: list[dict[str, Any]], count: int) -> dict[str, Any]:
+    answered = sum(d["answered"] for d in done)
+    codes: dict[str, int] = {}
+    for d in done:
+        for code, n in d["close_codes"].items():
+            codes[code] = codes.get(code, 0) + n
+    times = [d["all_ms"] for d in done if d["all_ms"] is not None]
+    return {
+        "answered": answered,
+        "dropped": count - answered,
+        "codes": codes,
+        "all_s": max(times) / 1000 if times else float("nan"),
+    }
+
+
+def row_storm(target: Target, count: int, project_id: str) -> dict[str, Any]:
+    with clients(join_opts(target, count, [project_id], 60)) as nodes:
+        bystander = Bystander(target.health_port)
+        for node in nodes:
+            node.send("go")
+        done = [node.wait("joined", 90) for node in nodes]
+        p50, worst = bystander.stop()
+    s = joined_summary(done, count)
+    print(
+        f"  {target.name}: {count} clients hello + subscribe at once: all answered in "
+        f"{s['all_s']:.2f} s, {s['dropped']} not answered {s['codes'] or ''}; "
+        f"/api/health p50 {p50:.1f} ms, worst {worst:.1f} ms"
+    )
+    return {**s, "health_worst_ms": worst}
+
+
+def row_hold(target: Target, project_ids: list[str]) -> dict[str, Any]:
+    time.sleep(1.0)
+    base = proc_rss_bytes(target.pid)
+    with clients(join_opts(target, HOLD, project_ids, 60)) as nodes:
+        for node in nodes:
+            node.send("go")
+        done = [node.wait("joined", 120) for node in nodes]
+        time.sleep(HOLD_SECONDS)  # held: the count below must not drop
+        grown = proc_rss_bytes(target.pid) - base
+        for node in nodes:
+            node.send("report")
+        reports = [node.wait("report", 30) for node in nodes]
+        closed = sum(sum(r["close_codes"].values()) for r in reports)
+    s = joined_summary(done, HOLD)
+    held = s["answered"] - closed
+    per = grown / max(1, held) / 1024
+    print(
+        f"  {target.name}: {HOLD} clients ({HOLD // len(project_ids)} in each of "
+        f"{len(project_ids)} projects) subscribed in {s['all_s']:.2f} s, "
+        f"{held} held {HOLD_SECONDS:.0f} s later; memory {per:.1f} KiB per held connection"
+    )
+    return {**s, "held": held, "kib_per_conn": per}
+
+
+def row_fanout(
+    target: Target, subscribers: int, rate: float, project_id: str, tasks: list[str]
+) -> dict[str, Any]:
+    editors = max(1, int(-(-rate // EDITOR_MAX_RATE)))
+    sub_opts = join_opts(target, subscribers, [project_id], 60)
+    editor_opts = {
+        "url": target.ws_url + target.editor_query,
+        "count": editors,
+        "first": PEOPLE,  # its own person
+        "pool": PEOPLE + editors + 1,
+        "steps": [{"frame": hello_frame().hex(), "expect": [target.hello_expect]}],
+        "command": {
+            "frames": [update_frame(t).hex() for t in tasks[:editors]],
+            "rate": rate / editors,
+            "seconds": FANOUT_SECONDS,
+            "answers": [F_ACK if isinstance(target, Tandem) else F_UPDATE_TASK, F_REJECT],
+            "on_run": True,
+        },
+        "lifetime": 300,
+    }
+    with clients([*sub_opts, editor_opts]) as nodes:
+        subs, editor = nodes[:-1], nodes[-1]
+        for node in subs:
+            node.send("go")
+        for node in subs:
+            node.wait("joined", 90)
+        editor.send("go")
+        editor.wait("joined", 90)
+        time.sleep(1.0)  # presence of the joins has settled
+        for node in subs:
+            node.send("report")
+        before = sum(node.wait("report", 30)["deliveries"] for node in subs)
+        cpu0 = proc_cpu_seconds(target.pid)
+        editor.send("run")
+        done = editor.wait("commanded", FANOUT_SECONDS + 60)
+        expected = before + done["acked"] * subscribers
+        deadline = time.monotonic() + 30
+        delivered = before
+        while time.monotonic() < deadline:
+            for node in subs:
+                node.send("report")
+            delivered = sum(node.wait("report", 30)["deliveries"] for node in subs)
+            if delivered >= expected:
+                break
+            time.sleep(0.1)
+        cpu = proc_cpu_seconds(target.pid) - cpu0
+    deliveries = delivered - before
+    us = cpu / max(1, deliveries) * 1e6
+    print(
+        f"  {target.name}: {subscribers} subscribers x {rate:.0f} commands/s: "
+        f"{deliveries} events delivered of {done['acked'] * subscribers}, "
+        f"server CPU {us:.1f} us per delivered event"
+    )
+    return {"us_per_event": us, "deliveries": deliveries}
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def ratio_line(what: str, ours: float, ref: float, target: str) -> None:
+    print(f"  => {what}: Tandem {ours:.1f} vs Node {ref:.1f}: {ours / ref:.2f}x (target {target})")
+
+
+def main(only: set[str] | None = None) -> None:
+    only = only or {"write", "storm", "hold", "fanout"}
+    ensure_node_modules()
+    print(f"  (cpus: {os.cpu_count()}, load average at start {load_average()})")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        tandem = Tandem(data)
+        try:
+            layout = asyncio.run(_setup(tandem.ws_url, HOLD_PROJECTS, WRITERS // HOLD_PROJECTS))
+            project_ids = [p for p, _ in layout]
+            all_tasks = [t for _, ts in layout for t in ts]
+            # Everyone has been here before (a storm is a reconnect after a restart).
+            with clients(join_opts(tandem, PEOPLE, project_ids[:1], 120)) as nodes:
+                for node in nodes:
+                    node.send("go")
+                for node in nodes:
+                    node.wait("joined", 180)
+        finally:
+            tandem.stop()
+        tandem = Tandem(data)
+        relay = Relay()
+        both: tuple[Target, Target] = (tandem, relay)
+
+        def each(fn: Callable[[Target], dict[str, Any]]) -> list[dict[str, Any]]:
+            out = []
+            for target in both:
+                settle(target.pid)
+                out.append(fn(target))
+            return out
+
+        try:
+            if "storm" in only:
+                for count in STORMS:
+                    each(lambda t, n=count: row_storm(t, n, project_ids[0]))  # type: ignore[misc]
+            if "hold" in only:
+                held = each(lambda t: row_hold(t, project_ids))
+                ratio_line(
+                    "memory per held connection, KiB",
+                    held[0]["kib_per_conn"],
+                    held[1]["kib_per_conn"],
+                    "<= 10 KiB",
+                )
+            if "fanout" in only:
+                for subscribers, rate in FANOUTS:
+                    fan = each(
+                        lambda t, n=subscribers, r=rate: row_fanout(  # type: ignore[misc]
+                            t, n, r, project_ids[1], all_tasks[20:]
+                        )
+                    )
+                    ratio_line(
+                        f"CPU per delivered event at {subscribers} x {rate:.0f}/s, us",
+                        fan[0]["us_per_event"],
+                        fan[1]["us_per_event"],
+                        "<= 1.0x at 1,000 x 10/s, <= 2x at 100 x 100/s",
+                    )
+            if "write" in only:
+                settle(tandem.pid)
+                limit = run_sqlite_limit()
+                row_write(tandem, all_tasks, limit)
+        finally:
+            tandem.stop()
+            relay.stop()
+        print(f"  (the Tandem server logged {tandem.tracebacks()} tracebacks)")
+    print(f"  (load average at end {load_average()})")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--sqlite-limit"]:
+        print(sqlite_limit())
+        raise SystemExit(0)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated: write,storm,hold,fanout")
+    args = parser.parse_args()
+    main(set(filter(None, args.only.split(","))))

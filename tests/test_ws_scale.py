@@ -1,0 +1,190 @@
+"""Joins in linear time, over real sockets: presence batched per tick, snapshots shared by
+joins that come together, and members limited to the project's own."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+from google.protobuf import field_mask_pb2
+from tandem.v1 import commands_pb2, entities_pb2, events_pb2
+
+from server.realtime.protocol import PRESENCE_TICK_SECONDS
+from tests.fixtures import NewServer
+from tests.ws_client import WsClient, event_seq, presences, subscribe, ws_url
+
+ONLINE = events_pb2.PRESENCE_STATE_ONLINE
+
+
+async def project_with_task(client: WsClient) -> tuple[str, str]:
+    made = await client.request(
+        create_project=commands_pb2.CreateProject(
+            project=entities_pb2.Project(key="SCL", name="scale")
+        )
+    )
+    project_id = made.ack.project.id
+    task = await client.request(
+        create_task=commands_pb2.CreateTask(
+            project_id=project_id, task=entities_pb2.Task(title="first")
+        )
+    )
+    return project_id, task.ack.task.id
+
+
+async def test_a_join_storm_reaches_a_viewer_as_one_presence_diff_per_tick(
+    new_server: NewServer,
+) -> None:
+    server = await new_server()
+    async with aiohttp.ClientSession() as session:
+        watcher = await WsClient.connect(session, ws_url(server), name="Watcher")
+        project_id, _ = await project_with_task(watcher)
+        await subscribe(watcher, project_id)
+        joiners = await asyncio.gather(
+            *(WsClient.connect(session, ws_url(server), name=f"P{i}") for i in range(20))
+        )
+        mark = len(watcher.received)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(*(subscribe(j, project_id) for j in joiners))
+        ids = {j.hello_welcome.connection_id for j in joiners}
+
+        def seen() -> set[str]:
+            return {
+                p.connection_id
+                for m in watcher.received[mark:]
+                for p in presences(m)
+                if p.state == ONLINE
+            }
+
+        await watcher.wait_until(lambda: ids <= seen())
+        elapsed = loop.time() - started
+        diffs = [m for m in watcher.received[mark:] if m.HasField("presence_diff")]
+        # Every joiner was announced, in at most one message per tick: not one per join.
+        assert len(diffs) <= int(elapsed / PRESENCE_TICK_SECONDS) + 1, (len(diffs), elapsed)
+        assert all(d.presence_diff.project_id == project_id for d in diffs)
+        # The last joiner's snapshot names everyone viewing, itself included.
+        last = joiners[-1].of("snapshot")[-1].snapshot
+        assert {p.connection_id for p in last.presence} >= {
+            joiners[-1].hello_welcome.connection_id,
+            watcher.hello_welcome.connection_id,
+        }
+        for client in [watcher, *joiners]:
+            await client.close()
+
+
+async def test_joins_that_share_a_snapshot_miss_no_event(new_server: NewServer) -> None:
+    server = await new_server()
+    async with aiohttp.ClientSession() as session:
+        editor = await WsClient.connect(session, ws_url(server))
+        project_id, task_id = await project_with_task(editor)
+        first = await WsClient.connect(session, ws_url(server))
+        await subscribe(first, project_id)  # reads the board: now shared by the next joins
+        readers = [await WsClient.connect(session, ws_url(server)) for _ in range(5)]
+        # Changes and joins interleave: each reader must end with every change, once.
+        titles = []
+        for i, reader in enumerate(readers):
+            title = f"title {i}"
+            titles.append(title)
+            change = editor.request(
+                update_task=commands_pb2.UpdateTask(
+                    task_id=task_id,
+                    task=entities_pb2.Task(title=title),
+                    update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+                )
+            )
+            await asyncio.gather(change, subscribe(reader, project_id))
+        head = (
+            await editor.request(
+                create_task=commands_pb2.CreateTask(
+                    project_id=project_id, task=entities_pb2.Task(title="last")
+                )
+            )
+        ).ack.seq
+        for reader in [first, *readers]:
+            snap = reader.of("snapshot")[-1].snapshot
+            await reader.wait_until(
+                lambda r=reader: any(event_seq(m) == head for m in r.events())  # type: ignore[misc]
+            )
+            seqs = [event_seq(m) for m in reader.events()]
+            # Live events continue the snapshot with no gap and no repeat.
+            assert seqs == list(range(snap.seq + 1, head + 1)), (snap.seq, seqs)
+        for client in [editor, first, *readers]:
+            await client.close()
+
+
+async def test_a_snapshot_names_the_projects_members_not_everyone(new_server: NewServer) -> None:
+    server = await new_server()
+    async with aiohttp.ClientSession() as session:
+        owner = await WsClient.connect(session, ws_url(server), name="Owner")
+        project_id, task_id = await project_with_task(owner)
+        # Fifty people have connected once and gone: they are members, not this board's.
+        for i in range(50):
+            passer = await WsClient.connect(session, ws_url(server), name=f"Passer {i}")
+            await passer.close()
+        assignee = await WsClient.connect(session, ws_url(server), name="Assignee")
+        await owner.request(
+            update_task=commands_pb2.UpdateTask(
+                task_id=task_id,
+                task=entities_pb2.Task(assignee_id=assignee.hello_welcome.member.id),
+                update_mask=field_mask_pb2.FieldMask(paths=["assignee_id"]),
+            )
+        )
+        await subscribe(owner, project_id)
+        members = owner.of("snapshot")[-1].snapshot.members
+        assert assignee.hello_welcome.member.id in {m.id for m in members}
+        assert not [m for m in members if m.display_name.startswith("Passer")]
+        for client in [owner, assignee]:
+            await client.close()
+
+
+async def test_presence_shows_the_first_comers_up_to_its_limit(
+    new_server: NewServer, monkeypatch: Any
+) -> None:
+    from server.realtime import hub
+
+    monkeypatch.setattr(hub, "PRESENCE_SHOWN_LIMIT", 2)
+    server = await new_server()
+    async with aiohttp.ClientSession() as session:
+        a, b, c = [await WsClient.connect(session, ws_url(server)) for _ in range(3)]
+        project_id, _ = await project_with_task(a)
+        for client in (a, b, c):
+            await subscribe(client, project_id)
+        ids = [x.hello_welcome.connection_id for x in (a, b, c)]
+        assert {p.connection_id for p in c.of("snapshot")[-1].snapshot.presence} == set(ids[:2])
+        # The third viewer is not announced; when a shown one leaves, its place is free for
+        # the next to arrive.
+        await b.close()
+        await a.wait_until(
+            lambda: any(
+                p.state == events_pb2.PRESENCE_STATE_OFFLINE
+                for m in a.received
+                for p in presences(m, ids[1])
+            )
+        )
+        assert not [p for m in a.received for p in presences(m, ids[2])]
+        d = await WsClient.connect(session, ws_url(server))
+        await subscribe(d, project_id)
+        shown = {p.connection_id for p in d.of("snapshot")[-1].snapshot.presence}
+        assert shown == {ids[0], d.hello_welcome.connection_id}
+        for client in (a, c, d):
+            await client.close()
+
+
+async def test_a_hello_again_is_answered_from_memory_and_renames_still_stored(
+    new_server: NewServer,
+) -> None:
+    from server.appkeys import DOMAIN
+
+    server = await new_server()
+    domain = server.app[DOMAIN]
+    first = await domain.local_member("browser-1", "Ada")
+    again = await domain.local_member("browser-1", "Ada")
+    assert again == first
+    assert (await domain.local_member("browser-1", "")).display_name == "Ada"
+    # A rename, and back: each is written, whatever was remembered.
+    for name in ("Ada L.", "Ada"):
+        renamed = await domain.local_member("browser-1", name)
+        assert renamed.id == first.id and renamed.display_name == name
+        stored = {m.id: m for m in await domain.read(domain.list_members)}
+        assert stored[first.id].display_name == name
