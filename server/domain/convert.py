@@ -90,5 +90,11 @@ def comment(row: CommentRow) -> entities_pb2.Comment:
 
 def member(row: MemberRow) -> entities_pb2.Member:
     return entities_pb2.Member(
-        id=row.id, display_name=row.display_name, color=row.color, role=Role.ValueType(row.role)
+        id=row.id,
+        display_name=row.display_name,
+        color=row.color,
+        role=Role.ValueType(row.role),
+        # Browsers have a client id and invitees are editors or viewers: an owner with neither
+        # is the identity REST calls act as.
+        rest_caller=row.client_id is None and row.role == Role.MEMBER_ROLE_OWNER,
     )

@@ -96,6 +96,25 @@ def _rank(t: entities_pb2.Task, _p: str, _s: str) -> str:
     return t.rank
 
 
+def _labels(t: entities_pb2.Task, project_id: str, task_id: str) -> str:
+    """The task's labels, each spelt as the project's other tasks already spell it, so that a
+    label differing from an existing one only in case joins it instead of becoming another."""
+    wanted = validate.labels(list(t.labels))
+    if not wanted:
+        return "[]"
+    folded = [label.lower() for label in wanted]
+    marks = ", ".join("?" * len(folded))
+    cursor = TaskRow._meta.database.execute_sql(
+        f"SELECT DISTINCT j.value FROM {TaskRow._meta.table_name} AS t, json_each(t.labels) AS j"
+        f" WHERE t.project_id = ? AND t.id != ? AND lower(j.value) IN ({marks})",
+        (project_id, task_id, *folded),
+    )
+    known: dict[str, str] = {}
+    for (spelling,) in cursor.fetchall():
+        known.setdefault(str(spelling).lower(), str(spelling))
+    return json.dumps([known.get(label.lower(), label) for label in wanted])
+
+
 #: Each field an update may set, and how its value is read from a Task.
 FIELDS: dict[str, FieldReader] = {
     "title": lambda t, _p, _s: validate.text("title", t.title, max_len=500, required=True),
@@ -108,7 +127,7 @@ FIELDS: dict[str, FieldReader] = {
     ),
     "assignee_id": _assignee,
     "story_points": _points,
-    "labels": lambda t, _p, _s: json.dumps(validate.labels(list(t.labels))),
+    "labels": _labels,
     "due_date": lambda t, _p, _s: validate.date("due_date", t.due_date),
     "sprint_id": _sprint,
     "parent_task_id": _parent,
@@ -244,7 +263,7 @@ def list_tasks(project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
             (
                 pw.SQL("EXISTS (SELECT 1 FROM json_each("),
                 TaskRow.labels,
-                pw.SQL(") WHERE value = ?)", [flt.label]),
+                pw.SQL(") WHERE lower(value) = lower(?))", [flt.label]),
             ),
             glue="",
         )

@@ -103,11 +103,14 @@ def new_id(field: str, proposed: str) -> str:
 
 def labels(values: list[str]) -> list[str]:
     out: list[str] = []
+    seen: set[str] = set()
     for raw in values:
         label = raw.strip()
         if not label or len(label) > 50 or "\x00" in label:
             raise invalid("labels", "each label must be 1-50 characters")
-        if label not in out:
+        # "Bug" and "bug" are one label: the first spelling given is kept.
+        if label.casefold() not in seen:
+            seen.add(label.casefold())
             out.append(label)
     if len(out) > 20:
         raise invalid("labels", "a task takes at most 20 labels")

@@ -56,10 +56,12 @@ def test_first_run_asks_the_name_and_creates_the_first_project(
     page.get_by_label("Project name").fill("Mobile App")
     expect(page.get_by_label("Project key")).to_have_value("MA")
     page.get_by_role("button", name="Create project").click()
-    expect(page.get_by_test_id("project")).to_have_count(1)
+    # The new project's board opens.
+    expect(page.locator(".project-title")).to_have_text("Mobile App")
+    expect(page.get_by_test_id("board")).to_be_visible()
     projects = server.api("GET", "/api/v1/projects")["projects"]
     assert [(p["name"], p["key"]) for p in projects] == [("Mobile App", "MA")]
-    page.reload()
+    page.goto(server.url + "/")
     expect(page.get_by_test_id("project")).to_contain_text("Mobile App")
 
 

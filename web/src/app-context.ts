@@ -1,6 +1,7 @@
 /** The single store and connection of the page, the route, and the page's own signals (filters, selection). */
 import type { JsonValue } from "@bufbuild/protobuf";
-import { batch, signal } from "@preact/signals";
+import { batch, effect, signal } from "@preact/signals";
+import { emptyFilters, fromQuery, toQuery, type BoardFilters } from "./filters";
 import { fromJson, MemberRole, MemberSchema } from "./proto";
 import { Connection } from "./state/connection";
 import { BoardStore } from "./state/store";
@@ -40,9 +41,9 @@ export interface Route {
   view: View;
 }
 
-/** #/p/PROJECT[/sprints][/t/TASK] */
+/** #/p/PROJECT[/sprints][/t/TASK][?FILTERS] */
 function parseHash(): Route {
-  const m = /^#\/p\/([^/]+)(\/sprints)?(?:\/t\/([^/]+))?/.exec(location.hash);
+  const m = /^#\/p\/([^/?]+)(\/sprints)?(?:\/t\/([^/?]+))?/.exec(location.hash);
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
     view: m?.[2] ? "sprints" : "board",
@@ -51,7 +52,37 @@ function parseHash(): Route {
 }
 
 export const route = signal<Route>(parseHash());
-window.addEventListener("hashchange", () => (route.value = parseHash()));
+
+function hashQuery(): string {
+  const i = location.hash.indexOf("?");
+  return i < 0 ? "" : location.hash.slice(i + 1);
+}
+
+/** Board filters, read from the address and kept in it (see filters.ts). */
+export const filters = signal<BoardFilters>(fromQuery(hashQuery()));
+
+/** Writes the filters into the address without a new history entry (typing is not navigating). */
+function filtersToHash(): void {
+  const q = route.peek().projectId ? toQuery(filters.peek()) : "";
+  const want = (location.hash.split("?")[0] || "#/") + (q ? `?${q}` : "");
+  if (want !== location.hash) history.replaceState(history.state, "", want);
+}
+
+window.addEventListener("hashchange", () => {
+  const before = route.peek().projectId;
+  route.value = parseHash();
+  // A link within the project (a tab, a task) carries no query: the filters stay; another
+  // project starts unfiltered; an address with a query (back, a shared link) says what they are.
+  const q = hashQuery();
+  if (q) {
+    if (q !== toQuery(filters.peek())) filters.value = fromQuery(q);
+  } else if (route.peek().projectId !== before) filters.value = emptyFilters();
+  filtersToHash();
+});
+effect(() => {
+  void filters.value;
+  filtersToHash();
+});
 
 /** Goes to a project's board or sprints view (the current one unless given), with a task open. */
 export function go(projectId: string, taskId = "", view: View = route.value.view): void {
@@ -108,8 +139,7 @@ export async function learnIdentity(fetchImpl: typeof fetch = (...a) => globalTh
   identity.value = "ask";
 }
 
-/** Board filters and the keyboard selection. */
-export const filters = signal({ text: "", assignee: "", label: "", priority: 0, mine: false, sprint: "" });
+/** The keyboard selection. */
 export const selectedTask = signal("");
 export const paletteOpen = signal(false);
 export const quickAddStatus = signal(0);

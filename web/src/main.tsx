@@ -9,3 +9,7 @@ import "./styles.css";
 (window as unknown as { tandem: unknown }).tandem = { store, connection, create, WebSocketMessageSchema };
 
 render(<App />, document.getElementById("app")!);
+
+// The app shell stays available for a reload while the server is down (see public/sw.js).
+// Browsers allow it on https and on this machine's own addresses; elsewhere the page works as before.
+if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});

@@ -338,11 +338,16 @@ class Member(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     COLOR_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
+    REST_CALLER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     display_name: _builtins.str
     color: _builtins.str
     """CSS colour, "#rrggbb"."""
     role: Global___MemberRole.ValueType
+    rest_caller: _builtins.bool
+    """The identity of REST calls that name no browser (scripts, imports, the desktop app):
+    named where it acted, but not a person to offer work to.
+    """
     def __init__(
         self,
         *,
@@ -350,10 +355,11 @@ class Member(_message.Message):
         display_name: _builtins.str = ...,
         color: _builtins.str = ...,
         role: Global___MemberRole.ValueType = ...,
+        rest_caller: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["color", b"color", "display_name", b"display_name", "id", b"id", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["color", b"color", "display_name", b"display_name", "id", b"id", "rest_caller", b"rest_caller", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

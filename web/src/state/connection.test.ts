@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { create, MemberRole, fromBinary, toBinary, TaskStatus, WebSocketMessageSchema, type WebSocketMessage } from "../proto";
+import { create, ErrorCode, MemberRole, fromBinary, toBinary, TaskStatus, WebSocketMessageSchema, type WebSocketMessage } from "../proto";
 import { Connection, type SocketLike, type Timers } from "./connection";
 import { BoardStore } from "./store";
-import { ack, MemoryStorage, snapshot, task, updated } from "./testkit";
+import { ack, MemoryStorage, reject, snapshot, task, updated } from "./testkit";
 
 class FakeSocket implements SocketLike {
   binaryType = "";
@@ -106,6 +106,24 @@ describe("connection", () => {
     expect(conn.state).toBe("live");
     expect(store.me?.displayName).toBe("Ana");
     expect(store.seq).toBe(10n);
+  });
+
+  it("marks an unknown project missing and still goes live", async () => {
+    const { conn, sockets, store } = await connected();
+    const ws = sockets[0];
+    ws.open();
+    ws.deliver(welcome(ws.last("hello").messageId));
+    await flush();
+    ws.deliver(reject(ws.last("subscribe").messageId, ErrorCode.NOT_FOUND, "no such project"));
+    await flush();
+    expect(conn.state).toBe("live");
+    expect(store.missingProject).toBe("p1");
+    // Another project's subscription does not send an unsubscribe for the one that never was.
+    conn.setProject("p2");
+    expect(ws.sent.filter((m) => m.payload.case === "unsubscribe")).toHaveLength(0);
+    ws.deliver(ack(ws.last("subscribe").messageId));
+    await flush();
+    expect(store.missingProject).toBe("p1");
   });
 
   it("resumes from the last seq and epoch after a drop and replays are deduplicated", async () => {

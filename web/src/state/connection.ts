@@ -267,7 +267,15 @@ export class Connection {
     this.subscriptionId = id;
     this.subscribedProject = projectId;
     const resume = s.seq > 0n && s.epoch !== "";
-    await this.request({ case: "subscribe", value: { projectId, sinceSeq: resume ? s.seq : undefined, epoch: resume ? s.epoch : "" } }, ws, id);
+    try {
+      await this.request({ case: "subscribe", value: { projectId, sinceSeq: resume ? s.seq : undefined, epoch: resume ? s.epoch : "" } }, ws, id);
+      if (s.missingProject === projectId) s.missingProject = "";
+    } catch (e) {
+      // An unknown project is an answer, not a broken connection: the page says "not found".
+      if (!(e instanceof RejectedError && e.code === ErrorCode.NOT_FOUND)) throw e;
+      if (this.subscriptionId === id) this.subscribedProject = "";
+      s.missingProject = projectId;
+    }
   }
 
   /** Called when the board switches project. */

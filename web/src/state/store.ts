@@ -140,6 +140,16 @@ export class BoardStore {
     return this.conflictsSignal.value;
   }
 
+  private readonly missingSignal = signal("");
+
+  /** The project the server said does not exist (a wrong or stale link), "" while none. */
+  get missingProject(): string {
+    return this.missingSignal.value;
+  }
+  set missingProject(projectId: string) {
+    this.missingSignal.value = projectId;
+  }
+
   /** A viewer (an invitee with read access only): the page offers no changes and sends none. */
   get readOnly(): boolean {
     return this.me?.role === MemberRole.VIEWER;
@@ -323,15 +333,16 @@ export class BoardStore {
   }
 
   /**
-   * Creates a task at the end of its column, or just before placeBefore (one undo step for both).
-   * No rank is sent: the server's ranks are fractional-indexing keys it generates itself.
+   * Creates a task at the end of its column, or just before placeBefore (and after placeAfter,
+   * when given), as one undo step. No rank is sent: the server's ranks are fractional-indexing
+   * keys it generates itself.
    */
-  createTask(init: TaskValues & { title: string; status: TaskStatus }, placeBefore = ""): Task {
+  createTask(init: TaskValues & { title: string; status: TaskStatus }, placeBefore = "", placeAfter = ""): Task {
     const task = create(TaskSchema, { ...init, id: newId(), projectId: this.projectId, rank: "", labels: init.labels ?? [] });
     this.enqueue({ case: "createTask", value: { projectId: this.projectId, task } }, task.id);
     if (placeBefore) {
       this.enqueue(
-        { case: "moveTask", value: { taskId: task.id, baseVersion: 1n, status: init.status, afterTaskId: "", beforeTaskId: placeBefore } },
+        { case: "moveTask", value: { taskId: task.id, baseVersion: 1n, status: init.status, afterTaskId: placeAfter, beforeTaskId: placeBefore } },
         task.id,
       );
     }

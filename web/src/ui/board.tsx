@@ -1,5 +1,9 @@
 /** The board: columns by status, cards, drag and drop, quick add, filters, counts and totals. */
 import { memo } from "preact/compat";
+import { labelKey, taskMatcher } from "../filters";
+import { BoardGuidance, BoardWaiting } from "./guidance";
+import { FilterPicker } from "./filter-picker";
+import { assignable } from "./people";
 import { useRef, useState } from "preact/hooks";
 import { SprintState, TaskPriority, TaskStatus, type Task } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
@@ -7,17 +11,7 @@ import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } f
 import { DueDate } from "./due";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
-  const f = filters.value;
-  const text = f.text.trim().toLowerCase();
-  const me = store.me?.id ?? "";
-  if (!text && !f.assignee && !f.label && !f.priority && !f.mine && !f.sprint) return undefined;
-  return (t) =>
-    (!text || t.title.toLowerCase().includes(text) || t.key.toLowerCase().includes(text)) &&
-    (!f.sprint || t.sprintId === (f.sprint === "none" ? "" : f.sprint)) &&
-    (!f.assignee || t.assigneeId === (f.assignee === "none" ? "" : f.assignee)) &&
-    (!f.label || t.labels.includes(f.label)) &&
-    (!f.priority || t.priority === f.priority) &&
-    (!f.mine || t.assigneeId === me);
+  return taskMatcher(filters.value, store.me?.id ?? "");
 }
 
 /** The visible cards in board order, for j/k navigation. */
@@ -101,6 +95,8 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
 
 function QuickAdd({ status }: { status: TaskStatus }) {
   const [title, setTitle] = useState("");
+  // Each task typed goes below the one typed before it, so a list comes out in the order typed.
+  const lastAdded = useRef("");
   const close = () => (quickAddStatus.value = 0);
   return (
     <form
@@ -109,7 +105,10 @@ function QuickAdd({ status }: { status: TaskStatus }) {
         e.preventDefault();
         const t = title.trim();
         if (!t) return close();
-        store.createTask({ title: t, status }, store.column(status)[0]?.id ?? "");
+        const col = store.column(status);
+        const prev = col.findIndex((x) => x.id === lastAdded.current);
+        const before = prev >= 0 ? (col[prev + 1]?.id ?? "") : (col[0]?.id ?? "");
+        lastAdded.current = store.createTask({ title: t, status }, before, prev >= 0 ? lastAdded.current : "").id;
         setTitle("");
       }}
     >
@@ -204,8 +203,18 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
 function Filters() {
   const f = filters.value;
   const set = (patch: Partial<typeof f>) => (filters.value = { ...f, ...patch });
-  const labels = new Set<string>();
-  for (const t of store.viewTasks().values()) for (const l of t.labels) labels.add(l);
+  // One entry per label whatever its case, spelt as most tasks spell it.
+  const spellings = new Map<string, Map<string, number>>();
+  for (const t of store.viewTasks().values())
+    for (const l of t.labels) {
+      const k = labelKey(l);
+      const m = spellings.get(k) ?? new Map<string, number>();
+      m.set(l, (m.get(l) ?? 0) + 1);
+      spellings.set(k, m);
+    }
+  const labels = [...spellings.values()].map((m) => [...m].sort((a, b) => b[1] - a[1])[0][0]).sort((a, b) => a.localeCompare(b));
+  const holders = new Set([...store.viewTasks().values()].map((t) => t.assigneeId));
+  const people = assignable(store.members.values(), (id) => holders.has(id) || f.assignee.includes(id));
   return (
     <div class="filters">
       <input
@@ -216,42 +225,42 @@ function Filters() {
         onInput={(e) => set({ text: (e.target as HTMLInputElement).value })}
         aria-label="Filter by text"
       />
-      <select value={f.assignee} onChange={(e) => set({ assignee: (e.target as HTMLSelectElement).value })} aria-label="Assignee">
-        <option value="">Anyone</option>
-        <option value="none">Unassigned</option>
-        {[...store.members.values()].map((m) => (
-          <option value={m.id} key={m.id}>
-            {m.displayName}
-          </option>
-        ))}
-      </select>
-      <select value={f.label} onChange={(e) => set({ label: (e.target as HTMLSelectElement).value })} aria-label="Label">
-        <option value="">Any label</option>
-        {[...labels].sort().map((l) => (
-          <option value={l} key={l}>
-            {l}
-          </option>
-        ))}
-      </select>
-      <select value={f.priority} onChange={(e) => set({ priority: Number((e.target as HTMLSelectElement).value) })} aria-label="Priority">
-        <option value={0}>Any priority</option>
-        {PRIORITIES.map((p) => (
-          <option value={p.id} key={p.id}>
-            {p.name}
-          </option>
-        ))}
-      </select>
+      <FilterPicker
+        kind="Assignee"
+        any="Anyone"
+        chosen={f.assignee}
+        options={[{ value: "none", name: "Unassigned" }, ...people.map((m) => ({ value: m.id, name: m.displayName }))]}
+        onChange={(assignee) => set({ assignee })}
+      />
+      <FilterPicker
+        kind="Label"
+        any="Any label"
+        chosen={f.label}
+        same={(a, b) => labelKey(a) === labelKey(b)}
+        options={labels.map((l) => ({ value: l, name: l }))}
+        onChange={(label) => set({ label })}
+      />
+      <FilterPicker
+        kind="Priority"
+        any="Any priority"
+        chosen={f.priority.map(String)}
+        options={PRIORITIES.map((p) => ({ value: String(p.id), name: p.name }))}
+        onChange={(p) => set({ priority: p.map(Number) })}
+      />
       {store.sprints.size > 0 && (
-        <select value={f.sprint} onChange={(e) => set({ sprint: (e.target as HTMLSelectElement).value })} aria-label="Sprint">
-          <option value="">Any sprint</option>
-          <option value="none">No sprint</option>
-          {store.viewSprints().map((s) => (
-            <option value={s.id} key={s.id}>
-              {s.name}
-              {s.state === SprintState.ACTIVE ? " (active)" : s.state === SprintState.COMPLETED ? " (done)" : ""}
-            </option>
-          ))}
-        </select>
+        <FilterPicker
+          kind="Sprint"
+          any="Any sprint"
+          chosen={f.sprint}
+          options={[
+            { value: "none", name: "No sprint" },
+            ...store.viewSprints().map((s) => ({
+              value: s.id,
+              name: s.name + (s.state === SprintState.ACTIVE ? " (active)" : s.state === SprintState.COMPLETED ? " (done)" : ""),
+            })),
+          ]}
+          onChange={(sprint) => set({ sprint })}
+        />
       )}
       <label class="toggle">
         <input type="checkbox" checked={f.mine} onChange={(e) => set({ mine: (e.target as HTMLInputElement).checked })} />
@@ -265,13 +274,15 @@ export function Board() {
   void route.value;
   connection();
   const filter = taskFilter();
-  if (!store.project && store.seq === 0n) return <div class="loading">Loading the board…</div>;
+  if (!store.project && store.seq === 0n) return <BoardWaiting what="board" />;
+  const columns = STATUSES.map((s) => store.column(s.id, filter));
   return (
     <div class="board-wrap">
       <Filters />
+      <BoardGuidance shown={columns.reduce((n, c) => n + c.length, 0)} />
       <div class="board" data-testid="board">
-        {STATUSES.map((s) => (
-          <Column key={s.id} status={s.id} name={s.name} tasks={store.column(s.id, filter)} />
+        {STATUSES.map((s, i) => (
+          <Column key={s.id} status={s.id} name={s.name} tasks={columns[i]} />
         ))}
       </div>
     </div>

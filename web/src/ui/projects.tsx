@@ -1,4 +1,5 @@
 /** The projects page: list, create (name and key), rename, delete with confirmation; the empty state. */
+import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
 import { connection, go, store } from "../app-context";
 import { focusOnMount } from "./common";
@@ -22,7 +23,7 @@ function CreateProject({ first }: { first: boolean }) {
       onSubmit={(e) => {
         e.preventDefault();
         if (!name.trim() || !k) return;
-        store.createProject(name.trim(), k);
+        opening.value = store.createProject(name.trim(), k).id;
         setName("");
         setKey("");
         setTouched(false);
@@ -48,7 +49,17 @@ function CreateProject({ first }: { first: boolean }) {
   );
 }
 
+/** The project just made here: its board opens once the server has it (a subscription before
+ * then would find no project). Outside the form, which the first project replaces. */
+const opening = signal("");
+
 export function Projects() {
+  const made = opening.value ? store.projects.get(opening.value) : undefined;
+  useEffect(() => {
+    if (!made) return;
+    opening.value = "";
+    go(made.id, "", "board");
+  }, [made?.id]);
   const [renaming, setRenaming] = useState("");
   const [draft, setDraft] = useState("");
   const [confirmDelete, setConfirmDelete] = useState("");

@@ -30,6 +30,8 @@ import { PALETTE_KEYS, PALETTE_KEYS_TITLE } from "./platform";
 import { Projects } from "./projects";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
+import { ProjectNotFound } from "./guidance";
+import { assignable } from "./people";
 
 const STATE_TEXT: Record<string, string> = {
   connecting: "Connecting…",
@@ -157,9 +159,7 @@ function taskPickers(list: Action[]): void {
     run: () => {},
     pick: () => [
       { name: "Unassigned", hint: t.assigneeId === "" ? "current" : undefined, run: () => store.updateTask(t.id, { assigneeId: "" }) },
-      ...[...store.members.values()]
-        .sort((a, b) => a.displayName.localeCompare(b.displayName))
-        .map((m) => ({
+      ...assignable(store.members.values(), (id) => id === t.assigneeId).map((m) => ({
           name: m.displayName + (m.id === store.me?.id ? " (me)" : ""),
           hint: m.id === t.assigneeId ? "current" : undefined,
           run: () => store.updateTask(t.id, { assigneeId: m.id }),
@@ -328,7 +328,7 @@ export function App() {
         <Me />
       </header>
       <div class="main">
-        {!r.projectId ? <Projects /> : r.view === "sprints" ? <SprintsView /> : <Board />}
+        {!r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : <Board />}
         {r.projectId && r.taskId && <TaskPanel taskId={r.taskId} />}
       </div>
       <Notices />

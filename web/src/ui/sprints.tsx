@@ -6,6 +6,7 @@ import { connection, connState, filters, go, route, store } from "../app-context
 import { computeBurndown } from "../state/burndown";
 import { nextSprintDates } from "../state/sprint-dates";
 import { Avatar, names, othersWhere, statusName, focusOnMount } from "./common";
+import { BoardWaiting } from "./guidance";
 
 const STATE_NAME: Record<number, string> = {
   [SprintState.PLANNED]: "Planned",
@@ -406,7 +407,7 @@ export function SprintsView() {
     conn.setViewingSprint(firstOpen);
     return () => conn.setViewingSprint("");
   }, [store.projectId, firstOpen === "", state]);
-  if (!store.project && store.seq === 0n) return <div class="loading">Loading the sprints…</div>;
+  if (!store.project && store.seq === 0n) return <BoardWaiting what="sprints" />;
   const all = store.viewSprints();
   const open = all.filter((s) => s.state !== SprintState.COMPLETED);
   const completed = all.filter((s) => s.state === SprintState.COMPLETED);

@@ -8,6 +8,7 @@ import { CommentDrafts } from "../state/drafts";
 import { labelChange } from "../state/label-change";
 import { renderMarkdown } from "../markdown";
 import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
+import { assignable } from "./people";
 
 function ago(d: Date | undefined): string {
   if (!d) return "";
@@ -314,6 +315,8 @@ function describe(msg: WebSocketMessage, before: Task | undefined): string {
 
 function Activity({ task }: { task: Task }) {
   const [activity, setActivity] = useState<TaskActivity | null>(null);
+  const [failed, setFailed] = useState(false);
+  const [retries, setRetries] = useState(0);
   const read = useRef<TaskActivity | null>(null);
   const seq = store.seq;
   useEffect(() => {
@@ -328,11 +331,17 @@ function Activity({ task }: { task: Task }) {
           connection().listMembers().then((l) => live && store.putMembers(l), () => {});
         }
       })
-      .catch(() => live && setActivity({ taskId: task.id, events: [], seq: 0n, complete: false }));
+      .catch(() => {
+        if (!live) return;
+        // What was read before stays on screen; the page says the rest could not be read.
+        setActivity(read.current?.taskId === task.id ? read.current : { taskId: task.id, events: [], seq: 0n, complete: true });
+        setFailed(true);
+      });
+    setFailed(false);
     return () => {
       live = false;
     };
-  }, [task.id, seq]);
+  }, [task.id, seq, retries]);
   const [all, setAll] = useState(false);
   const items = activity?.taskId === task.id ? activity.events : null;
   if (!items) return null;
@@ -370,7 +379,16 @@ function Activity({ task }: { task: Task }) {
           Show all {items.length}
         </button>
       )}
-      {activity && !activity.complete && <p class="muted small-text">Older history is no longer kept.</p>}
+      {failed ? (
+        <p class="muted small-text" role="status" data-testid="activity-failed">
+          Couldn't load the activity.{" "}
+          <button class="link" onClick={() => setRetries(retries + 1)}>
+            Try again
+          </button>
+        </p>
+      ) : (
+        activity && !activity.complete && <p class="muted small-text">Older history is no longer kept.</p>
+      )}
     </div>
   );
 }
@@ -401,7 +419,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
     );
   }
   const viewers = othersWhere((p) => p.viewingTaskId === task.id);
-  const members = [...store.members.values()];
+  const members = assignable(store.members.values(), (id) => id === task.assigneeId);
   const parent = task.parentTaskId ? store.task(task.parentTaskId) : undefined;
   const ro = store.readOnly;
   return (
