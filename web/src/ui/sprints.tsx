@@ -39,7 +39,7 @@ function dates(sp: Sprint): string {
 /** The board, showing only this sprint's tasks: where a started sprint's work is done, and what
  * opening a completed sprint shows. */
 function showSprintBoard(sprintId: string): void {
-  filters.value = { ...filters.value, sprint: sprintId };
+  filters.value = { ...filters.value, sprint: [sprintId] };
   go(store.projectId, "", "board");
 }
 
