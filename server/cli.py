@@ -185,8 +185,16 @@ def build_parser(description: str = "The Tandem server and its tools.") -> argpa
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the subcommand ``args`` names (parsed by ``build_parser``)."""
-    return SUBCOMMANDS[args.command].run(args)
+    """Run the subcommand ``args`` names (parsed by ``build_parser``).
+
+    A database that cannot be used ends any command in one line, whoever called it (this
+    module's ``main`` or the ``tandem`` launcher), never a traceback.
+    """
+    try:
+        return SUBCOMMANDS[args.command].run(args)
+    except DatabaseUnusableError as exc:  # any command that opens the database
+        print(f"tandem: {exc}", file=sys.stderr)
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,11 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error("name a command (the desktop app is the `tandem` command itself)")
-    try:
-        return run(args)
-    except DatabaseUnusableError as exc:  # any command that opens the database
-        print(f"tandem: {exc}", file=sys.stderr)
-        return 1
+    return run(args)
 
 
 if __name__ == "__main__":

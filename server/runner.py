@@ -85,9 +85,10 @@ async def _start_site(
     before = {tuple(a) for a in runner.addresses}
     site: web.BaseSite
     if gate is not None:
-        site = limits.GatedSite(
-            runner, host, port, gate, ssl_context=ssl_context, backlog=LISTEN_BACKLOG
-        )
+        # asyncio accepts up to ``backlog`` connections per wake-up before any of them meets
+        # the gate, so the gated (LAN) listener keeps a small one: a burst of strangers can
+        # then never take the files the gate is there to keep free.
+        site = limits.GatedSite(runner, host, port, gate, ssl_context=ssl_context)
     else:
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=LISTEN_BACKLOG)
     try:

@@ -125,16 +125,42 @@ def test_deb_installs_runs_and_is_removed(
 
 
 def age_schema(database: Path) -> int:
-    """Make the file what the previous schema version wrote (the last migration undone),
-    so installing the new version has a migration to run. Returns that version."""
+    """Make the file what the previous schema version wrote, holding the same board, so
+    installing the new version has a migration to run. Returns that version.
+
+    The previous version's schema is built by its own migrations, then every row is copied
+    over wherever the columns still mean the same (same name, same declared type).
+    """
     previous = migrations.LATEST - 1
-    conn = sqlite3.connect(database)
+    aged = database.with_name("aged.sqlite3")
+    conn = sqlite3.connect(aged)
     try:
-        conn.execute("ALTER TABLE applied_request DROP COLUMN fingerprint")
-        conn.execute(f"PRAGMA user_version = {previous}")
+        migrations.migrate(aged, conn, migrations.MIGRATIONS[:previous])
+        conn.execute("ATTACH DATABASE ? AS current", (str(database),))
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM main.sqlite_master WHERE type = 'table'"
+                " AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        for table in tables:
+            old = {r[1]: r[2] for r in conn.execute(f"PRAGMA main.table_info({table})")}
+            new = {r[1]: r[2] for r in conn.execute(f"PRAGMA current.table_info({table})")}
+            if not new or any(new.get(name, kind) != kind for name, kind in old.items()):
+                continue  # the table was made over: its rows do not carry across
+            columns = ", ".join(name for name in old if name in new)
+            conn.execute(f"DELETE FROM main.{table}")
+            conn.execute(
+                f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM current.{table}"
+            )
         conn.commit()
+        conn.execute("DETACH DATABASE current")
     finally:
         conn.close()
+    for suffix in ("-wal", "-shm"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+    aged.replace(database)
     return previous
 
 
