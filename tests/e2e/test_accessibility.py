@@ -61,6 +61,18 @@ def serious_violations(page: Any, where: str) -> list[str]:
     return found
 
 
+def axe_clean(page: Any, where: str) -> None:
+    """No serious or critical axe finding in either theme (the page needs bypass_csp=True)."""
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed (cd web && npm install)")
+    found: list[str] = []
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        found += serious_violations(page, f"{where} ({scheme})")
+    page.emulate_media(color_scheme="light")
+    assert not found, "\n".join(found)
+
+
 def test_board_and_task_panel_have_no_serious_axe_violations_in_either_theme(
     server: LiveServer, browser: Any
 ) -> None:

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, person, shoot
+from tests.e2e.test_accessibility import axe_clean
 from tests.e2e.test_panel_and_sprint_polish import (
-    axe_clean,
     open_board,
     patch,
     tasks_by_title,

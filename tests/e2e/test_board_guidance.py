@@ -14,21 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, person, shoot
-from tests.e2e.test_accessibility import AXE, serious_violations
+from tests.e2e.test_accessibility import axe_clean
 
 pytestmark = pytest.mark.e2e
-
-
-def axe_clean(page: Any, where: str) -> None:
-    """No serious or critical axe finding in either theme (the page needs bypass_csp=True)."""
-    if not AXE.is_file():
-        pytest.skip("axe-core is not installed (cd web && npm install)")
-    found: list[str] = []
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        found += serious_violations(page, f"{where} ({scheme})")
-    page.emulate_media(color_scheme="light")
-    assert not found, "\n".join(found)
 
 
 def live(page: Any) -> None:

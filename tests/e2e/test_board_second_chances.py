@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, person, shoot
-from tests.e2e.test_accessibility import AXE, serious_violations
+from tests.e2e.test_accessibility import AXE, axe_clean
 
 pytestmark = pytest.mark.e2e
 
@@ -23,17 +23,6 @@ def board(browser: Any, server: LiveServer, name: str, project: dict[str, Any], 
     page.goto(f"{server.url}/#/p/{project['id']}")
     expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
     return page
-
-
-def axe_clean(page: Any, where: str) -> None:
-    if not AXE.is_file():
-        return
-    found: list[str] = []
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        found += serious_violations(page, f"{where} ({scheme})")
-    page.emulate_media(color_scheme="light")
-    assert not found, "\n".join(found)
 
 
 def settled(page: Any) -> None:

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, person, shoot
-from tests.e2e.test_board_guidance import axe_clean
+from tests.e2e.test_accessibility import axe_clean
 
 pytestmark = pytest.mark.e2e
 

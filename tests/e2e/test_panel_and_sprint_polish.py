@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import LiveServer, person, shoot
-from tests.e2e.test_accessibility import AXE, serious_violations
+from tests.e2e.test_accessibility import axe_clean
 
 pytestmark = pytest.mark.e2e
 
@@ -40,17 +40,6 @@ def open_board(browser: Any, server: LiveServer, pid: str, name: str = "Ana", **
     page.goto(f"{server.url}/#/p/{pid}")
     expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
     return page
-
-
-def axe_clean(page: Any, where: str) -> None:
-    if not AXE.is_file():
-        pytest.skip("axe-core is not installed (cd web && npm install)")
-    found: list[str] = []
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        found += serious_violations(page, f"{where} ({scheme})")
-    page.emulate_media(color_scheme="light")
-    assert not found, "\n".join(found)
 
 
 def test_closing_the_panel_keeps_the_comment_draft(server: LiveServer, browser: Any) -> None:
