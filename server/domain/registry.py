@@ -18,6 +18,7 @@ from tandem.v1 import websocket_pb2
 from server.command_table import COMMAND_TABLE, kind_of
 from server.domain import comments, projects, sprints, tasks
 from server.domain.errors import DomainError, ErrorCode
+from server.domain.transfer import commands as transfer
 from server.domain.tx import Tx
 
 Run = Callable[[Tx, Any], websocket_pb2.Ack]
@@ -40,6 +41,8 @@ _HANDLERS: dict[str, Run] = {
     "update_sprint": sprints.update,
     "start_sprint": sprints.start,
     "complete_sprint": sprints.complete,
+    "import_workspace": transfer.run_import,
+    "preview_import": transfer.preview,
 }
 
 

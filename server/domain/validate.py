@@ -48,8 +48,13 @@ def client_strings(command: Message) -> None:
                 if len(text_value) > limit:
                     raise invalid(field.name, f"{field.name} is longer than {limit} characters")
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            if field.is_repeated:
-                for item in value:  # no command has a map field
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                for key, item in value.items():  # a map of short names to short names
+                    if len(key) > MAX_ID_LENGTH or len(str(item)) > MAX_ID_LENGTH:
+                        raise invalid(field.name, f"{field.name} holds a name longer than"
+                                      f" {MAX_ID_LENGTH} characters")  # fmt: skip
+            elif field.is_repeated:
+                for item in value:
                     client_strings(item)
             else:
                 client_strings(value)

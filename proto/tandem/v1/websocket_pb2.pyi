@@ -11,6 +11,7 @@ from tandem.v1 import commands_pb2 as _commands_pb2
 from tandem.v1 import entities_pb2 as _entities_pb2
 from tandem.v1 import errors_pb2 as _errors_pb2
 from tandem.v1 import events_pb2 as _events_pb2
+from tandem.v1 import transfer_pb2 as _transfer_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -64,6 +65,9 @@ class WebSocketMessage(_message.Message):
     UPDATE_PROJECT_FIELD_NUMBER: _builtins.int
     DELETE_PROJECT_FIELD_NUMBER: _builtins.int
     UPDATE_PRESENCE_FIELD_NUMBER: _builtins.int
+    IMPORT_WORKSPACE_FIELD_NUMBER: _builtins.int
+    PREVIEW_IMPORT_FIELD_NUMBER: _builtins.int
+    PROJECT_IMPORTED_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Set by the client on commands; the server's Ack or Reject carries the
     same id. Events carry an empty id.
@@ -149,6 +153,14 @@ class WebSocketMessage(_message.Message):
     def delete_project(self) -> _commands_pb2.DeleteProject: ...
     @_builtins.property
     def update_presence(self) -> _commands_pb2.UpdatePresence: ...
+    @_builtins.property
+    def import_workspace(self) -> _transfer_pb2.ImportWorkspace:
+        """Moving data in (transfer.proto)."""
+
+    @_builtins.property
+    def preview_import(self) -> _transfer_pb2.PreviewImport: ...
+    @_builtins.property
+    def project_imported(self) -> _transfer_pb2.ProjectImported: ...
     def __init__(
         self,
         *,
@@ -188,12 +200,15 @@ class WebSocketMessage(_message.Message):
         update_project: _commands_pb2.UpdateProject | None = ...,
         delete_project: _commands_pb2.DeleteProject | None = ...,
         update_presence: _commands_pb2.UpdatePresence | None = ...,
+        import_workspace: _transfer_pb2.ImportWorkspace | None = ...,
+        preview_import: _transfer_pb2.PreviewImport | None = ...,
+        project_imported: _transfer_pb2.ProjectImported | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "import_workspace", b"import_workspace", "list_comments", b"list_comments", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "import_workspace", b"import_workspace", "list_comments", b"list_comments", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "import_workspace", "preview_import", "project_imported"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -215,6 +230,7 @@ class Ack(_message.Message):
     PROJECT_FIELD_NUMBER: _builtins.int
     COMMENTS_FIELD_NUMBER: _builtins.int
     SUBSCRIBED_FIELD_NUMBER: _builtins.int
+    IMPORT_SUMMARY_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """The change-log position of the resulting event; 0 when the command
     changed nothing in the log (hello, subscribe, presence).
@@ -233,6 +249,8 @@ class Ack(_message.Message):
     def comments(self) -> Global___CommentList: ...
     @_builtins.property
     def subscribed(self) -> Global___SubscribeResult: ...
+    @_builtins.property
+    def import_summary(self) -> _transfer_pb2.ImportSummary: ...
     def __init__(
         self,
         *,
@@ -244,12 +262,13 @@ class Ack(_message.Message):
         project: _entities_pb2.Project | None = ...,
         comments: Global___CommentList | None = ...,
         subscribed: Global___SubscribeResult | None = ...,
+        import_summary: _transfer_pb2.ImportSummary | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "project", b"project", "result", b"result", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "import_summary"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
