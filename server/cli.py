@@ -31,6 +31,7 @@ from server.runner import PortInUseError, start_server
 from server.security import cli as security_cli
 from server.storage.health import DatabaseUnusableError
 from server.storage.migrations import DatabaseTooNewError
+from server.transfer import cli as transfer_cli
 
 READY_LINE = "Tandem is running at {url}"
 
@@ -173,6 +174,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 }
 # Invites for LAN sharing: "invite" and "invites", which work whether or not the app runs.
 SUBCOMMANDS.update({name: Subcommand(*spec) for name, spec in security_cli.SUBCOMMANDS.items()})
+# Your data in and out: "backup", "restore", "export", "import".
+SUBCOMMANDS.update({name: Subcommand(*spec) for name, spec in transfer_cli.SUBCOMMANDS.items()})
 
 
 def build_parser(description: str = "The Tandem server and its tools.") -> argparse.ArgumentParser:

@@ -26,6 +26,10 @@ class ServerConfig:
     send_queue_limit: int = 1024
     # Change-log entries kept per project; older resumes get a resync.
     history_limit: int = 10_000
+    # Daily backups: how many are kept in the data folder's backups/, and how often (in
+    # seconds) the server looks whether today's is made (0: no daily backups).
+    backups_kept: int = 14
+    backup_check_seconds: float = 3600.0
     # Longest long poll on the events endpoint.
     max_poll_seconds: float = 30.0
     # Serve the built web UI from here (None: web/dist next to the sources, if built).

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import errno
 import logging
 import threading
@@ -24,7 +23,6 @@ from typing import TypeVar
 
 from tandem.v1 import entities_pb2, websocket_pb2
 
-from server import paths
 from server.appkeys import DOMAIN
 from server.config import ServerConfig
 from server.domain.events import CommittedEvent
@@ -33,6 +31,7 @@ from server.realtime.hub import HUB, ConnectionInfo
 from server.runner import PortInUseError, RunningServer, start_server
 from server.security import invites
 from server.security.invites import Invite
+from server.transfer import backups
 
 log = logging.getLogger(__name__)
 
@@ -273,18 +272,11 @@ class ServerHandle:
         The future resolves to the file's path, or to the error, on the server's thread;
         a GUI keeps its own thread free by reacting in ``add_done_callback``.
         """
-        folder = dest_dir if dest_dir is not None else paths.backups_dir(self.config.data_dir)
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = dest_dir if dest_dir is not None else backups.folder(self.config.data_dir)
+        kept = self.config.backups_kept
 
         async def run() -> Path:
-            domain = self._domain()
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # the board: owner only
-            dest = folder / f"tandem-{stamp}.sqlite3"
-            n = 1
-            while dest.exists():
-                n += 1
-                dest = folder / f"tandem-{stamp}-{n}.sqlite3"
-            return await domain.backup_async(dest)
+            return await backups.make_async(self._domain().store, folder, kept=kept)
 
         return self._submit(run)
 
