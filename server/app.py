@@ -14,6 +14,7 @@ from server.appkeys import CONFIG, DOMAIN, FOLDER_LOCK
 from server.config import ServerConfig
 from server.domain.service import open_domain
 from server.security.limits import read_body_in_time
+from server.storage import folder_lock
 from server.storage.folder_lock import FolderLock
 from server.transfer import backups
 from server.transfer.bodies import larger_import_bodies
@@ -59,8 +60,8 @@ def create_app(config: ServerConfig) -> web.Application:
     async def domain_lifetime(app: web.Application) -> AsyncIterator[None]:
         # Held while the database is open, so `tandem restore` knows this server runs.
         lock = app[FOLDER_LOCK] = FolderLock(config.data_dir)
-        if not lock.acquire():
-            log.warning("another Tandem holds %s; `tandem restore` will refuse", lock.path)
+        if not lock.acquire() and (other := folder_lock.holder(config.data_dir)) is not None:
+            log.warning("%s; `tandem restore` will refuse until both stop", other.describe())
         try:
             domain = open_domain(config)
         except BaseException:

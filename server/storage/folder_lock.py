@@ -84,8 +84,12 @@ class FolderLock:
         """Take the lock; False (and nothing held) when another server holds it."""
         if self._fd is not None:
             return True
-        private.private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            private.private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # a folder that cannot be written: opening says so better
+            log.debug("cannot hold %s: %s", self.path, exc.strerror or exc)
+            return False
         if not _try_lock(fd):
             os.close(fd)
             return False
@@ -117,7 +121,10 @@ def holder(data_dir: Path) -> Holder | None:
     path = data_dir / LOCK_FILE
     if not path.exists():
         return None
-    fd = os.open(path, os.O_RDWR)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None  # nobody could have locked a file that cannot be opened for writing
     try:
         if _try_lock(fd):
             _unlock(fd)

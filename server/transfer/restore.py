@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from server import paths
-from server.storage import folder_lock, migrations
+from server.storage import folder_lock, health, migrations
 from server.storage.database import backup_copy, new_epoch
 from server.transfer import backups
 
@@ -67,6 +67,34 @@ def check(source: Path) -> int:
     return version
 
 
+def _keep_current(db_path: Path, now: dt.datetime | None) -> Path | None:
+    """Keep the database being replaced: as a backup, or, when it is too damaged for
+    SQLite to read, as a byte-for-byte copy beside it (then it is moved out of the way)."""
+    if not db_path.exists() or db_path.stat().st_size == 0:
+        return None
+    if health.quick_check(db_path) != "ok":
+        copy = health.keep_aside(db_path)
+        if copy is None:
+            raise RestoreRefused(
+                f"the damaged {db_path} could not be copied aside; nothing was changed"
+            )
+        for suffix in ("", "-wal", "-shm"):
+            db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
+        return copy
+    current = sqlite3.connect(db_path)
+    try:
+        return backup_copy(
+            current, backups.name_for(backups.folder(db_path.parent), now or backups.local_now())
+        )
+    except (sqlite3.Error, RuntimeError) as exc:
+        raise RestoreRefused(
+            f"the current database {db_path} could not be kept as a backup ({exc});"
+            " nothing was changed"
+        ) from None
+    finally:
+        current.close()
+
+
 def restore(data_dir: Path, source: Path, *, now: dt.datetime | None = None) -> Path | None:
     """Restore ``source`` into ``data_dir``; returns the backup of what was there (if any)."""
     lock = folder_lock.FolderLock(data_dir)
@@ -77,21 +105,7 @@ def restore(data_dir: Path, source: Path, *, now: dt.datetime | None = None) -> 
     try:
         check(source)
         db_path = paths.database_path(data_dir)
-        kept = None
-        if db_path.exists() and db_path.stat().st_size > 0:
-            current = sqlite3.connect(db_path)
-            try:
-                kept = backup_copy(
-                    current,
-                    backups.name_for(backups.folder(data_dir), now or backups.local_now()),
-                )
-            except (sqlite3.Error, RuntimeError) as exc:
-                raise RestoreRefused(
-                    f"the current database {db_path} could not be kept as a backup ({exc});"
-                    " nothing was changed"
-                ) from None
-            finally:
-                current.close()
+        kept = _keep_current(db_path, now)
         src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         dest = sqlite3.connect(db_path)
         try:
