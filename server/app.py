@@ -81,7 +81,7 @@ def create_app(config: ServerConfig) -> web.Application:
         store, where = app[DOMAIN].store, backups.folder(config.data_dir)
         schedule = backups.DailyBackups(
             where,
-            lambda now: backups.make_async(store, where, kept=config.backups_kept, now=now),
+            lambda now: backups.daily_async(store, where, kept=config.backups_kept, now=now),
             interval=config.backup_check_seconds,
         )
         async for _ in schedule.context():

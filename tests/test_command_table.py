@@ -33,7 +33,7 @@ def test_the_table_is_read_from_the_schema() -> None:
     commands = {
         f.name
         for f in envelope.oneofs_by_name["payload"].fields
-        if f.number >= 32 and "seq" not in f.message_type.fields_by_name
+        if f.number >= 32 and "seq" not in f.message_type.fields_by_name  # type: ignore[union-attr]
     }
     assert commands == TABLE
     assert {"hello", "subscribe", "create_task", "update_task", "add_comment"} <= TABLE

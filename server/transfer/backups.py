@@ -102,7 +102,7 @@ class DailyBackups:
     """One backup a day while running; ``run_backup`` makes it where the database lives."""
 
     where: Path
-    run_backup: Callable[[dt.datetime], Awaitable[Path]]
+    run_backup: Callable[[dt.datetime], Awaitable[Path | None]]
     clock: Clock = local_now
     interval: float = 3600.0
     made: list[Path] = field(default_factory=list)
@@ -113,8 +113,9 @@ class DailyBackups:
         if made_today(self.where, now):
             return None
         path = await self.run_backup(now)
-        self.made.append(path)
-        log.info("daily backup written to %s", path)
+        if path is not None:
+            self.made.append(path)
+            log.info("daily backup written to %s", path)
         return path
 
     async def run(self) -> None:
@@ -148,5 +149,17 @@ async def make_async(
     def run() -> Path:
         conn: sqlite3.Connection = store.db.connection()  # type: ignore[no-untyped-call]
         return make(conn, where, dest=dest, kept=kept, now=now)
+
+    return await store.call(run)
+
+
+async def daily_async(store: Store, where: Path, *, kept: int, now: dt.datetime) -> Path | None:
+    """The day's backup, unless the board is still empty (nothing to lose yet)."""
+
+    def run() -> Path | None:
+        conn: sqlite3.Connection = store.db.connection()  # type: ignore[no-untyped-call]
+        if conn.execute("SELECT 1 FROM project LIMIT 1").fetchone() is None:
+            return None
+        return make(conn, where, kept=kept, now=now)
 
     return await store.call(run)

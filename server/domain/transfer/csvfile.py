@@ -29,6 +29,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "parent": ("parent", "parent id", "parent key", "parent issue"),
 }
 
+#: Fields a file may write under any of their headers, one per row: Jira has story points
+#: under one of two names, depending on the project's template, in one file.
+ALTERNATIVES = frozenset({"points"})
+
 
 @dataclass
 class Table:
@@ -39,7 +43,11 @@ class Table:
         folded = header.strip().casefold()
         return [i for i, h in enumerate(self.headers) if h.strip().casefold() == folded]
 
-    def find(self, *names: str) -> list[int]:
+    def find(self, *names: str, every: bool = False) -> list[int]:
+        """The columns headed by the first of ``names`` the file has; with ``every``, the
+        columns of all of them, in the file's order."""
+        if every:
+            return sorted({i for name in names for i in self.positions(name)})
         for name in names:
             found = self.positions(name)
             if found:
@@ -123,7 +131,7 @@ def mapping(
     for name, headers in aliases.items():
         if name in fields or name in given:
             continue
-        found = [i for i in table.find(*headers) if i not in taken]
+        found = [i for i in table.find(*headers, every=name in ALTERNATIVES) if i not in taken]
         if found:
             fields[name] = found
             taken.update(found)
