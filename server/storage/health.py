@@ -40,11 +40,11 @@ def quick_check(path: Path) -> str:
         except sqlite3.Error as exc:
             return str(exc)  # not a database, malformed
         found = [str(r[0]) for r in rows]
-        return "ok" if found == ["ok"] else _one_line(found[0])
+        return "ok" if found == ["ok"] else one_line(found[0])
     return problem
 
 
-def _one_line(finding: str) -> str:
+def one_line(finding: str) -> str:
     words = " ".join(finding.replace("***", " ").split())
     return words if len(words) <= 120 else words[:117] + "..."
 

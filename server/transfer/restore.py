@@ -46,7 +46,9 @@ def check(source: Path) -> int:
                 f"{source} is not a Tandem database ({exc}); nothing was changed"
             ) from None
         if found != ["ok"]:
-            raise RestoreRefused(f"{source} is damaged ({found[0]}); nothing was changed")
+            raise RestoreRefused(
+                f"{source} is damaged ({health.one_line(found[0])}); nothing was changed"
+            )
         missing = [t for t in TANDEM_TABLES if t not in tables]
         if missing:
             raise RestoreRefused(
