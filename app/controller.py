@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox, QSystemTrayIcon
 
 import server
 from app import resources, supervisor
@@ -32,6 +32,7 @@ from app.tray_menu import TrayMenu
 from app.updates import UpdateChecker
 from server.config import ServerConfig
 from server.handle import ServerHandle, Starter
+from server.transfer import backups, restore
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +243,42 @@ class TrayController(QObject):
             self.notify("Backup failed", error, QSystemTrayIcon.MessageIcon.Critical)
         else:
             self.notify("Backup saved", path)
+
+    @Slot()
+    def choose_restore(self) -> bool:
+        """Pick a backup, confirm, and restore it (``restore_from``)."""
+        chosen, _ = QFileDialog.getOpenFileName(
+            None, "Restore a backup", str(backups.folder(self.data_dir)),
+            "Tandem backups (*.sqlite3 *.bak);;All files (*)",
+        )  # fmt: skip
+        if not chosen:
+            return False
+        answer = QMessageBox.question(
+            None, "Restore this backup?",
+            f"Tandem restarts with the board of {chosen}. The board it has now is kept as a"
+            " backup; everyone connected reloads the board.",
+        )  # fmt: skip
+        return answer == QMessageBox.StandardButton.Yes and self.restore_from(Path(chosen))
+
+    def restore_from(self, path: Path) -> bool:
+        """Stop the server, put the backup back (as ``tandem restore`` does), start again."""
+        try:
+            restore.check(path)  # before stopping anything
+        except restore.RestoreRefused as refused:
+            self.notify("Restore refused", str(refused), QSystemTrayIcon.MessageIcon.Warning)
+            return False
+        if self.handle is not None:
+            self.handle.stop()
+        try:
+            kept = restore.restore(self.data_dir, path)
+        except restore.RestoreRefused as refused:
+            self.notify("Restore refused", str(refused), QSystemTrayIcon.MessageIcon.Warning)
+            return False
+        finally:
+            self.start()
+        where = f"; the board it replaced is kept as {kept}" if kept else ""
+        self.notify("Backup restored", f"{path} is back{where}")
+        return True
 
     def invite_link(self, role: InviteRole, name: str = "") -> str:
         """Turn on LAN sharing if needed, then make an invite link."""

@@ -234,6 +234,35 @@ def test_a_failed_backup_says_why(harness: Harness, qtbot: QtBot) -> None:
     assert harness.controller.actions["backup"].isEnabled()
 
 
+def test_restore_puts_a_backup_back_and_the_server_serves_it(
+    harness: Harness, qtbot: QtBot
+) -> None:
+    controller = harness.controller
+    url = controller.url
+    assert url is not None
+    saved = controller.handle.backup()  # type: ignore[union-attr]
+    request = urllib.request.Request(
+        url + "api/v1/projects", data=b'{"key": "NEW", "name": "After"}', method="POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    urllib.request.urlopen(request, timeout=10).close()
+    bad = harness.data_dir / "notes.sqlite3"
+    bad.write_text("not a backup", encoding="utf-8")
+    assert not controller.restore_from(bad)
+    assert harness.notices[-1][0] == "Restore refused" and controller.url == url  # still up
+    assert controller.restore_from(saved)
+    title, message = harness.notices[-1]
+    assert title == "Backup restored" and str(saved) in message
+    new_url = controller.url
+    assert new_url is not None
+    with urllib.request.urlopen(new_url + "api/v1/projects", timeout=10) as reply:
+        assert json.loads(reply.read()).get("projects", []) == []  # as it was backed up
+    kept = Path(message.rsplit(" ", 1)[1])
+    with sqlite3.connect(kept) as db:
+        assert db.execute("SELECT key FROM project").fetchall() == [("NEW",)]
+    assert "restore" in controller.actions
+
+
 def test_open_data_folder(harness: Harness) -> None:
     harness.controller.actions["data_folder"].trigger()
     assert harness.opened == [harness.data_dir.as_uri()]
