@@ -10,6 +10,7 @@ from __future__ import annotations
 from tandem.v1 import transfer_pb2, websocket_pb2
 
 from server.domain.transfer import apply, formats
+from server.domain.transfer.csvfile import NoTitleColumn
 from server.domain.tx import Tx
 
 
@@ -33,4 +34,12 @@ def run_import(tx: Tx, cmd: transfer_pb2.ImportWorkspace) -> websocket_pb2.Ack:
 
 
 def preview(tx: Tx, cmd: transfer_pb2.PreviewImport) -> websocket_pb2.Ack:
-    return websocket_pb2.Ack(import_summary=_plan(tx, cmd).summary)
+    try:
+        return websocket_pb2.Ack(import_summary=_plan(tx, cmd).summary)
+    except NoTitleColumn as missing:
+        # Not refused yet: the preview is where the person says which column is the title.
+        summary = transfer_pb2.ImportSummary(format=cmd.format or formats.detect(cmd.data))
+        summary.notes.append(missing.message)
+        for column, field in missing.columns:
+            summary.columns.add(column=column, field=field)
+        return websocket_pb2.Ack(import_summary=summary)

@@ -135,10 +135,19 @@ def mapping(
         if found:
             fields[name] = found
             taken.update(found)
+    mapped = Mapping_(table, fields)
     if "title" not in fields:
-        raise BadFile(
+        raise NoTitleColumn(mapped)
+    return mapped
+
+
+class NoTitleColumn(BadFile):
+    """No column is known to hold the titles: the person has to say which does."""
+
+    def __init__(self, found: Mapping_) -> None:
+        super().__init__(
             "line 1",
             "no column for the task title; name one with the column map (title=COLUMN);"
-            f" the columns are: {', '.join(table.headers)}",
+            f" the columns are: {', '.join(found.table.headers)}",
         )
-    return Mapping_(table, fields)
+        self.columns = found.columns()

@@ -257,7 +257,9 @@ export class Connection {
     }
   }
 
-  private async subscribe(ws: SocketLike): Promise<void> {
+  /** Subscribes to the open project: resuming from the last applied seq, or, when `fresh`
+   * (the project changed wholesale, e.g. an import), from a new snapshot. */
+  private async subscribe(ws: SocketLike, fresh = false): Promise<void> {
     const s = this.store;
     const projectId = s.projectId;
     if (this.subscriptionId && this.subscribedProject) {
@@ -266,7 +268,7 @@ export class Connection {
     const id = newId();
     this.subscriptionId = id;
     this.subscribedProject = projectId;
-    const resume = s.seq > 0n && s.epoch !== "";
+    const resume = !fresh && s.seq > 0n && s.epoch !== "";
     try {
       await this.request({ case: "subscribe", value: { projectId, sinceSeq: resume ? s.seq : undefined, epoch: resume ? s.epoch : "" } }, ws, id);
       if (s.missingProject === projectId) s.missingProject = "";
@@ -366,6 +368,11 @@ export class Connection {
         const e = msg.payload.value.error;
         pending.reject(new RejectedError(e?.code ?? ErrorCode.UNSPECIFIED, e?.message ?? "rejected"));
       }
+      return;
+    }
+    if (msg.payload.case === "projectImported" && msg.payload.value.projectId === this.store.projectId) {
+      // One event for a whole import: read the board afresh rather than replaying it.
+      if (this.ws) void this.subscribe(this.ws, true).catch(() => {});
       return;
     }
     const outcome = this.store.applyMessage(msg);

@@ -3,6 +3,7 @@ import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
 import { connection, go, store } from "../app-context";
 import { focusOnMount } from "./common";
+import { TransferButtons } from "./transfer";
 
 const PROJECTS_POLL_MS = 3000;
 
@@ -92,11 +93,13 @@ export function Projects() {
           <div class="empty-art">▦</div>
           <p class="muted">A board for your team's work, live for everyone who opens it.</p>
           {store.readOnly ? <p class="muted">Nothing has been shared with you yet.</p> : <CreateProject first />}
+          {!store.readOnly && <TransferButtons />}
         </div>
       ) : (
         <>
           <div class="projects-head">
             <h1>Projects</h1>
+            <TransferButtons />
           </div>
           <ul class="project-list">
             {projects.map((p) => (
