@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 BENCHMARKS = [
     "bench_api",
     "bench_ws",
+    "bench_import",
     "bench_connections",
     "bench_scale",
     "bench_desktop",
