@@ -5,15 +5,25 @@ from __future__ import annotations
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from tandem.v1 import transfer_pb2
 
-from server.command_table import COMMAND_TABLE
+from server.command_table import COMMAND_TABLE, CommandSpec
 from server.domain.transfer.common import MAX_IMPORT_BYTES
+
+_FILE = transfer_pb2.ImportWorkspace.DESCRIPTOR.full_name
+
+
+def _carries_file(spec: CommandSpec) -> bool:
+    descriptor = spec.message.DESCRIPTOR
+    inner = [f.message_type.full_name for f in descriptor.fields if f.message_type is not None]
+    return _FILE in (descriptor.full_name, *inner)
+
 
 #: The REST paths of the commands that carry a file.
 IMPORT_PATHS = frozenset(
     spec.http.path
     for spec in COMMAND_TABLE.values()
-    if spec.http is not None and spec.message.DESCRIPTOR.fields_by_name.get("data") is not None
+    if spec.http is not None and _carries_file(spec)
 )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from tandem.v1 import api_pb2, transfer_pb2, websocket_pb2
 
 from server import paths
+from server.command_table import COMMAND_TABLE
 from server.domain.errors import DomainError
 from server.domain.service import Domain
 from server.domain.transfer import csv_export, document, formats
@@ -30,7 +31,6 @@ from server.transfer import backups, restore
 
 ArgumentAdder = Callable[[argparse.ArgumentParser], None]
 Runner = Callable[[argparse.Namespace], int]
-IMPORT_PATH = "/api/v1/imports"
 PROTOBUF = "application/x-protobuf"
 
 
@@ -194,7 +194,7 @@ def describe(summary: transfer_pb2.ImportSummary, *, dry_run: bool = False) -> l
     return lines
 
 
-def _post(url: str, command: transfer_pb2.ImportWorkspace | transfer_pb2.PreviewImport) -> bytes:
+def _post(url: str, command: transfer_pb2.ImportWorkspace) -> bytes:
     request = urllib.request.Request(
         url,
         data=command.SerializeToString(),
@@ -229,18 +229,16 @@ def run_import(args: argparse.Namespace) -> int:
         "column_map": parse_map(args.map),
         "project_key": args.project,
     }
-    command: transfer_pb2.ImportWorkspace | transfer_pb2.PreviewImport = (
-        transfer_pb2.PreviewImport(**fields)
-        if args.dry_run
-        else transfer_pb2.ImportWorkspace(**fields)
-    )
-    data_dir = _data_dir(args)
-    running = folder_lock.holder(data_dir)
+    file = transfer_pb2.ImportWorkspace(**fields)
+    kind = "preview_import" if args.dry_run else "import_workspace"
+    running = folder_lock.holder(_data_dir(args))
     if running is not None and running.url:
-        path = IMPORT_PATH + ("/preview" if args.dry_run else "")
+        http = COMMAND_TABLE[kind].http
+        assert http is not None
         summary = transfer_pb2.ImportSummary()
-        summary.ParseFromString(_post(running.url.rstrip("/") + path, command))
+        summary.ParseFromString(_post(running.url.rstrip("/") + http.path, file))
     else:
+        command = transfer_pb2.PreviewImport(file=file) if args.dry_run else file
         with _domain(args) as domain:
             ack: websocket_pb2.Ack = domain.execute(domain.owner_actor(), command)
         summary = ack.import_summary

@@ -217,49 +217,19 @@ class PreviewImport(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    @_typing.final
-    class ColumnMapEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-    DATA_FIELD_NUMBER: _builtins.int
-    FORMAT_FIELD_NUMBER: _builtins.int
-    FILE_NAME_FIELD_NUMBER: _builtins.int
-    COLUMN_MAP_FIELD_NUMBER: _builtins.int
-    PROJECT_KEY_FIELD_NUMBER: _builtins.int
-    data: _builtins.bytes
-    format: Global___ImportFormat.ValueType
-    file_name: _builtins.str
-    project_key: _builtins.str
+    FILE_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def column_map(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def file(self) -> Global___ImportWorkspace:
+        """The import to preview, as it would be sent."""
+
     def __init__(
         self,
         *,
-        data: _builtins.bytes = ...,
-        format: Global___ImportFormat.ValueType = ...,
-        file_name: _builtins.str = ...,
-        column_map: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        project_key: _builtins.str = ...,
+        file: Global___ImportWorkspace | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["column_map", b"column_map", "data", b"data", "file_name", b"file_name", "format", b"format", "project_key", b"project_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

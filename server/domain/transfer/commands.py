@@ -14,7 +14,7 @@ from server.domain.transfer.csvfile import NoTitleColumn
 from server.domain.tx import Tx
 
 
-def _plan(tx: Tx, cmd: transfer_pb2.ImportWorkspace | transfer_pb2.PreviewImport) -> apply.Plan:
+def _plan(tx: Tx, cmd: transfer_pb2.ImportWorkspace) -> apply.Plan:
     fmt, parsed = formats.read(
         cmd.data, cmd.format, file_name=cmd.file_name, column_map=dict(cmd.column_map)
     )
@@ -34,11 +34,12 @@ def run_import(tx: Tx, cmd: transfer_pb2.ImportWorkspace) -> websocket_pb2.Ack:
 
 
 def preview(tx: Tx, cmd: transfer_pb2.PreviewImport) -> websocket_pb2.Ack:
+    file = cmd.file
     try:
-        return websocket_pb2.Ack(import_summary=_plan(tx, cmd).summary)
+        return websocket_pb2.Ack(import_summary=_plan(tx, file).summary)
     except NoTitleColumn as missing:
         # Not refused yet: the preview is where the person says which column is the title.
-        summary = transfer_pb2.ImportSummary(format=cmd.format or formats.detect(cmd.data))
+        summary = transfer_pb2.ImportSummary(format=file.format or formats.detect(file.data))
         summary.notes.append(missing.message)
         for column, field in missing.columns:
             summary.columns.add(column=column, field=field)

@@ -64,27 +64,31 @@ def _words(name: str) -> str:
     return " ".join(w for w in text.split() if not w.isdigit())
 
 
+def _named(
+    table: tuple[tuple[int, tuple[str, ...]], ...], name: str, *, phrases_only: bool
+) -> int | None:
+    """The value whose words ``name`` is; else the first whose words it contains."""
+    words = _words(name)
+    for value, names in table:
+        if words in names:
+            return value
+    for value, names in table:
+        for n in names:
+            wanted = n and (not phrases_only or " " in n or len(n) > 3)
+            if wanted and re.search(rf"\b{re.escape(n)}\b", words):
+                return value
+    return None
+
+
 def status_named(name: str) -> entities_pb2.TaskStatus.ValueType | None:
     """The status a column or state name means, or None when it names none of them."""
-    words = _words(name)
-    for status, names in _STATUS_WORDS:
-        if words in names:
-            return status
-    for status, names in _STATUS_WORDS:
-        if any(re.search(rf"\b{re.escape(n)}\b", words) for n in names if " " in n or len(n) > 3):
-            return status
-    return None
+    found = _named(_STATUS_WORDS, name, phrases_only=True)
+    return None if found is None else entities_pb2.TaskStatus.ValueType(found)
 
 
 def priority_named(name: str) -> entities_pb2.TaskPriority.ValueType | None:
-    words = _words(name)
-    for priority, names in _PRIORITY_WORDS:
-        if words in names:
-            return priority
-    for priority, names in _PRIORITY_WORDS:
-        if any(n and re.search(rf"\b{re.escape(n)}\b", words) for n in names):
-            return priority
-    return None
+    found = _named(_PRIORITY_WORDS, name, phrases_only=False)
+    return None if found is None else entities_pb2.TaskPriority.ValueType(found)
 
 
 _DATE_FORMATS = (

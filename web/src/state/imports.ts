@@ -9,7 +9,6 @@ import {
   fromBinary,
   ImportSummarySchema,
   ImportWorkspaceSchema,
-  PreviewImportSchema,
   toBinary,
   type ImportFormat,
   type ImportSummary,
@@ -62,7 +61,8 @@ export interface ImportRequest {
 }
 
 export async function preview(req: ImportRequest, who: Sender): Promise<ImportSummary> {
-  const body = toBinary(PreviewImportSchema, create(PreviewImportSchema, req));
+  // The preview's REST body is the file, as the import would send it.
+  const body = toBinary(ImportWorkspaceSchema, create(ImportWorkspaceSchema, req));
   const r = await fetch(pathOf("previewImport"), { method: "POST", headers: headers(who), body });
   const answer = await r.arrayBuffer();
   if (!r.ok) throw new Error(errorOf(r.status, answer));
