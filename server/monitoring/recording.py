@@ -127,6 +127,8 @@ class RecordingTap:
         self.active: Recorder | None = None
         self.last: RecordingSummary | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # Told of each recording's end (the tray unticks its switch), on the server's loop.
+        self.on_stop: list[Callable[[RecordingSummary], None]] = []
 
     def start(
         self,
@@ -152,8 +154,13 @@ class RecordingTap:
             self._timer = None
         if recorder is None:
             return None
-        self.last = recorder.stop(reason)
-        return self.last
+        self.last = summary = recorder.stop(reason)
+        for observer in list(self.on_stop):
+            try:
+                observer(summary)
+            except Exception:
+                log.exception("a recording observer failed")
+        return summary
 
     def frame(self, connection_id: str, direction: int, message: bytes) -> None:
         recorder = self.active
