@@ -44,7 +44,7 @@ GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 Labels = tuple[str, ...]
 
 # No ``_created`` series: a scraper learns a restart from the counters going back to 0.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
