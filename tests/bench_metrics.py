@@ -18,26 +18,27 @@ SUBSCRIBERS, RATE = 100, 100.0
 AIM = 0.05
 
 
+def one_round(counting: bool) -> float:
+    """One fan-out row on a fresh data folder (the clients' ids repeat from run to run, and
+    a server that remembered them would answer from its idempotency ledger)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Tandem(Path(tmp)) if counting else Tandem(Path(tmp), "--no-metrics")
+        target.name = "Tandem" if counting else "Tandem --no-metrics"
+        try:
+            ((project_id, tasks),) = asyncio.run(_setup(target.ws_url, 1, 20))
+            settle(target.pid)
+            fan = row_fanout(target, SUBSCRIBERS, RATE, project_id, tasks)
+        finally:
+            target.stop()
+    return float(fan["us_per_event"])
+
+
 def main() -> None:
     ensure_node_modules()
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
-        first = Tandem(data)
-        try:
-            ((project_id, tasks),) = asyncio.run(_setup(first.ws_url, 1, 20))
-        finally:
-            first.stop()
-        figures: dict[bool, list[float]] = {True: [], False: []}
-        for _ in range(ROUNDS):
-            for counting in (True, False):
-                target = Tandem(data) if counting else Tandem(data, "--no-metrics")
-                target.name = "Tandem" if counting else "Tandem --no-metrics"
-                try:
-                    settle(target.pid)
-                    fan = row_fanout(target, SUBSCRIBERS, RATE, project_id, tasks)
-                finally:
-                    target.stop()
-                figures[counting].append(fan["us_per_event"])
+    figures: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(ROUNDS):
+        for counting in (True, False):
+            figures[counting].append(one_round(counting))
     counted = statistics.median(figures[True])
     bare = statistics.median(figures[False])
     overhead = counted / bare - 1
