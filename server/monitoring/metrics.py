@@ -2,8 +2,9 @@
 
 Counting happens on the hot paths (every frame in and out, every command), so what is
 counted there is a plain ``defaultdict(int)`` keyed by its labels: an addition costs a dict
-update (about 60 ns; a ``collections.Counter``'s costs ten times that), not a lock. ``prometheus_client`` turns the counters into metric families
-when ``/metrics`` is read (a custom collector), and keeps the histograms itself. Gauges
+update (about 60 ns; a ``collections.Counter``'s costs ten times that), not a lock.
+``prometheus_client`` turns the counters into metric families when ``/metrics`` is read (a
+custom collector), and keeps the histograms itself. Gauges
 are read when scraped, from the parts that own them (the hub's connections, the LAN
 throttle), so nothing has to keep them in step.
 
