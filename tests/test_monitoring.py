@@ -9,10 +9,12 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from tandem.v1 import commands_pb2, diagnostics_pb2, entities_pb2, errors_pb2, websocket_pb2
 
+from server import security
 from server.monitoring import MONITOR
 from server.monitoring.history import quantile
 from server.realtime import HUB
 from tests.fixtures import LAN_PEER, NewServer, TandemServer, client_from
+from tests.test_security_support import make_invite
 from tests.ws_client import (
     RawWs,
     WsClient,
@@ -270,3 +272,21 @@ def test_quantiles_interpolate_within_a_bucket() -> None:
     assert abs((quantile(0.75, bounds, counts) or 0) - 0.055) < 1e-9
     assert quantile(0.99, bounds, [0, 0, 0, 5]) == 1.0  # past the last bound
     assert quantile(0.5, bounds, [0, 0, 0, 0]) is None
+
+
+async def test_a_revoked_invitees_socket_is_counted_as_forbidden(
+    session: aiohttp.ClientSession, lan_server: TandemServer
+) -> None:
+    invite_id, token = await make_invite(lan_server, "editor", "Eda")
+    await lan_server.share()
+    async with client_from(LAN_PEER) as lan:
+        eda = await WsClient.connect(
+            lan, ws_url(lan_server), headers={"Authorization": f"Bearer {token}"}
+        )
+        await security.revoke_invite(lan_server.app, invite_id)
+        assert await eda.wait_closed() == 4403
+    metrics = lan_server.app[MONITOR].metrics
+    assert metrics is not None
+    await poll_until(lambda: sum(metrics.disconnects.values()) == 1)
+    series = await scrape(session, lan_server)
+    assert value(series, "tandem_disconnects_total", code="4403", reason="forbidden") == 1
