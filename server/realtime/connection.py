@@ -188,6 +188,13 @@ class Connection:
         await self.send_out(Outgoing.of(msg))
 
     async def send_out(self, out: Outgoing) -> None:
+        # Counted here, this connection's own; broadcasts are counted once for all their
+        # receivers by the hub (``offer`` is the fan-out's inner loop).
+        metrics = self._metrics
+        if metrics is not None:
+            kind = out.kind
+            metrics.frames_out[kind] += 1
+            metrics.bytes_out[kind] += len(out.frame)
         while not self._closing:
             queue = self._queue
             if queue is None or len(queue) < self.queue_limit:
@@ -199,11 +206,6 @@ class Connection:
             await room
 
     def _push(self, out: Outgoing) -> None:
-        metrics = self._metrics
-        if metrics is not None:
-            kind = out.kind
-            metrics.frames_out[kind] += 1
-            metrics.bytes_out[kind] += len(out.frame)
         if self._tap.active is not None:
             self._tap.frame(self.id, OUT, out.frame)
         if self._writer is not None:

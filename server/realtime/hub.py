@@ -365,8 +365,19 @@ class Hub:
                 continue
             out = Outgoing(event.frame)
             seq = event.seq
-            for sub in tuple(subs.values()):
+            receivers = tuple(subs.values())
+            for sub in receivers:
                 sub.deliver(seq, out)
+            self._count_out(out, len(receivers))
+
+    def _count_out(self, out: Outgoing, receivers: int) -> None:
+        """Count a broadcast once for all its receivers (a subscriber that already had it, or
+        was dropped meanwhile, is counted too)."""
+        metrics = self.monitor.metrics
+        if metrics is not None and receivers:
+            kind = out.kind
+            metrics.frames_out[kind] += receivers
+            metrics.bytes_out[kind] += receivers * len(out.frame)
 
     # Snapshots ---------------------------------------------------------------------
 
@@ -459,8 +470,10 @@ class Hub:
                 else:
                     diff.changes.append(sub.presence(PresenceState.PRESENCE_STATE_OFFLINE))
             out = Outgoing.of(websocket_pb2.WebSocketMessage(presence_diff=diff))
-            for viewer in tuple(viewers.values()):
+            receivers = tuple(viewers.values())
+            for viewer in receivers:
                 viewer.deliver(0, out)
+            self._count_out(out, len(receivers))
 
 
 #: Where the application keeps its hub.
