@@ -13,6 +13,8 @@ from server import api, realtime, security
 from server.appkeys import CONFIG, DOMAIN, FOLDER_LOCK
 from server.config import ServerConfig
 from server.domain.service import open_domain
+from server.monitoring import MONITOR, Monitor
+from server.monitoring.logs import install_recent_errors
 from server.security.limits import read_body_in_time
 from server.storage import folder_lock
 from server.storage.folder_lock import FolderLock
@@ -55,6 +57,8 @@ def create_app(config: ServerConfig) -> web.Application:
         client_max_size=config.max_message_bytes,
     )
     app[CONFIG] = config
+    monitor = app[MONITOR] = Monitor(counting=config.metrics)
+    install_recent_errors()
     security.setup(app)
 
     async def domain_lifetime(app: web.Application) -> AsyncIterator[None]:
@@ -68,6 +72,8 @@ def create_app(config: ServerConfig) -> web.Application:
             lock.release()
             raise
         app[DOMAIN] = domain
+        if monitor.metrics is not None:
+            domain.observe_commits(monitor.metrics.observe_commit)
         try:
             yield
         finally:
@@ -89,6 +95,13 @@ def create_app(config: ServerConfig) -> web.Application:
 
     app.cleanup_ctx.append(domain_lifetime)
     app.cleanup_ctx.append(daily_backups)
+    app.cleanup_ctx.append(
+        monitor.lifetime(
+            record=config.record_path,
+            record_seconds=config.record_seconds,
+            record_max_bytes=config.record_max_bytes,
+        )
+    )
     api.setup(app)
     realtime.setup(app)  # after the domain's cleanup context: it needs the domain
     _setup_web_ui(app, web_root(config))
