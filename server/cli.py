@@ -69,6 +69,13 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--open", action="store_true", help="open the board in the browser")
     parser.add_argument(
+        "--backups-kept",
+        type=int,
+        default=defaults["backups_kept"].default,
+        metavar="N",
+        help="daily backups kept in the data folder's backups/ (default %(default)s)",
+    )
+    parser.add_argument(
         "--record",
         type=Path,
         metavar="FILE",
@@ -101,6 +108,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         metrics=not args.no_metrics,
         record_path=args.record,
         record_seconds=args.record_for,
+        backups_kept=max(1, args.backups_kept),
     )
 
 

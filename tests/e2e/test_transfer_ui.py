@@ -4,6 +4,7 @@ the list; the export downloaded; axe-clean in both themes, and screenshots."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,20 @@ def test_download_the_export(server: LiveServer, browser: Any) -> None:
         page.get_by_role("link", name="WEB tasks (CSV)").click()
     text = Path(tasks_csv.value.path()).read_text(encoding="utf-8")
     assert text.splitlines()[1].startswith("WEB-1,Ship it,To do")
+
+
+def test_a_board_open_elsewhere_shows_an_import_into_it_at_once(
+    server: LiveServer, browser: Any
+) -> None:
+    project = server.make_project([{"title": "Already here"}], key="WEB", name="Website")
+    page = person(browser, server, "Ben")
+    page.goto(f"{server.url}/#/p/{project['id']}")
+    todo = page.get_by_test_id("column-2")
+    expect(todo.get_by_test_id("card")).to_have_count(1)
+    expect(page.get_by_text("Live", exact=True)).to_be_visible()
+    rows = [["Title", "Status"]] + [[f"Imported {i}", "To do"] for i in range(40)]
+    data = base64.b64encode(files.csv_bytes(rows)).decode()
+    server.api("POST", "/api/v1/imports", {"data": data, "fileName": "x.csv", "projectKey": "WEB"})
+    # One project_imported event: the board reads itself afresh, with every imported card.
+    expect(todo.get_by_test_id("card")).to_have_count(41)
+    expect(todo.get_by_test_id("card").filter(has_text="Imported 39")).to_be_visible()
