@@ -376,6 +376,9 @@ BAD_FILES: dict[str, tuple[bytes, int, str]] = {
         "line 2, column 'Comment'",
     ),
     "a JSON file of neither kind": (b'{"hello": "world"}', 0, "it has: hello"),
+    "a database instead of an export": (
+        b"SQLite format 3\x00" + bytes(4000), 0, "byte 0: this is a database",
+    ),
 }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from server.domain.transfer.common import MAX_IMPORT_BYTES, BadFile
 from server.domain.transfer.parsed import Parsed
 
 Format = transfer_pb2.ImportFormat
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 #: The CLI's names for the formats (``--format``), "auto" for detection.
 NAMES: dict[str, Format.ValueType] = {
@@ -27,6 +28,12 @@ NAMES: dict[str, Format.ValueType] = {
 def detect(data: bytes, file_name: str = "") -> Format.ValueType:
     """The format a file's first bytes and structure show (CSV when nothing else fits)."""
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if data.startswith(SQLITE_MAGIC):
+        raise BadFile(
+            "byte 0",
+            "this is a database (a Tandem backup?), not an export: put a backup back with"
+            " `tandem restore FILE` instead",
+        )
     if head.startswith(focalboard.ZIP_MAGIC) or file_name.endswith(".boardarchive"):
         return Format.IMPORT_FORMAT_FOCALBOARD
     if focalboard.looks_like_jsonl(head):
