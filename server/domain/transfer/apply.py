@@ -53,7 +53,7 @@ class Plan:
     sprints: list[tuple[Any, ...]] = field(default_factory=list)
     tasks: list[tuple[Any, ...]] = field(default_factory=list)
     comments: list[tuple[Any, ...]] = field(default_factory=list)
-    # project id -> (the number its next task gets, whether the project is new)
+    # project id -> the number its next task gets
     next_numbers: dict[str, int] = field(default_factory=dict)
     summary: transfer_pb2.ImportSummary = field(default_factory=transfer_pb2.ImportSummary)
 
@@ -66,6 +66,8 @@ class _Builder:
         self.plan = Plan()
         self.taken_ids: set[str] = set()
         self.member_map: dict[str, str] = {}
+        # The file's task ids -> the rows' ids, of the project being built.
+        self.task_ids: dict[str, str] = {}
         self.keys = {str(k) for (k,) in rows.execute("SELECT key FROM project").fetchall()}
 
     # ---- ids ---------------------------------------------------------------------------
