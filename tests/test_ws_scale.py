@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 from google.protobuf import field_mask_pb2
-from tandem.v1 import commands_pb2, entities_pb2, events_pb2
+from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2
 
 from server.realtime.protocol import PRESENCE_TICK_SECONDS
 from tests.fixtures import NewServer
@@ -110,6 +110,37 @@ async def test_joins_that_share_a_snapshot_miss_no_event(new_server: NewServer) 
             # Live events continue the snapshot with no gap and no repeat.
             assert seqs == list(range(snap.seq + 1, head + 1)), (snap.seq, seqs)
         for client in [editor, first, *readers]:
+            await client.close()
+
+
+async def test_joins_that_come_together_read_the_board_once(new_server: NewServer) -> None:
+    from server.appkeys import DOMAIN
+
+    server = await new_server()
+    domain = server.app[DOMAIN]
+    reads: list[str] = []
+    read_board = domain.snapshot
+
+    def counted(project_id: str) -> Any:
+        reads.append(project_id)
+        return read_board(project_id)
+
+    domain.snapshot = counted  # type: ignore[method-assign]
+    async with aiohttp.ClientSession() as session:
+        editor = await WsClient.connect(session, ws_url(server))
+        project_id, _ = await project_with_task(editor)
+        joiners = await asyncio.gather(
+            *(WsClient.connect(session, ws_url(server)) for _ in range(20))
+        )
+        # All at once, before anyone has read the board: one read serves them all.
+        await asyncio.gather(*(subscribe(j, project_id) for j in joiners))
+        assert reads == [project_id]
+        snaps = [j.of("snapshot")[-1].snapshot for j in joiners]
+        assert {(s.seq, len(s.tasks)) for s in snaps} == {(snaps[0].seq, 1)}
+        # An unknown project is still refused, by that read.
+        refused = await joiners[0].request(subscribe=commands_pb2.Subscribe(project_id="nope"))
+        assert refused.reject.error.code == errors_pb2.ERROR_CODE_NOT_FOUND
+        for client in [editor, *joiners]:
             await client.close()
 
 

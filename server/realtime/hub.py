@@ -128,6 +128,9 @@ class Hub:
         # The latest encoded snapshot of each project, and how many events each project
         # has had dispatched (a snapshot read across one is not kept).
         self._snapshots: dict[str, CachedSnapshot] = {}
+        # The snapshot read under way for each project, shared by every join that arrives
+        # before the project's next event (a storm reads the board once, not once per join).
+        self._snapshot_reads: dict[str, asyncio.Task[CachedSnapshot]] = {}
         # Per project, the live subscriptions shown in its presence, in order of arrival.
         self._shown: dict[str, dict[str, Subscription]] = {}
         self._generation: dict[str, int] = {}
@@ -311,6 +314,7 @@ class Hub:
             # A snapshot read before this event is no good for anyone subscribing after it.
             self._generation[event.project_id] = self._generation.get(event.project_id, 0) + 1
             snapshots.pop(event.project_id, None)
+            self._snapshot_reads.pop(event.project_id, None)
             subs = by_project.get(event.project_id)
             if not subs:
                 continue
@@ -335,9 +339,27 @@ class Hub:
         cached = self._snapshots.get(project_id)
         if cached is not None and loop.time() - cached.made_at < SNAPSHOT_MAX_AGE_SECONDS:
             return cached
+        # A read started since the project's last event serves this join too: no event was
+        # dispatched between its start and this subscription's registration, so whatever
+        # it misses reaches the subscription live. An event drops it from here, so joins
+        # after that event start a read of their own.
+        reading = self._snapshot_reads.get(project_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_snapshot(project_id))
+            reading.add_done_callback(_retrieved)
+            self._snapshot_reads[project_id] = reading
+        # Shielded: a joiner that goes away does not cancel the read for the others.
+        return await asyncio.shield(reading)
+
+    async def _read_snapshot(self, project_id: str) -> CachedSnapshot:
+        loop = asyncio.get_running_loop()
         generation = self._generation.get(project_id, 0)
         domain = self.domain
-        snapshot = await domain.read(domain.snapshot, project_id)
+        try:
+            snapshot = await domain.read(domain.snapshot, project_id)
+        finally:
+            if self._snapshot_reads.get(project_id) is asyncio.current_task():
+                del self._snapshot_reads[project_id]
         made = CachedSnapshot(
             seq=snapshot.seq,
             epoch=snapshot.epoch,
@@ -412,6 +434,13 @@ class Hub:
             out = Outgoing.of(websocket_pb2.WebSocketMessage(presence_diff=diff))
             for viewer in tuple(viewers.values()):
                 viewer.deliver(0, out)
+
+
+def _retrieved(task: asyncio.Task[CachedSnapshot]) -> None:
+    # Every joiner waiting on a failed read gets its error; with none left, it is expected
+    # (an unknown project) and not worth a "never retrieved" warning.
+    if not task.cancelled():
+        task.exception()
 
 
 #: Where the application keeps its hub.
