@@ -12,7 +12,16 @@ from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2, websoc
 from server.appkeys import DOMAIN
 from server.realtime import HUB
 from tests.fixtures import LOCAL, NewServer
-from tests.ws_client import RawWs, WsClient, event_seq, make_project, presences, subscribe, ws_url
+from tests.ws_client import (
+    RawWs,
+    WsClient,
+    event_seq,
+    make_project,
+    poll_until,
+    presences,
+    subscribe,
+    ws_url,
+)
 
 Code = errors_pb2.ErrorCode
 
@@ -123,6 +132,45 @@ async def test_a_client_that_stops_answering_pings_is_dropped_and_leaves(
     await silent.wait_closed()
     assert silent_id not in {c.connection_id for c in server.app[HUB].connections()}
     await watcher.close()
+
+
+async def test_the_heartbeat_keeps_a_client_that_answers_and_cuts_one_that_stops(
+    new_server: NewServer,
+) -> None:
+    interval = 0.3
+    server = await new_server(heartbeat_seconds=interval)
+    raw = await RawWs.connect(LOCAL, server.port)
+    raw.send_message(
+        websocket_pb2.WebSocketMessage(
+            message_id="h", hello=commands_pb2.Hello(protocol_version=1, client_id="beat")
+        )
+    )
+    welcome = await raw.read_message()
+    assert welcome is not None and welcome.ack.HasField("welcome")
+    conn_id = welcome.ack.welcome.connection_id
+    # A ping from the client is answered with its payload.
+    raw.send(b"are you there", opcode=0x9)
+    assert await raw.read_frame() == (0xA, b"are you there")
+    loop = asyncio.get_running_loop()
+    last_sent = loop.time()
+    for _ in range(4):
+        opcode, payload = await raw.read_frame()
+        assert opcode == 0x9, (opcode, payload)
+        # Pinged only once a whole interval passed without a word from this client.
+        assert loop.time() - last_sent >= interval * 0.95
+        raw.send(payload, opcode=0xA)
+        last_sent = loop.time()
+    # Four intervals on, having sent nothing but pongs, it is still connected.
+    assert conn_id in {c.connection_id for c in server.app[HUB].connections()}
+    opcode, _ = await raw.read_frame()
+    assert opcode == 0x9
+    unanswered = loop.time()
+    await raw.wait_closed_by_peer()  # cut without a close frame (nothing else is sent)
+    assert loop.time() - unanswered >= interval / 2 * 0.95
+    await poll_until(
+        lambda: conn_id not in {c.connection_id for c in server.app[HUB].connections()}
+    )
+    raw.close()
 
 
 async def expect_close(client: WsClient, frame: bytes | str) -> int | None:

@@ -67,7 +67,7 @@ class Outgoing:
         return ws_frame(OPCODE_TEXT, self.text.encode())
 
 
-OPCODE_TEXT, OPCODE_BINARY = 0x1, 0x2
+OPCODE_TEXT, OPCODE_BINARY, OPCODE_PING = 0x1, 0x2, 0x9
 
 
 def ws_frame(opcode: int, payload: bytes) -> bytes:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from server.realtime.codec import Outgoing, WebSocketMessage
+from server.realtime.codec import OPCODE_PING, Outgoing, WebSocketMessage, ws_frame
 from server.realtime.protocol import (
     CLOSE_TIMEOUT_SECONDS,
     COMMAND_BURST,
@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 DIRECT_WRITE_LIMIT = 64 * 1024
 
 SendCoroutine = Coroutine[Any, Any, None]
+
+PING_FRAME = ws_frame(OPCODE_PING, b"")
 
 
 class _Rest:
@@ -98,9 +100,11 @@ class Connection:
         "as_json",
         "close_code",
         "connected_at",
+        "heard",
         "id",
         "identity",
         "on_abort",
+        "pinged",
         "queue_limit",
         "remote",
         "request",
@@ -124,6 +128,10 @@ class Connection:
         self.queue_limit = max(1, queue_limit)
         self.remote = request.remote or ""
         self.connected_at = time.time()
+        # When the client was last heard from, and when a ping still unanswered was sent
+        # (0: none): all the heartbeat keeps per connection (see server.realtime.heartbeat).
+        self.heard = asyncio.get_running_loop().time()
+        self.pinged = 0.0
         self.identity: Identity | None = None
         # Keyed by the message_id of the Subscribe that made each one.
         self.subscriptions: dict[str, Subscription] = {}
@@ -257,6 +265,27 @@ class Connection:
         self._closing = True
         self._queue = None
         self._wake_room()
+
+    # Heartbeat -------------------------------------------------------------------
+
+    def ping(self, now: float) -> None:
+        """Send a ping (a whole frame, so it may go in between any two others)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        self.pinged = now
+        transport.write(PING_FRAME)
+
+    def lost(self, reason: str) -> None:
+        """The client stopped answering: it cannot take a close frame, so cut the socket
+        (1006, as aiohttp's own heartbeat does) and end its subscriptions now."""
+        if self.close_code is None:
+            self.close_code = CloseCode.ABNORMAL_CLOSURE
+        log.info("connection %s lost: %s", self.id, reason)
+        self._peer_gone()
+        if self.on_abort is not None:
+            self.on_abort(self)
+        self._cut()
 
     # Closing ---------------------------------------------------------------------
 

@@ -39,7 +39,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # The size limit is aiohttp's, checked as the frame arrives: nothing too big is parsed.
     max_size = config.max_message_bytes
     ws = web.WebSocketResponse(
-        heartbeat=config.heartbeat_seconds,
+        # The hub's one heartbeat pings every socket (server.realtime.heartbeat): aiohttp
+        # keeps no timers for this one, and pings and pongs come to the loop below.
+        heartbeat=None,
+        autoping=False,
         max_msg_size=min(max_size, MAX_JSON_FRAME_BYTES) if as_json else max_size,
         compress=False,
     )
@@ -92,6 +95,12 @@ async def _serve(
                     break
             else:
                 msg = await ws.receive()
+            conn.heard = loop.time()
+            if msg.type is WSMsgType.PONG:
+                continue
+            if msg.type is WSMsgType.PING:
+                await ws.pong(msg.data)
+                continue
             if msg.type is WSMsgType.BINARY or msg.type is WSMsgType.TEXT:
                 if (msg.type is WSMsgType.TEXT) != as_json:
                     want = "text (JSON) frames" if as_json else "binary protobuf frames"

@@ -23,6 +23,7 @@ from server.domain.events import CommittedEvent
 from server.domain.service import Domain
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
+from server.realtime.heartbeat import Heartbeat
 from server.realtime.protocol import (
     PRESENCE_INTERVAL_SECONDS,
     PRESENCE_SHOWN_LIMIT,
@@ -144,9 +145,12 @@ class Hub:
         if CONFIG in app:
             self._config = app[CONFIG]
         remove = self._domain.sink.add_listener(self._on_commit)
+        heartbeat = Heartbeat(self._config.heartbeat_seconds, self._connections.values)
+        heartbeat.start()
         try:
             yield
         finally:
+            heartbeat.stop()
             remove()
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
