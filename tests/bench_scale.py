@@ -487,14 +487,19 @@ def row_hold(target: Target, project_ids: list[str]) -> dict[str, Any]:
         for node in nodes:
             node.send("report")
         reports = [node.wait("report", 30) for node in nodes]
-        closed = sum(sum(r["close_codes"].values()) for r in reports)
     s = joined_summary(done, HOLD)
-    held = s["answered"] - closed
+    codes: dict[str, int] = {}
+    for r in reports:
+        for code, n in r["close_codes"].items():
+            codes[code] = codes.get(code, 0) + n
+    # Every close counted by then, those before an answer too (the dropped ones).
+    held = HOLD - sum(codes.values()) - (s["dropped"] - sum(s["codes"].values()))
     per = grown / max(1, held) / 1024
     print(
         f"  {target.name}: {HOLD} clients ({HOLD // len(project_ids)} in each of "
         f"{len(project_ids)} projects) subscribed in {s['all_s']:.2f} s, "
-        f"{held} held {HOLD_SECONDS:.0f} s later; memory {per:.1f} KiB per held connection"
+        f"{held} held {HOLD_SECONDS:.0f} s later{f' (closed: {codes})' if codes else ''}; "
+        f"memory {per:.1f} KiB per held connection"
     )
     return {**s, "held": held, "kib_per_conn": per}
 

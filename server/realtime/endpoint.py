@@ -47,6 +47,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         compress=False,
     )
     await ws.prepare(request)
+    # The response's headers are on the wire: an open socket need not keep them.
+    ws.headers.clear()
     # The request guard let a LAN connection in on an invite's credential: count it
     # against that person and address (the owner's loopback connections carry none).
     principal = request.get(PRINCIPAL)
