@@ -219,3 +219,37 @@ async def test_a_hello_again_is_answered_from_memory_and_renames_still_stored(
         assert renamed.id == first.id and renamed.display_name == name
         stored = {m.id: m for m in await domain.read(domain.list_members)}
         assert stored[first.id].display_name == name
+
+
+async def test_hellos_that_come_together_share_one_trip_to_the_database(
+    new_server: NewServer,
+) -> None:
+    from server.appkeys import DOMAIN
+    from server.domain.errors import DomainError
+
+    server = await new_server()
+    domain = server.app[DOMAIN]
+    drains: list[int] = []
+    drain = domain._hellos._drain
+
+    def counted() -> None:
+        drains.append(1)
+        drain()
+
+    domain._hellos._drain = counted  # type: ignore[method-assign]
+    names = [f"Person {i}" for i in range(30)]
+    calls = [domain.local_member(f"browser-{i}", name) for i, name in enumerate(names)]
+    calls.insert(10, domain.local_member("x" * 101, "Too long an id"))
+    got = await asyncio.gather(*calls, return_exceptions=True)
+    # Queued while the first drain was on its way: at most a second trip takes the rest.
+    assert len(drains) <= 2
+    refused = got.pop(10)
+    assert isinstance(refused, DomainError) and refused.field == "client_id"
+    assert [m.display_name for m in got] == names  # type: ignore[union-attr]
+    stored = {m.id: m.display_name for m in await domain.read(domain.list_members)}
+    assert all(stored[m.id] == m.display_name for m in got)  # type: ignore[union-attr]
+    # The same browsers again: the same members.
+    again = await asyncio.gather(
+        *(domain.local_member(f"browser-{i}", "") for i in range(len(names)))
+    )
+    assert [m.id for m in again] == [m.id for m in got]  # type: ignore[union-attr]

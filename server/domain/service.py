@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 from tandem.v1 import entities_pb2, websocket_pb2
 
 from server.config import ServerConfig
-from server.domain import idempotency, members, registry, storage_errors, validate
+from server.domain import hellos, idempotency, members, registry, storage_errors, validate
 from server.domain.actor import Actor
 from server.domain.changelog import ChangeLog
 from server.domain.errors import DomainError, ErrorCode
@@ -90,6 +90,7 @@ class Domain(BoardReads, ChangeLog):
         self.ledger = idempotency.Ledger()
         # Local browsers' members by client id, as last read or written (see local_member).
         self._local_members: dict[str, entities_pb2.Member] = {}
+        self._hellos = hellos.local_members(store.db, store.submit, clock)
         with store.db.atomic():
             members.ensure_owner(clock())
             self._prune_applied_requests()
@@ -236,7 +237,7 @@ class Domain(BoardReads, ChangeLog):
         known = self._local_members.get(client_id)
         if known is not None and display_name.strip() in ("", known.display_name):
             return _copy(known)
-        member = await self.write(members.local, client_id, display_name, self._clock())
+        member = await hellos.local_member(self._hellos, client_id, display_name)
         if len(self._local_members) >= LOCAL_MEMBERS_REMEMBERED:
             self._local_members.clear()
         self._local_members[client_id] = _copy(member)
