@@ -297,6 +297,33 @@ async def test_shutdown_flushes_queues_then_closes_with_going_away(
     stalled.close()
 
 
+async def test_joins_past_the_places_for_joining_wait_for_one_and_then_get_in(
+    session: aiohttp.ClientSession, new_server: NewServer
+) -> None:
+    server = await new_server(hello_timeout_seconds=0.5)
+    hub = server.app[HUB]
+    hub.joining = asyncio.Semaphore(2)  # two places instead of MAX_JOINING
+    loop = asyncio.get_running_loop()
+    # Two upgrade and never say hello: they hold both places until their hello timeout.
+    silent = [await WsClient.connect(session, ws_url(server), hello=False) for _ in range(2)]
+    joiners = [asyncio.ensure_future(WsClient.connect(session, ws_url(server))) for _ in range(5)]
+    welcomed_at: list[float] = []
+    for joiner in joiners:
+        joiner.add_done_callback(lambda _: welcomed_at.append(loop.time()))
+    assert await silent[0].wait_closed() == 4408
+    first_freed = loop.time()
+    assert await silent[1].wait_closed() == 4408
+    got = await asyncio.gather(*joiners)
+    # Nobody got in before a place was given back.
+    assert min(welcomed_at) >= first_freed
+    # All five in, two at a time, none timed out waiting for a place.
+    ids = {c.hello_welcome.connection_id for c in got}
+    assert len(ids) == 5 and ids <= {c.connection_id for c in hub.connections()}
+    assert not hub.joining.locked()  # joined connections hold no place
+    for client in got:
+        await client.close()
+
+
 async def test_a_connection_that_never_says_hello_is_closed_after_the_hello_timeout(
     session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:

@@ -46,27 +46,53 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         max_msg_size=min(max_size, MAX_JSON_FRAME_BYTES) if as_json else max_size,
         compress=False,
     )
-    await ws.prepare(request)
-    # The response's headers are on the wire: an open socket need not keep them.
-    ws.headers.clear()
-    # The request guard let a LAN connection in on an invite's credential: count it
-    # against that person and address (the owner's loopback connections carry none).
-    principal = request.get(PRINCIPAL)
-    capped = (principal.member.id, request.remote or "") if principal is not None else None
-    if capped is not None:
-        refused = request.app[CONNECTION_CAPS].admit(*capped)
-        if refused:
-            await ws.close(code=CloseCode.TOO_MANY_CONNECTIONS, message=refused.encode())
-            return ws
+    place = _Place(hub.joining)
+    await place.take()
+    capped: tuple[str, str] | None = None
     try:
-        return await _serve(request, ws, as_json)
+        if not hub.accepting:  # shut down while it waited for its place
+            raise web.HTTPServiceUnavailable(text="the server is shutting down")
+        await ws.prepare(request)
+        # The response's headers are on the wire: an open socket need not keep them.
+        ws.headers.clear()
+        # The request guard let a LAN connection in on an invite's credential: count it
+        # against that person and address (the owner's loopback connections carry none).
+        principal = request.get(PRINCIPAL)
+        capped = (principal.member.id, request.remote or "") if principal is not None else None
+        if capped is not None:
+            refused = request.app[CONNECTION_CAPS].admit(*capped)
+            if refused:
+                capped = None
+                await ws.close(code=CloseCode.TOO_MANY_CONNECTIONS, message=refused.encode())
+                return ws
+        return await _serve(request, ws, as_json, place)
     finally:
+        place.give_back()
         if capped is not None:
             request.app[CONNECTION_CAPS].release(*capped)
 
 
+class _Place:
+    """One of the hub's places for joining connections, given back once (see MAX_JOINING)."""
+
+    __slots__ = ("_held", "_places")
+
+    def __init__(self, places: asyncio.Semaphore) -> None:
+        self._places = places
+        self._held = False
+
+    async def take(self) -> None:
+        await self._places.acquire()
+        self._held = True
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._places.release()
+
+
 async def _serve(
-    request: web.Request, ws: web.WebSocketResponse, as_json: bool
+    request: web.Request, ws: web.WebSocketResponse, as_json: bool, place: _Place
 ) -> web.WebSocketResponse:
     hub = request.app[HUB]
     config = hub.config
@@ -128,6 +154,8 @@ async def _serve(
                     await conn.close_now(CloseCode.INTERNAL_ERROR, "internal error")
                     break
                 del envelope  # an idle connection keeps no message alive
+                if conn.identity is not None:
+                    place.give_back()  # joined: the next one may
             else:
                 # CLOSE, CLOSING, CLOSED or ERROR (too big, heartbeat missed, reset).
                 if conn.close_code is None and ws.close_code is not None:

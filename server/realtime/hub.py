@@ -25,6 +25,7 @@ from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
 from server.realtime.heartbeat import Heartbeat
 from server.realtime.protocol import (
+    MAX_JOINING,
     PRESENCE_INTERVAL_SECONDS,
     PRESENCE_SHOWN_LIMIT,
     PRESENCE_TICK_SECONDS,
@@ -135,6 +136,8 @@ class Hub:
         # Per project, the live subscriptions shown in its presence, in order of arrival.
         self._shown: dict[str, dict[str, Subscription]] = {}
         self._generation: dict[str, int] = {}
+        # Places for connections between their upgrade and their hello (see MAX_JOINING).
+        self.joining = asyncio.Semaphore(MAX_JOINING)
 
     # Lifecycle -------------------------------------------------------------------
 
