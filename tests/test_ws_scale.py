@@ -12,7 +12,7 @@ from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2
 
 from server.realtime.protocol import PRESENCE_TICK_SECONDS
 from tests.fixtures import NewServer
-from tests.ws_client import WsClient, event_seq, presences, subscribe, ws_url
+from tests.ws_client import WsClient, event_seq, poll_until, presences, subscribe, ws_url
 
 ONLINE = events_pb2.PRESENCE_STATE_ONLINE
 
@@ -253,3 +253,32 @@ async def test_hellos_that_come_together_share_one_trip_to_the_database(
         *(domain.local_member(f"browser-{i}", "") for i in range(len(names)))
     )
     assert [m.id for m in again] == [m.id for m in got]  # type: ignore[union-attr]
+
+
+async def test_a_join_storm_tells_connection_observers_once_per_tick(
+    new_server: NewServer,
+) -> None:
+    from server.realtime import HUB
+    from server.realtime.protocol import PRESENCE_TICK_SECONDS
+
+    server = await new_server()
+    hub = server.app[HUB]
+    told: list[int] = []
+    remove = hub.add_observer(lambda people: told.append(len(people)))
+    async with aiohttp.ClientSession() as session:
+        owner = await WsClient.connect(session, ws_url(server))
+        project_id, _ = await project_with_task(owner)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        joiners = await asyncio.gather(
+            *(WsClient.connect(session, ws_url(server)) for _ in range(30))
+        )
+        await asyncio.gather(*(subscribe(j, project_id) for j in joiners))
+        await poll_until(lambda: bool(told) and told[-1] == 31)
+        elapsed = loop.time() - started
+        # Sixty changes (30 hellos, 30 subscriptions), each listing everyone if told one
+        # by one: instead at most one list per tick.
+        assert len(told) <= int(elapsed / PRESENCE_TICK_SECONDS) + 2, (len(told), elapsed)
+        remove()
+        for client in [owner, *joiners]:
+            await client.close()

@@ -127,6 +127,8 @@ class Hub:
         # only while something is waiting to be told.
         self._presence_changes: dict[str, dict[str, Subscription]] = {}
         self._presence_tick: asyncio.TimerHandle | None = None
+        # Observers are told of changes at most once per tick (see _notify).
+        self._notify_timer: asyncio.TimerHandle | None = None
         # The latest encoded snapshot of each project, and how many events each project
         # has had dispatched (a snapshot read across one is not kept).
         self._snapshots: dict[str, CachedSnapshot] = {}
@@ -154,6 +156,9 @@ class Hub:
             yield
         finally:
             heartbeat.stop()
+            if self._notify_timer is not None:
+                self._notify_timer.cancel()
+                self._notify_timer = None
             remove()
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
@@ -229,7 +234,8 @@ class Hub:
 
     def add_observer(self, fn: Observer) -> Callable[[], None]:
         """Call ``fn(connections())`` on the loop whenever someone connects, leaves or
-        changes what they subscribe to. Returns a function that removes it."""
+        changes what they subscribe to (within a presence tick, once for all of its
+        changes). Returns a function that removes it."""
         self._observers.append(fn)
 
         def remove() -> None:
@@ -239,6 +245,14 @@ class Hub:
         return remove
 
     def _notify(self) -> None:
+        """Tell the observers once the current tick is over: a storm of joins costs one
+        list of everyone per tick, not one per join (which made a storm quadratic)."""
+        if not self._observers or self._notify_timer is not None or self._loop is None:
+            return
+        self._notify_timer = self._loop.call_later(PRESENCE_TICK_SECONDS, self._notify_now)
+
+    def _notify_now(self) -> None:
+        self._notify_timer = None
         if not self._observers:
             return
         people = self.connections()
