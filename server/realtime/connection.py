@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from server.monitoring import Monitor
+from server.monitoring.recording import OUT
 from server.realtime.codec import OPCODE_PING, Outgoing, WebSocketMessage, ws_frame
 from server.realtime.protocol import (
     CLOSE_TIMEOUT_SECONDS,
@@ -53,6 +55,8 @@ DIRECT_WRITE_LIMIT = 64 * 1024
 SendCoroutine = Coroutine[Any, Any, None]
 
 PING_FRAME = ws_frame(OPCODE_PING, b"")
+# For a connection made outside a server (tests of this module): nothing counted.
+_UNWATCHED = Monitor(counting=False)
 
 
 class _Rest:
@@ -93,8 +97,10 @@ class Connection:
         "_closer",
         "_closing",
         "_flush_then_close",
+        "_metrics",
         "_queue",
         "_room",
+        "_tap",
         "_transport",
         "_writer",
         "as_json",
@@ -120,6 +126,7 @@ class Connection:
         connection_id: str,
         as_json: bool,
         queue_limit: int,
+        monitor: Monitor | None = None,
     ) -> None:
         self.id = connection_id
         self.ws = ws
@@ -149,6 +156,9 @@ class Connection:
         # Set by the hub: ends the subscriptions (and so the presence) of a connection the
         # server drops, at once rather than when its close handshake is over.
         self.on_abort: Callable[[Connection], None] | None = None
+        monitor = monitor if monitor is not None else _UNWATCHED
+        self._metrics = monitor.metrics
+        self._tap = monitor.recording
 
     # Limits ----------------------------------------------------------------------
 
@@ -185,6 +195,13 @@ class Connection:
         await self.send_out(Outgoing.of(msg))
 
     async def send_out(self, out: Outgoing) -> None:
+        # Counted here, this connection's own; broadcasts are counted once for all their
+        # receivers by the hub (``offer`` is the fan-out's inner loop).
+        metrics = self._metrics
+        if metrics is not None:
+            kind = out.kind
+            metrics.frames_out[kind] += 1
+            metrics.bytes_out[kind] += len(out.frame)
         while not self._closing:
             queue = self._queue
             if queue is None or len(queue) < self.queue_limit:
@@ -196,6 +213,8 @@ class Connection:
             await room
 
     def _push(self, out: Outgoing) -> None:
+        if self._tap.active is not None:
+            self._tap.frame(self.id, OUT, out.frame)
         if self._writer is not None:
             queue = self._queue
             if queue is None:
@@ -276,11 +295,16 @@ class Connection:
         self.pinged = now
         transport.write(PING_FRAME)
 
+    @property
+    def missed_heartbeat(self) -> bool:
+        """Whether the heartbeat cut this connection (its last ping is unanswered)."""
+        return self.close_code == CloseCode.ABNORMAL and self.pinged > self.heard
+
     def lost(self, reason: str) -> None:
         """The client stopped answering: it cannot take a close frame, so cut the socket
         (1006, as aiohttp's own heartbeat does) and end its subscriptions now."""
         if self.close_code is None:
-            self.close_code = CloseCode.ABNORMAL_CLOSURE
+            self.close_code = CloseCode.ABNORMAL
         log.info("connection %s lost: %s", self.id, reason)
         self._peer_gone()
         if self.on_abort is not None:
