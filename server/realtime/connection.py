@@ -107,6 +107,7 @@ class Connection:
         "close_code",
         "connected_at",
         "heard",
+        "hello_by",
         "id",
         "identity",
         "on_abort",
@@ -126,6 +127,7 @@ class Connection:
         connection_id: str,
         as_json: bool,
         queue_limit: int,
+        hello_timeout: float = 0.0,
         monitor: Monitor | None = None,
     ) -> None:
         self.id = connection_id
@@ -139,6 +141,8 @@ class Connection:
         # (0: none): all the heartbeat keeps per connection (see server.realtime.heartbeat).
         self.heard = asyncio.get_running_loop().time()
         self.pinged = 0.0
+        # Closed by the heartbeat's sweep if it has not said hello by then (0: no limit).
+        self.hello_by = self.heard + hello_timeout if hello_timeout > 0 else float("inf")
         self.identity: Identity | None = None
         # Keyed by the message_id of the Subscribe that made each one.
         self.subscriptions: dict[str, Subscription] = {}

@@ -104,6 +104,7 @@ async def _serve(
         connection_id=secrets.token_hex(8),
         as_json=as_json,
         queue_limit=config.send_queue_limit,
+        hello_timeout=config.hello_timeout_seconds,
         monitor=hub.monitor,
     )
     bind_connection(conn.id)  # every log line of this connection's task names it
@@ -114,22 +115,11 @@ async def _serve(
     session = Session(hub, conn, request)
     json_budget = TokenBucket(JSON_BYTES_PER_SECOND, JSON_BURST_BYTES) if as_json else None
     loop = asyncio.get_running_loop()
-    hello_deadline = loop.time() + config.hello_timeout_seconds
     try:
         while conn.open:
-            if conn.identity is None:
-                # Until a successful hello, the connection lives on a deadline: a socket
-                # that never identifies itself must not stay open (nor escape revocation).
-                left = hello_deadline - loop.time()
-                try:
-                    if left <= 0:
-                        raise TimeoutError
-                    msg = await ws.receive(timeout=left)
-                except TimeoutError:
-                    await conn.close_now(CloseCode.HELLO_TIMEOUT, "no hello in time")
-                    break
-            else:
-                msg = await ws.receive()
+            # Until a successful hello the connection lives on a deadline, kept by the
+            # hub's heartbeat (Connection.hello_by), which closes it with HELLO_TIMEOUT.
+            msg = await ws.receive()
             if msg.type is WSMsgType.PONG or msg.type is WSMsgType.PING:
                 conn.heard = loop.time()
                 if msg.type is WSMsgType.PING:

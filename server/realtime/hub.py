@@ -157,7 +157,11 @@ class Hub:
             self.monitor = app[MONITOR]
             self._watch(self.monitor)
         remove = self._domain.sink.add_listener(self._on_commit)
-        heartbeat = Heartbeat(self._config.heartbeat_seconds, self._connections.values)
+        heartbeat = Heartbeat(
+            self._config.heartbeat_seconds,
+            self._connections.values,
+            self._config.hello_timeout_seconds,
+        )
         heartbeat.start()
         try:
             yield
