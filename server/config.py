@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,9 @@ class ServerConfig:
     # and in total (0: as many as the open-file limit leaves room for).
     lan_unauthenticated_per_address: int = 32
     lan_unauthenticated_total: int = 0
+    # The time of every change, in microseconds since the epoch (None: the system clock);
+    # tests that script days pass one they move.
+    clock: Callable[[], int] | None = None
 
     @property
     def database_path(self) -> Path:
