@@ -19,24 +19,10 @@ from tandem.v1 import commands_pb2, entities_pb2, reports_pb2
 from server.config import ServerConfig
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.service import Domain, open_domain
+from tests.fixtures import DayClock as Clock
 
 Status = entities_pb2.TaskStatus
 Outcome = reports_pb2.SprintTaskOutcome
-
-
-class Clock:
-    """Microseconds since the epoch, moved by the test."""
-
-    def __init__(self, day: str, hour: int = 9) -> None:
-        self.micros = 0
-        self.at(day, hour)
-
-    def at(self, day: str, hour: int = 9) -> None:
-        moment = dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=dt.UTC)
-        self.micros = int(moment.timestamp() * 1_000_000)
-
-    def __call__(self) -> int:
-        return self.micros
 
 
 class Board:
