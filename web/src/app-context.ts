@@ -39,16 +39,24 @@ export interface Route {
   projectId: string;
   taskId: string;
   view: View;
+  /** The sprint whose report the sprints view shows; "" for the plan. */
+  reportId: string;
 }
 
-/** #/p/PROJECT[/sprints][/t/TASK][?FILTERS] */
+/** #/p/PROJECT[/sprints[/r/SPRINT]][/t/TASK][?FILTERS] */
 function parseHash(): Route {
-  const m = /^#\/p\/([^/?]+)(\/sprints)?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const m = /^#\/p\/([^/?]+)(\/sprints(?:\/r\/([^/?]+))?)?(?:\/t\/([^/?]+))?/.exec(location.hash);
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
     view: m?.[2] ? "sprints" : "board",
-    taskId: m?.[3] ? decodeURIComponent(m[3]) : "",
+    reportId: m?.[3] ? decodeURIComponent(m[3]) : "",
+    taskId: m?.[4] ? decodeURIComponent(m[4]) : "",
   };
+}
+
+/** The address of a sprint's report. */
+export function reportHref(projectId: string, sprintId: string): string {
+  return `#/p/${projectId}/sprints/r/${sprintId}`;
 }
 
 export const route = signal<Route>(parseHash());
