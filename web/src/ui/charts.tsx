@@ -197,6 +197,25 @@ export function VelocityChart({ velocity }: { velocity: VelocityResponse }) {
     scales: { x: { time: false, range: [-0.5, n - 0.5] }, y: { range: [0, Math.ceil(top * 1.15)] } },
     legend: { live: true },
     cursor: { points: { show: false } },
+    // The average is a dashed line across the whole chart (a line series of one sprint would be a dot).
+    hooks: {
+      draw: [
+        (u) => {
+          const y = Math.round(u.valToPos(velocity.averageCompleted, "y", true));
+          const ctx = u.ctx;
+          const px = devicePixelRatio || 1;
+          ctx.save();
+          ctx.strokeStyle = c.done;
+          ctx.lineWidth = 1.5 * px;
+          ctx.setLineDash([5 * px, 4 * px]);
+          ctx.beginPath();
+          ctx.moveTo(u.bbox.left, y);
+          ctx.lineTo(u.bbox.left + u.bbox.width, y);
+          ctx.stroke();
+          ctx.restore();
+        },
+      ],
+    },
     axes: [
       { ...axis(c), splits: () => list.map((_, i) => i), values: (_u, splits) => splits.map((s) => name(s)) },
       { ...axis(c), size: 44, values: (_u, splits) => splits.map((s) => String(s)) },
@@ -205,7 +224,7 @@ export function VelocityChart({ velocity }: { velocity: VelocityResponse }) {
       { label: "Sprint", value: (_u, v) => (v === null ? "–" : name(Math.round(v))) },
       { label: "Committed", stroke: c.soft, fill: c.soft, width: 1, paths: uPlot.paths.bars!({ size: [0.36, 60], align: -1 }), points: { show: false }, value: (_u, v) => pts(v) },
       { label: "Completed", stroke: c.accent, fill: c.accent, width: 1, paths: uPlot.paths.bars!({ size: [0.36, 60], align: 1 }), points: { show: false }, value: (_u, v) => pts(v) },
-      { label: "Average completed", stroke: c.done, width: 1.5, dash: [4, 4], points: { show: false }, value: (_u, v) => pts(v) },
+      { label: "Average completed", stroke: c.done, width: 1.5, dash: [5, 4], paths: () => null, points: { show: false }, value: (_u, v) => pts(v) },
     ],
   });
   const summary = n
