@@ -1,7 +1,7 @@
 """Sprint reports and velocity over REST and the WebSocket, on a real server with a moved clock.
 
 The same sprint as the domain test (tests/test_sprint_reports.py), scripted over REST: the
-same figures, worked out by hand, come back in the protobuf JSON mapping; the WebSocket's
+same figures, worked out by hand there, come back in the protobuf JSON mapping; the WebSocket's
 read commands answer the same record; bad input gets coded errors and saves nothing.
 """
 
@@ -15,9 +15,8 @@ from tandem.v1 import reports_pb2
 
 from tests.api_client import ApiClient
 from tests.fixtures import DayClock, TandemServer
+from tests.test_sprint_reports import FIRST_SPRINT_DAYS
 from tests.ws_client import WsClient, ws_url
-
-IDEAL = [16.0, 14.22, 12.44, 10.67, 8.89, 7.11, 5.33, 3.56, 1.78, 0.0]
 
 
 @pytest.fixture
@@ -102,18 +101,7 @@ async def test_the_sprint_report_over_rest_has_the_figures_worked_out_by_hand(
         )
         for d in report["days"]
     ]
-    assert days == [
-        ("2026-11-02", 0, 0, 0, 16, 16, IDEAL[0], True),
-        ("2026-11-03", 0, 0, 5, 16, 11, IDEAL[1], True),
-        ("2026-11-04", 2, 0, 0, 18, 13, IDEAL[2], True),
-        ("2026-11-05", 0, 0, 3, 18, 10, IDEAL[3], True),
-        ("2026-11-06", 0, 3, 0, 15, 7, IDEAL[4], True),
-        ("2026-11-07", 0, 0, 0, 15, 7, IDEAL[5], True),
-        ("2026-11-08", 0, 0, 0, 15, 7, IDEAL[6], True),
-        ("2026-11-09", 0, 0, 0, 0, 0, IDEAL[7], False),
-        ("2026-11-10", 0, 0, 0, 0, 0, IDEAL[8], False),
-        ("2026-11-11", 0, 0, 0, 0, 0, IDEAL[9], False),
-    ]
+    assert days == FIRST_SPRINT_DAYS
     outcomes = {t["title"]: (t["points"], t["outcome"]) for t in report["tasks"]}
     assert outcomes == {
         "A": (5, "SPRINT_TASK_OUTCOME_DONE"),

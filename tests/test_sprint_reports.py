@@ -118,6 +118,20 @@ def stamp(day: str, hour: int) -> int:
 # Ten days, 2 to 11 November; day 1 is the 2nd. The ideal line falls from 16 to 0 over the
 # nine steps between the first and the last day: 16/9 a day, rounded to two places.
 IDEAL = [16.0, 14.22, 12.44, 10.67, 8.89, 7.11, 5.33, 3.56, 1.78, 0.0]
+# (date, added, removed, completed, scope, remaining, ideal, elapsed) of the first sprint; the
+# days after its completion (day 7) are not elapsed.
+FIRST_SPRINT_DAYS = [
+    ("2026-11-02", 0, 0, 0, 16, 16, IDEAL[0], True),
+    ("2026-11-03", 0, 0, 5, 16, 11, IDEAL[1], True),
+    ("2026-11-04", 2, 0, 0, 18, 13, IDEAL[2], True),
+    ("2026-11-05", 0, 0, 3, 18, 10, IDEAL[3], True),
+    ("2026-11-06", 0, 3, 0, 15, 7, IDEAL[4], True),
+    ("2026-11-07", 0, 0, 0, 15, 7, IDEAL[5], True),
+    ("2026-11-08", 0, 0, 0, 15, 7, IDEAL[6], True),
+    ("2026-11-09", 0, 0, 0, 0, 0, IDEAL[7], False),
+    ("2026-11-10", 0, 0, 0, 0, 0, IDEAL[8], False),
+    ("2026-11-11", 0, 0, 0, 0, 0, IDEAL[9], False),
+]
 
 
 def script_first_sprint(board: Board, clock: Clock) -> tuple[entities_pb2.Sprint, ...]:
@@ -163,20 +177,7 @@ def test_a_sprint_scripted_day_by_day_has_every_figure_of_its_record(
     assert report.carried_over_to_sprint_id == two.id
     assert report.carried_over_to_sprint_name == "Sprint 2"
     assert report.start_time.ToSeconds() == stamp("2026-11-02", 9)
-    # (date, added, removed, completed, scope, remaining, ideal, elapsed); the days after
-    # the completion (day 7) are not elapsed.
-    assert days_of(report) == [
-        ("2026-11-02", 0, 0, 0, 16, 16, IDEAL[0], True),
-        ("2026-11-03", 0, 0, 5, 16, 11, IDEAL[1], True),
-        ("2026-11-04", 2, 0, 0, 18, 13, IDEAL[2], True),
-        ("2026-11-05", 0, 0, 3, 18, 10, IDEAL[3], True),
-        ("2026-11-06", 0, 3, 0, 15, 7, IDEAL[4], True),
-        ("2026-11-07", 0, 0, 0, 15, 7, IDEAL[5], True),
-        ("2026-11-08", 0, 0, 0, 15, 7, IDEAL[6], True),
-        ("2026-11-09", 0, 0, 0, 0, 0, IDEAL[7], False),
-        ("2026-11-10", 0, 0, 0, 0, 0, IDEAL[8], False),
-        ("2026-11-11", 0, 0, 0, 0, 0, IDEAL[9], False),
-    ]
+    assert days_of(report) == FIRST_SPRINT_DAYS
     tasks = by_title(report)
     assert sorted(tasks) == ["A", "B", "C", "D", "F"]  # not the task planned out
     expected = {

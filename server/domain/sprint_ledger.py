@@ -98,6 +98,8 @@ def _task_seen(project_id: str, task: entities_pb2.Task, now: int) -> None:
     }
     if seen is None:
         SprintLedgerTaskRow.insert(task_id=task.id, **values).execute()
+    elif all(getattr(seen, name) == value for name, value in values.items()):
+        return  # most edits (a description, a move on the board) change nothing here
     else:
         SprintLedgerTaskRow.update(**values).where(SprintLedgerTaskRow.task_id == task.id).execute()
 

@@ -192,9 +192,12 @@ def test_who_else_is_looking_at_the_sprint_plan(server: LiveServer, browser: Any
     plan = ben.get_by_test_id("plan-lookers")
     expect(plan).to_have_count(0)
 
-    # Ana opens the board: she is in the project, not on the plan.
+    # Ana opens the board: she is in the project, not on the plan. The board shows the active
+    # sprint (empty) until she switches to all work.
     ana.goto(f"{server.url}/#/p/{pid}")
     expect(ana.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    expect(ana.get_by_test_id("card")).to_have_count(0)
+    ana.get_by_test_id("board-scope").get_by_role("button", name="All work").click()
     expect(ana.get_by_test_id("card")).to_have_count(4)
     expect(plan).to_have_count(0)
 

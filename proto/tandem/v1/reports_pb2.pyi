@@ -205,7 +205,7 @@ class SprintReport(_message.Message):
     completed_points: _builtins.int
     """Done, of what is in the sprint now (or was, when it completed)."""
     remaining_points: _builtins.int
-    """Not done, of what is in the sprint now; 0 once it completed."""
+    """Not done, of the sprint's scope (once it completed: what was carried over)."""
     carried_over_points: _builtins.int
     """Unfinished when it completed, moved to carried_over_to_sprint_id (empty:
     the backlog).

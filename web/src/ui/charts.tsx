@@ -75,6 +75,36 @@ function UChart({ make, data, chartKey, testId }: { make: (c: Colors, width: num
   return <div class="chart" ref={box} data-testid={testId} />;
 }
 
+/** The chart's figures as a table, folded away under a summary: each row is [key, name, ...values]. */
+function FiguresTable({ summary, head, rows, testId }: { summary: string; head: string[]; rows: (string | number)[][]; testId: string }) {
+  return (
+    <details class="chart-table">
+      <summary>{summary}</summary>
+      <table>
+        <thead>
+          <tr>
+            {head.map((h) => (
+              <th key={h} scope="col">
+                {h}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(([key, name, ...values]) => (
+            <tr key={key} data-testid={testId}>
+              <th scope="row">{name}</th>
+              {values.map((v, i) => (
+                <td key={i}>{v}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </details>
+  );
+}
+
 function shortDate(iso: string): string {
   const [y, m, d] = iso.split("-").map(Number);
   return new Date(y, m - 1, d).toLocaleDateString(undefined, { month: "short", day: "numeric" });
@@ -146,35 +176,12 @@ export function BurndownChart({ report }: { report: SprintReport }) {
         <UChart make={make} data={data} chartKey={`${days.length}:${top}:${days[0]?.date}`} testId="burndown-chart" />
       )}
       {elapsed.length > 0 && (
-        <details class="chart-table">
-          <summary>The figures, day by day</summary>
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Day</th>
-                <th scope="col">Added</th>
-                <th scope="col">Removed</th>
-                <th scope="col">Completed</th>
-                <th scope="col">Scope</th>
-                <th scope="col">Remaining</th>
-                <th scope="col">Ideal</th>
-              </tr>
-            </thead>
-            <tbody>
-              {elapsed.map((d) => (
-                <tr key={d.date} data-testid="burndown-day">
-                  <th scope="row">{shortDate(d.date)}</th>
-                  <td>{d.added || ""}</td>
-                  <td>{d.removed || ""}</td>
-                  <td>{d.completed || ""}</td>
-                  <td>{d.scope}</td>
-                  <td>{d.remaining}</td>
-                  <td>{Math.round(d.ideal * 10) / 10}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </details>
+        <FiguresTable
+          summary="The figures, day by day"
+          head={["Day", "Added", "Removed", "Completed", "Scope", "Remaining", "Ideal"]}
+          testId="burndown-day"
+          rows={elapsed.map((d) => [d.date, shortDate(d.date), d.added || "", d.removed || "", d.completed || "", d.scope, d.remaining, Math.round(d.ideal * 10) / 10])}
+        />
       )}
     </figure>
   );
@@ -241,33 +248,12 @@ export function VelocityChart({ velocity }: { velocity: VelocityResponse }) {
       ) : (
         <>
           <UChart make={make} data={data} chartKey={`${n}:${top}:${list.map((s) => s.sprintId).join()}`} testId="velocity-chart" />
-          <details class="chart-table">
-            <summary>The figures, sprint by sprint</summary>
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Sprint</th>
-                  <th scope="col">Committed</th>
-                  <th scope="col">Completed</th>
-                  <th scope="col">Added</th>
-                  <th scope="col">Removed</th>
-                  <th scope="col">Carried over</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((s) => (
-                  <tr key={s.sprintId} data-testid="velocity-sprint">
-                    <th scope="row">{s.name}</th>
-                    <td>{s.committedPoints}</td>
-                    <td>{s.completedPoints}</td>
-                    <td>{s.addedPoints}</td>
-                    <td>{s.removedPoints}</td>
-                    <td>{s.carriedOverPoints}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </details>
+          <FiguresTable
+            summary="The figures, sprint by sprint"
+            head={["Sprint", "Committed", "Completed", "Added", "Removed", "Carried over"]}
+            testId="velocity-sprint"
+            rows={list.map((s) => [s.sprintId, s.name, s.committedPoints, s.completedPoints, s.addedPoints, s.removedPoints, s.carriedOverPoints])}
+          />
         </>
       )}
     </figure>
