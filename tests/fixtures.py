@@ -18,9 +18,8 @@ that kill it and benchmarks that measure it from outside.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import asyncio
+import datetime as dt
 import re
 import subprocess
 import sys

@@ -143,7 +143,9 @@ def test_plan_together_run_complete_with_carry_over_and_open_the_report(
     patch_task(server, tasks["C"], status="TASK_STATUS_DONE")
     clock.at("2026-11-06", 10)
     patch_task(server, tasks["B"], sprintId="")
-    expect(burndown).to_contain_text("7 of 15 pts remaining · 16 committed, +2 added, −3 removed")
+    expect(burndown).to_contain_text(
+        "7 of 15 pts remaining · 16 committed, +2 added, \N{MINUS SIGN}3 removed"
+    )
 
     # Day 7: Ana completes it, the unfinished D and F going to Sprint 2.
     clock.at("2026-11-08", 17)
@@ -164,7 +166,7 @@ def test_plan_together_run_complete_with_carry_over_and_open_the_report(
     expect(report.get_by_role("heading", name="Sprint 1 report")).to_be_visible()
     expect(report.get_by_test_id("figure-committed")).to_contain_text("16 pts")
     expect(report.get_by_test_id("figure-added")).to_contain_text("+2")
-    expect(report.get_by_test_id("figure-removed")).to_contain_text("−3")
+    expect(report.get_by_test_id("figure-removed")).to_contain_text("\N{MINUS SIGN}3")
     expect(report.get_by_test_id("figure-completed")).to_contain_text("8 pts")
     expect(report.get_by_test_id("figure-carried")).to_contain_text("7 pts to Sprint 2")
     expect(report.get_by_test_id("report-done").get_by_test_id("report-task")).to_have_count(2)
