@@ -9,6 +9,7 @@ completed, which must not rewrite its record.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tandem.v1 import commands_pb2, entities_pb2, reports_pb2
 from server.config import ServerConfig
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.service import Domain, open_domain
+from server.storage import migrations
 from tests.fixtures import DayClock as Clock
 
 Status = entities_pb2.TaskStatus
@@ -334,3 +336,77 @@ def test_bad_input_is_refused_with_a_code(domain: Domain) -> None:
         "capacity",
     )
     assert board.report(sprint).sprint.HasField("capacity") is False
+
+
+def test_a_sprint_running_when_the_database_is_migrated_starts_its_record_then(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tandem.sqlite3"
+    conn = sqlite3.connect(path)
+    before = migrations.MIGRATIONS.index(migrations.V_SPRINT_REPORTS)
+    migrations.migrate(path, conn, migrations.MIGRATIONS[:before])
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    conn.executescript(
+        f"""
+        INSERT INTO project (id, key, name, version, created_at, updated_at)
+            VALUES ('p', 'OLD', 'Old', 1, 1, 1);
+        INSERT INTO log_head VALUES ('p', 0, 0);
+        INSERT INTO sprint (id, project_id, name, state, start_date, version, created_at,
+                            updated_at)
+            VALUES ('s', 'p', 'Running', 2, '{today}', 1, 1, 1);
+        INSERT INTO task (id, project_id, number, title, status, priority, story_points,
+                          sprint_id, rank, version, created_at, updated_at)
+            VALUES ('t1', 'p', 1, 'Open', 2, 1, 5, 's', 'a0', 1, 1, 1),
+                   ('t2', 'p', 2, 'Done', 5, 1, 3, 's', 'a1', 1, 1, 1),
+                   ('t3', 'p', 3, 'Outside', 2, 1, 2, NULL, 'a2', 1, 1, 1);
+        """
+    )
+    conn.close()
+    domain = open_domain(ServerConfig(data_dir=tmp_path))
+    try:
+        # What stood in the sprint when the record began is its commitment: 5 + 3.
+        report = domain.sprint_report("s")
+        assert (report.committed_points, report.completed_points) == (8, 3)
+        assert [(t.key, t.committed) for t in report.tasks] == [("OLD-1", True), ("OLD-2", True)]
+        domain.execute(
+            domain.owner_actor(),
+            commands_pb2.UpdateTask(
+                task_id="t3",
+                update_mask=field_mask_pb2.FieldMask(paths=["sprint_id"]),
+                task=entities_pb2.Task(sprint_id="s"),
+            ),
+        )
+        after = domain.sprint_report("s")
+        assert (after.added_points, after.remaining_points) == (2, 7)
+    finally:
+        domain.close()
+
+
+def test_a_deleted_task_takes_its_subtasks_out_of_the_sprint_with_it(
+    domain: Domain, clock: Clock
+) -> None:
+    board = Board(domain)
+    sprint = board.sprint("Deletions", "2026-11-02", "2026-11-03")
+    parent = board.task("Parent", 1, sprint)
+    child = domain.execute(
+        board.actor,
+        commands_pb2.CreateTask(
+            project_id=board.project_id,
+            task=entities_pb2.Task(
+                title="Child", story_points=4, sprint_id=sprint.id, parent_task_id=parent
+            ),
+        ),
+    ).task.id
+    clock.at("2026-11-02")
+    board.start(sprint)
+    clock.at("2026-11-03")
+    board.delete(parent)  # the event names the subtask among the deleted: 1 + 4 leave
+    report = board.report(sprint)
+    assert (report.committed_points, report.removed_points, report.remaining_points) == (5, 5, 0)
+    outcomes = {t.task_id: t.outcome for t in report.tasks}
+    assert outcomes == {
+        parent: Outcome.SPRINT_TASK_OUTCOME_REMOVED,
+        child: Outcome.SPRINT_TASK_OUTCOME_REMOVED,
+    }
+    # Deleted, they keep their names in the record.
+    assert sorted(t.title for t in report.tasks) == ["Child", "Parent"]

@@ -173,7 +173,8 @@ CREATE INDEX applied_request_member ON applied_request (member_id, created_at);
 # Sprint reports: each sprint's optional capacity; the record of every sprint (what each
 # task was, as the ledger last saw it; the facts of each sprint in commit order); and the
 # record frozen when a sprint completes. A database made before this knows no history: its
-# tasks are taken as they stand, and a sprint already running as started now.
+# tasks are taken as they stand (in their sprints now), and a sprint already running as
+# started now; a sprint completed before has no record.
 V_SPRINT_REPORTS = """
 ALTER TABLE sprint ADD COLUMN capacity INTEGER;
 CREATE TABLE sprint_ledger_task (
@@ -209,6 +210,12 @@ INSERT INTO sprint_ledger_task
     SELECT t.id, t.project_id, t.sprint_id, COALESCE(t.story_points, 0), t.status = 5,
            p.key || '-' || t.number, t.title
     FROM task AS t JOIN project AS p ON p.id = t.project_id;
+INSERT INTO sprint_fact (project_id, sprint_id, task_id, at, kind, points, done)
+    SELECT t.project_id, t.sprint_id, t.id,
+           CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER),
+           'joined', COALESCE(t.story_points, 0), t.status = 5
+    FROM task AS t JOIN sprint AS s ON s.id = t.sprint_id WHERE s.state != 3
+    ORDER BY t.rowid;
 INSERT INTO sprint_fact (project_id, sprint_id, task_id, at, kind, points, done)
     SELECT project_id, id, '', CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER),
            'started', 0, 0

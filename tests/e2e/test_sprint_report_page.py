@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import SCREENSHOTS, LiveServer, person
+from tests.e2e.conftest import SCREENSHOTS, LiveServer, person, shoot
 from tests.e2e.test_accessibility import axe_clean
 from tests.fixtures import WEB_DIST, DayClock
 
@@ -71,7 +71,7 @@ def test_plan_together_run_complete_with_carry_over_and_open_the_report(
     )
     pid = project["id"]
     ana = person(browser, server, "Ana", bypass_csp=True, accept_downloads=True)
-    ben = person(browser, server, "Ben")
+    ben = person(browser, server, "Ben", bypass_csp=True)
     ana.goto(f"{server.url}/#/p/{pid}/sprints")
     ben.goto(f"{server.url}/#/p/{pid}/sprints")
     for page in (ana, ben):
@@ -105,6 +105,7 @@ def test_plan_together_run_complete_with_carry_over_and_open_the_report(
     expect(ben_one.get_by_role("meter", name="Capacity used")).to_have_attribute(
         "aria-valuenow", "16"
     )
+    shoot(ana, "sprint-plan-capacity")
     axe_clean(ana, "the sprint plan with capacities")
     for page in (ana, ben):
         page.wait_for_function("() => tandem.store.outbox.size === 0")
@@ -122,6 +123,8 @@ def test_plan_together_run_complete_with_carry_over_and_open_the_report(
     expect(ben.get_by_test_id("card")).to_have_count(5)
     scope.get_by_role("button", name="Sprint 1").click()
     expect(ben.get_by_test_id("card")).to_have_count(4)
+    shoot(ben, "board-active-sprint")
+    axe_clean(ben, "the board on the active sprint")
 
     # The sprint runs; Ana's plan shows its burndown following each change live.
     ana.goto(f"{server.url}/#/p/{pid}/sprints")

@@ -193,7 +193,11 @@ export function SprintReportView({ sprintId }: { sprintId: string }) {
       </div>
       {sprint?.goal && <p class="sprint-goal">{sprint.goal}</p>}
       {!started ? (
-        <p class="muted">This sprint has not started: its record begins when it does.</p>
+        <p class="muted">
+          {sprint?.state === SprintState.COMPLETED
+            ? "This sprint completed before Tandem kept sprint records, so it has no report."
+            : "This sprint has not started: its record begins when it does."}
+        </p>
       ) : (
         <>
           <dl class="report-figures">
