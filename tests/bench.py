@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench_ui",
     "bench_soak",
     "bench_package",
+    "bench_reports",
 ]
 
 

@@ -21,8 +21,8 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from tandem.v1 import entities_pb2
 
-from server.domain import sprint_reports
-from server.storage.models import SprintFactRow, SprintLedgerTaskRow, SprintRow
+from server.domain import rows, sprint_reports
+from server.storage.models import SprintFactRow
 
 DONE = entities_pb2.TaskStatus.TASK_STATUS_DONE
 State = entities_pb2.SprintState
@@ -69,11 +69,29 @@ def points_of(task: entities_pb2.Task) -> int:
     return task.story_points if task.HasField("story_points") else 0
 
 
+# The ledger's statements, run for every task event (see rows: built once, kept prepared).
+_SEEN = "SELECT sprint_id, points, done, task_key, title FROM sprint_ledger_task WHERE task_id = ?"
+_INSERT_SEEN = (
+    "INSERT INTO sprint_ledger_task (project_id, sprint_id, points, done, task_key, title,"
+    " task_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_SEEN = (
+    "UPDATE sprint_ledger_task SET project_id = ?, sprint_id = ?, points = ?, done = ?,"
+    " task_key = ?, title = ? WHERE task_id = ?"
+)
+_LEFT_SPRINT = "UPDATE sprint_ledger_task SET sprint_id = NULL WHERE task_id = ?"
+_SPRINT_STATE = "SELECT state FROM sprint WHERE id = ?"
+_FACT = (
+    "INSERT INTO sprint_fact (project_id, sprint_id, task_id, at, kind, points, done)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def _task_seen(project_id: str, task: entities_pb2.Task, now: int) -> None:
-    seen = SprintLedgerTaskRow.get_or_none(SprintLedgerTaskRow.task_id == task.id)
-    was_in = seen.sprint_id if seen is not None else None
-    was_points = seen.points if seen is not None else 0
-    was_done = bool(seen.done) if seen is not None else False
+    seen = rows.execute(_SEEN, (task.id,)).fetchone()
+    was_in = seen[0] if seen is not None else None
+    was_points = int(seen[1]) if seen is not None else 0
+    was_done = bool(seen[2]) if seen is not None else False
     now_in = task.sprint_id or None
     points = points_of(task)
     done = task.status == DONE
@@ -88,48 +106,28 @@ def _task_seen(project_id: str, task: entities_pb2.Task, now: int) -> None:
             _fact(project_id, now_in, task.id, now, "estimate", points - was_points, was_done)
         if done != was_done:
             _fact(project_id, now_in, task.id, now, "done" if done else "reopened", points, done)
-    values = {
-        "project_id": project_id,
-        "sprint_id": now_in,
-        "points": points,
-        "done": int(done),
-        "task_key": task.key,
-        "title": task.title,
-    }
-    if seen is None:
-        SprintLedgerTaskRow.insert(task_id=task.id, **values).execute()
-    elif all(getattr(seen, name) == value for name, value in values.items()):
+    values = (now_in, points, int(done), task.key, task.title)
+    if seen is not None and tuple(seen) == values:
         return  # most edits (a description, a move on the board) change nothing here
-    else:
-        SprintLedgerTaskRow.update(**values).where(SprintLedgerTaskRow.task_id == task.id).execute()
+    rows.execute(_INSERT_SEEN if seen is None else _UPDATE_SEEN, (project_id, *values, task.id))
 
 
 def _task_gone(project_id: str, task_id: str, now: int) -> None:
-    seen = SprintLedgerTaskRow.get_or_none(SprintLedgerTaskRow.task_id == task_id)
-    if seen is None or not seen.sprint_id:
+    seen = rows.execute(_SEEN, (task_id,)).fetchone()
+    if seen is None or not seen[0]:
         return
-    _fact(project_id, seen.sprint_id, task_id, now, "left", seen.points, bool(seen.done))
+    _fact(project_id, seen[0], task_id, now, "left", int(seen[1]), bool(seen[2]))
     # Kept, out of every sprint, for its key and title in the records that name it.
-    SprintLedgerTaskRow.update(sprint_id=None).where(
-        SprintLedgerTaskRow.task_id == task_id
-    ).execute()
+    rows.execute(_LEFT_SPRINT, (task_id,))
 
 
 def _fact(
     project_id: str, sprint_id: str, task_id: str, now: int, kind: str, points: int, done: bool
 ) -> None:
-    state = SprintRow.select(SprintRow.state).where(SprintRow.id == sprint_id).scalar()
-    if state is None or state == State.SPRINT_STATE_COMPLETED:
+    state = rows.execute(_SPRINT_STATE, (sprint_id,)).fetchone()
+    if state is None or state[0] == State.SPRINT_STATE_COMPLETED:
         return  # a finished sprint's record is frozen: later edits do not reach it
-    SprintFactRow.insert(
-        project_id=project_id,
-        sprint_id=sprint_id,
-        task_id=task_id,
-        at=now,
-        kind=kind,
-        points=points,
-        done=int(done),
-    ).execute()
+    rows.execute(_FACT, (project_id, sprint_id, task_id, now, kind, points, int(done)))
 
 
 def _sprint_changed(project_id: str, event: Any, now: int) -> None:
