@@ -168,3 +168,17 @@ async def test_bad_input_gets_coded_errors_and_saves_nothing(api: ApiClient) -> 
     report = (await api.get(f"/api/v1/sprints/{sprint['id']}/report")).json
     assert report["capacity"] == 20
     assert "startTime" not in report  # planned: no record yet
+
+
+async def test_the_openapi_document_describes_the_report_and_velocity(api: ApiClient) -> None:
+    doc = (await api.get("/api/openapi.json")).json
+    report = doc["paths"]["/api/v1/sprints/{sprintId}/report"]["get"]
+    assert report["operationId"] == "getSprintReport"
+    errors = report["responses"]["default"]["content"]["application/json"]["schema"]
+    assert errors["$ref"].endswith("tandem.v1.ErrorResponse")
+    velocity = doc["paths"]["/api/v1/projects/{projectId}/velocity"]["get"]
+    (last,) = [p for p in velocity["parameters"] if p["name"] == "last"]
+    assert (last["schema"]["minimum"], last["schema"]["maximum"]) == (1, 50)
+    assert report["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "tandem.v1.SprintReport"
+    )

@@ -460,13 +460,14 @@ export class Connection {
     return this.rest.get(SprintReportSchema, `/api/v1/sprints/${encodeURIComponent(sprintId)}/report`);
   }
 
-  /** Committed against completed points of the project's last completed sprints. */
-  async velocity(projectId: string, last: number): Promise<VelocityResponse> {
+  /** Committed against completed points of the project's last completed sprints (as many as
+   * the server shows by default). */
+  async velocity(projectId: string): Promise<VelocityResponse> {
     if (this.state === "live" && this.ws) {
-      const ack = await this.request({ case: "getVelocity", value: { projectId, last } });
+      const ack = await this.request({ case: "getVelocity", value: { projectId } });
       if (ack.result.case === "velocity") return ack.result.value;
     }
-    return this.rest.get(VelocityResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/velocity?last=${last}`);
+    return this.rest.get(VelocityResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/velocity`);
   }
 
   /** Who this page acts as, with its role, for a client without a WebSocket welcome. */

@@ -14,9 +14,6 @@ import { connection, connState, reportHref, store } from "../app-context";
 import { csvName, OUTCOME_NAME, reportCsv } from "../state/report-csv";
 import { BurndownChart, VelocityChart } from "./charts";
 
-/** How many completed sprints the velocity chart shows. */
-export const VELOCITY_SPRINTS = 6;
-
 function pts(n: number): string {
   return `${n} ${n === 1 ? "pt" : "pts"}`;
 }
@@ -61,7 +58,7 @@ export function useSprintReport(sprintId: string): { value: SprintReport | null;
 }
 
 export function useVelocity(projectId: string): { value: VelocityResponse | null; failed: boolean } {
-  return useLoaded(() => connection().velocity(projectId, VELOCITY_SPRINTS), `${projectId}|${projectFingerprint()}`);
+  return useLoaded(() => connection().velocity(projectId), `${projectId}|${projectFingerprint()}`);
 }
 
 // ---- capacity ------------------------------------------------------------------------------
