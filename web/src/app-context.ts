@@ -35,15 +35,19 @@ export const store = new BoardStore(storage());
 
 export type View = "board" | "sprints";
 
+/** Pages outside any project: #/diagnostics. */
+export type Page = "" | "diagnostics";
+
 export interface Route {
   projectId: string;
   taskId: string;
   view: View;
+  page: Page;
   /** The sprint whose report the sprints view shows; "" for the plan. */
   reportId: string;
 }
 
-/** #/p/PROJECT[/sprints[/r/SPRINT]][/t/TASK][?FILTERS] */
+/** #/p/PROJECT[/sprints[/r/SPRINT]][/t/TASK][?FILTERS], or #/diagnostics */
 function parseHash(): Route {
   const m = /^#\/p\/([^/?]+)(\/sprints(?:\/r\/([^/?]+))?)?(?:\/t\/([^/?]+))?/.exec(location.hash);
   return {
@@ -51,6 +55,7 @@ function parseHash(): Route {
     view: m?.[2] ? "sprints" : "board",
     reportId: m?.[3] ? decodeURIComponent(m[3]) : "",
     taskId: m?.[4] ? decodeURIComponent(m[4]) : "",
+    page: !m && /^#\/diagnostics(?:$|[/?])/.test(location.hash) ? "diagnostics" : "",
   };
 }
 
