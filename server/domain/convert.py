@@ -72,6 +72,7 @@ def sprint(row: SprintRow) -> entities_pb2.Sprint:
         create_time=ts(row.created_at),
         update_time=ts(row.updated_at),
         complete_time=ts(row.completed_at),
+        capacity=row.capacity,
     )
 
 

@@ -258,4 +258,5 @@ class Domain(BoardReads, ChangeLog):
 
 def open_domain(config: ServerConfig) -> Domain:
     """Open (creating or migrating) the database in ``config.data_dir``."""
-    return Domain(Store(config.database_path), history_limit=config.history_limit)
+    clock = config.clock or _now_micros
+    return Domain(Store(config.database_path), history_limit=config.history_limit, clock=clock)

@@ -10,7 +10,7 @@ from typing import Any
 from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
 
-from server.domain import rows
+from server.domain import rows, sprint_ledger
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode, invalid, not_found
 from server.domain.events import CommittedEvent
@@ -45,6 +45,7 @@ class Tx:
                 (EventRow.project_id == project_id) & (EventRow.seq <= floor)
             ).execute()
         rows.execute(_MOVE_HEAD, (seq, floor, project_id))
+        sprint_ledger.observe(project_id, kind, event, self.now)
         self.events.append(CommittedEvent(project_id, seq, frame))
         return seq
 
