@@ -186,10 +186,10 @@ class Ledger:
         return spent
 
 
-def prune(now: int) -> None:
-    """Forget ids older than the window."""
+def prune(now: int) -> int:
+    """Forget ids older than the window; returns how many were forgotten."""
     horizon = now - IDEMPOTENCY_WINDOW_MICROS
-    AppliedRequestRow.delete().where(AppliedRequestRow.created_at < horizon).execute()
+    return int(AppliedRequestRow.delete().where(AppliedRequestRow.created_at < horizon).execute())
 
 
 def _current_of(error: errors_pb2.Error) -> Any:

@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 from tandem.v1 import entities_pb2, websocket_pb2
 
 from server.config import ServerConfig
-from server.domain import idempotency, members, registry, storage_errors, validate
+from server.domain import idempotency, members, registry, rows, storage_errors, validate
 from server.domain.actor import Actor
 from server.domain.changelog import ChangeLog
 from server.domain.errors import DomainError, ErrorCode
@@ -152,7 +152,7 @@ class Domain(BoardReads, ChangeLog):
         key = idempotency.key_of(scoped) if scoped is not None else None
         fingerprint = idempotency.fingerprint(command.kind, request.command) if key else b""
         try:
-            with self.store.db.atomic():  # a savepoint
+            with rows.Savepoint():
                 return self._run(command, request, key, fingerprint)
         except DomainError as err:
             # Recorded after its savepoint rolled back, so the record stays.
@@ -172,8 +172,10 @@ class Domain(BoardReads, ChangeLog):
 
     def _prune_applied_requests(self) -> None:
         self._commands_since_prune = 0
-        idempotency.prune(self._clock())
-        self.ledger.forget_counts()
+        if idempotency.prune(self._clock()):
+            # Counted again from the table when next charged; while nothing was forgotten,
+            # the counts kept are still exact (a member's count is read once, not per prune).
+            self.ledger.forget_counts()
         # Give the pages freed by forgotten ids and trimmed history back to the disk.
         self.store.db.execute_sql("PRAGMA incremental_vacuum")  # type: ignore[no-untyped-call]
 
