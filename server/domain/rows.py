@@ -21,6 +21,8 @@ M = TypeVar("M", bound=pw.Model)
 # peewee's translation of sqlite3's exceptions into its own (IntegrityError, ...).
 _PEEWEE_ERRORS = getattr(pw, "__exception_wrapper__")  # noqa: B009 - a dunder name
 _READERS: dict[type[pw.Model], Reader] = {}
+# Fields whose conversion gives back a value of this exact type unchanged.
+_NATIVE: dict[type[pw.Field], type] = {pw.TextField: str, pw.IntegerField: int}
 _UPDATE: dict[tuple[type[pw.Model], tuple[str, ...]], str] = {}
 
 
@@ -57,7 +59,7 @@ class Reader:
         fields: list[Any] = list(model._meta.sorted_fields)
         table = model._meta.table_name
         self.model = model
-        self.columns = [(f.name, f.python_value) for f in fields]
+        self.columns = [(f.name, f.python_value, _NATIVE.get(type(f))) for f in fields]
         selected = ", ".join(f'"{table}"."{f.column_name}"' for f in fields)
         primary: Any = model._meta.primary_key
         self.sql = (
@@ -73,8 +75,9 @@ class Reader:
         # What peewee's own cursor wrapper does for a row, without its per-query set-up.
         found = self.model(__no_default__=True)
         data = found.__data__
-        for (name, convert), value in zip(self.columns, values, strict=False):
-            data[name] = convert(value) if value is not None else None
+        for (name, convert, native), value in zip(self.columns, values, strict=False):
+            # A value SQLite already gives as the field's type is what converting returns.
+            data[name] = value if value is None or type(value) is native else convert(value)
         return found, values[len(self.columns) :]
 
 
