@@ -19,12 +19,13 @@ from tandem.v1 import commands_pb2, errors_pb2, websocket_pb2
 import server
 from server.command_table import COMMAND_TABLE
 from server.domain.errors import DomainError
+from server.domain.events import varint
 from server.realtime.codec import Outgoing, WebSocketMessage
 from server.realtime.connection import Connection
 from server.realtime.hub import Hub
 from server.realtime.identity import resolve_identity
 from server.realtime.protocol import MAX_ID_LENGTH, PROTOCOL_VERSION, CloseCode
-from server.realtime.subscription import Subscription, varint
+from server.realtime.subscription import Subscription
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from typing import Protocol
 from google.protobuf import timestamp_pb2
 from tandem.v1 import events_pb2, websocket_pb2
 
+from server.domain.events import varint
 from server.realtime.codec import Outgoing
 from server.realtime.identity import Identity
 from server.realtime.protocol import CloseCode
@@ -134,15 +135,6 @@ class Subscription:
         if self.presence_timer is not None:
             self.presence_timer.cancel()
             self.presence_timer = None
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 # The tag of Snapshot.presence (a length-delimited field).
