@@ -56,6 +56,10 @@ _MOVE_FLOOR = "UPDATE log_head SET floor_seq = ? WHERE project_id = ?"
 _TRIM = "DELETE FROM event WHERE project_id = ? AND seq <= ?"
 
 
+# What json.dumps(versions, sort_keys=True) uses, made once instead of per call.
+_VERSIONS_JSON = json.JSONEncoder(sort_keys=True)
+
+
 #: How an update reads one field's new column value from the command's message, given the
 #: entity's project and its own id (for references that must stay inside the project, or
 #: a key that must stay unique); raises a field-named DomainError for a bad value.
@@ -118,7 +122,7 @@ def merge(
     for name in changed:
         setattr(row, name, values[name])
         versions[name] = row.version
-    row.field_versions = json.dumps(versions, sort_keys=True)
+    row.field_versions = _VERSIONS_JSON.encode(versions)
     row.updated_at = tx.now
     rows.save_columns(row, (*changed, "version", "field_versions", "updated_at"))
     return changed
