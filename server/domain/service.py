@@ -136,6 +136,8 @@ class Domain(BoardReads, ChangeLog):
                 if self._commands_since_prune >= PRUNE_EVERY:
                     self._prune_applied_requests()
         except pw.DatabaseError as err:  # the commit itself failed: nothing was saved
+            # Nor were the records the ledger counted for it: count again from the table.
+            self.ledger.forget_counts()
             failure = storage_errors.classify(err)
             return [failure for _ in batch]
         self.sink.publish(events)
