@@ -30,17 +30,6 @@ class CommittedEvent:
 
 log = logging.getLogger(__name__)
 
-
-def varint(n: int) -> bytes:
-    """``n`` as a protobuf varint: a field's tag or length, for joining encoded messages."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 Listener = Callable[[Sequence[CommittedEvent]], None]
 
 

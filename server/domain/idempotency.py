@@ -19,8 +19,8 @@ from tandem.v1 import errors_pb2, websocket_pb2
 
 from server.domain import rows
 from server.domain.errors import DomainError, ErrorCode
-from server.domain.events import varint
 from server.storage.models import AppliedRequestRow
+from server.wire import varint
 
 log = logging.getLogger(__name__)
 

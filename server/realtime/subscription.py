@@ -15,10 +15,10 @@ from typing import Protocol
 from google.protobuf import timestamp_pb2
 from tandem.v1 import events_pb2, websocket_pb2
 
-from server.domain.events import varint
 from server.realtime.codec import Outgoing
 from server.realtime.identity import Identity
 from server.realtime.protocol import CloseCode
+from server.wire import varint
 
 
 class Subscriber(Protocol):
