@@ -146,9 +146,10 @@ def complete(tx: Tx, cmd: commands_pb2.CompleteSprint) -> websocket_pb2.Ack:
             & (TaskRow.status != entities_pb2.TaskStatus.TASK_STATUS_DONE)
         )
     )
+    project_key = projects.row(current.project_id).key
     for task in open_tasks:
         # Each carried task gets its own event, so every client's copy stays exact.
-        tasks.apply(tx, task, {"sprint_id": target or None}, 0)
+        tasks.apply(tx, task, project_key, {"sprint_id": target or None}, 0)
     values = {"state": State.SPRINT_STATE_COMPLETED, "completed_at": tx.now}
     merge(tx, current, values, 0, lambda: convert.sprint(current))
     return _emit(tx, current, ["state"], [t.id for t in open_tasks], target)
