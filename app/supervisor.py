@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QUrl
 
 from server.config import ServerConfig
-from server.handle import EventObserver, PeopleObserver, ServerHandle, Starter, is_port_in_use
+from server.handle import (
+    InboxObserver,
+    PeopleObserver,
+    ServerHandle,
+    Starter,
+    is_port_in_use,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +43,7 @@ def start_server(
     config: ServerConfig,
     preferred_port: int,
     *,
-    on_event: EventObserver,
+    on_inbox: InboxObserver,
     on_people: PeopleObserver,
     starter: Starter | None = None,
     port_attempts: int = PORT_ATTEMPTS,
@@ -53,7 +59,7 @@ def start_server(
     taken: list[int] = []
     for port in candidates:
         handle = ServerHandle(dataclasses.replace(config, port=port), starter=starter)
-        handle.add_event_observer(on_event)
+        handle.add_inbox_observer(on_inbox)
         handle.add_people_observer(on_people)
         try:
             url = handle.start(timeout)

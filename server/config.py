@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,11 @@ class ServerConfig:
     # and in total (0: as many as the open-file limit leaves room for).
     lan_unauthenticated_per_address: int = 32
     lan_unauthenticated_total: int = 0
+    # The domain's clock (microseconds since the epoch); None: the system's. Tests move time
+    # with it (due dates).
+    clock: Callable[[], int] | None = None
+    # How often the server looks whether the day has changed (due-date reminders).
+    day_check_seconds: float = 300.0
 
     @property
     def database_path(self) -> Path:

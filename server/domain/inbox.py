@@ -28,7 +28,7 @@ from typing import Any
 
 from tandem.v1 import entities_pb2, events_pb2, inbox_pb2, websocket_pb2
 
-from server.domain import convert, mentions, members, projects, rows, tasks
+from server.domain import convert, members, mentions, projects, rows, tasks
 from server.domain.errors import DomainError, ErrorCode, invalid
 from server.domain.events import Delivery
 from server.domain.tx import Tx
@@ -44,7 +44,7 @@ MAX_PAGE = 200
 MAX_MARK = 1000
 
 # Which of an event's items a member gets when several apply (the highest).
-_RANK = {
+_RANK: dict[int, int] = {
     Kind.INBOX_ITEM_KIND_CHANGED: 1,
     Kind.INBOX_ITEM_KIND_COMMENT: 2,
     Kind.INBOX_ITEM_KIND_ASSIGNED: 3,

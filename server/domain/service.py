@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -246,6 +247,10 @@ class Domain(BoardReads, ChangeLog):
     async def sweep_due_async(self) -> int:
         return await self.store.call(self.sweep_due)
 
+    def today(self) -> date:
+        """The calendar day of the domain's clock, in this computer's time zone."""
+        return inbox.local_day(self._clock())
+
     def owner_actor(self) -> Actor:
         return Actor(member_id=members.OWNER_ID)
 
@@ -277,4 +282,8 @@ class Domain(BoardReads, ChangeLog):
 
 def open_domain(config: ServerConfig) -> Domain:
     """Open (creating or migrating) the database in ``config.data_dir``."""
-    return Domain(Store(config.database_path), history_limit=config.history_limit)
+    return Domain(
+        Store(config.database_path),
+        history_limit=config.history_limit,
+        clock=config.clock or _now_micros,
+    )

@@ -19,7 +19,7 @@ from tandem.v1 import entities_pb2, events_pb2, websocket_pb2
 from server.access import AccessEnded
 from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
-from server.domain.events import CommittedEvent
+from server.domain.events import CommittedEvent, Delivery
 from server.domain.service import Domain
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
@@ -131,6 +131,8 @@ class Hub:
         # Per project, the live subscriptions shown in its presence, in order of arrival.
         self._shown: dict[str, dict[str, Subscription]] = {}
         self._generation: dict[str, int] = {}
+        # Identified connections by member, for what goes to one member only (their inbox).
+        self._by_member: dict[str, dict[str, Connection]] = {}
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -141,10 +143,12 @@ class Hub:
         if CONFIG in app:
             self._config = app[CONFIG]
         remove = self._domain.sink.add_listener(self._on_commit)
+        remove_inbox = self._domain.inbox_sink.add_listener(self._on_inbox)
         try:
             yield
         finally:
             remove()
+            remove_inbox()
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
         """on_shutdown: flush every queue, then close every socket with 1001."""
@@ -245,10 +249,18 @@ class Hub:
         conn.on_abort = self._leave_all
 
     def identified(self, conn: Connection) -> None:
+        if conn.identity is not None:
+            self._by_member.setdefault(conn.identity.member.id, {})[conn.id] = conn
         self._notify()
 
     def detach(self, conn: Connection) -> None:
         self._leave_all(conn)
+        if conn.identity is not None:
+            mine = self._by_member.get(conn.identity.member.id)
+            if mine is not None:
+                mine.pop(conn.id, None)
+                if not mine:
+                    del self._by_member[conn.identity.member.id]
         if self._connections.pop(conn.id, None) is not None and conn.identity is not None:
             self._notify()
 
@@ -318,6 +330,24 @@ class Hub:
             seq = event.seq
             for sub in tuple(subs.values()):
                 sub.deliver(seq, out)
+
+    def _on_inbox(self, deliveries: Sequence[Delivery]) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            loop.call_soon_threadsafe(self.deliver_inbox, deliveries)
+
+    def deliver_inbox(self, deliveries: Iterable[Delivery]) -> None:
+        """Each change to a member's inbox, to every open connection of that member."""
+        for delivery in deliveries:
+            conns = self._by_member.get(delivery.member_id)
+            if not conns:
+                continue
+            out = Outgoing(delivery.frame)
+            for conn in tuple(conns.values()):
+                if conn.open:
+                    conn.offer(out)
 
     # Snapshots ---------------------------------------------------------------------
 
