@@ -347,7 +347,6 @@ def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
             source=_event_source(task.project_id, seq),
             once_key=f"{task.assignee_id}|{_event_source(task.project_id, seq)}",
             actor_id=maker.actor_id,
-            excerpt=_short(task.title),
             seq=seq,
         )
     )
