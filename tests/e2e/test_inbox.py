@@ -153,3 +153,32 @@ def test_watching_decides_what_reaches_bob(server: LiveServer, browser: Any) -> 
     expect(items).to_have_count(2)
     expect(items.first).to_contain_text("Alice mentioned you")
     expect(items.nth(1)).to_contain_text("Alice changed")
+
+
+def test_due_today_and_tomorrow_show_in_the_inbox(server: LiveServer, browser: Any) -> None:
+    pid, _ = seed(server)
+    bob = person(browser, server, "Bob", bypass_csp=True)
+    live(bob, f"{server.url}/#/p/{pid}")
+    members = server.api("GET", "/api/v1/members")["members"]
+    bob_id = next(m["id"] for m in members if m["displayName"] == "Bob")
+    # The board's day is the server's (this machine's, as the browser's is).
+    today = bob.evaluate("() => new Date().toLocaleDateString('en-CA')")
+    tomorrow = bob.evaluate(
+        "() => { const d = new Date(); d.setDate(d.getDate() + 1); return d.toLocaleDateString('en-CA') }"
+    )
+    for title, due in (("Renew the certificate", today), ("Send the invoices", tomorrow)):
+        server.api(
+            "POST",
+            f"/api/v1/projects/{pid}/tasks",
+            {"title": title, "assigneeId": bob_id, "dueDate": due},
+        )
+    # Each: the assignment and the due date (the owner's script assigned it).
+    expect(badge(bob)).to_have_text("4")
+    bob.get_by_test_id("inbox-button").click()
+    items = bob.get_by_test_id("inbox-item")
+    expect(items).to_have_count(4)
+    expect(bob.locator(".due-today")).to_have_text("Due today")
+    expect(items.filter(has_text="Due today")).to_contain_text("WEB-3 Renew the certificate")
+    expect(items.filter(has_text="Due tomorrow")).to_contain_text("WEB-4 Send the invoices")
+    axe_clean(bob, "inbox with due dates")
+    shoot(bob, "inbox-due")
