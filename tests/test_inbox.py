@@ -309,3 +309,17 @@ def test_nothing_is_made_when_the_change_is_refused(people: People) -> None:
     with pytest.raises(DomainError):
         comment(p, p.alice, t.id, "")
     assert inbox(p, p.bob).items == before
+
+
+def test_read_items_are_let_go_after_a_while_unread_ones_never(
+    people: People, clock: Clock
+) -> None:
+    p = people
+    pid = project(p)
+    task(p, p.alice, pid, title="Old", assignee_id=p.bob.member_id)
+    task(p, p.alice, pid, title="Older", assignee_id=p.bob.member_id)
+    first = inbox(p, p.bob).items[-1]
+    p.run(p.bob, mark_inbox_read=inbox_pb2.MarkInboxRead(item_ids=[first.id]))
+    clock.set(datetime(2026, 6, 20, 9, 0))  # 102 days on
+    p.domain.sweep_due()
+    assert [i.task_key for i in inbox(p, p.bob).items] == ["WEB-2"]

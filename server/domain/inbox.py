@@ -3,7 +3,7 @@
 Items are derived from the change log's events inside the transaction that appends them
 (``derive``, called by the service in the command's savepoint): an event and the items it
 makes commit together or not at all, so none is missed, and each item carries a ``once_key``
-(unique in the table) so that none is made twice, whatever runs again. Due dates are not
+(unique per member) so that none is made twice, whatever runs again. Due dates are not
 events: ``sweep_due`` puts "due today/tomorrow" items in the inboxes as the days pass (and a
 change of due date does at once), with the same once-only key per task, member and day.
 
@@ -32,7 +32,7 @@ from server.domain import convert, members, mentions, projects, rows, tasks
 from server.domain.errors import DomainError, ErrorCode, invalid
 from server.domain.events import Delivery
 from server.domain.tx import Tx
-from server.storage.models import InboxItemRow, MemberRow, TaskRow, TaskWatchRow
+from server.storage.models import InboxItemRow, MemberRow, ProjectRow, TaskRow, TaskWatchRow
 
 Kind = inbox_pb2.InboxItemKind
 Status = entities_pb2.TaskStatus
@@ -81,12 +81,10 @@ def _short(text: str, limit: int = 200) -> str:
 
 
 def watcher_ids(task_id: str) -> list[str]:
-    query = (
-        TaskWatchRow.select(TaskWatchRow.member_id)
-        .where(TaskWatchRow.task_id == task_id)
-        .order_by(TaskWatchRow.created_at, TaskWatchRow.member_id)
-    )
-    return [r.member_id for r in query]
+    return [str(r[0]) for r in rows.execute(_WATCHERS, (task_id,)).fetchall()]
+
+
+_WATCHERS = "SELECT member_id FROM task_watch WHERE task_id = ? ORDER BY created_at, member_id"
 
 
 def _start_watching(task_id: str, member_id: str, now: int) -> bool:
@@ -97,6 +95,11 @@ def _start_watching(task_id: str, member_id: str, now: int) -> bool:
     return bool(cursor.rowcount)
 
 
+# Not the identity REST calls act as (see convert.member's rest_caller): no one to mention.
+_PEOPLE = (
+    "SELECT id, display_name FROM member"
+    " WHERE NOT (client_id IS NULL AND role = ?) ORDER BY created_at"
+)
 _WATCH = "INSERT OR IGNORE INTO task_watch (task_id, member_id, created_at) VALUES (?, ?, ?)"
 
 
@@ -160,22 +163,22 @@ class _Maker:
     now: int
     actor_id: str = ""
     drafts: dict[tuple[str, str], _Draft] = field(default_factory=dict)
-    _people: list[entities_pb2.Member] | None = None
+    _people: list[tuple[str, str]] | None = None
 
     @property
     def today(self) -> date:
         return local_day(self.now)
 
-    def people(self) -> list[entities_pb2.Member]:
+    def people(self) -> list[tuple[str, str]]:
+        """Who may be mentioned: (id, display name) of every member but the REST identity."""
         if self._people is None:
-            self._people = [convert.member(r) for r in MemberRow.select()]
+            found = rows.execute(_PEOPLE, (members.Role.MEMBER_ROLE_OWNER,)).fetchall()
+            self._people = [(str(i), str(n)) for i, n in found]
         return self._people
 
     def name(self, member_id: str) -> str:
-        for person in self.people():
-            if person.id == member_id:
-                return person.display_name or "Someone"
-        return "Someone"
+        row = rows.by_id(MemberRow, member_id)
+        return (row.display_name if row is not None else "") or "Someone"
 
     def offer(self, draft: _Draft) -> None:
         if not draft.member_id or (draft.actor_id and draft.member_id == self.actor_id):
@@ -193,7 +196,7 @@ class _Maker:
                     Kind.INBOX_ITEM_KIND_MENTION,
                     task,
                     source=_event_source(task.project_id, seq),
-                    once_key=f"{member_id}|mention:{once}",
+                    once_key=f"mention:{once}",
                     actor_id=self.actor_id,
                     excerpt=_short(text),
                     seq=seq,
@@ -221,7 +224,7 @@ class _Maker:
                     kind,
                     task,
                     source=source,
-                    once_key=f"{member_id}|{source}",
+                    once_key=source,
                     excerpt=f"Due {word} ({task.due_date})",
                     due_date=task.due_date,
                 )
@@ -252,8 +255,23 @@ class _Maker:
             )
             if not cursor.rowcount:
                 continue  # made before (a mention already told, a due date already shown)
-            row = InboxItemRow.get_by_id(cursor.lastrowid)
-            made.setdefault(d.member_id, []).append(to_proto(row))
+            made.setdefault(d.member_id, []).append(
+                inbox_pb2.InboxItem(
+                    id=cursor.lastrowid,
+                    kind=Kind.ValueType(d.kind),
+                    project_id=d.task.project_id,
+                    task_id=d.task.id,
+                    task_key=d.task.key,
+                    task_title=d.task.title,
+                    actor_id=d.actor_id,
+                    excerpt=d.excerpt,
+                    changed_fields=d.changed_fields,
+                    seq=d.seq,
+                    due_date=d.due_date,
+                    source=d.source,
+                    create_time=convert.ts(self.now),
+                )
+            )
         self.drafts.clear()
         return [_delivery(member_id, items) for member_id, items in made.items()]
 
@@ -270,11 +288,10 @@ def _event_source(project_id: str, seq: int) -> str:
 
 
 def unread_count(member_id: str) -> int:
-    return int(
-        InboxItemRow.select()
-        .where((InboxItemRow.member_id == member_id) & InboxItemRow.read_at.is_null())
-        .count()
-    )
+    return int(rows.execute(_UNREAD, (member_id,)).fetchone()[0])
+
+
+_UNREAD = "SELECT COUNT(*) FROM inbox_item WHERE member_id = ? AND read_at IS NULL"
 
 
 def _delivery(member_id: str, items: Iterable[inbox_pb2.InboxItem]) -> Delivery:
@@ -345,7 +362,7 @@ def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
             Kind.INBOX_ITEM_KIND_ASSIGNED,
             task,
             source=_event_source(task.project_id, seq),
-            once_key=f"{task.assignee_id}|{_event_source(task.project_id, seq)}",
+            once_key=_event_source(task.project_id, seq),
             actor_id=maker.actor_id,
             seq=seq,
         )
@@ -378,7 +395,7 @@ def _on_task_updated(maker: _Maker, ev: events_pb2.TaskUpdated) -> None:
                     Kind.INBOX_ITEM_KIND_CHANGED,
                     task,
                     source=source,
-                    once_key=f"{member_id}|{source}",
+                    once_key=source,
                     actor_id=maker.actor_id,
                     excerpt=excerpt,
                     changed_fields=tuple(noted),
@@ -389,8 +406,11 @@ def _on_task_updated(maker: _Maker, ev: events_pb2.TaskUpdated) -> None:
 
 
 def _comment_task(comment: entities_pb2.Comment) -> entities_pb2.Task:
-    row = tasks.row(comment.task_id)
-    return convert.task(row, projects.row(row.project_id).key)
+    row = rows.by_id(TaskRow, comment.task_id)
+    if row is None:
+        return tasks.get(comment.task_id)  # NOT_FOUND
+    project = rows.by_id(ProjectRow, row.project_id)
+    return convert.task(row, project.key if project is not None else "")
 
 
 def _on_comment_added(maker: _Maker, ev: events_pb2.CommentAdded) -> None:
@@ -405,7 +425,7 @@ def _on_comment_added(maker: _Maker, ev: events_pb2.CommentAdded) -> None:
                 Kind.INBOX_ITEM_KIND_COMMENT,
                 task,
                 source=source,
-                once_key=f"{member_id}|{source}",
+                once_key=source,
                 actor_id=maker.actor_id,
                 excerpt=_short(comment.body),
                 seq=ev.seq,
@@ -441,8 +461,14 @@ def derive(tx: Tx) -> None:
     tx.deliveries.extend(maker.write())
 
 
+#: Read items older than this are let go (once a day), so an inbox stays a size to page.
+KEEP_READ_DAYS = 90
+
+
 def sweep_due(now: int) -> list[Delivery]:
-    """Items for every open task due today or tomorrow (as of ``now``), made once each."""
+    """Items for every open task due today or tomorrow (as of ``now``), made once each; read
+    items older than KEEP_READ_DAYS go."""
+    rows.execute(_FORGET_READ, (now - KEEP_READ_DAYS * 86_400 * 1_000_000,))
     maker = _Maker(now=now)
     today = maker.today
     days = (today.isoformat(), (today + timedelta(days=1)).isoformat())
@@ -456,6 +482,9 @@ def sweep_due(now: int) -> list[Delivery]:
             key = keys[row.project_id] = projects.row(row.project_id).key
         maker.due(convert.task(row, key))
     return maker.write()
+
+
+_FORGET_READ = "DELETE FROM inbox_item WHERE read_at IS NOT NULL AND read_at < ?"
 
 
 # ---- reading and marking ------------------------------------------------------------------

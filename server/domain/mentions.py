@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from tandem.v1 import entities_pb2
-
 
 def aliases(display_name: str) -> list[str]:
     """The ways people write ``@name`` for a display name: full, first word, no spaces."""
@@ -33,8 +31,15 @@ def mentions(body: str, display_name: str) -> bool:
     return False
 
 
-def mentioned(body: str, people: Iterable[entities_pb2.Member]) -> list[str]:
-    """The ids of the members ``body`` mentions, in the order given."""
+def mentioned(body: str, people: Iterable[tuple[str, str]]) -> list[str]:
+    """The ids of the people (id, display name) ``body`` mentions, in the order given."""
     if "@" not in body:
         return []
-    return [m.id for m in people if not m.rest_caller and mentions(body, m.display_name)]
+    folded = body.casefold()
+    found = []
+    for member_id, name in people:
+        # Every alias starts with the name's first word: most people are ruled out cheaply.
+        first = name.strip().split()[0].casefold() if name.strip() else ""
+        if first and f"@{first}" in folded and mentions(body, name):
+            found.append(member_id)
+    return found

@@ -171,7 +171,9 @@ CREATE INDEX applied_request_member ON applied_request (member_id, created_at);
 """
 
 # The inbox: who watches which task, and each member's items (mentions, assignments,
-# changes to watched tasks, due dates), each made once (once_key) and read or not.
+# changes to watched tasks, due dates), each made once per member (once_key) and read or not.
+# Few indexes on purpose: each is a page more to write for every item of every change (the
+# member's items are found through the (member_id, once_key) index).
 V_INBOX = """
 CREATE TABLE task_watch (
     task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
@@ -181,7 +183,7 @@ CREATE TABLE task_watch (
 ) WITHOUT ROWID;
 CREATE INDEX task_watch_member ON task_watch (member_id);
 CREATE TABLE inbox_item (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     member_id TEXT NOT NULL REFERENCES member (id) ON DELETE CASCADE,
     kind INTEGER NOT NULL,
     project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
@@ -194,11 +196,11 @@ CREATE TABLE inbox_item (
     seq INTEGER NOT NULL DEFAULT 0,
     due_date TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL,
-    once_key TEXT NOT NULL UNIQUE,
+    once_key TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    read_at INTEGER
+    read_at INTEGER,
+    UNIQUE (member_id, once_key)
 );
-CREATE INDEX inbox_item_member ON inbox_item (member_id, id);
 CREATE INDEX inbox_item_unread ON inbox_item (member_id, id) WHERE read_at IS NULL;
 """
 

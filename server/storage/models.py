@@ -188,9 +188,10 @@ class InboxItemRow(BaseModel):
     seq = pw.IntegerField(default=0)
     due_date = pw.TextField(default="")
     source = pw.TextField()
-    once_key = pw.TextField(unique=True)
+    once_key = pw.TextField()
     created_at = pw.IntegerField()
     read_at = pw.IntegerField(null=True)
 
     class Meta:
         table_name = "inbox_item"
+        indexes = ((("member_id", "once_key"), True),)
