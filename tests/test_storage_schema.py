@@ -54,7 +54,8 @@ def test_the_model_matches_the_migrated_table(
     fields = {f.column_name: f for f in model._meta.sorted_fields}
     assert list(fields) == list(columns), f"{table}: columns differ or are out of order"
     # A composite primary key's columns are each part of the table's key.
-    composite = set(model._meta.primary_key.field_names) if model._meta.composite_key else set()
+    key = model._meta.primary_key
+    composite = set(key.field_names) if isinstance(key, pw.CompositeKey) else set()
     for name, field in fields.items():
         _, _, sql_type, notnull, default, pk = columns[name]
         where = f"{table}.{name}"

@@ -255,23 +255,25 @@ class _Maker:
             )
             if not cursor.rowcount:
                 continue  # made before (a mention already told, a due date already shown)
-            made.setdefault(d.member_id, []).append(
-                inbox_pb2.InboxItem(
-                    id=cursor.lastrowid,
-                    kind=Kind.ValueType(d.kind),
-                    project_id=d.task.project_id,
-                    task_id=d.task.id,
-                    task_key=d.task.key,
-                    task_title=d.task.title,
-                    actor_id=d.actor_id,
-                    excerpt=d.excerpt,
-                    changed_fields=d.changed_fields,
-                    seq=d.seq,
-                    due_date=d.due_date,
-                    source=d.source,
-                    create_time=convert.ts(self.now),
-                )
+            # The row as written, not read back: the proto is made the one way rows make it.
+            written = InboxItemRow(
+                id=cursor.lastrowid,
+                member_id=d.member_id,
+                kind=d.kind,
+                project_id=d.task.project_id,
+                task_id=d.task.id,
+                task_key=d.task.key,
+                task_title=d.task.title,
+                actor_id=d.actor_id,
+                excerpt=d.excerpt,
+                changed_fields=json.dumps(list(d.changed_fields)),
+                seq=d.seq,
+                due_date=d.due_date,
+                source=d.source,
+                once_key=d.once_key,
+                created_at=self.now,
             )
+            made.setdefault(d.member_id, []).append(to_proto(written))
         self.drafts.clear()
         return [_delivery(member_id, items) for member_id, items in made.items()]
 

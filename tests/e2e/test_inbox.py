@@ -164,7 +164,8 @@ def test_due_today_and_tomorrow_show_in_the_inbox(server: LiveServer, browser: A
     # The board's day is the server's (this machine's, as the browser's is).
     today = bob.evaluate("() => new Date().toLocaleDateString('en-CA')")
     tomorrow = bob.evaluate(
-        "() => { const d = new Date(); d.setDate(d.getDate() + 1); return d.toLocaleDateString('en-CA') }"
+        "() => { const d = new Date(); d.setDate(d.getDate() + 1);"
+        " return d.toLocaleDateString('en-CA') }"
     )
     for title, due in (("Renew the certificate", today), ("Send the invoices", tomorrow)):
         server.api(
