@@ -323,3 +323,16 @@ def test_read_items_are_let_go_after_a_while_unread_ones_never(
     clock.set(datetime(2026, 6, 20, 9, 0))  # 102 days on
     p.domain.sweep_due()
     assert [i.task_key for i in inbox(p, p.bob).items] == ["WEB-2"]
+
+
+def test_a_mention_told_before_gives_way_to_the_change_a_watcher_hears_of(
+    people: People,
+) -> None:
+    p = people
+    pid = project(p)
+    t = task(p, p.alice, pid)
+    p.run(p.cara, watch_task=inbox_pb2.WatchTask(task_id=t.id, watching=True))
+    update(p, p.alice, t.id, description="for @cara")
+    update(p, p.alice, t.id, description="for @cara, with more detail")
+    kinds_now = [i.kind for i in inbox(p, p.cara).items]
+    assert kinds_now == [Kind.INBOX_ITEM_KIND_CHANGED, Kind.INBOX_ITEM_KIND_MENTION]

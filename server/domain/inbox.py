@@ -162,7 +162,8 @@ class _Maker:
 
     now: int
     actor_id: str = ""
-    drafts: dict[tuple[str, str], _Draft] = field(default_factory=dict)
+    # Per member and source, every item that applies (the best one made is kept).
+    drafts: dict[tuple[str, str], list[_Draft]] = field(default_factory=dict)
     _people: list[tuple[str, str]] | None = None
 
     @property
@@ -183,10 +184,7 @@ class _Maker:
     def offer(self, draft: _Draft) -> None:
         if not draft.member_id or (draft.actor_id and draft.member_id == self.actor_id):
             return
-        key = (draft.member_id, draft.source)
-        held = self.drafts.get(key)
-        if held is None or _RANK.get(draft.kind, 0) > _RANK.get(held.kind, 0):
-            self.drafts[key] = draft
+        self.drafts.setdefault((draft.member_id, draft.source), []).append(draft)
 
     def mentions(self, text: str, task: entities_pb2.Task, seq: int, once: str) -> None:
         for member_id in mentions.mentioned(text, self.people()):
@@ -233,55 +231,60 @@ class _Maker:
     def write(self) -> list[Delivery]:
         """Insert each item not made before; the deliveries for the members who got some."""
         made: dict[str, list[inbox_pb2.InboxItem]] = {}
-        for d in self.drafts.values():
-            cursor = rows.execute(
-                _INSERT,
-                (
-                    d.member_id,
-                    d.kind,
-                    d.task.project_id,
-                    d.task.id,
-                    d.task.key,
-                    d.task.title,
-                    d.actor_id,
-                    d.excerpt,
-                    json.dumps(list(d.changed_fields)),
-                    d.seq,
-                    d.due_date,
-                    d.source,
-                    d.once_key,
-                    self.now,
-                ),
-            )
-            if not cursor.rowcount:
-                continue  # made before (a mention already told, a due date already shown)
-            # The row as written, not read back: the proto is made the one way rows make it.
-            written = InboxItemRow(
-                id=cursor.lastrowid,
-                member_id=d.member_id,
-                kind=d.kind,
-                project_id=d.task.project_id,
-                task_id=d.task.id,
-                task_key=d.task.key,
-                task_title=d.task.title,
-                actor_id=d.actor_id,
-                excerpt=d.excerpt,
-                changed_fields=json.dumps(list(d.changed_fields)),
-                seq=d.seq,
-                due_date=d.due_date,
-                source=d.source,
-                once_key=d.once_key,
-                created_at=self.now,
-            )
-            made.setdefault(d.member_id, []).append(to_proto(written))
+        for offered in self.drafts.values():
+            # The best first; one told before (a mention already made) gives way to the next.
+            for d in sorted(offered, key=lambda d: _RANK.get(d.kind, 0), reverse=True):
+                if self._insert(d, made):
+                    break
         self.drafts.clear()
         return [_delivery(member_id, items) for member_id, items in made.items()]
 
+    def _insert(self, d: _Draft, made: dict[str, list[inbox_pb2.InboxItem]]) -> bool:
+        """Write one item unless made before; True when it was written."""
+        row = InboxItemRow(
+            member_id=d.member_id,
+            kind=d.kind,
+            project_id=d.task.project_id,
+            task_id=d.task.id,
+            task_key=d.task.key,
+            task_title=d.task.title,
+            actor_id=d.actor_id,
+            excerpt=d.excerpt,
+            changed_fields=json.dumps(list(d.changed_fields)),
+            seq=d.seq,
+            due_date=d.due_date,
+            source=d.source,
+            once_key=d.once_key,
+            created_at=self.now,
+        )
+        cursor = rows.execute(_INSERT, [getattr(row, name) for name in _INSERTED])
+        if not cursor.rowcount:
+            return False  # made before (a mention already told, a due date already shown)
+        # The row as written, not read back: the proto is made the one way rows make it.
+        row.id = cursor.lastrowid
+        made.setdefault(d.member_id, []).append(to_proto(row))
+        return True
 
+
+_INSERTED = (
+    "member_id",
+    "kind",
+    "project_id",
+    "task_id",
+    "task_key",
+    "task_title",
+    "actor_id",
+    "excerpt",
+    "changed_fields",
+    "seq",
+    "due_date",
+    "source",
+    "once_key",
+    "created_at",
+)
 _INSERT = (
-    "INSERT OR IGNORE INTO inbox_item (member_id, kind, project_id, task_id, task_key,"
-    " task_title, actor_id, excerpt, changed_fields, seq, due_date, source, once_key,"
-    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT OR IGNORE INTO inbox_item ({', '.join(_INSERTED)})"
+    f" VALUES ({', '.join('?' * len(_INSERTED))})"
 )
 
 
