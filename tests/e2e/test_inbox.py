@@ -39,20 +39,28 @@ def test_alice_mentions_bob_and_his_inbox_updates_live(server: LiveServer, brows
     bob = person(browser, server, "Bob Stone", bypass_csp=True)
     live(bob, f"{server.url}/#/p/{pid}")
     expect(bob.get_by_test_id("inbox-button")).to_have_attribute("aria-label", "Inbox")
+    bonnie = person(browser, server, "Bonnie")
+    live(bonnie, f"{server.url}/#/p/{pid}")
     alice = person(browser, server, "Alice", bypass_csp=True)
     live(alice, f"{server.url}/#/p/{pid}/t/{login['id']}")
 
-    # Completion: "@bo" offers Bob; the keyboard chooses and inserts him.
+    # Completion: "@bo" offers Bob and Bonnie; the arrow keys choose (round the list), Enter
+    # inserts.
     box = alice.get_by_label("New comment")
     box.click()
     box.type("Could you check this, @bo")
     options = alice.get_by_test_id("mention-list").get_by_role("option")
-    expect(options).to_have_count(1)
-    expect(options.first).to_contain_text("Bob Stone")
+    expect(options).to_have_count(2)
+    expect(options.nth(0)).to_contain_text("Bob Stone")
+    expect(options.nth(1)).to_contain_text("Bonnie")
     expect(options.first).to_have_attribute("aria-selected", "true")
-    expect(box).to_have_attribute("aria-activedescendant", options.first.get_attribute("id") or "")
+    box.press("ArrowDown")
+    expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    expect(box).to_have_attribute("aria-activedescendant", options.nth(1).get_attribute("id") or "")
     axe_clean(alice, "mention completion")
     shoot(alice, "mention-completion")
+    box.press("ArrowDown")
+    expect(options.first).to_have_attribute("aria-selected", "true")
     box.press("Enter")
     expect(alice.get_by_test_id("mention-list")).to_have_count(0)
     expect(box).to_have_value("Could you check this, @BobStone ")
@@ -73,6 +81,7 @@ def test_alice_mentions_bob_and_his_inbox_updates_live(server: LiveServer, brows
     expect(badge(bob)).to_have_text("1")
     expect(bob.get_by_test_id("inbox-button")).to_have_attribute("aria-label", "Inbox, 1 unread")
     expect(badge(alice)).to_have_count(0)  # her own comment is no news to her
+    expect(badge(bonnie)).to_have_count(0)  # offered, not chosen
     bob.get_by_test_id("inbox-button").click()
     inbox = bob.get_by_test_id("inbox")
     item = inbox.get_by_test_id("inbox-item")
