@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,11 @@ class ServerConfig:
     record_path: Path | None = None
     record_seconds: float = recording.DEFAULT_SECONDS
     record_max_bytes: int = recording.DEFAULT_MAX_BYTES
+    # The time of every change, in microseconds since the epoch (None: the system clock);
+    # tests that script days (sprints, due dates) pass one they move.
+    clock: Callable[[], int] | None = None
+    # How often the server looks whether the day has changed (due-date reminders).
+    day_check_seconds: float = 300.0
 
     @property
     def database_path(self) -> Path:

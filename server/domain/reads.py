@@ -6,9 +6,11 @@ reads made of several queries run in one transaction so that they see one state.
 
 from __future__ import annotations
 
-from tandem.v1 import api_pb2, entities_pb2, websocket_pb2
+from collections.abc import Callable
 
-from server.domain import comments, members, projects, sprints, tasks
+from tandem.v1 import api_pb2, entities_pb2, reports_pb2, websocket_pb2
+
+from server.domain import comments, members, projects, sprint_reports, sprints, tasks
 from server.domain.changelog import epoch
 from server.domain.tasks import TaskFilter
 from server.storage.database import Store
@@ -19,6 +21,7 @@ class BoardReads:
     """What can be read of the board; mixed into ``Domain``, which owns ``store``."""
 
     store: Store
+    _clock: Callable[[], int]
 
     def list_projects(self) -> list[entities_pb2.Project]:
         return projects.list_all()
@@ -41,6 +44,14 @@ class BoardReads:
 
     def get_sprint(self, sprint_id: str) -> entities_pb2.Sprint:
         return sprints.get(sprint_id)
+
+    def sprint_report(self, sprint_id: str) -> reports_pb2.SprintReport:
+        with self.store.db.atomic():
+            return sprint_reports.report(sprint_id, self._clock())
+
+    def velocity(self, project_id: str, last: int) -> reports_pb2.VelocityResponse:
+        with self.store.db.atomic():
+            return sprint_reports.velocity(project_id, last)
 
     def list_members(self) -> list[entities_pb2.Member]:
         return members.list_all()

@@ -7,10 +7,15 @@
  * (poller.ts); both share the REST client (http.ts).
  */
 import {
+  create,
   fromBinary,
   toBinary,
   ErrorCode,
+  InboxPageSchema,
+  TaskWatchersSchema,
   ListCommentsResponseSchema,
+  SprintReportSchema,
+  VelocityResponseSchema,
   ListEventsResponseSchema,
   ListMembersResponseSchema,
   MemberSchema,
@@ -18,8 +23,12 @@ import {
   WebSocketMessageSchema,
   type Ack,
   type Comment,
+  type InboxPage,
   type Member,
   type Project,
+  type SprintReport,
+  type VelocityResponse,
+  type TaskWatchers,
   type UpdatePresence,
   type Welcome,
   type WebSocketMessage,
@@ -79,7 +88,7 @@ export interface ConnectionOptions {
 type Pending = { resolve: (a: Ack) => void; reject: (e: Error) => void };
 
 /** The commands the connection itself sends (the session and reads), rather than the outbox. */
-export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence"] as const satisfies readonly PayloadCase[];
+export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence", "getSprintReport", "getVelocity", "listInbox", "listWatchers"] as const satisfies readonly PayloadCase[];
 type ConnectionCommand = (typeof CONNECTION_COMMANDS)[number];
 
 export class RejectedError extends Error {
@@ -452,6 +461,44 @@ export class Connection {
       return ack.result.case === "comments" ? ack.result.value.comments : [];
     }
     return (await this.rest.get(ListCommentsResponseSchema, `/api/v1/tasks/${taskId}/comments`)).comments;
+  }
+
+  /** A sprint's record (the server keeps it; frozen once the sprint completed). */
+  async sprintReport(sprintId: string): Promise<SprintReport> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "getSprintReport", value: { sprintId } });
+      if (ack.result.case === "sprintReport") return ack.result.value;
+    }
+    return this.rest.get(SprintReportSchema, `/api/v1/sprints/${encodeURIComponent(sprintId)}/report`);
+  }
+
+  /** Committed against completed points of the project's last completed sprints (as many as
+   * the server shows by default). */
+  async velocity(projectId: string): Promise<VelocityResponse> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "getVelocity", value: { projectId } });
+      if (ack.result.case === "velocity") return ack.result.value;
+    }
+    return this.rest.get(VelocityResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/velocity`);
+  }
+
+  /** A page of this person's inbox, newest first (after pageToken). */
+  async listInbox(pageToken = "", pageSize = 30): Promise<InboxPage> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "listInbox", value: { pageToken, pageSize } });
+      return ack.result.case === "inbox" ? ack.result.value : create(InboxPageSchema);
+    }
+    const q = new URLSearchParams({ pageSize: String(pageSize), ...(pageToken ? { pageToken } : {}) });
+    return this.rest.get(InboxPageSchema, `/api/v1/inbox?${q}`);
+  }
+
+  /** Who watches a task. */
+  async listWatchers(taskId: string): Promise<TaskWatchers> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "listWatchers", value: { taskId } });
+      return ack.result.case === "watchers" ? ack.result.value : create(TaskWatchersSchema, { taskId });
+    }
+    return this.rest.get(TaskWatchersSchema, `/api/v1/tasks/${encodeURIComponent(taskId)}/watchers`);
   }
 
   /** Who this page acts as, with its role, for a client without a WebSocket welcome. */

@@ -38,7 +38,7 @@ export const TASK_FIELDS = {
 export type TaskField = keyof typeof TASK_FIELDS;
 
 /** Sprint fields a person can edit, by their proto (field mask) name. */
-export const SPRINT_FIELDS = { name: "name", goal: "goal", start_date: "startDate", end_date: "endDate" } as const;
+export const SPRINT_FIELDS = { name: "name", goal: "goal", start_date: "startDate", end_date: "endDate", capacity: "capacity" } as const;
 export type SprintField = keyof typeof SPRINT_FIELDS;
 
 /** Copies the fields named in mask (proto names) from src onto dst. */
@@ -250,6 +250,10 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
     overlay: (d, cmd) => void d.projects.delete(cmd.projectId),
     acked: (b, cmd) => b.drop(b.projects, cmd.projectId),
   },
+  // The inbox's own: nothing on the board changes. The inbox shows a mark at once
+  // (state/inbox.ts), and a pending watch shows from the outbox itself (ui/inbox.tsx).
+  markInboxRead: { overlay() {} },
+  watchTask: { overlay() {} },
 };
 
 /** The handler for one outbox entry's command (the table is keyed by case, so the types agree). */

@@ -33,6 +33,7 @@ import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
 import { ProjectNotFound } from "./guidance";
 import { assignable } from "./people";
+import { InboxButton, InboxPanel, inboxOpen } from "./inbox";
 
 const STATE_TEXT: Record<string, string> = {
   connecting: "Connecting…",
@@ -194,6 +195,7 @@ function actions(): Action[] {
       if (list.length > 400) break;
     }
   }
+  list.push({ name: "Open inbox", hint: store.inbox.unread.value ? `${store.inbox.unread.value} unread` : undefined, run: () => (inboxOpen.value = true) });
   list.push({ name: "All projects", run: () => go("") });
   list.push({ name: "Diagnostics", hint: "this computer", run: () => (location.hash = "#/diagnostics") });
   for (const p of store.viewProjects()) list.push({ name: `Open ${p.name}`, hint: p.key, run: () => go(p.id) });
@@ -326,6 +328,7 @@ export function App() {
             View only
           </span>
         )}
+        <InboxButton />
         <Indicator />
         <Me />
       </header>
@@ -338,6 +341,7 @@ export function App() {
       <CheatSheet />
       {connState.value === "ended" && <AccessEnded />}
       <Palette />
+      <InboxPanel />
     </div>
   );
 }

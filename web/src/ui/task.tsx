@@ -9,6 +9,7 @@ import { labelChange } from "../state/label-change";
 import { renderMarkdown } from "../markdown";
 import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
 import { assignable } from "./people";
+import { MentionBox, WatchButton } from "./inbox";
 
 function ago(d: Date | undefined): string {
   if (!d) return "";
@@ -97,6 +98,7 @@ function Description({ task }: { task: Task }) {
         )}
       </div>
       {editing ? (
+        <MentionBox>
         <TextField
           label="Description"
           multiline
@@ -109,6 +111,7 @@ function Description({ task }: { task: Task }) {
           }}
           onSave={(v, base) => store.updateTask(task.id, { description: v }, true, base)}
         />
+        </MentionBox>
       ) : (
         <div
           class="markdown"
@@ -198,7 +201,9 @@ function CommentItem({ c }: { c: Comment }) {
               setEdit(null);
             }}
           >
-            <textarea class="comment-input" value={edit} onInput={(e) => setEdit((e.target as HTMLTextAreaElement).value)} />
+            <MentionBox>
+              <textarea class="comment-input" aria-label="Edit comment" value={edit} onInput={(e) => setEdit((e.target as HTMLTextAreaElement).value)} />
+            </MentionBox>
             <div class="row">
               <button type="submit" class="primary small">Save</button>
               <button type="button" class="small" onClick={() => setEdit(null)}>Cancel</button>
@@ -260,9 +265,10 @@ function Comments({ task }: { task: Task }) {
           stopTyping();
         }}
       >
+        <MentionBox>
         <textarea
           class="comment-input"
-          placeholder="Leave a comment… (Markdown, Ctrl+Enter to send)"
+          placeholder="Leave a comment… (Markdown, @ to mention, Ctrl+Enter to send)"
           aria-label="New comment"
           value={body}
           onInput={(e) => {
@@ -277,6 +283,7 @@ function Comments({ task }: { task: Task }) {
           }}
           onBlur={() => !body && stopTyping()}
         />
+        </MentionBox>
         <div class="row">
           <button type="submit" class="primary small" disabled={!body.trim()}>
             Comment
@@ -432,6 +439,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
           </a>
         )}
         <span class="spacer" />
+        <WatchButton task={task} />
         <span class="avatars" data-testid="task-viewers">
           {viewers.map((p) => (
             <Avatar key={p.connectionId} member={p.member} size={22} ring />
