@@ -6,9 +6,11 @@ reads made of several queries run in one transaction so that they see one state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tandem.v1 import api_pb2, entities_pb2, websocket_pb2
 
-from server.domain import comments, members, projects, sprints, tasks
+from server.domain import archive, comments, members, projects, sprints, tasks, trash
 from server.domain.changelog import epoch
 from server.domain.tasks import TaskFilter
 from server.storage.database import Store
@@ -19,6 +21,7 @@ class BoardReads:
     """What can be read of the board; mixed into ``Domain``, which owns ``store``."""
 
     store: Store
+    _clock: Callable[[], int]
 
     def list_projects(self) -> list[entities_pb2.Project]:
         return projects.list_all()
@@ -38,6 +41,13 @@ class BoardReads:
 
     def list_sprints(self, project_id: str) -> list[entities_pb2.Sprint]:
         return sprints.list_for(project_id)
+
+    def list_trash(self, project_id: str) -> api_pb2.ListTrashResponse:
+        return trash.list_trash(project_id, self._clock())
+
+    def list_archive(self, project_id: str, text: str = "") -> api_pb2.ListArchiveResponse:
+        with self.store.db.atomic():
+            return archive.list_archive(project_id, text)
 
     def get_sprint(self, sprint_id: str) -> entities_pb2.Sprint:
         return sprints.get(sprint_id)

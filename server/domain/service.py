@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 from tandem.v1 import entities_pb2, websocket_pb2
 
 from server.config import ServerConfig
-from server.domain import idempotency, members, registry, storage_errors, validate
+from server.domain import idempotency, members, registry, storage_errors, trash, validate
 from server.domain.actor import Actor
 from server.domain.changelog import ChangeLog
 from server.domain.errors import DomainError, ErrorCode
@@ -173,6 +173,7 @@ class Domain(BoardReads, ChangeLog):
     def _prune_applied_requests(self) -> None:
         self._commands_since_prune = 0
         idempotency.prune(self._clock())
+        trash.purge_expired(self._clock())
         self.ledger.forget_counts()
         # Give the pages freed by forgotten ids and trimmed history back to the disk.
         self.store.db.execute_sql("PRAGMA incremental_vacuum")  # type: ignore[no-untyped-call]

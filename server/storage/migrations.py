@@ -170,7 +170,48 @@ CREATE INDEX applied_request_created ON applied_request (created_at);
 CREATE INDEX applied_request_member ON applied_request (member_id, created_at);
 """
 
-MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5)
+# The trash and the archive. A deleted task leaves the task table (so every read that does not
+# know about the trash still sees it gone) and waits here, with its subtasks and comments as
+# JSON rows, for 30 days; a deleted comment likewise. Archived tasks and sprints stay where they
+# are, marked here; the board's reads leave them out.
+V_TRASH_ARCHIVE = """
+CREATE TABLE task_trash (
+    task_id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at INTEGER NOT NULL,
+    deleted_by TEXT NOT NULL,
+    task_count INTEGER NOT NULL,
+    comment_count INTEGER NOT NULL,
+    rows TEXT NOT NULL
+);
+CREATE INDEX task_trash_project ON task_trash (project_id, deleted_at);
+CREATE INDEX task_trash_deleted ON task_trash (deleted_at);
+CREATE TABLE comment_trash (
+    comment_id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at INTEGER NOT NULL,
+    deleted_by TEXT NOT NULL,
+    row TEXT NOT NULL
+);
+CREATE INDEX comment_trash_deleted ON comment_trash (deleted_at);
+CREATE TABLE task_archive (
+    task_id TEXT PRIMARY KEY NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    archived_at INTEGER NOT NULL,
+    archived_by TEXT NOT NULL,
+    sprint_id TEXT REFERENCES sprint (id) ON DELETE SET NULL
+);
+CREATE INDEX task_archive_project ON task_archive (project_id, archived_at);
+CREATE TABLE sprint_archive (
+    sprint_id TEXT PRIMARY KEY NOT NULL REFERENCES sprint (id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    archived_at INTEGER NOT NULL,
+    archived_by TEXT NOT NULL
+);
+CREATE INDEX sprint_archive_project ON sprint_archive (project_id);
+"""
+
+MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_TRASH_ARCHIVE)
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
 #: (``PRAGMA incremental_vacuum``), so forgotten ids and trimmed history shrink the file.

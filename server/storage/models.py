@@ -162,3 +162,49 @@ class SessionRow(BaseModel):
 
     class Meta:
         table_name = "session"
+
+
+class TaskTrashRow(BaseModel):
+    task_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    deleted_at = pw.IntegerField()
+    deleted_by = pw.TextField()
+    task_count = pw.IntegerField()
+    comment_count = pw.IntegerField()
+    # JSON: {"tasks": [column dicts, the deleted task first], "comments": [...]}
+    rows = pw.TextField()
+
+    class Meta:
+        table_name = "task_trash"
+
+
+class CommentTrashRow(BaseModel):
+    comment_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    deleted_at = pw.IntegerField()
+    deleted_by = pw.TextField()
+    row = pw.TextField()
+
+    class Meta:
+        table_name = "comment_trash"
+
+
+class TaskArchiveRow(BaseModel):
+    task_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    archived_at = pw.IntegerField()
+    archived_by = pw.TextField()
+    sprint_id = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "task_archive"
+
+
+class SprintArchiveRow(BaseModel):
+    sprint_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    archived_at = pw.IntegerField()
+    archived_by = pw.TextField()
+
+    class Meta:
+        table_name = "sprint_archive"
