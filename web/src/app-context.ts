@@ -33,7 +33,7 @@ export const displayName = signal(storage()?.getItem(NAME_KEY) ?? "");
 export const identity = signal<"checking" | "ask" | "known">(displayName.value ? "known" : "checking");
 export const store = new BoardStore(storage());
 
-export type View = "board" | "sprints";
+export type View = "board" | "sprints" | "archive" | "trash";
 
 export interface Route {
   projectId: string;
@@ -41,12 +41,12 @@ export interface Route {
   view: View;
 }
 
-/** #/p/PROJECT[/sprints][/t/TASK][?FILTERS] */
+/** #/p/PROJECT[/sprints|/archive|/trash][/t/TASK][?FILTERS] */
 function parseHash(): Route {
-  const m = /^#\/p\/([^/?]+)(\/sprints)?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const m = /^#\/p\/([^/?]+)(?:\/(sprints|archive|trash))?(?:\/t\/([^/?]+))?/.exec(location.hash);
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
-    view: m?.[2] ? "sprints" : "board",
+    view: (m?.[2] as View | undefined) ?? "board",
     taskId: m?.[3] ? decodeURIComponent(m[3]) : "",
   };
 }
@@ -86,7 +86,7 @@ effect(() => {
 
 /** Goes to a project's board or sprints view (the current one unless given), with a task open. */
 export function go(projectId: string, taskId = "", view: View = route.value.view): void {
-  const v = view === "sprints" ? "/sprints" : "";
+  const v = view === "board" ? "" : `/${view}`;
   location.hash = projectId ? `#/p/${projectId}${v}${taskId ? `/t/${taskId}` : ""}` : "#/";
 }
 

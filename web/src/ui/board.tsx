@@ -9,6 +9,8 @@ import { SprintState, TaskPriority, TaskStatus, type Task } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 import { DueDate } from "./due";
+import { ArchiveDoneButton } from "./trash";
+
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
   return taskMatcher(filters.value, store.me?.id ?? "");
@@ -182,6 +184,7 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
         <span class="count" data-testid="count">{tasks.length}</span>
         {points > 0 && <span class="sum" title="Story points">{points} {points === 1 ? "pt" : "pts"}</span>}
         <span class="spacer" />
+        {status === TaskStatus.DONE && <ArchiveDoneButton tasks={tasks} />}
         {!store.readOnly && <button class="icon" title={`Add a task to ${name}`} aria-label={`Add a task to ${name}`} onClick={() => (quickAddStatus.value = status)}>
           +
         </button>}

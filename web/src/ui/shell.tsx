@@ -30,6 +30,7 @@ import { PALETTE_KEYS, PALETTE_KEYS_TITLE } from "./platform";
 import { Projects } from "./projects";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
+import { ArchiveView, KeptTabs, TrashView } from "./trash";
 import { ProjectNotFound } from "./guidance";
 import { assignable } from "./people";
 
@@ -187,6 +188,8 @@ function actions(): Action[] {
   if (pid) {
     list.push({ name: "Go to board", run: () => go(pid, "", "board") });
     list.push({ name: "Go to sprints", run: () => go(pid, "", "sprints") });
+    list.push({ name: "Go to archive", run: () => go(pid, "", "archive") });
+    list.push({ name: "Go to trash", run: () => go(pid, "", "trash") });
     list.push({ name: filters.value.mine ? "Show everyone's tasks" : "Only my tasks", run: () => (filters.value = { ...filters.value, mine: !filters.value.mine }) });
     for (const t of store.viewTasks().values()) {
       list.push({ name: `${t.key} ${t.title}`, hint: statusName(t.status), run: () => go(pid, t.id) });
@@ -268,13 +271,9 @@ export function App() {
   const r = route.value;
   useEffect(() => {
     document.addEventListener("keydown", onKey);
-    // A delete still in its undo window is sent when the page is left (the outbox keeps it).
-    const leave = () => store.flushHeldDeletes();
-    window.addEventListener("pagehide", leave);
     void learnIdentity();
     return () => {
       document.removeEventListener("keydown", onKey);
-      window.removeEventListener("pagehide", leave);
     };
   }, []);
   useEffect(() => {
@@ -306,6 +305,7 @@ export function App() {
               <a href={`#/p/${r.projectId}/sprints`} class={r.view === "sprints" ? "on" : ""} aria-current={r.view === "sprints" ? "page" : undefined}>
                 Sprints
               </a>
+              <KeptTabs projectId={r.projectId} view={r.view} />
             </nav>
           </>
         )}
@@ -328,7 +328,7 @@ export function App() {
         <Me />
       </header>
       <div class="main">
-        {!r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : <Board />}
+        {!r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "archive" ? <ArchiveView /> : r.view === "trash" ? <TrashView /> : <Board />}
         {r.projectId && r.taskId && <TaskPanel taskId={r.taskId} />}
       </div>
       <Notices />

@@ -7,6 +7,8 @@ import { computeBurndown } from "../state/burndown";
 import { nextSprintDates } from "../state/sprint-dates";
 import { Avatar, names, othersWhere, statusName, focusOnMount } from "./common";
 import { BoardWaiting } from "./guidance";
+import { ArchiveSprintButton } from "./trash";
+
 
 const STATE_NAME: Record<number, string> = {
   [SprintState.PLANNED]: "Planned",
@@ -502,6 +504,7 @@ export function SprintsView() {
                     <span class="muted">
                       {tasks.length} done · {pts(points(tasks))}
                     </span>
+                    <ArchiveSprintButton sprint={sp} />
                   </li>
                 );
               })}

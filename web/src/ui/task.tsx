@@ -9,6 +9,8 @@ import { labelChange } from "../state/label-change";
 import { renderMarkdown } from "../markdown";
 import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
 import { assignable } from "./people";
+import { ArchiveTaskButton } from "./trash";
+
 
 function ago(d: Date | undefined): string {
   if (!d) return "";
@@ -186,7 +188,7 @@ function CommentItem({ c }: { c: Comment }) {
           {mine && edit === null && (
             <span class="comment-actions">
               <button class="link" onClick={() => setEdit(c.body)}>Edit</button>
-              <button class="link danger" onClick={() => confirm("Delete this comment?") && store.deleteComment(c.id)}>Delete</button>
+              <button class="link danger" onClick={() => store.deleteComment(c.id)}>Delete</button>
             </span>
           )}
         </div>
@@ -308,6 +310,14 @@ function describe(msg: WebSocketMessage, before: Task | undefined): string {
       return "edited a comment";
     case "commentDeleted":
       return "deleted a comment";
+    case "commentRestored":
+      return "restored a comment";
+    case "taskDeleted":
+      return "deleted it";
+    case "tasksArchived":
+      return "archived it";
+    case "tasksRestored":
+      return p.value.fromTrash ? "restored it from the trash" : "restored it from the archive";
     default:
       return "changed it";
   }
@@ -437,6 +447,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
             <Avatar key={p.connectionId} member={p.member} size={22} ring />
           ))}
         </span>
+        <ArchiveTaskButton task={task} />
         {!ro && <button class="icon danger" title="Delete task" aria-label="Delete task" onClick={() => {
           // No confirmation: the notice that follows offers "Undo", and z undoes it too.
           store.deleteTaskUndoably(task.id);
