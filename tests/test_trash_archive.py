@@ -16,6 +16,7 @@ from server.domain.service import Domain, TaskFilter
 from server.domain.trash import TRASH_DAYS
 from server.storage.database import Store
 from server.storage.models import TaskTrashRow
+from tests.api_client import ApiClient
 from tests.test_domain import cmd, make_project, make_task, update
 
 Status = entities_pb2.TaskStatus
@@ -238,3 +239,48 @@ def test_a_completed_sprint_is_archived_with_its_tasks_and_comes_back(domain: Do
     snap = domain.snapshot(project.id)
     assert [s.name for s in snap.sprints] == ["Sprint 1"]
     assert [t.title for t in snap.tasks] == ["In the sprint"]
+
+
+# ---- over REST ----------------------------------------------------------------------------
+
+
+async def test_rest_delete_keeps_its_contract_and_the_trash_takes_it_back(api: ApiClient) -> None:
+    pid = (await api.make_project("WEB"))["id"]
+    task = await api.make_task(pid, "Bring me back", status="TASK_STATUS_DONE")
+    tid = task["id"]
+    assert (await api.delete(f"/api/v1/tasks/{tid}")).status == 204
+    assert (await api.get(f"/api/v1/tasks/{tid}")).status == 404  # as before: it is gone
+    assert (await api.delete(f"/api/v1/tasks/{tid}")).status == 404
+    trash = (await api.get(f"/api/v1/projects/{pid}/trash")).json["tasks"]
+    assert [e["task"]["key"] for e in trash] == ["WEB-1"]
+    assert trash[0]["deleteTime"] and trash[0]["purgeTime"] and trash[0]["deletedById"]
+
+    restored = await api.post(f"/api/v1/tasks/{tid}/restore", {})
+    assert restored.status == 200, restored.json
+    assert restored.json == task
+    again = await api.post(f"/api/v1/tasks/{tid}/restore", {})
+    assert again.status == 200 and again.json == task  # idempotent
+    unknown = await api.post("/api/v1/tasks/no-such-task/restore", {})
+    assert unknown.status == 404 and unknown.json["error"]["code"] == "ERROR_CODE_NOT_FOUND"
+
+    archived = await api.post(f"/api/v1/tasks/{tid}/archive", {})
+    assert archived.status == 200, archived.json
+    listed = await api.get(f"/api/v1/projects/{pid}/tasks")
+    assert listed.json.get("tasks", []) == []
+    found = await api.get(f"/api/v1/projects/{pid}/tasks", q="bring", archived="include")
+    assert [t["id"] for t in found.json["tasks"]] == [tid]
+    bad = await api.get(f"/api/v1/projects/{pid}/tasks", archived="sometimes")
+    assert bad.status == 400 and bad.json["error"]["field"] == "archived"
+    archive = (await api.get(f"/api/v1/projects/{pid}/archive", q="bring")).json
+    assert [a["task"]["id"] for a in archive["tasks"]] == [tid]
+
+    still_open = await api.make_task(pid, "Not yet", status="TASK_STATUS_TODO")
+    refused = await api.post(f"/api/v1/tasks/{still_open['id']}/archive", {})
+    assert refused.status == 409
+    assert refused.json["error"]["code"] == "ERROR_CODE_FAILED_PRECONDITION"
+    assert (await api.get(f"/api/v1/tasks/{still_open['id']}")).json == still_open  # untouched
+
+    await api.delete(f"/api/v1/tasks/{still_open['id']}")
+    assert (await api.delete(f"/api/v1/trash/{still_open['id']}")).status == 204
+    gone = await api.post(f"/api/v1/tasks/{still_open['id']}/restore", {})
+    assert gone.status == 404

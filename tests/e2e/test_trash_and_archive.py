@@ -1,7 +1,7 @@
-"""The trash and the archive in real Chromium against a real server, two people at once: a deleted
-task waits in the Trash view (who deleted it, when), comes back where it was with its comments, or is
-deleted forever, live for both; a deleted comment comes back with Undo; done tasks and a completed
-sprint are archived off the board, found by search in the Archive view and restored."""
+"""The trash and the archive in real Chromium against a real server, two people at once: a
+deleted task waits in the Trash view (who deleted it, when), comes back where it was with its
+comments, or is deleted forever, live for both; a deleted comment comes back with Undo; done
+tasks and a completed sprint are archived off the board, found in the Archive view, restored."""
 
 from __future__ import annotations
 
@@ -178,7 +178,11 @@ def test_a_completed_sprint_is_archived_and_restored_with_its_tasks(
     server.api(
         "PATCH",
         f"/api/v1/tasks/{task['id']}",
-        {"baseVersion": task["version"], "updateMask": "sprintId", "task": {"sprintId": sprint["id"]}},
+        {
+            "baseVersion": task["version"],
+            "updateMask": "sprintId",
+            "task": {"sprintId": sprint["id"]},
+        },
     )
     server.api("POST", f"/api/v1/sprints/{sprint['id']}/start", {})
     server.api("POST", f"/api/v1/sprints/{sprint['id']}/complete", {})
