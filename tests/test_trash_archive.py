@@ -12,8 +12,8 @@ from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.events import CommittedEvent
+from server.domain.retention import TRASH_DAYS
 from server.domain.service import Domain, TaskFilter
-from server.domain.trash import TRASH_DAYS
 from server.storage.database import Store
 from server.storage.models import TaskTrashRow
 from tests.api_client import ApiClient
@@ -241,6 +241,43 @@ def test_a_completed_sprint_is_archived_with_its_tasks_and_comes_back(domain: Do
     assert [t.title for t in snap.tasks] == ["In the sprint"]
 
 
+def test_a_deleted_project_waits_in_the_trash_whole_and_comes_back(
+    domain: Domain, clock: Clock
+) -> None:
+    project = make_project(domain, "WEB")
+    task = make_task(domain, project.id, "Inside")
+    run(domain, delete_project=commands_pb2.DeleteProject(project_id=project.id))
+    assert domain.list_projects() == []
+    for read in (lambda: domain.get_project(project.id), lambda: domain.get_task(task.id)):
+        with pytest.raises(DomainError) as missing:
+            read()
+        assert missing.value.code == ErrorCode.ERROR_CODE_NOT_FOUND
+    edit = refused(domain, **{"update_task": _title(task, "Changed")})
+    assert edit.code == ErrorCode.ERROR_CODE_NOT_FOUND
+    # Its key stays its own while it can come back; the refusal says why.
+    taken = refused(
+        domain,
+        create_project=commands_pb2.CreateProject(
+            project=entities_pb2.Project(key="WEB", name="W")
+        ),
+    )
+    assert taken.code == ErrorCode.ERROR_CODE_ALREADY_EXISTS and "trash" in taken.message
+    listed = domain.list_trashed_projects().projects
+    assert [p.project.key for p in listed] == ["WEB"]
+
+    back = run(domain, restore_project=commands_pb2.RestoreProject(project_id=project.id))
+    assert back.project == project
+    assert [t.title for t in domain.snapshot(project.id).tasks] == ["Inside"]
+    assert run(domain, restore_project=commands_pb2.RestoreProject(project_id=project.id)).seq == 0
+
+    run(domain, delete_project=commands_pb2.DeleteProject(project_id=project.id))
+    clock.now += (TRASH_DAYS + 1) * DAY
+    assert domain.list_trashed_projects().projects == []
+    late = refused(domain, restore_project=commands_pb2.RestoreProject(project_id=project.id))
+    assert late.code == ErrorCode.ERROR_CODE_NOT_FOUND
+    make_project(domain, "WEB")  # purged: the key is free again
+
+
 # ---- over REST ----------------------------------------------------------------------------
 
 
@@ -281,6 +318,13 @@ async def test_rest_delete_keeps_its_contract_and_the_trash_takes_it_back(api: A
     assert (await api.get(f"/api/v1/tasks/{still_open['id']}")).json == still_open  # untouched
 
     await api.delete(f"/api/v1/tasks/{still_open['id']}")
-    assert (await api.delete(f"/api/v1/trash/{still_open['id']}")).status == 204
+    assert (await api.delete(f"/api/v1/trash/tasks/{still_open['id']}")).status == 204
     gone = await api.post(f"/api/v1/tasks/{still_open['id']}/restore", {})
     assert gone.status == 404
+
+    assert (await api.delete(f"/api/v1/projects/{pid}")).status == 204
+    assert (await api.get(f"/api/v1/projects/{pid}")).status == 404
+    trashed = (await api.get("/api/v1/trash/projects")).json["projects"]
+    assert [p["project"]["id"] for p in trashed] == [pid]
+    assert (await api.post(f"/api/v1/projects/{pid}/restore", {})).status == 200
+    assert (await api.get(f"/api/v1/tasks/{tid}")).json["title"] == "Bring me back"

@@ -82,6 +82,11 @@ async def list_trash(call: Call) -> Message:
     return result
 
 
+async def list_trashed_projects(call: Call) -> Message:
+    result: Message = await call.domain.read(call.domain.list_trashed_projects)
+    return result
+
+
 async def list_archive(call: Call) -> Message:
     domain = call.domain
     text = call.query("q") or ""
@@ -224,6 +229,14 @@ READ_OPERATIONS: tuple[Operation, ...] = (
         api_pb2.ListProjectsResponse,
     ),
     _read(P, "getProject", "One project", get_project, "projects", entities_pb2.Project),
+    _read(
+        "/api/v1/trash/projects",
+        "listTrashedProjects",
+        "Deleted projects still restorable, newest first",
+        list_trashed_projects,
+        "projects",
+        api_pb2.ListTrashedProjectsResponse,
+    ),
     _read(
         P + "/tasks",
         "listTasks",

@@ -45,6 +45,10 @@ class BoardReads:
     def list_trash(self, project_id: str) -> api_pb2.ListTrashResponse:
         return trash.list_trash(project_id, self._clock())
 
+    def list_trashed_projects(self) -> api_pb2.ListTrashedProjectsResponse:
+        with self.store.db.atomic():
+            return trash.list_trashed_projects(self._clock())
+
     def list_archive(self, project_id: str, text: str = "") -> api_pb2.ListArchiveResponse:
         with self.store.db.atomic():
             return archive.list_archive(project_id, text)

@@ -28,6 +28,7 @@ _HANDLERS: dict[str, Run] = {
     "create_project": projects.create,
     "update_project": projects.update,
     "delete_project": projects.delete,
+    "restore_project": trash.restore_project,
     "create_task": tasks.create,
     "update_task": tasks.update,
     "move_task": tasks.move,

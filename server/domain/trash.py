@@ -18,32 +18,34 @@ from typing import Any
 
 from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
-from server.domain import convert, projects, tasks
+from server.domain import convert, projects, retention, tasks
 from server.domain.errors import DomainError, ErrorCode, precondition
+from server.domain.retention import TRASH_DAYS, TRASH_MICROS
 from server.domain.rows import by_id
 from server.domain.tx import Tx
 from server.storage.models import (
     CommentRow,
     CommentTrashRow,
     MemberRow,
+    ProjectRow,
+    ProjectTrashRow,
     SprintRow,
     TaskRow,
     TaskTrashRow,
 )
 
-#: How long a deleted task or comment can be restored.
-TRASH_DAYS = 30
-TRASH_MICROS = TRASH_DAYS * 24 * 3600 * 1_000_000
-
-
-def _cutoff(now: int) -> int:
-    return now - TRASH_MICROS
+_cutoff = retention.cutoff
 
 
 def purge_expired(now: int) -> int:
     """Remove the entries past their time (no event: no read shows them any more)."""
     cutoff = _cutoff(now)
-    gone = int(TaskTrashRow.delete().where(TaskTrashRow.deleted_at < cutoff).execute())
+    expired = ProjectTrashRow.select(ProjectTrashRow.project_id).where(
+        ProjectTrashRow.deleted_at < cutoff
+    )
+    # A project goes with everything in it (by cascade), its change log too.
+    gone = int(ProjectRow.delete().where(ProjectRow.id.in_(expired)).execute())
+    gone += int(TaskTrashRow.delete().where(TaskTrashRow.deleted_at < cutoff).execute())
     gone += int(CommentTrashRow.delete().where(CommentTrashRow.deleted_at < cutoff).execute())
     return gone
 
@@ -250,3 +252,23 @@ def restore_comment(tx: Tx, cmd: commands_pb2.RestoreComment) -> websocket_pb2.A
         ),
     )
     return websocket_pb2.Ack(seq=seq, comment=result)
+
+
+# ---- projects ----------------------------------------------------------------------------
+
+
+def restore_project(tx: Tx, cmd: commands_pb2.RestoreProject) -> websocket_pb2.Ack:
+    purge_expired(tx.now)
+    return projects.restore(tx, cmd, _cutoff(tx.now))
+
+
+def list_trashed_projects(now: int) -> api_pb2.ListTrashedProjectsResponse:
+    out = api_pb2.ListTrashedProjectsResponse()
+    for project, mark in projects.trashed(_cutoff(now)):
+        out.projects.add(
+            project=project,
+            deleted_by_id=mark.deleted_by,
+            delete_time=convert.ts(mark.deleted_at),
+            purge_time=convert.ts(mark.deleted_at + TRASH_MICROS),
+        )
+    return out

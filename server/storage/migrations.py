@@ -172,8 +172,8 @@ CREATE INDEX applied_request_member ON applied_request (member_id, created_at);
 
 # The trash and the archive. A deleted task leaves the task table (so every read that does not
 # know about the trash still sees it gone) and waits here, with its subtasks and comments as
-# JSON rows, for 30 days; a deleted comment likewise. Archived tasks and sprints stay where they
-# are, marked here; the board's reads leave them out.
+# JSON rows, for 30 days; a deleted comment likewise. A deleted project, archived tasks and
+# archived sprints stay where they are, marked here; the reads leave them out.
 V_TRASH_ARCHIVE = """
 CREATE TABLE task_trash (
     task_id TEXT PRIMARY KEY NOT NULL,
@@ -209,6 +209,12 @@ CREATE TABLE sprint_archive (
     archived_by TEXT NOT NULL
 );
 CREATE INDEX sprint_archive_project ON sprint_archive (project_id);
+CREATE TABLE project_trash (
+    project_id TEXT PRIMARY KEY NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at INTEGER NOT NULL,
+    deleted_by TEXT NOT NULL
+);
+CREATE INDEX project_trash_deleted ON project_trash (deleted_at);
 """
 
 MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_TRASH_ARCHIVE)

@@ -208,3 +208,12 @@ class SprintArchiveRow(BaseModel):
 
     class Meta:
         table_name = "sprint_archive"
+
+
+class ProjectTrashRow(BaseModel):
+    project_id = pw.TextField(primary_key=True)
+    deleted_at = pw.IntegerField()
+    deleted_by = pw.TextField()
+
+    class Meta:
+        table_name = "project_trash"

@@ -204,3 +204,42 @@ def test_a_completed_sprint_is_archived_and_restored_with_its_tasks(
     kept.get_by_role("button", name="Restore").click()
     expect(kept).to_have_count(0)
     expect(ben.get_by_test_id("card")).to_have_text([re.compile("Sprint work")])
+
+
+def test_a_deleted_project_asks_first_then_comes_back_with_undo_or_from_recently_deleted(
+    server: LiveServer, browser: Any
+) -> None:
+    project = server.make_project([{"title": "Inside", "status": "TASK_STATUS_TODO"}])
+    server.api("POST", "/api/v1/projects", {"name": "Mobile", "key": "MOB"})
+    ana = person(browser, server, "Ana", bypass_csp=AXE.is_file())
+    ana.goto(server.url + "/")
+    rows = ana.get_by_test_id("project")
+    expect(rows).to_have_count(2)
+
+    def delete_website() -> None:
+        rows.filter(has_text="Website").get_by_role("button", name="Delete").click()
+        dialog = ana.get_by_role("dialog", name="Delete project")
+        expect(dialog).to_contain_text("30 days")
+        dialog.get_by_role("button", name="Delete project").click()
+        expect(rows).to_have_text([re.compile("Mobile")])
+
+    delete_website()
+    ana.get_by_test_id("notice").filter(has_text="Deleted Website").get_by_role(
+        "button", name="Undo"
+    ).click()
+    expect(rows).to_have_count(2)
+    settled(ana)
+    assert server.api("GET", f"/api/v1/projects/{project['id']}")["name"] == "Website"
+
+    delete_website()
+    deleted = ana.get_by_test_id("deleted-project")
+    expect(deleted).to_contain_text("Website")
+    expect(deleted).to_contain_text("Deleted by")
+    expect(deleted).to_contain_text("30 days left")
+    shoot(ana, "projects-recently-deleted")
+    axe_clean(ana, "recently deleted projects")
+    deleted.get_by_role("button", name="Restore").click()
+    expect(rows).to_have_count(2)
+    expect(deleted).to_have_count(0)
+    rows.filter(has_text="Website").get_by_role("link").click()
+    expect(ana.get_by_test_id("card")).to_have_text([re.compile("Inside")])

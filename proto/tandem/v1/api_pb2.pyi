@@ -365,3 +365,56 @@ class ListArchiveResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListArchiveResponse: _TypeAlias = ListArchiveResponse  # noqa: Y015
+
+@_typing.final
+class TrashedProject(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    DELETED_BY_ID_FIELD_NUMBER: _builtins.int
+    DELETE_TIME_FIELD_NUMBER: _builtins.int
+    PURGE_TIME_FIELD_NUMBER: _builtins.int
+    deleted_by_id: _builtins.str
+    @_builtins.property
+    def project(self) -> _entities_pb2.Project: ...
+    @_builtins.property
+    def delete_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def purge_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        project: _entities_pb2.Project | None = ...,
+        deleted_by_id: _builtins.str = ...,
+        delete_time: _timestamp_pb2.Timestamp | None = ...,
+        purge_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delete_time", b"delete_time", "project", b"project", "purge_time", b"purge_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete_time", b"delete_time", "deleted_by_id", b"deleted_by_id", "project", b"project", "purge_time", b"purge_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrashedProject: _TypeAlias = TrashedProject  # noqa: Y015
+
+@_typing.final
+class ListTrashedProjectsResponse(_message.Message):
+    """GET /api/v1/trash/projects: deleted projects still restorable, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def projects(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrashedProject]: ...
+    def __init__(
+        self,
+        *,
+        projects: _abc.Iterable[Global___TrashedProject] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["projects", b"projects"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTrashedProjectsResponse: _TypeAlias = ListTrashedProjectsResponse  # noqa: Y015

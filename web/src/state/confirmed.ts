@@ -98,8 +98,13 @@ export class ConfirmedBoard {
 
   /** Brings back an entity a confirmed change removed (restored from the trash or archive). */
   restore<T extends Versioned>(records: Records<T>, rec: T): void {
-    this.deleted.delete(rec.id);
+    this.forget(rec.id);
     this.put(records, rec);
+  }
+
+  /** An entity removed before may come back (its restore was acknowledged). */
+  forget(id: string): void {
+    this.deleted.delete(id);
   }
 
   putPresence(p: UserPresence): void {

@@ -15,6 +15,7 @@ import {
   ListArchiveResponseSchema,
   ListMembersResponseSchema,
   ListTrashResponseSchema,
+  ListTrashedProjectsResponseSchema,
   MemberSchema,
   ListProjectsResponseSchema,
   WebSocketMessageSchema,
@@ -22,6 +23,7 @@ import {
   type Comment,
   type ListArchiveResponse,
   type ListTrashResponse,
+  type TrashedProject,
   type Member,
   type Project,
   type UpdatePresence,
@@ -492,6 +494,11 @@ export class Connection {
   async listArchive(projectId: string, q = ""): Promise<ListArchiveResponse> {
     const query = q ? `?q=${encodeURIComponent(q)}` : "";
     return this.rest.get(ListArchiveResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/archive${query}`);
+  }
+
+  /** Deleted projects still restorable, newest first. */
+  async listTrashedProjects(): Promise<TrashedProject[]> {
+    return (await this.rest.get(ListTrashedProjectsResponseSchema, "/api/v1/trash/projects")).projects;
   }
 
   async listMembers(): Promise<Member[]> {

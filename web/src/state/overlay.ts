@@ -196,10 +196,11 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
     },
     acked: (b, cmd) => b.drop(b.tasks, cmd.taskId),
   },
-  // Restores show when the server says what came back (the event carries the tasks).
-  restoreTask: { overlay: () => {} },
+  // Restores show when the server says what came back (the ack or the event carries it).
+  restoreTask: { overlay: () => {}, acked: (b, cmd) => b.forget(cmd.taskId) },
   purgeTask: { overlay: () => {} },
-  restoreComment: { overlay: () => {} },
+  restoreComment: { overlay: () => {}, acked: (b, cmd) => b.forget(cmd.commentId) },
+  restoreProject: { overlay: () => {}, acked: (b, cmd) => b.forget(cmd.projectId) },
   unarchiveSprint: { overlay: () => {} },
   archiveTask: {
     overlay: (d, cmd) => removeWithSubtasks(d.tasks, [cmd.taskId]),

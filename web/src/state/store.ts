@@ -489,8 +489,17 @@ export class BoardStore {
     );
   }
 
+  /** Deletes a project to the trash, with Undo on the notice (restorable for 30 days). */
   deleteProject(projectId: string): void {
+    const name = this.viewOf.projects.value.get(projectId)?.name ?? "the project";
     this.enqueue({ case: "deleteProject", value: { projectId } }, projectId, projectId);
+    if (this.readOnly) return;
+    this.notify(`Deleted ${name}`, { label: "Undo", run: () => this.restoreProject(projectId, name) });
+  }
+
+  restoreProject(projectId: string, name = "the project"): void {
+    this.enqueue({ case: "restoreProject", value: { projectId } }, projectId, projectId);
+    this.notify(`Restored ${name}`);
   }
 
   createSprint(init: { name: string; goal?: string; startDate?: string; endDate?: string }): Sprint {
@@ -601,13 +610,15 @@ export class BoardStore {
       const b = this.board;
       const r = ack.result;
       let version = -1n;
+      // First what the command itself settles (a delete is final, a restore lets its entity
+      // back), then its result, which that decides on.
+      const cmd = entry.msg.payload.value;
+      if (cmd) handlerOf(entry)?.acked?.(b, cmd);
       if (r.case === "task") b.put(b.tasks, r.value);
       else if (r.case === "comment") b.put(b.comments, r.value);
       else if (r.case === "project") b.put(b.projects, r.value);
       else if (r.case === "sprint") b.put(b.sprints, r.value);
       if (r.case === "task" || r.case === "comment" || r.case === "project" || r.case === "sprint") version = r.value.version;
-      const cmd = entry.msg.payload.value;
-      if (cmd) handlerOf(entry)?.acked?.(b, cmd);
       if (version >= 0n) this.rebase(entry.entityId, version);
     });
   }

@@ -94,7 +94,14 @@ function Notices() {
         <div class="notice" key={n.id} data-testid="notice">
           {n.text}
           {n.action && (
-            <button class="notice-action" onClick={() => n.action?.run()}>
+            <button
+              class="notice-action"
+              onClick={() => {
+                // Used once: the notice goes, and what it did says so itself.
+                store.dismissNotice(n.id);
+                n.action?.run();
+              }}
+            >
               {n.action.label}
             </button>
           )}

@@ -7,7 +7,7 @@
  * other change. */
 import { useEffect, useState } from "preact/hooks";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { timestampDate, TaskStatus, type ListArchiveResponse, type ListTrashResponse, type Sprint, type Task } from "../proto";
+import { timestampDate, TaskStatus, type ListArchiveResponse, type ListTrashResponse, type Sprint, type Task, type TrashedProject } from "../proto";
 import { connection, go, route, store } from "../app-context";
 import { Avatar } from "./common";
 import "./trash.css";
@@ -176,6 +176,48 @@ export function ArchiveView() {
         </ul>
       )}
     </main>
+  );
+}
+
+/** The projects page's "Recently deleted": projects in the trash, each with Restore. Read again
+ * whenever this browser's outbox empties (a delete or restore of its own went through) and with
+ * the projects page's own polling of the list. */
+export function DeletedProjects() {
+  const [list, setList] = useState<TrashedProject[]>([]);
+  const settledAt = store.outbox.size === 0 ? store.viewProjects().length : -1;
+  useEffect(() => {
+    if (settledAt < 0) return;
+    let current = true;
+    connection()
+      .listTrashedProjects()
+      .then((l) => current && setList(l), () => {});
+    return () => {
+      current = false;
+    };
+  }, [settledAt]);
+  useNames(list.map((p) => p.deletedById));
+  if (list.length === 0) return null;
+  return (
+    <section class="kept-projects" aria-labelledby="deleted-projects-title" data-testid="deleted-projects">
+      <h2 id="deleted-projects-title">Recently deleted</h2>
+      <ul class="kept-list">
+        {list.map((t) => t.project && (
+          <li key={t.project.id} data-testid="deleted-project">
+            <span class="kept-title">
+              <span class="key">{t.project.key}</span> {t.project.name}
+            </span>
+            <span class="kept-meta">
+              Deleted by <Who id={t.deletedById} /> · <time>{when(t.deleteTime)}</time> · <span>{daysLeft(t.purgeTime)}</span>
+            </span>
+            {!store.readOnly && (
+              <span class="kept-actions">
+                <button onClick={() => store.restoreProject(t.project!.id, t.project!.name)}>Restore</button>
+              </span>
+            )}
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }
 
