@@ -138,10 +138,13 @@ def test_done_tasks_are_archived_found_by_search_and_restored_live(
     ana.goto(f"{server.url}/#/p/{pid}/t/{going['id']}")
     expect(ana.get_by_role("button", name="Archive task")).to_have_count(0)
     ana.goto(f"{server.url}/#/p/{pid}/t/{notes['id']}")
+    shoot(ana, "task-panel-archive")
     ana.get_by_role("button", name="Archive task").click()
     expect(ben.get_by_test_id("column-5").get_by_test_id("card")).to_have_count(2)
 
     # The rest at once from the Done column.
+    shoot(ana, "board-archive-done")
+    axe_clean(ana, "board with archive all")
     ana.get_by_role("button", name="Archive all 2 done tasks").click()
     expect(done.get_by_test_id("card")).to_have_count(0)
     expect(ben.get_by_test_id("column-5").get_by_test_id("card")).to_have_count(0)
