@@ -221,12 +221,12 @@ export function DeletedProjects() {
   );
 }
 
-/** The Archive and Trash tabs beside Board and Sprints. */
+/** The Archive and Trash tabs beside Board and Sprints (on a phone, in the palette only). */
 export function KeptTabs({ projectId, view }: { projectId: string; view: string }) {
   return (
     <>
       {(["archive", "trash"] as const).map((v) => (
-        <a key={v} href={`#/p/${projectId}/${v}`} class={view === v ? "on" : ""} aria-current={view === v ? "page" : undefined}>
+        <a key={v} href={`#/p/${projectId}/${v}`} class={`kept-tab${view === v ? " on" : ""}`} aria-current={view === v ? "page" : undefined}>
           {v === "archive" ? "Archive" : "Trash"}
         </a>
       ))}
