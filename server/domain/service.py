@@ -94,6 +94,10 @@ class Domain(BoardReads, ChangeLog):
             members.ensure_owner(clock())
             self._prune_applied_requests()
 
+    def observe_commits(self, observe: Callable[[float, int], None]) -> None:
+        """Call ``observe(seconds, commands)`` on the database thread after each group commit."""
+        self._group.observe = observe
+
     # ---- changes -------------------------------------------------------------------------
 
     async def command(

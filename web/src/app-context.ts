@@ -35,19 +35,24 @@ export const store = new BoardStore(storage());
 
 export type View = "board" | "sprints" | "archive" | "trash";
 
+/** Pages outside any project: #/diagnostics. */
+export type Page = "" | "diagnostics";
+
 export interface Route {
   projectId: string;
   taskId: string;
   view: View;
+  page: Page;
 }
 
-/** #/p/PROJECT[/sprints|/archive|/trash][/t/TASK][?FILTERS] */
+/** #/p/PROJECT[/sprints|/archive|/trash][/t/TASK][?FILTERS], or #/diagnostics */
 function parseHash(): Route {
   const m = /^#\/p\/([^/?]+)(?:\/(sprints|archive|trash))?(?:\/t\/([^/?]+))?/.exec(location.hash);
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
     view: (m?.[2] as View | undefined) ?? "board",
     taskId: m?.[3] ? decodeURIComponent(m[3]) : "",
+    page: !m && /^#\/diagnostics(?:$|[/?])/.test(location.hash) ? "diagnostics" : "",
   };
 }
 

@@ -28,6 +28,7 @@ import { CheatSheet, keysOf, onKey } from "./keyboard";
 import { Me } from "./name";
 import { PALETTE_KEYS, PALETTE_KEYS_TITLE } from "./platform";
 import { Projects } from "./projects";
+import { Diagnostics } from "./diagnostics";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
 import { ArchiveView, KeptTabs, TrashView } from "./trash";
@@ -204,6 +205,7 @@ function actions(): Action[] {
     }
   }
   list.push({ name: "All projects", run: () => go("") });
+  list.push({ name: "Diagnostics", hint: "this computer", run: () => (location.hash = "#/diagnostics") });
   for (const p of store.viewProjects()) list.push({ name: `Open ${p.name}`, hint: p.key, run: () => go(p.id) });
   return list;
 }
@@ -335,7 +337,7 @@ export function App() {
         <Me />
       </header>
       <div class="main">
-        {!r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "archive" ? <ArchiveView /> : r.view === "trash" ? <TrashView /> : <Board />}
+        {r.page === "diagnostics" ? <Diagnostics /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "archive" ? <ArchiveView /> : r.view === "trash" ? <TrashView /> : <Board />}
         {r.projectId && r.taskId && <TaskPanel taskId={r.taskId} />}
       </div>
       <Notices />
