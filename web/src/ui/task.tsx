@@ -424,7 +424,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
           <span class="spacer" />
           <button class="icon" onClick={() => go(store.projectId)} aria-label="Close">×</button>
         </div>
-        <p class="muted pad">{store.seq === 0n ? "Loading…" : "This task does not exist or was deleted."}</p>
+        <p class="muted pad">{store.seq === 0n ? "Loading…" : "This task is not on the board: it may be in the Archive or the Trash, or the link is mistyped."}</p>
       </aside>
     );
   }
