@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,9 @@ class ServerConfig:
     record_path: Path | None = None
     record_seconds: float = recording.DEFAULT_SECONDS
     record_max_bytes: int = recording.DEFAULT_MAX_BYTES
+    # The time of every change, in microseconds since the epoch (None: the system clock);
+    # tests that script days pass one they move.
+    clock: Callable[[], int] | None = None
 
     @property
     def database_path(self) -> Path:

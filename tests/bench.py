@@ -22,6 +22,7 @@ BENCHMARKS = [
     "bench_ui",
     "bench_soak",
     "bench_package",
+    "bench_reports",
 ]
 
 

@@ -159,6 +159,7 @@ def test_the_desktop_app_shows_the_same_line(board, qtbot: QtBot) -> None:
     controller = TrayController(data_dir, open_url=lambda _: None)
     with pytest.raises(DatabaseUnusableError) as refused:
         controller.start()
+
     # The same words; each run moves the damaged file aside under its own time stamp.
     def unstamped(line: str) -> str:
         return re.sub(r"\d{8}-\d{6}", "STAMP", line)

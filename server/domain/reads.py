@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tandem.v1 import api_pb2, entities_pb2, websocket_pb2
+from tandem.v1 import api_pb2, entities_pb2, reports_pb2, websocket_pb2
 
-from server.domain import archive, comments, members, projects, sprints, tasks, trash
+from server.domain import (
+    archive,
+    comments,
+    members,
+    projects,
+    sprint_reports,
+    sprints,
+    tasks,
+    trash,
+)
 from server.domain.changelog import epoch
 from server.domain.tasks import TaskFilter
 from server.storage.database import Store
@@ -55,6 +64,14 @@ class BoardReads:
 
     def get_sprint(self, sprint_id: str) -> entities_pb2.Sprint:
         return sprints.get(sprint_id)
+
+    def sprint_report(self, sprint_id: str) -> reports_pb2.SprintReport:
+        with self.store.db.atomic():
+            return sprint_reports.report(sprint_id, self._clock())
+
+    def velocity(self, project_id: str, last: int) -> reports_pb2.VelocityResponse:
+        with self.store.db.atomic():
+            return sprint_reports.velocity(project_id, last)
 
     def list_members(self) -> list[entities_pb2.Member]:
         return members.list_all()

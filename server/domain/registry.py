@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
 
 from server.command_table import COMMAND_TABLE, kind_of
-from server.domain import archive, comments, projects, sprints, tasks, trash
+from server.domain import archive, comments, projects, sprint_reports, sprints, tasks, trash
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.tx import Tx
 
@@ -48,6 +48,12 @@ _HANDLERS: dict[str, Run] = {
     "archive_sprint": archive.archive_sprint,
     "unarchive_sprint": archive.unarchive_sprint,
     "restore_comment": trash.restore_comment,
+    "get_sprint_report": lambda tx, cmd: websocket_pb2.Ack(
+        sprint_report=sprint_reports.report(cmd.sprint_id, tx.now)
+    ),
+    "get_velocity": lambda tx, cmd: websocket_pb2.Ack(
+        velocity=sprint_reports.velocity(cmd.project_id, cmd.last)
+    ),
 }
 
 

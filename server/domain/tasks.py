@@ -15,8 +15,8 @@ from fractional_indexing import (  # type: ignore[import-untyped]
 from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
 from server.domain import convert, projects, validate
-from server.domain.errors import invalid, precondition
-from server.domain.rows import by_id, get_or_not_found
+from server.domain.errors import invalid, not_found, precondition
+from server.domain.rows import Reader, by_id, get_or_not_found
 from server.domain.tx import FieldReader, Tx, masked_values, merge
 from server.storage.models import MemberRow, SprintRow, TaskArchiveRow, TaskRow
 
@@ -44,16 +44,35 @@ def not_archived() -> Any:
     return ~pw.fn.EXISTS(marked)
 
 
-def changeable(task_id: str) -> TaskRow:
-    """The task, refused while it is archived (restore it to change it)."""
-    found = row(task_id)
+# A task with its project's key (which its own key is made of): one lookup for a command.
+_WITH_KEY = Reader(
+    TaskRow, extra='"project"."key"', join='JOIN "project" ON "project"."id" = "task"."project_id"'
+)
+
+
+def row_and_key(task_id: str) -> tuple[TaskRow, str]:
+    """The task ``task_id`` and its project's key; NOT_FOUND when there is no such task."""
+    found = _WITH_KEY.one(task_id)
+    if found is None:
+        raise not_found("task", task_id)
+    current, (project_key,) = found
+    return current, str(project_key)
+
+
+def changeable(task_id: str) -> tuple[TaskRow, str]:
+    """The task and its project's key, refused while it is archived (restore it to change
+    it) or its project is in the trash."""
+    found, project_key = row_and_key(task_id)
     if archived(found.id):
         raise precondition("the task is archived: restore it to change it")
-    return found
+    projects.row(found.project_id)  # NOT_FOUND while the project is in the trash
+    return found, project_key
 
 
-def to_proto(task: TaskRow) -> entities_pb2.Task:
-    return convert.task(task, projects.row(task.project_id).key)
+def to_proto(task: TaskRow, project_key: str | None = None) -> entities_pb2.Task:
+    if project_key is None:
+        project_key = projects.row(task.project_id).key
+    return convert.task(task, project_key)
 
 
 def get(task_id: str) -> entities_pb2.Task:
@@ -191,9 +210,11 @@ def create(tx: Tx, cmd: commands_pb2.CreateTask) -> websocket_pb2.Ack:
     return websocket_pb2.Ack(seq=seq, task=result)
 
 
-def apply(tx: Tx, current: TaskRow, values: dict[str, Any], base_version: int) -> websocket_pb2.Ack:
-    changed = merge(tx, current, values, base_version, lambda: to_proto(current))
-    result = to_proto(current)
+def apply(
+    tx: Tx, current: TaskRow, project_key: str, values: dict[str, Any], base_version: int
+) -> websocket_pb2.Ack:
+    changed = merge(tx, current, values, base_version, lambda: to_proto(current, project_key))
+    result = to_proto(current, project_key)
     if not changed:
         return websocket_pb2.Ack(task=result)
     event = events_pb2.TaskUpdated(
@@ -204,9 +225,9 @@ def apply(tx: Tx, current: TaskRow, values: dict[str, Any], base_version: int) -
 
 
 def update(tx: Tx, cmd: commands_pb2.UpdateTask) -> websocket_pb2.Ack:
-    current = changeable(cmd.task_id)
+    current, project_key = changeable(cmd.task_id)
     values = masked_values(cmd.update_mask, FIELDS, cmd.task, current.project_id, current.id)
-    return apply(tx, current, values, cmd.base_version)
+    return apply(tx, current, project_key, values, cmd.base_version)
 
 
 def _neighbour_rank(task_id: str, project_id: str, field: str) -> str | None:
@@ -219,7 +240,7 @@ def _neighbour_rank(task_id: str, project_id: str, field: str) -> str | None:
 
 
 def move(tx: Tx, cmd: commands_pb2.MoveTask) -> websocket_pb2.Ack:
-    current = changeable(cmd.task_id)
+    current, project_key = changeable(cmd.task_id)
     status = validate.enum("status", cmd.status, STATUSES, current.status)
     after = _neighbour_rank(cmd.after_task_id, current.project_id, "after_task_id")
     before = _neighbour_rank(cmd.before_task_id, current.project_id, "before_task_id")
@@ -228,7 +249,7 @@ def move(tx: Tx, cmd: commands_pb2.MoveTask) -> websocket_pb2.Ack:
     # Into an empty column: keep the task's place in the project's overall order.
     empty = after is None and before is None
     rank = current.rank if empty else generate_key_between(after, before)
-    return apply(tx, current, {"status": status, "rank": rank}, cmd.base_version)
+    return apply(tx, current, project_key, {"status": status, "rank": rank}, cmd.base_version)
 
 
 def matches(text: str, project_key: str) -> Any:

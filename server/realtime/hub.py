@@ -26,7 +26,9 @@ from server.monitoring import MONITOR, Monitor
 from server.monitoring.metrics import Metrics
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
+from server.realtime.heartbeat import Heartbeat
 from server.realtime.protocol import (
+    MAX_JOINING,
     PRESENCE_INTERVAL_SECONDS,
     PRESENCE_SHOWN_LIMIT,
     PRESENCE_TICK_SECONDS,
@@ -128,12 +130,19 @@ class Hub:
         # only while something is waiting to be told.
         self._presence_changes: dict[str, dict[str, Subscription]] = {}
         self._presence_tick: asyncio.TimerHandle | None = None
+        # Observers are told of changes at most once per tick (see _notify).
+        self._notify_timer: asyncio.TimerHandle | None = None
         # The latest encoded snapshot of each project, and how many events each project
         # has had dispatched (a snapshot read across one is not kept).
         self._snapshots: dict[str, CachedSnapshot] = {}
+        # The snapshot read under way for each project, shared by every join that arrives
+        # before the project's next event (a storm reads the board once, not once per join).
+        self._snapshot_reads: dict[str, asyncio.Task[CachedSnapshot]] = {}
         # Per project, the live subscriptions shown in its presence, in order of arrival.
         self._shown: dict[str, dict[str, Subscription]] = {}
         self._generation: dict[str, int] = {}
+        # Places for connections between their upgrade and their hello (see MAX_JOINING).
+        self.joining = asyncio.Semaphore(MAX_JOINING)
         self.monitor = Monitor(counting=False)
 
     # Lifecycle -------------------------------------------------------------------
@@ -148,9 +157,19 @@ class Hub:
             self.monitor = app[MONITOR]
             self._watch(self.monitor)
         remove = self._domain.sink.add_listener(self._on_commit)
+        heartbeat = Heartbeat(
+            self._config.heartbeat_seconds,
+            self._connections.values,
+            self._config.hello_timeout_seconds,
+        )
+        heartbeat.start()
         try:
             yield
         finally:
+            heartbeat.stop()
+            if self._notify_timer is not None:
+                self._notify_timer.cancel()
+                self._notify_timer = None
             remove()
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
@@ -269,7 +288,8 @@ class Hub:
 
     def add_observer(self, fn: Observer) -> Callable[[], None]:
         """Call ``fn(connections())`` on the loop whenever someone connects, leaves or
-        changes what they subscribe to. Returns a function that removes it."""
+        changes what they subscribe to (within a presence tick, once for all of its
+        changes). Returns a function that removes it."""
         self._observers.append(fn)
 
         def remove() -> None:
@@ -279,6 +299,14 @@ class Hub:
         return remove
 
     def _notify(self) -> None:
+        """Tell the observers once the current tick is over: a storm of joins costs one
+        list of everyone per tick, not one per join (which made a storm quadratic)."""
+        if not self._observers or self._notify_timer is not None or self._loop is None:
+            return
+        self._notify_timer = self._loop.call_later(PRESENCE_TICK_SECONDS, self._notify_now)
+
+    def _notify_now(self) -> None:
+        self._notify_timer = None
         if not self._observers:
             return
         people = self.connections()
@@ -368,6 +396,7 @@ class Hub:
             # A snapshot read before this event is no good for anyone subscribing after it.
             self._generation[event.project_id] = self._generation.get(event.project_id, 0) + 1
             snapshots.pop(event.project_id, None)
+            self._snapshot_reads.pop(event.project_id, None)
             subs = by_project.get(event.project_id)
             if not subs:
                 continue
@@ -403,9 +432,27 @@ class Hub:
         cached = self._snapshots.get(project_id)
         if cached is not None and loop.time() - cached.made_at < SNAPSHOT_MAX_AGE_SECONDS:
             return cached
+        # A read started since the project's last event serves this join too: no event was
+        # dispatched between its start and this subscription's registration, so whatever
+        # it misses reaches the subscription live. An event drops it from here, so joins
+        # after that event start a read of their own.
+        reading = self._snapshot_reads.get(project_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_snapshot(project_id))
+            reading.add_done_callback(_retrieved)
+            self._snapshot_reads[project_id] = reading
+        # Shielded: a joiner that goes away does not cancel the read for the others.
+        return await asyncio.shield(reading)
+
+    async def _read_snapshot(self, project_id: str) -> CachedSnapshot:
+        loop = asyncio.get_running_loop()
         generation = self._generation.get(project_id, 0)
         domain = self.domain
-        snapshot = await domain.read(domain.snapshot, project_id)
+        try:
+            snapshot = await domain.read(domain.snapshot, project_id)
+        finally:
+            if self._snapshot_reads.get(project_id) is asyncio.current_task():
+                del self._snapshot_reads[project_id]
         made = CachedSnapshot(
             seq=snapshot.seq,
             epoch=snapshot.epoch,
@@ -482,6 +529,13 @@ class Hub:
             for viewer in receivers:
                 viewer.deliver(0, out)
             self._count_out(out, len(receivers))
+
+
+def _retrieved(task: asyncio.Task[CachedSnapshot]) -> None:
+    # Every joiner waiting on a failed read gets its error; with none left, it is expected
+    # (an unknown project) and not worth a "never retrieved" warning.
+    if not task.cancelled():
+        task.exception()
 
 
 #: Where the application keeps its hub.

@@ -229,8 +229,10 @@ async def on_subscribe(session: Session, msg: WebSocketMessage) -> None:
             f"already subscribed to this project by {existing.id!r}; unsubscribe first",
             field="project_id",
         )
-    await domain.read(domain.get_project, req.project_id)  # NOT_FOUND for an unknown project
+    # An unknown project is NOT_FOUND: from the snapshot or replay read below (which read
+    # the project first), so a join costs no read of its own; with a sprint, from here.
     if req.sprint_id:
+        await domain.read(domain.get_project, req.project_id)
         sprint = await domain.read(domain.get_sprint, req.sprint_id)
         if sprint.project_id != req.project_id:
             raise DomainError(

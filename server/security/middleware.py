@@ -172,6 +172,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             "changes need Content-Type: application/json or application/x-protobuf",
         )
 
+    # What was checked is not kept while the handler runs (for a WebSocket, its lifetime).
+    del host_values, host, own, names, origin
     if loopback:
         if request.path == JOIN_PATH:
             # The owner needs no invite; drop the token from the address bar all the same.

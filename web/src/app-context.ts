@@ -43,17 +43,25 @@ export interface Route {
   taskId: string;
   view: View;
   page: Page;
+  /** The sprint whose report the sprints view shows; "" for the plan. */
+  reportId: string;
 }
 
-/** #/p/PROJECT[/sprints|/archive|/trash][/t/TASK][?FILTERS], or #/diagnostics */
+/** #/p/PROJECT[/sprints[/r/SPRINT]|/archive|/trash][/t/TASK][?FILTERS], or #/diagnostics */
 function parseHash(): Route {
-  const m = /^#\/p\/([^/?]+)(?:\/(sprints|archive|trash))?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const m = /^#\/p\/([^/?]+)(?:\/(sprints|archive|trash)(?:\/r\/([^/?]+))?)?(?:\/t\/([^/?]+))?/.exec(location.hash);
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
     view: (m?.[2] as View | undefined) ?? "board",
-    taskId: m?.[3] ? decodeURIComponent(m[3]) : "",
+    reportId: m?.[2] === "sprints" && m[3] ? decodeURIComponent(m[3]) : "",
+    taskId: m?.[4] ? decodeURIComponent(m[4]) : "",
     page: !m && /^#\/diagnostics(?:$|[/?])/.test(location.hash) ? "diagnostics" : "",
   };
+}
+
+/** The address of a sprint's report. */
+export function reportHref(projectId: string, sprintId: string): string {
+  return `#/p/${projectId}/sprints/r/${sprintId}`;
 }
 
 export const route = signal<Route>(parseHash());

@@ -9,11 +9,11 @@ import { SprintState, TaskPriority, TaskStatus, type Task } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 import { DueDate } from "./due";
+import { BoardScopeSwitch, withBoardScope } from "./board-scope";
 import { ArchiveDoneButton } from "./trash";
 
-
 export function taskFilter(): ((t: Task) => boolean) | undefined {
-  return taskMatcher(filters.value, store.me?.id ?? "");
+  return withBoardScope(taskMatcher(filters.value, store.me?.id ?? ""));
 }
 
 /** The visible cards in board order, for j/k navigation. */
@@ -220,6 +220,7 @@ function Filters() {
   const people = assignable(store.members.values(), (id) => holders.has(id) || f.assignee.includes(id));
   return (
     <div class="filters">
+      <BoardScopeSwitch />
       <input
         class="search"
         type="search"
