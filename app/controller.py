@@ -51,7 +51,8 @@ class TrayController(QObject):
     """Owns the server handle and the tray icon with its menu."""
 
     # From the server's thread; connected (queued) to slots on the Qt thread.
-    _event_arrived = Signal(bytes)
+    # (member id, inbox_update frame), from the server's thread.
+    _inbox_arrived = Signal(str, bytes)
     _people_changed = Signal(list)
     # A traffic recording ended: its path, frames, and why.
     _recording_ended = Signal(str, int, str)
@@ -84,14 +85,14 @@ class TrayController(QObject):
         self._stopped = False
         self._backup = BackupJob()
         self._notices = NoticeWorker()
-        # Judged events come back here first, then to anyone else listening.
-        self._event_handled = self._notices.handled
+        # Judged inbox updates come back here first, then to anyone else listening.
+        self._inbox_handled = self._notices.handled
 
-        self._event_arrived.connect(self._on_event)
+        self._inbox_arrived.connect(self._on_inbox)
         self._people_changed.connect(self._on_people)
         self._backup.done.connect(self._on_backup_done)
         self._recording_ended.connect(self._on_recording_ended)
-        self._event_handled.connect(self._on_event_handled)
+        self._inbox_handled.connect(self._on_inbox_handled)
 
         self.tray = QSystemTrayIcon(resources.app_icon())
         self.tray.setToolTip("Tandem (starting…)")
@@ -116,7 +117,7 @@ class TrayController(QObject):
         started = supervisor.start_server(
             dataclasses.replace(self._base_config, lan_tls=self.settings.lan_tls),
             self.settings.port,
-            on_event=lambda m: self._event_arrived.emit(m.SerializeToString()),
+            on_inbox=self._inbox_arrived.emit,
             on_people=self._people_changed.emit,
             on_recording_end=lambda ended: self._recording_ended.emit(
                 str(ended.path), ended.frames, ended.reason
@@ -400,20 +401,22 @@ class TrayController(QObject):
         self.people = list(names)
         self.refresh()
 
-    @Slot(bytes)
-    def _on_event(self, frame: bytes) -> None:
+    @Slot(str, bytes)
+    def _on_inbox(self, member_id: str, frame: bytes) -> None:
         handle = self.handle
         if self._stopped or handle is None:
             return
         if not self.settings.notifications:
-            self._notices.pass_over(frame)
+            self._notices.pass_over(member_id, frame)
             return
-        # Reading tasks and members waits on the server: never on the Qt thread.
-        self._notices.judge(handle, frame)
+        # Reading the members waits on the server: never on the Qt thread.
+        self._notices.judge(handle, member_id, frame)
 
-    @Slot(bytes, str, str)
-    def _on_event_handled(self, _frame: bytes, title: str, message: str) -> None:
-        if title and self.settings.notifications and not self._stopped:
+    @Slot(str, bytes, list)
+    def _on_inbox_handled(self, _member_id: str, _frame: bytes, notices: list[list[str]]) -> None:
+        if not self.settings.notifications or self._stopped:
+            return
+        for title, message in notices:
             self.notify(title, message)
 
     @Slot(QSystemTrayIcon.ActivationReason)

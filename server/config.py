@@ -52,8 +52,10 @@ class ServerConfig:
     record_seconds: float = recording.DEFAULT_SECONDS
     record_max_bytes: int = recording.DEFAULT_MAX_BYTES
     # The time of every change, in microseconds since the epoch (None: the system clock);
-    # tests that script days pass one they move.
+    # tests that script days (sprints, due dates) pass one they move.
     clock: Callable[[], int] | None = None
+    # How often the server looks whether the day has changed (due-date reminders).
+    day_check_seconds: float = 300.0
 
     @property
     def database_path(self) -> Path:

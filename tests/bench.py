@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BENCHMARKS = [
     "bench_api",
+    "bench_inbox",
     "bench_ws",
     "bench_connections",
     "bench_scale",

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from server.api.commands import COMMAND_OPERATIONS
 from server.api.diagnostics import DIAGNOSTICS_OPERATIONS, add_metrics_route
+from server.api.inbox import INBOX_OPERATIONS
 from server.api.operation import Operation, endpoint
 from server.api.polls import setup_polls
 from server.api.reads import READ_OPERATIONS
@@ -19,6 +20,7 @@ from server.api.reads import READ_OPERATIONS
 OPERATIONS: tuple[Operation, ...] = (
     *READ_OPERATIONS,
     *DIAGNOSTICS_OPERATIONS,
+    *INBOX_OPERATIONS,
     *COMMAND_OPERATIONS,
 )
 

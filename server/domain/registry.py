@@ -16,7 +16,16 @@ from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
 
 from server.command_table import COMMAND_TABLE, kind_of
-from server.domain import archive, comments, projects, sprint_reports, sprints, tasks, trash
+from server.domain import (
+    archive,
+    comments,
+    inbox,
+    projects,
+    sprint_reports,
+    sprints,
+    tasks,
+    trash,
+)
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.tx import Tx
 
@@ -54,6 +63,10 @@ _HANDLERS: dict[str, Run] = {
     "get_velocity": lambda tx, cmd: websocket_pb2.Ack(
         velocity=sprint_reports.velocity(cmd.project_id, cmd.last)
     ),
+    "list_inbox": inbox.list_command,
+    "mark_inbox_read": inbox.mark_read,
+    "watch_task": inbox.watch,
+    "list_watchers": inbox.list_watchers_command,
 }
 
 
@@ -63,6 +76,8 @@ class Command:
     run: Run
     # Read-only commands need no edit right and are not remembered for idempotency.
     mutates: bool
+    # Changes only the actor's own things (see CommandOptions.personal): no edit right needed.
+    personal: bool = False
 
 
 def _build() -> dict[str, Command]:
@@ -73,7 +88,8 @@ def _build() -> dict[str, Command]:
     if unserved:
         raise RuntimeError(f"mutating commands without a domain handler: {unserved}")
     return {
-        kind: Command(kind, run, COMMAND_TABLE[kind].mutates) for kind, run in _HANDLERS.items()
+        kind: Command(kind, run, COMMAND_TABLE[kind].mutates, COMMAND_TABLE[kind].personal)
+        for kind, run in _HANDLERS.items()
     }
 
 

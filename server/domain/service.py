@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from server.config import ServerConfig
 from server.domain import (
     hellos,
     idempotency,
+    inbox,
     members,
     registry,
     rows,
@@ -35,7 +37,7 @@ from server.domain import (
 from server.domain.actor import Actor
 from server.domain.changelog import ChangeLog
 from server.domain.errors import DomainError, ErrorCode
-from server.domain.events import CommittedEvent, EventSink
+from server.domain.events import CommittedEvent, Delivery, EventSink
 from server.domain.group_commit import CommandRequest, GroupCommit, Outcome
 from server.domain.reads import BoardReads
 from server.domain.tasks import TaskFilter
@@ -90,7 +92,9 @@ class Domain(BoardReads, ChangeLog):
         clock: Callable[[], int] = _now_micros,
     ) -> None:
         self.store = store
-        self.sink = EventSink()
+        self.sink: EventSink[CommittedEvent] = EventSink()
+        # Changes to members' inboxes, for their own connections (after commit, in order).
+        self.inbox_sink: EventSink[Delivery] = EventSink()
         self.history_limit = history_limit
         self._clock = clock
         self._group = GroupCommit(store.submit, self._commit)
@@ -136,6 +140,7 @@ class Domain(BoardReads, ChangeLog):
         """Commit a batch in one transaction, each command in its own savepoint."""
         outcomes: list[Outcome] = []
         events: list[CommittedEvent] = []
+        deliveries: list[Delivery] = []
         try:
             with self.store.db.atomic():
                 for request in batch:
@@ -146,6 +151,7 @@ class Domain(BoardReads, ChangeLog):
                     ack, tx = outcome
                     outcomes.append(ack)
                     events.extend(tx.events)
+                    deliveries.extend(tx.deliveries)
                 self._commands_since_prune += len(batch)
                 if self._commands_since_prune >= PRUNE_EVERY:
                     self._prune_applied_requests()
@@ -155,6 +161,7 @@ class Domain(BoardReads, ChangeLog):
             failure = storage_errors.classify(err)
             return [failure for _ in batch]
         self.sink.publish(events)
+        self.inbox_sink.publish(deliveries)
         return outcomes
 
     def _one(self, request: CommandRequest) -> tuple[websocket_pb2.Ack, Tx] | DomainError:
@@ -205,7 +212,7 @@ class Domain(BoardReads, ChangeLog):
     ) -> tuple[websocket_pb2.Ack, Tx]:
         actor = request.actor
         tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit)
-        if command.mutates and not actor.can_edit:
+        if command.mutates and not command.personal and not actor.can_edit:
             raise DomainError(
                 ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
             )
@@ -216,6 +223,9 @@ class Domain(BoardReads, ChangeLog):
         # Already in the command's savepoint (see _one): a refusal here undoes it all.
         try:
             ack = command.run(tx, request.command)
+            # The inboxes follow from the events, in the same savepoint: never one without
+            # the other, and never twice.
+            inbox.derive(tx)
             if key is not None:
                 self.ledger.remember_answer(actor.member_id, key, fingerprint, ack, tx.now)
         except pw.IntegrityError as err:
@@ -241,6 +251,25 @@ class Domain(BoardReads, ChangeLog):
                 return fn(*args)
 
         return await self.store.call(run)
+
+    def sweep_due(self) -> int:
+        """Put "due today/tomorrow" items in the inboxes of the people concerned, as of the
+        domain's clock (each once per task, member and day); returns how many were made."""
+
+        def run() -> list[Delivery]:
+            with self.store.db.atomic():
+                return inbox.sweep_due(self._clock())
+
+        deliveries = run()
+        self.inbox_sink.publish(deliveries)
+        return sum(len(d.message().inbox_update.items) for d in deliveries)
+
+    async def sweep_due_async(self) -> int:
+        return await self.store.call(self.sweep_due)
+
+    def today(self) -> date:
+        """The calendar day of the domain's clock, in this computer's time zone."""
+        return inbox.local_day(self._clock())
 
     def owner_actor(self) -> Actor:
         return Actor(member_id=members.OWNER_ID)
@@ -273,5 +302,8 @@ class Domain(BoardReads, ChangeLog):
 
 def open_domain(config: ServerConfig) -> Domain:
     """Open (creating or migrating) the database in ``config.data_dir``."""
-    clock = config.clock or _now_micros
-    return Domain(Store(config.database_path), history_limit=config.history_limit, clock=clock)
+    return Domain(
+        Store(config.database_path),
+        history_limit=config.history_limit,
+        clock=config.clock or _now_micros,
+    )

@@ -13,7 +13,7 @@ from tandem.v1 import websocket_pb2
 from server.domain import rows, sprint_ledger
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode, invalid, not_found
-from server.domain.events import CommittedEvent
+from server.domain.events import CommittedEvent, Delivery
 from server.storage.models import LogHeadRow
 
 
@@ -24,6 +24,8 @@ class Tx:
     now: int
     history_limit: int
     events: list[CommittedEvent] = field(default_factory=list)
+    # What the change put in members' inboxes, sent to them after commit (see inbox).
+    deliveries: list[Delivery] = field(default_factory=list)
 
     def start_log(self, project_id: str) -> None:
         LogHeadRow.insert(project_id=project_id, head_seq=0, floor_seq=0).execute()

@@ -20,7 +20,7 @@ from tandem.v1 import entities_pb2, events_pb2, websocket_pb2
 from server.access import AccessEnded
 from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
-from server.domain.events import CommittedEvent
+from server.domain.events import CommittedEvent, Delivery
 from server.domain.service import Domain
 from server.monitoring import MONITOR, Monitor
 from server.monitoring.metrics import Metrics
@@ -143,6 +143,8 @@ class Hub:
         self._generation: dict[str, int] = {}
         # Places for connections between their upgrade and their hello (see MAX_JOINING).
         self.joining = asyncio.Semaphore(MAX_JOINING)
+        # Identified connections by member, for what goes to one member only (their inbox).
+        self._by_member: dict[str, dict[str, Connection]] = {}
         self.monitor = Monitor(counting=False)
 
     # Lifecycle -------------------------------------------------------------------
@@ -163,6 +165,7 @@ class Hub:
             self._config.hello_timeout_seconds,
         )
         heartbeat.start()
+        remove_inbox = self._domain.inbox_sink.add_listener(self._on_inbox)
         try:
             yield
         finally:
@@ -171,6 +174,7 @@ class Hub:
                 self._notify_timer.cancel()
                 self._notify_timer = None
             remove()
+            remove_inbox()
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
         """on_shutdown: flush every queue, then close every socket with 1001."""
@@ -323,10 +327,18 @@ class Hub:
         conn.on_abort = self._leave_all
 
     def identified(self, conn: Connection) -> None:
+        if conn.identity is not None:
+            self._by_member.setdefault(conn.identity.member.id, {})[conn.id] = conn
         self._notify()
 
     def detach(self, conn: Connection) -> None:
         self._leave_all(conn)
+        if conn.identity is not None:
+            mine = self._by_member.get(conn.identity.member.id)
+            if mine is not None:
+                mine.pop(conn.id, None)
+                if not mine:
+                    del self._by_member[conn.identity.member.id]
         if self._connections.pop(conn.id, None) is not None and conn.identity is not None:
             self._notify()
 
@@ -415,6 +427,26 @@ class Hub:
             kind = out.kind
             metrics.frames_out[kind] += receivers
             metrics.bytes_out[kind] += receivers * len(out.frame)
+
+    def _on_inbox(self, deliveries: Sequence[Delivery]) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            loop.call_soon_threadsafe(self.deliver_inbox, deliveries)
+
+    def deliver_inbox(self, deliveries: Iterable[Delivery]) -> None:
+        """Each change to a member's inbox, to every open connection of that member."""
+        for delivery in deliveries:
+            conns = self._by_member.get(delivery.member_id)
+            if not conns:
+                continue
+            out = Outgoing(delivery.frame)
+            receivers = tuple(conns.values())
+            for conn in receivers:
+                if conn.open:
+                    conn.offer(out)
+            self._count_out(out, len(receivers))
 
     # Snapshots ---------------------------------------------------------------------
 

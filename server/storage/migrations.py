@@ -269,7 +269,41 @@ CREATE TABLE project_trash (
 CREATE INDEX project_trash_deleted ON project_trash (deleted_at);
 """
 
-MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_SPRINT_REPORTS, V_TRASH_ARCHIVE)
+# The inbox: who watches which task, and each member's items (mentions, assignments,
+# changes to watched tasks, due dates), each made once per member (once_key) and read or not.
+# Few indexes on purpose: each is a page more to write for every item of every change (the
+# member's items are found through the (member_id, once_key) index).
+V_INBOX = """
+CREATE TABLE task_watch (
+    task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    member_id TEXT NOT NULL REFERENCES member (id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (task_id, member_id)
+) WITHOUT ROWID;
+CREATE INDEX task_watch_member ON task_watch (member_id);
+CREATE TABLE inbox_item (
+    id INTEGER PRIMARY KEY,
+    member_id TEXT NOT NULL REFERENCES member (id) ON DELETE CASCADE,
+    kind INTEGER NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    task_id TEXT NOT NULL,
+    task_key TEXT NOT NULL,
+    task_title TEXT NOT NULL,
+    actor_id TEXT NOT NULL DEFAULT '',
+    excerpt TEXT NOT NULL DEFAULT '',
+    changed_fields TEXT NOT NULL DEFAULT '[]',
+    seq INTEGER NOT NULL DEFAULT 0,
+    due_date TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL,
+    once_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    read_at INTEGER,
+    UNIQUE (member_id, once_key)
+);
+CREATE INDEX inbox_item_unread ON inbox_item (member_id, id) WHERE read_at IS NULL;
+"""
+
+MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_SPRINT_REPORTS, V_INBOX, V_TRASH_ARCHIVE)
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
 #: (``PRAGMA incremental_vacuum``), so forgotten ids and trimmed history shrink the file.

@@ -261,3 +261,36 @@ class SprintRecordRow(BaseModel):
 
     class Meta:
         table_name = "sprint_record"
+
+
+class TaskWatchRow(BaseModel):
+    task_id = pw.TextField()
+    member_id = pw.TextField()
+    created_at = pw.IntegerField()
+
+    class Meta:
+        table_name = "task_watch"
+        primary_key = pw.CompositeKey("task_id", "member_id")
+
+
+class InboxItemRow(BaseModel):
+    id = pw.AutoField()
+    member_id = pw.TextField()
+    kind = pw.IntegerField()
+    project_id = pw.TextField()
+    task_id = pw.TextField()
+    task_key = pw.TextField()
+    task_title = pw.TextField()
+    actor_id = pw.TextField(default="")
+    excerpt = pw.TextField(default="")
+    changed_fields = pw.TextField(default="[]")
+    seq = pw.IntegerField(default=0)
+    due_date = pw.TextField(default="")
+    source = pw.TextField()
+    once_key = pw.TextField()
+    created_at = pw.IntegerField()
+    read_at = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "inbox_item"
+        indexes = ((("member_id", "once_key"), True),)

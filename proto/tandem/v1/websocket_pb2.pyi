@@ -11,6 +11,7 @@ from tandem.v1 import commands_pb2 as _commands_pb2
 from tandem.v1 import entities_pb2 as _entities_pb2
 from tandem.v1 import errors_pb2 as _errors_pb2
 from tandem.v1 import events_pb2 as _events_pb2
+from tandem.v1 import inbox_pb2 as _inbox_pb2
 from tandem.v1 import reports_pb2 as _reports_pb2
 import builtins as _builtins
 import sys
@@ -80,6 +81,12 @@ class WebSocketMessage(_message.Message):
     UPDATE_PROFILE_FIELD_NUMBER: _builtins.int
     GET_SPRINT_REPORT_FIELD_NUMBER: _builtins.int
     GET_VELOCITY_FIELD_NUMBER: _builtins.int
+    TASK_WATCHERS_CHANGED_FIELD_NUMBER: _builtins.int
+    INBOX_UPDATE_FIELD_NUMBER: _builtins.int
+    LIST_INBOX_FIELD_NUMBER: _builtins.int
+    MARK_INBOX_READ_FIELD_NUMBER: _builtins.int
+    WATCH_TASK_FIELD_NUMBER: _builtins.int
+    LIST_WATCHERS_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Set by the client on commands; the server's Ack or Reject carries the
     same id. Events carry an empty id.
@@ -209,6 +216,22 @@ class WebSocketMessage(_message.Message):
 
     @_builtins.property
     def get_velocity(self) -> _reports_pb2.GetVelocity: ...
+    @_builtins.property
+    def task_watchers_changed(self) -> _inbox_pb2.TaskWatchersChanged:
+        """The inbox (inbox.proto). task_watchers_changed is a change-log event;
+        inbox_update goes to the recipient's own connections only.
+        """
+
+    @_builtins.property
+    def inbox_update(self) -> _inbox_pb2.InboxUpdate: ...
+    @_builtins.property
+    def list_inbox(self) -> _inbox_pb2.ListInbox: ...
+    @_builtins.property
+    def mark_inbox_read(self) -> _inbox_pb2.MarkInboxRead: ...
+    @_builtins.property
+    def watch_task(self) -> _inbox_pb2.WatchTask: ...
+    @_builtins.property
+    def list_watchers(self) -> _inbox_pb2.ListWatchers: ...
     def __init__(
         self,
         *,
@@ -263,12 +286,18 @@ class WebSocketMessage(_message.Message):
         update_profile: _commands_pb2.UpdateProfile | None = ...,
         get_sprint_report: _reports_pb2.GetSprintReport | None = ...,
         get_velocity: _reports_pb2.GetVelocity | None = ...,
+        task_watchers_changed: _inbox_pb2.TaskWatchersChanged | None = ...,
+        inbox_update: _inbox_pb2.InboxUpdate | None = ...,
+        list_inbox: _inbox_pb2.ListInbox | None = ...,
+        mark_inbox_read: _inbox_pb2.MarkInboxRead | None = ...,
+        watch_task: _inbox_pb2.WatchTask | None = ...,
+        list_watchers: _inbox_pb2.ListWatchers | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "list_comments", b"list_comments", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "inbox_update", b"inbox_update", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "list_comments", b"list_comments", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "inbox_update", b"inbox_update", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "tasks_archived", "tasks_restored", "trash_purged", "comment_restored", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "restore_task", "purge_task", "archive_task", "archive_done_tasks", "archive_sprint", "unarchive_sprint", "restore_comment", "restore_project", "update_profile", "get_sprint_report", "get_velocity"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "tasks_archived", "tasks_restored", "trash_purged", "comment_restored", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "restore_task", "purge_task", "archive_task", "archive_done_tasks", "archive_sprint", "unarchive_sprint", "restore_comment", "restore_project", "update_profile", "get_sprint_report", "get_velocity", "task_watchers_changed", "inbox_update", "list_inbox", "mark_inbox_read", "watch_task", "list_watchers"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -293,6 +322,9 @@ class Ack(_message.Message):
     ARCHIVED_FIELD_NUMBER: _builtins.int
     SPRINT_REPORT_FIELD_NUMBER: _builtins.int
     VELOCITY_FIELD_NUMBER: _builtins.int
+    INBOX_FIELD_NUMBER: _builtins.int
+    INBOX_STATE_FIELD_NUMBER: _builtins.int
+    WATCHERS_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """The change-log position of the resulting event; 0 when the command
     changed nothing in the log (hello, subscribe, presence).
@@ -317,6 +349,12 @@ class Ack(_message.Message):
     def sprint_report(self) -> _reports_pb2.SprintReport: ...
     @_builtins.property
     def velocity(self) -> _reports_pb2.VelocityResponse: ...
+    @_builtins.property
+    def inbox(self) -> _inbox_pb2.InboxPage: ...
+    @_builtins.property
+    def inbox_state(self) -> _inbox_pb2.InboxState: ...
+    @_builtins.property
+    def watchers(self) -> _inbox_pb2.TaskWatchers: ...
     def __init__(
         self,
         *,
@@ -331,12 +369,15 @@ class Ack(_message.Message):
         archived: Global___TaskIdList | None = ...,
         sprint_report: _reports_pb2.SprintReport | None = ...,
         velocity: _reports_pb2.VelocityResponse | None = ...,
+        inbox: _inbox_pb2.InboxPage | None = ...,
+        inbox_state: _inbox_pb2.InboxState | None = ...,
+        watchers: _inbox_pb2.TaskWatchers | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "comment", b"comment", "comments", b"comments", "inbox", b"inbox", "inbox_state", b"inbox_state", "project", b"project", "result", b"result", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "comment", b"comment", "comments", b"comments", "inbox", b"inbox", "inbox_state", b"inbox_state", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "archived", "sprint_report", "velocity"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "archived", "sprint_report", "velocity", "inbox", "inbox_state", "watchers"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 

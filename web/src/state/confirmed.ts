@@ -13,6 +13,7 @@ import {
   type Snapshot,
   type Sprint,
   type Task,
+  type TaskWatchers,
   type UserPresence,
   type WebSocketMessage,
 } from "../proto";
@@ -37,6 +38,8 @@ export class ConfirmedBoard {
   /** By connection id: one person may have several tabs. */
   readonly presence = new Records<UserPresence>();
   readonly projects = new Records<Project>();
+  /** Who watches a task, by task id (the inbox's; read when a task opens, then from the log). */
+  readonly watchers = new Records<TaskWatchers>();
   /** Ids of entities deleted by a confirmed change: a late older event must not bring them back. */
   private readonly deleted = new Set<string>();
 
@@ -56,6 +59,7 @@ export class ConfirmedBoard {
       this.members.clear();
       this.comments.clear();
       this.presence.clear();
+      this.watchers.clear();
       this.deleted.clear();
     });
   }
@@ -173,4 +177,5 @@ const EVENTS: { [C in EventCase]?: (b: ConfirmedBoard, ev: EventValue<C>) => voi
   // Nothing on the board: the trash view reads the trash afresh.
   trashPurged: () => {},
   commentRestored: (b, ev) => ev.comment && b.restore(b.comments, ev.comment),
+  taskWatchersChanged: (b, ev) => ev.watchers && b.watchers.put(ev.watchers.taskId, ev.watchers),
 };

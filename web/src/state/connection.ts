@@ -7,9 +7,12 @@
  * (poller.ts); both share the REST client (http.ts).
  */
 import {
+  create,
   fromBinary,
   toBinary,
   ErrorCode,
+  InboxPageSchema,
+  TaskWatchersSchema,
   ListCommentsResponseSchema,
   SprintReportSchema,
   VelocityResponseSchema,
@@ -26,10 +29,12 @@ import {
   type ListArchiveResponse,
   type ListTrashResponse,
   type TrashedProject,
+  type InboxPage,
   type Member,
   type Project,
   type SprintReport,
   type VelocityResponse,
+  type TaskWatchers,
   type UpdatePresence,
   type Welcome,
   type WebSocketMessage,
@@ -89,7 +94,7 @@ export interface ConnectionOptions {
 type Pending = { resolve: (a: Ack) => void; reject: (e: Error) => void };
 
 /** The commands the connection itself sends (the session and reads), rather than the outbox. */
-export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence", "updateProfile", "getSprintReport", "getVelocity"] as const satisfies readonly PayloadCase[];
+export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence", "updateProfile", "getSprintReport", "getVelocity", "listInbox", "listWatchers"] as const satisfies readonly PayloadCase[];
 type ConnectionCommand = (typeof CONNECTION_COMMANDS)[number];
 
 export class RejectedError extends Error {
@@ -492,6 +497,25 @@ export class Connection {
       if (ack.result.case === "velocity") return ack.result.value;
     }
     return this.rest.get(VelocityResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/velocity`);
+  }
+
+  /** A page of this person's inbox, newest first (after pageToken). */
+  async listInbox(pageToken = "", pageSize = 30): Promise<InboxPage> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "listInbox", value: { pageToken, pageSize } });
+      return ack.result.case === "inbox" ? ack.result.value : create(InboxPageSchema);
+    }
+    const q = new URLSearchParams({ pageSize: String(pageSize), ...(pageToken ? { pageToken } : {}) });
+    return this.rest.get(InboxPageSchema, `/api/v1/inbox?${q}`);
+  }
+
+  /** Who watches a task. */
+  async listWatchers(taskId: string): Promise<TaskWatchers> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "listWatchers", value: { taskId } });
+      return ack.result.case === "watchers" ? ack.result.value : create(TaskWatchersSchema, { taskId });
+    }
+    return this.rest.get(TaskWatchersSchema, `/api/v1/tasks/${encodeURIComponent(taskId)}/watchers`);
   }
 
   /** Who this page acts as, with its role, for a client without a WebSocket welcome. */

@@ -300,6 +300,10 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
     overlay: (d, cmd) => void d.projects.delete(cmd.projectId),
     acked: (b, cmd) => b.drop(b.projects, cmd.projectId),
   },
+  // The inbox's own: nothing on the board changes. The inbox shows a mark at once
+  // (state/inbox.ts), and a pending watch shows from the outbox itself (ui/inbox.tsx).
+  markInboxRead: { overlay() {} },
+  watchTask: { overlay() {} },
 };
 
 /** The handler for one outbox entry's command (the table is keyed by case, so the types agree). */

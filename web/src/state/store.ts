@@ -28,10 +28,11 @@ import {
   type TaskStatus,
   type WebSocketMessage,
 } from "../proto";
-import { envelope, verbOf, type PayloadInit } from "./commands";
+import { commandSpec, envelope, verbOf, type PayloadInit } from "./commands";
 import { ConfirmedBoard, type EventOutcome } from "./confirmed";
 import { conflictOf, keepBoth, keepMine, type Conflict } from "./conflicts";
 import { newId } from "./ids";
+import { InboxStore } from "./inbox";
 import { Outbox, type KeyValueStorage } from "./outbox";
 import { Draft, handlerOf, overlay, SPRINT_FIELDS, TASK_FIELDS, type BaseMaps, type SprintField, type TaskField } from "./overlay";
 import * as select from "./selectors";
@@ -63,6 +64,9 @@ export class BoardStore {
   readonly comments = this.board.comments;
   readonly presence = this.board.presence;
   readonly projects = this.board.projects;
+  readonly watchers = this.board.watchers;
+  /** This person's inbox: not the board's (it spans every project), fed by the same connection. */
+  readonly inbox = new InboxStore();
   readonly outbox: Outbox;
   private readonly undoStack = new UndoStack();
   private readonly meSignal = signal<Member | null>(null);
@@ -221,6 +225,9 @@ export class BoardStore {
         if (p.value.projectId !== this.projectId) return "ignored";
         for (const change of p.value.changes) this.board.putPresence(change);
         return "applied";
+      case "inboxUpdate":
+        this.inbox.apply(p.value);
+        return "applied";
       case "ack":
         this.onAck(msg.messageId, p.value);
         return "applied";
@@ -301,7 +308,7 @@ export class BoardStore {
   /** Adds a command to the outbox; it shows in the view at once. */
   enqueue(payload: PayloadInit, entityId: string, projectId = this.projectId): WebSocketMessage {
     const msg = envelope(payload);
-    if (this.readOnly) {
+    if (this.readOnly && !commandSpec(payload.case)?.personal) {
       // The server would refuse it anyway; saying so at once beats a change that flickers back.
       this.notify("You can view this board but not change it.");
       return msg;

@@ -71,8 +71,12 @@ export function Me() {
   if (invited) return <Avatar member={me} />;
   return (
     <>
-      <button class="me" aria-label={`Your name: ${displayName.value}`} title="Change your name" onClick={() => setOpen(true)}>
-        <Avatar member={me} />
+      <button class="me" title="Change your name" onClick={() => setOpen(true)}>
+        {/* The initials are a picture of the name, not words: the hidden text says the name. */}
+        <span aria-hidden="true">
+          <Avatar member={me} />
+        </span>
+        <span class="sr-only">Your name: {displayName.value}</span>
       </button>
       {open && <NameDialog onClose={() => setOpen(false)} />}
     </>

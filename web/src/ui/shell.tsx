@@ -34,6 +34,7 @@ import { TaskPanel } from "./task";
 import { ArchiveView, KeptTabs, TrashView } from "./trash";
 import { ProjectNotFound } from "./guidance";
 import { assignable } from "./people";
+import { InboxButton, InboxPanel, inboxOpen } from "./inbox";
 
 const STATE_TEXT: Record<string, string> = {
   connecting: "Connecting…",
@@ -204,6 +205,7 @@ function actions(): Action[] {
       if (list.length > 400) break;
     }
   }
+  list.push({ name: "Open inbox", hint: store.inbox.unread.value ? `${store.inbox.unread.value} unread` : undefined, run: () => (inboxOpen.value = true) });
   list.push({ name: "All projects", run: () => go("") });
   list.push({ name: "Diagnostics", hint: "this computer", run: () => (location.hash = "#/diagnostics") });
   for (const p of store.viewProjects()) list.push({ name: `Open ${p.name}`, hint: p.key, run: () => go(p.id) });
@@ -333,6 +335,7 @@ export function App() {
             View only
           </span>
         )}
+        <InboxButton />
         <Indicator />
         <Me />
       </header>
@@ -345,6 +348,7 @@ export function App() {
       <CheatSheet />
       {connState.value === "ended" && <AccessEnded />}
       <Palette />
+      <InboxPanel />
     </div>
   );
 }

@@ -9,8 +9,8 @@ import { labelChange } from "../state/label-change";
 import { renderMarkdown } from "../markdown";
 import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
 import { assignable } from "./people";
+import { MentionBox, WatchButton } from "./inbox";
 import { ArchiveTaskButton } from "./trash";
-
 
 function ago(d: Date | undefined): string {
   if (!d) return "";
@@ -99,6 +99,7 @@ function Description({ task }: { task: Task }) {
         )}
       </div>
       {editing ? (
+        <MentionBox>
         <TextField
           label="Description"
           multiline
@@ -111,6 +112,7 @@ function Description({ task }: { task: Task }) {
           }}
           onSave={(v, base) => store.updateTask(task.id, { description: v }, true, base)}
         />
+        </MentionBox>
       ) : (
         <div
           class="markdown"
@@ -200,7 +202,9 @@ function CommentItem({ c }: { c: Comment }) {
               setEdit(null);
             }}
           >
-            <textarea class="comment-input" value={edit} onInput={(e) => setEdit((e.target as HTMLTextAreaElement).value)} />
+            <MentionBox>
+              <textarea class="comment-input" aria-label="Edit comment" value={edit} onInput={(e) => setEdit((e.target as HTMLTextAreaElement).value)} />
+            </MentionBox>
             <div class="row">
               <button type="submit" class="primary small">Save</button>
               <button type="button" class="small" onClick={() => setEdit(null)}>Cancel</button>
@@ -262,9 +266,10 @@ function Comments({ task }: { task: Task }) {
           stopTyping();
         }}
       >
+        <MentionBox>
         <textarea
           class="comment-input"
-          placeholder="Leave a comment… (Markdown, Ctrl+Enter to send)"
+          placeholder="Leave a comment… (Markdown, @ to mention, Ctrl+Enter to send)"
           aria-label="New comment"
           value={body}
           onInput={(e) => {
@@ -279,6 +284,7 @@ function Comments({ task }: { task: Task }) {
           }}
           onBlur={() => !body && stopTyping()}
         />
+        </MentionBox>
         <div class="row">
           <button type="submit" class="primary small" disabled={!body.trim()}>
             Comment
@@ -442,6 +448,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
           </a>
         )}
         <span class="spacer" />
+        <WatchButton task={task} />
         <span class="avatars" data-testid="task-viewers">
           {viewers.map((p) => (
             <Avatar key={p.connectionId} member={p.member} size={22} ring />
