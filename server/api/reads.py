@@ -70,10 +70,28 @@ async def list_tasks(call: Call) -> Message:
         sprint_id=call.query("sprint") or "",
         label=call.query("label") or "",
         text=call.query("q") or "",
+        archived=call.query("archived") or "exclude",
         page_size=int_query(query, "pageSize", 100, low=1, high=MAX_PAGE_SIZE),
         page_token=call.query("pageToken") or "",
     )
     result: Message = await call.domain.read(call.domain.list_tasks, project_id, task_filter)
+    return result
+
+
+async def list_trash(call: Call) -> Message:
+    result: Message = await call.domain.read(call.domain.list_trash, call.path("projectId"))
+    return result
+
+
+async def list_trashed_projects(call: Call) -> Message:
+    result: Message = await call.domain.read(call.domain.list_trashed_projects)
+    return result
+
+
+async def list_archive(call: Call) -> Message:
+    domain = call.domain
+    text = call.query("q") or ""
+    result: Message = await domain.read(domain.list_archive, call.path("projectId"), text)
     return result
 
 
@@ -127,6 +145,10 @@ async def list_events(call: Call) -> Message:
     return await wait_for_events(call.request, project_id, since, wait)
 
 
+TEXT_QUERY = QueryParam(
+    "q", {"type": "string"}, "Only tasks whose key, title or description match."
+)
+
 TASK_FILTERS = (
     QueryParam(
         "status",
@@ -136,7 +158,12 @@ TASK_FILTERS = (
     QueryParam("assignee", {"type": "string"}, "Only tasks assigned to this member id."),
     QueryParam("sprint", {"type": "string"}, "Only tasks in this sprint id."),
     QueryParam("label", {"type": "string"}, "Only tasks carrying this label."),
-    QueryParam("q", {"type": "string"}, "Only tasks whose key, title or description match."),
+    TEXT_QUERY,
+    QueryParam(
+        "archived",
+        {"type": "string", "enum": ["exclude", "include", "only"], "default": "exclude"},
+        "Archived tasks: left out (exclude), listed too (include), or alone (only).",
+    ),
     QueryParam(
         "pageSize",
         {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 100},
@@ -223,6 +250,14 @@ READ_OPERATIONS: tuple[Operation, ...] = (
     ),
     _read(P, "getProject", "One project", get_project, "projects", entities_pb2.Project),
     _read(
+        "/api/v1/trash/projects",
+        "listTrashedProjects",
+        "Deleted projects still restorable, newest first",
+        list_trashed_projects,
+        "projects",
+        api_pb2.ListTrashedProjectsResponse,
+    ),
+    _read(
         P + "/tasks",
         "listTasks",
         "A project's tasks, filtered and paged",
@@ -232,6 +267,23 @@ READ_OPERATIONS: tuple[Operation, ...] = (
         query=TASK_FILTERS,
     ),
     _read(T, "getTask", "One task", get_task, "tasks", entities_pb2.Task),
+    _read(
+        P + "/trash",
+        "listTrash",
+        "The project's deleted tasks, newest first, each restorable until its purgeTime",
+        list_trash,
+        "tasks",
+        api_pb2.ListTrashResponse,
+    ),
+    _read(
+        P + "/archive",
+        "listArchive",
+        "The project's archived tasks and sprints, newest first",
+        list_archive,
+        "tasks",
+        api_pb2.ListArchiveResponse,
+        query=(TEXT_QUERY,),
+    ),
     _read(
         T + "/comments",
         "listComments",

@@ -10,7 +10,16 @@ from collections.abc import Callable
 
 from tandem.v1 import api_pb2, entities_pb2, reports_pb2, websocket_pb2
 
-from server.domain import comments, members, projects, sprint_reports, sprints, tasks
+from server.domain import (
+    archive,
+    comments,
+    members,
+    projects,
+    sprint_reports,
+    sprints,
+    tasks,
+    trash,
+)
 from server.domain.changelog import epoch
 from server.domain.tasks import TaskFilter
 from server.storage.database import Store
@@ -41,6 +50,17 @@ class BoardReads:
 
     def list_sprints(self, project_id: str) -> list[entities_pb2.Sprint]:
         return sprints.list_for(project_id)
+
+    def list_trash(self, project_id: str) -> api_pb2.ListTrashResponse:
+        return trash.list_trash(project_id, self._clock())
+
+    def list_trashed_projects(self) -> api_pb2.ListTrashedProjectsResponse:
+        with self.store.db.atomic():
+            return trash.list_trashed_projects(self._clock())
+
+    def list_archive(self, project_id: str, text: str = "") -> api_pb2.ListArchiveResponse:
+        with self.store.db.atomic():
+            return archive.list_archive(project_id, text)
 
     def get_sprint(self, sprint_id: str) -> entities_pb2.Sprint:
         return sprints.get(sprint_id)

@@ -16,7 +16,16 @@ from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
 
 from server.command_table import COMMAND_TABLE, kind_of
-from server.domain import comments, inbox, projects, sprint_reports, sprints, tasks
+from server.domain import (
+    archive,
+    comments,
+    inbox,
+    projects,
+    sprint_reports,
+    sprints,
+    tasks,
+    trash,
+)
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.transfer import commands as transfer
 from server.domain.tx import Tx
@@ -29,10 +38,15 @@ _HANDLERS: dict[str, Run] = {
     "create_project": projects.create,
     "update_project": projects.update,
     "delete_project": projects.delete,
+    "restore_project": trash.restore_project,
     "create_task": tasks.create,
     "update_task": tasks.update,
     "move_task": tasks.move,
-    "delete_task": tasks.delete,
+    "delete_task": trash.trash_task,
+    "restore_task": archive.restore_task,
+    "purge_task": trash.purge,
+    "archive_task": archive.archive_task,
+    "archive_done_tasks": archive.archive_done,
     "add_comment": comments.add,
     "edit_comment": comments.edit,
     "delete_comment": comments.delete,
@@ -41,6 +55,9 @@ _HANDLERS: dict[str, Run] = {
     "update_sprint": sprints.update,
     "start_sprint": sprints.start,
     "complete_sprint": sprints.complete,
+    "archive_sprint": archive.archive_sprint,
+    "unarchive_sprint": archive.unarchive_sprint,
+    "restore_comment": trash.restore_comment,
     "get_sprint_report": lambda tx, cmd: websocket_pb2.Ack(
         sprint_report=sprint_reports.report(cmd.sprint_id, tx.now)
     ),

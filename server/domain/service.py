@@ -31,6 +31,7 @@ from server.domain import (
     registry,
     rows,
     storage_errors,
+    trash,
     validate,
 )
 from server.domain.actor import Actor
@@ -198,6 +199,7 @@ class Domain(BoardReads, ChangeLog):
             # Counted again from the table when next charged; while nothing was forgotten,
             # the counts kept are still exact (a member's count is read once, not per prune).
             self.ledger.forget_counts()
+        trash.purge_expired(self._clock())
         # Give the pages freed by forgotten ids and trimmed history back to the disk.
         self.store.db.execute_sql("PRAGMA incremental_vacuum")  # type: ignore[no-untyped-call]
 

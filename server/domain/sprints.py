@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import peewee as pw
 from tandem.v1 import commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
 from server.domain import convert, projects, tasks, validate
 from server.domain.errors import precondition
 from server.domain.rows import get_or_not_found
 from server.domain.tx import FieldReader, Tx, masked_values, merge
-from server.storage.models import SprintRow, TaskRow
+from server.storage.models import SprintArchiveRow, SprintRow, TaskRow
 
 State = entities_pb2.SprintState
 
@@ -46,9 +47,12 @@ def get(sprint_id: str) -> entities_pb2.Sprint:
 
 def list_for(project_id: str) -> list[entities_pb2.Sprint]:
     projects.row(project_id)
+    archived = SprintArchiveRow.select(SprintArchiveRow.sprint_id).where(
+        SprintArchiveRow.sprint_id == SprintRow.id
+    )
     rows = (
         SprintRow.select()
-        .where(SprintRow.project_id == project_id)
+        .where((SprintRow.project_id == project_id) & ~pw.fn.EXISTS(archived))
         .order_by(SprintRow.created_at, SprintRow.id)
     )
     return [convert.sprint(r) for r in rows]

@@ -248,6 +248,14 @@ class Hub:
             if conn.open and (anonymous or conn.identity is not None)
         ]
 
+    def member_connections(self, member_id: str) -> list[Connection]:
+        """The open connections acting as this member (a person's tabs)."""
+        return [
+            conn
+            for conn in self._connections.values()
+            if conn.open and conn.identity is not None and conn.identity.member.id == member_id
+        ]
+
     def close_where(
         self,
         predicate: Callable[[ConnectionInfo], bool],

@@ -222,6 +222,53 @@ INSERT INTO sprint_fact (project_id, sprint_id, task_id, at, kind, points, done)
     FROM sprint WHERE state = 2;
 """
 
+# The trash and the archive. A deleted task leaves the task table (so every read that does not
+# know about the trash still sees it gone) and waits here, with its subtasks and comments as
+# JSON rows, for 30 days; a deleted comment likewise. A deleted project, archived tasks and
+# archived sprints stay where they are, marked here; the reads leave them out.
+V_TRASH_ARCHIVE = """
+CREATE TABLE task_trash (
+    task_id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at INTEGER NOT NULL,
+    deleted_by TEXT NOT NULL,
+    task_count INTEGER NOT NULL,
+    comment_count INTEGER NOT NULL,
+    rows TEXT NOT NULL
+);
+CREATE INDEX task_trash_project ON task_trash (project_id, deleted_at);
+CREATE INDEX task_trash_deleted ON task_trash (deleted_at);
+CREATE TABLE comment_trash (
+    comment_id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at INTEGER NOT NULL,
+    deleted_by TEXT NOT NULL,
+    row TEXT NOT NULL
+);
+CREATE INDEX comment_trash_deleted ON comment_trash (deleted_at);
+CREATE TABLE task_archive (
+    task_id TEXT PRIMARY KEY NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    archived_at INTEGER NOT NULL,
+    archived_by TEXT NOT NULL,
+    sprint_id TEXT REFERENCES sprint (id) ON DELETE SET NULL
+);
+CREATE INDEX task_archive_project ON task_archive (project_id, archived_at);
+CREATE TABLE sprint_archive (
+    sprint_id TEXT PRIMARY KEY NOT NULL REFERENCES sprint (id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    archived_at INTEGER NOT NULL,
+    archived_by TEXT NOT NULL
+);
+CREATE INDEX sprint_archive_project ON sprint_archive (project_id);
+CREATE TABLE project_trash (
+    project_id TEXT PRIMARY KEY NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at INTEGER NOT NULL,
+    deleted_by TEXT NOT NULL
+);
+CREATE INDEX project_trash_deleted ON project_trash (deleted_at);
+"""
+
 # The inbox: who watches which task, and each member's items (mentions, assignments,
 # changes to watched tasks, due dates), each made once per member (once_key) and read or not.
 # Few indexes on purpose: each is a page more to write for every item of every change (the
@@ -256,7 +303,7 @@ CREATE TABLE inbox_item (
 CREATE INDEX inbox_item_unread ON inbox_item (member_id, id) WHERE read_at IS NULL;
 """
 
-MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_SPRINT_REPORTS, V_INBOX)
+MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_SPRINT_REPORTS, V_INBOX, V_TRASH_ARCHIVE)
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
 #: (``PRAGMA incremental_vacuum``), so forgotten ids and trimmed history shrink the file.

@@ -165,6 +165,61 @@ class SessionRow(BaseModel):
         table_name = "session"
 
 
+class TaskTrashRow(BaseModel):
+    task_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    deleted_at = pw.IntegerField()
+    deleted_by = pw.TextField()
+    task_count = pw.IntegerField()
+    comment_count = pw.IntegerField()
+    # JSON: {"tasks": [column dicts, the deleted task first], "comments": [...]}
+    rows = pw.TextField()
+
+    class Meta:
+        table_name = "task_trash"
+
+
+class CommentTrashRow(BaseModel):
+    comment_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    deleted_at = pw.IntegerField()
+    deleted_by = pw.TextField()
+    row = pw.TextField()
+
+    class Meta:
+        table_name = "comment_trash"
+
+
+class TaskArchiveRow(BaseModel):
+    task_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    archived_at = pw.IntegerField()
+    archived_by = pw.TextField()
+    sprint_id = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "task_archive"
+
+
+class SprintArchiveRow(BaseModel):
+    sprint_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    archived_at = pw.IntegerField()
+    archived_by = pw.TextField()
+
+    class Meta:
+        table_name = "sprint_archive"
+
+
+class ProjectTrashRow(BaseModel):
+    project_id = pw.TextField(primary_key=True)
+    deleted_at = pw.IntegerField()
+    deleted_by = pw.TextField()
+
+    class Meta:
+        table_name = "project_trash"
+
+
 class SprintLedgerTaskRow(BaseModel):
     """A task as the sprint ledger last saw it (kept after the task is deleted)."""
 

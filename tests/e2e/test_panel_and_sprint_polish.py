@@ -195,9 +195,12 @@ def test_a_person_changes_their_name_and_the_others_see_it(
     shoot(ana, "change-name")
     axe_clean(ana, "change-name dialog")
     dialog.get_by_label("Your name").fill("Ana Lima")
+    # Changed in place: the page is not reloaded (what it holds, such as this mark, stays).
+    ana.evaluate("() => { window.sameDocument = true; }")
     dialog.get_by_role("button", name="Save").click()
 
     expect(ana.get_by_role("button", name="Your name: Ana Lima")).to_be_visible()
+    assert ana.evaluate("() => window.sameDocument") is True
     expect(ana.get_by_test_id("connection")).to_have_attribute("data-state", "live")
     expect(ben.get_by_test_id("presence").locator(".avatar")).to_have_attribute("title", "Ana Lima")
     # Ben's assignee lists name her anew, without a reload.

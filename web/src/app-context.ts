@@ -33,7 +33,7 @@ export const displayName = signal(storage()?.getItem(NAME_KEY) ?? "");
 export const identity = signal<"checking" | "ask" | "known">(displayName.value ? "known" : "checking");
 export const store = new BoardStore(storage());
 
-export type View = "board" | "sprints";
+export type View = "board" | "sprints" | "archive" | "trash";
 
 /** Pages outside any project: #/diagnostics. */
 export type Page = "" | "diagnostics";
@@ -47,13 +47,13 @@ export interface Route {
   reportId: string;
 }
 
-/** #/p/PROJECT[/sprints[/r/SPRINT]][/t/TASK][?FILTERS], or #/diagnostics */
+/** #/p/PROJECT[/sprints[/r/SPRINT]|/archive|/trash][/t/TASK][?FILTERS], or #/diagnostics */
 function parseHash(): Route {
-  const m = /^#\/p\/([^/?]+)(\/sprints(?:\/r\/([^/?]+))?)?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const m = /^#\/p\/([^/?]+)(?:\/(sprints|archive|trash)(?:\/r\/([^/?]+))?)?(?:\/t\/([^/?]+))?/.exec(location.hash);
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
-    view: m?.[2] ? "sprints" : "board",
-    reportId: m?.[3] ? decodeURIComponent(m[3]) : "",
+    view: (m?.[2] as View | undefined) ?? "board",
+    reportId: m?.[2] === "sprints" && m[3] ? decodeURIComponent(m[3]) : "",
     taskId: m?.[4] ? decodeURIComponent(m[4]) : "",
     page: !m && /^#\/diagnostics(?:$|[/?])/.test(location.hash) ? "diagnostics" : "",
   };
@@ -99,7 +99,7 @@ effect(() => {
 
 /** Goes to a project's board or sprints view (the current one unless given), with a task open. */
 export function go(projectId: string, taskId = "", view: View = route.value.view): void {
-  const v = view === "sprints" ? "/sprints" : "";
+  const v = view === "board" ? "" : `/${view}`;
   location.hash = projectId ? `#/p/${projectId}${v}${taskId ? `/t/${taskId}` : ""}` : "#/";
 }
 

@@ -44,6 +44,10 @@ class WebSocketMessage(_message.Message):
     COMMENT_DELETED_FIELD_NUMBER: _builtins.int
     SPRINT_DELETED_FIELD_NUMBER: _builtins.int
     PRESENCE_DIFF_FIELD_NUMBER: _builtins.int
+    TASKS_ARCHIVED_FIELD_NUMBER: _builtins.int
+    TASKS_RESTORED_FIELD_NUMBER: _builtins.int
+    TRASH_PURGED_FIELD_NUMBER: _builtins.int
+    COMMENT_RESTORED_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     RESYNC_REQUIRED_FIELD_NUMBER: _builtins.int
     ACK_FIELD_NUMBER: _builtins.int
@@ -67,6 +71,15 @@ class WebSocketMessage(_message.Message):
     UPDATE_PROJECT_FIELD_NUMBER: _builtins.int
     DELETE_PROJECT_FIELD_NUMBER: _builtins.int
     UPDATE_PRESENCE_FIELD_NUMBER: _builtins.int
+    RESTORE_TASK_FIELD_NUMBER: _builtins.int
+    PURGE_TASK_FIELD_NUMBER: _builtins.int
+    ARCHIVE_TASK_FIELD_NUMBER: _builtins.int
+    ARCHIVE_DONE_TASKS_FIELD_NUMBER: _builtins.int
+    ARCHIVE_SPRINT_FIELD_NUMBER: _builtins.int
+    UNARCHIVE_SPRINT_FIELD_NUMBER: _builtins.int
+    RESTORE_COMMENT_FIELD_NUMBER: _builtins.int
+    RESTORE_PROJECT_FIELD_NUMBER: _builtins.int
+    UPDATE_PROFILE_FIELD_NUMBER: _builtins.int
     GET_SPRINT_REPORT_FIELD_NUMBER: _builtins.int
     GET_VELOCITY_FIELD_NUMBER: _builtins.int
     TASK_WATCHERS_CHANGED_FIELD_NUMBER: _builtins.int
@@ -110,6 +123,16 @@ class WebSocketMessage(_message.Message):
     def presence_diff(self) -> _events_pb2.PresenceDiff:
         """Presence, batched per project and tick (user_presence is no longer sent)."""
 
+    @_builtins.property
+    def tasks_archived(self) -> _events_pb2.TasksArchived:
+        """Trash and archive (events)."""
+
+    @_builtins.property
+    def tasks_restored(self) -> _events_pb2.TasksRestored: ...
+    @_builtins.property
+    def trash_purged(self) -> _events_pb2.TrashPurged: ...
+    @_builtins.property
+    def comment_restored(self) -> _events_pb2.CommentRestored: ...
     @_builtins.property
     def snapshot(self) -> Global___Snapshot:
         """Other server-to-client messages."""
@@ -164,6 +187,32 @@ class WebSocketMessage(_message.Message):
     @_builtins.property
     def update_presence(self) -> _commands_pb2.UpdatePresence: ...
     @_builtins.property
+    def restore_task(self) -> _commands_pb2.RestoreTask:
+        """Trash and archive (commands): a deleted task waits in its project's trash for
+        30 days; done tasks and completed sprints can be archived (hidden, restorable).
+        """
+
+    @_builtins.property
+    def purge_task(self) -> _commands_pb2.PurgeTask: ...
+    @_builtins.property
+    def archive_task(self) -> _commands_pb2.ArchiveTask: ...
+    @_builtins.property
+    def archive_done_tasks(self) -> _commands_pb2.ArchiveDoneTasks: ...
+    @_builtins.property
+    def archive_sprint(self) -> _commands_pb2.ArchiveSprint: ...
+    @_builtins.property
+    def unarchive_sprint(self) -> _commands_pb2.UnarchiveSprint: ...
+    @_builtins.property
+    def restore_comment(self) -> _commands_pb2.RestoreComment: ...
+    @_builtins.property
+    def restore_project(self) -> _commands_pb2.RestoreProject: ...
+    @_builtins.property
+    def update_profile(self) -> _commands_pb2.UpdateProfile:
+        """Rename this connection's person (local browsers only; an invitee's name is its
+        invite's): every project it views sees the new name at once, through presence.
+        """
+
+    @_builtins.property
     def get_sprint_report(self) -> _reports_pb2.GetSprintReport:
         """Sprint reports (REST: GET /api/v1/sprints/{id}/report and
         /api/v1/projects/{id}/velocity).
@@ -211,6 +260,10 @@ class WebSocketMessage(_message.Message):
         comment_deleted: _events_pb2.CommentDeleted | None = ...,
         sprint_deleted: _events_pb2.SprintDeleted | None = ...,
         presence_diff: _events_pb2.PresenceDiff | None = ...,
+        tasks_archived: _events_pb2.TasksArchived | None = ...,
+        tasks_restored: _events_pb2.TasksRestored | None = ...,
+        trash_purged: _events_pb2.TrashPurged | None = ...,
+        comment_restored: _events_pb2.CommentRestored | None = ...,
         snapshot: Global___Snapshot | None = ...,
         resync_required: Global___ResyncRequired | None = ...,
         ack: Global___Ack | None = ...,
@@ -234,6 +287,15 @@ class WebSocketMessage(_message.Message):
         update_project: _commands_pb2.UpdateProject | None = ...,
         delete_project: _commands_pb2.DeleteProject | None = ...,
         update_presence: _commands_pb2.UpdatePresence | None = ...,
+        restore_task: _commands_pb2.RestoreTask | None = ...,
+        purge_task: _commands_pb2.PurgeTask | None = ...,
+        archive_task: _commands_pb2.ArchiveTask | None = ...,
+        archive_done_tasks: _commands_pb2.ArchiveDoneTasks | None = ...,
+        archive_sprint: _commands_pb2.ArchiveSprint | None = ...,
+        unarchive_sprint: _commands_pb2.UnarchiveSprint | None = ...,
+        restore_comment: _commands_pb2.RestoreComment | None = ...,
+        restore_project: _commands_pb2.RestoreProject | None = ...,
+        update_profile: _commands_pb2.UpdateProfile | None = ...,
         get_sprint_report: _reports_pb2.GetSprintReport | None = ...,
         get_velocity: _reports_pb2.GetVelocity | None = ...,
         task_watchers_changed: _inbox_pb2.TaskWatchersChanged | None = ...,
@@ -246,11 +308,11 @@ class WebSocketMessage(_message.Message):
         preview_import: _transfer_pb2.PreviewImport | None = ...,
         project_imported: _transfer_pb2.ProjectImported | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "get_sprint_report", "get_velocity", "task_watchers_changed", "inbox_update", "list_inbox", "mark_inbox_read", "watch_task", "list_watchers", "import_workspace", "preview_import", "project_imported"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "tasks_archived", "tasks_restored", "trash_purged", "comment_restored", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "restore_task", "purge_task", "archive_task", "archive_done_tasks", "archive_sprint", "unarchive_sprint", "restore_comment", "restore_project", "update_profile", "get_sprint_report", "get_velocity", "task_watchers_changed", "inbox_update", "list_inbox", "mark_inbox_read", "watch_task", "list_watchers", "import_workspace", "preview_import", "project_imported"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -272,6 +334,7 @@ class Ack(_message.Message):
     PROJECT_FIELD_NUMBER: _builtins.int
     COMMENTS_FIELD_NUMBER: _builtins.int
     SUBSCRIBED_FIELD_NUMBER: _builtins.int
+    ARCHIVED_FIELD_NUMBER: _builtins.int
     SPRINT_REPORT_FIELD_NUMBER: _builtins.int
     VELOCITY_FIELD_NUMBER: _builtins.int
     INBOX_FIELD_NUMBER: _builtins.int
@@ -297,6 +360,8 @@ class Ack(_message.Message):
     @_builtins.property
     def subscribed(self) -> Global___SubscribeResult: ...
     @_builtins.property
+    def archived(self) -> Global___TaskIdList: ...
+    @_builtins.property
     def sprint_report(self) -> _reports_pb2.SprintReport: ...
     @_builtins.property
     def velocity(self) -> _reports_pb2.VelocityResponse: ...
@@ -319,6 +384,7 @@ class Ack(_message.Message):
         project: _entities_pb2.Project | None = ...,
         comments: Global___CommentList | None = ...,
         subscribed: Global___SubscribeResult | None = ...,
+        archived: Global___TaskIdList | None = ...,
         sprint_report: _reports_pb2.SprintReport | None = ...,
         velocity: _reports_pb2.VelocityResponse | None = ...,
         inbox: _inbox_pb2.InboxPage | None = ...,
@@ -326,11 +392,11 @@ class Ack(_message.Message):
         watchers: _inbox_pb2.TaskWatchers | None = ...,
         import_summary: _transfer_pb2.ImportSummary | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "project", b"project", "result", b"result", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "project", b"project", "result", b"result", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "sprint_report", "velocity", "inbox", "inbox_state", "watchers", "import_summary"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "archived", "sprint_report", "velocity", "inbox", "inbox_state", "watchers", "import_summary"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
@@ -377,6 +443,26 @@ class CommentList(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CommentList: _TypeAlias = CommentList  # noqa: Y015
+
+@_typing.final
+class TaskIdList(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        task_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_ids", b"task_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskIdList: _TypeAlias = TaskIdList  # noqa: Y015
 
 @_typing.final
 class SubscribeResult(_message.Message):

@@ -100,6 +100,17 @@ export class ConfirmedBoard {
     if (records === this.projects && id === this.projectId) this.projectSignal.value = null;
   }
 
+  /** Brings back an entity a confirmed change removed (restored from the trash or archive). */
+  restore<T extends Versioned>(records: Records<T>, rec: T): void {
+    this.forget(rec.id);
+    this.put(records, rec);
+  }
+
+  /** An entity removed before may come back (its restore was acknowledged). */
+  forget(id: string): void {
+    this.deleted.delete(id);
+  }
+
   putPresence(p: UserPresence): void {
     if (p.state === PresenceState.OFFLINE) this.presence.delete(p.connectionId);
     else this.presence.put(p.connectionId, p);
@@ -154,5 +165,17 @@ const EVENTS: { [C in EventCase]?: (b: ConfirmedBoard, ev: EventValue<C>) => voi
   sprintDeleted: (b, ev) => b.drop(b.sprints, ev.sprintId),
   projectUpdated: (b, ev) => ev.project && b.put(b.projects, ev.project),
   projectDeleted: (b, ev) => b.drop(b.projects, ev.projectId),
+  tasksArchived: (b, ev) => {
+    for (const id of ev.taskIds) b.drop(b.tasks, id);
+    if (ev.sprintId) b.drop(b.sprints, ev.sprintId);
+  },
+  tasksRestored: (b, ev) => {
+    if (ev.sprint) b.restore(b.sprints, ev.sprint);
+    for (const t of ev.tasks) b.restore(b.tasks, t);
+    for (const c of ev.comments) b.restore(b.comments, c);
+  },
+  // Nothing on the board: the trash view reads the trash afresh.
+  trashPurged: () => {},
+  commentRestored: (b, ev) => ev.comment && b.restore(b.comments, ev.comment),
   taskWatchersChanged: (b, ev) => ev.watchers && b.watchers.put(ev.watchers.taskId, ev.watchers),
 };

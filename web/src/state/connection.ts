@@ -17,12 +17,18 @@ import {
   SprintReportSchema,
   VelocityResponseSchema,
   ListEventsResponseSchema,
+  ListArchiveResponseSchema,
   ListMembersResponseSchema,
+  ListTrashResponseSchema,
+  ListTrashedProjectsResponseSchema,
   MemberSchema,
   ListProjectsResponseSchema,
   WebSocketMessageSchema,
   type Ack,
   type Comment,
+  type ListArchiveResponse,
+  type ListTrashResponse,
+  type TrashedProject,
   type InboxPage,
   type Member,
   type Project,
@@ -88,7 +94,7 @@ export interface ConnectionOptions {
 type Pending = { resolve: (a: Ack) => void; reject: (e: Error) => void };
 
 /** The commands the connection itself sends (the session and reads), rather than the outbox. */
-export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence", "getSprintReport", "getVelocity", "listInbox", "listWatchers"] as const satisfies readonly PayloadCase[];
+export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence", "updateProfile", "getSprintReport", "getVelocity", "listInbox", "listWatchers"] as const satisfies readonly PayloadCase[];
 type ConnectionCommand = (typeof CONNECTION_COMMANDS)[number];
 
 export class RejectedError extends Error {
@@ -455,6 +461,24 @@ export class Connection {
     void this.request({ case: "updatePresence", value }).catch(() => {});
   }
 
+  /**
+   * Renames this person in place: the server renames the member and tells every project they
+   * view through presence; later hellos and REST calls carry the new name. Needs the live
+   * connection (a rename is not queued in the outbox).
+   */
+  async rename(name: string): Promise<Member | null> {
+    if (this.state !== "live" || !this.ws) throw new Error("Renaming needs the live connection; try again when it is back.");
+    await this.request({ case: "updateProfile", value: { displayName: name } });
+    this.opts.displayName = name;
+    this.rest.setDisplayName(name);
+    const me = this.store.me;
+    if (!me) return null;
+    const renamed = { ...me, displayName: name };
+    this.store.me = renamed;
+    this.store.members.put(renamed.id, renamed);
+    return renamed;
+  }
+
   async listComments(taskId: string): Promise<Comment[]> {
     if (this.state === "live" && this.ws) {
       const ack = await this.request({ case: "listComments", value: { taskId } });
@@ -513,6 +537,22 @@ export class Connection {
     } catch {
       return null;
     }
+  }
+
+  /** The project's trash, newest first (REST, whichever way the board is followed). */
+  async listTrash(projectId: string): Promise<ListTrashResponse> {
+    return this.rest.get(ListTrashResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/trash`);
+  }
+
+  /** The project's archive; q narrows the tasks as the task list's q does. */
+  async listArchive(projectId: string, q = ""): Promise<ListArchiveResponse> {
+    const query = q ? `?q=${encodeURIComponent(q)}` : "";
+    return this.rest.get(ListArchiveResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/archive${query}`);
+  }
+
+  /** Deleted projects still restorable, newest first. */
+  async listTrashedProjects(): Promise<TrashedProject[]> {
+    return (await this.rest.get(ListTrashedProjectsResponseSchema, "/api/v1/trash/projects")).projects;
   }
 
   async listMembers(): Promise<Member[]> {

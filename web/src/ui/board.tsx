@@ -10,6 +10,7 @@ import { connection, filters, go, quickAddStatus, route, selectedTask, store } f
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 import { DueDate } from "./due";
 import { BoardScopeSwitch, withBoardScope } from "./board-scope";
+import { ArchiveDoneButton } from "./trash";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
   return withBoardScope(taskMatcher(filters.value, store.me?.id ?? ""));
@@ -183,6 +184,7 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
         <span class="count" data-testid="count">{tasks.length}</span>
         {points > 0 && <span class="sum" title="Story points">{points} {points === 1 ? "pt" : "pts"}</span>}
         <span class="spacer" />
+        {status === TaskStatus.DONE && <ArchiveDoneButton tasks={tasks} />}
         {!store.readOnly && <button class="icon" title={`Add a task to ${name}`} aria-label={`Add a task to ${name}`} onClick={() => (quickAddStatus.value = status)}>
           +
         </button>}

@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { connection, go, store } from "../app-context";
 import { focusOnMount } from "./common";
 import { TransferButtons } from "./transfer";
+import { DeletedProjects } from "./trash";
 
 const PROJECTS_POLL_MS = 3000;
 
@@ -133,11 +134,12 @@ export function Projects() {
           {!store.readOnly && <CreateProject first={false} />}
         </>
       )}
+      <DeletedProjects />
       {doomed && (
         <div class="modal-backdrop" role="dialog" aria-modal="true" aria-label="Delete project">
           <div class="modal">
             <h2>Delete {doomed.name}?</h2>
-            <p>All its tasks, comments and sprints are deleted for everyone. This cannot be undone.</p>
+            <p>It leaves the list for everyone, with all its tasks, comments and sprints. It waits in the trash for 30 days: restore it from “Recently deleted” below.</p>
             <div class="row end">
               <button onClick={() => setConfirmDelete("")}>Cancel</button>
               <button class="danger-btn" onClick={() => { store.deleteProject(doomed.id); setConfirmDelete(""); }}>

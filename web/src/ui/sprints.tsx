@@ -8,6 +8,7 @@ import { nextSprintDates } from "../state/sprint-dates";
 import { Avatar, names, othersWhere, statusName, focusOnMount } from "./common";
 import { BoardWaiting } from "./guidance";
 import { ActiveSprintBurndown, CapacityMeter, ProjectVelocity, SprintReportView } from "./report";
+import { ArchiveSprintButton } from "./trash";
 
 const STATE_NAME: Record<number, string> = {
   [SprintState.PLANNED]: "Planned",
@@ -420,6 +421,7 @@ export function SprintsView() {
                     <button class="link small-text" onClick={() => showSprintBoard(sp.id)}>
                       Show on the board
                     </button>
+                    <ArchiveSprintButton sprint={sp} />
                   </li>
                 );
               })}

@@ -10,6 +10,7 @@ import { renderMarkdown } from "../markdown";
 import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
 import { assignable } from "./people";
 import { MentionBox, WatchButton } from "./inbox";
+import { ArchiveTaskButton } from "./trash";
 
 function ago(d: Date | undefined): string {
   if (!d) return "";
@@ -189,7 +190,7 @@ function CommentItem({ c }: { c: Comment }) {
           {mine && edit === null && (
             <span class="comment-actions">
               <button class="link" onClick={() => setEdit(c.body)}>Edit</button>
-              <button class="link danger" onClick={() => confirm("Delete this comment?") && store.deleteComment(c.id)}>Delete</button>
+              <button class="link danger" onClick={() => store.deleteComment(c.id)}>Delete</button>
             </span>
           )}
         </div>
@@ -315,6 +316,14 @@ function describe(msg: WebSocketMessage, before: Task | undefined): string {
       return "edited a comment";
     case "commentDeleted":
       return "deleted a comment";
+    case "commentRestored":
+      return "restored a comment";
+    case "taskDeleted":
+      return "deleted it";
+    case "tasksArchived":
+      return "archived it";
+    case "tasksRestored":
+      return p.value.fromTrash ? "restored it from the trash" : "restored it from the archive";
     default:
       return "changed it";
   }
@@ -421,7 +430,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
           <span class="spacer" />
           <button class="icon" onClick={() => go(store.projectId)} aria-label="Close">×</button>
         </div>
-        <p class="muted pad">{store.seq === 0n ? "Loading…" : "This task does not exist or was deleted."}</p>
+        <p class="muted pad">{store.seq === 0n ? "Loading…" : "This task is not on the board: it may be in the Archive or the Trash, or the link is mistyped."}</p>
       </aside>
     );
   }
@@ -445,6 +454,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
             <Avatar key={p.connectionId} member={p.member} size={22} ring />
           ))}
         </span>
+        <ArchiveTaskButton task={task} />
         {!ro && <button class="icon danger" title="Delete task" aria-label="Delete task" onClick={() => {
           // No confirmation: the notice that follows offers "Undo", and z undoes it too.
           store.deleteTaskUndoably(task.id);
