@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tandem.v1 import api_pb2, entities_pb2, websocket_pb2
 
-from server.domain import comments, members, projects, sprints, tasks
+from server.domain import comments, members, projects, search, sprints, tasks
 from server.domain.changelog import epoch
 from server.domain.tasks import TaskFilter
 from server.storage.database import Store
@@ -41,6 +41,10 @@ class BoardReads:
 
     def get_sprint(self, sprint_id: str) -> entities_pb2.Sprint:
         return sprints.get(sprint_id)
+
+    def search(self, query: search.SearchQuery) -> api_pb2.SearchResponse:
+        with self.store.db.atomic():
+            return search.search(query)
 
     def list_members(self) -> list[entities_pb2.Member]:
         return members.list_all()

@@ -162,3 +162,16 @@ class SessionRow(BaseModel):
 
     class Meta:
         table_name = "session"
+
+
+class SearchDocRow(BaseModel):
+    """One indexed task or comment: its stable id in the full-text index ``search_text``."""
+
+    doc = pw.AutoField()
+    entity_id = pw.TextField(unique=True)
+    kind = pw.TextField()
+    task_id = pw.TextField()
+    project_id = pw.TextField()
+
+    class Meta:
+        table_name = "search_doc"

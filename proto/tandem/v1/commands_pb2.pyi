@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from tandem.v1 import entities_pb2 as _entities_pb2
 import builtins as _builtins
 import sys
@@ -336,6 +338,39 @@ class DeleteTask(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteTask: _TypeAlias = DeleteTask  # noqa: Y015
+
+@_typing.final
+class BulkEditTasks(_message.Message):
+    """Many tasks of one project changed and deleted as one change (the list view's bulk edit):
+    every update and delete applies, or none does. Each is the same change its single command
+    makes (UpdateTask's field mask and base_version, DeleteTask's subtasks), and each task's
+    event goes to the change log as usual. At most 1000 tasks in all.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    UPDATES_FIELD_NUMBER: _builtins.int
+    DELETE_TASK_IDS_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    @_builtins.property
+    def updates(self) -> _containers.RepeatedCompositeFieldContainer[Global___UpdateTask]: ...
+    @_builtins.property
+    def delete_task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        updates: _abc.Iterable[Global___UpdateTask] | None = ...,
+        delete_task_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete_task_ids", b"delete_task_ids", "project_id", b"project_id", "updates", b"updates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BulkEditTasks: _TypeAlias = BulkEditTasks  # noqa: Y015
 
 @_typing.final
 class AddComment(_message.Message):
