@@ -178,6 +178,15 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
     },
     acked: (b, cmd) => b.drop(b.tasks, cmd.taskId),
   },
+  bulkEditTasks: {
+    overlay(d, cmd) {
+      for (const u of cmd.updates) OVERLAYS.updateTask?.overlay(d, u, undefined as never);
+      for (const taskId of cmd.deleteTaskIds) OVERLAYS.deleteTask?.overlay(d, { taskId } as never, undefined as never);
+    },
+    acked: (b, cmd) => {
+      for (const id of cmd.deleteTaskIds) b.drop(b.tasks, id);
+    },
+  },
   addComment: {
     overlay(d, cmd, e) {
       if (d.comments.has(cmd.commentId)) return;

@@ -17,6 +17,7 @@ import {
   ProjectSchema,
   SprintSchema,
   TaskSchema,
+  UpdateTaskSchema,
   type Ack,
   type Comment,
   type Member,
@@ -44,6 +45,13 @@ export { byRank } from "./selectors";
 
 /** Task fields as plain values (what a person sets), as protobuf-es takes them. */
 export type TaskValues = Exclude<MessageInitShape<typeof TaskSchema>, Task>;
+
+/** A task's fields as they were before a bulk edit, to put back on undo. */
+interface Before {
+  taskId: string;
+  paths: string[];
+  task: Task;
+}
 
 export interface Notice {
   id: string;
@@ -412,6 +420,57 @@ export class BoardStore {
     this.holds.set(taskId, { timer: setTimeout(() => this.releaseDelete(taskId), holdMs), noticeId });
   }
 
+  /**
+   * Sets fields of several tasks as one change: one command (all of it is saved, or none), one
+   * undo step that puts each task's fields back as they were. Tasks whose values change nothing
+   * are left out.
+   */
+  bulkUpdate(changes: readonly { taskId: string; values: TaskValues }[], label: string): void {
+    const updates: MessageInitShape<typeof UpdateTaskSchema>[] = [];
+    const befores: Before[] = [];
+    for (const { taskId, values } of changes) {
+      const cur = this.task(taskId);
+      if (!cur) continue;
+      const mask = (Object.keys(TASK_FIELDS) as TaskField[]).filter((f) => TASK_FIELDS[f] in values);
+      if (mask.length === 0) continue;
+      updates.push({ taskId, baseVersion: cur.version, updateMask: { paths: mask }, task: create(TaskSchema, values) });
+      befores.push({ taskId, paths: mask, task: clone(TaskSchema, cur) });
+    }
+    if (updates.length === 0) return;
+    const bulkId = newId();
+    this.enqueue({ case: "bulkEditTasks", value: { projectId: this.projectId, updates } }, bulkId);
+    this.pushUndo(() => this.restoreOf(befores), bulkId, label);
+  }
+
+  /** The bulk edit that puts each task's fields back as they were in befores. */
+  private restoreOf(befores: readonly Before[]): PayloadInit | null {
+    const updates = befores.flatMap(({ taskId, paths, task }) => {
+      const now = this.task(taskId);
+      return now ? [{ taskId, baseVersion: now.version, updateMask: { paths: [...paths] }, task }] : [];
+    });
+    return updates.length ? { case: "bulkEditTasks", value: { projectId: this.projectId, updates } } : null;
+  }
+
+  /**
+   * Deletes several tasks as one change, with a way back: held for the notice's undo window as a
+   * single delete is (deleteTaskUndoably), then sent as one bulk edit.
+   */
+  bulkDeleteUndoably(taskIds: readonly string[], holdMs = NOTICE_MS): void {
+    const ids = taskIds.filter((id) => this.task(id));
+    if (ids.length === 0) return;
+    const bulkId = newId();
+    const payload: PayloadInit = { case: "bulkEditTasks", value: { projectId: this.projectId, deleteTaskIds: ids } };
+    if (this.readOnly) {
+      this.enqueue(payload, bulkId);
+      return;
+    }
+    const name = ids.length === 1 ? this.nameOf(ids[0]) : `${ids.length} tasks`;
+    this.heldSignal.value = [...this.heldSignal.peek(), { msg: envelope(payload), entityId: bulkId, projectId: this.projectId, chained: false }];
+    this.pushUndo(() => null, bulkId, `deleting ${name}`);
+    const noticeId = this.notify(`Deleted ${name}`, { label: "Undo", run: () => this.undoDelete(bulkId, name) });
+    this.holds.set(bulkId, { timer: setTimeout(() => this.releaseDelete(bulkId), holdMs), noticeId });
+  }
+
   /** The held delete of a task goes to the outbox: from now on it is final. */
   private releaseDelete(taskId: string): void {
     const entry = this.heldSignal.peek().find((e) => e.entityId === taskId);
@@ -560,6 +619,13 @@ export class BoardStore {
 
   /** The step that takes back a reverting command about to be sent: the task's state before it. */
   private inverseOf(payload: PayloadInit, step: UndoStep): UndoStep | null {
+    if (payload.case === "bulkEditTasks") {
+      const befores = (payload.value.updates ?? []).flatMap((u) => {
+        const now = u.taskId ? this.task(u.taskId) : undefined;
+        return now ? [{ taskId: now.id, paths: [...(u.updateMask?.paths ?? [])], task: clone(TaskSchema, now) }] : [];
+      });
+      return befores.length ? { ...step, make: () => this.restoreOf(befores) } : null;
+    }
     const taskId = step.entityId;
     const cur = this.task(taskId);
     if (!cur) return null;
@@ -600,11 +666,31 @@ export class BoardStore {
       else if (r.case === "comment") b.put(b.comments, r.value);
       else if (r.case === "project") b.put(b.projects, r.value);
       else if (r.case === "sprint") b.put(b.sprints, r.value);
+      else if (r.case === "bulk") for (const t of r.value.tasks) b.put(b.tasks, t);
       if (r.case === "task" || r.case === "comment" || r.case === "project" || r.case === "sprint") version = r.value.version;
       const cmd = entry.msg.payload.value;
       if (cmd) handlerOf(entry)?.acked?.(b, cmd);
       if (version >= 0n) this.rebase(entry.entityId, version);
+      if (r.case === "task") this.rebaseBulk(r.value.id, r.value.version);
+      if (r.case === "bulk") for (const t of r.value.tasks) this.rebaseBulk(t.id, t.version);
     });
+  }
+
+  /**
+   * A task's change is acknowledged: the commands still waiting that change it too, inside a bulk
+   * edit or after one, were made on top of it and now build on its version.
+   */
+  private rebaseBulk(taskId: string, version: bigint): void {
+    let touched = false;
+    for (const e of this.outbox.all()) {
+      const p = e.msg.payload;
+      if (p.case === "bulkEditTasks") {
+        for (const u of p.value.updates) if (u.taskId === taskId && u.baseVersion < version) [u.baseVersion, touched] = [version, true];
+      } else if (e.entityId === taskId && p.value && "baseVersion" in p.value && p.value.baseVersion < version) {
+        [p.value.baseVersion, touched] = [version, true];
+      }
+    }
+    if (touched) this.outbox.save();
   }
 
   /** Later commands on the same entity that were made on top of this one now build on its result. */
