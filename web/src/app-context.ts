@@ -2,6 +2,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { batch, effect, signal } from "@preact/signals";
 import { emptyFilters, fromQuery, toQuery, type BoardFilters } from "./filters";
+import { defaultView } from "./prefs";
 import { fromJson, MemberRole, MemberSchema } from "./proto";
 import { Connection } from "./state/connection";
 import { BoardStore } from "./state/store";
@@ -33,25 +34,45 @@ export const displayName = signal(storage()?.getItem(NAME_KEY) ?? "");
 export const identity = signal<"checking" | "ask" | "known">(displayName.value ? "known" : "checking");
 export const store = new BoardStore(storage());
 
-export type View = "board" | "sprints";
+export type View = "board" | "sprints" | "list";
+/** A page of its own, outside any project: search everywhere, settings. */
+export type Page = "" | "search" | "settings";
 
 export interface Route {
   projectId: string;
   taskId: string;
   view: View;
+  page: Page;
+  /** The search page's words (#/search/WORDS). */
+  search: string;
 }
 
-/** #/p/PROJECT[/sprints][/t/TASK][?FILTERS] */
+/** #/p/PROJECT[/sprints|/list][/t/TASK][?FILTERS], #/search[/WORDS], #/settings */
 function parseHash(): Route {
-  const m = /^#\/p\/([^/?]+)(\/sprints)?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const m = /^#\/p\/([^/?]+)(\/sprints|\/list)?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const page = /^#\/(search|settings)(?:\/([^?]*))?/.exec(location.hash);
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
-    view: m?.[2] ? "sprints" : "board",
+    view: m?.[2] === "/sprints" ? "sprints" : m?.[2] === "/list" ? "list" : "board",
     taskId: m?.[3] ? decodeURIComponent(m[3]) : "",
+    page: (page?.[1] ?? "") as Page,
+    search: page?.[1] === "search" && page[2] ? decodeURIComponent(page[2]) : "",
   };
 }
 
-export const route = signal<Route>(parseHash());
+/**
+ * A project entered from elsewhere by its bare address (#/p/ID) opens in the view Settings chose;
+ * within the project, the Board tab's bare address stays the board.
+ */
+function openingView(r: Route, before: string): Route {
+  const bare = /^#\/p\/[^/?]+(\?|$)/.test(location.hash);
+  if (!bare || r.projectId === before || defaultView.peek() !== "list") return r;
+  const [path, query] = location.hash.split("?");
+  history.replaceState(history.state, "", `${path}/list${query ? `?${query}` : ""}`);
+  return { ...r, view: "list" };
+}
+
+export const route = signal<Route>(openingView(parseHash(), ""));
 
 function hashQuery(): string {
   const i = location.hash.indexOf("?");
@@ -70,7 +91,7 @@ function filtersToHash(): void {
 
 window.addEventListener("hashchange", () => {
   const before = route.peek().projectId;
-  route.value = parseHash();
+  route.value = openingView(parseHash(), before);
   // A link within the project (a tab, a task) carries no query: the filters stay; another
   // project starts unfiltered; an address with a query (back, a shared link) says what they are.
   const q = hashQuery();
@@ -86,7 +107,7 @@ effect(() => {
 
 /** Goes to a project's board or sprints view (the current one unless given), with a task open. */
 export function go(projectId: string, taskId = "", view: View = route.value.view): void {
-  const v = view === "sprints" ? "/sprints" : "";
+  const v = view === "board" ? "" : `/${view}`;
   location.hash = projectId ? `#/p/${projectId}${v}${taskId ? `/t/${taskId}` : ""}` : "#/";
 }
 

@@ -2,12 +2,14 @@
 import { render } from "preact";
 import { connection, store } from "./app-context";
 import { create, WebSocketMessageSchema } from "./proto";
+import { applyTheme } from "./prefs";
 import { App } from "./ui/shell";
 import "./styles.css";
 
 // A handle for benchmarks and people debugging in the console; not used by the app itself.
 (window as unknown as { tandem: unknown }).tandem = { store, connection, create, WebSocketMessageSchema };
 
+applyTheme();
 render(<App />, document.getElementById("app")!);
 
 // The app shell stays available for a reload while the server is down (see public/sw.js).

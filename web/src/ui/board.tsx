@@ -200,7 +200,7 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
   );
 }
 
-function Filters() {
+export function Filters() {
   const f = filters.value;
   const set = (patch: Partial<typeof f>) => (filters.value = { ...f, ...patch });
   // One entry per label whatever its case, spelt as most tasks spell it.

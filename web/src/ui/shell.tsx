@@ -21,6 +21,9 @@ import {
   store,
 } from "../app-context";
 import { Board } from "./board";
+import { ListView } from "./list";
+import { searchHref, SearchPageView } from "./search";
+import { SettingsPage } from "./settings";
 import { Avatar, othersWhere, STATUSES, statusName, focusOnMount } from "./common";
 import { NOTICE_MS } from "../state/store";
 import { ConflictDialog } from "./conflict";
@@ -186,6 +189,7 @@ function actions(): Action[] {
   }
   if (pid) {
     list.push({ name: "Go to board", run: () => go(pid, "", "board") });
+    list.push({ name: "Go to list", run: () => go(pid, "", "list") });
     list.push({ name: "Go to sprints", run: () => go(pid, "", "sprints") });
     list.push({ name: filters.value.mine ? "Show everyone's tasks" : "Only my tasks", run: () => (filters.value = { ...filters.value, mine: !filters.value.mine }) });
     for (const t of store.viewTasks().values()) {
@@ -194,6 +198,7 @@ function actions(): Action[] {
     }
   }
   list.push({ name: "All projects", run: () => go("") });
+  list.push({ name: "Settings", hint: "theme, default view, name", run: () => (location.hash = "#/settings") });
   for (const p of store.viewProjects()) list.push({ name: `Open ${p.name}`, hint: p.key, run: () => go(p.id) });
   return list;
 }
@@ -211,6 +216,8 @@ function Palette() {
   };
   const words = q.toLowerCase().split(/\s+/).filter(Boolean);
   const found = (sub ? sub.items : actions()).filter((a) => words.every((w) => a.name.toLowerCase().includes(w))).slice(0, 12);
+  // Words typed can always be looked for in every project's titles, descriptions and comments.
+  if (!sub && q.trim()) found.push({ name: `Search everywhere for “${q.trim()}”`, hint: "all projects", run: () => (location.hash = searchHref(q.trim())) });
   const run = (a?: Action) => {
     if (a?.pick) {
       setSub({ title: a.name, hint: a.hint ?? "", items: a.pick() });
@@ -303,6 +310,9 @@ export function App() {
               <a href={`#/p/${r.projectId}`} class={r.view === "board" ? "on" : ""} aria-current={r.view === "board" ? "page" : undefined}>
                 Board
               </a>
+              <a href={`#/p/${r.projectId}/list`} class={r.view === "list" ? "on" : ""} aria-current={r.view === "list" ? "page" : undefined}>
+                List
+              </a>
               <a href={`#/p/${r.projectId}/sprints`} class={r.view === "sprints" ? "on" : ""} aria-current={r.view === "sprints" ? "page" : undefined}>
                 Sprints
               </a>
@@ -310,6 +320,8 @@ export function App() {
           </>
         )}
         <span class="spacer" />
+        <a class="header-link" href="#/search" aria-current={r.page === "search" ? "page" : undefined}>Search</a>
+        <a class="header-link" href="#/settings" aria-current={r.page === "settings" ? "page" : undefined}>Settings</a>
         <span class="avatars" data-testid="presence">
           {here.map((p) => (
             <Avatar key={p.connectionId} member={p.member} ring />
@@ -328,7 +340,7 @@ export function App() {
         <Me />
       </header>
       <div class="main">
-        {!r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : <Board />}
+        {r.page === "search" ? <SearchPageView /> : r.page === "settings" ? <SettingsPage /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "list" ? <ListView /> : <Board />}
         {r.projectId && r.taskId && <TaskPanel taskId={r.taskId} />}
       </div>
       <Notices />
