@@ -2,7 +2,8 @@
 import { render } from "preact";
 import { connection, store } from "./app-context";
 import { create, WebSocketMessageSchema } from "./proto";
-import { applyTheme } from "./prefs";
+import { notifyAssignments } from "./notify";
+import { applyTheme, notifications } from "./prefs";
 import { App } from "./ui/shell";
 import "./styles.css";
 
@@ -10,6 +11,7 @@ import "./styles.css";
 (window as unknown as { tandem: unknown }).tandem = { store, connection, create, WebSocketMessageSchema };
 
 applyTheme();
+notifyAssignments(store, () => notifications.value);
 render(<App />, document.getElementById("app")!);
 
 // The app shell stays available for a reload while the server is down (see public/sw.js).

@@ -238,9 +238,20 @@ export class BoardStore {
       case "reject":
         this.onReject(msg.messageId, p.value);
         return "applied";
-      default:
-        return this.board.applyEvent(msg);
+      default: {
+        const outcome = this.board.applyEvent(msg);
+        if (outcome === "applied") for (const fn of this.eventListeners) fn(msg);
+        return outcome;
+      }
     }
+  }
+
+  private readonly eventListeners = new Set<(msg: WebSocketMessage) => void>();
+
+  /** Calls fn with each change-log event once it is applied (not duplicates, not gaps). */
+  onEvent(fn: (msg: WebSocketMessage) => void): () => void {
+    this.eventListeners.add(fn);
+    return () => this.eventListeners.delete(fn);
   }
 
   // ---- the optimistic view -------------------------------------------------------------------
