@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench_scale",
     "bench_desktop",
     "bench_ui",
+    "bench_views",
     "bench_soak",
     "bench_package",
 ]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 from fractional_indexing import (  # type: ignore[import-untyped]
@@ -16,7 +17,7 @@ from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket
 
 from server.domain import convert, projects, validate
 from server.domain.errors import invalid
-from server.domain.rows import get_or_not_found
+from server.domain.rows import execute, get_or_not_found
 from server.domain.tx import FieldReader, Tx, masked_values, merge
 from server.storage.models import MemberRow, SprintRow, TaskRow
 
@@ -299,6 +300,17 @@ def list_tasks(project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
     )
 
 
+# A snapshot reads every task of a project: as plain tuples named by the model's columns (which
+# convert.task reads as it reads a model), straight from SQLite, it is built several times faster
+# than through peewee's rows (whose per-value conversions are identities for these columns).
+_COLUMNS = [f.column_name for f in TaskRow._meta.sorted_fields]
+_Plain = namedtuple("_Plain", _COLUMNS)  # type: ignore[misc]
+_ALL_IN_PROJECT = (
+    f"SELECT {', '.join(_COLUMNS)} FROM {TaskRow._meta.table_name}"
+    " WHERE project_id = ? ORDER BY rank"
+)
+
+
 def all_in_project(project_id: str, project_key: str) -> list[entities_pb2.Task]:
-    rows = TaskRow.select().where(TaskRow.project_id == project_id).order_by(TaskRow.rank)
-    return [convert.task(r, project_key) for r in rows]
+    cursor = execute(_ALL_IN_PROJECT, (project_id,))
+    return [convert.task(cast(TaskRow, _Plain(*values)), project_key) for values in cursor]

@@ -9,6 +9,7 @@ import { SprintState, TaskPriority, TaskStatus, type Task } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 import { DueDate } from "./due";
+import { Windowed } from "./virtual";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
   return taskMatcher(filters.value, store.me?.id ?? "");
@@ -135,6 +136,8 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
     viewing.set(p.viewingTaskId, (viewing.get(p.viewingTaskId) ? viewing.get(p.viewingTaskId) + ", " : "") + (p.member?.displayName ?? ""));
   }
 
+  // A long column draws only the cards in view (virtual.tsx): the first drawn is card number first.
+  const first = useRef(0);
   const indexAt = (y: number) => {
     const cards = listRef.current ? [...listRef.current.querySelectorAll<HTMLElement>(".card")] : [];
     let i = 0;
@@ -142,7 +145,7 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
       const r = cards[i].getBoundingClientRect();
       if (y < r.top + r.height / 2) break;
     }
-    return i;
+    return first.current + i;
   };
 
   return (
@@ -188,12 +191,14 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
       </header>
       {quickAddStatus.value === status && !store.readOnly && <QuickAdd status={status} />}
       <div class="cards" ref={listRef}>
-        {tasks.map((t, i) => (
-          <>
-            {dropAt === i && <div class="drop-line" />}
-            <Card key={t.id} task={t} selected={t.id === sel} viewers={viewing.get(t.id) ?? ""} pending={store.isPending(t.id)} />
-          </>
-        ))}
+        <Windowed scroller={listRef} count={tasks.length} keyOf={(i) => tasks[i].id} estimate={84} gap={6} first={first} reveal={tasks.findIndex((t) => t.id === sel)}>
+          {(i) => (
+            <>
+              {dropAt === i && <div class="drop-line" />}
+              <Card key={tasks[i].id} task={tasks[i]} selected={tasks[i].id === sel} viewers={viewing.get(tasks[i].id) ?? ""} pending={store.isPending(tasks[i].id)} />
+            </>
+          )}
+        </Windowed>
         {dropAt >= tasks.length && <div class="drop-line" />}
       </div>
     </section>
