@@ -29,7 +29,7 @@ import { NOTICE_MS } from "../state/store";
 import { ConflictDialog } from "./conflict";
 import { CheatSheet, keysOf, onKey } from "./keyboard";
 import { Me } from "./name";
-import { PALETTE_KEYS, PALETTE_KEYS_TITLE } from "./platform";
+import { MOD, PALETTE_KEYS, PALETTE_KEYS_TITLE } from "./platform";
 import { Projects } from "./projects";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
@@ -216,8 +216,9 @@ function Palette() {
   };
   const words = q.toLowerCase().split(/\s+/).filter(Boolean);
   const found = (sub ? sub.items : actions()).filter((a) => words.every((w) => a.name.toLowerCase().includes(w))).slice(0, 12);
-  // Words typed can always be looked for in every project's titles, descriptions and comments.
-  if (!sub && q.trim()) found.push({ name: `Search everywhere for “${q.trim()}”`, hint: "all projects", run: () => (location.hash = searchHref(q.trim())) });
+  // Words typed can always be looked for in every project's titles, descriptions and comments:
+  // Ctrl/Cmd+Enter, or Enter when nothing here matches.
+  const everywhere = !sub && q.trim() ? () => { close(); location.hash = searchHref(q.trim()); } : null;
   const run = (a?: Action) => {
     if (a?.pick) {
       setSub({ title: a.name, hint: a.hint ?? "", items: a.pick() });
@@ -255,6 +256,7 @@ function Palette() {
             }
             else if (e.key === "ArrowDown") setI(Math.min(i + 1, found.length - 1));
             else if (e.key === "ArrowUp") setI(Math.max(i - 1, 0));
+            else if (e.key === "Enter" && everywhere && (e.ctrlKey || e.metaKey || found.length === 0)) everywhere();
             else if (e.key === "Enter") run(found[i]);
           }}
         />
@@ -266,6 +268,11 @@ function Palette() {
             </li>
           ))}
         </ul>
+        {everywhere && (
+          <button class="palette-everywhere" data-testid="palette-search-everywhere" onClick={everywhere}>
+            Search everywhere for “{q.trim()}”<span class="hint">{found.length ? `${MOD}+Enter` : "Enter"}</span>
+          </button>
+        )}
       </div>
     </div>
   );
