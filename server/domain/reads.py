@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tandem.v1 import api_pb2, entities_pb2, websocket_pb2
 
-from server.domain import comments, members, projects, search, sprints, tasks
+from server.domain import comments, labels, members, projects, search, sprints, tasks
 from server.domain.changelog import epoch
 from server.domain.tasks import TaskFilter
 from server.storage.database import Store
@@ -62,4 +62,5 @@ class BoardReads:
                 tasks=tasks.all_in_project(project_id, project.key),
                 sprints=sprints.list_for(project_id),
                 members=members.in_project(project_id),
+                labels=labels.list_for(project_id),
             )

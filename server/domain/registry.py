@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
 
 from server.command_table import COMMAND_TABLE, kind_of
-from server.domain import bulk, comments, projects, sprints, tasks
+from server.domain import bulk, comments, labels, projects, sprints, tasks
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.tx import Tx
 
@@ -41,6 +41,8 @@ _HANDLERS: dict[str, Run] = {
     "start_sprint": sprints.start,
     "complete_sprint": sprints.complete,
     "bulk_edit_tasks": bulk.edit,
+    "set_label_color": labels.set_color,
+    "rename_label": labels.rename,
 }
 
 

@@ -223,7 +223,19 @@ INSERT INTO search_text (rowid, title, body)
     SELECT d.doc, '', c.body FROM search_doc AS d JOIN comment AS c ON c.id = d.entity_id;
 """
 
-MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_SEARCH)
+# Label colours per project: one row per label that has a colour, keyed by the project and
+# the label folded to lower case (a label is one label whatever its case).
+V_LABELS = """
+CREATE TABLE label (
+    id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    color TEXT NOT NULL
+);
+CREATE INDEX label_project ON label (project_id);
+"""
+
+MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_SEARCH, V_LABELS)
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
 #: (``PRAGMA incremental_vacuum``), so forgotten ids and trimmed history shrink the file.

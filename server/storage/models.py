@@ -175,3 +175,15 @@ class SearchDocRow(BaseModel):
 
     class Meta:
         table_name = "search_doc"
+
+
+class LabelRow(BaseModel):
+    """A label's colour in a project; ``id`` is the project id and the label in lower case."""
+
+    id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    name = pw.TextField()
+    color = pw.TextField()
+
+    class Meta:
+        table_name = "label"

@@ -34,7 +34,7 @@ export const displayName = signal(storage()?.getItem(NAME_KEY) ?? "");
 export const identity = signal<"checking" | "ask" | "known">(displayName.value ? "known" : "checking");
 export const store = new BoardStore(storage());
 
-export type View = "board" | "sprints" | "list";
+export type View = "board" | "sprints" | "list" | "labels";
 /** A page of its own, outside any project: search everywhere, settings. */
 export type Page = "" | "search" | "settings";
 
@@ -47,13 +47,13 @@ export interface Route {
   search: string;
 }
 
-/** #/p/PROJECT[/sprints|/list][/t/TASK][?FILTERS], #/search[/WORDS], #/settings */
+/** #/p/PROJECT[/sprints|/list|/labels][/t/TASK][?FILTERS], #/search[/WORDS], #/settings */
 function parseHash(): Route {
-  const m = /^#\/p\/([^/?]+)(\/sprints|\/list)?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const m = /^#\/p\/([^/?]+)(\/sprints|\/list|\/labels)?(?:\/t\/([^/?]+))?/.exec(location.hash);
   const page = /^#\/(search|settings)(?:\/([^?]*))?/.exec(location.hash);
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
-    view: m?.[2] === "/sprints" ? "sprints" : m?.[2] === "/list" ? "list" : "board",
+    view: m?.[2] ? (m[2].slice(1) as View) : "board",
     taskId: m?.[3] ? decodeURIComponent(m[3]) : "",
     page: (page?.[1] ?? "") as Page,
     search: page?.[1] === "search" && page[2] ? decodeURIComponent(page[2]) : "",

@@ -590,3 +590,60 @@ class UpdatePresence(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdatePresence: _TypeAlias = UpdatePresence  # noqa: Y015
+
+@_typing.final
+class SetLabelColor(_message.Message):
+    """Give a label of a project its colour (empty: back to the neutral one)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    COLOR_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    label: _builtins.str
+    color: _builtins.str
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        label: _builtins.str = ...,
+        color: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["color", b"color", "label", b"label", "project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLabelColor: _TypeAlias = SetLabelColor  # noqa: Y015
+
+@_typing.final
+class RenameLabel(_message.Message):
+    """Rename a label on every task of a project (matched whatever its case). Renaming it to a
+    label the project already has merges the two: each task keeps one, spelt as the project
+    spells it, and the colour of the label merged into.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    NEW_NAME_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    label: _builtins.str
+    new_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        label: _builtins.str = ...,
+        new_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "new_name", b"new_name", "project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenameLabel: _TypeAlias = RenameLabel  # noqa: Y015

@@ -41,6 +41,7 @@ class WebSocketMessage(_message.Message):
     COMMENT_DELETED_FIELD_NUMBER: _builtins.int
     SPRINT_DELETED_FIELD_NUMBER: _builtins.int
     PRESENCE_DIFF_FIELD_NUMBER: _builtins.int
+    LABELS_CHANGED_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     RESYNC_REQUIRED_FIELD_NUMBER: _builtins.int
     ACK_FIELD_NUMBER: _builtins.int
@@ -65,6 +66,8 @@ class WebSocketMessage(_message.Message):
     DELETE_PROJECT_FIELD_NUMBER: _builtins.int
     UPDATE_PRESENCE_FIELD_NUMBER: _builtins.int
     BULK_EDIT_TASKS_FIELD_NUMBER: _builtins.int
+    SET_LABEL_COLOR_FIELD_NUMBER: _builtins.int
+    RENAME_LABEL_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Set by the client on commands; the server's Ack or Reject carries the
     same id. Events carry an empty id.
@@ -97,6 +100,8 @@ class WebSocketMessage(_message.Message):
     def presence_diff(self) -> _events_pb2.PresenceDiff:
         """Presence, batched per project and tick (user_presence is no longer sent)."""
 
+    @_builtins.property
+    def labels_changed(self) -> _events_pb2.LabelsChanged: ...
     @_builtins.property
     def snapshot(self) -> Global___Snapshot:
         """Other server-to-client messages."""
@@ -152,6 +157,10 @@ class WebSocketMessage(_message.Message):
     def update_presence(self) -> _commands_pb2.UpdatePresence: ...
     @_builtins.property
     def bulk_edit_tasks(self) -> _commands_pb2.BulkEditTasks: ...
+    @_builtins.property
+    def set_label_color(self) -> _commands_pb2.SetLabelColor: ...
+    @_builtins.property
+    def rename_label(self) -> _commands_pb2.RenameLabel: ...
     def __init__(
         self,
         *,
@@ -168,6 +177,7 @@ class WebSocketMessage(_message.Message):
         comment_deleted: _events_pb2.CommentDeleted | None = ...,
         sprint_deleted: _events_pb2.SprintDeleted | None = ...,
         presence_diff: _events_pb2.PresenceDiff | None = ...,
+        labels_changed: _events_pb2.LabelsChanged | None = ...,
         snapshot: Global___Snapshot | None = ...,
         resync_required: Global___ResyncRequired | None = ...,
         ack: Global___Ack | None = ...,
@@ -192,12 +202,14 @@ class WebSocketMessage(_message.Message):
         delete_project: _commands_pb2.DeleteProject | None = ...,
         update_presence: _commands_pb2.UpdatePresence | None = ...,
         bulk_edit_tasks: _commands_pb2.BulkEditTasks | None = ...,
+        set_label_color: _commands_pb2.SetLabelColor | None = ...,
+        rename_label: _commands_pb2.RenameLabel | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "bulk_edit_tasks", b"bulk_edit_tasks", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "bulk_edit_tasks", b"bulk_edit_tasks", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "labels_changed", b"labels_changed", "list_comments", b"list_comments", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "rename_label", b"rename_label", "resync_required", b"resync_required", "set_label_color", b"set_label_color", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "bulk_edit_tasks", b"bulk_edit_tasks", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "bulk_edit_tasks", b"bulk_edit_tasks", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "labels_changed", b"labels_changed", "list_comments", b"list_comments", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "rename_label", b"rename_label", "resync_required", b"resync_required", "set_label_color", b"set_label_color", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "bulk_edit_tasks"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "labels_changed", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "bulk_edit_tasks", "set_label_color", "rename_label"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -220,6 +232,7 @@ class Ack(_message.Message):
     COMMENTS_FIELD_NUMBER: _builtins.int
     SUBSCRIBED_FIELD_NUMBER: _builtins.int
     BULK_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """The change-log position of the resulting event; 0 when the command
     changed nothing in the log (hello, subscribe, presence).
@@ -240,6 +253,8 @@ class Ack(_message.Message):
     def subscribed(self) -> Global___SubscribeResult: ...
     @_builtins.property
     def bulk(self) -> Global___BulkEditResult: ...
+    @_builtins.property
+    def labels(self) -> Global___LabelList: ...
     def __init__(
         self,
         *,
@@ -252,12 +267,13 @@ class Ack(_message.Message):
         comments: Global___CommentList | None = ...,
         subscribed: Global___SubscribeResult | None = ...,
         bulk: Global___BulkEditResult | None = ...,
+        labels: Global___LabelList | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bulk", b"bulk", "comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bulk", b"bulk", "comment", b"comment", "comments", b"comments", "labels", b"labels", "project", b"project", "result", b"result", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bulk", b"bulk", "comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bulk", b"bulk", "comment", b"comment", "comments", b"comments", "labels", b"labels", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "bulk"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "bulk", "labels"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
@@ -310,6 +326,26 @@ class BulkEditResult(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BulkEditResult: _TypeAlias = BulkEditResult  # noqa: Y015
+
+@_typing.final
+class LabelList(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LABELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Label]: ...
+    def __init__(
+        self,
+        *,
+        labels: _abc.Iterable[_entities_pb2.Label] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["labels", b"labels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LabelList: _TypeAlias = LabelList  # noqa: Y015
 
 @_typing.final
 class CommentList(_message.Message):
@@ -375,6 +411,7 @@ class Snapshot(_message.Message):
     SPRINTS_FIELD_NUMBER: _builtins.int
     MEMBERS_FIELD_NUMBER: _builtins.int
     PRESENCE_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
     seq: _builtins.int
     epoch: _builtins.str
@@ -388,6 +425,10 @@ class Snapshot(_message.Message):
     def members(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Member]: ...
     @_builtins.property
     def presence(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.UserPresence]: ...
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Label]:
+        """The project's label colours."""
+
     def __init__(
         self,
         *,
@@ -399,10 +440,11 @@ class Snapshot(_message.Message):
         sprints: _abc.Iterable[_entities_pb2.Sprint] | None = ...,
         members: _abc.Iterable[_entities_pb2.Member] | None = ...,
         presence: _abc.Iterable[_events_pb2.UserPresence] | None = ...,
+        labels: _abc.Iterable[_entities_pb2.Label] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "members", b"members", "presence", b"presence", "project", b"project", "project_id", b"project_id", "seq", b"seq", "sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "labels", b"labels", "members", b"members", "presence", b"presence", "project", b"project", "project_id", b"project_id", "seq", b"seq", "sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,6 +8,7 @@ import { batch, signal } from "@preact/signals";
 import {
   PresenceState,
   type Comment,
+  type Label,
   type Member,
   type Project,
   type Snapshot,
@@ -30,6 +31,8 @@ export class ConfirmedBoard {
   /** The last change-log position applied; events at or below it are duplicates. */
   readonly seqSignal = signal(0n);
   readonly projectSignal = signal<Project | null>(null);
+  /** The project's label colours (labels themselves are the tasks' strings). */
+  readonly labelsSignal = signal<readonly Label[]>([]);
   readonly tasks = new Records<Task>();
   readonly sprints = new Records<Sprint>();
   readonly members = new Records<Member>();
@@ -51,6 +54,7 @@ export class ConfirmedBoard {
       this.epochSignal.value = "";
       this.seqSignal.value = 0n;
       this.projectSignal.value = null;
+      this.labelsSignal.value = [];
       this.tasks.clear();
       this.sprints.clear();
       this.members.clear();
@@ -67,6 +71,7 @@ export class ConfirmedBoard {
       this.seqSignal.value = s.seq;
       this.projectSignal.value = s.project ?? null;
       if (s.project) this.projects.put(s.project.id, s.project);
+      this.labelsSignal.value = s.labels;
       this.tasks.clear();
       for (const t of s.tasks) this.tasks.put(t.id, t);
       this.sprints.clear();
@@ -150,4 +155,5 @@ const EVENTS: { [C in EventCase]?: (b: ConfirmedBoard, ev: EventValue<C>) => voi
   sprintDeleted: (b, ev) => b.drop(b.sprints, ev.sprintId),
   projectUpdated: (b, ev) => ev.project && b.put(b.projects, ev.project),
   projectDeleted: (b, ev) => b.drop(b.projects, ev.projectId),
+  labelsChanged: (b, ev) => void (b.labelsSignal.value = ev.labels),
 };

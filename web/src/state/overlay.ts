@@ -187,6 +187,27 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
       for (const id of cmd.deleteTaskIds) b.drop(b.tasks, id);
     },
   },
+  // A label's colour shows once confirmed (it changes no task); a rename shows at once.
+  setLabelColor: { overlay() {} },
+  renameLabel: {
+    overlay(d, cmd) {
+      const from = cmd.label.trim().toLowerCase();
+      const to = cmd.newName.trim();
+      if (!from || !to) return;
+      // Merged into a label the project has: spelt as the project spells it.
+      let spelt = to;
+      for (const t of d.tasks.values()) for (const l of t.labels) if (l.toLowerCase() === to.toLowerCase() && l.toLowerCase() !== from) spelt = l;
+      for (const t of [...d.tasks.values()]) {
+        if (!t.labels.some((l) => l.toLowerCase() === from)) continue;
+        const labels: string[] = [];
+        for (const l of t.labels) {
+          const v = l.toLowerCase() === from || l.toLowerCase() === spelt.toLowerCase() ? spelt : l;
+          if (!labels.some((x) => x.toLowerCase() === v.toLowerCase())) labels.push(v);
+        }
+        d.tasks.set(t.id, { ...t, labels });
+      }
+    },
+  },
   addComment: {
     overlay(d, cmd, e) {
       if (d.comments.has(cmd.commentId)) return;

@@ -580,6 +580,21 @@ export class BoardStore {
     this.enqueue({ case: "completeSprint", value: { sprintId, moveOpenTasksToSprintId } }, sprintId);
   }
 
+  /** The project's label colours, by label folded to lower case. */
+  labelColors(): ReadonlyMap<string, string> {
+    return this.labelColorMap.value;
+  }
+  private readonly labelColorMap = computed(() => new Map(this.board.labelsSignal.value.map((l) => [l.name.toLowerCase(), l.color])));
+
+  setLabelColor(label: string, color: string): void {
+    this.enqueue({ case: "setLabelColor", value: { projectId: this.projectId, label, color } }, `label:${label.toLowerCase()}`);
+  }
+
+  /** Renames a label on every task; to a label the project has, merges the two. */
+  renameLabel(label: string, newName: string): void {
+    this.enqueue({ case: "renameLabel", value: { projectId: this.projectId, label, newName } }, `label:${label.toLowerCase()}`);
+  }
+
   /** Reverts this person's own last change, saying what it undid; false when there is nothing to undo. */
   undo(): boolean {
     // A viewer has made no changes; "nothing to undo" would hide why nothing changes.

@@ -10,6 +10,7 @@ import { connection, filters, go, quickAddStatus, route, selectedTask, store } f
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 import { DueDate } from "./due";
 import { Windowed } from "./virtual";
+import { LabelChip } from "./labels";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
   return taskMatcher(filters.value, store.me?.id ?? "");
@@ -68,9 +69,7 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
       <div class="card-bottom">
         <span class="labels">
           {task.labels.map((l) => (
-            <span class="label" key={l}>
-              {l}
-            </span>
+            <LabelChip key={l} label={l} />
           ))}
         </span>
         <span class="spacer" />
@@ -267,6 +266,7 @@ export function Filters() {
           onChange={(sprint) => set({ sprint })}
         />
       )}
+      <a class="manage-labels" href={`#/p/${store.projectId}/labels`}>Manage labels</a>
       <label class="toggle">
         <input type="checkbox" checked={f.mine} onChange={(e) => set({ mine: (e.target as HTMLInputElement).checked })} />
         Only my tasks

@@ -14,6 +14,7 @@ import { Filters, taskFilter } from "./board";
 import { Avatar, PRIORITIES, priorityOf, STATUSES, statusName } from "./common";
 import { DueDate } from "./due";
 import { BoardWaiting } from "./guidance";
+import { LabelChip } from "./labels";
 import { assignable } from "./people";
 import { useVirtualizer } from "./virtual";
 import "./list.css";
@@ -151,9 +152,7 @@ function Row({ task, index, selected, focused, order }: { task: Task; index: num
       </td>
       <td class="labels">
         {task.labels.map((l) => (
-          <span class="label" key={l}>
-            {l}
-          </span>
+          <LabelChip key={l} label={l} />
         ))}
       </td>
       <td>{sprintName(task.sprintId)}</td>

@@ -21,6 +21,7 @@ import {
   store,
 } from "../app-context";
 import { Board } from "./board";
+import { LabelsPage } from "./labels";
 import { ListView } from "./list";
 import { searchHref, SearchPageView } from "./search";
 import { SettingsPage } from "./settings";
@@ -191,6 +192,7 @@ function actions(): Action[] {
     list.push({ name: "Go to board", run: () => go(pid, "", "board") });
     list.push({ name: "Go to list", run: () => go(pid, "", "list") });
     list.push({ name: "Go to sprints", run: () => go(pid, "", "sprints") });
+    list.push({ name: "Manage labels", hint: "colours, rename, merge", run: () => go(pid, "", "labels") });
     list.push({ name: filters.value.mine ? "Show everyone's tasks" : "Only my tasks", run: () => (filters.value = { ...filters.value, mine: !filters.value.mine }) });
     for (const t of store.viewTasks().values()) {
       list.push({ name: `${t.key} ${t.title}`, hint: statusName(t.status), run: () => go(pid, t.id) });
@@ -347,7 +349,7 @@ export function App() {
         <Me />
       </header>
       <div class="main">
-        {r.page === "search" ? <SearchPageView /> : r.page === "settings" ? <SettingsPage /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "list" ? <ListView /> : <Board />}
+        {r.page === "search" ? <SearchPageView /> : r.page === "settings" ? <SettingsPage /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "list" ? <ListView /> : r.view === "labels" ? <LabelsPage /> : <Board />}
         {r.projectId && r.taskId && <TaskPanel taskId={r.taskId} />}
       </div>
       <Notices />
