@@ -77,9 +77,7 @@ def rename(tx: Tx, cmd: commands_pb2.RenameLabel) -> websocket_pb2.Ack:
     # Into a label the project has: its spelling, and its colour, win (a merge).
     merging = new.lower() != old_key and new.lower() in known
     target = known[new.lower()] if merging else new
-    holders = TaskRow.select().where(
-        (TaskRow.project_id == project.id) & (TaskRow.labels != "[]")
-    )
+    holders = TaskRow.select().where((TaskRow.project_id == project.id) & (TaskRow.labels != "[]"))
     for row in holders:
         labels: list[str] = json.loads(row.labels)
         if not any(label.lower() == old_key for label in labels):
