@@ -33,7 +33,7 @@ def test_the_table_is_read_from_the_schema() -> None:
     commands = {
         f.name
         for f in envelope.oneofs_by_name["payload"].fields
-        if f.message_type.file.name == "tandem/v1/commands.proto"
+        if f.message_type is not None and f.message_type.file.name == "tandem/v1/commands.proto"
     }
     assert commands == TABLE
     assert {"hello", "subscribe", "create_task", "update_task", "add_comment"} <= TABLE
