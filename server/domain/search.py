@@ -4,6 +4,7 @@ every word asked for, best first, over the full-text index the V_SEARCH migratio
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -47,25 +48,25 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{word}"*' for word in words)
 
 
-# Each task once, by its best match (title weighs more than the text): SQLite's bare columns
-# of a min() come from the row holding the minimum.
-_MATCHES = """
+# Each matching task once, by its best match (title weighs more than the text), a page of
+# them, with how many match in all: SQLite's bare columns of a min() come from the row holding
+# the minimum, and the window's count runs over the groups before LIMIT cuts them.
+_PAGE = """
 WITH m AS MATERIALIZED (
-    SELECT d.task_id AS task_id, d.kind AS kind, d.entity_id AS entity_id,
-           bm25(search_text, 4.0, 1.0) AS score,
-           CASE WHEN d.kind = 'comment' THEN 'comment'
-                WHEN instr(highlight(search_text, 0, ?1, ?2), ?1) > 0 THEN 'title'
-                ELSE 'description' END AS matched_in,
-           snippet(search_text, -1, ?1, ?2, '…', ?3) AS snip
+    SELECT d.task_id AS task_id, d.doc AS doc, bm25(search_text, 4.0, 1.0) AS score
     FROM search_text JOIN search_doc AS d ON d.doc = search_text.rowid
-    WHERE search_text MATCH ?4
+    WHERE search_text MATCH ?1
 )
-SELECT task_id, matched_in, entity_id, snip, min(score) AS best FROM m
-GROUP BY task_id ORDER BY best, task_id LIMIT ?5 OFFSET ?6
+SELECT task_id, doc, min(score) AS best, count(*) OVER () AS total FROM m
+GROUP BY task_id ORDER BY best, task_id LIMIT ?2 OFFSET ?3
 """
-_COUNT = """
-SELECT count(DISTINCT d.task_id) FROM search_text JOIN search_doc AS d
-ON d.doc = search_text.rowid WHERE search_text MATCH ?
+# Where each of the page's best matches is, and a piece of its text: only for that page.
+_SNIPPETS = """
+SELECT search_text.rowid, d.kind, d.entity_id,
+       instr(highlight(search_text, 0, ?2, ?3), ?2) > 0,
+       snippet(search_text, -1, ?2, ?3, '…', ?4)
+FROM search_text JOIN search_doc AS d ON d.doc = search_text.rowid
+WHERE search_text MATCH ?1 AND search_text.rowid IN (SELECT value FROM json_each(?5))
 """
 
 
@@ -102,28 +103,36 @@ def search(query: SearchQuery) -> api_pb2.SearchResponse:
     keyed = _by_key(query.text, projects)
     words_query = fts_query(query.text) if keyed is None else None
     hits: list[api_pb2.SearchHit] = []
-    total = 0
+    total = read = 0
     if keyed is not None:
         total = 1
         if offset == 0:
             hits.append(_hit(keyed, projects, "title", "", keyed.title))
+            read = 1
     else:
-        total = int(execute(_COUNT, (words_query,)).fetchone()[0])
-        if offset > 0 and offset >= total:
+        page = execute(_PAGE, (words_query, query.page_size, offset)).fetchall()
+        total = int(page[0][3]) if page else 0
+        if offset > 0 and not page:
+            first = execute(_PAGE, (words_query, 1, 0)).fetchone()
+            total = int(first[3]) if first else 0
             raise invalid("pageToken", f"pageToken is past the last match ({total} in all)")
-        rows = execute(
-            _MATCHES,
-            (MARK_START, MARK_END, SNIPPET_WORDS, words_query, query.page_size, offset),
+        read = len(page)
+        docs = [int(row[1]) for row in page]
+        found = execute(
+            _SNIPPETS, (words_query, MARK_START, MARK_END, SNIPPET_WORDS, json.dumps(docs))
         ).fetchall()
-        tasks = {r.id: r for r in TaskRow.select().where(TaskRow.id.in_([r[0] for r in rows]))}
-        for task_id, matched_in, entity_id, snip, _score in rows:
+        where = {int(r[0]): r[1:] for r in found}
+        tasks = {r.id: r for r in TaskRow.select().where(TaskRow.id.in_([r[0] for r in page]))}
+        for task_id, doc, _score, _total in page:
             task = tasks.get(task_id)
-            if task is None:
+            if task is None or int(doc) not in where:
                 continue
-            comment_id = entity_id if matched_in == "comment" else ""
+            kind, entity_id, in_title, snip = where[int(doc)]
+            matched_in = "comment" if kind == "comment" else "title" if in_title else "description"
+            comment_id = entity_id if kind == "comment" else ""
             hits.append(_hit(task, projects, matched_in, comment_id, snip))
-    next_offset = offset + len(hits)
-    more = keyed is None and hits and next_offset < total
+    next_offset = offset + read
+    more = read > 0 and next_offset < total
     return api_pb2.SearchResponse(
         hits=hits, next_page_token=str(next_offset) if more else "", total_size=total
     )
