@@ -1,5 +1,5 @@
 /** Entry point: mounts the app. */
-import { render } from "preact";
+import { options, render } from "preact";
 import { connection, store } from "./app-context";
 import { create, WebSocketMessageSchema } from "./proto";
 import { notifyAssignments } from "./notify";
@@ -10,6 +10,9 @@ import "./styles.css";
 // A handle for benchmarks and people debugging in the console; not used by the app itself.
 (window as unknown as { tandem: unknown }).tandem = { store, connection, create, WebSocketMessageSchema };
 
+// Redraws wait for the next frame: a burst of events (a bulk edit of 500 tasks arrives as 500)
+// is drawn once per frame, not once per event, each of which would sort the whole board again.
+options.debounceRendering = (redraw) => requestAnimationFrame(() => redraw());
 applyTheme();
 notifyAssignments(store, () => notifications.value);
 render(<App />, document.getElementById("app")!);
