@@ -10,9 +10,10 @@ import "./styles.css";
 // A handle for benchmarks and people debugging in the console; not used by the app itself.
 (window as unknown as { tandem: unknown }).tandem = { store, connection, create, WebSocketMessageSchema };
 
-// Redraws wait for the next frame: a burst of events (a bulk edit of 500 tasks arrives as 500)
-// is drawn once per frame, not once per event, each of which would sort the whole board again.
-options.debounceRendering = (redraw) => requestAnimationFrame(() => redraw());
+// A redraw caused by an incoming change waits for the next frame: a burst of events (a bulk edit
+// of 500 tasks arrives as 500) is drawn once per frame, not once per event, each of which would
+// sort the whole board again. A person's own typing and clicks are drawn at once, as before.
+options.debounceRendering = (redraw) => (store.applyingEvent ? requestAnimationFrame(() => redraw()) : queueMicrotask(redraw));
 applyTheme();
 notifyAssignments(store, () => notifications.value);
 render(<App />, document.getElementById("app")!);

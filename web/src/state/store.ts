@@ -239,11 +239,23 @@ export class BoardStore {
         this.onReject(msg.messageId, p.value);
         return "applied";
       default: {
-        const outcome = this.board.applyEvent(msg);
-        if (outcome === "applied") for (const fn of this.eventListeners) fn(msg);
-        return outcome;
+        this.applyingEventFlag = true;
+        try {
+          const outcome = this.board.applyEvent(msg);
+          if (outcome === "applied") for (const fn of this.eventListeners) fn(msg);
+          return outcome;
+        } finally {
+          this.applyingEventFlag = false;
+        }
       }
     }
+  }
+
+  private applyingEventFlag = false;
+
+  /** True while a change-log event is being applied (the page draws those once per frame). */
+  get applyingEvent(): boolean {
+    return this.applyingEventFlag;
   }
 
   private readonly eventListeners = new Set<(msg: WebSocketMessage) => void>();
