@@ -17,11 +17,13 @@ BENCHMARKS = [
     "bench_ws",
     "bench_connections",
     "bench_scale",
+    "bench_metrics",
     "bench_desktop",
     "bench_ui",
     "bench_views",
     "bench_soak",
     "bench_package",
+    "bench_reports",
 ]
 
 

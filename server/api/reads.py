@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 from google.protobuf.message import Message
-from tandem.v1 import api_pb2, entities_pb2, errors_pb2, websocket_pb2
+from tandem.v1 import api_pb2, entities_pb2, errors_pb2, reports_pb2, websocket_pb2
 
 import server
 from server.api.actor import request_actor
@@ -20,6 +20,7 @@ from server.appkeys import CONFIG
 from server.domain.search import MAX_PAGE as MAX_SEARCH_PAGE
 from server.domain.search import SearchQuery
 from server.domain.service import TaskFilter
+from server.domain.sprint_reports import VELOCITY_DEFAULT, VELOCITY_MAX
 
 ErrorCode = errors_pb2.ErrorCode
 
@@ -108,6 +109,17 @@ async def get_sprint(call: Call) -> Message:
     return sprint
 
 
+async def get_sprint_report(call: Call) -> Message:
+    report: Message = await call.domain.read(call.domain.sprint_report, call.path("sprintId"))
+    return report
+
+
+async def get_velocity(call: Call) -> Message:
+    last = int_query(call.request.query, "last", VELOCITY_DEFAULT, low=1, high=VELOCITY_MAX)
+    result: Message = await call.domain.read(call.domain.velocity, call.path("projectId"), last)
+    return result
+
+
 async def get_snapshot(call: Call) -> Message:
     snapshot: Message = await call.domain.read(call.domain.snapshot, call.path("projectId"))
     return snapshot
@@ -170,6 +182,14 @@ EVENT_PARAMS = (
         "wait",
         {"type": "number", "minimum": 0, "default": 0},
         "Long poll: wait up to this many seconds (capped by the server) for an event.",
+    ),
+)
+
+VELOCITY_PARAMS = (
+    QueryParam(
+        "last",
+        {"type": "integer", "minimum": 1, "maximum": VELOCITY_MAX, "default": VELOCITY_DEFAULT},
+        "How many of the latest completed sprints.",
     ),
 )
 
@@ -265,6 +285,25 @@ READ_OPERATIONS: tuple[Operation, ...] = (
         api_pb2.ListSprintsResponse,
     ),
     _read(S, "getSprint", "One sprint", get_sprint, "sprints", entities_pb2.Sprint),
+    _read(
+        S + "/report",
+        "getSprintReport",
+        "A sprint's record: committed, added, removed, completed and carried-over points, day"
+        " by day and per task (frozen once the sprint completed)",
+        get_sprint_report,
+        "sprints",
+        reports_pb2.SprintReport,
+    ),
+    _read(
+        P + "/velocity",
+        "getVelocity",
+        "Committed and completed points of the project's latest completed sprints, with the"
+        " averages",
+        get_velocity,
+        "sprints",
+        reports_pb2.VelocityResponse,
+        query=VELOCITY_PARAMS,
+    ),
     _read(
         P + "/snapshot",
         "getSnapshot",

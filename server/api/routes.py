@@ -10,15 +10,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.api.commands import COMMAND_OPERATIONS
+from server.api.diagnostics import DIAGNOSTICS_OPERATIONS, add_metrics_route
 from server.api.operation import Operation, endpoint
 from server.api.polls import setup_polls
 from server.api.reads import READ_OPERATIONS
 
 #: Every operation of the REST API.
-OPERATIONS: tuple[Operation, ...] = (*READ_OPERATIONS, *COMMAND_OPERATIONS)
+OPERATIONS: tuple[Operation, ...] = (
+    *READ_OPERATIONS,
+    *DIAGNOSTICS_OPERATIONS,
+    *COMMAND_OPERATIONS,
+)
 
 
 def add_routes(app: web.Application) -> None:
     setup_polls(app)
+    add_metrics_route(app)
     for op in OPERATIONS:
         app.router.add_route(op.method, op.path, endpoint(op), name=op.operation_id)

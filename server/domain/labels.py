@@ -87,7 +87,7 @@ def rename(tx: Tx, cmd: commands_pb2.RenameLabel) -> websocket_pb2.Ack:
             spelt = target if label.lower() in (old_key, target.lower()) else label
             if spelt.lower() not in (x.lower() for x in renamed):
                 renamed.append(spelt)
-        tasks.apply(tx, row, {"labels": json.dumps(renamed)}, 0)
+        tasks.apply(tx, row, project.key, {"labels": json.dumps(renamed)}, 0)
     target_color = LabelRow.get_or_none(LabelRow.id == _key(project.id, target))
     if colored is not None:
         colored.delete_instance()

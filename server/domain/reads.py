@@ -6,9 +6,20 @@ reads made of several queries run in one transaction so that they see one state.
 
 from __future__ import annotations
 
-from tandem.v1 import api_pb2, entities_pb2, websocket_pb2
+from collections.abc import Callable
 
-from server.domain import comments, labels, members, projects, search, sprints, tasks
+from tandem.v1 import api_pb2, entities_pb2, reports_pb2, websocket_pb2
+
+from server.domain import (
+    comments,
+    labels,
+    members,
+    projects,
+    search,
+    sprint_reports,
+    sprints,
+    tasks,
+)
 from server.domain.changelog import epoch
 from server.domain.tasks import TaskFilter
 from server.storage.database import Store
@@ -19,6 +30,7 @@ class BoardReads:
     """What can be read of the board; mixed into ``Domain``, which owns ``store``."""
 
     store: Store
+    _clock: Callable[[], int]
 
     def list_projects(self) -> list[entities_pb2.Project]:
         return projects.list_all()
@@ -45,6 +57,14 @@ class BoardReads:
     def search(self, query: search.SearchQuery) -> api_pb2.SearchResponse:
         with self.store.db.atomic():
             return search.search(query)
+
+    def sprint_report(self, sprint_id: str) -> reports_pb2.SprintReport:
+        with self.store.db.atomic():
+            return sprint_reports.report(sprint_id, self._clock())
+
+    def velocity(self, project_id: str, last: int) -> reports_pb2.VelocityResponse:
+        with self.store.db.atomic():
+            return sprint_reports.velocity(project_id, last)
 
     def list_members(self) -> list[entities_pb2.Member]:
         return members.list_all()

@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
 
 from server.command_table import COMMAND_TABLE, kind_of
-from server.domain import bulk, comments, labels, projects, sprints, tasks
+from server.domain import bulk, comments, labels, projects, sprint_reports, sprints, tasks
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.tx import Tx
 
@@ -40,6 +40,12 @@ _HANDLERS: dict[str, Run] = {
     "update_sprint": sprints.update,
     "start_sprint": sprints.start,
     "complete_sprint": sprints.complete,
+    "get_sprint_report": lambda tx, cmd: websocket_pb2.Ack(
+        sprint_report=sprint_reports.report(cmd.sprint_id, tx.now)
+    ),
+    "get_velocity": lambda tx, cmd: websocket_pb2.Ack(
+        velocity=sprint_reports.velocity(cmd.project_id, cmd.last)
+    ),
     "bulk_edit_tasks": bulk.edit,
     "set_label_color": labels.set_color,
     "rename_label": labels.rename,

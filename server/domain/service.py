@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 from tandem.v1 import entities_pb2, websocket_pb2
 
 from server.config import ServerConfig
-from server.domain import idempotency, members, registry, storage_errors, validate
+from server.domain import hellos, idempotency, members, registry, rows, storage_errors, validate
 from server.domain.actor import Actor
 from server.domain.changelog import ChangeLog
 from server.domain.errors import DomainError, ErrorCode
@@ -90,9 +90,14 @@ class Domain(BoardReads, ChangeLog):
         self.ledger = idempotency.Ledger()
         # Local browsers' members by client id, as last read or written (see local_member).
         self._local_members: dict[str, entities_pb2.Member] = {}
+        self._hellos = hellos.local_members(store.db, store.submit, clock)
         with store.db.atomic():
             members.ensure_owner(clock())
             self._prune_applied_requests()
+
+    def observe_commits(self, observe: Callable[[float, int], None]) -> None:
+        """Call ``observe(seconds, commands)`` on the database thread after each group commit."""
+        self._group.observe = observe
 
     # ---- changes -------------------------------------------------------------------------
 
@@ -136,6 +141,8 @@ class Domain(BoardReads, ChangeLog):
                 if self._commands_since_prune >= PRUNE_EVERY:
                     self._prune_applied_requests()
         except pw.DatabaseError as err:  # the commit itself failed: nothing was saved
+            # Nor were the records the ledger counted for it: count again from the table.
+            self.ledger.forget_counts()
             failure = storage_errors.classify(err)
             return [failure for _ in batch]
         self.sink.publish(events)
@@ -152,7 +159,7 @@ class Domain(BoardReads, ChangeLog):
         key = idempotency.key_of(scoped) if scoped is not None else None
         fingerprint = idempotency.fingerprint(command.kind, request.command) if key else b""
         try:
-            with self.store.db.atomic():  # a savepoint
+            with rows.Savepoint():
                 return self._run(command, request, key, fingerprint)
         except DomainError as err:
             # Recorded after its savepoint rolled back, so the record stays.
@@ -172,8 +179,10 @@ class Domain(BoardReads, ChangeLog):
 
     def _prune_applied_requests(self) -> None:
         self._commands_since_prune = 0
-        idempotency.prune(self._clock())
-        self.ledger.forget_counts()
+        if idempotency.prune(self._clock()):
+            # Counted again from the table when next charged; while nothing was forgotten,
+            # the counts kept are still exact (a member's count is read once, not per prune).
+            self.ledger.forget_counts()
         # Give the pages freed by forgotten ids and trimmed history back to the disk.
         self.store.db.execute_sql("PRAGMA incremental_vacuum")  # type: ignore[no-untyped-call]
 
@@ -236,7 +245,7 @@ class Domain(BoardReads, ChangeLog):
         known = self._local_members.get(client_id)
         if known is not None and display_name.strip() in ("", known.display_name):
             return _copy(known)
-        member = await self.write(members.local, client_id, display_name, self._clock())
+        member = await hellos.local_member(self._hellos, client_id, display_name)
         if len(self._local_members) >= LOCAL_MEMBERS_REMEMBERED:
             self._local_members.clear()
         self._local_members[client_id] = _copy(member)
@@ -254,4 +263,5 @@ class Domain(BoardReads, ChangeLog):
 
 def open_domain(config: ServerConfig) -> Domain:
     """Open (creating or migrating) the database in ``config.data_dir``."""
-    return Domain(Store(config.database_path), history_limit=config.history_limit)
+    clock = config.clock or _now_micros
+    return Domain(Store(config.database_path), history_limit=config.history_limit, clock=clock)

@@ -21,7 +21,19 @@ FIELDS: dict[str, FieldReader] = {
     "goal": lambda s, _p, _i: validate.text("goal", s.goal, max_len=5000),
     "start_date": lambda s, _p, _i: validate.date("start_date", s.start_date),
     "end_date": lambda s, _p, _i: validate.date("end_date", s.end_date),
+    "capacity": lambda s, _p, _i: _capacity(s),
 }
+
+#: The most points a sprint's capacity may be.
+MAX_CAPACITY = 100_000
+
+
+def _capacity(s: entities_pb2.Sprint) -> int | None:
+    if not s.HasField("capacity"):
+        return None
+    if not 0 <= s.capacity <= MAX_CAPACITY:
+        raise validate.invalid("capacity", f"capacity must be between 0 and {MAX_CAPACITY} points")
+    return s.capacity
 
 
 def row(sprint_id: str) -> SprintRow:
@@ -76,6 +88,7 @@ def create(tx: Tx, cmd: commands_pb2.CreateSprint) -> websocket_pb2.Ack:
         state=State.SPRINT_STATE_PLANNED,
         start_date=start,
         end_date=end,
+        capacity=_capacity(s),
         version=1,
         created_at=tx.now,
         updated_at=tx.now,
@@ -133,9 +146,10 @@ def complete(tx: Tx, cmd: commands_pb2.CompleteSprint) -> websocket_pb2.Ack:
             & (TaskRow.status != entities_pb2.TaskStatus.TASK_STATUS_DONE)
         )
     )
+    project_key = projects.row(current.project_id).key
     for task in open_tasks:
         # Each carried task gets its own event, so every client's copy stays exact.
-        tasks.apply(tx, task, {"sprint_id": target or None}, 0)
+        tasks.apply(tx, task, project_key, {"sprint_id": target or None}, 0)
     values = {"state": State.SPRINT_STATE_COMPLETED, "completed_at": tx.now}
     merge(tx, current, values, 0, lambda: convert.sprint(current))
     return _emit(tx, current, ["state"], [t.id for t in open_tasks], target)

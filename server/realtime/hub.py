@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -21,9 +22,13 @@ from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
 from server.domain.events import CommittedEvent
 from server.domain.service import Domain
+from server.monitoring import MONITOR, Monitor
+from server.monitoring.metrics import Metrics
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
+from server.realtime.heartbeat import Heartbeat
 from server.realtime.protocol import (
+    MAX_JOINING,
     PRESENCE_INTERVAL_SECONDS,
     PRESENCE_SHOWN_LIMIT,
     PRESENCE_TICK_SECONDS,
@@ -125,12 +130,20 @@ class Hub:
         # only while something is waiting to be told.
         self._presence_changes: dict[str, dict[str, Subscription]] = {}
         self._presence_tick: asyncio.TimerHandle | None = None
+        # Observers are told of changes at most once per tick (see _notify).
+        self._notify_timer: asyncio.TimerHandle | None = None
         # The latest encoded snapshot of each project, and how many events each project
         # has had dispatched (a snapshot read across one is not kept).
         self._snapshots: dict[str, CachedSnapshot] = {}
+        # The snapshot read under way for each project, shared by every join that arrives
+        # before the project's next event (a storm reads the board once, not once per join).
+        self._snapshot_reads: dict[str, asyncio.Task[CachedSnapshot]] = {}
         # Per project, the live subscriptions shown in its presence, in order of arrival.
         self._shown: dict[str, dict[str, Subscription]] = {}
         self._generation: dict[str, int] = {}
+        # Places for connections between their upgrade and their hello (see MAX_JOINING).
+        self.joining = asyncio.Semaphore(MAX_JOINING)
+        self.monitor = Monitor(counting=False)
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -140,10 +153,23 @@ class Hub:
         self._domain = app[DOMAIN]
         if CONFIG in app:
             self._config = app[CONFIG]
+        if MONITOR in app:
+            self.monitor = app[MONITOR]
+            self._watch(self.monitor)
         remove = self._domain.sink.add_listener(self._on_commit)
+        heartbeat = Heartbeat(
+            self._config.heartbeat_seconds,
+            self._connections.values,
+            self._config.hello_timeout_seconds,
+        )
+        heartbeat.start()
         try:
             yield
         finally:
+            heartbeat.stop()
+            if self._notify_timer is not None:
+                self._notify_timer.cancel()
+                self._notify_timer = None
             remove()
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
@@ -157,6 +183,41 @@ class Hub:
                 [asyncio.create_task(c.finish()) for c in conns],
                 timeout=SHUTDOWN_FLUSH_SECONDS + 2,
             )
+
+    def _watch(self, monitor: Monitor) -> None:
+        monitor.history.gauges = lambda: (
+            float(len(self._connections)),
+            float(self.subscription_count()),
+            float(sum(c.queued for c in self._connections.values())),
+        )
+        metrics = monitor.metrics
+        if metrics is None:
+            return
+        metrics.sample(
+            "tandem_connections", "Open WebSocket connections.", lambda: len(self._connections)
+        )
+        metrics.sample(
+            "tandem_subscriptions",
+            "Project subscriptions of open connections.",
+            self.subscription_count,
+        )
+        metrics.sample(
+            "tandem_outgoing_queue_frames",
+            "Frames waiting in outgoing queues (sockets that cannot take more right now).",
+            lambda: sum(c.queued for c in self._connections.values()),
+        )
+        metrics.sample(
+            "tandem_outgoing_queue_max_frames",
+            "Frames waiting in the longest outgoing queue.",
+            lambda: max((c.queued for c in self._connections.values()), default=0),
+        )
+
+    def subscription_count(self) -> int:
+        return sum(len(subs) for subs in self._by_project.values())
+
+    @property
+    def metrics(self) -> Metrics | None:
+        return self.monitor.metrics
 
     @property
     def accepting(self) -> bool:
@@ -219,7 +280,8 @@ class Hub:
 
     def add_observer(self, fn: Observer) -> Callable[[], None]:
         """Call ``fn(connections())`` on the loop whenever someone connects, leaves or
-        changes what they subscribe to. Returns a function that removes it."""
+        changes what they subscribe to (within a presence tick, once for all of its
+        changes). Returns a function that removes it."""
         self._observers.append(fn)
 
         def remove() -> None:
@@ -229,6 +291,14 @@ class Hub:
         return remove
 
     def _notify(self) -> None:
+        """Tell the observers once the current tick is over: a storm of joins costs one
+        list of everyone per tick, not one per join (which made a storm quadratic)."""
+        if not self._observers or self._notify_timer is not None or self._loop is None:
+            return
+        self._notify_timer = self._loop.call_later(PRESENCE_TICK_SECONDS, self._notify_now)
+
+    def _notify_now(self) -> None:
+        self._notify_timer = None
         if not self._observers:
             return
         people = self.connections()
@@ -302,22 +372,41 @@ class Hub:
         if loop is None:
             return
         with contextlib.suppress(RuntimeError):  # the loop is closing
-            loop.call_soon_threadsafe(self.dispatch, events)
+            loop.call_soon_threadsafe(self.dispatch, events, time.perf_counter())
 
-    def dispatch(self, events: Iterable[CommittedEvent]) -> None:
+    def dispatch(self, events: Iterable[CommittedEvent], committed_at: float | None = None) -> None:
+        self._dispatch(events)
+        metrics = self.monitor.metrics
+        if committed_at is not None and metrics is not None:
+            # Every subscriber's frame is now in its socket or its queue.
+            metrics.fanout_seconds.observe(time.perf_counter() - committed_at)
+
+    def _dispatch(self, events: Iterable[CommittedEvent]) -> None:
         by_project = self._by_project
         snapshots = self._snapshots
         for event in events:
             # A snapshot read before this event is no good for anyone subscribing after it.
             self._generation[event.project_id] = self._generation.get(event.project_id, 0) + 1
             snapshots.pop(event.project_id, None)
+            self._snapshot_reads.pop(event.project_id, None)
             subs = by_project.get(event.project_id)
             if not subs:
                 continue
             out = Outgoing(event.frame)
             seq = event.seq
-            for sub in tuple(subs.values()):
+            receivers = tuple(subs.values())
+            for sub in receivers:
                 sub.deliver(seq, out)
+            self._count_out(out, len(receivers))
+
+    def _count_out(self, out: Outgoing, receivers: int) -> None:
+        """Count a broadcast once for all its receivers (a subscriber that already had it, or
+        was dropped meanwhile, is counted too)."""
+        metrics = self.monitor.metrics
+        if metrics is not None and receivers:
+            kind = out.kind
+            metrics.frames_out[kind] += receivers
+            metrics.bytes_out[kind] += receivers * len(out.frame)
 
     # Snapshots ---------------------------------------------------------------------
 
@@ -335,9 +424,27 @@ class Hub:
         cached = self._snapshots.get(project_id)
         if cached is not None and loop.time() - cached.made_at < SNAPSHOT_MAX_AGE_SECONDS:
             return cached
+        # A read started since the project's last event serves this join too: no event was
+        # dispatched between its start and this subscription's registration, so whatever
+        # it misses reaches the subscription live. An event drops it from here, so joins
+        # after that event start a read of their own.
+        reading = self._snapshot_reads.get(project_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_snapshot(project_id))
+            reading.add_done_callback(_retrieved)
+            self._snapshot_reads[project_id] = reading
+        # Shielded: a joiner that goes away does not cancel the read for the others.
+        return await asyncio.shield(reading)
+
+    async def _read_snapshot(self, project_id: str) -> CachedSnapshot:
+        loop = asyncio.get_running_loop()
         generation = self._generation.get(project_id, 0)
         domain = self.domain
-        snapshot = await domain.read(domain.snapshot, project_id)
+        try:
+            snapshot = await domain.read(domain.snapshot, project_id)
+        finally:
+            if self._snapshot_reads.get(project_id) is asyncio.current_task():
+                del self._snapshot_reads[project_id]
         made = CachedSnapshot(
             seq=snapshot.seq,
             epoch=snapshot.epoch,
@@ -410,8 +517,17 @@ class Hub:
                 else:
                     diff.changes.append(sub.presence(PresenceState.PRESENCE_STATE_OFFLINE))
             out = Outgoing.of(websocket_pb2.WebSocketMessage(presence_diff=diff))
-            for viewer in tuple(viewers.values()):
+            receivers = tuple(viewers.values())
+            for viewer in receivers:
                 viewer.deliver(0, out)
+            self._count_out(out, len(receivers))
+
+
+def _retrieved(task: asyncio.Task[CachedSnapshot]) -> None:
+    # Every joiner waiting on a failed read gets its error; with none left, it is expected
+    # (an unknown project) and not worth a "never retrieved" warning.
+    if not task.cancelled():
+        task.exception()
 
 
 #: Where the application keeps its hub.

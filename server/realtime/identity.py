@@ -20,7 +20,7 @@ from server.domain.service import Domain
 Role = entities_pb2.MemberRole
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
     actor: Actor
     member: entities_pb2.Member

@@ -33,6 +33,12 @@ PRESENCE_TICK_SECONDS: Final = 0.05
 #: costs at most this many, and a board shows no more faces than that anyway.
 PRESENCE_SHOWN_LIMIT: Final = 100
 
+#: WebSocket connections at most between their upgrade and a successful hello; more wait
+#: (as HTTP requests, before the upgrade) for a place. A reconnect storm of thousands then
+#: reaches hello a few hundred at a time: no hello waits behind thousands of upgrades long
+#: enough to miss the hello timeout, and a bystander's request waits behind few.
+MAX_JOINING: Final = 256
+
 #: How long a close handshake may take before the socket is cut.
 CLOSE_TIMEOUT_SECONDS: Final = 1.0
 #: How long shutdown waits for a connection to flush its queue before cutting it.
@@ -53,6 +59,8 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001  # the server is shutting down; reconnect and resume
     UNSUPPORTED_DATA = 1003  # a text frame on the binary endpoint, or binary on ?format=json
+    # Never sent (a peer that vanished, or missed its heartbeat): how such an end is counted.
+    ABNORMAL = 1006
     INVALID_PAYLOAD = 1007  # a frame that is not a valid WebSocketMessage
     MESSAGE_TOO_BIG = 1009  # a frame over the size limit (sent by aiohttp itself)
     INTERNAL_ERROR = 1011  # the server failed outside any one command; reconnect, resume

@@ -170,6 +170,58 @@ CREATE INDEX applied_request_created ON applied_request (created_at);
 CREATE INDEX applied_request_member ON applied_request (member_id, created_at);
 """
 
+# Sprint reports: each sprint's optional capacity; the record of every sprint (what each
+# task was, as the ledger last saw it; the facts of each sprint in commit order); and the
+# record frozen when a sprint completes. A database made before this knows no history: its
+# tasks are taken as they stand (in their sprints now), and a sprint already running as
+# started now; a sprint completed before has no record.
+V_SPRINT_REPORTS = """
+ALTER TABLE sprint ADD COLUMN capacity INTEGER;
+CREATE TABLE sprint_ledger_task (
+    task_id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    sprint_id TEXT,
+    points INTEGER NOT NULL,
+    done INTEGER NOT NULL,
+    task_key TEXT NOT NULL,
+    title TEXT NOT NULL
+);
+CREATE INDEX sprint_ledger_task_project ON sprint_ledger_task (project_id);
+CREATE TABLE sprint_fact (
+    id INTEGER PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    sprint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    points INTEGER NOT NULL,
+    done INTEGER NOT NULL
+);
+CREATE INDEX sprint_fact_sprint ON sprint_fact (sprint_id, id);
+CREATE INDEX sprint_fact_project ON sprint_fact (project_id);
+CREATE TABLE sprint_record (
+    sprint_id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    completed_at INTEGER NOT NULL,
+    report BLOB NOT NULL
+);
+CREATE INDEX sprint_record_project ON sprint_record (project_id, completed_at);
+INSERT INTO sprint_ledger_task
+    SELECT t.id, t.project_id, t.sprint_id, COALESCE(t.story_points, 0), t.status = 5,
+           p.key || '-' || t.number, t.title
+    FROM task AS t JOIN project AS p ON p.id = t.project_id;
+INSERT INTO sprint_fact (project_id, sprint_id, task_id, at, kind, points, done)
+    SELECT t.project_id, t.sprint_id, t.id,
+           CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER),
+           'joined', COALESCE(t.story_points, 0), t.status = 5
+    FROM task AS t JOIN sprint AS s ON s.id = t.sprint_id WHERE s.state != 3
+    ORDER BY t.rowid;
+INSERT INTO sprint_fact (project_id, sprint_id, task_id, at, kind, points, done)
+    SELECT project_id, id, '', CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER),
+           'started', 0, 0
+    FROM sprint WHERE state = 2;
+"""
+
 # Full-text search over task titles, descriptions and comments (SQLite FTS5), kept in step
 # with the rows by triggers, so every write path (commands, imports, cascades) updates it in
 # its own transaction. search_doc gives each indexed row a stable integer id (task and
@@ -235,7 +287,7 @@ CREATE TABLE label (
 CREATE INDEX label_project ON label (project_id);
 """
 
-MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_SEARCH, V_LABELS)
+MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_SPRINT_REPORTS, V_SEARCH, V_LABELS)
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
 #: (``PRAGMA incremental_vacuum``), so forgotten ids and trimmed history shrink the file.

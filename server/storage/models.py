@@ -70,6 +70,7 @@ class SprintRow(BaseModel):
     created_at = pw.IntegerField()
     updated_at = pw.IntegerField()
     completed_at = pw.IntegerField(null=True)
+    capacity = pw.IntegerField(null=True)
 
     class Meta:
         table_name = "sprint"
@@ -187,3 +188,46 @@ class LabelRow(BaseModel):
 
     class Meta:
         table_name = "label"
+
+
+class SprintLedgerTaskRow(BaseModel):
+    """A task as the sprint ledger last saw it (kept after the task is deleted)."""
+
+    task_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    sprint_id = pw.TextField(null=True)
+    points = pw.IntegerField()
+    done = pw.IntegerField()
+    task_key = pw.TextField()
+    title = pw.TextField()
+
+    class Meta:
+        table_name = "sprint_ledger_task"
+
+
+class SprintFactRow(BaseModel):
+    """One fact of a sprint's record, in commit order (see domain/sprint_ledger.py)."""
+
+    id = pw.AutoField()
+    project_id = pw.TextField()
+    sprint_id = pw.TextField()
+    task_id = pw.TextField()
+    at = pw.IntegerField()
+    kind = pw.TextField()
+    points = pw.IntegerField()
+    done = pw.IntegerField()
+
+    class Meta:
+        table_name = "sprint_fact"
+
+
+class SprintRecordRow(BaseModel):
+    """A completed sprint's record, frozen (a serialized tandem.v1.SprintReport)."""
+
+    sprint_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    completed_at = pw.IntegerField()
+    report = pw.BlobField()
+
+    class Meta:
+        table_name = "sprint_record"

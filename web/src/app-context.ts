@@ -35,29 +35,39 @@ export const identity = signal<"checking" | "ask" | "known">(displayName.value ?
 export const store = new BoardStore(storage());
 
 export type View = "board" | "sprints" | "list" | "labels";
-/** A page of its own, outside any project: search everywhere, settings. */
-export type Page = "" | "search" | "settings";
+/** Pages outside any project: #/diagnostics, #/search[/WORDS], #/settings. */
+export type Page = "" | "diagnostics" | "search" | "settings";
 
 export interface Route {
   projectId: string;
   taskId: string;
   view: View;
   page: Page;
+  /** The sprint whose report the sprints view shows; "" for the plan. */
+  reportId: string;
   /** The search page's words (#/search/WORDS). */
   search: string;
 }
 
-/** #/p/PROJECT[/sprints|/list|/labels][/t/TASK][?FILTERS], #/search[/WORDS], #/settings */
+/** #/p/PROJECT[/sprints[/r/SPRINT]|/list|/labels][/t/TASK][?FILTERS], #/diagnostics,
+ * #/search[/WORDS], #/settings */
 function parseHash(): Route {
-  const m = /^#\/p\/([^/?]+)(\/sprints|\/list|\/labels)?(?:\/t\/([^/?]+))?/.exec(location.hash);
-  const page = /^#\/(search|settings)(?:\/([^?]*))?/.exec(location.hash);
+  const m = /^#\/p\/([^/?]+)(\/sprints(?:\/r\/([^/?]+))?|\/list|\/labels)?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const page = /^#\/(diagnostics|search|settings)(?:$|[/?])([^?]*)/.exec(location.hash);
+  const view = m?.[2]?.split("/")[1];
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
-    view: m?.[2] ? (m[2].slice(1) as View) : "board",
-    taskId: m?.[3] ? decodeURIComponent(m[3]) : "",
-    page: (page?.[1] ?? "") as Page,
-    search: page?.[1] === "search" && page[2] ? decodeURIComponent(page[2]) : "",
+    view: view === "sprints" || view === "list" || view === "labels" ? view : "board",
+    reportId: m?.[3] ? decodeURIComponent(m[3]) : "",
+    taskId: m?.[4] ? decodeURIComponent(m[4]) : "",
+    page: !m && page ? (page[1] as Page) : "",
+    search: !m && page?.[1] === "search" && page[2] ? decodeURIComponent(page[2]) : "",
   };
+}
+
+/** The address of a sprint's report. */
+export function reportHref(projectId: string, sprintId: string): string {
+  return `#/p/${projectId}/sprints/r/${sprintId}`;
 }
 
 /**

@@ -43,7 +43,8 @@ export interface CommandSpec {
 }
 
 function readTable(): ReadonlyMap<PayloadCase, CommandSpec> {
-  const resultCases = new Set(AckSchema.fields.map((f) => f.localName));
+  // The option names the Ack member as the schema spells it ("sprint_report"); the web's is its local name.
+  const resultCases = new Map(AckSchema.fields.map((f) => [f.name, f.localName]));
   const table = new Map<PayloadCase, CommandSpec>();
   for (const field of WebSocketMessageSchema.fields) {
     if (field.fieldKind !== "message" || !hasOption(field, commandOption)) continue;
@@ -55,7 +56,7 @@ function readTable(): ReadonlyMap<PayloadCase, CommandSpec> {
       schema: field.message,
       mutates: o.mutates,
       verb: o.verb,
-      result: (o.result || undefined) as ResultCase | undefined,
+      result: (o.result ? resultCases.get(o.result) : undefined) as ResultCase | undefined,
       http: o.http,
     });
   }

@@ -11,6 +11,8 @@ import {
   toBinary,
   ErrorCode,
   ListCommentsResponseSchema,
+  SprintReportSchema,
+  VelocityResponseSchema,
   ListEventsResponseSchema,
   ListMembersResponseSchema,
   MemberSchema,
@@ -20,6 +22,8 @@ import {
   type Comment,
   type Member,
   type Project,
+  type SprintReport,
+  type VelocityResponse,
   type UpdatePresence,
   type Welcome,
   type WebSocketMessage,
@@ -79,7 +83,7 @@ export interface ConnectionOptions {
 type Pending = { resolve: (a: Ack) => void; reject: (e: Error) => void };
 
 /** The commands the connection itself sends (the session and reads), rather than the outbox. */
-export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence"] as const satisfies readonly PayloadCase[];
+export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence", "getSprintReport", "getVelocity"] as const satisfies readonly PayloadCase[];
 type ConnectionCommand = (typeof CONNECTION_COMMANDS)[number];
 
 export class RejectedError extends Error {
@@ -445,6 +449,25 @@ export class Connection {
       return ack.result.case === "comments" ? ack.result.value.comments : [];
     }
     return (await this.rest.get(ListCommentsResponseSchema, `/api/v1/tasks/${taskId}/comments`)).comments;
+  }
+
+  /** A sprint's record (the server keeps it; frozen once the sprint completed). */
+  async sprintReport(sprintId: string): Promise<SprintReport> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "getSprintReport", value: { sprintId } });
+      if (ack.result.case === "sprintReport") return ack.result.value;
+    }
+    return this.rest.get(SprintReportSchema, `/api/v1/sprints/${encodeURIComponent(sprintId)}/report`);
+  }
+
+  /** Committed against completed points of the project's last completed sprints (as many as
+   * the server shows by default). */
+  async velocity(projectId: string): Promise<VelocityResponse> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "getVelocity", value: { projectId } });
+      if (ack.result.case === "velocity") return ack.result.value;
+    }
+    return this.rest.get(VelocityResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/velocity`);
   }
 
   /** Who this page acts as, with its role, for a client without a WebSocket welcome. */

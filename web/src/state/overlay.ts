@@ -38,7 +38,7 @@ export const TASK_FIELDS = {
 export type TaskField = keyof typeof TASK_FIELDS;
 
 /** Sprint fields a person can edit, by their proto (field mask) name. */
-export const SPRINT_FIELDS = { name: "name", goal: "goal", start_date: "startDate", end_date: "endDate" } as const;
+export const SPRINT_FIELDS = { name: "name", goal: "goal", start_date: "startDate", end_date: "endDate", capacity: "capacity" } as const;
 export type SprintField = keyof typeof SPRINT_FIELDS;
 
 /** Copies the fields named in mask (proto names) from src onto dst. */

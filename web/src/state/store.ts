@@ -566,13 +566,13 @@ export class BoardStore {
     this.enqueue({ case: "deleteProject", value: { projectId } }, projectId, projectId);
   }
 
-  createSprint(init: { name: string; goal?: string; startDate?: string; endDate?: string }): Sprint {
+  createSprint(init: { name: string; goal?: string; startDate?: string; endDate?: string; capacity?: number }): Sprint {
     const sprint = create(SprintSchema, { ...init, id: newId(), projectId: this.projectId });
     this.enqueue({ case: "createSprint", value: { projectId: this.projectId, sprint } }, sprint.id);
     return sprint;
   }
 
-  updateSprint(sprintId: string, values: Partial<Pick<Sprint, "name" | "goal" | "startDate" | "endDate">>): void {
+  updateSprint(sprintId: string, values: Partial<Pick<Sprint, "name" | "goal" | "startDate" | "endDate" | "capacity">>): void {
     const cur = this.sprint(sprintId);
     if (!cur) return;
     const mask = (Object.keys(SPRINT_FIELDS) as SprintField[]).filter((f) => SPRINT_FIELDS[f] in values);

@@ -11,9 +11,10 @@ import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } f
 import { DueDate } from "./due";
 import { Windowed } from "./virtual";
 import { LabelChip } from "./labels";
+import { BoardScopeSwitch, withBoardScope } from "./board-scope";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
-  return taskMatcher(filters.value, store.me?.id ?? "");
+  return withBoardScope(taskMatcher(filters.value, store.me?.id ?? ""));
 }
 
 /** The visible cards in board order, for j/k navigation. */
@@ -221,6 +222,7 @@ export function Filters() {
   const people = assignable(store.members.values(), (id) => holders.has(id) || f.assignee.includes(id));
   return (
     <div class="filters">
+      <BoardScopeSwitch />
       <input
         class="search"
         type="search"

@@ -32,6 +32,7 @@ import { CheatSheet, keysOf, onKey } from "./keyboard";
 import { Me } from "./name";
 import { MOD, PALETTE_KEYS, PALETTE_KEYS_TITLE } from "./platform";
 import { Projects } from "./projects";
+import { Diagnostics } from "./diagnostics";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
 import { ProjectNotFound } from "./guidance";
@@ -200,6 +201,7 @@ function actions(): Action[] {
     }
   }
   list.push({ name: "All projects", run: () => go("") });
+  list.push({ name: "Diagnostics", hint: "this computer", run: () => (location.hash = "#/diagnostics") });
   list.push({ name: "Settings", hint: "theme, default view, name", run: () => (location.hash = "#/settings") });
   for (const p of store.viewProjects()) list.push({ name: `Open ${p.name}`, hint: p.key, run: () => go(p.id) });
   return list;
@@ -349,7 +351,7 @@ export function App() {
         <Me />
       </header>
       <div class="main">
-        {r.page === "search" ? <SearchPageView /> : r.page === "settings" ? <SettingsPage /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "list" ? <ListView /> : r.view === "labels" ? <LabelsPage /> : <Board />}
+        {r.page === "diagnostics" ? <Diagnostics /> : r.page === "search" ? <SearchPageView /> : r.page === "settings" ? <SettingsPage /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "list" ? <ListView /> : r.view === "labels" ? <LabelsPage /> : <Board />}
         {r.projectId && r.taskId && <TaskPanel taskId={r.taskId} />}
       </div>
       <Notices />
