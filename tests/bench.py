@@ -22,6 +22,7 @@ BENCHMARKS = [
     "bench_metrics",
     "bench_desktop",
     "bench_ui",
+    "bench_views",
     "bench_soak",
     "bench_package",
     "bench_reports",

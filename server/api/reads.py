@@ -17,6 +17,8 @@ from server.api.operation import Call, Handler, Operation, QueryParam
 from server.api.polls import wait_for_events
 from server.api.query import STATUS_NAMES, float_query, int_query, status_query
 from server.appkeys import CONFIG
+from server.domain.search import MAX_PAGE as MAX_SEARCH_PAGE
+from server.domain.search import SearchQuery
 from server.domain.service import TaskFilter
 from server.domain.sprint_reports import VELOCITY_DEFAULT, VELOCITY_MAX
 
@@ -95,6 +97,16 @@ async def list_archive(call: Call) -> Message:
     return result
 
 
+async def search(call: Call) -> Message:
+    query = SearchQuery(
+        text=call.query("q") or "",
+        page_size=int_query(call.request.query, "pageSize", 20, low=1, high=MAX_SEARCH_PAGE),
+        page_token=call.query("pageToken") or "",
+    )
+    result: Message = await call.domain.read(call.domain.search, query)
+    return result
+
+
 async def get_task(call: Call) -> Message:
     task: Message = await call.domain.read(call.domain.get_task, call.path("taskId"))
     return task
@@ -167,6 +179,21 @@ TASK_FILTERS = (
     QueryParam(
         "pageSize",
         {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 100},
+        "Tasks per page.",
+    ),
+    QueryParam("pageToken", {"type": "string"}, "nextPageToken from the previous page."),
+)
+
+SEARCH_PARAMS = (
+    QueryParam(
+        "q",
+        {"type": "string", "minLength": 1},
+        "The words to find (each as a word prefix, all of them), or a task key (WEB-42).",
+        required=True,
+    ),
+    QueryParam(
+        "pageSize",
+        {"type": "integer", "minimum": 1, "maximum": MAX_SEARCH_PAGE, "default": 20},
         "Tasks per page.",
     ),
     QueryParam("pageToken", {"type": "string"}, "nextPageToken from the previous page."),
@@ -265,6 +292,15 @@ READ_OPERATIONS: tuple[Operation, ...] = (
         "tasks",
         api_pb2.ListTasksResponse,
         query=TASK_FILTERS,
+    ),
+    _read(
+        "/api/v1/search",
+        "search",
+        "Tasks of every project whose title, description or comments match, best first",
+        search,
+        "tasks",
+        api_pb2.SearchResponse,
+        query=SEARCH_PARAMS,
     ),
     _read(T, "getTask", "One task", get_task, "tasks", entities_pb2.Task),
     _read(

@@ -13,8 +13,10 @@ from tandem.v1 import api_pb2, entities_pb2, reports_pb2, websocket_pb2
 from server.domain import (
     archive,
     comments,
+    labels,
     members,
     projects,
+    search,
     sprint_reports,
     sprints,
     tasks,
@@ -65,6 +67,10 @@ class BoardReads:
     def get_sprint(self, sprint_id: str) -> entities_pb2.Sprint:
         return sprints.get(sprint_id)
 
+    def search(self, query: search.SearchQuery) -> api_pb2.SearchResponse:
+        with self.store.db.atomic():
+            return search.search(query)
+
     def sprint_report(self, sprint_id: str) -> reports_pb2.SprintReport:
         with self.store.db.atomic():
             return sprint_reports.report(sprint_id, self._clock())
@@ -89,4 +95,5 @@ class BoardReads:
                 tasks=tasks.all_in_project(project_id, project.key),
                 sprints=sprints.list_for(project_id),
                 members=members.in_project(project_id),
+                labels=labels.list_for(project_id),
             )

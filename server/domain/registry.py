@@ -18,8 +18,10 @@ from tandem.v1 import websocket_pb2
 from server.command_table import COMMAND_TABLE, kind_of
 from server.domain import (
     archive,
+    bulk,
     comments,
     inbox,
+    labels,
     projects,
     sprint_reports,
     sprints,
@@ -70,6 +72,9 @@ _HANDLERS: dict[str, Run] = {
     "list_watchers": inbox.list_watchers_command,
     "import_workspace": transfer.run_import,
     "preview_import": transfer.preview,
+    "bulk_edit_tasks": bulk.edit,
+    "set_label_color": labels.set_color,
+    "rename_label": labels.rename,
 }
 
 

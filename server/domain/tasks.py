@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 from fractional_indexing import (  # type: ignore[import-untyped]
@@ -16,7 +16,7 @@ from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket
 
 from server.domain import convert, projects, validate
 from server.domain.errors import invalid, not_found, precondition
-from server.domain.rows import Reader, by_id, get_or_not_found
+from server.domain.rows import Reader, by_id, execute, get_or_not_found
 from server.domain.tx import FieldReader, Tx, masked_values, merge
 from server.storage.models import MemberRow, SprintRow, TaskArchiveRow, TaskRow
 
@@ -328,10 +328,27 @@ def list_tasks(project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
     )
 
 
+# A snapshot reads every task of a project on the board (not archived): straight from SQLite
+# as plain values by the model's fields (what convert.task reads from a row's __data__), it
+# is built several times faster than through peewee's rows (whose per-value conversions are
+# identities here).
+_FIELDS = list(TaskRow._meta.sorted_fields)
+_ALL_IN_PROJECT = (
+    f"SELECT {', '.join(f.column_name for f in _FIELDS)} FROM {TaskRow._meta.table_name} AS t"
+    " WHERE t.project_id = ? AND NOT EXISTS"
+    f" (SELECT 1 FROM {TaskArchiveRow._meta.table_name} AS a WHERE a.task_id = t.id)"
+    " ORDER BY t.rank"
+)
+_NAMES = [f.name for f in _FIELDS]
+
+
+class _Plain:
+    __slots__ = ("__data__",)
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        self.__data__ = dict(zip(_NAMES, values, strict=True))
+
+
 def all_in_project(project_id: str, project_key: str) -> list[entities_pb2.Task]:
-    rows = (
-        TaskRow.select()
-        .where((TaskRow.project_id == project_id) & not_archived())
-        .order_by(TaskRow.rank)
-    )
-    return [convert.task(r, project_key) for r in rows]
+    cursor = execute(_ALL_IN_PROJECT, (project_id,))
+    return [convert.task(cast(TaskRow, _Plain(values)), project_key) for values in cursor]

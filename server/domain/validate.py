@@ -18,6 +18,7 @@ __all__ = [
     "date",
     "enum",
     "invalid",
+    "label",
     "labels",
     "new_id",
     "project_key",
@@ -114,17 +115,23 @@ def new_id(field: str, proposed: str) -> str:
         raise invalid(field, f"{field} must be a UUID when given") from None
 
 
+def label(field: str, raw: str) -> str:
+    """One label: 1-50 characters once trimmed."""
+    value = raw.strip()
+    if not value or len(value) > 50 or "\x00" in value:
+        raise invalid(field, "each label must be 1-50 characters")
+    return value
+
+
 def labels(values: list[str]) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
     for raw in values:
-        label = raw.strip()
-        if not label or len(label) > 50 or "\x00" in label:
-            raise invalid("labels", "each label must be 1-50 characters")
+        one = label("labels", raw)
         # "Bug" and "bug" are one label: the first spelling given is kept.
-        if label.casefold() not in seen:
-            seen.add(label.casefold())
-            out.append(label)
+        if one.casefold() not in seen:
+            seen.add(one.casefold())
+            out.append(one)
     if len(out) > 20:
         raise invalid("labels", "a task takes at most 20 labels")
     return out

@@ -303,7 +303,83 @@ CREATE TABLE inbox_item (
 CREATE INDEX inbox_item_unread ON inbox_item (member_id, id) WHERE read_at IS NULL;
 """
 
-MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_SPRINT_REPORTS, V_INBOX, V_TRASH_ARCHIVE)
+# Full-text search over task titles, descriptions and comments (SQLite FTS5), kept in step
+# with the rows by triggers, so every write path (commands, imports, cascades) updates it in
+# its own transaction. search_doc gives each indexed row a stable integer id (task and
+# comment rowids are not: VACUUM may renumber a table without an INTEGER PRIMARY KEY).
+V_SEARCH = """
+CREATE TABLE search_doc (
+    doc INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    project_id TEXT NOT NULL
+);
+CREATE INDEX search_doc_task ON search_doc (task_id);
+CREATE VIRTUAL TABLE search_text USING fts5 (
+    title, body, tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER search_task_insert AFTER INSERT ON task BEGIN
+    INSERT INTO search_doc (entity_id, kind, task_id, project_id)
+        VALUES (new.id, 'task', new.id, new.project_id);
+    INSERT INTO search_text (rowid, title, body)
+        VALUES (last_insert_rowid(), new.title, new.description);
+END;
+CREATE TRIGGER search_task_update AFTER UPDATE OF title, description ON task BEGIN
+    UPDATE search_text SET title = new.title, body = new.description
+        WHERE rowid = (SELECT doc FROM search_doc WHERE entity_id = new.id);
+END;
+CREATE TRIGGER search_task_delete AFTER DELETE ON task BEGIN
+    DELETE FROM search_text WHERE rowid = (SELECT doc FROM search_doc WHERE entity_id = old.id);
+    DELETE FROM search_doc WHERE entity_id = old.id;
+END;
+CREATE TRIGGER search_comment_insert AFTER INSERT ON comment BEGIN
+    INSERT INTO search_doc (entity_id, kind, task_id, project_id)
+        VALUES (new.id, 'comment', new.task_id, new.project_id);
+    INSERT INTO search_text (rowid, title, body) VALUES (last_insert_rowid(), '', new.body);
+END;
+CREATE TRIGGER search_comment_update AFTER UPDATE OF body ON comment BEGIN
+    UPDATE search_text SET body = new.body
+        WHERE rowid = (SELECT doc FROM search_doc WHERE entity_id = new.id);
+END;
+CREATE TRIGGER search_comment_delete AFTER DELETE ON comment BEGIN
+    DELETE FROM search_text WHERE rowid = (SELECT doc FROM search_doc WHERE entity_id = old.id);
+    DELETE FROM search_doc WHERE entity_id = old.id;
+END;
+INSERT INTO search_doc (entity_id, kind, task_id, project_id)
+    SELECT id, 'task', id, project_id FROM task;
+INSERT INTO search_doc (entity_id, kind, task_id, project_id)
+    SELECT id, 'comment', task_id, project_id FROM comment;
+INSERT INTO search_text (rowid, title, body)
+    SELECT d.doc, t.title, t.description FROM search_doc AS d JOIN task AS t ON t.id = d.entity_id;
+INSERT INTO search_text (rowid, title, body)
+    SELECT d.doc, '', c.body FROM search_doc AS d JOIN comment AS c ON c.id = d.entity_id;
+"""
+
+# Label colours per project: one row per label that has a colour, keyed by the project and
+# the label folded to lower case (a label is one label whatever its case).
+V_LABELS = """
+CREATE TABLE label (
+    id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    color TEXT NOT NULL
+);
+CREATE INDEX label_project ON label (project_id);
+"""
+
+MIGRATIONS: Sequence[str] = (
+    V1,
+    V2,
+    V3,
+    V4,
+    V5,
+    V_SPRINT_REPORTS,
+    V_INBOX,
+    V_TRASH_ARCHIVE,
+    V_SEARCH,
+    V_LABELS,
+)
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
 #: (``PRAGMA incremental_vacuum``), so forgotten ids and trimmed history shrink the file.

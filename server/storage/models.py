@@ -220,6 +220,31 @@ class ProjectTrashRow(BaseModel):
         table_name = "project_trash"
 
 
+class SearchDocRow(BaseModel):
+    """One indexed task or comment: its stable id in the full-text index ``search_text``."""
+
+    doc = pw.AutoField()
+    entity_id = pw.TextField(unique=True)
+    kind = pw.TextField()
+    task_id = pw.TextField()
+    project_id = pw.TextField()
+
+    class Meta:
+        table_name = "search_doc"
+
+
+class LabelRow(BaseModel):
+    """A label's colour in a project; ``id`` is the project id and the label in lower case."""
+
+    id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    name = pw.TextField()
+    color = pw.TextField()
+
+    class Meta:
+        table_name = "label"
+
+
 class SprintLedgerTaskRow(BaseModel):
     """A task as the sprint ledger last saw it (kept after the task is deleted)."""
 

@@ -62,11 +62,13 @@ def test_command_palette_opens_filters_and_runs(server: LiveServer, browser: Any
     expect(palette.get_by_role("listitem")).to_have_text(
         [
             re.compile("Go to board"),
+            re.compile("Go to list"),
             re.compile("Go to sprints"),
             re.compile("Go to archive"),
             re.compile("Go to trash"),
         ]
     )
+    page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("sprints-view")).to_be_visible()

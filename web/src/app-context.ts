@@ -2,6 +2,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { batch, effect, signal } from "@preact/signals";
 import { emptyFilters, fromQuery, toQuery, type BoardFilters } from "./filters";
+import { defaultView } from "./prefs";
 import { fromJson, MemberRole, MemberSchema } from "./proto";
 import { Connection } from "./state/connection";
 import { BoardStore } from "./state/store";
@@ -33,10 +34,9 @@ export const displayName = signal(storage()?.getItem(NAME_KEY) ?? "");
 export const identity = signal<"checking" | "ask" | "known">(displayName.value ? "known" : "checking");
 export const store = new BoardStore(storage());
 
-export type View = "board" | "sprints" | "archive" | "trash";
-
-/** Pages outside any project: #/diagnostics. */
-export type Page = "" | "diagnostics";
+export type View = "board" | "sprints" | "list" | "labels" | "archive" | "trash";
+/** Pages outside any project: #/diagnostics, #/search[/WORDS], #/settings. */
+export type Page = "" | "diagnostics" | "search" | "settings";
 
 export interface Route {
   projectId: string;
@@ -45,17 +45,24 @@ export interface Route {
   page: Page;
   /** The sprint whose report the sprints view shows; "" for the plan. */
   reportId: string;
+  /** The search page's words (#/search/WORDS). */
+  search: string;
 }
 
-/** #/p/PROJECT[/sprints[/r/SPRINT]|/archive|/trash][/t/TASK][?FILTERS], or #/diagnostics */
+/** #/p/PROJECT[/sprints[/r/SPRINT]|/list|/labels|/archive|/trash][/t/TASK][?FILTERS],
+ * #/diagnostics, #/search[/WORDS], #/settings */
 function parseHash(): Route {
-  const m = /^#\/p\/([^/?]+)(?:\/(sprints|archive|trash)(?:\/r\/([^/?]+))?)?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const m = /^#\/p\/([^/?]+)(\/sprints(?:\/r\/([^/?]+))?|\/list|\/labels|\/archive|\/trash)?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const page = /^#\/(diagnostics|search|settings)(?:$|[/?])([^?]*)/.exec(location.hash);
+  const view = m?.[2]?.split("/")[1];
+  const views: readonly string[] = ["sprints", "list", "labels", "archive", "trash"];
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
-    view: (m?.[2] as View | undefined) ?? "board",
-    reportId: m?.[2] === "sprints" && m[3] ? decodeURIComponent(m[3]) : "",
+    view: view && views.includes(view) ? (view as View) : "board",
+    reportId: m?.[3] ? decodeURIComponent(m[3]) : "",
     taskId: m?.[4] ? decodeURIComponent(m[4]) : "",
-    page: !m && /^#\/diagnostics(?:$|[/?])/.test(location.hash) ? "diagnostics" : "",
+    page: !m && page ? (page[1] as Page) : "",
+    search: !m && page?.[1] === "search" && page[2] ? decodeURIComponent(page[2]) : "",
   };
 }
 
@@ -64,7 +71,19 @@ export function reportHref(projectId: string, sprintId: string): string {
   return `#/p/${projectId}/sprints/r/${sprintId}`;
 }
 
-export const route = signal<Route>(parseHash());
+/**
+ * A project entered from elsewhere by its bare address (#/p/ID) opens in the view Settings chose;
+ * within the project, the Board tab's bare address stays the board.
+ */
+function openingView(r: Route, before: string): Route {
+  const bare = /^#\/p\/[^/?]+(\?|$)/.test(location.hash);
+  if (!bare || r.projectId === before || defaultView.peek() !== "list") return r;
+  const [path, query] = location.hash.split("?");
+  history.replaceState(history.state, "", `${path}/list${query ? `?${query}` : ""}`);
+  return { ...r, view: "list" };
+}
+
+export const route = signal<Route>(openingView(parseHash(), ""));
 
 function hashQuery(): string {
   const i = location.hash.indexOf("?");
@@ -83,7 +102,7 @@ function filtersToHash(): void {
 
 window.addEventListener("hashchange", () => {
   const before = route.peek().projectId;
-  route.value = parseHash();
+  route.value = openingView(parseHash(), before);
   // A link within the project (a tab, a task) carries no query: the filters stay; another
   // project starts unfiltered; an address with a query (back, a shared link) says what they are.
   const q = hashQuery();

@@ -418,3 +418,70 @@ class ListTrashedProjectsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTrashedProjectsResponse: _TypeAlias = ListTrashedProjectsResponse  # noqa: Y015
+
+@_typing.final
+class SearchResponse(_message.Message):
+    """GET /api/v1/search?q=TEXT: tasks of every project the caller may see whose title,
+    description or comments hold every word of TEXT (words match as prefixes), best first.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HITS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as pageToken for the next page; empty on the last page."""
+    total_size: _builtins.int
+    """How many tasks match in all."""
+    @_builtins.property
+    def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___SearchHit]: ...
+    def __init__(
+        self,
+        *,
+        hits: _abc.Iterable[Global___SearchHit] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hits", b"hits", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchResponse: _TypeAlias = SearchResponse  # noqa: Y015
+
+@_typing.final
+class SearchHit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    PROJECT_NAME_FIELD_NUMBER: _builtins.int
+    MATCHED_IN_FIELD_NUMBER: _builtins.int
+    COMMENT_ID_FIELD_NUMBER: _builtins.int
+    SNIPPET_FIELD_NUMBER: _builtins.int
+    project_name: _builtins.str
+    matched_in: _builtins.str
+    """Where the best match is: "title", "description" or "comment"."""
+    comment_id: _builtins.str
+    """The comment that matched, when matched_in is "comment"."""
+    snippet: _builtins.str
+    """A piece of the matching text with each match between U+0002 and U+0003 (never markup)."""
+    @_builtins.property
+    def task(self) -> _entities_pb2.Task: ...
+    def __init__(
+        self,
+        *,
+        task: _entities_pb2.Task | None = ...,
+        project_name: _builtins.str = ...,
+        matched_in: _builtins.str = ...,
+        comment_id: _builtins.str = ...,
+        snippet: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment_id", b"comment_id", "matched_in", b"matched_in", "project_name", b"project_name", "snippet", b"snippet", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchHit: _TypeAlias = SearchHit  # noqa: Y015

@@ -340,6 +340,39 @@ class DeleteTask(_message.Message):
 Global___DeleteTask: _TypeAlias = DeleteTask  # noqa: Y015
 
 @_typing.final
+class BulkEditTasks(_message.Message):
+    """Many tasks of one project changed and deleted as one change (the list view's bulk edit):
+    every update and delete applies, or none does. Each is the same change its single command
+    makes (UpdateTask's field mask and base_version, DeleteTask's subtasks), and each task's
+    event goes to the change log as usual. At most 1000 tasks in all.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    UPDATES_FIELD_NUMBER: _builtins.int
+    DELETE_TASK_IDS_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    @_builtins.property
+    def updates(self) -> _containers.RepeatedCompositeFieldContainer[Global___UpdateTask]: ...
+    @_builtins.property
+    def delete_task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        updates: _abc.Iterable[Global___UpdateTask] | None = ...,
+        delete_task_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete_task_ids", b"delete_task_ids", "project_id", b"project_id", "updates", b"updates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BulkEditTasks: _TypeAlias = BulkEditTasks  # noqa: Y015
+
+@_typing.final
 class AddComment(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -742,3 +775,60 @@ class RestoreProject(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RestoreProject: _TypeAlias = RestoreProject  # noqa: Y015
+
+@_typing.final
+class SetLabelColor(_message.Message):
+    """Give a label of a project its colour (empty: back to the neutral one)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    COLOR_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    label: _builtins.str
+    color: _builtins.str
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        label: _builtins.str = ...,
+        color: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["color", b"color", "label", b"label", "project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLabelColor: _TypeAlias = SetLabelColor  # noqa: Y015
+
+@_typing.final
+class RenameLabel(_message.Message):
+    """Rename a label on every task of a project (matched whatever its case). Renaming it to a
+    label the project already has merges the two: each task keeps one, spelt as the project
+    spells it, and the colour of the label merged into.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    NEW_NAME_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    label: _builtins.str
+    new_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        label: _builtins.str = ...,
+        new_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "new_name", b"new_name", "project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenameLabel: _TypeAlias = RenameLabel  # noqa: Y015

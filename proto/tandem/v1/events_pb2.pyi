@@ -605,3 +605,36 @@ class CommentRestored(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CommentRestored: _TypeAlias = CommentRestored  # noqa: Y015
+
+@_typing.final
+class LabelsChanged(_message.Message):
+    """A project's label colours changed (a colour set, a label renamed or merged): the whole
+    list as it is now. Renames and merges also send each changed task's TaskUpdated.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    seq: _builtins.int
+    actor_id: _builtins.str
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Label]: ...
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        labels: _abc.Iterable[_entities_pb2.Label] | None = ...,
+        actor_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "labels", b"labels", "project_id", b"project_id", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LabelsChanged: _TypeAlias = LabelsChanged  # noqa: Y015

@@ -44,6 +44,7 @@ class WebSocketMessage(_message.Message):
     COMMENT_DELETED_FIELD_NUMBER: _builtins.int
     SPRINT_DELETED_FIELD_NUMBER: _builtins.int
     PRESENCE_DIFF_FIELD_NUMBER: _builtins.int
+    LABELS_CHANGED_FIELD_NUMBER: _builtins.int
     TASKS_ARCHIVED_FIELD_NUMBER: _builtins.int
     TASKS_RESTORED_FIELD_NUMBER: _builtins.int
     TRASH_PURGED_FIELD_NUMBER: _builtins.int
@@ -91,6 +92,9 @@ class WebSocketMessage(_message.Message):
     IMPORT_WORKSPACE_FIELD_NUMBER: _builtins.int
     PREVIEW_IMPORT_FIELD_NUMBER: _builtins.int
     PROJECT_IMPORTED_FIELD_NUMBER: _builtins.int
+    BULK_EDIT_TASKS_FIELD_NUMBER: _builtins.int
+    SET_LABEL_COLOR_FIELD_NUMBER: _builtins.int
+    RENAME_LABEL_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Set by the client on commands; the server's Ack or Reject carries the
     same id. Events carry an empty id.
@@ -123,6 +127,8 @@ class WebSocketMessage(_message.Message):
     def presence_diff(self) -> _events_pb2.PresenceDiff:
         """Presence, batched per project and tick (user_presence is no longer sent)."""
 
+    @_builtins.property
+    def labels_changed(self) -> _events_pb2.LabelsChanged: ...
     @_builtins.property
     def tasks_archived(self) -> _events_pb2.TasksArchived:
         """Trash and archive (events)."""
@@ -244,6 +250,12 @@ class WebSocketMessage(_message.Message):
     def preview_import(self) -> _transfer_pb2.PreviewImport: ...
     @_builtins.property
     def project_imported(self) -> _transfer_pb2.ProjectImported: ...
+    @_builtins.property
+    def bulk_edit_tasks(self) -> _commands_pb2.BulkEditTasks: ...
+    @_builtins.property
+    def set_label_color(self) -> _commands_pb2.SetLabelColor: ...
+    @_builtins.property
+    def rename_label(self) -> _commands_pb2.RenameLabel: ...
     def __init__(
         self,
         *,
@@ -260,6 +272,7 @@ class WebSocketMessage(_message.Message):
         comment_deleted: _events_pb2.CommentDeleted | None = ...,
         sprint_deleted: _events_pb2.SprintDeleted | None = ...,
         presence_diff: _events_pb2.PresenceDiff | None = ...,
+        labels_changed: _events_pb2.LabelsChanged | None = ...,
         tasks_archived: _events_pb2.TasksArchived | None = ...,
         tasks_restored: _events_pb2.TasksRestored | None = ...,
         trash_purged: _events_pb2.TrashPurged | None = ...,
@@ -307,12 +320,15 @@ class WebSocketMessage(_message.Message):
         import_workspace: _transfer_pb2.ImportWorkspace | None = ...,
         preview_import: _transfer_pb2.PreviewImport | None = ...,
         project_imported: _transfer_pb2.ProjectImported | None = ...,
+        bulk_edit_tasks: _commands_pb2.BulkEditTasks | None = ...,
+        set_label_color: _commands_pb2.SetLabelColor | None = ...,
+        rename_label: _commands_pb2.RenameLabel | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "bulk_edit_tasks", b"bulk_edit_tasks", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "labels_changed", b"labels_changed", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "rename_label", b"rename_label", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "set_label_color", b"set_label_color", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "bulk_edit_tasks", b"bulk_edit_tasks", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "labels_changed", b"labels_changed", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "rename_label", b"rename_label", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "set_label_color", b"set_label_color", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "tasks_archived", "tasks_restored", "trash_purged", "comment_restored", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "restore_task", "purge_task", "archive_task", "archive_done_tasks", "archive_sprint", "unarchive_sprint", "restore_comment", "restore_project", "update_profile", "get_sprint_report", "get_velocity", "task_watchers_changed", "inbox_update", "list_inbox", "mark_inbox_read", "watch_task", "list_watchers", "import_workspace", "preview_import", "project_imported"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "labels_changed", "tasks_archived", "tasks_restored", "trash_purged", "comment_restored", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "restore_task", "purge_task", "archive_task", "archive_done_tasks", "archive_sprint", "unarchive_sprint", "restore_comment", "restore_project", "update_profile", "get_sprint_report", "get_velocity", "task_watchers_changed", "inbox_update", "list_inbox", "mark_inbox_read", "watch_task", "list_watchers", "import_workspace", "preview_import", "project_imported", "bulk_edit_tasks", "set_label_color", "rename_label"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -341,6 +357,8 @@ class Ack(_message.Message):
     INBOX_STATE_FIELD_NUMBER: _builtins.int
     WATCHERS_FIELD_NUMBER: _builtins.int
     IMPORT_SUMMARY_FIELD_NUMBER: _builtins.int
+    BULK_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """The change-log position of the resulting event; 0 when the command
     changed nothing in the log (hello, subscribe, presence).
@@ -373,6 +391,10 @@ class Ack(_message.Message):
     def watchers(self) -> _inbox_pb2.TaskWatchers: ...
     @_builtins.property
     def import_summary(self) -> _transfer_pb2.ImportSummary: ...
+    @_builtins.property
+    def bulk(self) -> Global___BulkEditResult: ...
+    @_builtins.property
+    def labels(self) -> Global___LabelList: ...
     def __init__(
         self,
         *,
@@ -391,12 +413,14 @@ class Ack(_message.Message):
         inbox_state: _inbox_pb2.InboxState | None = ...,
         watchers: _inbox_pb2.TaskWatchers | None = ...,
         import_summary: _transfer_pb2.ImportSummary | None = ...,
+        bulk: Global___BulkEditResult | None = ...,
+        labels: Global___LabelList | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "project", b"project", "result", b"result", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "bulk", b"bulk", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "labels", b"labels", "project", b"project", "result", b"result", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "bulk", b"bulk", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "labels", b"labels", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "archived", "sprint_report", "velocity", "inbox", "inbox_state", "watchers", "import_summary"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "archived", "sprint_report", "velocity", "inbox", "inbox_state", "watchers", "import_summary", "bulk", "labels"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
@@ -423,6 +447,52 @@ class Reject(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Reject: _TypeAlias = Reject  # noqa: Y015
+
+@_typing.final
+class BulkEditResult(_message.Message):
+    """The answer to BulkEditTasks: each changed task as it is now, and the deleted ones."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    DELETED_TASK_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Task]: ...
+    @_builtins.property
+    def deleted_task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[_entities_pb2.Task] | None = ...,
+        deleted_task_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_task_ids", b"deleted_task_ids", "tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BulkEditResult: _TypeAlias = BulkEditResult  # noqa: Y015
+
+@_typing.final
+class LabelList(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LABELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Label]: ...
+    def __init__(
+        self,
+        *,
+        labels: _abc.Iterable[_entities_pb2.Label] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["labels", b"labels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LabelList: _TypeAlias = LabelList  # noqa: Y015
 
 @_typing.final
 class CommentList(_message.Message):
@@ -508,6 +578,7 @@ class Snapshot(_message.Message):
     SPRINTS_FIELD_NUMBER: _builtins.int
     MEMBERS_FIELD_NUMBER: _builtins.int
     PRESENCE_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
     seq: _builtins.int
     epoch: _builtins.str
@@ -521,6 +592,10 @@ class Snapshot(_message.Message):
     def members(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Member]: ...
     @_builtins.property
     def presence(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.UserPresence]: ...
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Label]:
+        """The project's label colours."""
+
     def __init__(
         self,
         *,
@@ -532,10 +607,11 @@ class Snapshot(_message.Message):
         sprints: _abc.Iterable[_entities_pb2.Sprint] | None = ...,
         members: _abc.Iterable[_entities_pb2.Member] | None = ...,
         presence: _abc.Iterable[_events_pb2.UserPresence] | None = ...,
+        labels: _abc.Iterable[_entities_pb2.Label] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "members", b"members", "presence", b"presence", "project", b"project", "project_id", b"project_id", "seq", b"seq", "sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "labels", b"labels", "members", b"members", "presence", b"presence", "project", b"project", "project_id", b"project_id", "seq", b"seq", "sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

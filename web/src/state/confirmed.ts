@@ -8,6 +8,7 @@ import { batch, signal } from "@preact/signals";
 import {
   PresenceState,
   type Comment,
+  type Label,
   type Member,
   type Project,
   type Snapshot,
@@ -31,6 +32,8 @@ export class ConfirmedBoard {
   /** The last change-log position applied; events at or below it are duplicates. */
   readonly seqSignal = signal(0n);
   readonly projectSignal = signal<Project | null>(null);
+  /** The project's label colours (labels themselves are the tasks' strings). */
+  readonly labelsSignal = signal<readonly Label[]>([]);
   readonly tasks = new Records<Task>();
   readonly sprints = new Records<Sprint>();
   readonly members = new Records<Member>();
@@ -54,6 +57,7 @@ export class ConfirmedBoard {
       this.epochSignal.value = "";
       this.seqSignal.value = 0n;
       this.projectSignal.value = null;
+      this.labelsSignal.value = [];
       this.tasks.clear();
       this.sprints.clear();
       this.members.clear();
@@ -71,6 +75,7 @@ export class ConfirmedBoard {
       this.seqSignal.value = s.seq;
       this.projectSignal.value = s.project ?? null;
       if (s.project) this.projects.put(s.project.id, s.project);
+      this.labelsSignal.value = s.labels;
       this.tasks.clear();
       for (const t of s.tasks) this.tasks.put(t.id, t);
       this.sprints.clear();
@@ -178,4 +183,5 @@ const EVENTS: { [C in EventCase]?: (b: ConfirmedBoard, ev: EventValue<C>) => voi
   trashPurged: () => {},
   commentRestored: (b, ev) => ev.comment && b.restore(b.comments, ev.comment),
   taskWatchersChanged: (b, ev) => ev.watchers && b.watchers.put(ev.watchers.taskId, ev.watchers),
+  labelsChanged: (b, ev) => void (b.labelsSignal.value = ev.labels),
 };

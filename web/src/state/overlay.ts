@@ -228,6 +228,36 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
       dropWithSubtasks(b, all, [...all.values()].filter((t) => t.sprintId === cmd.sprintId).map((t) => t.id));
     },
   },
+  bulkEditTasks: {
+    overlay(d, cmd) {
+      for (const u of cmd.updates) OVERLAYS.updateTask?.overlay(d, u, undefined as never);
+      for (const taskId of cmd.deleteTaskIds) OVERLAYS.deleteTask?.overlay(d, { taskId } as never, undefined as never);
+    },
+    acked: (b, cmd) => {
+      for (const id of cmd.deleteTaskIds) b.drop(b.tasks, id);
+    },
+  },
+  // A label's colour shows once confirmed (it changes no task); a rename shows at once.
+  setLabelColor: { overlay() {} },
+  renameLabel: {
+    overlay(d, cmd) {
+      const from = cmd.label.trim().toLowerCase();
+      const to = cmd.newName.trim();
+      if (!from || !to) return;
+      // Merged into a label the project has: spelt as the project spells it.
+      let spelt = to;
+      for (const t of d.tasks.values()) for (const l of t.labels) if (l.toLowerCase() === to.toLowerCase() && l.toLowerCase() !== from) spelt = l;
+      for (const t of [...d.tasks.values()]) {
+        if (!t.labels.some((l) => l.toLowerCase() === from)) continue;
+        const labels: string[] = [];
+        for (const l of t.labels) {
+          const v = l.toLowerCase() === from || l.toLowerCase() === spelt.toLowerCase() ? spelt : l;
+          if (!labels.some((x) => x.toLowerCase() === v.toLowerCase())) labels.push(v);
+        }
+        d.tasks.set(t.id, { ...t, labels });
+      }
+    },
+  },
   addComment: {
     overlay(d, cmd, e) {
       if (d.comments.has(cmd.commentId)) return;

@@ -17,6 +17,7 @@ import {
   ProjectSchema,
   SprintSchema,
   TaskSchema,
+  UpdateTaskSchema,
   type Ack,
   type Comment,
   type Member,
@@ -45,6 +46,13 @@ export { byRank } from "./selectors";
 
 /** Task fields as plain values (what a person sets), as protobuf-es takes them. */
 export type TaskValues = Exclude<MessageInitShape<typeof TaskSchema>, Task>;
+
+/** A task's fields as they were before a bulk edit, to put back on undo. */
+interface Before {
+  taskId: string;
+  paths: string[];
+  task: Task;
+}
 
 export interface Notice {
   id: string;
@@ -234,9 +242,32 @@ export class BoardStore {
       case "reject":
         this.onReject(msg.messageId, p.value);
         return "applied";
-      default:
-        return this.board.applyEvent(msg);
+      default: {
+        this.applyingEventFlag = true;
+        try {
+          const outcome = this.board.applyEvent(msg);
+          if (outcome === "applied") for (const fn of this.eventListeners) fn(msg);
+          return outcome;
+        } finally {
+          this.applyingEventFlag = false;
+        }
+      }
     }
+  }
+
+  private applyingEventFlag = false;
+
+  /** True while a change-log event is being applied (the page draws those once per frame). */
+  get applyingEvent(): boolean {
+    return this.applyingEventFlag;
+  }
+
+  private readonly eventListeners = new Set<(msg: WebSocketMessage) => void>();
+
+  /** Calls fn with each change-log event once it is applied (not duplicates, not gaps). */
+  onEvent(fn: (msg: WebSocketMessage) => void): () => void {
+    this.eventListeners.add(fn);
+    return () => this.eventListeners.delete(fn);
   }
 
   // ---- the optimistic view -------------------------------------------------------------------
@@ -447,6 +478,63 @@ export class BoardStore {
     });
   }
 
+  /**
+   * Sets fields of several tasks as one change: one command (all of it is saved, or none), one
+   * undo step that puts each task's fields back as they were. Tasks whose values change nothing
+   * are left out.
+   */
+  bulkUpdate(changes: readonly { taskId: string; values: TaskValues }[], label: string): void {
+    const updates: MessageInitShape<typeof UpdateTaskSchema>[] = [];
+    const befores: Before[] = [];
+    for (const { taskId, values } of changes) {
+      const cur = this.task(taskId);
+      if (!cur) continue;
+      const mask = (Object.keys(TASK_FIELDS) as TaskField[]).filter((f) => TASK_FIELDS[f] in values);
+      if (mask.length === 0) continue;
+      updates.push({ taskId, baseVersion: cur.version, updateMask: { paths: mask }, task: create(TaskSchema, values) });
+      befores.push({ taskId, paths: mask, task: clone(TaskSchema, cur) });
+    }
+    if (updates.length === 0) return;
+    const bulkId = newId();
+    this.enqueue({ case: "bulkEditTasks", value: { projectId: this.projectId, updates } }, bulkId);
+    this.pushUndo(() => this.restoreOf(befores), bulkId, label);
+  }
+
+  /** The bulk edit that puts each task's fields back as they were in befores. */
+  private restoreOf(befores: readonly Before[]): PayloadInit | null {
+    const updates = befores.flatMap(({ taskId, paths, task }) => {
+      const now = this.task(taskId);
+      return now ? [{ taskId, baseVersion: now.version, updateMask: { paths: [...paths] }, task }] : [];
+    });
+    return updates.length ? { case: "bulkEditTasks", value: { projectId: this.projectId, updates } } : null;
+  }
+
+  /**
+   * Deletes several tasks as one change: one bulk edit moves them all to the trash (everyone sees
+   * them leave), and one undo step, or "Undo" on the notice, restores every one of them.
+   */
+  bulkDeleteUndoably(taskIds: readonly string[]): void {
+    const ids = taskIds.filter((id) => this.task(id));
+    if (ids.length === 0) return;
+    const bulkId = newId();
+    this.enqueue({ case: "bulkEditTasks", value: { projectId: this.projectId, deleteTaskIds: ids } }, bulkId);
+    if (this.readOnly) return;
+    const name = ids.length === 1 ? this.nameOf(ids[0]) : `${ids.length} tasks`;
+    const restoreAll = (): PayloadInit | null => {
+      // One restore per task; the undo step sends all but the last itself.
+      for (const id of ids.slice(0, -1)) this.enqueue({ case: "restoreTask", value: { taskId: id } }, id);
+      return { case: "restoreTask", value: { taskId: ids[ids.length - 1] } };
+    };
+    this.pushUndo(restoreAll, bulkId, `deleting ${name}`);
+    this.notify(`Deleted ${name}`, {
+      label: "Undo",
+      run: () => {
+        for (const id of ids) this.enqueue({ case: "restoreTask", value: { taskId: id } }, id);
+        this.notify(`Restored ${name}`);
+      },
+    });
+  }
+
   archiveSprint(sprintId: string): void {
     const name = this.sprint(sprintId)?.name ?? "the sprint";
     this.enqueue({ case: "archiveSprint", value: { sprintId } }, sprintId);
@@ -535,6 +623,21 @@ export class BoardStore {
     this.enqueue({ case: "completeSprint", value: { sprintId, moveOpenTasksToSprintId } }, sprintId);
   }
 
+  /** The project's label colours, by label folded to lower case. */
+  labelColors(): ReadonlyMap<string, string> {
+    return this.labelColorMap.value;
+  }
+  private readonly labelColorMap = computed(() => new Map(this.board.labelsSignal.value.map((l) => [l.name.toLowerCase(), l.color])));
+
+  setLabelColor(label: string, color: string): void {
+    this.enqueue({ case: "setLabelColor", value: { projectId: this.projectId, label, color } }, `label:${label.toLowerCase()}`);
+  }
+
+  /** Renames a label on every task; to a label the project has, merges the two. */
+  renameLabel(label: string, newName: string): void {
+    this.enqueue({ case: "renameLabel", value: { projectId: this.projectId, label, newName } }, `label:${label.toLowerCase()}`);
+  }
+
   /** Reverts this person's own last change, saying what it undid; false when there is nothing to undo. */
   undo(): boolean {
     // A viewer has made no changes; "nothing to undo" would hide why nothing changes.
@@ -581,6 +684,13 @@ export class BoardStore {
 
   /** The step that takes back a reverting command about to be sent: the task's state before it. */
   private inverseOf(payload: PayloadInit, step: UndoStep): UndoStep | null {
+    if (payload.case === "bulkEditTasks") {
+      const befores = (payload.value.updates ?? []).flatMap((u) => {
+        const now = u.taskId ? this.task(u.taskId) : undefined;
+        return now ? [{ taskId: now.id, paths: [...(u.updateMask?.paths ?? [])], task: clone(TaskSchema, now) }] : [];
+      });
+      return befores.length ? { ...step, make: () => this.restoreOf(befores) } : null;
+    }
     const taskId = step.entityId;
     const cur = this.task(taskId);
     if (!cur) return null;
@@ -625,9 +735,29 @@ export class BoardStore {
       else if (r.case === "comment") b.put(b.comments, r.value);
       else if (r.case === "project") b.put(b.projects, r.value);
       else if (r.case === "sprint") b.put(b.sprints, r.value);
+      else if (r.case === "bulk") for (const t of r.value.tasks) b.put(b.tasks, t);
       if (r.case === "task" || r.case === "comment" || r.case === "project" || r.case === "sprint") version = r.value.version;
       if (version >= 0n) this.rebase(entry.entityId, version);
+      if (r.case === "task") this.rebaseBulk(r.value.id, r.value.version);
+      if (r.case === "bulk") for (const t of r.value.tasks) this.rebaseBulk(t.id, t.version);
     });
+  }
+
+  /**
+   * A task's change is acknowledged: the commands still waiting that change it too, inside a bulk
+   * edit or after one, were made on top of it and now build on its version.
+   */
+  private rebaseBulk(taskId: string, version: bigint): void {
+    let touched = false;
+    for (const e of this.outbox.all()) {
+      const p = e.msg.payload;
+      if (p.case === "bulkEditTasks") {
+        for (const u of p.value.updates) if (u.taskId === taskId && u.baseVersion < version) [u.baseVersion, touched] = [version, true];
+      } else if (e.entityId === taskId && p.value && "baseVersion" in p.value && p.value.baseVersion < version) {
+        [p.value.baseVersion, touched] = [version, true];
+      }
+    }
+    if (touched) this.outbox.save();
   }
 
   /** Later commands on the same entity that were made on top of this one now build on its result. */

@@ -9,6 +9,8 @@ import { SprintState, TaskPriority, TaskStatus, type Task } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
 import { DueDate } from "./due";
+import { Windowed } from "./virtual";
+import { LabelChip } from "./labels";
 import { BoardScopeSwitch, withBoardScope } from "./board-scope";
 import { ArchiveDoneButton } from "./trash";
 
@@ -69,9 +71,7 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
       <div class="card-bottom">
         <span class="labels">
           {task.labels.map((l) => (
-            <span class="label" key={l}>
-              {l}
-            </span>
+            <LabelChip key={l} label={l} />
           ))}
         </span>
         <span class="spacer" />
@@ -137,6 +137,8 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
     viewing.set(p.viewingTaskId, (viewing.get(p.viewingTaskId) ? viewing.get(p.viewingTaskId) + ", " : "") + (p.member?.displayName ?? ""));
   }
 
+  // A long column draws only the cards in view (virtual.tsx): the first drawn is card number first.
+  const first = useRef(0);
   const indexAt = (y: number) => {
     const cards = listRef.current ? [...listRef.current.querySelectorAll<HTMLElement>(".card")] : [];
     let i = 0;
@@ -144,7 +146,7 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
       const r = cards[i].getBoundingClientRect();
       if (y < r.top + r.height / 2) break;
     }
-    return i;
+    return first.current + i;
   };
 
   return (
@@ -191,19 +193,21 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
       </header>
       {quickAddStatus.value === status && !store.readOnly && <QuickAdd status={status} />}
       <div class="cards" ref={listRef}>
-        {tasks.map((t, i) => (
-          <>
-            {dropAt === i && <div class="drop-line" />}
-            <Card key={t.id} task={t} selected={t.id === sel} viewers={viewing.get(t.id) ?? ""} pending={store.isPending(t.id)} />
-          </>
-        ))}
+        <Windowed scroller={listRef} count={tasks.length} keyOf={(i) => tasks[i].id} estimate={84} gap={6} first={first} reveal={tasks.findIndex((t) => t.id === sel)}>
+          {(i) => (
+            <>
+              {dropAt === i && <div class="drop-line" />}
+              <Card key={tasks[i].id} task={tasks[i]} selected={tasks[i].id === sel} viewers={viewing.get(tasks[i].id) ?? ""} pending={store.isPending(tasks[i].id)} />
+            </>
+          )}
+        </Windowed>
         {dropAt >= tasks.length && <div class="drop-line" />}
       </div>
     </section>
   );
 }
 
-function Filters() {
+export function Filters() {
   const f = filters.value;
   const set = (patch: Partial<typeof f>) => (filters.value = { ...f, ...patch });
   // One entry per label whatever its case, spelt as most tasks spell it.
@@ -266,6 +270,7 @@ function Filters() {
           onChange={(sprint) => set({ sprint })}
         />
       )}
+      <a class="manage-labels" href={`#/p/${store.projectId}/labels`}>Manage labels</a>
       <label class="toggle">
         <input type="checkbox" checked={f.mine} onChange={(e) => set({ mine: (e.target as HTMLInputElement).checked })} />
         Only my tasks

@@ -7,6 +7,7 @@ import { TaskStatus } from "../proto";
 import { APPLE as MAC, MOD } from "./platform";
 import { go, paletteOpen, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { visibleOrder } from "./board";
+import { listOrder, toggleSelectedRow } from "./list";
 import { focusOnMount, STATUSES } from "./common";
 
 export const cheatSheetOpen = signal(false);
@@ -23,8 +24,10 @@ interface Shortcut {
   inFields?: boolean;
   /** Changes the board: not offered to a viewer. */
   edits?: boolean;
-  /** Acts on the board's cards: only on the board view. */
+  /** Acts on the board's cards or the list's rows: only on those views. */
   onBoard?: boolean;
+  /** Acts on the list's rows only. */
+  onList?: boolean;
   run: (e: KeyboardEvent) => void;
 }
 
@@ -32,7 +35,7 @@ const mod = (e: KeyboardEvent) => e.ctrlKey || e.metaKey;
 const plain = (key: string) => (e: KeyboardEvent) => e.key === key && !mod(e) && !e.altKey;
 
 function selected() {
-  const order = visibleOrder();
+  const order = route.value.view === "list" ? listOrder() : visibleOrder();
   const cur = order.findIndex((t) => t.id === selectedTask.value);
   return { order, cur, sel: cur >= 0 ? order[cur] : undefined };
 }
@@ -41,10 +44,12 @@ function step(by: number): void {
   const { order, cur } = selected();
   const next = order[Math.max(0, Math.min(order.length - 1, cur + by))];
   if (next) selectedTask.value = next.id;
-  const el = document.querySelector<HTMLElement>(`.card[data-task-id="${next?.id}"]`);
+  const el = document.querySelector<HTMLElement>(`.card[data-task-id="${next?.id}"], .row-task[data-task-id="${next?.id}"]`);
   el?.scrollIntoView({ block: "nearest" });
-  // The keyboard focus follows the selection when it is on a card.
-  if (el && (document.activeElement as HTMLElement | null)?.classList.contains("card")) el.focus();
+  // The keyboard focus follows the selection when it is on a card (or a row's title).
+  const on = document.activeElement as HTMLElement | null;
+  if (el?.classList.contains("card") && on?.classList.contains("card")) el.focus();
+  if (el && on?.closest(".row-task")) el.querySelector<HTMLElement>(".title-cell a")?.focus();
 }
 
 export const SHORTCUTS: Shortcut[] = [
@@ -69,6 +74,14 @@ export const SHORTCUTS: Shortcut[] = [
   },
   { keys: ["J"], id: "next", what: "Select the next card", matches: plain("j"), onBoard: true, run: () => step(1) },
   { keys: ["K"], id: "previous", what: "Select the previous card", matches: plain("k"), onBoard: true, run: () => step(-1) },
+  {
+    keys: ["X"],
+    id: "select",
+    what: "Select or unselect the row (list view), for changing many at once",
+    matches: plain("x"),
+    onList: true,
+    run: () => toggleSelectedRow(),
+  },
   {
     keys: ["Enter"],
     id: "open",
@@ -172,7 +185,8 @@ export function onKey(e: KeyboardEvent): void {
   // A viewer moves around the board but has no shortcuts that change it.
   if (s.edits && store.readOnly) return;
   // Selection keys act on the board's cards; elsewhere they would change what is not on screen.
-  if (s.onBoard && route.value.view !== "board") return;
+  if (s.onBoard && route.value.view === "sprints") return;
+  if (s.onList && route.value.view !== "list") return;
   if (mod(e) || s.keys[0] !== "Enter") e.preventDefault();
   s.run(e);
 }

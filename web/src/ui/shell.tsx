@@ -21,12 +21,16 @@ import {
   store,
 } from "../app-context";
 import { Board } from "./board";
+import { LabelsPage } from "./labels";
+import { ListView } from "./list";
+import { searchHref, SearchPageView } from "./search";
+import { SettingsPage } from "./settings";
 import { Avatar, othersWhere, STATUSES, statusName, focusOnMount } from "./common";
 import { NOTICE_MS } from "../state/store";
 import { ConflictDialog } from "./conflict";
 import { CheatSheet, keysOf, onKey } from "./keyboard";
 import { Me } from "./name";
-import { PALETTE_KEYS, PALETTE_KEYS_TITLE } from "./platform";
+import { MOD, PALETTE_KEYS, PALETTE_KEYS_TITLE } from "./platform";
 import { Projects } from "./projects";
 import { Diagnostics } from "./diagnostics";
 import { SprintsView } from "./sprints";
@@ -196,9 +200,11 @@ function actions(): Action[] {
   }
   if (pid) {
     list.push({ name: "Go to board", run: () => go(pid, "", "board") });
+    list.push({ name: "Go to list", run: () => go(pid, "", "list") });
     list.push({ name: "Go to sprints", run: () => go(pid, "", "sprints") });
     list.push({ name: "Go to archive", run: () => go(pid, "", "archive") });
     list.push({ name: "Go to trash", run: () => go(pid, "", "trash") });
+    list.push({ name: "Manage labels", hint: "colours, rename, merge", run: () => go(pid, "", "labels") });
     list.push({ name: filters.value.mine ? "Show everyone's tasks" : "Only my tasks", run: () => (filters.value = { ...filters.value, mine: !filters.value.mine }) });
     for (const t of store.viewTasks().values()) {
       list.push({ name: `${t.key} ${t.title}`, hint: statusName(t.status), run: () => go(pid, t.id) });
@@ -208,6 +214,7 @@ function actions(): Action[] {
   list.push({ name: "Open inbox", hint: store.inbox.unread.value ? `${store.inbox.unread.value} unread` : undefined, run: () => (inboxOpen.value = true) });
   list.push({ name: "All projects", run: () => go("") });
   list.push({ name: "Diagnostics", hint: "this computer", run: () => (location.hash = "#/diagnostics") });
+  list.push({ name: "Settings", hint: "theme, default view, name", run: () => (location.hash = "#/settings") });
   for (const p of store.viewProjects()) list.push({ name: `Open ${p.name}`, hint: p.key, run: () => go(p.id) });
   return list;
 }
@@ -225,6 +232,9 @@ function Palette() {
   };
   const words = q.toLowerCase().split(/\s+/).filter(Boolean);
   const found = (sub ? sub.items : actions()).filter((a) => words.every((w) => a.name.toLowerCase().includes(w))).slice(0, 12);
+  // Words typed can always be looked for in every project's titles, descriptions and comments:
+  // Ctrl/Cmd+Enter, or Enter when nothing here matches.
+  const everywhere = !sub && q.trim() ? () => { close(); location.hash = searchHref(q.trim()); } : null;
   const run = (a?: Action) => {
     if (a?.pick) {
       setSub({ title: a.name, hint: a.hint ?? "", items: a.pick() });
@@ -262,6 +272,7 @@ function Palette() {
             }
             else if (e.key === "ArrowDown") setI(Math.min(i + 1, found.length - 1));
             else if (e.key === "ArrowUp") setI(Math.max(i - 1, 0));
+            else if (e.key === "Enter" && everywhere && (e.ctrlKey || e.metaKey || found.length === 0)) everywhere();
             else if (e.key === "Enter") run(found[i]);
           }}
         />
@@ -273,6 +284,11 @@ function Palette() {
             </li>
           ))}
         </ul>
+        {everywhere && (
+          <button class="palette-everywhere" data-testid="palette-search-everywhere" onClick={everywhere}>
+            Search everywhere for “{q.trim()}”<span class="hint">{found.length ? `${MOD}+Enter` : "Enter"}</span>
+          </button>
+        )}
       </div>
     </div>
   );
@@ -313,6 +329,9 @@ export function App() {
               <a href={`#/p/${r.projectId}`} class={r.view === "board" ? "on" : ""} aria-current={r.view === "board" ? "page" : undefined}>
                 Board
               </a>
+              <a href={`#/p/${r.projectId}/list`} class={r.view === "list" ? "on" : ""} aria-current={r.view === "list" ? "page" : undefined}>
+                List
+              </a>
               <a href={`#/p/${r.projectId}/sprints`} class={r.view === "sprints" ? "on" : ""} aria-current={r.view === "sprints" ? "page" : undefined}>
                 Sprints
               </a>
@@ -321,6 +340,8 @@ export function App() {
           </>
         )}
         <span class="spacer" />
+        <a class="header-link" href="#/search" aria-current={r.page === "search" ? "page" : undefined}>Search</a>
+        <a class="header-link" href="#/settings" aria-current={r.page === "settings" ? "page" : undefined}>Settings</a>
         <span class="avatars" data-testid="presence">
           {here.map((p) => (
             <Avatar key={p.connectionId} member={p.member} ring />
@@ -340,7 +361,7 @@ export function App() {
         <Me />
       </header>
       <div class="main">
-        {r.page === "diagnostics" ? <Diagnostics /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "archive" ? <ArchiveView /> : r.view === "trash" ? <TrashView /> : <Board />}
+        {r.page === "diagnostics" ? <Diagnostics /> : r.page === "search" ? <SearchPageView /> : r.page === "settings" ? <SettingsPage /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "list" ? <ListView /> : r.view === "labels" ? <LabelsPage /> : r.view === "archive" ? <ArchiveView /> : r.view === "trash" ? <TrashView /> : <Board />}
         {r.projectId && r.taskId && <TaskPanel taskId={r.taskId} />}
       </div>
       <Notices />

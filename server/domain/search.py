@@ -1,0 +1,151 @@
+"""Search everywhere: tasks of every project whose title, description or comments hold
+every word asked for, best first, over the full-text index the V_SEARCH migration keeps
+(SQLite FTS5, in step with the rows by triggers)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from tandem.v1 import api_pb2
+
+from server.domain import convert
+from server.domain.errors import invalid
+from server.domain.rows import execute
+from server.storage.models import ProjectRow, TaskRow
+
+#: Longest query, in characters, and most words in one.
+MAX_QUERY = 200
+MAX_WORDS = 12
+MAX_PAGE = 100
+MAX_OFFSET = 10_000
+
+# A word is a run of letters and digits (what the index's unicode61 tokenizer keeps).
+_WORD = re.compile(r"\w+", re.UNICODE)
+_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9]{1,9})-(\d{1,9})$")
+# Where a match is marked in a snippet: control characters no task text can hold as markup.
+MARK_START, MARK_END = "\x02", "\x03"
+SNIPPET_WORDS = 16
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    page_size: int = 20
+    page_token: str = ""
+
+
+def fts_query(text: str) -> str:
+    """The FTS5 query for a person's words: each word, quoted, as a prefix; all must match."""
+    if len(text) > MAX_QUERY:
+        raise invalid("q", f"q is longer than {MAX_QUERY} characters")
+    words = _WORD.findall(text)
+    if not words:
+        raise invalid("q", "q must hold at least one letter or digit")
+    if len(words) > MAX_WORDS:
+        raise invalid("q", f"q holds more than {MAX_WORDS} words")
+    return " ".join(f'"{word}"*' for word in words)
+
+
+# Each matching task once, by its best match (title weighs more than the text), a page of
+# them, with how many match in all: SQLite's bare columns of a min() come from the row holding
+# the minimum, and the window's count runs over the groups before LIMIT cuts them.
+_PAGE = """
+WITH m AS MATERIALIZED (
+    SELECT d.task_id AS task_id, d.doc AS doc, bm25(search_text, 4.0, 1.0) AS score
+    FROM search_text JOIN search_doc AS d ON d.doc = search_text.rowid
+    WHERE search_text MATCH ?1
+)
+SELECT task_id, doc, min(score) AS best, count(*) OVER () AS total FROM m
+GROUP BY task_id ORDER BY best, task_id LIMIT ?2 OFFSET ?3
+"""
+# Where each of the page's best matches is, and a piece of its text: only for that page.
+_SNIPPETS = """
+SELECT search_text.rowid, d.kind, d.entity_id,
+       instr(highlight(search_text, 0, ?2, ?3), ?2) > 0,
+       snippet(search_text, -1, ?2, ?3, '…', ?4)
+FROM search_text JOIN search_doc AS d ON d.doc = search_text.rowid
+WHERE search_text MATCH ?1 AND search_text.rowid IN (SELECT value FROM json_each(?5))
+"""
+
+
+def _offset(token: str) -> int:
+    if not token:
+        return 0
+    if not token.isdigit() or int(token) > MAX_OFFSET:
+        raise invalid("pageToken", "pageToken is not one this server gave")
+    return int(token)
+
+
+def _by_key(text: str, projects: dict[str, ProjectRow]) -> TaskRow | None:
+    found = _KEY.match(text.strip())
+    if found is None:
+        return None
+    key = found.group(1).upper()
+    project = next((p for p in projects.values() if p.key == key), None)
+    if project is None:
+        return None
+    return TaskRow.get_or_none(
+        (TaskRow.project_id == project.id) & (TaskRow.number == int(found.group(2)))
+    )
+
+
+def search(query: SearchQuery) -> api_pb2.SearchResponse:
+    """One page of matches over every project (everyone who may read sees every project)."""
+    if not query.text.strip():
+        raise invalid("q", "q must not be empty")
+    if not 1 <= query.page_size <= MAX_PAGE:
+        raise invalid("pageSize", f"pageSize must be between 1 and {MAX_PAGE}")
+    offset = _offset(query.page_token)
+    projects = {p.id: p for p in ProjectRow.select()}
+    # A task key ("WEB-42") is found by its key, first, whatever its text says.
+    keyed = _by_key(query.text, projects)
+    words_query = fts_query(query.text) if keyed is None else None
+    hits: list[api_pb2.SearchHit] = []
+    total = read = 0
+    if keyed is not None:
+        total = 1
+        if offset == 0:
+            hits.append(_hit(keyed, projects, "title", "", keyed.title))
+            read = 1
+    else:
+        page = execute(_PAGE, (words_query, query.page_size, offset)).fetchall()
+        total = int(page[0][3]) if page else 0
+        if offset > 0 and not page:
+            first = execute(_PAGE, (words_query, 1, 0)).fetchone()
+            total = int(first[3]) if first else 0
+            raise invalid("pageToken", f"pageToken is past the last match ({total} in all)")
+        read = len(page)
+        docs = [int(row[1]) for row in page]
+        found = execute(
+            _SNIPPETS, (words_query, MARK_START, MARK_END, SNIPPET_WORDS, json.dumps(docs))
+        ).fetchall()
+        where = {int(r[0]): r[1:] for r in found}
+        tasks = {r.id: r for r in TaskRow.select().where(TaskRow.id.in_([r[0] for r in page]))}
+        for task_id, doc, _score, _total in page:
+            task = tasks.get(task_id)
+            if task is None or int(doc) not in where:
+                continue
+            kind, entity_id, in_title, snip = where[int(doc)]
+            matched_in = "comment" if kind == "comment" else "title" if in_title else "description"
+            comment_id = entity_id if kind == "comment" else ""
+            hits.append(_hit(task, projects, matched_in, comment_id, snip))
+    next_offset = offset + read
+    more = read > 0 and next_offset < total
+    return api_pb2.SearchResponse(
+        hits=hits, next_page_token=str(next_offset) if more else "", total_size=total
+    )
+
+
+def _hit(
+    task: TaskRow, projects: dict[str, ProjectRow], matched_in: str, comment_id: str, snip: str
+) -> api_pb2.SearchHit:
+    project = projects[task.project_id]
+    return api_pb2.SearchHit(
+        task=convert.task(task, project.key),
+        project_name=project.name,
+        matched_in=matched_in,
+        comment_id=comment_id,
+        snippet=snip,
+    )

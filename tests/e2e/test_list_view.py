@@ -1,0 +1,172 @@
+"""The list view in real Chromium against a real server: sorting, selecting with clicks and keys,
+bulk edits that reach a second person live and come back with one undo, bulk delete; screenshots
+and axe in both themes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import LiveServer, person, shoot
+from tests.e2e.test_accessibility import axe_clean
+
+pytestmark = pytest.mark.e2e
+
+ROWS = [
+    ("Design the login page", "TASK_STATUS_TODO", ["design"], 3, "TASK_PRIORITY_HIGH"),
+    ("Write the API docs", "TASK_STATUS_TODO", ["docs"], 2, "TASK_PRIORITY_LOW"),
+    ("Fix the flaky upload", "TASK_STATUS_IN_PROGRESS", ["bug"], 5, "TASK_PRIORITY_URGENT"),
+    ("Dark theme", "TASK_STATUS_BACKLOG", ["design", "ui"], 8, "TASK_PRIORITY_MEDIUM"),
+    ("Release 1.0 notes", "TASK_STATUS_DONE", [], 1, "TASK_PRIORITY_NONE"),
+]
+
+
+def seed(server: LiveServer) -> dict[str, Any]:
+    tasks = [
+        {"title": t, "status": s, "labels": la, "storyPoints": p, "priority": pr}
+        for t, s, la, p, pr in ROWS
+    ]
+    return server.make_project(tasks)
+
+
+def titles(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator("[data-testid=list-row] .title-cell").all_inner_texts()]
+
+
+def open_list(page: Any, server: LiveServer, pid: str) -> None:
+    page.goto(f"{server.url}/#/p/{pid}/list")
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    expect(page.get_by_test_id("list-row")).to_have_count(len(ROWS))
+
+
+def test_list_sorts_by_any_column(server: LiveServer, browser: Any) -> None:
+    pid = seed(server)["id"]
+    page = person(browser, server, "Ana")
+    open_list(page, server, pid)
+    # Board order first (rank), as the tasks were made.
+    assert titles(page) == [r[0] for r in ROWS]
+    page.get_by_test_id("sort-title").click()
+    assert titles(page) == sorted(r[0] for r in ROWS)
+    expect(page.locator("th[aria-sort=ascending]")).to_have_text("Title ↑")
+    page.get_by_test_id("sort-title").click()
+    assert titles(page) == sorted((r[0] for r in ROWS), reverse=True)
+    page.get_by_test_id("sort-points").click()
+    assert titles(page) == [r[0] for r in sorted(ROWS, key=lambda r: r[3])]
+    page.get_by_test_id("sort-priority").click()
+    assert titles(page)[0] == "Fix the flaky upload"  # urgent first
+    assert titles(page)[-1] == "Release 1.0 notes"
+    # The third click on a column goes back to board order.
+    page.get_by_test_id("sort-priority").click()
+    page.get_by_test_id("sort-priority").click()
+    assert titles(page) == [r[0] for r in ROWS]
+    # The board's filters apply to the list too.
+    page.get_by_label("Filter by text").fill("the")  # "theme" too
+    expect(page.get_by_test_id("list-row")).to_have_count(4)
+    page.get_by_label("Filter by text").fill("flaky")
+    expect(page.get_by_test_id("list-row")).to_have_count(1)
+
+
+def test_bulk_edit_is_live_for_others_and_one_undo(server: LiveServer, browser: Any) -> None:
+    pid = seed(server)["id"]
+    ana = person(browser, server, "Ana")
+    ben = person(browser, server, "Ben")
+    open_list(ana, server, pid)
+    ben.goto(f"{server.url}/#/p/{pid}")
+    expect(ben.get_by_test_id("card")).to_have_count(len(ROWS))
+
+    rows = ana.get_by_test_id("list-row")
+    # A click selects one row, Shift-click a range, Ctrl-click adds or removes one.
+    rows.nth(0).locator("td.key").click()
+    rows.nth(2).locator("td.key").click(modifiers=["Shift"])
+    expect(ana.get_by_test_id("bulk-count")).to_have_text("3 selected")
+    rows.nth(1).locator("td.key").click(modifiers=["Control"])
+    expect(ana.get_by_test_id("bulk-count")).to_have_text("2 selected")
+    rows.nth(3).locator("td.key").click(modifiers=["Control"])
+    expect(ana.get_by_test_id("bulk-count")).to_have_text("3 selected")
+    # x toggles the row the keyboard is on; j moves down.
+    rows.nth(3).locator(".title-cell a").focus()
+    ana.keyboard.press("j")
+    ana.keyboard.press("x")
+    expect(ana.get_by_test_id("bulk-count")).to_have_text("4 selected")
+    ana.keyboard.press("x")
+    expect(ana.get_by_test_id("bulk-count")).to_have_text("3 selected")
+    expect(ana.locator("[data-testid=list-row][aria-selected=true]")).to_have_count(3)
+
+    chosen = [ROWS[0][0], ROWS[2][0], ROWS[3][0]]
+    ana.get_by_label("Set status").select_option(label="In review")
+    ana.get_by_label("Set priority").select_option(label="Urgent")
+    ana.get_by_label("Add label").select_option(label="docs")
+    # Ben sees all three in In review at once, with the label and priority.
+    review = ben.get_by_test_id("column-4")
+    for title in chosen:
+        card = review.get_by_test_id("card").filter(has_text=title)
+        expect(card).to_be_visible()
+        expect(card.locator(".label", has_text="docs")).to_be_visible()
+    expect(review.get_by_test_id("card")).to_have_count(3)
+    tasks = server.api("GET", f"/api/v1/projects/{pid}/tasks")["tasks"]
+    by_title = {t["title"]: t for t in tasks}
+    for title in chosen:
+        assert by_title[title]["status"] == "TASK_STATUS_IN_REVIEW"
+        assert by_title[title]["priority"] == "TASK_PRIORITY_URGENT"
+        assert "docs" in by_title[title]["labels"]
+    shoot(ana, "list-bulk-bar")
+
+    # One undo takes back the last bulk change (the label) on all three; the next, the priority.
+    ana.keyboard.press("z")
+    for title in chosen:
+        card = ben.get_by_test_id("card").filter(has_text=title)
+        expect(card.locator(".label", has_text="docs")).to_have_count(0)
+    ana.keyboard.press("z")
+    ana.keyboard.press("z")
+    for title, col in ((ROWS[0][0], 2), (ROWS[2][0], 3), (ROWS[3][0], 1)):
+        expect(ben.get_by_test_id(f"column-{col}").get_by_text(title)).to_be_visible()
+    tasks = {t["title"]: t for t in server.api("GET", f"/api/v1/projects/{pid}/tasks")["tasks"]}
+    for title, was, labels, _points, priority in ROWS:
+        assert tasks[title]["status"] == was
+        assert tasks[title]["priority"] == priority
+        assert tasks[title].get("labels", []) == labels
+
+
+def test_bulk_delete_goes_for_everyone_and_undo_brings_it_back(
+    server: LiveServer, browser: Any
+) -> None:
+    pid = seed(server)["id"]
+    ana = person(browser, server, "Ana")
+    ben = person(browser, server, "Ben")
+    open_list(ana, server, pid)
+    ben.goto(f"{server.url}/#/p/{pid}/list")
+    expect(ben.get_by_test_id("list-row")).to_have_count(len(ROWS))
+    ana.get_by_label("Select WEB-1").check()
+    ana.get_by_label("Select WEB-2").check()
+    ana.get_by_test_id("bulk-delete").click()
+    expect(ana.get_by_test_id("list-row")).to_have_count(3)
+    expect(ana.get_by_test_id("notice").filter(has_text="Deleted 2 tasks")).to_be_visible()
+    # Undo within the notice's window: nothing was sent, both are back.
+    ana.get_by_role("button", name="Undo").click()
+    expect(ana.get_by_test_id("list-row")).to_have_count(5)
+    # Deleted for good once the window closes.
+    ana.get_by_label("Select every task shown").check()
+    expect(ana.get_by_test_id("bulk-count")).to_have_text("5 selected")
+    ana.get_by_label("Select every task shown").uncheck()
+    ana.get_by_label("Select WEB-1").check()
+    ana.get_by_label("Select WEB-2").check()
+    ana.get_by_test_id("bulk-delete").click()
+    expect(ben.get_by_test_id("list-row")).to_have_count(3, timeout=20_000)
+    expect(ana.get_by_test_id("connection")).not_to_contain_text("unsent")
+    left = {t["key"] for t in server.api("GET", f"/api/v1/projects/{pid}/tasks")["tasks"]}
+    assert left == {"WEB-3", "WEB-4", "WEB-5"}
+
+
+def test_list_screens_and_axe(server: LiveServer, browser: Any) -> None:
+    pid = seed(server)["id"]
+    page = person(browser, server, "Ana", bypass_csp=True)
+    open_list(page, server, pid)
+    shoot(page, "list-view")
+    axe_clean(page, "list view")
+    page.get_by_label("Select WEB-1").check()
+    page.get_by_label("Select WEB-3").check()
+    expect(page.get_by_test_id("bulk-bar")).to_be_visible()
+    axe_clean(page, "list view with the bulk bar")
+    shoot(page, "list-selected")
