@@ -35,15 +35,15 @@ function colors(): Colors {
   };
 }
 
-/** Bumps when the page switches between light and dark, so charts redraw in the new colours. */
+/** Bumps when the page switches between light and dark (the document's data-theme, which
+ * follows Settings and the system; see prefs.ts), so charts redraw in the new colours. */
 function useScheme(): number {
   const [n, setN] = useState(0);
   useEffect(() => {
-    const mq = window.matchMedia?.("(prefers-color-scheme: dark)");
-    if (!mq) return;
-    const on = () => setN((k) => k + 1);
-    mq.addEventListener("change", on);
-    return () => mq.removeEventListener("change", on);
+    if (typeof MutationObserver === "undefined") return;
+    const watch = new MutationObserver(() => setN((k) => k + 1));
+    watch.observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
+    return () => watch.disconnect();
   }, []);
   return n;
 }
@@ -60,7 +60,7 @@ function UChart({ make, data, chartKey, testId }: { make: (c: Colors, width: num
     const u = new uPlot(make(colors(), width), data, el);
     plot.current = u;
     // Which scheme it was drawn in: a test (or a curious reader) can tell a redraw happened.
-    el.dataset.drawnFor = window.matchMedia?.("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+    el.dataset.drawnFor = document.documentElement.dataset.theme === "dark" ? "dark" : "light";
     const ro = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => u.setSize({ width: Math.max(240, el.clientWidth), height: u.height }));
     ro?.observe(el);
     return () => {

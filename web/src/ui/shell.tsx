@@ -55,7 +55,7 @@ function Indicator() {
   return (
     <span class={`conn ${s}`} data-testid="connection" data-state={s} title={connDetail.value || STATE_TEXT[s]}>
       <span class="conn-dot" />
-      {STATE_TEXT[s]}
+      <span class="conn-text">{STATE_TEXT[s]}</span>
       {waiting > 0 && s !== "live" && <span class="muted"> · {waiting} unsent</span>}
     </span>
   );
@@ -319,7 +319,7 @@ export function App() {
     <div class={`app${r.taskId ? " with-panel" : ""}`}>
       <header class="top">
         <a class="brand" href="#/">
-          <span class="logo">◧</span> Tandem
+          <span class="logo" aria-hidden="true">◧</span> <span class="brand-name">Tandem</span>
         </a>
         {r.projectId && (
           <>
