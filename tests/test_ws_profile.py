@@ -52,4 +52,38 @@ async def test_an_invitee_cannot_rename_itself(lan_server: TandemServer) -> None
         reply = await eda.request(update_profile=commands_pb2.UpdateProfile(display_name="Boss"))
         assert reply.reject.error.code == Code.ERROR_CODE_PERMISSION_DENIED
         assert eda.hello_welcome.member.display_name == "Eda"
+        recolor = await eda.request(update_profile=commands_pb2.UpdateProfile(color="#000000"))
+        assert recolor.reject.error.code == Code.ERROR_CODE_PERMISSION_DENIED
         await eda.close()
+
+
+async def test_a_colour_reaches_the_other_viewers_and_a_bad_one_is_refused(
+    session: aiohttp.ClientSession, server: TandemServer
+) -> None:
+    ana = await WsClient.connect(session, ws_url(server), name="Ana", client_id="ana-colour")
+    ben = await WsClient.connect(session, ws_url(server), name="Ben")
+    project = await make_project(ana)
+    await subscribe(ana, project.id)
+    await subscribe(ben, project.id)
+    ana_conn = ana.hello_welcome.connection_id
+    await ben.wait_for(lambda m: bool(presences(m, ana_conn)))
+
+    reply = await ana.request(update_profile=commands_pb2.UpdateProfile(color="#0A7358"))
+    assert reply.WhichOneof("payload") == "ack", reply
+    seen = await ben.wait_for(
+        lambda m: any(p.member.color == "#0a7358" for p in presences(m, ana_conn))
+    )
+    assert presences(seen, ana_conn)[-1].member.display_name == "Ana"  # the name is kept
+    members = await server.app[DOMAIN].read(server.app[DOMAIN].list_members)
+    assert {m.display_name: m.color for m in members}["Ana"] == "#0a7358"
+    # A hello later (a reload) keeps the colour chosen.
+    again = await WsClient.connect(session, ws_url(server), name="Ana", client_id="ana-colour")
+    assert again.hello_welcome.member.color == "#0a7358"
+
+    for bad in ("green", "#12345", "#1234567", "javascript:x"):
+        refused = await ana.request(update_profile=commands_pb2.UpdateProfile(color=bad))
+        assert refused.reject.error.code == Code.ERROR_CODE_INVALID_ARGUMENT, bad
+        assert refused.reject.error.field == "color"
+    await again.close()
+    await ana.close()
+    await ben.close()

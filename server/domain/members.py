@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from tandem.v1 import entities_pb2
 
 from server.domain import convert, validate
+from server.domain.errors import invalid
 from server.storage.models import CommentRow, MemberRow, TaskRow
 
 Role = entities_pb2.MemberRole
@@ -18,8 +20,21 @@ PALETTE = (
 )  # fmt: skip
 
 
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
 def _color(member_id: str) -> str:
     return PALETTE[uuid.UUID(member_id).int % len(PALETTE)]
+
+
+def set_color(member_id: str, color: str) -> entities_pb2.Member:
+    """A member's own colour (their avatar and presence ring), as "#rrggbb"."""
+    if not _HEX_COLOR.fullmatch(color):
+        raise invalid("color", "a colour is written #rrggbb, e.g. #3e63dd")
+    row = MemberRow.get_by_id(member_id)
+    row.color = color.lower()
+    row.save()
+    return convert.member(row)
 
 
 def list_all() -> list[entities_pb2.Member]:

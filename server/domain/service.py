@@ -290,6 +290,15 @@ class Domain(BoardReads, ChangeLog):
         self._local_members[client_id] = _copy(member)
         return member
 
+    async def recolor_local(
+        self, client_id: str, member_id: str, color: str
+    ) -> entities_pb2.Member:
+        """A browser on this machine chose its colour (UpdateProfile)."""
+        member: entities_pb2.Member = await self.write(members.set_color, member_id, color)
+        if client_id in self._local_members:
+            self._local_members[client_id] = _copy(member)
+        return member
+
     def backup(self, dest: Path) -> Path:
         return self.store.backup(dest)
 

@@ -56,16 +56,32 @@ async def resolve_identity(
     return Identity(actor=actor, member=shown)
 
 
-async def renamed(
-    request: web.Request, identity: Identity, client_id: str, name: str, domain: Domain
-) -> Identity:
-    """The identity with the person's new name (UpdateProfile). Only a browser on this machine
-    names itself; an invitee's name is the one its invite gave it."""
+def _only_local(request: web.Request) -> None:
     if not request.app[security.SECURITY].is_local(request.remote):
         raise DomainError(
             errors_pb2.ERROR_CODE_PERMISSION_DENIED,
             "an invited person's name is the one on the invite; ask the owner to change it",
         )
+
+
+async def recolored(
+    request: web.Request, identity: Identity, client_id: str, color: str, domain: Domain
+) -> Identity:
+    """The identity with the person's new colour (UpdateProfile); local browsers only."""
+    _only_local(request)
+    member = await domain.recolor_local(client_id, identity.member.id, color)
+    shown = entities_pb2.Member()
+    shown.CopyFrom(member)
+    shown.role = identity.member.role
+    return Identity(actor=identity.actor, member=shown)
+
+
+async def renamed(
+    request: web.Request, identity: Identity, client_id: str, name: str, domain: Domain
+) -> Identity:
+    """The identity with the person's new name (UpdateProfile). Only a browser on this machine
+    names itself; an invitee's name is the one its invite gave it."""
+    _only_local(request)
     if not name.strip():
         raise DomainError(
             errors_pb2.ERROR_CODE_INVALID_ARGUMENT, "display_name is required", field="display_name"

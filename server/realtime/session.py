@@ -25,7 +25,7 @@ from server.monitoring.logs import bind_connection
 from server.realtime.codec import Outgoing, WebSocketMessage
 from server.realtime.connection import Connection
 from server.realtime.hub import Hub
-from server.realtime.identity import renamed, resolve_identity
+from server.realtime.identity import recolored, renamed, resolve_identity
 from server.realtime.protocol import MAX_ID_LENGTH, PROTOCOL_VERSION, CloseCode
 from server.realtime.subscription import Subscription
 from server.wire import varint
@@ -370,12 +370,16 @@ async def on_update_profile(session: Session, msg: WebSocketMessage) -> None:
     of the member (its other tabs too) shows it in its next presence."""
     identity = session.conn.identity
     assert identity is not None
-    name = msg.update_profile.display_name
+    name, color = msg.update_profile.display_name, msg.update_profile.color
     if len(name) > 200:
         raise DomainError(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "names are limited to 200 chars")
     hub = session.hub
     client_id = identity.actor.client_key
-    new = await renamed(session.request, identity, client_id, name, hub.domain)
+    new = identity
+    if name or not color:  # a colour alone keeps the name
+        new = await renamed(session.request, new, client_id, name, hub.domain)
+    if color:
+        new = await recolored(session.request, new, client_id, color, hub.domain)
     for conn in hub.member_connections(identity.member.id):
         assert conn.identity is not None
         conn.identity = replace(conn.identity, member=new.member)

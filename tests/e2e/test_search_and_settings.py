@@ -117,12 +117,22 @@ def test_settings_theme_and_default_view(server: LiveServer, browser: Any) -> No
     page.get_by_role("navigation", name="View").get_by_role("link", name="Board").click()
     expect(page.get_by_test_id("card")).to_have_count(2)
 
-    # The name is saved for everyone (through the connection's hello).
+    # The name and the colour are saved for everyone, in place (the page is not reloaded).
     page.goto(f"{server.url}/#/settings")
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    page.evaluate("() => { window.stillThisPage = true; }")
     page.get_by_role("textbox", name="Your name").fill("Ana Lima")
     page.get_by_role("button", name="Save name").click()
     expect(page.get_by_role("textbox", name="Your name")).to_have_value("Ana Lima")
-    page.goto(f"{server.url}/#/p/{web['id']}")
-    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
-    names = [m["displayName"] for m in server.api("GET", "/api/v1/members")["members"]]
-    assert "Ana Lima" in names
+    page.get_by_label("Your colour").fill("#0a7358")
+    page.get_by_role("button", name="Save colour").click()
+    expect(page.get_by_role("button", name="Save colour")).to_be_disabled()
+
+    def me() -> dict[str, Any]:
+        members = server.api("GET", "/api/v1/members")["members"]
+        return next(m for m in members if m["displayName"] == "Ana Lima")
+
+    assert me()["color"] == "#0a7358"
+    assert page.evaluate("() => window.stillThisPage === true")
+    shoot(page, "settings-name-and-colour")
+    axe_clean(page, "settings with the colour chosen")

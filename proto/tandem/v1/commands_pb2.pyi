@@ -740,18 +740,25 @@ Global___RestoreComment: _TypeAlias = RestoreComment  # noqa: Y015
 
 @_typing.final
 class UpdateProfile(_message.Message):
+    """A browser on this machine changes how it is shown: its name, its colour, or both."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    COLOR_FIELD_NUMBER: _builtins.int
     display_name: _builtins.str
+    """Empty with a colour: keep the name."""
+    color: _builtins.str
+    """"#rrggbb"; empty: keep the colour."""
     def __init__(
         self,
         *,
         display_name: _builtins.str = ...,
+        color: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["color", b"color", "display_name", b"display_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -471,12 +471,23 @@ export class Connection {
     await this.request({ case: "updateProfile", value: { displayName: name } });
     this.opts.displayName = name;
     this.rest.setDisplayName(name);
+    return this.showMe({ displayName: name });
+  }
+
+  /** Changes this person's colour in place, as rename does their name ("#rrggbb"). */
+  async recolor(color: string): Promise<Member | null> {
+    if (this.state !== "live" || !this.ws) throw new Error("Changing your colour needs the live connection; try again when it is back.");
+    await this.request({ case: "updateProfile", value: { color } });
+    return this.showMe({ color: color.toLowerCase() });
+  }
+
+  private showMe(change: Partial<Member>): Member | null {
     const me = this.store.me;
     if (!me) return null;
-    const renamed = { ...me, displayName: name };
-    this.store.me = renamed;
-    this.store.members.put(renamed.id, renamed);
-    return renamed;
+    const shown = { ...me, ...change };
+    this.store.me = shown;
+    this.store.members.put(shown.id, shown);
+    return shown;
   }
 
   async listComments(taskId: string): Promise<Comment[]> {

@@ -1,10 +1,10 @@
 /**
- * Settings (#/settings): this person's name, the theme (light, dark or the system's), the view a
+ * Settings (#/settings): this person's name and colour, the theme (light, dark or the system's), the view a
  * project opens in, and desktop notifications. Everything but the name is this browser's own
- * (prefs.ts); the name goes to the server in the connection's hello, as the name dialog's does.
+ * (prefs.ts); the name and the colour go to the server (UpdateProfile), live for everyone.
  */
 import { useState } from "preact/hooks";
-import { displayName, NAME_KEY, store } from "../app-context";
+import { connection, displayName, NAME_KEY, store } from "../app-context";
 import { defaultView, notifications, theme, type DefaultView, type Theme } from "../prefs";
 import { MemberRole } from "../proto";
 import { Avatar } from "./common";
@@ -26,6 +26,7 @@ function Choice<T extends string>({ legend, name, value, options, onChange }: { 
 
 function NameSetting() {
   const [name, setName] = useState(displayName.value);
+  const [error, setError] = useState("");
   const clean = name.trim();
   // Someone invited over the LAN carries the invite's name: the owner chose it for them.
   const invited = !!store.me && store.me.role !== MemberRole.OWNER && !localStorage.getItem(NAME_KEY);
@@ -35,9 +36,15 @@ function NameSetting() {
       onSubmit={(e) => {
         e.preventDefault();
         if (!clean || clean === displayName.value) return;
-        localStorage.setItem(NAME_KEY, clean);
-        // The name travels in the hello: reconnecting renames the member for everyone.
-        location.reload();
+        // In place, live for everyone viewing a project with this person (no reload).
+        connection()
+          .rename(clean)
+          .then(() => {
+            localStorage.setItem(NAME_KEY, clean);
+            displayName.value = clean;
+            setError("");
+          })
+          .catch((err: Error) => setError(`Couldn't change your name: ${err.message}`));
       }}
     >
       <label for="setting-name-input">Your name</label>
@@ -51,6 +58,47 @@ function NameSetting() {
         )}
       </div>
       <p class="muted">{invited ? "Your name is the one on your invite." : "Teammates see it on the board, in comments and in the activity."}</p>
+      {error && (
+        <p class="danger" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+function ColorSetting() {
+  const mine = store.me?.color || "#5e6ad2";
+  const [color, setColor] = useState(mine);
+  const [error, setError] = useState("");
+  const invited = !!store.me && store.me.role !== MemberRole.OWNER && !localStorage.getItem(NAME_KEY);
+  if (invited) return null;
+  return (
+    <form
+      class="setting-name"
+      data-testid="setting-color"
+      onSubmit={(e) => {
+        e.preventDefault();
+        connection()
+          .recolor(color)
+          .then(() => setError(""))
+          .catch((err: Error) => setError(`Couldn't change your colour: ${err.message}`));
+      }}
+    >
+      <label for="setting-color-input">Your colour</label>
+      <div class="row">
+        <Avatar member={store.me ? { ...store.me, color } : null} size={28} />
+        <input id="setting-color-input" type="color" value={color} onInput={(e) => setColor((e.target as HTMLInputElement).value)} />
+        <button class="primary" type="submit" disabled={color.toLowerCase() === mine.toLowerCase()}>
+          Save colour
+        </button>
+      </div>
+      <p class="muted">Your avatar and the ring others see around it on the board.</p>
+      {error && (
+        <p class="danger" role="alert">
+          {error}
+        </p>
+      )}
     </form>
   );
 }
@@ -84,6 +132,7 @@ export function SettingsPage() {
     <section class="settings-page" aria-labelledby="settings-title">
       <h1 id="settings-title">Settings</h1>
       <NameSetting />
+      <ColorSetting />
       <Choice<Theme>
         legend="Theme"
         name="theme"
