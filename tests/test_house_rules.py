@@ -39,3 +39,10 @@ def test_server_names_no_desktop_module() -> None:
 def test_the_check_sees_a_module_named_for_importlib() -> None:
     tree = ast.parse('DESKTOP = "app.main"\nimportlib.import_module(DESKTOP)\nx = "apply"\n')
     assert _module_names(tree) == ["app.main"]
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test files by their base name (the test folders are not packages): two
+    files of one name in two folders stop the whole run at collection."""
+    names = [p.name for p in (SERVER.parent / "tests").rglob("test_*.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
