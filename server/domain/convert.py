@@ -7,6 +7,7 @@ import json
 from google.protobuf.timestamp_pb2 import Timestamp
 from tandem.v1 import entities_pb2
 
+from server.domain import columns
 from server.storage.models import CommentRow, MemberRow, ProjectRow, SprintRow, TaskRow
 
 Status = entities_pb2.TaskStatus
@@ -32,6 +33,7 @@ def project(row: ProjectRow) -> entities_pb2.Project:
         version=row.version,
         create_time=ts(row.created_at),
         update_time=ts(row.updated_at),
+        columns=columns.decode(row.columns),
     )
 
 
@@ -50,6 +52,7 @@ def task(row: TaskRow, project_key: str) -> entities_pb2.Task:
         sprint_id=row.sprint_id or "",
         parent_task_id=row.parent_task_id or "",
         rank=row.rank,
+        column_id=row.column_id,
         version=row.version,
         create_time=ts(row.created_at),
         update_time=ts(row.updated_at),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tandem.v1 import api_pb2, entities_pb2, websocket_pb2
 
-from server.domain import comments, members, projects, sprints, tasks
+from server.domain import attachments, comments, members, projects, sprints, tasks
 from server.domain.changelog import epoch
 from server.domain.tasks import TaskFilter
 from server.storage.database import Store
@@ -42,6 +42,12 @@ class BoardReads:
     def get_sprint(self, sprint_id: str) -> entities_pb2.Sprint:
         return sprints.get(sprint_id)
 
+    def list_attachments(self, task_id: str) -> list[entities_pb2.Attachment]:
+        return attachments.list_for_task(task_id)
+
+    def get_attachment(self, attachment_id: str) -> entities_pb2.Attachment:
+        return attachments.get(attachment_id)
+
     def list_members(self) -> list[entities_pb2.Member]:
         return members.list_all()
 
@@ -58,4 +64,5 @@ class BoardReads:
                 tasks=tasks.all_in_project(project_id, project.key),
                 sprints=sprints.list_for(project_id),
                 members=members.in_project(project_id),
+                attachments=attachments.in_project(project_id),
             )

@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
 
 from server.command_table import COMMAND_TABLE, kind_of
-from server.domain import comments, projects, sprints, tasks
+from server.domain import attachments, comments, projects, sprints, tasks, workflow
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.tx import Tx
 
@@ -40,6 +40,9 @@ _HANDLERS: dict[str, Run] = {
     "update_sprint": sprints.update,
     "start_sprint": sprints.start,
     "complete_sprint": sprints.complete,
+    "update_workflow": workflow.update,
+    "add_attachment": attachments.add,
+    "remove_attachment": attachments.remove,
 }
 
 

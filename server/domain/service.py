@@ -11,7 +11,9 @@ storage failures may be retried ``storage_errors``'; reads are in ``reads`` and
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +23,7 @@ import peewee as pw
 from google.protobuf.message import Message
 from tandem.v1 import entities_pb2, websocket_pb2
 
+from server import paths
 from server.config import ServerConfig
 from server.domain import idempotency, members, registry, storage_errors, validate
 from server.domain.actor import Actor
@@ -31,6 +34,7 @@ from server.domain.group_commit import CommandRequest, GroupCommit, Outcome
 from server.domain.reads import BoardReads
 from server.domain.tasks import TaskFilter
 from server.domain.tx import Tx
+from server.storage.blobs import BlobStore
 from server.storage.database import Store
 
 log = logging.getLogger(__name__)
@@ -79,8 +83,11 @@ class Domain(BoardReads, ChangeLog):
         *,
         history_limit: int = 10_000,
         clock: Callable[[], int] = _now_micros,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.store = store
+        # Attachment content: the data folder's attachments/, beside the database.
+        self.blobs = blobs or BlobStore(paths.attachments_dir(store.path.parent))
         self.sink = EventSink()
         self.history_limit = history_limit
         self._clock = clock
@@ -185,7 +192,9 @@ class Domain(BoardReads, ChangeLog):
         fingerprint: bytes,
     ) -> tuple[websocket_pb2.Ack, Tx]:
         actor = request.actor
-        tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit)
+        tx = Tx(
+            actor=actor, now=self._clock(), history_limit=self.history_limit, blobs=self.blobs
+        )
         if command.mutates and not actor.can_edit:
             raise DomainError(
                 ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
@@ -243,13 +252,35 @@ class Domain(BoardReads, ChangeLog):
         return member
 
     def backup(self, dest: Path) -> Path:
-        return self.store.backup(dest)
+        """An online backup of the database to ``dest``, with the attachments it refers to
+        in ``attachments/`` beside it (shared by every backup in that folder: content never
+        changes under its name, so each file is copied once)."""
+        self.store.backup(dest)
+        self._backup_attachments(dest)
+        return dest
 
     async def backup_async(self, dest: Path) -> Path:
-        return await self.store.call(self.store.backup, dest)
+        await self.store.call(self.store.backup, dest)
+        # Copying files is no work for the database thread.
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._backup_attachments, dest)
+        return dest
+
+    def _backup_attachments(self, dest: Path) -> None:
+        conn = sqlite3.connect(dest)
+        try:
+            shas = [r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM attachment")]
+        finally:
+            conn.close()
+        self.blobs.copy_to(BlobStore(backup_attachments_dir(dest)), shas)
 
     def close(self) -> None:
         self.store.close()
+
+
+def backup_attachments_dir(backup: Path) -> Path:
+    """Where the attachments of a database backup are: ``attachments/`` beside it."""
+    return paths.attachments_dir(backup.parent)
 
 
 def open_domain(config: ServerConfig) -> Domain:

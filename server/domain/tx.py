@@ -14,6 +14,7 @@ from server.domain import rows
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode, invalid, not_found
 from server.domain.events import CommittedEvent
+from server.storage.blobs import BlobStore
 from server.storage.models import EventRow, LogHeadRow
 
 
@@ -24,6 +25,9 @@ class Tx:
     now: int
     history_limit: int
     events: list[CommittedEvent] = field(default_factory=list)
+    # Attachment content, for the commands that refer to it (None: no store, as in tools
+    # that open the database alone).
+    blobs: BlobStore | None = None
 
     def start_log(self, project_id: str) -> None:
         LogHeadRow.insert(project_id=project_id, head_seq=0, floor_seq=0).execute()

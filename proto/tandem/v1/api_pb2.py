@@ -27,7 +27,7 @@ from tandem.v1 import errors_pb2 as tandem_dot_v1_dot_errors__pb2
 from tandem.v1 import websocket_pb2 as tandem_dot_v1_dot_websocket__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13tandem/v1/api.proto\x12\ttandem.v1\x1a\x18tandem/v1/entities.proto\x1a\x16tandem/v1/errors.proto\x1a\x19tandem/v1/websocket.proto\"1\n\x0eHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"0\n\rErrorResponse\x12\x1f\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x10.tandem.v1.Error\"<\n\x14ListProjectsResponse\x12$\n\x08projects\x18\x01 \x03(\x0b\x32\x12.tandem.v1.Project\"`\n\x11ListTasksResponse\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.tandem.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"<\n\x14ListCommentsResponse\x12$\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x12.tandem.v1.Comment\"9\n\x13ListSprintsResponse\x12\"\n\x07sprints\x18\x01 \x03(\x0b\x32\x11.tandem.v1.Sprint\"9\n\x13ListMembersResponse\x12\"\n\x07members\x18\x01 \x03(\x0b\x32\x11.tandem.v1.Member\"\x93\x01\n\x12ListEventsResponse\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12+\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x1b.tandem.v1.WebSocketMessage\x12\x14\n\x08head_seq\x18\x04 \x01(\x03\x42\x02\x30\x02\x12\x17\n\x0fresync_required\x18\x05 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13tandem/v1/api.proto\x12\ttandem.v1\x1a\x18tandem/v1/entities.proto\x1a\x16tandem/v1/errors.proto\x1a\x19tandem/v1/websocket.proto\"1\n\x0eHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"0\n\rErrorResponse\x12\x1f\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x10.tandem.v1.Error\"<\n\x14ListProjectsResponse\x12$\n\x08projects\x18\x01 \x03(\x0b\x32\x12.tandem.v1.Project\"`\n\x11ListTasksResponse\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.tandem.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"<\n\x14ListCommentsResponse\x12$\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x12.tandem.v1.Comment\"9\n\x13ListSprintsResponse\x12\"\n\x07sprints\x18\x01 \x03(\x0b\x32\x11.tandem.v1.Sprint\"9\n\x13ListMembersResponse\x12\"\n\x07members\x18\x01 \x03(\x0b\x32\x11.tandem.v1.Member\"\x93\x01\n\x12ListEventsResponse\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12+\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x1b.tandem.v1.WebSocketMessage\x12\x14\n\x08head_seq\x18\x04 \x01(\x03\x42\x02\x30\x02\x12\x17\n\x0fresync_required\x18\x05 \x01(\x08\"E\n\x17ListAttachmentsResponse\x12*\n\x0b\x61ttachments\x18\x01 \x03(\x0b\x32\x15.tandem.v1.Attachmentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,4 +52,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMEMBERSRESPONSE']._serialized_end=550
   _globals['_LISTEVENTSRESPONSE']._serialized_start=553
   _globals['_LISTEVENTSRESPONSE']._serialized_end=700
+  _globals['_LISTATTACHMENTSRESPONSE']._serialized_start=702
+  _globals['_LISTATTACHMENTSRESPONSE']._serialized_end=771
 # @@protoc_insertion_point(module_scope)

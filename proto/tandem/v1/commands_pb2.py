@@ -26,7 +26,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from tandem.v1 import entities_pb2 as tandem_dot_v1_dot_entities__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tandem/v1/commands.proto\x12\ttandem.v1\x1a google/protobuf/field_mask.proto\x1a\x18tandem/v1/entities.proto\"_\n\x05Hello\x12\x13\n\x0b\x63lient_name\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x18\n\x10protocol_version\x18\x03 \x01(\x05\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"\x94\x01\n\x07Welcome\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12\x18\n\x10protocol_version\x18\x02 \x01(\x05\x12!\n\x06member\x18\x03 \x01(\x0b\x32\x11.tandem.v1.Member\x12\x15\n\rconnection_id\x18\x04 \x01(\t\x12\x1d\n\x15heartbeat_interval_ms\x18\x05 \x01(\x05\"k\n\tSubscribe\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x1a\n\tsince_seq\x18\x02 \x01(\x03\x42\x02\x30\x02H\x00\x88\x01\x01\x12\r\n\x05\x65poch\x18\x03 \x01(\t\x12\x11\n\tsprint_id\x18\x04 \x01(\tB\x0c\n\n_since_seq\"&\n\x0bUnsubscribe\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\"4\n\rCreateProject\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.tandem.v1.Project\"\x93\x01\n\rUpdateProject\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x42\x02\x30\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12#\n\x07project\x18\x04 \x01(\x0b\x32\x12.tandem.v1.Project\"#\n\rDeleteProject\x12\x12\n\nproject_id\x18\x01 \x01(\t\"?\n\nCreateTask\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x1d\n\x04task\x18\x02 \x01(\x0b\x32\x0f.tandem.v1.Task\"\x87\x01\n\nUpdateTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x42\x02\x30\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x1d\n\x04task\x18\x04 \x01(\x0b\x32\x0f.tandem.v1.Task\"\x8b\x01\n\x08MoveTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x42\x02\x30\x02\x12%\n\x06status\x18\x03 \x01(\x0e\x32\x15.tandem.v1.TaskStatus\x12\x15\n\rafter_task_id\x18\x04 \x01(\t\x12\x16\n\x0e\x62\x65\x66ore_task_id\x18\x05 \x01(\t\"\x1d\n\nDeleteTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"?\n\nAddComment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x12\n\ncomment_id\x18\x03 \x01(\t\"I\n\x0b\x45\x64itComment\x12\x12\n\ncomment_id\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x03 \x01(\x03\x42\x02\x30\x02\"#\n\rDeleteComment\x12\x12\n\ncomment_id\x18\x01 \x01(\t\"\x1f\n\x0cListComments\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"E\n\x0c\x43reateSprint\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12!\n\x06sprint\x18\x02 \x01(\x0b\x32\x11.tandem.v1.Sprint\"\x8f\x01\n\x0cUpdateSprint\x12\x11\n\tsprint_id\x18\x01 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x42\x02\x30\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12!\n\x06sprint\x18\x04 \x01(\x0b\x32\x11.tandem.v1.Sprint\" \n\x0bStartSprint\x12\x11\n\tsprint_id\x18\x01 \x01(\t\"I\n\x0e\x43ompleteSprint\x12\x11\n\tsprint_id\x18\x01 \x01(\t\x12$\n\x1cmove_open_tasks_to_sprint_id\x18\x02 \x01(\t\"\x87\x01\n\x0eUpdatePresence\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x19\n\x11viewing_sprint_id\x18\x02 \x01(\t\x12\x17\n\x0fviewing_task_id\x18\x03 \x01(\t\x12\x15\n\rediting_field\x18\x04 \x01(\t\x12\x16\n\x0etyping_comment\x18\x05 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tandem/v1/commands.proto\x12\ttandem.v1\x1a google/protobuf/field_mask.proto\x1a\x18tandem/v1/entities.proto\"_\n\x05Hello\x12\x13\n\x0b\x63lient_name\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x18\n\x10protocol_version\x18\x03 \x01(\x05\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"\x94\x01\n\x07Welcome\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12\x18\n\x10protocol_version\x18\x02 \x01(\x05\x12!\n\x06member\x18\x03 \x01(\x0b\x32\x11.tandem.v1.Member\x12\x15\n\rconnection_id\x18\x04 \x01(\t\x12\x1d\n\x15heartbeat_interval_ms\x18\x05 \x01(\x05\"k\n\tSubscribe\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x1a\n\tsince_seq\x18\x02 \x01(\x03\x42\x02\x30\x02H\x00\x88\x01\x01\x12\r\n\x05\x65poch\x18\x03 \x01(\t\x12\x11\n\tsprint_id\x18\x04 \x01(\tB\x0c\n\n_since_seq\"&\n\x0bUnsubscribe\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\"4\n\rCreateProject\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.tandem.v1.Project\"\x93\x01\n\rUpdateProject\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x42\x02\x30\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12#\n\x07project\x18\x04 \x01(\x0b\x32\x12.tandem.v1.Project\"#\n\rDeleteProject\x12\x12\n\nproject_id\x18\x01 \x01(\t\"?\n\nCreateTask\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x1d\n\x04task\x18\x02 \x01(\x0b\x32\x0f.tandem.v1.Task\"\x87\x01\n\nUpdateTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x42\x02\x30\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x1d\n\x04task\x18\x04 \x01(\x0b\x32\x0f.tandem.v1.Task\"\x9f\x01\n\x08MoveTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x42\x02\x30\x02\x12%\n\x06status\x18\x03 \x01(\x0e\x32\x15.tandem.v1.TaskStatus\x12\x15\n\rafter_task_id\x18\x04 \x01(\t\x12\x16\n\x0e\x62\x65\x66ore_task_id\x18\x05 \x01(\t\x12\x12\n\tcolumn_id\x18\xf0\x01 \x01(\t\"\x1d\n\nDeleteTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"?\n\nAddComment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x12\n\ncomment_id\x18\x03 \x01(\t\"I\n\x0b\x45\x64itComment\x12\x12\n\ncomment_id\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x03 \x01(\x03\x42\x02\x30\x02\"#\n\rDeleteComment\x12\x12\n\ncomment_id\x18\x01 \x01(\t\"\x1f\n\x0cListComments\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"E\n\x0c\x43reateSprint\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12!\n\x06sprint\x18\x02 \x01(\x0b\x32\x11.tandem.v1.Sprint\"\x8f\x01\n\x0cUpdateSprint\x12\x11\n\tsprint_id\x18\x01 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x42\x02\x30\x02\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12!\n\x06sprint\x18\x04 \x01(\x0b\x32\x11.tandem.v1.Sprint\" \n\x0bStartSprint\x12\x11\n\tsprint_id\x18\x01 \x01(\t\"I\n\x0e\x43ompleteSprint\x12\x11\n\tsprint_id\x18\x01 \x01(\t\x12$\n\x1cmove_open_tasks_to_sprint_id\x18\x02 \x01(\t\"\x87\x01\n\x0eUpdatePresence\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x19\n\x11viewing_sprint_id\x18\x02 \x01(\t\x12\x17\n\x0fviewing_task_id\x18\x03 \x01(\t\x12\x15\n\rediting_field\x18\x04 \x01(\t\x12\x16\n\x0etyping_comment\x18\x05 \x01(\x08\"j\n\x0eUpdateWorkflow\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x18\n\x0c\x62\x61se_version\x18\x02 \x01(\x03\x42\x02\x30\x02\x12*\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x19.tandem.v1.WorkflowColumn\"i\n\rAddAttachment\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ncomment_id\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x15\n\rattachment_id\x18\x05 \x01(\t\")\n\x10RemoveAttachment\x12\x15\n\rattachment_id\x18\x01 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +45,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EDITCOMMENT'].fields_by_name['base_version']._serialized_options = b'0\002'
   _globals['_UPDATESPRINT'].fields_by_name['base_version']._loaded_options = None
   _globals['_UPDATESPRINT'].fields_by_name['base_version']._serialized_options = b'0\002'
+  _globals['_UPDATEWORKFLOW'].fields_by_name['base_version']._loaded_options = None
+  _globals['_UPDATEWORKFLOW'].fields_by_name['base_version']._serialized_options = b'0\002'
   _globals['_HELLO']._serialized_start=99
   _globals['_HELLO']._serialized_end=194
   _globals['_WELCOME']._serialized_start=197
@@ -64,25 +66,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATETASK']._serialized_start=803
   _globals['_UPDATETASK']._serialized_end=938
   _globals['_MOVETASK']._serialized_start=941
-  _globals['_MOVETASK']._serialized_end=1080
-  _globals['_DELETETASK']._serialized_start=1082
-  _globals['_DELETETASK']._serialized_end=1111
-  _globals['_ADDCOMMENT']._serialized_start=1113
-  _globals['_ADDCOMMENT']._serialized_end=1176
-  _globals['_EDITCOMMENT']._serialized_start=1178
-  _globals['_EDITCOMMENT']._serialized_end=1251
-  _globals['_DELETECOMMENT']._serialized_start=1253
-  _globals['_DELETECOMMENT']._serialized_end=1288
-  _globals['_LISTCOMMENTS']._serialized_start=1290
-  _globals['_LISTCOMMENTS']._serialized_end=1321
-  _globals['_CREATESPRINT']._serialized_start=1323
-  _globals['_CREATESPRINT']._serialized_end=1392
-  _globals['_UPDATESPRINT']._serialized_start=1395
-  _globals['_UPDATESPRINT']._serialized_end=1538
-  _globals['_STARTSPRINT']._serialized_start=1540
-  _globals['_STARTSPRINT']._serialized_end=1572
-  _globals['_COMPLETESPRINT']._serialized_start=1574
-  _globals['_COMPLETESPRINT']._serialized_end=1647
-  _globals['_UPDATEPRESENCE']._serialized_start=1650
-  _globals['_UPDATEPRESENCE']._serialized_end=1785
+  _globals['_MOVETASK']._serialized_end=1100
+  _globals['_DELETETASK']._serialized_start=1102
+  _globals['_DELETETASK']._serialized_end=1131
+  _globals['_ADDCOMMENT']._serialized_start=1133
+  _globals['_ADDCOMMENT']._serialized_end=1196
+  _globals['_EDITCOMMENT']._serialized_start=1198
+  _globals['_EDITCOMMENT']._serialized_end=1271
+  _globals['_DELETECOMMENT']._serialized_start=1273
+  _globals['_DELETECOMMENT']._serialized_end=1308
+  _globals['_LISTCOMMENTS']._serialized_start=1310
+  _globals['_LISTCOMMENTS']._serialized_end=1341
+  _globals['_CREATESPRINT']._serialized_start=1343
+  _globals['_CREATESPRINT']._serialized_end=1412
+  _globals['_UPDATESPRINT']._serialized_start=1415
+  _globals['_UPDATESPRINT']._serialized_end=1558
+  _globals['_STARTSPRINT']._serialized_start=1560
+  _globals['_STARTSPRINT']._serialized_end=1592
+  _globals['_COMPLETESPRINT']._serialized_start=1594
+  _globals['_COMPLETESPRINT']._serialized_end=1667
+  _globals['_UPDATEPRESENCE']._serialized_start=1670
+  _globals['_UPDATEPRESENCE']._serialized_end=1805
+  _globals['_UPDATEWORKFLOW']._serialized_start=1807
+  _globals['_UPDATEWORKFLOW']._serialized_end=1913
+  _globals['_ADDATTACHMENT']._serialized_start=1915
+  _globals['_ADDATTACHMENT']._serialized_end=2020
+  _globals['_REMOVEATTACHMENT']._serialized_start=2022
+  _globals['_REMOVEATTACHMENT']._serialized_end=2063
 # @@protoc_insertion_point(module_scope)

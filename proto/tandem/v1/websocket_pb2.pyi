@@ -41,6 +41,8 @@ class WebSocketMessage(_message.Message):
     COMMENT_DELETED_FIELD_NUMBER: _builtins.int
     SPRINT_DELETED_FIELD_NUMBER: _builtins.int
     PRESENCE_DIFF_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_ADDED_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_REMOVED_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     RESYNC_REQUIRED_FIELD_NUMBER: _builtins.int
     ACK_FIELD_NUMBER: _builtins.int
@@ -64,6 +66,9 @@ class WebSocketMessage(_message.Message):
     UPDATE_PROJECT_FIELD_NUMBER: _builtins.int
     DELETE_PROJECT_FIELD_NUMBER: _builtins.int
     UPDATE_PRESENCE_FIELD_NUMBER: _builtins.int
+    UPDATE_WORKFLOW_FIELD_NUMBER: _builtins.int
+    ADD_ATTACHMENT_FIELD_NUMBER: _builtins.int
+    REMOVE_ATTACHMENT_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Set by the client on commands; the server's Ack or Reject carries the
     same id. Events carry an empty id.
@@ -96,6 +101,10 @@ class WebSocketMessage(_message.Message):
     def presence_diff(self) -> _events_pb2.PresenceDiff:
         """Presence, batched per project and tick (user_presence is no longer sent)."""
 
+    @_builtins.property
+    def attachment_added(self) -> _events_pb2.AttachmentAdded: ...
+    @_builtins.property
+    def attachment_removed(self) -> _events_pb2.AttachmentRemoved: ...
     @_builtins.property
     def snapshot(self) -> Global___Snapshot:
         """Other server-to-client messages."""
@@ -149,6 +158,12 @@ class WebSocketMessage(_message.Message):
     def delete_project(self) -> _commands_pb2.DeleteProject: ...
     @_builtins.property
     def update_presence(self) -> _commands_pb2.UpdatePresence: ...
+    @_builtins.property
+    def update_workflow(self) -> _commands_pb2.UpdateWorkflow: ...
+    @_builtins.property
+    def add_attachment(self) -> _commands_pb2.AddAttachment: ...
+    @_builtins.property
+    def remove_attachment(self) -> _commands_pb2.RemoveAttachment: ...
     def __init__(
         self,
         *,
@@ -165,6 +180,8 @@ class WebSocketMessage(_message.Message):
         comment_deleted: _events_pb2.CommentDeleted | None = ...,
         sprint_deleted: _events_pb2.SprintDeleted | None = ...,
         presence_diff: _events_pb2.PresenceDiff | None = ...,
+        attachment_added: _events_pb2.AttachmentAdded | None = ...,
+        attachment_removed: _events_pb2.AttachmentRemoved | None = ...,
         snapshot: Global___Snapshot | None = ...,
         resync_required: Global___ResyncRequired | None = ...,
         ack: Global___Ack | None = ...,
@@ -188,12 +205,15 @@ class WebSocketMessage(_message.Message):
         update_project: _commands_pb2.UpdateProject | None = ...,
         delete_project: _commands_pb2.DeleteProject | None = ...,
         update_presence: _commands_pb2.UpdatePresence | None = ...,
+        update_workflow: _commands_pb2.UpdateWorkflow | None = ...,
+        add_attachment: _commands_pb2.AddAttachment | None = ...,
+        remove_attachment: _commands_pb2.RemoveAttachment | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_attachment", b"add_attachment", "add_comment", b"add_comment", "attachment_added", b"attachment_added", "attachment_removed", b"attachment_removed", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "remove_attachment", b"remove_attachment", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "update_workflow", b"update_workflow", "user_presence", b"user_presence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_attachment", b"add_attachment", "add_comment", b"add_comment", "attachment_added", b"attachment_added", "attachment_removed", b"attachment_removed", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "remove_attachment", b"remove_attachment", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "update_workflow", b"update_workflow", "user_presence", b"user_presence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "attachment_added", "attachment_removed", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "update_workflow", "add_attachment", "remove_attachment"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -215,6 +235,7 @@ class Ack(_message.Message):
     PROJECT_FIELD_NUMBER: _builtins.int
     COMMENTS_FIELD_NUMBER: _builtins.int
     SUBSCRIBED_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """The change-log position of the resulting event; 0 when the command
     changed nothing in the log (hello, subscribe, presence).
@@ -233,6 +254,8 @@ class Ack(_message.Message):
     def comments(self) -> Global___CommentList: ...
     @_builtins.property
     def subscribed(self) -> Global___SubscribeResult: ...
+    @_builtins.property
+    def attachment(self) -> _entities_pb2.Attachment: ...
     def __init__(
         self,
         *,
@@ -244,12 +267,13 @@ class Ack(_message.Message):
         project: _entities_pb2.Project | None = ...,
         comments: Global___CommentList | None = ...,
         subscribed: Global___SubscribeResult | None = ...,
+        attachment: _entities_pb2.Attachment | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment", "comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment", "comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "attachment"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
@@ -341,6 +365,7 @@ class Snapshot(_message.Message):
     SPRINTS_FIELD_NUMBER: _builtins.int
     MEMBERS_FIELD_NUMBER: _builtins.int
     PRESENCE_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
     seq: _builtins.int
     epoch: _builtins.str
@@ -354,6 +379,10 @@ class Snapshot(_message.Message):
     def members(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Member]: ...
     @_builtins.property
     def presence(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.UserPresence]: ...
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Attachment]:
+        """Every attachment of the project's tasks and comments."""
+
     def __init__(
         self,
         *,
@@ -365,10 +394,11 @@ class Snapshot(_message.Message):
         sprints: _abc.Iterable[_entities_pb2.Sprint] | None = ...,
         members: _abc.Iterable[_entities_pb2.Member] | None = ...,
         presence: _abc.Iterable[_events_pb2.UserPresence] | None = ...,
+        attachments: _abc.Iterable[_entities_pb2.Attachment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "members", b"members", "presence", b"presence", "project", b"project", "project_id", b"project_id", "seq", b"seq", "sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "epoch", b"epoch", "members", b"members", "presence", b"presence", "project", b"project", "project_id", b"project_id", "seq", b"seq", "sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
