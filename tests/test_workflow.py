@@ -46,7 +46,14 @@ async def test_rename_reorder_hide_and_add_then_move_a_task_into_the_new_column(
     changed = await _workflow(api, pid, new_order, project["version"])
     assert changed.status == 200, changed.json
     got = changed.json["columns"]
-    assert [c["name"] for c in got] == ["Ready", "Backlog", "In progress", "In review", "QA", "Done"]
+    assert [c["name"] for c in got] == [
+        "Ready",
+        "Backlog",
+        "In progress",
+        "In review",
+        "QA",
+        "Done",
+    ]
     assert got[1]["hidden"] is True
     qa_id = got[4]["id"]
     assert qa_id and qa_id not in DEFAULT_IDS

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.api.attachments import ATTACHMENT_OPERATIONS
 from server.api.commands import COMMAND_OPERATIONS
 from server.api.operation import Operation, endpoint
 from server.api.polls import setup_polls
 from server.api.reads import READ_OPERATIONS
 
 #: Every operation of the REST API.
-OPERATIONS: tuple[Operation, ...] = (*READ_OPERATIONS, *COMMAND_OPERATIONS)
+OPERATIONS: tuple[Operation, ...] = (
+    *READ_OPERATIONS,
+    *COMMAND_OPERATIONS,
+    *ATTACHMENT_OPERATIONS,
+)
 
 
 def add_routes(app: web.Application) -> None:

@@ -77,7 +77,9 @@ def in_project(project_id: str) -> list[entities_pb2.Attachment]:
     return [to_proto(r) for r in query.order_by(AttachmentRow.created_at, AttachmentRow.id)]
 
 
-def files_of_project(project_id: str, blobs: BlobStore) -> list[tuple[entities_pb2.Attachment, Path]]:
+def files_of_project(
+    project_id: str, blobs: BlobStore
+) -> list[tuple[entities_pb2.Attachment, Path]]:
     """A project's attachments with the file holding each one's content (for exports: the
     same content attached twice is one file, listed twice). Content missing from the store
     (a data folder copied without its attachments/) is left out."""

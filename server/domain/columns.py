@@ -113,7 +113,11 @@ def checked(given: Sequence[Column]) -> list[Column]:
         ids.add(column_id)
         names.add(name.casefold())
         out.append(Column(id=column_id, name=name, category=column.category, hidden=column.hidden))
-    missing = [Status.Name(s) for s in CATEGORIES if not any(c.category == s for c in out)]
+    missing = [
+        Status.Name(Status.ValueType(s))
+        for s in CATEGORIES
+        if not any(c.category == s for c in out)
+    ]
     if missing:
         raise invalid("columns", f"every status needs a column; none for {', '.join(missing)}")
     return out

@@ -192,9 +192,7 @@ class Domain(BoardReads, ChangeLog):
         fingerprint: bytes,
     ) -> tuple[websocket_pb2.Ack, Tx]:
         actor = request.actor
-        tx = Tx(
-            actor=actor, now=self._clock(), history_limit=self.history_limit, blobs=self.blobs
-        )
+        tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit, blobs=self.blobs)
         if command.mutates and not actor.can_edit:
             raise DomainError(
                 ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"

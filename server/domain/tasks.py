@@ -115,7 +115,7 @@ def _labels(t: entities_pb2.Task, project_id: str, task_id: str) -> str:
     return json.dumps([known.get(label.lower(), label) for label in wanted])
 
 
-def _column(t: entities_pb2.Task, project_id: str, _self: str) -> str:
+def _column(t: entities_pb2.Task | commands_pb2.MoveTask, project_id: str, _self: str) -> str:
     if t.column_id:
         columns.find(columns.decode(projects.row(project_id).columns), t.column_id)
     return t.column_id
@@ -124,7 +124,7 @@ def _column(t: entities_pb2.Task, project_id: str, _self: str) -> str:
 def _settle(project_id: str, values: dict[str, Any], current: TaskRow | None = None) -> None:
     """Keep status the category of the task's column: a column named sets the status; a
     status set alone puts the task in the first column of that status."""
-    if "column_id" in values and values["column_id"]:
+    if values.get("column_id"):
         workflow = columns.decode(projects.row(project_id).columns)
         values["status"] = int(columns.find(workflow, values["column_id"]).category)
         values["column_id"] = columns.stored_id(workflow, values["column_id"])

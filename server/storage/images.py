@@ -60,9 +60,10 @@ def inspect(path: Path, thumbnail: Path) -> Kind:
                     return FILE
                 kind = Kind(INLINE_IMAGE_TYPES[image.format or ""], width, height)
                 if not thumbnail.exists():
-                    image.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                    # thumbnail() decodes a JPEG at a reduced scale (draft) and shrinks in
+                    # place; the colour conversion then works on the small copy only.
+                    image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
                     small = image.convert("RGBA")
-                    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
                     private.private_dir(thumbnail.parent)
                     temp = thumbnail.with_suffix(".part")
                     small.save(temp, format="PNG")
