@@ -7,6 +7,7 @@
 import { batch, signal } from "@preact/signals";
 import {
   PresenceState,
+  type Attachment,
   type Comment,
   type Member,
   type Project,
@@ -37,6 +38,8 @@ export class ConfirmedBoard {
   /** By connection id: one person may have several tabs. */
   readonly presence = new Records<UserPresence>();
   readonly projects = new Records<Project>();
+  /** Files on tasks and comments; never edited, only added and removed. */
+  readonly attachments = new Records<Attachment>();
   /** Ids of entities deleted by a confirmed change: a late older event must not bring them back. */
   private readonly deleted = new Set<string>();
 
@@ -56,6 +59,7 @@ export class ConfirmedBoard {
       this.members.clear();
       this.comments.clear();
       this.presence.clear();
+      this.attachments.clear();
       this.deleted.clear();
     });
   }
@@ -74,6 +78,8 @@ export class ConfirmedBoard {
       for (const m of s.members) this.members.put(m.id, m);
       this.presence.clear();
       for (const p of s.presence) this.putPresence(p);
+      this.attachments.clear();
+      for (const a of s.attachments) this.attachments.put(a.id, a);
       this.deleted.clear();
     });
   }
@@ -94,6 +100,10 @@ export class ConfirmedBoard {
     records.delete(id);
     this.deleted.add(id);
     if (records === this.projects && id === this.projectId) this.projectSignal.value = null;
+  }
+
+  putAttachment(a: Attachment): void {
+    if (!this.deleted.has(a.id)) this.attachments.put(a.id, a);
   }
 
   putPresence(p: UserPresence): void {
@@ -150,4 +160,6 @@ const EVENTS: { [C in EventCase]?: (b: ConfirmedBoard, ev: EventValue<C>) => voi
   sprintDeleted: (b, ev) => b.drop(b.sprints, ev.sprintId),
   projectUpdated: (b, ev) => ev.project && b.put(b.projects, ev.project),
   projectDeleted: (b, ev) => b.drop(b.projects, ev.projectId),
+  attachmentAdded: (b, ev) => ev.attachment && b.putAttachment(ev.attachment),
+  attachmentRemoved: (b, ev) => b.drop(b.attachments, ev.attachmentId),
 };

@@ -18,6 +18,7 @@ import {
   SprintSchema,
   TaskSchema,
   type Ack,
+  type Attachment,
   type Comment,
   type Member,
   type Project,
@@ -27,6 +28,7 @@ import {
   type Task,
   type TaskStatus,
   type WebSocketMessage,
+  type WorkflowColumn,
 } from "../proto";
 import { envelope, verbOf, type PayloadInit } from "./commands";
 import { ConfirmedBoard, type EventOutcome } from "./confirmed";
@@ -36,6 +38,7 @@ import { Outbox, type KeyValueStorage, type OutboxEntry } from "./outbox";
 import { Draft, handlerOf, overlay, SPRINT_FIELDS, TASK_FIELDS, type BaseMaps, type SprintField, type TaskField } from "./overlay";
 import * as select from "./selectors";
 import { UndoStack, type UndoStep } from "./undo";
+import { columnsOf } from "./workflow";
 
 export type { Conflict } from "./conflicts";
 export type { EventOutcome } from "./confirmed";
@@ -63,6 +66,7 @@ export class BoardStore {
   readonly comments = this.board.comments;
   readonly presence = this.board.presence;
   readonly projects = this.board.projects;
+  readonly attachments = this.board.attachments;
   readonly outbox: Outbox;
   private readonly undoStack = new UndoStack();
   private readonly meSignal = signal<Member | null>(null);
@@ -159,6 +163,11 @@ export class BoardStore {
     const id = newId();
     this.noticesSignal.value = [...this.noticesSignal.peek(), { id, text, action }];
     return id;
+  }
+
+  /** A notice from elsewhere in the page (an upload's outcome, say). */
+  tell(text: string): string {
+    return this.notify(text);
   }
 
   dismissNotice(id: string): void {
@@ -283,6 +292,26 @@ export class BoardStore {
     return select.column(this.viewOf.tasks.value, status, filter);
   }
 
+  /** The board's columns as this person sees them (their own pending change included). */
+  columns(): readonly WorkflowColumn[] {
+    return columnsOf(this.viewOf.projects.value.get(this.projectId) ?? this.project);
+  }
+
+  /** Top-level tasks of one workflow column in board order. */
+  columnTasks(columnId: string, filter?: (t: Task) => boolean): Task[] {
+    return select.columnTasks(this.viewOf.tasks.value, this.columns(), columnId, filter);
+  }
+
+  /** A task's attachments, oldest first; one this person is removing is already gone. */
+  taskAttachments(taskId: string): Attachment[] {
+    return select.taskAttachments(this.attachments.view(), taskId).filter((a) => !this.outbox.hasEntity(a.id));
+  }
+
+  /** An attachment the upload answered with (its event may come before or after). */
+  putAttachment(a: Attachment): void {
+    this.board.putAttachment(a);
+  }
+
   subtasks(parentId: string): Task[] {
     return select.subtasks(this.viewOf.tasks.value, parentId);
   }
@@ -324,12 +353,13 @@ export class BoardStore {
   }
 
   /** Where a task sits in its column: the move that puts it back there. */
-  private placeOf(taskId: string): { status: TaskStatus; afterTaskId: string; beforeTaskId: string } | null {
+  private placeOf(taskId: string): { status: TaskStatus; columnId: string; afterTaskId: string; beforeTaskId: string } | null {
     const cur = this.task(taskId);
     if (!cur) return null;
-    const col = this.column(cur.status);
+    const columnId = select.placedIn(this.columns(), cur);
+    const col = this.columnTasks(columnId);
     const i = col.findIndex((t) => t.id === taskId);
-    return { status: cur.status, afterTaskId: col[i - 1]?.id ?? "", beforeTaskId: col[i + 1]?.id ?? "" };
+    return { status: cur.status, columnId, afterTaskId: col[i - 1]?.id ?? "", beforeTaskId: col[i + 1]?.id ?? "" };
   }
 
   /**
@@ -376,12 +406,13 @@ export class BoardStore {
     }, taskId, `editing ${this.nameOf(taskId)}`);
   }
 
-  /** Moves a task to status, between two neighbours of the target column ("" for an end). */
-  moveTask(taskId: string, status: TaskStatus, afterTaskId: string, beforeTaskId: string): void {
+  /** Moves a task to status (to the column columnId of it, when given), between two neighbours of
+   * the target column ("" for an end). */
+  moveTask(taskId: string, status: TaskStatus, afterTaskId: string, beforeTaskId: string, columnId = ""): void {
     const cur = this.task(taskId);
     if (!cur) return;
     const prev = this.placeOf(taskId);
-    this.enqueue({ case: "moveTask", value: { taskId, baseVersion: cur.version, status, afterTaskId, beforeTaskId } }, taskId);
+    this.enqueue({ case: "moveTask", value: { taskId, baseVersion: cur.version, status, afterTaskId, beforeTaskId, columnId } }, taskId);
     this.pushUndo(() => {
       const now = this.task(taskId);
       return now && prev ? { case: "moveTask", value: { taskId, baseVersion: now.version, ...prev } } : null;
@@ -478,6 +509,17 @@ export class BoardStore {
       projectId,
       projectId,
     );
+  }
+
+  /** Replaces the board's columns (renamed, reordered, hidden, added, removed, recategorised). */
+  updateWorkflow(columns: readonly WorkflowColumn[]): void {
+    const cur = this.viewOf.projects.value.get(this.projectId);
+    if (!cur) return;
+    this.enqueue({ case: "updateWorkflow", value: { projectId: cur.id, baseVersion: cur.version, columns: [...columns] } }, cur.id, cur.id);
+  }
+
+  removeAttachment(attachmentId: string): void {
+    this.enqueue({ case: "removeAttachment", value: { attachmentId } }, attachmentId);
   }
 
   deleteProject(projectId: string): void {
