@@ -373,3 +373,22 @@ async def test_backups_carry_the_attachments_and_exports_can_list_them(
         attachments.files_of_project, task["projectId"], server.app[DOMAIN].blobs
     )
     assert [(a.name, p.read_bytes()) for a, p in listed] == [("red.png", content)]
+
+
+async def test_content_nothing_refers_to_is_swept_at_start_once_old(
+    api: ApiClient, server: TandemServer, task: dict[str, Any], new_server: Any, tmp_path: Path
+) -> None:
+    kept = await upload(api, task["id"], b"kept", "kept.txt")
+    dropped = await upload(api, task["id"], png(8, 8), "dropped.png")
+    assert (await api.delete(f"/api/v1/attachments/{dropped.json['id']}")).status == 204
+    store = store_of(server)
+    old = 1_000_000_000.0  # 2001: far older than a day
+    for sha in (kept.json["sha256"], dropped.json["sha256"]):
+        os.utime(store.path(sha), (old, old))
+    fresh = store.put(b"uploaded a moment ago, its record on its way", LIMIT)
+    await server.close()
+    await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    assert store.has(kept.json["sha256"])
+    assert not store.has(dropped.json["sha256"])
+    assert not store.thumbnail_path(dropped.json["sha256"]).exists()
+    assert store.has(fresh)

@@ -36,6 +36,7 @@ from server.domain.tasks import TaskFilter
 from server.domain.tx import Tx
 from server.storage.blobs import BlobStore
 from server.storage.database import Store
+from server.storage.models import AttachmentRow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,6 +101,11 @@ class Domain(BoardReads, ChangeLog):
         with store.db.atomic():
             members.ensure_owner(clock())
             self._prune_applied_requests()
+            referenced = {a.sha256 for a in AttachmentRow.select(AttachmentRow.sha256)}
+        try:
+            self.blobs.sweep(referenced)
+        except OSError as exc:  # a read-only data folder: the files simply stay
+            log.warning("could not tidy the attachments folder: %s", exc)
 
     # ---- changes -------------------------------------------------------------------------
 

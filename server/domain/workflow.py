@@ -9,10 +9,10 @@ names it.
 
 from __future__ import annotations
 
-from tandem.v1 import commands_pb2, events_pb2, websocket_pb2
+from tandem.v1 import commands_pb2, websocket_pb2
 
-from server.domain import columns, convert, projects, tasks
-from server.domain.tx import Tx, merge
+from server.domain import columns, projects, tasks
+from server.domain.tx import Tx
 from server.storage.models import TaskRow
 
 
@@ -20,16 +20,9 @@ def update(tx: Tx, cmd: commands_pb2.UpdateWorkflow) -> websocket_pb2.Ack:
     project = projects.row(cmd.project_id)
     before = columns.decode(project.columns)
     after = columns.checked(list(cmd.columns))
-    values = {"columns": columns.encode(after)}
-    changed = merge(tx, project, values, cmd.base_version, lambda: convert.project(project))
-    result = convert.project(project)
-    if not changed:
-        return websocket_pb2.Ack(project=result)
-    event = events_pb2.ProjectUpdated(
-        project_id=project.id, project=result, actor_id=tx.actor.member_id
-    )
-    event.update_mask.paths.extend(changed)
-    seq = tx.emit(project.id, "project_updated", event)
+    ack = projects.apply(tx, project, {"columns": columns.encode(after)}, cmd.base_version)
+    if not ack.seq:
+        return ack
     kept = {c.id: c for c in after}
     for task in TaskRow.select().where(TaskRow.project_id == project.id).order_by(TaskRow.rank):
         was_in = columns.placed(before, task.status, task.column_id)
@@ -40,4 +33,4 @@ def update(tx: Tx, cmd: commands_pb2.UpdateWorkflow) -> websocket_pb2.Ack:
             status, column_id = task.status, ""
         if (status, column_id) != (task.status, task.column_id):
             tasks.apply(tx, task, {"status": status, "column_id": column_id}, 0)
-    return websocket_pb2.Ack(seq=seq, project=result)
+    return ack

@@ -16,7 +16,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -128,6 +129,30 @@ class BlobStore:
         writer = self.writer(limit)
         writer.write(data)
         return writer.commit()
+
+    def sweep(self, referenced: Collection[str], older_than: float = 24 * 3600) -> int:
+        """Delete content nothing refers to any more (and uploads cut short), once it is older
+        than ``older_than`` seconds, so an upload whose record is still on its way is kept.
+        Returns how many files went."""
+        if not self.root.is_dir():
+            return 0
+        cutoff = time.time() - older_than
+        gone = 0
+        for folder in self.root.iterdir():
+            if not folder.is_dir() or folder.name == "thumbnails":
+                continue
+            for path in folder.iterdir():
+                sha = path.name.split(".", 1)[0]
+                keep = folder.name != "tmp" and sha in referenced
+                try:
+                    if not keep and path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        if path.suffix == "" and folder.name != "tmp":
+                            self.thumbnail_path(sha).unlink(missing_ok=True)
+                            gone += 1
+                except (OSError, ValueError):
+                    continue
+        return gone
 
     def copy_to(self, dest: BlobStore, shas: Iterable[str]) -> int:
         """Copy the contents named (and their thumbnails) into ``dest``, skipping those it
