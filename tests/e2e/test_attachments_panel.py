@@ -49,7 +49,7 @@ def test_a_file_attached_in_one_browser_appears_in_the_other(
     for page in (ana, ben):
         files = page.get_by_test_id("attachment")
         expect(files).to_have_count(2)
-        expect(files.filter(has_text="screenshot.png")).to_contain_text("800×500")
+        expect(files.filter(has_text="screenshot.png")).to_contain_text("800\u00d7500")
         expect(files.filter(has_text="notes <script>.html")).to_contain_text("HTML")
     # The image shows as its thumbnail, really decoded by the browser.
     thumb = ben.get_by_test_id("attachment").filter(has_text="screenshot.png").locator("img")
@@ -71,7 +71,8 @@ def test_a_file_attached_in_one_browser_appears_in_the_other(
           const data = new DataTransfer();
           data.items.add(file);
           const box = document.querySelector('[aria-label="New comment"]');
-          box.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+          const paste = { clipboardData: data, bubbles: true, cancelable: true };
+          box.dispatchEvent(new ClipboardEvent("paste", paste));
         }""",
         list(png(40, 30, "orange")),
     )
