@@ -82,16 +82,16 @@ async def upload_attachment(call: Call) -> web.StreamResponse:
     request = call.request
     config = request.app[CONFIG]
     limit = config.max_attachment_bytes
+    # Refused before a byte of the body is read: a viewer, another body, a missing task, a
+    # body that says it is too large.
+    if not (await request_actor(request)).can_edit:
+        raise ApiError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board")
     if request.content_type != "multipart/form-data":
         raise ApiError(
             ErrorCode.ERROR_CODE_UNSUPPORTED,
             "upload a file as multipart/form-data, in a part named file",
             status=415,
         )
-    # Refused before a byte of the body is read: a viewer, a missing task, a body that says
-    # it is too large.
-    if not (await request_actor(request)).can_edit:
-        raise ApiError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board")
     task_id = call.path("taskId")
     await call.domain.read(call.domain.get_task, task_id)
     if request.content_length is not None and request.content_length > limit + CHUNK:
