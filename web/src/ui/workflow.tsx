@@ -25,6 +25,13 @@ export function showsQuickAdd(column: WorkflowColumn): boolean {
   return visibleColumns().find((c) => c.category === column.category)?.id === column.id;
 }
 
+/** The shown column after the task's own (the first after the last): where "s" moves it. */
+export function nextColumn(task: Task): WorkflowColumn | undefined {
+  const shown = visibleColumns();
+  const i = shown.findIndex((c) => c.id === placedIn(store.columns(), task));
+  return shown[(i + 1) % shown.length];
+}
+
 const editorOpen = signal(false);
 
 export function WorkflowButton() {
