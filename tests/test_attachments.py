@@ -21,7 +21,6 @@ from PIL import Image
 from tandem.v1 import commands_pb2
 
 from server.appkeys import DOMAIN
-from server.domain import attachments
 from server.storage.blobs import BlobStore
 from tests.api_client import ApiClient, ApiResponse
 from tests.fixtures import TandemServer
@@ -369,9 +368,8 @@ async def test_backups_carry_the_attachments_and_exports_can_list_them(
     finally:
         conn.close()
     # For export: every attachment of the project with the file holding its content.
-    listed = await server.app[DOMAIN].read(
-        attachments.files_of_project, task["projectId"], server.app[DOMAIN].blobs
-    )
+    domain = server.app[DOMAIN]
+    listed = await domain.read(domain.attachment_files, task["projectId"])
     assert [(a.name, p.read_bytes()) for a, p in listed] == [("red.png", content)]
 
 

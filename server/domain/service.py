@@ -25,7 +25,7 @@ from tandem.v1 import entities_pb2, websocket_pb2
 
 from server import paths
 from server.config import ServerConfig
-from server.domain import idempotency, members, registry, storage_errors, validate
+from server.domain import attachments, idempotency, members, registry, storage_errors, validate
 from server.domain.actor import Actor
 from server.domain.changelog import ChangeLog
 from server.domain.errors import DomainError, ErrorCode
@@ -254,6 +254,13 @@ class Domain(BoardReads, ChangeLog):
             self._local_members.clear()
         self._local_members[client_id] = _copy(member)
         return member
+
+    def attachment_files(self, project_id: str) -> list[tuple[entities_pb2.Attachment, Path]]:
+        """A project's attachments, each with the file holding its content, for exports
+        (run it as a read: ``await domain.read(domain.attachment_files, project_id)``). An
+        import puts each file's bytes in with ``blobs.put(data, limit)`` and records it with
+        the ``add_attachment`` command (its ``sha256`` is what ``put`` returns)."""
+        return attachments.files_of_project(project_id, self.blobs)
 
     def backup(self, dest: Path) -> Path:
         """An online backup of the database to ``dest``, with the attachments it refers to
