@@ -390,3 +390,31 @@ async def test_content_nothing_refers_to_is_swept_at_start_once_old(
     assert not store.has(dropped.json["sha256"])
     assert not store.thumbnail_path(dropped.json["sha256"]).exists()
     assert store.has(fresh)
+
+
+async def test_a_database_put_back_from_a_backup_gets_its_files_back(
+    api: ApiClient, server: TandemServer, task: dict[str, Any], new_server: Any, tmp_path: Path
+) -> None:
+    content = png(24, 24, "green")
+    made = await upload(api, task["id"], content, "green.png")
+    sha = made.json["sha256"]
+    backups = server.data_dir / "backups"
+    backup = await server.app[DOMAIN].backup_async(backups / "tandem-1.sqlite3")
+    # Removed, a day passes, and the next start sweeps the content away.
+    assert (await api.delete(f"/api/v1/attachments/{made.json['id']}")).status == 204
+    store = store_of(server)
+    os.utime(store.path(sha), (1_000_000_000.0, 1_000_000_000.0))
+    await server.close()
+    second = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    assert not store.has(sha)
+    await second.close()
+    # The owner puts the backup back by hand, as the damaged-database message says.
+    for suffix in ("", "-wal", "-shm"):
+        (server.data_dir / f"tandem.sqlite3{suffix}").unlink(missing_ok=True)
+    (server.data_dir / "tandem.sqlite3").write_bytes(backup.read_bytes())
+    third = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    assert store.path(sha).read_bytes() == content
+    async with aiohttp.ClientSession() as session:
+        again = ApiClient(third.url, session)
+        served = await again.get(f"/api/v1/attachments/{made.json['id']}/content")
+        assert served.status == 200 and served.raw == content

@@ -104,6 +104,12 @@ class Domain(BoardReads, ChangeLog):
             referenced = {a.sha256 for a in AttachmentRow.select(AttachmentRow.sha256)}
         try:
             self.blobs.sweep(referenced)
+            # A database put back from a backup may refer to content since swept from here:
+            # the backups folder has it.
+            missing = [sha for sha in referenced if not self.blobs.has(sha)]
+            if missing:
+                kept = BlobStore(paths.attachments_dir(paths.backups_dir(store.path.parent)))
+                kept.copy_to(self.blobs, missing)
         except OSError as exc:  # a read-only data folder: the files simply stay
             log.warning("could not tidy the attachments folder: %s", exc)
 
