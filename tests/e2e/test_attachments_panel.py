@@ -84,6 +84,8 @@ def test_a_file_attached_in_one_browser_appears_in_the_other(
     expect(comment_image).to_have_count(1)
     expect(comment_image).to_have_js_property("naturalWidth", 40)
     expect(ben.get_by_test_id("attachment")).to_have_count(3)
+    # The card on the board says how many files the task has.
+    expect(ben.get_by_test_id("card").locator(".card-files")).to_have_attribute("title", "3 files")
     shoot(ben, "attachments-panel")
     comment_image.scroll_into_view_if_needed()
     shoot(ben, "attachments-comment")

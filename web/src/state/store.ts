@@ -307,6 +307,17 @@ export class BoardStore {
     return select.taskAttachments(this.attachments.view(), taskId).filter((a) => !this.outbox.hasEntity(a.id));
   }
 
+  private readonly attachmentCounts = computed(() => {
+    const counts = new Map<string, number>();
+    for (const a of this.attachments.view().values()) counts.set(a.taskId, (counts.get(a.taskId) ?? 0) + 1);
+    return counts;
+  });
+
+  /** How many files a task has (for its card). */
+  attachmentCount(taskId: string): number {
+    return this.attachmentCounts.value.get(taskId) ?? 0;
+  }
+
   /** An attachment the upload answered with (its event may come before or after). */
   putAttachment(a: Attachment): void {
     this.board.putAttachment(a);

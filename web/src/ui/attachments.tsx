@@ -74,6 +74,21 @@ export function pasteIntoComment(e: ClipboardEvent, task: Task, insert: (text: s
   });
 }
 
+/** A card's file count (nothing when it has none). */
+export function CardFiles({ taskId }: { taskId: string }) {
+  const n = store.attachmentCount(taskId);
+  if (n === 0) return null;
+  return (
+    <span class="card-files" title={`${n} ${n === 1 ? "file" : "files"}`}>
+      <svg aria-hidden="true" viewBox="0 0 16 16" width="12" height="12">
+        <path d="M10.5 4.5 5.7 9.3a1.5 1.5 0 0 0 2.1 2.1l5-5a3 3 0 0 0-4.2-4.2l-5 5a4.5 4.5 0 0 0 6.4 6.4L14 9.6" />
+      </svg>
+      {n}
+      <span class="sr-only">{n === 1 ? " file" : " files"}</span>
+    </span>
+  );
+}
+
 export function Attachments({ task }: { task: Task }) {
   const files = store.taskAttachments(task.id);
   const [uploading, setUploading] = useState<string[]>([]);

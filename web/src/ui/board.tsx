@@ -10,6 +10,7 @@ import { connection, filters, go, quickAddStatus, route, selectedTask, store } f
 import { Avatar, othersWhere, PRIORITIES, priorityOf, focusOnMount } from "./common";
 import { DueDate } from "./due";
 import { HiddenColumns, quickAddColumn, showsQuickAdd, visibleColumns, WorkflowButton } from "./workflow";
+import { CardFiles } from "./attachments";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
   return taskMatcher(filters.value, store.me?.id ?? "");
@@ -74,6 +75,7 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
           ))}
         </span>
         <span class="spacer" />
+        <CardFiles taskId={task.id} />
         {task.dueDate && <DueDate date={task.dueDate} done={task.status === TaskStatus.DONE} />}
         {task.storyPoints !== undefined && (
           <span class="points" title="Story points">
