@@ -8,7 +8,7 @@ import { signal } from "@preact/signals";
 import { useState } from "preact/hooks";
 import { create, WorkflowColumnSchema, type Task, type TaskStatus, type WorkflowColumn } from "../proto";
 import { quickAddStatus, store } from "../app-context";
-import { missingCategories, placed as placedIn } from "../state/workflow";
+import { firstOf, missingCategories, placed as placedIn } from "../state/workflow";
 import { focusOnMount, STATUSES, statusName } from "./common";
 import "./workflow.css";
 
@@ -179,24 +179,27 @@ function WorkflowEditor({ onClose }: { onClose: () => void }) {
 }
 
 /** The task panel's "Status": the board's columns, each under its status; choosing one moves the
- * task to the end of that column. */
+ * task to the end of that column. The first column of each status has the status as its value
+ * (as the select had before workflows), any other "column:" and its id. */
 export function ColumnSelect({ task, disabled }: { task: Task; disabled: boolean }) {
   const columns = store.columns();
+  const valueOf = (c: WorkflowColumn) => (firstOf(columns, c.category) === c.id ? String(c.category) : `column:${c.id}`);
+  const current = columns.find((c) => c.id === placedIn(columns, task));
   return (
     <select
       aria-label="Status"
       disabled={disabled}
-      value={placedIn(columns, task)}
+      value={current ? valueOf(current) : String(task.status)}
       onChange={(e) => {
-        const id = (e.target as HTMLSelectElement).value;
-        const col = columns.find((c) => c.id === id);
+        const value = (e.target as HTMLSelectElement).value;
+        const col = columns.find((c) => valueOf(c) === value);
         if (!col) return;
-        const last = store.columnTasks(id).filter((t) => t.id !== task.id).at(-1);
-        store.moveTask(task.id, col.category, last?.id ?? "", "", id);
+        const last = store.columnTasks(col.id).filter((t) => t.id !== task.id).at(-1);
+        store.moveTask(task.id, col.category, last?.id ?? "", "", col.id);
       }}
     >
       {columns.map((c) => (
-        <option key={c.id} value={c.id}>
+        <option key={c.id} value={valueOf(c)}>
           {c.name}
           {c.hidden ? " (hidden)" : ""}
         </option>
