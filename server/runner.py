@@ -19,6 +19,7 @@ import logging
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import web
 from yarl import URL
@@ -31,7 +32,7 @@ from server.security import limits, sharing, tls
 from server.security.hosts import lan_addresses
 from server.security.state import SECURITY
 
-__all__ = ["PortInUseError", "RunningServer", "lan_addresses", "start_server"]
+__all__ = ["PortInUseError", "RunningServer", "lan_addresses", "start_server", "start_server_as"]
 
 log = logging.getLogger(__name__)
 
@@ -229,12 +230,32 @@ class RunningServer:
         await self.runner.cleanup()
 
 
+#: The handle ``start_server`` returns: ``RunningServer`` or a subclass of it.
+R = TypeVar("R", bound=RunningServer)
+
+
 async def start_server(
     config: ServerConfig, *, lan_addresses: Callable[[], Sequence[str]] | None = None
 ) -> RunningServer:
     """Start listening on loopback (and on the LAN when ``config.lan``).
 
     ``lan_addresses``: this machine's LAN addresses, when not those of its interfaces.
+    """
+    return await start_server_as(RunningServer, config, lan_addresses=lan_addresses)
+
+
+async def start_server_as(
+    server_type: type[R],
+    config: ServerConfig,
+    *,
+    lan_addresses: Callable[[], Sequence[str]] | None = None,
+    prepare: Callable[[web.Application], None] | None = None,
+    access_log: bool = False,
+) -> R:
+    """``start_server``, returning a ``server_type`` (``RunningServer`` or a subclass).
+
+    ``prepare``: called with the application before it starts (tests adjust its state).
+    ``access_log``: log every request as aiohttp does by default; Tandem itself logs none.
     """
     file_limit = limits.raise_open_file_limit()
     limits.quiet_accept_errors(asyncio.get_running_loop())
@@ -243,19 +264,22 @@ async def start_server(
         config.lan_unauthenticated_per_address,
         config.lan_unauthenticated_total or limits.unauthenticated_total(file_limit),
     )
+    if prepare is not None:
+        prepare(app)
+    runner_options: dict[str, Any] = {} if access_log else {"access_log": None}
     runner = web.AppRunner(
         app,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
-        access_log=None,
         # From the moment a connection is made, and again after each response: a whole
         # request must arrive in this time (aiohttp's default is an hour).
         keepalive_timeout=config.idle_timeout_seconds,
+        **runner_options,
     )
     await runner.setup()
     try:
         site, port = await _start_site(runner, config.host, config.port)
-        running = RunningServer(app=app, config=config, runner=runner, site=site, port=port)
+        running = server_type(app=app, config=config, runner=runner, site=site, port=port)
         if lan_addresses is not None:
             running.find_lan_addresses = lan_addresses
         if config.lan:

@@ -33,10 +33,8 @@ from aiohttp import web
 
 from server import security
 from server.api.polls import waiting_polls
-from server.app import create_app
 from server.config import ServerConfig
-from server.runner import SHUTDOWN_TIMEOUT_SECONDS, RunningServer, _start_site
-from server.security import limits
+from server.runner import RunningServer, start_server_as
 from server.security.state import SECURITY
 
 T = TypeVar("T")
@@ -108,39 +106,23 @@ async def start_tandem(
     ``access_log``: log every request, as aiohttp does by default (the log-scrubbing tests
     read it); the real runner logs none.
 
-    The steps are ``server.runner.start_server``'s, with the runner built here so that the
-    access log can be switched on. No test ever announces a board over mDNS.
+    It is the production start itself (``server.runner.start_server_as``), returning a
+    ``TandemServer``; no test ever announces a board over mDNS.
     """
-    config = ServerConfig(data_dir=data_dir, **overrides)
-    app = create_app(config)
-    state = app[SECURITY]
-    state.announce = False
-    if lan_peers_on_loopback:
-        state.is_local = lambda address: address == LOCAL
-    runner_options: dict[str, Any] = {} if access_log else {"access_log": None}
-    state.gate = limits.ConnectionGate(
-        config.lan_unauthenticated_per_address,
-        config.lan_unauthenticated_total or limits.unauthenticated_total(limits.open_file_limit()),
+
+    def prepare(app: web.Application) -> None:
+        state = app[SECURITY]
+        state.announce = False
+        if lan_peers_on_loopback:
+            state.is_local = lambda address: address == LOCAL
+
+    return await start_server_as(
+        TandemServer,
+        ServerConfig(data_dir=data_dir, **overrides),
+        lan_addresses=lan_addresses,
+        prepare=prepare,
+        access_log=access_log,
     )
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
-        keepalive_timeout=config.idle_timeout_seconds,
-        **runner_options,
-    )
-    await runner.setup()
-    try:
-        site, port = await _start_site(runner, config.host, config.port)
-        server = TandemServer(app=app, config=config, runner=runner, site=site, port=port)
-        if lan_addresses is not None:
-            server.find_lan_addresses = lan_addresses
-        if config.lan:
-            await server.set_lan(True)
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return server
 
 
 #: The ``new_server`` fixture: ``start_tandem`` with the test's data directory, closed after it.
