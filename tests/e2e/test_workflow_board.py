@@ -100,9 +100,7 @@ def test_columns_edited_by_one_person_appear_for_the_other_and_tasks_follow(
     # Ben's QA column now carries the "in progress" colour (status 3), its task with it.
     expect(qa.locator(".column-head .dot")).to_have_class(re.compile(r"\bs3\b"))
     ben.get_by_test_id("card").filter(has_text="Fix the flaky upload").click()
-    expect(ben.get_by_test_id("task-panel").get_by_label("Status")).to_have_value(
-        f"column:{qa_id}"
-    )
+    expect(ben.get_by_test_id("task-panel").get_by_label("Status")).to_have_value(f"column:{qa_id}")
     assert task_now()["status"] == "TASK_STATUS_IN_PROGRESS"
     shoot(ben, "workflow-board")
     axe_clean(ana, "board with a custom workflow")
