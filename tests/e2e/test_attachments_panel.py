@@ -94,6 +94,10 @@ def test_a_file_attached_in_one_browser_appears_in_the_other(
     # Removing one is live too.
     ana.get_by_role("button", name="Remove notes <script>.html").click()
     expect(ben.get_by_test_id("attachment")).to_have_count(2)
+    # And can be taken back: the same file comes back, for Ben too.
+    ana.get_by_role("button", name="Undo").click()
+    expect(ben.get_by_test_id("attachment")).to_have_count(3)
+    expect(ben.get_by_test_id("attachment").filter(has_text="notes <script>.html")).to_have_count(1)
 
 
 def test_a_file_over_the_limit_is_refused_with_a_notice(

@@ -529,8 +529,19 @@ export class BoardStore {
     this.enqueue({ case: "updateWorkflow", value: { projectId: cur.id, baseVersion: cur.version, columns: [...columns] } }, cur.id, cur.id);
   }
 
+  /** Removes an attachment, with a way back: its content stays on the server, so undo (or the
+   * notice's Undo) attaches the same file again. */
   removeAttachment(attachmentId: string): void {
+    const a = this.attachments.peek(attachmentId);
+    if (!a) return;
     this.enqueue({ case: "removeAttachment", value: { attachmentId } }, attachmentId);
+    if (this.readOnly) return;
+    const again = (): PayloadInit => ({
+      case: "addAttachment",
+      value: { taskId: a.taskId, commentId: a.commentId, sha256: a.sha256, name: a.name, attachmentId: newId() },
+    });
+    this.pushUndo(again, a.taskId, `removing ${a.name}`);
+    this.notify(`Removed ${a.name}`, { label: "Undo", run: () => void this.enqueue(again(), a.taskId) });
   }
 
   deleteProject(projectId: string): void {
