@@ -28,7 +28,7 @@ from tandem.v1 import api_pb2, commands_pb2, entities_pb2, errors_pb2
 from server.api.actor import request_actor
 from server.api.codec import render
 from server.api.errors import ApiError, error_response
-from server.api.operation import Call, Operation, result_of
+from server.api.operation import Call, Operation, QueryParam, result_of
 from server.appkeys import CONFIG
 from server.storage.blobs import TooLargeError
 from server.storage.images import INLINE_IMAGE_TYPES, OCTET_STREAM
@@ -50,6 +50,8 @@ _MAX_FIELD: Final = 256
 _INLINE: Final = frozenset(INLINE_IMAGE_TYPES.values())
 #: Served content is never a document of the board's origin: no script, no plugin, no frame.
 CONTENT_POLICY: Final = "default-src 'none'; img-src 'self'; sandbox; frame-ancestors 'none'"
+
+_BINARY: Final = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 T = "/api/v1/tasks/{taskId}/attachments"
 A = "/api/v1/attachments/{attachmentId}"
@@ -234,6 +236,26 @@ ATTACHMENT_OPERATIONS: tuple[Operation, ...] = (
         entities_pb2.Attachment,
         status=201,
         mutation=True,
+        raw_request={
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "commentId": {"type": "string", "maxLength": _MAX_FIELD},
+                    },
+                }
+            }
+        },
+        headers=(
+            QueryParam(
+                UPLOAD_HEADER,
+                {"type": "string", "enum": ["1"]},
+                "Required: proves the upload comes from a script, not a cross-site form.",
+                required=True,
+            ),
+        ),
     ),
     Operation(
         "GET",
@@ -260,7 +282,7 @@ ATTACHMENT_OPERATIONS: tuple[Operation, ...] = (
         "The file: allow-listed images inline, anything else as a download",
         get_attachment_content,
         "attachments",
-        raw_json_schema={"type": "string", "format": "binary"},
+        raw_response=_BINARY,
     ),
     Operation(
         "GET",
@@ -269,6 +291,6 @@ ATTACHMENT_OPERATIONS: tuple[Operation, ...] = (
         "A PNG thumbnail of an image attachment",
         get_attachment_thumbnail,
         "attachments",
-        raw_json_schema={"type": "string", "format": "binary"},
+        raw_response=_BINARY,
     ),
 )
