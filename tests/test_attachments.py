@@ -306,6 +306,17 @@ async def test_uploads_refused_from_other_pages_forms_and_viewers_of_missing_tas
         headers=UPLOAD,
     )
     assert no_file.status == 400 and no_file.json["error"]["field"] == "file"
+    # Endless small parts, or a long commentId, are refused without reading on.
+    many = aiohttp.FormData({f"p{i}": "x" for i in range(50)}, default_to_multipart=True)
+    too_many = await api.request(
+        "POST",
+        f"/api/v1/tasks/{task['id']}/attachments",
+        data=many,  # type: ignore[arg-type]
+        headers=UPLOAD,
+    )
+    assert too_many.status == 400 and "parts" in too_many.json["error"]["message"]
+    long_id = await upload(api, task["id"], b"x", "x.txt", comment_id="c" * 10_000)
+    assert long_id.status == 400 and "commentId" in long_id.json["error"]["message"]
     assert stored_files(server) == []
 
 

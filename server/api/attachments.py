@@ -47,6 +47,8 @@ UPLOAD_HEADER: Final = "X-Tandem-Upload"
 UPLOAD_SECONDS: Final = 600.0
 CHUNK: Final = 64 * 1024
 _MAX_FIELD: Final = 256
+# file, commentId, and a few a client may add: no upload needs more.
+_MAX_PARTS: Final = 8
 _INLINE: Final = frozenset(INLINE_IMAGE_TYPES.values())
 #: Served content is never a document of the board's origin: no script, no plugin, no frame.
 CONTENT_POLICY: Final = "default-src 'none'; img-src 'self'; sandbox; frame-ancestors 'none'"
@@ -130,17 +132,18 @@ async def _read_upload(
     comment_id = ""
     sha = name = ""
     reader = await request.multipart()
-    while True:
+    for _ in range(_MAX_PARTS + 1):
         part = await within(reader.next())
         if part is None:
             break
         if not isinstance(part, BodyPartReader):
             raise ApiError(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "nested multipart bodies")
         if part.name == "commentId":
-            raw = await within(part.read_chunk(_MAX_FIELD + 1))
-            assert isinstance(raw, bytes)
-            if len(raw) > _MAX_FIELD:
-                raise ApiError(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "commentId is too long")
+            raw = b""
+            while chunk := await within(part.read_chunk(_MAX_FIELD)):
+                raw += chunk
+                if len(raw) > _MAX_FIELD:
+                    raise ValueError("commentId is too long")
             comment_id = raw.decode("utf-8", "replace").strip()
         elif part.name == "file" and not sha:
             name = part.filename or "file"
@@ -154,6 +157,8 @@ async def _read_upload(
                 writer.abort()
         else:
             await part.release()
+    else:
+        raise ValueError(f"more than {_MAX_PARTS} parts")
     if not sha:
         raise ApiError(
             ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "no part named file in the upload", field="file"
