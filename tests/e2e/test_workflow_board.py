@@ -102,5 +102,18 @@ def test_columns_edited_by_one_person_appear_for_the_other_and_tasks_follow(
     ben.get_by_test_id("card").filter(has_text="Fix the flaky upload").click()
     expect(ben.get_by_test_id("task-panel").get_by_label("Status")).to_have_value(f"column:{qa_id}")
     assert task_now()["status"] == "TASK_STATUS_IN_PROGRESS"
+    # A column is also renamed in place, from its header; Ana sees it at once.
+    qa.locator(".column-name").dblclick()
+    ben.get_by_label("Rename column QA").fill("Testing")
+    ben.keyboard.press("Enter")
+    expect(headers(ana)).to_have_text(["Ready", "In progress", "In review", "Testing", "Done"])
+    assert [c["name"] for c in server.api("GET", f"/api/v1/projects/{pid}")["columns"]] == [
+        "Backlog",
+        "Ready",
+        "In progress",
+        "In review",
+        "Testing",
+        "Done",
+    ]
     shoot(ben, "workflow-board")
     axe_clean(ana, "board with a custom workflow")

@@ -9,7 +9,7 @@ import { SprintState, TaskPriority, TaskStatus, type Task, type WorkflowColumn }
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { Avatar, othersWhere, PRIORITIES, priorityOf, focusOnMount } from "./common";
 import { DueDate } from "./due";
-import { HiddenColumns, quickAddColumn, showsQuickAdd, visibleColumns, WorkflowButton } from "./workflow";
+import { ColumnName, HiddenColumns, quickAddColumn, showsQuickAdd, visibleColumns, WorkflowButton } from "./workflow";
 import { CardFiles } from "./attachments";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
@@ -187,7 +187,7 @@ function Column({ column, tasks }: { column: WorkflowColumn; tasks: Task[] }) {
     >
       <header class="column-head">
         <span class={`dot s${status}`} />
-        <span class="column-name">{name}</span>
+        <ColumnName column={column} />
         <span class="count" data-testid="count">{tasks.length}</span>
         {points > 0 && <span class="sum" title="Story points">{points} {points === 1 ? "pt" : "pts"}</span>}
         <span class="spacer" />

@@ -5,7 +5,7 @@
  * by status whatever the columns are called.
  */
 import { signal } from "@preact/signals";
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { create, WorkflowColumnSchema, type Task, type TaskStatus, type WorkflowColumn } from "../proto";
 import { quickAddStatus, store } from "../app-context";
 import { firstOf, missingCategories, placed as placedIn } from "../state/workflow";
@@ -33,6 +33,62 @@ export function nextColumn(task: Task): WorkflowColumn | undefined {
 }
 
 const editorOpen = signal(false);
+
+/** A column's name in its header: double-click (or Enter on it) to rename it in place. */
+export function ColumnName({ column }: { column: WorkflowColumn }) {
+  const [editing, setEditing] = useState(false);
+  const [name, setName] = useState(column.name);
+  // Enter saves and closes the field; the blur that may follow must not save again.
+  const saved = useRef(false);
+  const canEdit = !store.readOnly && !!store.project;
+  const start = () => {
+    saved.current = false;
+    setName(column.name);
+    setEditing(true);
+  };
+  if (!editing) {
+    return (
+      <span
+        class="column-name"
+        title={canEdit ? "Double-click to rename" : undefined}
+        tabIndex={canEdit ? 0 : undefined}
+        onDblClick={() => canEdit && start()}
+        onKeyDown={(e) => canEdit && e.key === "Enter" && start()}
+      >
+        {column.name}
+      </span>
+    );
+  }
+  const save = () => {
+    if (saved.current) return;
+    saved.current = true;
+    setEditing(false);
+    const next = name.trim();
+    const columns = store.columns();
+    const taken = columns.some((c) => c.id !== column.id && c.name.toLowerCase() === next.toLowerCase());
+    if (!next || next === column.name || next.length > 60) return;
+    if (taken) return void store.tell(`A column is already called “${next}”.`);
+    store.updateWorkflow(columns.map((c) => (c.id === column.id ? { ...c, name: next } : c)));
+  };
+  return (
+    <input
+      class="column-rename"
+      ref={focusOnMount}
+      aria-label={`Rename column ${column.name}`}
+      value={name}
+      maxLength={60}
+      onInput={(e) => setName((e.target as HTMLInputElement).value)}
+      onKeyDown={(e) => {
+        if (e.key === "Enter") save();
+        if (e.key === "Escape") {
+          saved.current = true;
+          setEditing(false);
+        }
+      }}
+      onBlur={save}
+    />
+  );
+}
 
 export function WorkflowButton() {
   if (store.readOnly || !store.project) return null;
@@ -132,7 +188,12 @@ function WorkflowEditor({ onClose }: { onClose: () => void }) {
                 ))}
               </select>
               <label class="toggle">
-                <input type="checkbox" checked={r.hidden} onChange={(e) => set(i, { hidden: (e.target as HTMLInputElement).checked })} />
+                <input
+                  type="checkbox"
+                  aria-label={`Hide ${r.name || `column ${i + 1}`}`}
+                  checked={r.hidden}
+                  onChange={(e) => set(i, { hidden: (e.target as HTMLInputElement).checked })}
+                />
                 Hide
               </label>
               <span class="workflow-tools">
