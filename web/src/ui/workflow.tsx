@@ -34,7 +34,8 @@ export function nextColumn(task: Task): WorkflowColumn | undefined {
 
 const editorOpen = signal(false);
 
-/** A column's name in its header: double-click (or Enter on it) to rename it in place. */
+/** A column's name in its header: double-click to rename it in place. Not a tab stop: the
+ * keyboard renames columns in the Columns editor, and Tab goes from card to card. */
 export function ColumnName({ column }: { column: WorkflowColumn }) {
   const [editing, setEditing] = useState(false);
   const [name, setName] = useState(column.name);
@@ -50,10 +51,8 @@ export function ColumnName({ column }: { column: WorkflowColumn }) {
     return (
       <span
         class="column-name"
-        title={canEdit ? "Double-click to rename" : undefined}
-        tabIndex={canEdit ? 0 : undefined}
+        title={canEdit ? "Double-click to rename (or use Columns)" : undefined}
         onDblClick={() => canEdit && start()}
-        onKeyDown={(e) => canEdit && e.key === "Enter" && start()}
       >
         {column.name}
       </span>
