@@ -250,6 +250,7 @@ async def test_a_file_over_the_limit_is_refused_while_it_is_read_and_nothing_is_
         assert over.status == 413
         assert over.error_code == "ERROR_CODE_TOO_LARGE"
         assert over.json["error"]["field"] == "file"
+        assert "larger than the 256 KiB" in over.json["error"]["message"]
     assert sent < 200 * 64 * 1024  # it stopped reading long before the 640 MiB were sent
     declared = await upload(api, task["id"], b"c" * (LIMIT + 200_000), "big.bin")
     assert declared.status == 413 and declared.error_code == "ERROR_CODE_TOO_LARGE"

@@ -73,10 +73,14 @@ def closing(request: web.Request, err: ApiError) -> web.StreamResponse:
     return response
 
 
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n / 1024:g} KiB"
+
+
 def too_large(limit: int) -> ApiError:
     return ApiError(
         ErrorCode.ERROR_CODE_TOO_LARGE,
-        f"the file is larger than the {limit // (1 << 20)} MiB an attachment may be",
+        f"the file is larger than the {_size(limit)} an attachment may be",
         status=413,
         field="file",
     )
