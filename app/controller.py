@@ -10,6 +10,7 @@ Qt thread. Nothing needs a real system tray, so tests drive this directly.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -36,6 +37,10 @@ from server.handle import ServerHandle, Starter
 log = logging.getLogger(__name__)
 
 PORT_ATTEMPTS = supervisor.PORT_ATTEMPTS
+#: The tray's "Record traffic" records this long (it also stops at its size limit).
+RECORD_SECONDS = 60.0
+#: The diagnostics page, under the board's URL.
+DIAGNOSTICS_FRAGMENT = "#/diagnostics"
 
 
 def open_in_desktop(url: str) -> None:
@@ -48,6 +53,8 @@ class TrayController(QObject):
     # From the server's thread; connected (queued) to slots on the Qt thread.
     _event_arrived = Signal(bytes)
     _people_changed = Signal(list)
+    # A traffic recording ended: its path, frames, and why.
+    _recording_ended = Signal(str, int, str)
     # A tray message was shown (title, message): for anyone who wants to know.
     notice_shown = Signal(str, str)
 
@@ -83,6 +90,7 @@ class TrayController(QObject):
         self._event_arrived.connect(self._on_event)
         self._people_changed.connect(self._on_people)
         self._backup.done.connect(self._on_backup_done)
+        self._recording_ended.connect(self._on_recording_ended)
         self._event_handled.connect(self._on_event_handled)
 
         self.tray = QSystemTrayIcon(resources.app_icon())
@@ -110,6 +118,9 @@ class TrayController(QObject):
             self.settings.port,
             on_event=lambda m: self._event_arrived.emit(m.SerializeToString()),
             on_people=self._people_changed.emit,
+            on_recording_end=lambda ended: self._recording_ended.emit(
+                str(ended.path), ended.frames, ended.reason
+            ),
             starter=self._starter,
             port_attempts=self._port_attempts,
             timeout=timeout,
@@ -235,6 +246,34 @@ class TrayController(QObject):
         self.tray_menu.show_backup_running(True)
         return self._backup.start(self.handle)
 
+    @Slot(bool)
+    def set_recording(self, enabled: bool) -> None:
+        """Record the WebSocket traffic for RECORD_SECONDS into the log folder, or stop."""
+        handle = self.handle
+        if handle is None:
+            self.tray_menu.set_checked_quietly("record", False)
+            return
+        if not enabled:
+            handle.stop_recording()  # the observer unticks and says where it went
+            return
+        folder = self.log_path.parent if self.log_path is not None else self.data_dir
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        try:
+            path = handle.start_recording(folder / f"traffic-{stamp}.rec", RECORD_SECONDS)
+        except (OSError, RuntimeError) as error:
+            self.tray_menu.set_checked_quietly("record", False)
+            self.notify("Recording failed", str(error), QSystemTrayIcon.MessageIcon.Critical)
+            return
+        self.notify("Recording traffic", f"For {RECORD_SECONDS:.0f} seconds, into {path}")
+
+    @Slot(str, int, str)
+    def _on_recording_ended(self, path: str, frames: int, reason: str) -> None:
+        self.tray_menu.set_checked_quietly("record", False)
+        self.notify(
+            "Traffic recording saved",
+            f"{frames} frames in {path}. Read it with: tandem decode --recording {path}",
+        )
+
     @Slot(str, str)
     def _on_backup_done(self, path: str, error: str) -> None:
         self.tray_menu.show_backup_running(False)
@@ -295,10 +334,20 @@ class TrayController(QObject):
         box = QMessageBox(QMessageBox.Icon.NoIcon, "About Tandem", self.about_text())
         box.setIconPixmap(resources.app_icon().pixmap(64, 64))
         box.setWindowIcon(resources.app_icon())
+        box.addButton(QMessageBox.StandardButton.Close)
+        diagnostics = box.addButton("Diagnostics…", QMessageBox.ButtonRole.ActionRole)
+        diagnostics.setEnabled(self.url is not None)
+        # An action button closes the box too; the page opens in the browser.
+        diagnostics.clicked.connect(self.open_diagnostics)
         box.finished.connect(lambda _: self._forget(box))
         self._dialogs.append(box)
         box.open()
         return box
+
+    @Slot()
+    def open_diagnostics(self) -> None:
+        if self.url:
+            self._open_url(self.url + DIAGNOSTICS_FRAGMENT)
 
     @Slot()
     def quit(self) -> None:

@@ -1,4 +1,4 @@
-"""Logging for the desktop app: a rotating file in the platform's log folder.
+"""Logging for the desktop app: the server's logging, into the platform's log folder.
 
 Under a frozen, windowed build there is no console and ``sys.stdout`` is None; nothing
 may write there, so the streams are pointed at the null device before anything logs.
@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from server.storage import private
+from server.monitoring import logs
+from server.monitoring.logs import LOG_FILE, MAX_LOG_BYTES
 
-LOG_FILE = "tandem.log"
+__all__ = ["LOG_FILE", "guard_missing_streams", "setup_logging"]
 
 
 def guard_missing_streams() -> None:
@@ -24,28 +24,17 @@ def guard_missing_streams() -> None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
 
 
-def setup_logging(log_dir: Path, *, level: int = logging.INFO, max_bytes: int = 1_000_000) -> Path:
-    """Send logs to ``log_dir/tandem.log`` (rotated), and to stderr when there is one."""
+def setup_logging(
+    log_dir: Path, *, level: str | int = logging.INFO, max_bytes: int = MAX_LOG_BYTES
+) -> Path:
+    """Send logs to ``log_dir/tandem.log`` (JSON lines, rotated), and to stderr when there is
+    one (a frozen, windowed build has none)."""
     guard_missing_streams()
-    # Logs name people and projects: other accounts on this computer may not read them.
-    private.private_dir(log_dir)
-    path = private.private_file(log_dir / LOG_FILE)
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_tandem", False):
-            root.removeHandler(handler)
-            handler.close()
-    file_handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=5, encoding="utf-8")
-    file_handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    path = logs.setup_logging(
+        level=level,
+        log_dir=log_dir,
+        console=not getattr(sys, "frozen", False),
+        max_bytes=max_bytes,
     )
-    file_handler._tandem = True  # type: ignore[attr-defined]
-    root.addHandler(file_handler)
-    stream = sys.__stderr__
-    if stream is not None and not getattr(sys, "frozen", False):
-        console = logging.StreamHandler(stream)
-        console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        console._tandem = True  # type: ignore[attr-defined]
-        root.addHandler(console)
-    root.setLevel(level)
+    assert path is not None
     return path

@@ -81,14 +81,14 @@ def install_signal_handlers(app: QApplication, on_signal: Callable[[], None]) ->
     app._tandem_wakeup = (reader, writer, notifier)  # type: ignore[attr-defined]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, log_level: str = "info") -> int:
     """Run the tray app until Quit; returns the exit status."""
     argv = list(sys.argv if argv is None else argv)
     if not has_display():
         # Qt aborts the process (not an exception) when it cannot reach a display.
         raise NoTrayError("No display is available.")
     data_dir = paths.default_data_dir()
-    log_path = setup_logging(paths.default_log_dir())
+    log_path = setup_logging(paths.default_log_dir(), level=log_level)
     app = QApplication.instance() or QApplication(argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Tandem")

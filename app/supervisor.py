@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QUrl
 
 from server.config import ServerConfig
 from server.handle import EventObserver, PeopleObserver, ServerHandle, Starter, is_port_in_use
+from server.monitoring.recording import RecordingSummary
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ def start_server(
     *,
     on_event: EventObserver,
     on_people: PeopleObserver,
+    on_recording_end: Callable[[RecordingSummary], None] | None = None,
     starter: Starter | None = None,
     port_attempts: int = PORT_ATTEMPTS,
     timeout: float = 15.0,
@@ -55,6 +58,8 @@ def start_server(
         handle = ServerHandle(dataclasses.replace(config, port=port), starter=starter)
         handle.add_event_observer(on_event)
         handle.add_people_observer(on_people)
+        if on_recording_end is not None:
+            handle.add_recording_observer(on_recording_end)
         try:
             url = handle.start(timeout)
         except Exception as error:

@@ -23,11 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quit:
         return run_quit()
     if args.command is None:
-        return run_desktop(parser)
+        return run_desktop(parser, args.log_level)
     return cli.run(args)
 
 
-def run_desktop(parser: argparse.ArgumentParser) -> int:
+def run_desktop(parser: argparse.ArgumentParser, log_level: str = "info") -> int:
     """The tray app; where it cannot run here, the server with the browser instead."""
     try:
         # Imported only now: the server alone runs without Qt installed.
@@ -35,7 +35,7 @@ def run_desktop(parser: argparse.ArgumentParser) -> int:
     except ImportError as exc:
         return _fallback_to_serve(parser, f"the desktop app is not available ({exc})")
     try:
-        return int(desktop.main() or 0)
+        return int(desktop.main(log_level=log_level) or 0)
     except desktop.NoTrayError as exc:
         return _fallback_to_serve(parser, str(exc) or type(exc).__name__)
 

@@ -13,6 +13,8 @@ from server import api, realtime, security
 from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
 from server.domain.service import open_domain
+from server.monitoring import MONITOR, Monitor
+from server.monitoring.logs import install_recent_errors
 from server.security.limits import read_body_in_time
 
 log = logging.getLogger(__name__)
@@ -46,17 +48,28 @@ def create_app(config: ServerConfig) -> web.Application:
         client_max_size=config.max_message_bytes,
     )
     app[CONFIG] = config
+    monitor = app[MONITOR] = Monitor(counting=config.metrics)
+    install_recent_errors()
     security.setup(app)
 
     async def domain_lifetime(app: web.Application) -> AsyncIterator[None]:
         domain = open_domain(config)
         app[DOMAIN] = domain
+        if monitor.metrics is not None:
+            domain.observe_commits(monitor.metrics.observe_commit)
         try:
             yield
         finally:
             domain.close()
 
     app.cleanup_ctx.append(domain_lifetime)
+    app.cleanup_ctx.append(
+        monitor.lifetime(
+            record=config.record_path,
+            record_seconds=config.record_seconds,
+            record_max_bytes=config.record_max_bytes,
+        )
+    )
     api.setup(app)
     realtime.setup(app)  # after the domain's cleanup context: it needs the domain
     _setup_web_ui(app, web_root(config))

@@ -13,10 +13,11 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import json
 import signal
 import sys
 import webbrowser
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tandem.v1 import websocket_pb2
 import server
 from server import paths
 from server.config import ServerConfig
+from server.monitoring import logs, recording
 from server.runner import PortInUseError, start_server
 from server.security import cli as security_cli
 from server.storage.health import DatabaseUnusableError
@@ -65,6 +67,26 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "(made on first use; its fingerprint is shown with each invite)",
     )
     parser.add_argument("--open", action="store_true", help="open the board in the browser")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="record the WebSocket traffic into FILE (read it with tandem decode --recording)",
+    )
+    parser.add_argument(
+        "--record-for",
+        type=float,
+        default=recording.DEFAULT_SECONDS,
+        metavar="SECONDS",
+        help=f"stop recording after this long (default {recording.DEFAULT_SECONDS:.0f}; "
+        f"it also stops at {recording.DEFAULT_MAX_BYTES >> 20} MiB)",
+    )
+    parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="count nothing for /metrics and the diagnostics page (to measure what it costs)",
+    )
+    logs.add_log_arguments(parser)
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -75,6 +97,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         lan=args.lan,
         lan_host=args.lan_host,
         lan_tls=args.lan_tls,
+        metrics=not args.no_metrics,
+        record_path=args.record,
+        record_seconds=args.record_for,
     )
 
 
@@ -105,6 +130,14 @@ async def serve(config: ServerConfig, *, open_browser: bool = False) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    if args.record is not None and not 0 < args.record_for <= recording.MAX_SECONDS:
+        print(
+            f"tandem serve: --record-for must be more than 0 and at most "
+            f"{recording.MAX_SECONDS:.0f} seconds",
+            file=sys.stderr,
+        )
+        return 2
+    logs.setup_logging(level=args.log_level, log_dir=args.log_dir, console_json=args.log_json)
     config = config_from_args(args)
     try:
         asyncio.run(serve(config, open_browser=args.open))
@@ -126,6 +159,20 @@ def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file", nargs="?", default="-", help="a captured binary frame (default -: standard input)"
     )
+    parser.add_argument(
+        "--recording",
+        type=Path,
+        metavar="FILE",
+        help="print a traffic recording (tandem serve --record) as JSON, one message a line",
+    )
+    parser.add_argument(
+        "--connection", metavar="ID", help="with --recording: only this connection's messages"
+    )
+    parser.add_argument(
+        "--type",
+        metavar="PAYLOAD",
+        help="with --recording: only messages of this payload type (e.g. update_task)",
+    )
     encoding = parser.add_mutually_exclusive_group()
     encoding.add_argument("--hex", action="store_true", help="the input is hexadecimal text")
     encoding.add_argument("--base64", action="store_true", help="the input is base64 text")
@@ -142,7 +189,50 @@ def decode_frame(data: bytes, *, hex_text: bool = False, base64_text: bool = Fal
     return json_format.MessageToJson(message, indent=2, ensure_ascii=False)
 
 
+def decode_recording(
+    data: bytes, *, connection: str | None = None, payload: str | None = None
+) -> Iterator[str]:
+    """A recording's messages as JSON lines: time, connection, direction, message."""
+    for frame in recording.read_recording(data):
+        if connection is not None and frame.connection_id != connection:
+            continue
+        message = websocket_pb2.WebSocketMessage()
+        message.ParseFromString(frame.message)
+        if payload is not None and message.WhichOneof("payload") != payload:
+            continue
+        yield json.dumps(
+            {
+                "time": frame.time.ToJsonString(),
+                "connection": frame.connection_id,
+                "direction": "in" if frame.direction == recording.IN else "out",
+                "message": json_format.MessageToDict(message),
+            },
+            ensure_ascii=False,
+        )
+
+
+def _run_decode_recording(args: argparse.Namespace) -> int:
+    payloads = websocket_pb2.WebSocketMessage.DESCRIPTOR.oneofs_by_name["payload"].fields
+    if args.type is not None and args.type not in {f.name for f in payloads}:
+        print(f"tandem decode: {args.type!r} is not a payload type", file=sys.stderr)
+        return 2
+    try:
+        data = args.recording.read_bytes()
+    except OSError as exc:
+        print(f"tandem decode: {exc}", file=sys.stderr)
+        return 1
+    try:
+        for line in decode_recording(data, connection=args.connection, payload=args.type):
+            print(line)
+    except (recording.RecordingError, DecodeError) as exc:
+        print(f"tandem decode: {args.recording}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _run_decode(args: argparse.Namespace) -> int:
+    if args.recording is not None:
+        return _run_decode_recording(args)
     if args.file == "-":
         data = sys.stdin.buffer.read()
     else:
@@ -168,7 +258,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         _run_serve,
     ),
     "decode": Subcommand(
-        "print a captured binary WebSocket frame as JSON", _add_decode_arguments, _run_decode
+        "print a captured binary WebSocket frame, or a traffic recording, as JSON",
+        _add_decode_arguments,
+        _run_decode,
     ),
 }
 # Invites for LAN sharing: "invite" and "invites", which work whether or not the app runs.
@@ -178,6 +270,7 @@ SUBCOMMANDS.update({name: Subcommand(*spec) for name, spec in security_cli.SUBCO
 def build_parser(description: str = "The Tandem server and its tools.") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tandem", description=description)
     parser.add_argument("--version", action="version", version=f"tandem {server.__version__}")
+    logs.add_log_arguments(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, sub in SUBCOMMANDS.items():
         sub.add_arguments(commands.add_parser(name, help=sub.help, description=sub.help))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server import paths
+from server.monitoring import recording
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class ServerConfig:
     # and in total (0: as many as the open-file limit leaves room for).
     lan_unauthenticated_per_address: int = 32
     lan_unauthenticated_total: int = 0
+    # Count what /metrics shows; off only to measure what counting costs (--no-metrics).
+    metrics: bool = True
+    # Record the WebSocket traffic into this file from the start (tandem serve --record).
+    record_path: Path | None = None
+    record_seconds: float = recording.DEFAULT_SECONDS
+    record_max_bytes: int = recording.DEFAULT_MAX_BYTES
 
     @property
     def database_path(self) -> Path:

@@ -29,6 +29,8 @@ from server.appkeys import DOMAIN
 from server.config import ServerConfig
 from server.domain.events import CommittedEvent
 from server.domain.service import Domain
+from server.monitoring import MONITOR
+from server.monitoring.recording import RecordingSummary
 from server.realtime.hub import HUB, ConnectionInfo
 from server.runner import PortInUseError, RunningServer, start_server
 from server.security import invites
@@ -100,6 +102,7 @@ class ServerHandle:
         self._lock = threading.Lock()
         self._event_observers: list[EventObserver] = []
         self._people_observers: list[PeopleObserver] = []
+        self._recording_observers: list[Callable[[RecordingSummary], None]] = []
         self._unhooks: list[Callable[[], None]] = []
 
     # Lifecycle -----------------------------------------------------------------
@@ -288,6 +291,26 @@ class ServerHandle:
 
         return self._submit(run)
 
+    def start_recording(self, path: Path, seconds: float, timeout: float = 5.0) -> Path:
+        """Record the WebSocket traffic into ``path`` for ``seconds`` (see
+        ``server.monitoring.recording``); ``add_recording_observer`` hears when it ends."""
+
+        async def run() -> Path:
+            return self._server().app[MONITOR].recording.start(path, seconds=seconds).path
+
+        return self._call(run, timeout)
+
+    def stop_recording(self, timeout: float = 5.0) -> RecordingSummary | None:
+        async def run() -> RecordingSummary | None:
+            return self._server().app[MONITOR].recording.stop()
+
+        return self._call(run, timeout)
+
+    def add_recording_observer(self, observer: Callable[[RecordingSummary], None]) -> None:
+        """Call ``observer`` when a recording ends (its time, its size, or stopped), on the
+        server's thread. Takes effect for a server started after it is added."""
+        self._recording_observers.append(observer)
+
     def connected_people(self, timeout: float = 5.0) -> list[str]:
         """Display names of the people connected now, one entry per person."""
 
@@ -372,6 +395,9 @@ class ServerHandle:
                 loop.call_soon_threadsafe(self._deliver_events, frames)
 
         self._unhooks.append(server.app[DOMAIN].sink.add_listener(on_commit))
+        tap = server.app[MONITOR].recording
+        for observer in self._recording_observers:
+            tap.on_stop.append(observer)
         hub = server.app.get(HUB)
         if hub is not None:
             self._unhooks.append(hub.add_observer(self._deliver_people))

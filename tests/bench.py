@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench_ws",
     "bench_connections",
     "bench_scale",
+    "bench_metrics",
     "bench_desktop",
     "bench_ui",
     "bench_soak",

@@ -216,11 +216,11 @@ class Tandem(Target):
     name = "Tandem"
     hello_expect, subscribe_expect, event_field = F_ACK, F_SNAPSHOT, F_TASK_UPDATED
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *args: str) -> None:
         # Its log goes to a file: a storm's dropped handshakes would flood the figures.
         self.log_path = data_dir / "bench-server.log"
         self.log = self.log_path.open("a")
-        self.proc, base = start_process(data_dir, stderr=self.log.fileno())
+        self.proc, base = start_process(data_dir, stderr=self.log.fileno(), args=args)
         self.pid = self.proc.pid
         self.ws_url = base.replace("http://", "ws://") + "/ws"
         self.health_port = int(base.rsplit(":", 1)[1])

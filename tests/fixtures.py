@@ -237,14 +237,18 @@ async def until_polls_wait(app: web.Application, count: int, timeout: float = 10
 
 
 def start_process(
-    data_dir: Path, *, stderr: int | None = None
+    data_dir: Path, *, stderr: int | None = None, args: Sequence[str] = ()
 ) -> tuple[subprocess.Popen[str], str]:
-    """A real ``tandem serve`` process on port 0; returns it and its URL (no trailing slash).
+    """A real ``tandem serve`` process on port 0 (with more ``args`` for ``tandem serve``);
+    returns it and its URL (no trailing slash).
 
     Its output is read to the end on a thread, so a chatty server never blocks on a full pipe.
     """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--data-dir", str(data_dir)],
+        [
+            *(sys.executable, "-m", "server.cli", "serve"),
+            *("--port", "0", "--data-dir", str(data_dir), *args),
+        ],
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,

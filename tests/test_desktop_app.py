@@ -30,6 +30,7 @@ from app.invites import InviteRole
 from app.settings import DesktopSettings
 from server.appkeys import DOMAIN
 from server.config import ServerConfig
+from server.monitoring.recording import read_recording
 from tests.desktop_support import (
     BackgroundLoop,
     BoardPerson,
@@ -485,3 +486,41 @@ def test_invite_dialog_makes_a_link_with_qr_and_copies_it(tmp_path: Path, qtbot:
         dialog.close()
     finally:
         h.controller.shutdown()
+
+
+def test_record_traffic_records_then_says_where_it_went(harness: Harness, qtbot: QtBot) -> None:
+    controller = harness.controller
+    record = controller.actions["record"]
+    assert record.isCheckable() and not record.isChecked()
+    record.setChecked(True)  # as a click on the entry does
+    assert harness.notices[-1][0] == "Recording traffic"
+    url = controller.url
+    assert url is not None
+    health(url)  # traffic of a kind; the socket traffic is what gets recorded
+    record.setChecked(False)
+    qtbot.waitUntil(lambda: harness.notices[-1][0] == "Traffic recording saved", timeout=5000)
+    message = harness.notices[-1][1]
+    path = Path(message.rsplit("--recording ", 1)[1])
+    assert path.parent == harness.data_dir.parent / "logs" and path.suffix == ".rec"
+    assert list(read_recording(path.read_bytes())) == []  # no socket was open meanwhile
+    assert not record.isChecked()
+
+
+def test_a_recording_that_ends_on_its_own_unticks_the_switch(
+    harness: Harness, qtbot: QtBot
+) -> None:
+    controller = harness.controller
+    assert controller.handle is not None
+    controller.actions["record"].setChecked(True)
+    # The server ends it (as when its time is up): the tray hears of it and unticks.
+    controller.handle.stop_recording()
+    qtbot.waitUntil(lambda: not controller.actions["record"].isChecked(), timeout=5000)
+    assert harness.notices[-1][0] == "Traffic recording saved"
+
+
+def test_about_opens_the_diagnostics_page(harness: Harness) -> None:
+    box = harness.controller.show_about()
+    (button,) = [b for b in box.buttons() if b.text() == "Diagnostics…"]
+    button.click()
+    assert harness.opened == [f"{harness.controller.url}#/diagnostics"]
+    box.close()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 from tandem.v1 import errors_pb2, websocket_pb2
 
 from server.realtime.protocol import CloseCode
+from tests.fixtures import TandemServer
 
 PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 
@@ -58,3 +61,18 @@ def test_security_page_states_the_limits_the_code_has() -> None:
 
 def _word(n: int) -> str:
     return {5: "five"}.get(n, str(n))
+
+
+async def test_monitoring_page_lists_exactly_the_metrics_served(server: TandemServer) -> None:
+    """docs/monitoring.md's table names every metric family /metrics serves, and no other."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server.make_url("/metrics")) as response,
+    ):
+        text = await response.text()
+    served = set()
+    for family in text_string_to_metric_families(text):
+        served.add(family.name + ("_total" if family.type == "counter" else ""))
+    page = (PROTOCOL.parent / "monitoring.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(tandem_[a-z_]+)` \|", page, re.MULTILINE))
+    assert documented == served

@@ -9,7 +9,7 @@ import os
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from google.protobuf import json_format
@@ -47,7 +47,7 @@ class WsClient:
         client_id: str = "",
         name: str = "Tester",
         **kwargs: Any,
-    ) -> WsClient:
+    ) -> Self:
         ws = await session.ws_connect(url + ("?format=json" if as_json else ""), **kwargs)
         client = cls(ws, as_json=as_json)
         if hello:

@@ -7,16 +7,22 @@ Nothing here names a command: method, path, body, status and words all come from
 
 from __future__ import annotations
 
+import time
 from typing import cast
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
-from tandem.v1 import websocket_pb2
+from tandem.v1 import errors_pb2, websocket_pb2
 
 from server.api.codec import render
 from server.api.operation import Call, Handler, Operation, Result, result_of
 from server.command_table import COMMAND_TABLE, CommandSpec, HttpForm
+from server.domain.errors import DomainError
+from server.monitoring import MONITOR
+
+ErrorCode = errors_pb2.ErrorCode
+_INTERNAL = ErrorCode.Name(ErrorCode.ERROR_CODE_INTERNAL)
 
 
 def _message_class(owner: type[Message], field_name: str) -> type[Message]:
@@ -47,6 +53,29 @@ def _handler(spec: CommandSpec, http: HttpForm) -> Handler:
             response.headers["Location"] = f"/api/v1/{spec.result}s/{entity_id}"
             return response
         return entity
+
+    return _counted(spec.kind, handler)
+
+
+def _counted(kind: str, run: Handler) -> Handler:
+    """``run``, its answers counted in the server's metrics (as the WebSocket's are)."""
+
+    async def handler(call: Call) -> Result:
+        monitor = call.request.app.get(MONITOR)
+        metrics = monitor.metrics if monitor is not None else None
+        if metrics is None:
+            return await run(call)
+        started = time.perf_counter()
+        code = _INTERNAL
+        try:
+            result = await run(call)
+            code = ""
+            return result
+        except DomainError as exc:
+            code = ErrorCode.Name(exc.code)
+            raise
+        finally:
+            metrics.command_done("rest", kind, code, time.perf_counter() - started)
 
     return handler
 

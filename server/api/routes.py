@@ -11,6 +11,7 @@ from aiohttp import web
 
 from server.api.attachments import ATTACHMENT_OPERATIONS
 from server.api.commands import COMMAND_OPERATIONS
+from server.api.diagnostics import DIAGNOSTICS_OPERATIONS, add_metrics_route
 from server.api.operation import Operation, endpoint
 from server.api.polls import setup_polls
 from server.api.reads import READ_OPERATIONS
@@ -18,6 +19,7 @@ from server.api.reads import READ_OPERATIONS
 #: Every operation of the REST API.
 OPERATIONS: tuple[Operation, ...] = (
     *READ_OPERATIONS,
+    *DIAGNOSTICS_OPERATIONS,
     *COMMAND_OPERATIONS,
     *ATTACHMENT_OPERATIONS,
 )
@@ -25,5 +27,6 @@ OPERATIONS: tuple[Operation, ...] = (
 
 def add_routes(app: web.Application) -> None:
     setup_polls(app)
+    add_metrics_route(app)
     for op in OPERATIONS:
         app.router.add_route(op.method, op.path, endpoint(op), name=op.operation_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
@@ -59,6 +60,8 @@ class GroupCommit:
         self._pending: list[_Pending] = []
         self._lock = Lock()
         self._drain_scheduled = False
+        # Told each group's commit time and size, on the database thread (the metrics).
+        self.observe: Callable[[float, int], None] | None = None
 
     async def run(self, request: CommandRequest) -> websocket_pb2.Ack:
         """Queue one command and wait for its answer; raises its DomainError when refused."""
@@ -84,12 +87,15 @@ class GroupCommit:
             batch, self._pending = self._pending, []
             self._drain_scheduled = False
         outcomes: list[Outcome]
+        started = time.perf_counter()
         try:
             outcomes = self._commit([p.request for p in batch])
         except Exception:  # never leave a caller waiting forever
             log.exception("a group of %d commands failed", len(batch))
             failure = DomainError(ErrorCode.ERROR_CODE_INTERNAL, "internal error; not saved")
             outcomes = [failure for _ in batch]
+        if self.observe is not None:
+            self.observe(time.perf_counter() - started, len(batch))
         # One wake-up per caller loop for the whole batch, not one per command.
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Outcome]]] = {}
         for pending, outcome in zip(batch, outcomes, strict=True):

@@ -113,6 +113,10 @@ class Domain(BoardReads, ChangeLog):
         except OSError as exc:  # a read-only data folder: the files simply stay
             log.warning("could not tidy the attachments folder: %s", exc)
 
+    def observe_commits(self, observe: Callable[[float, int], None]) -> None:
+        """Call ``observe(seconds, commands)`` on the database thread after each group commit."""
+        self._group.observe = observe
+
     # ---- changes -------------------------------------------------------------------------
 
     async def command(

@@ -13,6 +13,8 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from tandem.v1 import websocket_pb2
 
+from server.wire import read_varint
+
 WebSocketMessage = websocket_pb2.WebSocketMessage
 
 
@@ -53,6 +55,11 @@ class Outgoing:
         return cls(msg.SerializeToString())
 
     @cached_property
+    def kind(self) -> str:
+        """The payload's name ("task_updated"), for counting."""
+        return payload_kind(self.frame)
+
+    @cached_property
     def text(self) -> str:
         msg = WebSocketMessage()
         msg.ParseFromString(self.frame)
@@ -65,6 +72,27 @@ class Outgoing:
     @cached_property
     def wire_text(self) -> bytes:
         return ws_frame(OPCODE_TEXT, self.text.encode())
+
+
+_PAYLOADS = {f.number: f.name for f in WebSocketMessage.DESCRIPTOR.oneofs_by_name["payload"].fields}
+_MESSAGE_ID = WebSocketMessage.DESCRIPTOR.fields_by_name["message_id"].number
+
+
+def payload_kind(frame: bytes) -> str:
+    """The payload member of an encoded WebSocketMessage, read from its first tags
+    (message_id, when set, comes first); "none" when there is no known one."""
+    pos = 0
+    try:
+        while pos < len(frame):
+            tag, pos = read_varint(frame, pos)
+            number = tag >> 3
+            if number != _MESSAGE_ID:
+                return _PAYLOADS.get(number, "none")
+            size, pos = read_varint(frame, pos)
+            pos += size
+    except ValueError:
+        pass
+    return "none"
 
 
 OPCODE_TEXT, OPCODE_BINARY = 0x1, 0x2

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from server.monitoring import Monitor
+from server.monitoring.recording import OUT
 from server.realtime.codec import Outgoing, WebSocketMessage
 from server.realtime.protocol import (
     CLOSE_TIMEOUT_SECONDS,
@@ -51,6 +53,9 @@ log = logging.getLogger(__name__)
 DIRECT_WRITE_LIMIT = 64 * 1024
 
 SendCoroutine = Coroutine[Any, Any, None]
+
+# For a connection made outside a server (tests of this module): nothing counted.
+_UNWATCHED = Monitor(counting=False)
 
 
 class _Rest:
@@ -91,8 +96,10 @@ class Connection:
         "_closer",
         "_closing",
         "_flush_then_close",
+        "_metrics",
         "_queue",
         "_room",
+        "_tap",
         "_transport",
         "_writer",
         "as_json",
@@ -116,6 +123,7 @@ class Connection:
         connection_id: str,
         as_json: bool,
         queue_limit: int,
+        monitor: Monitor | None = None,
     ) -> None:
         self.id = connection_id
         self.ws = ws
@@ -141,6 +149,9 @@ class Connection:
         # Set by the hub: ends the subscriptions (and so the presence) of a connection the
         # server drops, at once rather than when its close handshake is over.
         self.on_abort: Callable[[Connection], None] | None = None
+        monitor = monitor if monitor is not None else _UNWATCHED
+        self._metrics = monitor.metrics
+        self._tap = monitor.recording
 
     # Limits ----------------------------------------------------------------------
 
@@ -177,6 +188,13 @@ class Connection:
         await self.send_out(Outgoing.of(msg))
 
     async def send_out(self, out: Outgoing) -> None:
+        # Counted here, this connection's own; broadcasts are counted once for all their
+        # receivers by the hub (``offer`` is the fan-out's inner loop).
+        metrics = self._metrics
+        if metrics is not None:
+            kind = out.kind
+            metrics.frames_out[kind] += 1
+            metrics.bytes_out[kind] += len(out.frame)
         while not self._closing:
             queue = self._queue
             if queue is None or len(queue) < self.queue_limit:
@@ -188,6 +206,8 @@ class Connection:
             await room
 
     def _push(self, out: Outgoing) -> None:
+        if self._tap.active is not None:
+            self._tap.frame(self.id, OUT, out.frame)
         if self._writer is not None:
             queue = self._queue
             if queue is None:

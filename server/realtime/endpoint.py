@@ -8,6 +8,8 @@ import secrets
 
 from aiohttp import WSMsgType, web
 
+from server.monitoring.logs import bind_connection
+from server.monitoring.recording import IN
 from server.realtime.caps import CONNECTION_CAPS
 from server.realtime.codec import BadFrame, decode
 from server.realtime.connection import Connection
@@ -71,7 +73,13 @@ async def _serve(
         connection_id=secrets.token_hex(8),
         as_json=as_json,
         queue_limit=config.send_queue_limit,
+        monitor=hub.monitor,
     )
+    bind_connection(conn.id)  # every log line of this connection's task names it
+    log.debug("connected from %s", conn.remote)
+    metrics = hub.metrics
+    tap = hub.monitor.recording
+    heartbeat_missed = False
     hub.attach(conn)
     session = Session(hub, conn, request)
     json_budget = TokenBucket(JSON_BYTES_PER_SECOND, JSON_BURST_BYTES) if as_json else None
@@ -105,8 +113,20 @@ async def _serve(
                 try:
                     envelope = decode(msg.data)
                 except BadFrame as exc:
+                    if metrics is not None:
+                        metrics.frames_in["invalid"] += 1
+                        metrics.bytes_in["invalid"] += len(msg.data)
                     await conn.close_now(CloseCode.INVALID_PAYLOAD, f"not a message: {exc}")
                     break
+                if metrics is not None:
+                    kind = envelope.WhichOneof("payload") or "none"
+                    metrics.frames_in[kind] += 1
+                    metrics.bytes_in[kind] += (
+                        len(msg.data) if isinstance(msg.data, bytes) else len(msg.data.encode())
+                    )
+                if tap.active is not None:
+                    raw = msg.data if isinstance(msg.data, bytes) else envelope.SerializeToString()
+                    tap.frame(conn.id, IN, raw)
                 del msg
                 try:
                     await session.handle(envelope)
@@ -121,8 +141,27 @@ async def _serve(
                 # CLOSE, CLOSING, CLOSED or ERROR (too big, heartbeat missed, reset).
                 if conn.close_code is None and ws.close_code is not None:
                     conn.close_code = ws.close_code
+                # aiohttp ends a socket whose pong never came with an error message.
+                heartbeat_missed = msg.type is WSMsgType.ERROR and isinstance(
+                    ws.exception(), asyncio.TimeoutError
+                )
                 break
     finally:
         hub.detach(conn)
         await conn.finish()
+        code = conn.close_code or ws.close_code or CloseCode.ABNORMAL
+        reason = close_reason(code, heartbeat_missed)
+        log.debug("disconnected: %d %s", code, reason)
+        if metrics is not None:
+            metrics.disconnects[(str(int(code)), reason)] += 1
     return ws
+
+
+def close_reason(code: int, heartbeat_missed: bool = False) -> str:
+    """A close code's name for the metrics ("too_slow", "heartbeat_timeout", ...)."""
+    if heartbeat_missed:
+        return "heartbeat_timeout"
+    try:
+        return CloseCode(code).name.lower()
+    except ValueError:
+        return "other"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
 from server.domain.events import CommittedEvent
 from server.domain.service import Domain
+from server.monitoring import MONITOR, Monitor
+from server.monitoring.metrics import Metrics
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
 from server.realtime.protocol import (
@@ -131,6 +134,7 @@ class Hub:
         # Per project, the live subscriptions shown in its presence, in order of arrival.
         self._shown: dict[str, dict[str, Subscription]] = {}
         self._generation: dict[str, int] = {}
+        self.monitor = Monitor(counting=False)
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -140,6 +144,9 @@ class Hub:
         self._domain = app[DOMAIN]
         if CONFIG in app:
             self._config = app[CONFIG]
+        if MONITOR in app:
+            self.monitor = app[MONITOR]
+            self._watch(self.monitor)
         remove = self._domain.sink.add_listener(self._on_commit)
         try:
             yield
@@ -157,6 +164,41 @@ class Hub:
                 [asyncio.create_task(c.finish()) for c in conns],
                 timeout=SHUTDOWN_FLUSH_SECONDS + 2,
             )
+
+    def _watch(self, monitor: Monitor) -> None:
+        monitor.history.gauges = lambda: (
+            float(len(self._connections)),
+            float(self.subscription_count()),
+            float(sum(c.queued for c in self._connections.values())),
+        )
+        metrics = monitor.metrics
+        if metrics is None:
+            return
+        metrics.sample(
+            "tandem_connections", "Open WebSocket connections.", lambda: len(self._connections)
+        )
+        metrics.sample(
+            "tandem_subscriptions",
+            "Project subscriptions of open connections.",
+            self.subscription_count,
+        )
+        metrics.sample(
+            "tandem_outgoing_queue_frames",
+            "Frames waiting in outgoing queues (sockets that cannot take more right now).",
+            lambda: sum(c.queued for c in self._connections.values()),
+        )
+        metrics.sample(
+            "tandem_outgoing_queue_max_frames",
+            "Frames waiting in the longest outgoing queue.",
+            lambda: max((c.queued for c in self._connections.values()), default=0),
+        )
+
+    def subscription_count(self) -> int:
+        return sum(len(subs) for subs in self._by_project.values())
+
+    @property
+    def metrics(self) -> Metrics | None:
+        return self.monitor.metrics
 
     @property
     def accepting(self) -> bool:
@@ -302,9 +344,16 @@ class Hub:
         if loop is None:
             return
         with contextlib.suppress(RuntimeError):  # the loop is closing
-            loop.call_soon_threadsafe(self.dispatch, events)
+            loop.call_soon_threadsafe(self.dispatch, events, time.perf_counter())
 
-    def dispatch(self, events: Iterable[CommittedEvent]) -> None:
+    def dispatch(self, events: Iterable[CommittedEvent], committed_at: float | None = None) -> None:
+        self._dispatch(events)
+        metrics = self.monitor.metrics
+        if committed_at is not None and metrics is not None:
+            # Every subscriber's frame is now in its socket or its queue.
+            metrics.fanout_seconds.observe(time.perf_counter() - committed_at)
+
+    def _dispatch(self, events: Iterable[CommittedEvent]) -> None:
         by_project = self._by_project
         snapshots = self._snapshots
         for event in events:
@@ -316,8 +365,19 @@ class Hub:
                 continue
             out = Outgoing(event.frame)
             seq = event.seq
-            for sub in tuple(subs.values()):
+            receivers = tuple(subs.values())
+            for sub in receivers:
                 sub.deliver(seq, out)
+            self._count_out(out, len(receivers))
+
+    def _count_out(self, out: Outgoing, receivers: int) -> None:
+        """Count a broadcast once for all its receivers (a subscriber that already had it, or
+        was dropped meanwhile, is counted too)."""
+        metrics = self.monitor.metrics
+        if metrics is not None and receivers:
+            kind = out.kind
+            metrics.frames_out[kind] += receivers
+            metrics.bytes_out[kind] += receivers * len(out.frame)
 
     # Snapshots ---------------------------------------------------------------------
 
@@ -410,8 +470,10 @@ class Hub:
                 else:
                     diff.changes.append(sub.presence(PresenceState.PRESENCE_STATE_OFFLINE))
             out = Outgoing.of(websocket_pb2.WebSocketMessage(presence_diff=diff))
-            for viewer in tuple(viewers.values()):
+            receivers = tuple(viewers.values())
+            for viewer in receivers:
                 viewer.deliver(0, out)
+            self._count_out(out, len(receivers))
 
 
 #: Where the application keeps its hub.

@@ -53,6 +53,8 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001  # the server is shutting down; reconnect and resume
     UNSUPPORTED_DATA = 1003  # a text frame on the binary endpoint, or binary on ?format=json
+    # Never sent (a peer that vanished, or missed its heartbeat): how such an end is counted.
+    ABNORMAL = 1006
     INVALID_PAYLOAD = 1007  # a frame that is not a valid WebSocketMessage
     MESSAGE_TOO_BIG = 1009  # a frame over the size limit (sent by aiohttp itself)
     INTERNAL_ERROR = 1011  # the server failed outside any one command; reconnect, resume

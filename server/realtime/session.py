@@ -11,6 +11,7 @@ message_id.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -19,12 +20,14 @@ from tandem.v1 import commands_pb2, errors_pb2, websocket_pb2
 import server
 from server.command_table import COMMAND_TABLE
 from server.domain.errors import DomainError
+from server.monitoring.logs import bind_connection
 from server.realtime.codec import Outgoing, WebSocketMessage
 from server.realtime.connection import Connection
 from server.realtime.hub import Hub
 from server.realtime.identity import resolve_identity
 from server.realtime.protocol import MAX_ID_LENGTH, PROTOCOL_VERSION, CloseCode
-from server.realtime.subscription import Subscription, varint
+from server.realtime.subscription import Subscription
+from server.wire import varint
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
 class Session:
     """The protocol state of one connection."""
 
-    __slots__ = ("_charge", "conn", "hub", "request")
+    __slots__ = ("_charge", "_rejected", "conn", "hub", "request")
 
     def __init__(self, hub: Hub, conn: Connection, request: web.Request) -> None:
         self.hub = hub
@@ -69,16 +72,30 @@ class Session:
         # A connection's first message (its hello) is free, so a connection that only
         # said hello holds no rate-limit state.
         self._charge = False
+        # The error code of this command's reject, if it got one (for the metrics).
+        self._rejected = ""
 
     async def reply(self, message_id: str, **payload: object) -> None:
         msg = WebSocketMessage(message_id=message_id, **payload)  # type: ignore[arg-type]
         await self.conn.send(msg)
 
     async def reject(self, message_id: str, err: errors_pb2.Error) -> None:
+        self._rejected = ErrorCode.Name(err.code)
         await self.reply(message_id, reject=websocket_pb2.Reject(error=err))
 
     async def handle(self, msg: WebSocketMessage) -> None:
         """Answer one client envelope. Never raises for anything the client sent."""
+        metrics = self.hub.metrics
+        if metrics is None:
+            await self._handle(msg)
+            return
+        started = time.perf_counter()
+        self._rejected = ""
+        await self._handle(msg)
+        kind = msg.WhichOneof("payload") or "none"
+        metrics.command_done("ws", kind, self._rejected, time.perf_counter() - started)
+
+    async def _handle(self, msg: WebSocketMessage) -> None:
         kind = msg.WhichOneof("payload")
         mid = msg.message_id
         retry_ms = self.conn.take_token() if self._charge else 0
@@ -168,6 +185,7 @@ async def on_hello(session: Session, msg: WebSocketMessage) -> None:
     if not conn.open:
         return  # closed (revoked, timed out) while the identity was looked up
     conn.identity = identity
+    bind_connection(conn.id, identity.member.id)
     welcome = commands_pb2.Welcome(
         server_version=server.__version__,
         protocol_version=PROTOCOL_VERSION,
@@ -241,12 +259,17 @@ async def _resume(
     domain = session.hub.domain
     since = req.since_seq
     page = await domain.read(domain.events_since, sub.project_id, since, REPLAY_PAGE)
-    reason = ""
+    metrics = session.hub.metrics
+    if metrics is not None:
+        metrics.resumes += 1
+    reason = key = ""
     if page.resync_required:
-        reason = "since_seq is outside the kept change log"
+        reason, key = "since_seq is outside the kept change log", "outside_log"
     elif req.epoch and req.epoch != page.epoch:
-        reason = "the change log was restored (epoch changed)"
+        reason, key = "the change log was restored (epoch changed)", "epoch_changed"
     if reason:
+        if metrics is not None:
+            metrics.resyncs[key] += 1
         await _send_snapshot(session, sub, mid, resync_reason=reason)
         return
     result = websocket_pb2.SubscribeResult(
@@ -261,10 +284,14 @@ async def _resume(
                 continue
             await sub.conn.send_out(Outgoing.of(event))
             sub.last_seq = seq
+            if metrics is not None:
+                metrics.replayed += 1
         if len(page.events) < REPLAY_PAGE or not sub.conn.open:
             return
         page = await domain.read(domain.events_since, sub.project_id, sub.last_seq, REPLAY_PAGE)
         if page.resync_required:  # the history was trimmed under a very long replay
+            if metrics is not None:
+                metrics.resyncs["trimmed"] += 1
             await _send_snapshot(session, sub, mid, resync_reason="history trimmed during replay")
             return
 

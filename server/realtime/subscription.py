@@ -18,6 +18,7 @@ from tandem.v1 import events_pb2, websocket_pb2
 from server.realtime.codec import Outgoing
 from server.realtime.identity import Identity
 from server.realtime.protocol import CloseCode
+from server.wire import varint
 
 
 class Subscriber(Protocol):
@@ -134,15 +135,6 @@ class Subscription:
         if self.presence_timer is not None:
             self.presence_timer.cancel()
             self.presence_timer = None
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 # The tag of Snapshot.presence (a length-delimited field).

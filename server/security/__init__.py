@@ -28,6 +28,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from server.api.polls import LONG_POLL_CHECK
+from server.monitoring import MONITOR
 from server.security import redact
 from server.security.headers import add_security_headers
 from server.security.identity import remote_identity
@@ -73,3 +74,30 @@ def setup(app: web.Application) -> None:
         await sharing_changed(app, False)
 
     app.cleanup_ctx.append(lifetime)
+    _watch(app)
+
+
+def _watch(app: web.Application) -> None:
+    """Show the LAN throttle in the server's metrics."""
+    monitor = app.get(MONITOR)
+    metrics = monitor.metrics if monitor is not None else None
+    if metrics is None:
+        return
+    throttle = app[SECURITY].throttle
+    metrics.sample(
+        "tandem_lan_credential_failures",
+        "Wrong or revoked LAN credentials presented.",
+        lambda: throttle.failures_total,
+        kind="counter",
+    )
+    metrics.sample(
+        "tandem_lan_throttled_requests",
+        "LAN requests refused unchecked because their address had to wait.",
+        lambda: throttle.refused_total,
+        kind="counter",
+    )
+    metrics.sample(
+        "tandem_lan_throttled_addresses",
+        "LAN addresses that must wait before their next credential is checked.",
+        throttle.waiting,
+    )

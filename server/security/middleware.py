@@ -30,6 +30,7 @@ from tandem.v1 import errors_pb2
 from server.api.attachments import UPLOAD_HEADER, is_upload
 from server.api.errors import ApiError, error_response
 from server.appkeys import DOMAIN
+from server.monitoring import LOCAL_ONLY_PATHS
 from server.security import hosts, invites, join
 from server.security.invites import Principal
 from server.security.state import ACTOR, PRINCIPAL, SECURITY, SESSION_COOKIE
@@ -121,6 +122,10 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     peer = peer_address(request)
     local_ip, local_port = _local(request)
     loopback = state.is_local(peer)
+    if not loopback and request.path in LOCAL_ONLY_PATHS:
+        # The server's own figures are this computer's business: to anyone else they
+        # do not exist (before any credential is asked for).
+        return refusal(request, 404, ErrorCode.ERROR_CODE_NOT_FOUND, "not found")
 
     host_values = request.headers.getall(hdrs.HOST, [])
     if len(host_values) != 1:
@@ -203,6 +208,7 @@ async def _credential(request: web.Request, peer: str) -> Principal | web.Stream
     throttle = state.throttle
     wait = throttle.retry_after(peer)
     if wait > 0:
+        throttle.refused_total += 1
         return refusal(
             request,
             429,

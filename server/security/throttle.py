@@ -53,6 +53,10 @@ class CredentialThrottle:
         # One check at a time per address; a lock lives while someone holds or awaits it.
         self._turns: dict[str, asyncio.Lock] = {}
         self._in_turn: Counter[str] = Counter()
+        # Since start, for the metrics: wrong credentials, and requests refused unchecked
+        # because their address had to wait.
+        self.failures_total = 0
+        self.refused_total = 0
 
     @contextlib.asynccontextmanager
     async def turn(self, address: str) -> AsyncIterator[None]:
@@ -98,6 +102,7 @@ class CredentialThrottle:
         return max(0.0, record.last_failure + self._delay(record.failures) - now)
 
     def failed(self, address: str) -> None:
+        self.failures_total += 1
         record = self._record(address) or _Record()
         now = self.clock()
         record.failures += 1
@@ -108,6 +113,10 @@ class CredentialThrottle:
         self._records.move_to_end(address)
         while len(self._records) > self.policy.max_tracked:
             self._records.popitem(last=False)
+
+    def waiting(self) -> int:
+        """How many addresses must wait (or are locked out) before their next check."""
+        return sum(1 for address in list(self._records) if self.retry_after(address) > 0)
 
     def failures(self, address: str) -> int:
         record = self._record(address)

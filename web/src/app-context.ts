@@ -35,19 +35,24 @@ export const store = new BoardStore(storage());
 
 export type View = "board" | "sprints";
 
+/** Pages outside any project: #/diagnostics. */
+export type Page = "" | "diagnostics";
+
 export interface Route {
   projectId: string;
   taskId: string;
   view: View;
+  page: Page;
 }
 
-/** #/p/PROJECT[/sprints][/t/TASK][?FILTERS] */
+/** #/p/PROJECT[/sprints][/t/TASK][?FILTERS], or #/diagnostics */
 function parseHash(): Route {
   const m = /^#\/p\/([^/?]+)(\/sprints)?(?:\/t\/([^/?]+))?/.exec(location.hash);
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
     view: m?.[2] ? "sprints" : "board",
     taskId: m?.[3] ? decodeURIComponent(m[3]) : "",
+    page: !m && /^#\/diagnostics(?:$|[/?])/.test(location.hash) ? "diagnostics" : "",
   };
 }
 

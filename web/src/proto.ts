@@ -7,3 +7,4 @@ export * from "./gen/tandem/v1/events_pb";
 export * from "./gen/tandem/v1/errors_pb";
 export * from "./gen/tandem/v1/websocket_pb";
 export * from "./gen/tandem/v1/api_pb";
+export * from "./gen/tandem/v1/diagnostics_pb";

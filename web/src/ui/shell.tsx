@@ -28,6 +28,7 @@ import { CheatSheet, keysOf, onKey } from "./keyboard";
 import { Me } from "./name";
 import { PALETTE_KEYS, PALETTE_KEYS_TITLE } from "./platform";
 import { Projects } from "./projects";
+import { Diagnostics } from "./diagnostics";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
 import { ProjectNotFound } from "./guidance";
@@ -194,6 +195,7 @@ function actions(): Action[] {
     }
   }
   list.push({ name: "All projects", run: () => go("") });
+  list.push({ name: "Diagnostics", hint: "this computer", run: () => (location.hash = "#/diagnostics") });
   for (const p of store.viewProjects()) list.push({ name: `Open ${p.name}`, hint: p.key, run: () => go(p.id) });
   return list;
 }
@@ -328,7 +330,7 @@ export function App() {
         <Me />
       </header>
       <div class="main">
-        {!r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : <Board />}
+        {r.page === "diagnostics" ? <Diagnostics /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : <Board />}
         {r.projectId && r.taskId && <TaskPanel taskId={r.taskId} />}
       </div>
       <Notices />
