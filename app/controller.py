@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox, QSystemTrayIcon
 
 import server
 from app import resources, supervisor
@@ -33,6 +33,7 @@ from app.tray_menu import TrayMenu
 from app.updates import UpdateChecker
 from server.config import ServerConfig
 from server.handle import ServerHandle, Starter
+from server.transfer import backups, restore
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class TrayController(QObject):
     """Owns the server handle and the tray icon with its menu."""
 
     # From the server's thread; connected (queued) to slots on the Qt thread.
-    _event_arrived = Signal(bytes)
+    # (member id, inbox_update frame), from the server's thread.
+    _inbox_arrived = Signal(str, bytes)
     _people_changed = Signal(list)
     # A traffic recording ended: its path, frames, and why.
     _recording_ended = Signal(str, int, str)
@@ -84,14 +86,14 @@ class TrayController(QObject):
         self._stopped = False
         self._backup = BackupJob()
         self._notices = NoticeWorker()
-        # Judged events come back here first, then to anyone else listening.
-        self._event_handled = self._notices.handled
+        # Judged inbox updates come back here first, then to anyone else listening.
+        self._inbox_handled = self._notices.handled
 
-        self._event_arrived.connect(self._on_event)
+        self._inbox_arrived.connect(self._on_inbox)
         self._people_changed.connect(self._on_people)
         self._backup.done.connect(self._on_backup_done)
         self._recording_ended.connect(self._on_recording_ended)
-        self._event_handled.connect(self._on_event_handled)
+        self._inbox_handled.connect(self._on_inbox_handled)
 
         self.tray = QSystemTrayIcon(resources.app_icon())
         self.tray.setToolTip("Tandem (starting…)")
@@ -116,7 +118,7 @@ class TrayController(QObject):
         started = supervisor.start_server(
             dataclasses.replace(self._base_config, lan_tls=self.settings.lan_tls),
             self.settings.port,
-            on_event=lambda m: self._event_arrived.emit(m.SerializeToString()),
+            on_inbox=self._inbox_arrived.emit,
             on_people=self._people_changed.emit,
             on_recording_end=lambda ended: self._recording_ended.emit(
                 str(ended.path), ended.frames, ended.reason
@@ -282,6 +284,42 @@ class TrayController(QObject):
         else:
             self.notify("Backup saved", path)
 
+    @Slot()
+    def choose_restore(self) -> bool:
+        """Pick a backup, confirm, and restore it (``restore_from``)."""
+        chosen, _ = QFileDialog.getOpenFileName(
+            None, "Restore a backup", str(backups.folder(self.data_dir)),
+            "Tandem backups (*.sqlite3 *.bak);;All files (*)",
+        )  # fmt: skip
+        if not chosen:
+            return False
+        answer = QMessageBox.question(
+            None, "Restore this backup?",
+            f"Tandem restarts with the board of {chosen}. The board it has now is kept as a"
+            " backup; everyone connected reloads the board.",
+        )  # fmt: skip
+        return answer == QMessageBox.StandardButton.Yes and self.restore_from(Path(chosen))
+
+    def restore_from(self, path: Path) -> bool:
+        """Stop the server, put the backup back (as ``tandem restore`` does), start again."""
+        try:
+            restore.check(path)  # before stopping anything
+        except restore.RestoreRefused as refused:
+            self.notify("Restore refused", str(refused), QSystemTrayIcon.MessageIcon.Warning)
+            return False
+        if self.handle is not None:
+            self.handle.stop()
+        try:
+            kept = restore.restore(self.data_dir, path)
+        except restore.RestoreRefused as refused:
+            self.notify("Restore refused", str(refused), QSystemTrayIcon.MessageIcon.Warning)
+            return False
+        finally:
+            self.start()
+        where = f"; the board it replaced is kept as {kept}" if kept else ""
+        self.notify("Backup restored", f"{path} is back{where}")
+        return True
+
     def invite_link(self, role: InviteRole, name: str = "") -> str:
         """Turn on LAN sharing if needed, then make an invite link."""
         assert self.handle is not None
@@ -400,20 +438,22 @@ class TrayController(QObject):
         self.people = list(names)
         self.refresh()
 
-    @Slot(bytes)
-    def _on_event(self, frame: bytes) -> None:
+    @Slot(str, bytes)
+    def _on_inbox(self, member_id: str, frame: bytes) -> None:
         handle = self.handle
         if self._stopped or handle is None:
             return
         if not self.settings.notifications:
-            self._notices.pass_over(frame)
+            self._notices.pass_over(member_id, frame)
             return
-        # Reading tasks and members waits on the server: never on the Qt thread.
-        self._notices.judge(handle, frame)
+        # Reading the members waits on the server: never on the Qt thread.
+        self._notices.judge(handle, member_id, frame)
 
-    @Slot(bytes, str, str)
-    def _on_event_handled(self, _frame: bytes, title: str, message: str) -> None:
-        if title and self.settings.notifications and not self._stopped:
+    @Slot(str, bytes, list)
+    def _on_inbox_handled(self, _member_id: str, _frame: bytes, notices: list[list[str]]) -> None:
+        if not self.settings.notifications or self._stopped:
+            return
+        for title, message in notices:
             self.notify(title, message)
 
     @Slot(QSystemTrayIcon.ActivationReason)

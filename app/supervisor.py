@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QUrl
 
 from server.config import ServerConfig
-from server.handle import EventObserver, PeopleObserver, ServerHandle, Starter, is_port_in_use
+from server.handle import (
+    InboxObserver,
+    PeopleObserver,
+    ServerHandle,
+    Starter,
+    is_port_in_use,
+)
 from server.monitoring.recording import RecordingSummary
 
 log = logging.getLogger(__name__)
@@ -39,7 +45,7 @@ def start_server(
     config: ServerConfig,
     preferred_port: int,
     *,
-    on_event: EventObserver,
+    on_inbox: InboxObserver,
     on_people: PeopleObserver,
     on_recording_end: Callable[[RecordingSummary], None] | None = None,
     starter: Starter | None = None,
@@ -56,7 +62,7 @@ def start_server(
     taken: list[int] = []
     for port in candidates:
         handle = ServerHandle(dataclasses.replace(config, port=port), starter=starter)
-        handle.add_event_observer(on_event)
+        handle.add_inbox_observer(on_inbox)
         handle.add_people_observer(on_people)
         if on_recording_end is not None:
             handle.add_recording_observer(on_recording_end)

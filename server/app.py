@@ -9,13 +9,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import api, realtime, security
-from server.appkeys import CONFIG, DOMAIN
+from server import api, realtime, reminders, security
+from server.appkeys import CONFIG, DOMAIN, FOLDER_LOCK
 from server.config import ServerConfig
 from server.domain.service import open_domain
 from server.monitoring import MONITOR, Monitor
 from server.monitoring.logs import install_recent_errors
 from server.security.limits import read_body_in_time
+from server.storage import folder_lock
+from server.storage.folder_lock import FolderLock
+from server.transfer import backups
+from server.transfer.bodies import larger_import_bodies
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,12 @@ def create_app(config: ServerConfig) -> web.Application:
     # The security guard goes first, so nothing runs for a refused request; the error
     # middleware comes next so every other refusal has the one JSON error shape.
     app = web.Application(
-        middlewares=[*security.middlewares(), api.api_error_middleware, read_body_in_time],
+        middlewares=[
+            *security.middlewares(),
+            api.api_error_middleware,
+            larger_import_bodies,
+            read_body_in_time,
+        ],
         client_max_size=config.max_message_bytes,
     )
     app[CONFIG] = config
@@ -53,7 +62,15 @@ def create_app(config: ServerConfig) -> web.Application:
     security.setup(app)
 
     async def domain_lifetime(app: web.Application) -> AsyncIterator[None]:
-        domain = open_domain(config)
+        # Held while the database is open, so `tandem restore` knows this server runs.
+        lock = app[FOLDER_LOCK] = FolderLock(config.data_dir)
+        if not lock.acquire() and (other := folder_lock.holder(config.data_dir)) is not None:
+            log.warning("%s; `tandem restore` will refuse until both stop", other.describe())
+        try:
+            domain = open_domain(config)
+        except BaseException:
+            lock.release()
+            raise
         app[DOMAIN] = domain
         if monitor.metrics is not None:
             domain.observe_commits(monitor.metrics.observe_commit)
@@ -61,8 +78,23 @@ def create_app(config: ServerConfig) -> web.Application:
             yield
         finally:
             domain.close()
+            lock.release()
+
+    async def daily_backups(app: web.Application) -> AsyncIterator[None]:
+        if config.backup_check_seconds <= 0:
+            yield
+            return
+        store, where = app[DOMAIN].store, backups.folder(config.data_dir)
+        schedule = backups.DailyBackups(
+            where,
+            lambda now: backups.daily_async(store, where, kept=config.backups_kept, now=now),
+            interval=config.backup_check_seconds,
+        )
+        async for _ in schedule.context():
+            yield
 
     app.cleanup_ctx.append(domain_lifetime)
+    app.cleanup_ctx.append(daily_backups)
     app.cleanup_ctx.append(
         monitor.lifetime(
             record=config.record_path,
@@ -72,6 +104,7 @@ def create_app(config: ServerConfig) -> web.Application:
     )
     api.setup(app)
     realtime.setup(app)  # after the domain's cleanup context: it needs the domain
+    app.cleanup_ctx.append(reminders.context)
     _setup_web_ui(app, web_root(config))
     return app
 

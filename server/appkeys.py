@@ -6,6 +6,8 @@ from aiohttp import web
 
 from server.config import ServerConfig
 from server.domain.service import Domain
+from server.storage.folder_lock import FolderLock
 
 CONFIG = web.AppKey("config", ServerConfig)
 DOMAIN = web.AppKey("domain", Domain)
+FOLDER_LOCK = web.AppKey("folder_lock", FolderLock)

@@ -33,6 +33,7 @@ from server.runner import PortInUseError, start_server
 from server.security import cli as security_cli
 from server.storage.health import DatabaseUnusableError
 from server.storage.migrations import DatabaseTooNewError
+from server.transfer import cli as transfer_cli
 
 READY_LINE = "Tandem is running at {url}"
 
@@ -68,6 +69,13 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--open", action="store_true", help="open the board in the browser")
     parser.add_argument(
+        "--backups-kept",
+        type=int,
+        default=defaults["backups_kept"].default,
+        metavar="N",
+        help="daily backups kept in the data folder's backups/ (default %(default)s)",
+    )
+    parser.add_argument(
         "--record",
         type=Path,
         metavar="FILE",
@@ -100,6 +108,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         metrics=not args.no_metrics,
         record_path=args.record,
         record_seconds=args.record_for,
+        backups_kept=max(1, args.backups_kept),
     )
 
 
@@ -265,6 +274,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 }
 # Invites for LAN sharing: "invite" and "invites", which work whether or not the app runs.
 SUBCOMMANDS.update({name: Subcommand(*spec) for name, spec in security_cli.SUBCOMMANDS.items()})
+# Your data in and out: "backup", "restore", "export", "import".
+SUBCOMMANDS.update({name: Subcommand(*spec) for name, spec in transfer_cli.SUBCOMMANDS.items()})
 
 
 def build_parser(description: str = "The Tandem server and its tools.") -> argparse.ArgumentParser:

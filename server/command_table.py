@@ -52,6 +52,8 @@ class CommandSpec:
     kind: str
     message: type[Message]
     mutates: bool
+    # A mutating command that changes only the caller's own things: viewers may send it.
+    personal: bool
     # Completes "Couldn't ...": "create the task"; empty for session commands.
     verb: str
     # The member of Ack.result the command answers with; empty when none.
@@ -92,6 +94,7 @@ def _read_table() -> dict[str, CommandSpec]:
             kind=field.name,
             message=message_factory.GetMessageClass(field.message_type),
             mutates=option.mutates,
+            personal=option.personal,
             verb=option.verb,
             result=option.result,
             http=http,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,10 @@ class ServerConfig:
     send_queue_limit: int = 1024
     # Change-log entries kept per project; older resumes get a resync.
     history_limit: int = 10_000
+    # Daily backups: how many are kept in the data folder's backups/, and how often (in
+    # seconds) the server looks whether today's is made (0: no daily backups).
+    backups_kept: int = 14
+    backup_check_seconds: float = 3600.0
     # Longest long poll on the events endpoint.
     max_poll_seconds: float = 30.0
     # Serve the built web UI from here (None: web/dist next to the sources, if built).
@@ -52,6 +57,11 @@ class ServerConfig:
     record_path: Path | None = None
     record_seconds: float = recording.DEFAULT_SECONDS
     record_max_bytes: int = recording.DEFAULT_MAX_BYTES
+    # The time of every change, in microseconds since the epoch (None: the system clock);
+    # tests that script days (sprints, due dates) pass one they move.
+    clock: Callable[[], int] | None = None
+    # How often the server looks whether the day has changed (due-date reminders).
+    day_check_seconds: float = 300.0
 
     @property
     def database_path(self) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import errno
 import logging
 import threading
@@ -24,10 +23,9 @@ from typing import TypeVar
 
 from tandem.v1 import entities_pb2, websocket_pb2
 
-from server import paths
 from server.appkeys import DOMAIN
 from server.config import ServerConfig
-from server.domain.events import CommittedEvent
+from server.domain.events import CommittedEvent, Delivery
 from server.domain.service import Domain
 from server.monitoring import MONITOR
 from server.monitoring.recording import RecordingSummary
@@ -35,6 +33,7 @@ from server.realtime.hub import HUB, ConnectionInfo
 from server.runner import PortInUseError, RunningServer, start_server
 from server.security import invites
 from server.security.invites import Invite
+from server.transfer import backups
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,7 @@ T = TypeVar("T")
 
 __all__ = [
     "EventObserver",
+    "InboxObserver",
     "Invite",
     "PeopleObserver",
     "ServerHandle",
@@ -57,6 +57,8 @@ __all__ = [
 Starter = Callable[[ServerConfig], Awaitable[RunningServer]]
 EventObserver = Callable[[websocket_pb2.WebSocketMessage], None]
 PeopleObserver = Callable[[list[str]], None]
+# (member id, serialized inbox_update envelope): a change to that member's inbox.
+InboxObserver = Callable[[str, bytes], None]
 
 
 class ServerNotRunningError(RuntimeError):
@@ -102,6 +104,7 @@ class ServerHandle:
         self._lock = threading.Lock()
         self._event_observers: list[EventObserver] = []
         self._people_observers: list[PeopleObserver] = []
+        self._inbox_observers: list[InboxObserver] = []
         self._recording_observers: list[Callable[[RecordingSummary], None]] = []
         self._unhooks: list[Callable[[], None]] = []
 
@@ -276,18 +279,11 @@ class ServerHandle:
         The future resolves to the file's path, or to the error, on the server's thread;
         a GUI keeps its own thread free by reacting in ``add_done_callback``.
         """
-        folder = dest_dir if dest_dir is not None else paths.backups_dir(self.config.data_dir)
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = dest_dir if dest_dir is not None else backups.folder(self.config.data_dir)
+        kept = self.config.backups_kept
 
         async def run() -> Path:
-            domain = self._domain()
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # the board: owner only
-            dest = folder / f"tandem-{stamp}.sqlite3"
-            n = 1
-            while dest.exists():
-                n += 1
-                dest = folder / f"tandem-{stamp}-{n}.sqlite3"
-            return await domain.backup_async(dest)
+            return await backups.make_async(self._domain().store, folder, kept=kept)
 
         return self._submit(run)
 
@@ -380,6 +376,11 @@ class ServerHandle:
         on the server's thread."""
         self._people_observers.append(observer)
 
+    def add_inbox_observer(self, observer: InboxObserver) -> None:
+        """Call ``observer`` with each change to any member's inbox, in commit order, on the
+        server's thread (the tray's notifications come from here)."""
+        self._inbox_observers.append(observer)
+
     def _hook_observers(self) -> None:
         loop, server = self._loop, self._running
         if loop is None or server is None:
@@ -395,6 +396,15 @@ class ServerHandle:
                 loop.call_soon_threadsafe(self._deliver_events, frames)
 
         self._unhooks.append(server.app[DOMAIN].sink.add_listener(on_commit))
+
+        def on_inbox(deliveries: Sequence[Delivery]) -> None:
+            if not self._inbox_observers:
+                return
+            pairs = [(d.member_id, d.frame) for d in deliveries]
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._deliver_inbox, pairs)
+
+        self._unhooks.append(server.app[DOMAIN].inbox_sink.add_listener(on_inbox))
         tap = server.app[MONITOR].recording
         for observer in self._recording_observers:
             tap.on_stop.append(observer)
@@ -411,6 +421,14 @@ class ServerHandle:
                     observer(message)
                 except Exception:
                     log.exception("an event observer failed")
+
+    def _deliver_inbox(self, pairs: list[tuple[str, bytes]]) -> None:
+        for member_id, frame in pairs:
+            for observer in list(self._inbox_observers):
+                try:
+                    observer(member_id, frame)
+                except Exception:
+                    log.exception("an inbox observer failed")
 
     def _deliver_people(self, connections: list[ConnectionInfo]) -> None:
         names = people_names(connections)

@@ -26,7 +26,7 @@ from yarl import URL
 
 from server import security
 from server.app import create_app
-from server.appkeys import DOMAIN
+from server.appkeys import DOMAIN, FOLDER_LOCK
 from server.config import ServerConfig
 from server.security import limits, sharing, tls
 from server.security.hosts import lan_addresses
@@ -280,6 +280,7 @@ async def start_server_as(
     try:
         site, port = await _start_site(runner, config.host, config.port)
         running = server_type(app=app, config=config, runner=runner, site=site, port=port)
+        app[FOLDER_LOCK].publish(running.url)
         if lan_addresses is not None:
             running.find_lan_addresses = lan_addresses
         if config.lan:

@@ -14,7 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BENCHMARKS = [
     "bench_api",
+    "bench_inbox",
     "bench_ws",
+    "bench_import",
     "bench_connections",
     "bench_scale",
     "bench_metrics",
@@ -22,6 +24,7 @@ BENCHMARKS = [
     "bench_ui",
     "bench_soak",
     "bench_package",
+    "bench_reports",
 ]
 
 

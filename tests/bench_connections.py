@@ -55,13 +55,12 @@ async def main():
     await running.set_lan(True)
     if len(sys.argv) > 3:
         from server.appkeys import DOMAIN
-        from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
+        from tandem.v1 import commands_pb2, entities_pb2
         from server.domain.actor import Actor
         from tandem.v1 import entities_pb2 as e
         owner = Actor(member_id="", role=e.MemberRole.MEMBER_ROLE_OWNER, client_key="bench")
-        made = await running.app[DOMAIN].command(owner, websocket_pb2.WebSocketMessage(
-            message_id="p", create_project=commands_pb2.CreateProject(
-                project=entities_pb2.Project(key="FLO", name="Flood"))))
+        made = await running.app[DOMAIN].command(owner, commands_pb2.CreateProject(
+            project=entities_pb2.Project(key="FLO", name="Flood")), "p")
         print(json.dumps({"project": made.project.id}), flush=True)
     print(json.dumps({"port": running.port, "lan_port": running.lan_port}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)

@@ -19,6 +19,7 @@ that kill it and benchmarks that measure it from outside.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -262,3 +263,19 @@ def start_process(
         raise RuntimeError(f"no ready line from tandem serve: {line!r}")
     threading.Thread(target=proc.stdout.read, daemon=True).start()
     return proc, match.group(1)
+
+
+class DayClock:
+    """A controlled clock for the server (``ServerConfig.clock``): microseconds since the
+    epoch, moved by the test to an hour of a UTC day."""
+
+    def __init__(self, day: str, hour: int = 9) -> None:
+        self.micros = 0
+        self.at(day, hour)
+
+    def at(self, day: str, hour: int = 9) -> None:
+        moment = dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=dt.UTC)
+        self.micros = int(moment.timestamp() * 1_000_000)
+
+    def __call__(self) -> int:
+        return self.micros

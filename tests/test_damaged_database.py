@@ -105,7 +105,17 @@ def test_random_bytes_are_refused_naming_the_newest_good_backup(board) -> None:
     data_dir, db, good = board
     db.write_bytes(os.urandom(200_000))
     line = assert_one_line_refusal(serve(data_dir), db, good)
-    assert f'cp "{good}" "{db}"' in line
+    command = f'tandem restore "{good}" --data-dir "{data_dir}"'
+    assert command in line
+    # The command the line names puts the backup back, and the board opens again.
+    restored = subprocess.run(
+        [sys.executable, "-m", "launcher", "restore", str(good), "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT,
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    Store(db).close()  # opens: every page is whole again
+    rows = sqlite3.connect(db).execute("SELECT count(*) FROM task").fetchone()[0]
+    assert rows == 400
 
 
 def test_a_truncated_file_is_refused(board) -> None:
@@ -159,6 +169,7 @@ def test_the_desktop_app_shows_the_same_line(board, qtbot: QtBot) -> None:
     controller = TrayController(data_dir, open_url=lambda _: None)
     with pytest.raises(DatabaseUnusableError) as refused:
         controller.start()
+
     # The same words; each run moves the damaged file aside under its own time stamp.
     def unstamped(line: str) -> str:
         return re.sub(r"\d{8}-\d{6}", "STAMP", line)

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
+from tandem.v1 import commands_pb2, entities_pb2, inbox_pb2, websocket_pb2
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -53,12 +53,15 @@ def port_of(url: str) -> int:
     return int(url.rstrip("/").rsplit(":", 1)[1])
 
 
+Kind = inbox_pb2.InboxItemKind
+
+
 class Opened(list[str]):
     """Stands in for the desktop's URL opener (browser, file manager)."""
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, qtbot: QtBot, port: int = 0) -> None:
+    def __init__(self, tmp_path: Path, qtbot: QtBot, port: int = 0, **config: Any) -> None:
         self.data_dir = tmp_path / "data"
         self.home = tmp_path / "home"
         self.opened = Opened()
@@ -68,7 +71,7 @@ class Harness:
         self.controller = TrayController(
             self.data_dir,
             log_path=tmp_path / "logs" / "tandem.log",
-            base_config=ServerConfig(data_dir=self.data_dir, lan_host="127.0.0.2"),
+            base_config=ServerConfig(data_dir=self.data_dir, lan_host="127.0.0.2", **config),
             starter=self.recorder,
             open_url=self.opened.append,
             autostart=Autostart(home=self.home, platform="linux", command=["/opt/tandem/tandem"]),
@@ -235,6 +238,35 @@ def test_a_failed_backup_says_why(harness: Harness, qtbot: QtBot) -> None:
     assert harness.controller.actions["backup"].isEnabled()
 
 
+def test_restore_puts_a_backup_back_and_the_server_serves_it(
+    harness: Harness, qtbot: QtBot
+) -> None:
+    controller = harness.controller
+    url = controller.url
+    assert url is not None
+    saved = controller.handle.backup()  # type: ignore[union-attr]
+    request = urllib.request.Request(
+        url + "api/v1/projects", data=b'{"key": "NEW", "name": "After"}', method="POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    urllib.request.urlopen(request, timeout=10).close()
+    bad = harness.data_dir / "notes.sqlite3"
+    bad.write_text("not a backup", encoding="utf-8")
+    assert not controller.restore_from(bad)
+    assert harness.notices[-1][0] == "Restore refused" and controller.url == url  # still up
+    assert controller.restore_from(saved)
+    title, message = harness.notices[-1]
+    assert title == "Backup restored" and str(saved) in message
+    new_url = controller.url
+    assert new_url is not None
+    with urllib.request.urlopen(new_url + "api/v1/projects", timeout=10) as reply:
+        assert json.loads(reply.read()).get("projects", []) == []  # as it was backed up
+    kept = Path(message.rsplit(" ", 1)[1])
+    with sqlite3.connect(kept) as db:
+        assert db.execute("SELECT key FROM project").fetchall() == [("NEW",)]
+    assert "restore" in controller.actions
+
+
 def test_open_data_folder(harness: Harness) -> None:
     harness.controller.actions["data_folder"].trigger()
     assert harness.opened == [harness.data_dir.as_uri()]
@@ -329,23 +361,23 @@ class Browser:
 
 
 class HandledEvents(QObject):
-    """The kinds of the events the controller has handled, in order.
+    """The kinds of the inbox items the controller has handled, in order.
 
     It listens to the signal the controller's notice worker sends once it has judged an
-    event, after the controller, with a receiver on the Qt thread: Qt queues both
-    deliveries and runs them in order, so an event seen here has already been through
+    inbox update, after the controller, with a receiver on the Qt thread: Qt queues both
+    deliveries and runs them in order, so an update seen here has already been through
     the controller's notifier, and any notice it made has been shown.
     """
 
     def __init__(self, controller: TrayController) -> None:
         super().__init__()
-        self.kinds: list[str] = []
-        controller._event_handled.connect(self._record)
+        self.kinds: list[int] = []
+        controller._inbox_handled.connect(self._record)
 
-    @Slot(bytes, str, str)
-    def _record(self, frame: bytes, _title: str, _message: str) -> None:
+    @Slot(str, bytes, list)
+    def _record(self, _member_id: str, frame: bytes, _notices: list[list[str]]) -> None:
         message = websocket_pb2.WebSocketMessage.FromString(frame)
-        self.kinds.append(message.WhichOneof("payload") or "")
+        self.kinds.extend(item.kind for item in message.inbox_update.items)
 
 
 @pytest.fixture
@@ -414,8 +446,9 @@ def test_no_notifications_for_ones_own_actions(
         sams = sam.create_task(project.id, "Check the invoices")
         ana.assign(sams, ana.member_id)
         ana.comment(sams.id, "I'll take it, @Sam")
-        # Let the notifier read who Ana is before her second browser exists.
-        qtbot.waitUntil(lambda: handled.kinds.count("comment_added") == 2, timeout=10000)
+        # Let the notifier read who Ana is before her second browser exists (her mention of
+        # Sam is the last inbox item so far, and it is Sam's).
+        qtbot.waitUntil(lambda: Kind.INBOX_ITEM_KIND_MENTION in handled.kinds, timeout=10000)
         assert harness.notices == []
         # A second browser on this machine appears only now, after the first events were
         # read: it is the same person, so what it does to Ana is not news to her either.
@@ -448,9 +481,9 @@ def test_notifications_can_be_turned_off(
         sam.comment(task.id, "@Ana Lee could you look at this today?")
     finally:
         ana.close()
-    # The comment is the last event; once the controller handled it, it handled them all.
-    qtbot.waitUntil(lambda: "comment_added" in handled.kinds, timeout=10000)
-    assert handled.kinds[-2:] == ["task_created", "comment_added"]
+    # The mention is the last item; once the controller handled it, it handled them all.
+    qtbot.waitUntil(lambda: Kind.INBOX_ITEM_KIND_MENTION in handled.kinds, timeout=10000)
+    assert handled.kinds == [Kind.INBOX_ITEM_KIND_ASSIGNED, Kind.INBOX_ITEM_KIND_MENTION]
     assert harness.notices == []
 
 

@@ -16,7 +16,9 @@ from server.config import ServerConfig
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.events import CommittedEvent
+from server.domain.retention import TRASH_DAYS
 from server.domain.service import Domain, TaskFilter, open_domain
+from server.storage.database import Store
 
 Status = entities_pb2.TaskStatus
 Role = entities_pb2.MemberRole
@@ -576,7 +578,9 @@ def test_a_message_id_reused_for_another_command_is_refused(domain: Domain) -> N
     assert domain.get_task(task.id).title == "first"
 
 
-def test_a_project_made_again_under_the_same_id_has_another_epoch(domain: Domain) -> None:
+def test_a_project_made_again_under_the_same_id_has_another_epoch(tmp_path: Path) -> None:
+    now = [1_800_000_000 * 1_000_000]
+    domain = Domain(Store(tmp_path / "tandem.db"), clock=lambda: now[0])
     owner = domain.owner_actor()
     project_id = "6f1c1b8e-6d4e-4b8a-9a57-0c4b2b6a1f00"
 
@@ -594,6 +598,11 @@ def test_a_project_made_again_under_the_same_id_has_another_epoch(domain: Domain
     make_task(domain, project_id)
     before = domain.events_since(project_id, 0)
     domain.execute(owner, *cmd(delete_project=commands_pb2.DeleteProject(project_id=project_id)))
+    # The deleted project waits in the trash under its id; purged, the id is free again.
+    with pytest.raises(DomainError) as taken:
+        create()
+    assert taken.value.code == ErrorCode.ERROR_CODE_ALREADY_EXISTS
+    now[0] += (TRASH_DAYS + 1) * 24 * 3600 * 1_000_000
     create()
     make_task(domain, project_id)
     after = domain.events_since(project_id, 0)
@@ -601,6 +610,7 @@ def test_a_project_made_again_under_the_same_id_has_another_epoch(domain: Domain
     assert after.head_seq == before.head_seq == 2
     assert after.epoch != before.epoch
     assert domain.snapshot(project_id).epoch == after.epoch == domain.head(project_id)[0]
+    domain.close()
 
 
 def test_starting_a_sprint_moves_its_fields_versions(domain: Domain) -> None:

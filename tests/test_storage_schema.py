@@ -53,11 +53,14 @@ def test_the_model_matches_the_migrated_table(
     columns = {row[1]: row for row in migrated.execute(f'PRAGMA table_info("{table}")')}
     fields = {f.column_name: f for f in model._meta.sorted_fields}
     assert list(fields) == list(columns), f"{table}: columns differ or are out of order"
+    # A composite primary key's columns are each part of the table's key.
+    key = model._meta.primary_key
+    composite = set(key.field_names) if isinstance(key, pw.CompositeKey) else set()
     for name, field in fields.items():
         _, _, sql_type, notnull, default, pk = columns[name]
         where = f"{table}.{name}"
         assert sql_type == SQLITE_TYPES.get(field.field_type, field.field_type), where
-        assert bool(pk) == field.primary_key, where
+        assert bool(pk) == (field.primary_key or field.name in composite), where
         # An INTEGER PRIMARY KEY is the rowid: never null, whether or not it says so.
         rowid = bool(pk) and sql_type == "INTEGER"
         assert (bool(notnull) or rowid) == (not field.null), where

@@ -12,7 +12,16 @@ from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2, websoc
 from server.appkeys import DOMAIN
 from server.realtime import HUB
 from tests.fixtures import LOCAL, NewServer
-from tests.ws_client import RawWs, WsClient, event_seq, make_project, presences, subscribe, ws_url
+from tests.ws_client import (
+    RawWs,
+    WsClient,
+    event_seq,
+    make_project,
+    poll_until,
+    presences,
+    subscribe,
+    ws_url,
+)
 
 Code = errors_pb2.ErrorCode
 
@@ -123,6 +132,45 @@ async def test_a_client_that_stops_answering_pings_is_dropped_and_leaves(
     await silent.wait_closed()
     assert silent_id not in {c.connection_id for c in server.app[HUB].connections()}
     await watcher.close()
+
+
+async def test_the_heartbeat_keeps_a_client_that_answers_and_cuts_one_that_stops(
+    new_server: NewServer,
+) -> None:
+    interval = 0.3
+    server = await new_server(heartbeat_seconds=interval)
+    raw = await RawWs.connect(LOCAL, server.port)
+    raw.send_message(
+        websocket_pb2.WebSocketMessage(
+            message_id="h", hello=commands_pb2.Hello(protocol_version=1, client_id="beat")
+        )
+    )
+    welcome = await raw.read_message()
+    assert welcome is not None and welcome.ack.HasField("welcome")
+    conn_id = welcome.ack.welcome.connection_id
+    # A ping from the client is answered with its payload.
+    raw.send(b"are you there", opcode=0x9)
+    assert await raw.read_frame() == (0xA, b"are you there")
+    loop = asyncio.get_running_loop()
+    last_sent = loop.time()
+    for _ in range(4):
+        opcode, payload = await raw.read_frame()
+        assert opcode == 0x9, (opcode, payload)
+        # Pinged only once a whole interval passed without a word from this client.
+        assert loop.time() - last_sent >= interval * 0.95
+        raw.send(payload, opcode=0xA)
+        last_sent = loop.time()
+    # Four intervals on, having sent nothing but pongs, it is still connected.
+    assert conn_id in {c.connection_id for c in server.app[HUB].connections()}
+    opcode, _ = await raw.read_frame()
+    assert opcode == 0x9
+    unanswered = loop.time()
+    await raw.wait_closed_by_peer()  # cut without a close frame (nothing else is sent)
+    assert loop.time() - unanswered >= interval / 2 * 0.95
+    await poll_until(
+        lambda: conn_id not in {c.connection_id for c in server.app[HUB].connections()}
+    )
+    raw.close()
 
 
 async def expect_close(client: WsClient, frame: bytes | str) -> int | None:
@@ -247,6 +295,33 @@ async def test_shutdown_flushes_queues_then_closes_with_going_away(
     assert seqs[-1] == last
     assert seqs == list(range(seqs[0], last + 1))
     stalled.close()
+
+
+async def test_joins_past_the_places_for_joining_wait_for_one_and_then_get_in(
+    session: aiohttp.ClientSession, new_server: NewServer
+) -> None:
+    server = await new_server(hello_timeout_seconds=0.5)
+    hub = server.app[HUB]
+    hub.joining = asyncio.Semaphore(2)  # two places instead of MAX_JOINING
+    loop = asyncio.get_running_loop()
+    # Two upgrade and never say hello: they hold both places until their hello timeout.
+    silent = [await WsClient.connect(session, ws_url(server), hello=False) for _ in range(2)]
+    joiners = [asyncio.ensure_future(WsClient.connect(session, ws_url(server))) for _ in range(5)]
+    welcomed_at: list[float] = []
+    for joiner in joiners:
+        joiner.add_done_callback(lambda _: welcomed_at.append(loop.time()))
+    assert await silent[0].wait_closed() == 4408
+    first_freed = loop.time()
+    assert await silent[1].wait_closed() == 4408
+    got = await asyncio.gather(*joiners)
+    # Nobody got in before a place was given back.
+    assert min(welcomed_at) >= first_freed
+    # All five in, two at a time, none timed out waiting for a place.
+    ids = {c.hello_welcome.connection_id for c in got}
+    assert len(ids) == 5 and ids <= {c.connection_id for c in hub.connections()}
+    assert not hub.joining.locked()  # joined connections hold no place
+    for client in got:
+        await client.close()
 
 
 async def test_a_connection_that_never_says_hello_is_closed_after_the_hello_timeout(

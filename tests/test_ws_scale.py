@@ -8,11 +8,11 @@ from typing import Any
 
 import aiohttp
 from google.protobuf import field_mask_pb2
-from tandem.v1 import commands_pb2, entities_pb2, events_pb2
+from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2
 
 from server.realtime.protocol import PRESENCE_TICK_SECONDS
 from tests.fixtures import NewServer
-from tests.ws_client import WsClient, event_seq, presences, subscribe, ws_url
+from tests.ws_client import WsClient, event_seq, poll_until, presences, subscribe, ws_url
 
 ONLINE = events_pb2.PRESENCE_STATE_ONLINE
 
@@ -113,6 +113,37 @@ async def test_joins_that_share_a_snapshot_miss_no_event(new_server: NewServer) 
             await client.close()
 
 
+async def test_joins_that_come_together_read_the_board_once(new_server: NewServer) -> None:
+    from server.appkeys import DOMAIN
+
+    server = await new_server()
+    domain = server.app[DOMAIN]
+    reads: list[str] = []
+    read_board = domain.snapshot
+
+    def counted(project_id: str) -> Any:
+        reads.append(project_id)
+        return read_board(project_id)
+
+    domain.snapshot = counted  # type: ignore[method-assign]
+    async with aiohttp.ClientSession() as session:
+        editor = await WsClient.connect(session, ws_url(server))
+        project_id, _ = await project_with_task(editor)
+        joiners = await asyncio.gather(
+            *(WsClient.connect(session, ws_url(server)) for _ in range(20))
+        )
+        # All at once, before anyone has read the board: one read serves them all.
+        await asyncio.gather(*(subscribe(j, project_id) for j in joiners))
+        assert reads == [project_id]
+        snaps = [j.of("snapshot")[-1].snapshot for j in joiners]
+        assert {(s.seq, len(s.tasks)) for s in snaps} == {(snaps[0].seq, 1)}
+        # An unknown project is still refused, by that read.
+        refused = await joiners[0].request(subscribe=commands_pb2.Subscribe(project_id="nope"))
+        assert refused.reject.error.code == errors_pb2.ERROR_CODE_NOT_FOUND
+        for client in [editor, *joiners]:
+            await client.close()
+
+
 async def test_a_snapshot_names_the_projects_members_not_everyone(new_server: NewServer) -> None:
     server = await new_server()
     async with aiohttp.ClientSession() as session:
@@ -188,3 +219,66 @@ async def test_a_hello_again_is_answered_from_memory_and_renames_still_stored(
         assert renamed.id == first.id and renamed.display_name == name
         stored = {m.id: m for m in await domain.read(domain.list_members)}
         assert stored[first.id].display_name == name
+
+
+async def test_hellos_that_come_together_share_one_trip_to_the_database(
+    new_server: NewServer,
+) -> None:
+    from server.appkeys import DOMAIN
+    from server.domain.errors import DomainError
+
+    server = await new_server()
+    domain = server.app[DOMAIN]
+    drains: list[int] = []
+    drain = domain._hellos._drain
+
+    def counted() -> None:
+        drains.append(1)
+        drain()
+
+    domain._hellos._drain = counted  # type: ignore[method-assign]
+    names = [f"Person {i}" for i in range(30)]
+    calls = [domain.local_member(f"browser-{i}", name) for i, name in enumerate(names)]
+    calls.insert(10, domain.local_member("x" * 101, "Too long an id"))
+    got = await asyncio.gather(*calls, return_exceptions=True)
+    # Queued while the first drain was on its way: at most a second trip takes the rest.
+    assert len(drains) <= 2
+    refused = got.pop(10)
+    assert isinstance(refused, DomainError) and refused.field == "client_id"
+    assert [m.display_name for m in got] == names  # type: ignore[union-attr]
+    stored = {m.id: m.display_name for m in await domain.read(domain.list_members)}
+    assert all(stored[m.id] == m.display_name for m in got)  # type: ignore[union-attr]
+    # The same browsers again: the same members.
+    again = await asyncio.gather(
+        *(domain.local_member(f"browser-{i}", "") for i in range(len(names)))
+    )
+    assert [m.id for m in again] == [m.id for m in got]  # type: ignore[union-attr]
+
+
+async def test_a_join_storm_tells_connection_observers_once_per_tick(
+    new_server: NewServer,
+) -> None:
+    from server.realtime import HUB
+    from server.realtime.protocol import PRESENCE_TICK_SECONDS
+
+    server = await new_server()
+    hub = server.app[HUB]
+    told: list[int] = []
+    remove = hub.add_observer(lambda people: told.append(len(people)))
+    async with aiohttp.ClientSession() as session:
+        owner = await WsClient.connect(session, ws_url(server))
+        project_id, _ = await project_with_task(owner)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        joiners = await asyncio.gather(
+            *(WsClient.connect(session, ws_url(server)) for _ in range(30))
+        )
+        await asyncio.gather(*(subscribe(j, project_id) for j in joiners))
+        await poll_until(lambda: bool(told) and told[-1] == 31)
+        elapsed = loop.time() - started
+        # Sixty changes (30 hellos, 30 subscriptions), each listing everyone if told one
+        # by one: instead at most one list per tick.
+        assert len(told) <= int(elapsed / PRESENCE_TICK_SECONDS) + 2, (len(told), elapsed)
+        remove()
+        for client in [owner, *joiners]:
+            await client.close()

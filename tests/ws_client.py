@@ -165,6 +165,7 @@ EVENT_KINDS = frozenset(
         "comment_updated",
         "comment_deleted",
         "sprint_deleted",
+        "task_watchers_changed",
     }
 )
 

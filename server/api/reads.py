@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 from google.protobuf.message import Message
-from tandem.v1 import api_pb2, entities_pb2, errors_pb2, websocket_pb2
+from tandem.v1 import api_pb2, entities_pb2, errors_pb2, reports_pb2, websocket_pb2
 
 import server
 from server.api.actor import request_actor
@@ -18,6 +18,7 @@ from server.api.polls import wait_for_events
 from server.api.query import STATUS_NAMES, float_query, int_query, status_query
 from server.appkeys import CONFIG
 from server.domain.service import TaskFilter
+from server.domain.sprint_reports import VELOCITY_DEFAULT, VELOCITY_MAX
 
 ErrorCode = errors_pb2.ErrorCode
 
@@ -69,10 +70,28 @@ async def list_tasks(call: Call) -> Message:
         sprint_id=call.query("sprint") or "",
         label=call.query("label") or "",
         text=call.query("q") or "",
+        archived=call.query("archived") or "exclude",
         page_size=int_query(query, "pageSize", 100, low=1, high=MAX_PAGE_SIZE),
         page_token=call.query("pageToken") or "",
     )
     result: Message = await call.domain.read(call.domain.list_tasks, project_id, task_filter)
+    return result
+
+
+async def list_trash(call: Call) -> Message:
+    result: Message = await call.domain.read(call.domain.list_trash, call.path("projectId"))
+    return result
+
+
+async def list_trashed_projects(call: Call) -> Message:
+    result: Message = await call.domain.read(call.domain.list_trashed_projects)
+    return result
+
+
+async def list_archive(call: Call) -> Message:
+    domain = call.domain
+    text = call.query("q") or ""
+    result: Message = await domain.read(domain.list_archive, call.path("projectId"), text)
     return result
 
 
@@ -96,6 +115,17 @@ async def get_sprint(call: Call) -> Message:
     return sprint
 
 
+async def get_sprint_report(call: Call) -> Message:
+    report: Message = await call.domain.read(call.domain.sprint_report, call.path("sprintId"))
+    return report
+
+
+async def get_velocity(call: Call) -> Message:
+    last = int_query(call.request.query, "last", VELOCITY_DEFAULT, low=1, high=VELOCITY_MAX)
+    result: Message = await call.domain.read(call.domain.velocity, call.path("projectId"), last)
+    return result
+
+
 async def get_snapshot(call: Call) -> Message:
     snapshot: Message = await call.domain.read(call.domain.snapshot, call.path("projectId"))
     return snapshot
@@ -115,6 +145,10 @@ async def list_events(call: Call) -> Message:
     return await wait_for_events(call.request, project_id, since, wait)
 
 
+TEXT_QUERY = QueryParam(
+    "q", {"type": "string"}, "Only tasks whose key, title or description match."
+)
+
 TASK_FILTERS = (
     QueryParam(
         "status",
@@ -124,7 +158,12 @@ TASK_FILTERS = (
     QueryParam("assignee", {"type": "string"}, "Only tasks assigned to this member id."),
     QueryParam("sprint", {"type": "string"}, "Only tasks in this sprint id."),
     QueryParam("label", {"type": "string"}, "Only tasks carrying this label."),
-    QueryParam("q", {"type": "string"}, "Only tasks whose key, title or description match."),
+    TEXT_QUERY,
+    QueryParam(
+        "archived",
+        {"type": "string", "enum": ["exclude", "include", "only"], "default": "exclude"},
+        "Archived tasks: left out (exclude), listed too (include), or alone (only).",
+    ),
     QueryParam(
         "pageSize",
         {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 100},
@@ -143,6 +182,14 @@ EVENT_PARAMS = (
         "wait",
         {"type": "number", "minimum": 0, "default": 0},
         "Long poll: wait up to this many seconds (capped by the server) for an event.",
+    ),
+)
+
+VELOCITY_PARAMS = (
+    QueryParam(
+        "last",
+        {"type": "integer", "minimum": 1, "maximum": VELOCITY_MAX, "default": VELOCITY_DEFAULT},
+        "How many of the latest completed sprints.",
     ),
 )
 
@@ -203,6 +250,14 @@ READ_OPERATIONS: tuple[Operation, ...] = (
     ),
     _read(P, "getProject", "One project", get_project, "projects", entities_pb2.Project),
     _read(
+        "/api/v1/trash/projects",
+        "listTrashedProjects",
+        "Deleted projects still restorable, newest first",
+        list_trashed_projects,
+        "projects",
+        api_pb2.ListTrashedProjectsResponse,
+    ),
+    _read(
         P + "/tasks",
         "listTasks",
         "A project's tasks, filtered and paged",
@@ -212,6 +267,23 @@ READ_OPERATIONS: tuple[Operation, ...] = (
         query=TASK_FILTERS,
     ),
     _read(T, "getTask", "One task", get_task, "tasks", entities_pb2.Task),
+    _read(
+        P + "/trash",
+        "listTrash",
+        "The project's deleted tasks, newest first, each restorable until its purgeTime",
+        list_trash,
+        "tasks",
+        api_pb2.ListTrashResponse,
+    ),
+    _read(
+        P + "/archive",
+        "listArchive",
+        "The project's archived tasks and sprints, newest first",
+        list_archive,
+        "tasks",
+        api_pb2.ListArchiveResponse,
+        query=(TEXT_QUERY,),
+    ),
     _read(
         T + "/comments",
         "listComments",
@@ -229,6 +301,25 @@ READ_OPERATIONS: tuple[Operation, ...] = (
         api_pb2.ListSprintsResponse,
     ),
     _read(S, "getSprint", "One sprint", get_sprint, "sprints", entities_pb2.Sprint),
+    _read(
+        S + "/report",
+        "getSprintReport",
+        "A sprint's record: committed, added, removed, completed and carried-over points, day"
+        " by day and per task (frozen once the sprint completed)",
+        get_sprint_report,
+        "sprints",
+        reports_pb2.SprintReport,
+    ),
+    _read(
+        P + "/velocity",
+        "getVelocity",
+        "Committed and completed points of the project's latest completed sprints, with the"
+        " averages",
+        get_velocity,
+        "sprints",
+        reports_pb2.VelocityResponse,
+        query=VELOCITY_PARAMS,
+    ),
     _read(
         P + "/snapshot",
         "getSnapshot",

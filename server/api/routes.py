@@ -12,6 +12,8 @@ from aiohttp import web
 from server.api.attachments import ATTACHMENT_OPERATIONS
 from server.api.commands import COMMAND_OPERATIONS
 from server.api.diagnostics import DIAGNOSTICS_OPERATIONS, add_metrics_route
+from server.api.exports import EXPORT_OPERATIONS
+from server.api.inbox import INBOX_OPERATIONS
 from server.api.operation import Operation, endpoint
 from server.api.polls import setup_polls
 from server.api.reads import READ_OPERATIONS
@@ -20,6 +22,8 @@ from server.api.reads import READ_OPERATIONS
 OPERATIONS: tuple[Operation, ...] = (
     *READ_OPERATIONS,
     *DIAGNOSTICS_OPERATIONS,
+    *INBOX_OPERATIONS,
+    *EXPORT_OPERATIONS,
     *COMMAND_OPERATIONS,
     *ATTACHMENT_OPERATIONS,
 )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from tandem.v1 import entities_pb2
 
 Role = entities_pb2.MemberRole
+_EDITORS = frozenset({Role.MEMBER_ROLE_EDITOR, Role.MEMBER_ROLE_OWNER})
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Actor:
 
     @property
     def can_edit(self) -> bool:
-        return self.role in (Role.MEMBER_ROLE_EDITOR, Role.MEMBER_ROLE_OWNER)
+        return self.role in _EDITORS
 
     def request_key(self, message_id: str) -> str | None:
         """The idempotency key for a command id, or None when the command has no id."""

@@ -32,7 +32,7 @@ class ChangeLog:
     store: Store
     _waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]]
 
-    def _listen_for_commits(self, sink: EventSink) -> None:
+    def _listen_for_commits(self, sink: EventSink[CommittedEvent]) -> None:
         self._waiters = {}
         sink.add_listener(self._wake_waiters)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tandem.v1 import commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
-from server.domain import convert, tasks, validate
+from server.domain import convert, tasks, trash, validate
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.rows import get_or_not_found
 from server.domain.tx import Tx
@@ -91,6 +91,7 @@ def delete(tx: Tx, cmd: commands_pb2.DeleteComment) -> websocket_pb2.Ack:
     current = row(cmd.comment_id)
     _own(tx, current)
     result = convert.comment(current)
+    trash.keep_comment(tx, current)
     current.delete_instance()
     seq = tx.emit(
         current.project_id,

@@ -19,9 +19,9 @@ Role = entities_pb2.MemberRole
 def ts(micros: int | None) -> Timestamp | None:
     if micros is None:
         return None
-    stamp = Timestamp()
-    stamp.FromMicroseconds(micros)
-    return stamp
+    # What Timestamp.FromMicroseconds does, without its Python-level steps.
+    seconds, micro = divmod(micros, 1_000_000)
+    return Timestamp(seconds=seconds, nanos=micro * 1000)
 
 
 def project(row: ProjectRow) -> entities_pb2.Project:
@@ -38,27 +38,29 @@ def project(row: ProjectRow) -> entities_pb2.Project:
 
 
 def task(row: TaskRow, project_key: str) -> entities_pb2.Task:
+    # The row's values as loaded (what its attributes return), read without a descriptor each.
+    d = row.__data__
     msg = entities_pb2.Task(
-        id=row.id,
-        project_id=row.project_id,
-        key=f"{project_key}-{row.number}",
-        title=row.title,
-        description=row.description,
-        status=Status.ValueType(row.status),
-        priority=Priority.ValueType(row.priority),
-        assignee_id=row.assignee_id or "",
-        labels=json.loads(row.labels),
-        due_date=row.due_date,
-        sprint_id=row.sprint_id or "",
-        parent_task_id=row.parent_task_id or "",
-        rank=row.rank,
-        column_id=row.column_id,
-        version=row.version,
-        create_time=ts(row.created_at),
-        update_time=ts(row.updated_at),
+        id=d.get("id"),
+        project_id=d.get("project_id"),
+        key=f"{project_key}-{d.get('number')}",
+        title=d.get("title"),
+        description=d.get("description"),
+        status=d.get("status"),
+        priority=d.get("priority"),
+        assignee_id=d.get("assignee_id") or "",
+        labels=json.loads(d.get("labels")),
+        due_date=d.get("due_date"),
+        sprint_id=d.get("sprint_id") or "",
+        parent_task_id=d.get("parent_task_id") or "",
+        rank=d.get("rank"),
+        column_id=d.get("column_id") or "",
+        version=d.get("version"),
+        create_time=ts(d.get("created_at")),
+        update_time=ts(d.get("updated_at")),
     )
-    if row.story_points is not None:
-        msg.story_points = row.story_points
+    if d.get("story_points") is not None:
+        msg.story_points = d["story_points"]
     return msg
 
 
@@ -75,6 +77,7 @@ def sprint(row: SprintRow) -> entities_pb2.Sprint:
         create_time=ts(row.created_at),
         update_time=ts(row.updated_at),
         complete_time=ts(row.completed_at),
+        capacity=row.capacity,
     )
 
 

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from threading import Lock
+from typing import Generic, TypeVar
 
 from tandem.v1 import websocket_pb2
 
@@ -28,19 +29,34 @@ class CommittedEvent:
         return msg
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A change to one member's inbox, for that member's connections only (not in any log)."""
+
+    member_id: str
+    # The serialized WebSocketMessage (an inbox_update).
+    frame: bytes
+
+    def message(self) -> websocket_pb2.WebSocketMessage:
+        msg = websocket_pb2.WebSocketMessage()
+        msg.ParseFromString(self.frame)
+        return msg
+
+
 log = logging.getLogger(__name__)
 
-Listener = Callable[[Sequence[CommittedEvent]], None]
+E = TypeVar("E")
+Listener = Callable[[Sequence[E]], None]
 
 
-class EventSink:
-    """A list of listeners called with each commit's events, in commit order."""
+class EventSink(Generic[E]):
+    """A list of listeners called with each commit's events (or deliveries), in commit order."""
 
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        self._listeners: list[Listener[E]] = []
         self._lock = Lock()
 
-    def add_listener(self, listener: Listener) -> Callable[[], None]:
+    def add_listener(self, listener: Listener[E]) -> Callable[[], None]:
         with self._lock:
             self._listeners.append(listener)
 
@@ -51,7 +67,7 @@ class EventSink:
 
         return remove
 
-    def publish(self, events: Sequence[CommittedEvent]) -> None:
+    def publish(self, events: Sequence[E]) -> None:
         if not events:
             return
         with self._lock:

@@ -20,6 +20,7 @@ from tandem.v1 import errors_pb2, websocket_pb2
 from server.domain import rows
 from server.domain.errors import DomainError, ErrorCode
 from server.storage.models import AppliedRequestRow
+from server.wire import varint
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,19 @@ def fingerprint(kind: str, command: Message) -> bytes:
     """What the command asks, without its id: equal for a retry, different for another command.
 
     Taken over the command as the envelope's payload, so that keys remembered before the
-    domain stopped taking envelopes still recognise their retries.
+    domain stopped taking envelopes still recognise their retries. An envelope holding only
+    that payload encodes as the payload's tag, its length and its bytes, so those are hashed
+    as they are, without building the envelope.
     """
-    envelope = websocket_pb2.WebSocketMessage()
-    getattr(envelope, kind).CopyFrom(command)
-    return hashlib.sha256(envelope.SerializeToString(deterministic=True)).digest()
+    body = command.SerializeToString(deterministic=True)
+    return hashlib.sha256(_PAYLOAD_TAGS[kind] + varint(len(body)) + body).digest()
+
+
+# Each payload's tag in the envelope (field number, length-delimited).
+_PAYLOAD_TAGS = {
+    field.name: varint(field.number << 3 | 2)
+    for field in websocket_pb2.WebSocketMessage.DESCRIPTOR.oneofs_by_name["payload"].fields
+}
 
 
 def key_of(scoped_id: str) -> bytes:
@@ -186,10 +195,10 @@ class Ledger:
         return spent
 
 
-def prune(now: int) -> None:
-    """Forget ids older than the window."""
+def prune(now: int) -> int:
+    """Forget ids older than the window; returns how many were forgotten."""
     horizon = now - IDEMPOTENCY_WINDOW_MICROS
-    AppliedRequestRow.delete().where(AppliedRequestRow.created_at < horizon).execute()
+    return int(AppliedRequestRow.delete().where(AppliedRequestRow.created_at < horizon).execute())
 
 
 def _current_of(error: errors_pb2.Error) -> Any:

@@ -6,9 +6,21 @@ reads made of several queries run in one transaction so that they see one state.
 
 from __future__ import annotations
 
-from tandem.v1 import api_pb2, entities_pb2, websocket_pb2
+from collections.abc import Callable
 
-from server.domain import attachments, comments, members, projects, sprints, tasks
+from tandem.v1 import api_pb2, entities_pb2, reports_pb2, websocket_pb2
+
+from server.domain import (
+    archive,
+    attachments,
+    comments,
+    members,
+    projects,
+    sprint_reports,
+    sprints,
+    tasks,
+    trash,
+)
 from server.domain.changelog import epoch
 from server.domain.tasks import TaskFilter
 from server.storage.database import Store
@@ -19,6 +31,7 @@ class BoardReads:
     """What can be read of the board; mixed into ``Domain``, which owns ``store``."""
 
     store: Store
+    _clock: Callable[[], int]
 
     def list_projects(self) -> list[entities_pb2.Project]:
         return projects.list_all()
@@ -39,6 +52,17 @@ class BoardReads:
     def list_sprints(self, project_id: str) -> list[entities_pb2.Sprint]:
         return sprints.list_for(project_id)
 
+    def list_trash(self, project_id: str) -> api_pb2.ListTrashResponse:
+        return trash.list_trash(project_id, self._clock())
+
+    def list_trashed_projects(self) -> api_pb2.ListTrashedProjectsResponse:
+        with self.store.db.atomic():
+            return trash.list_trashed_projects(self._clock())
+
+    def list_archive(self, project_id: str, text: str = "") -> api_pb2.ListArchiveResponse:
+        with self.store.db.atomic():
+            return archive.list_archive(project_id, text)
+
     def get_sprint(self, sprint_id: str) -> entities_pb2.Sprint:
         return sprints.get(sprint_id)
 
@@ -47,6 +71,14 @@ class BoardReads:
 
     def get_attachment(self, attachment_id: str) -> entities_pb2.Attachment:
         return attachments.get(attachment_id)
+
+    def sprint_report(self, sprint_id: str) -> reports_pb2.SprintReport:
+        with self.store.db.atomic():
+            return sprint_reports.report(sprint_id, self._clock())
+
+    def velocity(self, project_id: str, last: int) -> reports_pb2.VelocityResponse:
+        with self.store.db.atomic():
+            return sprint_reports.velocity(project_id, last)
 
     def list_members(self) -> list[entities_pb2.Member]:
         return members.list_all()

@@ -16,8 +16,20 @@ from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
 
 from server.command_table import COMMAND_TABLE, kind_of
-from server.domain import attachments, comments, projects, sprints, tasks, workflow
+from server.domain import (
+    archive,
+    attachments,
+    comments,
+    inbox,
+    projects,
+    sprint_reports,
+    sprints,
+    tasks,
+    trash,
+    workflow,
+)
 from server.domain.errors import DomainError, ErrorCode
+from server.domain.transfer import commands as transfer
 from server.domain.tx import Tx
 
 Run = Callable[[Tx, Any], websocket_pb2.Ack]
@@ -28,10 +40,15 @@ _HANDLERS: dict[str, Run] = {
     "create_project": projects.create,
     "update_project": projects.update,
     "delete_project": projects.delete,
+    "restore_project": trash.restore_project,
     "create_task": tasks.create,
     "update_task": tasks.update,
     "move_task": tasks.move,
-    "delete_task": tasks.delete,
+    "delete_task": trash.trash_task,
+    "restore_task": archive.restore_task,
+    "purge_task": trash.purge,
+    "archive_task": archive.archive_task,
+    "archive_done_tasks": archive.archive_done,
     "add_comment": comments.add,
     "edit_comment": comments.edit,
     "delete_comment": comments.delete,
@@ -43,6 +60,21 @@ _HANDLERS: dict[str, Run] = {
     "update_workflow": workflow.update,
     "add_attachment": attachments.add,
     "remove_attachment": attachments.remove,
+    "archive_sprint": archive.archive_sprint,
+    "unarchive_sprint": archive.unarchive_sprint,
+    "restore_comment": trash.restore_comment,
+    "get_sprint_report": lambda tx, cmd: websocket_pb2.Ack(
+        sprint_report=sprint_reports.report(cmd.sprint_id, tx.now)
+    ),
+    "get_velocity": lambda tx, cmd: websocket_pb2.Ack(
+        velocity=sprint_reports.velocity(cmd.project_id, cmd.last)
+    ),
+    "list_inbox": inbox.list_command,
+    "mark_inbox_read": inbox.mark_read,
+    "watch_task": inbox.watch,
+    "list_watchers": inbox.list_watchers_command,
+    "import_workspace": transfer.run_import,
+    "preview_import": transfer.preview,
 }
 
 
@@ -52,6 +84,8 @@ class Command:
     run: Run
     # Read-only commands need no edit right and are not remembered for idempotency.
     mutates: bool
+    # Changes only the actor's own things (see CommandOptions.personal): no edit right needed.
+    personal: bool = False
 
 
 def _build() -> dict[str, Command]:
@@ -62,7 +96,8 @@ def _build() -> dict[str, Command]:
     if unserved:
         raise RuntimeError(f"mutating commands without a domain handler: {unserved}")
     return {
-        kind: Command(kind, run, COMMAND_TABLE[kind].mutates) for kind, run in _HANDLERS.items()
+        kind: Command(kind, run, COMMAND_TABLE[kind].mutates, COMMAND_TABLE[kind].personal)
+        for kind, run in _HANDLERS.items()
     }
 
 

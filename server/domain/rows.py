@@ -20,7 +20,9 @@ M = TypeVar("M", bound=pw.Model)
 
 # peewee's translation of sqlite3's exceptions into its own (IntegrityError, ...).
 _PEEWEE_ERRORS = getattr(pw, "__exception_wrapper__")  # noqa: B009 - a dunder name
-_READERS: dict[type[pw.Model], _Reader] = {}
+_READERS: dict[type[pw.Model], Reader] = {}
+# Fields whose conversion gives back a value of this exact type unchanged.
+_NATIVE: dict[type[pw.Field], type] = {pw.TextField: str, pw.IntegerField: int}
 _UPDATE: dict[tuple[type[pw.Model], tuple[str, ...]], str] = {}
 
 
@@ -39,32 +41,72 @@ def by_id(model: type[M], ident: str) -> M | None:
     """The ``model`` row whose primary key is ``ident``, or None."""
     reader = _READERS.get(model)
     if reader is None:
-        reader = _READERS[model] = _Reader(model)
-    values = execute(reader.sql, (ident,)).fetchone()
-    if values is None:
-        return None
-    # What peewee's own cursor wrapper does for a row, without its per-query set-up.
-    found = model(__no_default__=True)
-    found.__data__.update(
-        (name, convert(value) if value is not None else None)
-        for (name, convert), value in zip(reader.columns, values, strict=True)
-    )
-    return found
+        reader = _READERS[model] = Reader(model)
+    found = reader.one(ident)
+    return found[0] if found is not None else None
 
 
-class _Reader:
-    """One model's select-by-id statement and how to read each column it returns."""
+class Reader:
+    """One model's select-by-id statement and how to read each column it returns.
 
-    __slots__ = ("columns", "sql")
+    ``extra`` columns (from a ``join``ed table) come back beside the row, so that a command
+    needing a row and, say, its project's key reads both with one lookup.
+    """
 
-    def __init__(self, model: type[pw.Model]) -> None:
+    __slots__ = ("columns", "model", "sql")
+
+    def __init__(self, model: type[pw.Model], *, extra: str = "", join: str = "") -> None:
         fields: list[Any] = list(model._meta.sorted_fields)
-        self.columns = [(f.name, f.python_value) for f in fields]
-        selected = ", ".join(f'"{f.column_name}"' for f in fields)
+        table = model._meta.table_name
+        self.model = model
+        self.columns = [(f.name, f.python_value, _NATIVE.get(type(f))) for f in fields]
+        selected = ", ".join(f'"{table}"."{f.column_name}"' for f in fields)
         primary: Any = model._meta.primary_key
         self.sql = (
-            f'SELECT {selected} FROM "{model._meta.table_name}" WHERE "{primary.column_name}" = ?'
+            f'SELECT {selected}{", " + extra if extra else ""} FROM "{table}" {join} '
+            f'WHERE "{table}"."{primary.column_name}" = ?'
         )
+
+    def one(self, ident: str) -> tuple[Any, tuple[Any, ...]] | None:
+        """The row whose primary key is ``ident`` and its extra columns, or None."""
+        values = execute(self.sql, (ident,)).fetchone()
+        if values is None:
+            return None
+        # What peewee's own cursor wrapper does for a row, without its per-query set-up.
+        found = self.model(__no_default__=True)
+        data = found.__data__
+        for (name, convert, native), value in zip(self.columns, values, strict=False):
+            # A value SQLite already gives as the field's type is what converting returns.
+            data[name] = value if value is None or type(value) is native else convert(value)
+        return found, values[len(self.columns) :]
+
+
+class Savepoint:
+    """One command's savepoint, by a fixed name through the connection: a refusal inside
+    it rolls back exactly what the command wrote. Nests (SQLite releases the innermost
+    savepoint of a name first)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        execute(_SAVEPOINT)
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        if kind is None:
+            execute(_RELEASE)
+            return
+        try:
+            execute(_ROLLBACK_TO)
+            execute(_RELEASE)
+        except pw.DatabaseError:
+            # The transaction itself is gone (disk full, I/O error): the caller's
+            # exception says why, and the enclosing transaction rolls back.
+            pass
+
+
+_SAVEPOINT = 'SAVEPOINT "command"'
+_RELEASE = 'RELEASE "command"'
+_ROLLBACK_TO = 'ROLLBACK TO "command"'
 
 
 def get_or_not_found(model: type[M], ident: str, what: str) -> M:

@@ -16,6 +16,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,11 +26,22 @@ from tandem.v1 import entities_pb2, websocket_pb2
 
 from server import paths
 from server.config import ServerConfig
-from server.domain import attachments, idempotency, members, registry, storage_errors, validate
+from server.domain import (
+    attachments,
+    hellos,
+    idempotency,
+    inbox,
+    members,
+    registry,
+    rows,
+    storage_errors,
+    trash,
+    validate,
+)
 from server.domain.actor import Actor
 from server.domain.changelog import ChangeLog
 from server.domain.errors import DomainError, ErrorCode
-from server.domain.events import CommittedEvent, EventSink
+from server.domain.events import CommittedEvent, Delivery, EventSink
 from server.domain.group_commit import CommandRequest, GroupCommit, Outcome
 from server.domain.reads import BoardReads
 from server.domain.tasks import TaskFilter
@@ -89,7 +101,9 @@ class Domain(BoardReads, ChangeLog):
         self.store = store
         # Attachment content: the data folder's attachments/, beside the database.
         self.blobs = blobs or BlobStore(paths.attachments_dir(store.path.parent))
-        self.sink = EventSink()
+        self.sink: EventSink[CommittedEvent] = EventSink()
+        # Changes to members' inboxes, for their own connections (after commit, in order).
+        self.inbox_sink: EventSink[Delivery] = EventSink()
         self.history_limit = history_limit
         self._clock = clock
         self._group = GroupCommit(store.submit, self._commit)
@@ -98,6 +112,7 @@ class Domain(BoardReads, ChangeLog):
         self.ledger = idempotency.Ledger()
         # Local browsers' members by client id, as last read or written (see local_member).
         self._local_members: dict[str, entities_pb2.Member] = {}
+        self._hellos = hellos.local_members(store.db, store.submit, clock)
         with store.db.atomic():
             members.ensure_owner(clock())
             self._prune_applied_requests()
@@ -145,6 +160,7 @@ class Domain(BoardReads, ChangeLog):
         """Commit a batch in one transaction, each command in its own savepoint."""
         outcomes: list[Outcome] = []
         events: list[CommittedEvent] = []
+        deliveries: list[Delivery] = []
         try:
             with self.store.db.atomic():
                 for request in batch:
@@ -155,13 +171,17 @@ class Domain(BoardReads, ChangeLog):
                     ack, tx = outcome
                     outcomes.append(ack)
                     events.extend(tx.events)
+                    deliveries.extend(tx.deliveries)
                 self._commands_since_prune += len(batch)
                 if self._commands_since_prune >= PRUNE_EVERY:
                     self._prune_applied_requests()
         except pw.DatabaseError as err:  # the commit itself failed: nothing was saved
+            # Nor were the records the ledger counted for it: count again from the table.
+            self.ledger.forget_counts()
             failure = storage_errors.classify(err)
             return [failure for _ in batch]
         self.sink.publish(events)
+        self.inbox_sink.publish(deliveries)
         return outcomes
 
     def _one(self, request: CommandRequest) -> tuple[websocket_pb2.Ack, Tx] | DomainError:
@@ -175,7 +195,7 @@ class Domain(BoardReads, ChangeLog):
         key = idempotency.key_of(scoped) if scoped is not None else None
         fingerprint = idempotency.fingerprint(command.kind, request.command) if key else b""
         try:
-            with self.store.db.atomic():  # a savepoint
+            with rows.Savepoint():
                 return self._run(command, request, key, fingerprint)
         except DomainError as err:
             # Recorded after its savepoint rolled back, so the record stays.
@@ -195,8 +215,11 @@ class Domain(BoardReads, ChangeLog):
 
     def _prune_applied_requests(self) -> None:
         self._commands_since_prune = 0
-        idempotency.prune(self._clock())
-        self.ledger.forget_counts()
+        if idempotency.prune(self._clock()):
+            # Counted again from the table when next charged; while nothing was forgotten,
+            # the counts kept are still exact (a member's count is read once, not per prune).
+            self.ledger.forget_counts()
+        trash.purge_expired(self._clock())
         # Give the pages freed by forgotten ids and trimmed history back to the disk.
         self.store.db.execute_sql("PRAGMA incremental_vacuum")  # type: ignore[no-untyped-call]
 
@@ -209,7 +232,7 @@ class Domain(BoardReads, ChangeLog):
     ) -> tuple[websocket_pb2.Ack, Tx]:
         actor = request.actor
         tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit, blobs=self.blobs)
-        if command.mutates and not actor.can_edit:
+        if command.mutates and not command.personal and not actor.can_edit:
             raise DomainError(
                 ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
             )
@@ -220,6 +243,9 @@ class Domain(BoardReads, ChangeLog):
         # Already in the command's savepoint (see _one): a refusal here undoes it all.
         try:
             ack = command.run(tx, request.command)
+            # The inboxes follow from the events, in the same savepoint: never one without
+            # the other, and never twice.
+            inbox.derive(tx)
             if key is not None:
                 self.ledger.remember_answer(actor.member_id, key, fingerprint, ack, tx.now)
         except pw.IntegrityError as err:
@@ -246,6 +272,25 @@ class Domain(BoardReads, ChangeLog):
 
         return await self.store.call(run)
 
+    def sweep_due(self) -> int:
+        """Put "due today/tomorrow" items in the inboxes of the people concerned, as of the
+        domain's clock (each once per task, member and day); returns how many were made."""
+
+        def run() -> list[Delivery]:
+            with self.store.db.atomic():
+                return inbox.sweep_due(self._clock())
+
+        deliveries = run()
+        self.inbox_sink.publish(deliveries)
+        return sum(len(d.message().inbox_update.items) for d in deliveries)
+
+    async def sweep_due_async(self) -> int:
+        return await self.store.call(self.sweep_due)
+
+    def today(self) -> date:
+        """The calendar day of the domain's clock, in this computer's time zone."""
+        return inbox.local_day(self._clock())
+
     def owner_actor(self) -> Actor:
         return Actor(member_id=members.OWNER_ID)
 
@@ -259,7 +304,7 @@ class Domain(BoardReads, ChangeLog):
         known = self._local_members.get(client_id)
         if known is not None and display_name.strip() in ("", known.display_name):
             return _copy(known)
-        member = await self.write(members.local, client_id, display_name, self._clock())
+        member = await hellos.local_member(self._hellos, client_id, display_name)
         if len(self._local_members) >= LOCAL_MEMBERS_REMEMBERED:
             self._local_members.clear()
         self._local_members[client_id] = _copy(member)
@@ -306,4 +351,8 @@ def backup_attachments_dir(backup: Path) -> Path:
 
 def open_domain(config: ServerConfig) -> Domain:
     """Open (creating or migrating) the database in ``config.data_dir``."""
-    return Domain(Store(config.database_path), history_limit=config.history_limit)
+    return Domain(
+        Store(config.database_path),
+        history_limit=config.history_limit,
+        clock=config.clock or _now_micros,
+    )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import peewee as pw
 from tandem.v1 import commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
 from server.domain import convert, projects, tasks, validate
 from server.domain.errors import precondition
 from server.domain.rows import get_or_not_found
 from server.domain.tx import FieldReader, Tx, masked_values, merge
-from server.storage.models import SprintRow, TaskRow
+from server.storage.models import SprintArchiveRow, SprintRow, TaskRow
 
 State = entities_pb2.SprintState
 
@@ -21,7 +22,19 @@ FIELDS: dict[str, FieldReader] = {
     "goal": lambda s, _p, _i: validate.text("goal", s.goal, max_len=5000),
     "start_date": lambda s, _p, _i: validate.date("start_date", s.start_date),
     "end_date": lambda s, _p, _i: validate.date("end_date", s.end_date),
+    "capacity": lambda s, _p, _i: _capacity(s),
 }
+
+#: The most points a sprint's capacity may be.
+MAX_CAPACITY = 100_000
+
+
+def _capacity(s: entities_pb2.Sprint) -> int | None:
+    if not s.HasField("capacity"):
+        return None
+    if not 0 <= s.capacity <= MAX_CAPACITY:
+        raise validate.invalid("capacity", f"capacity must be between 0 and {MAX_CAPACITY} points")
+    return s.capacity
 
 
 def row(sprint_id: str) -> SprintRow:
@@ -34,9 +47,12 @@ def get(sprint_id: str) -> entities_pb2.Sprint:
 
 def list_for(project_id: str) -> list[entities_pb2.Sprint]:
     projects.row(project_id)
+    archived = SprintArchiveRow.select(SprintArchiveRow.sprint_id).where(
+        SprintArchiveRow.sprint_id == SprintRow.id
+    )
     rows = (
         SprintRow.select()
-        .where(SprintRow.project_id == project_id)
+        .where((SprintRow.project_id == project_id) & ~pw.fn.EXISTS(archived))
         .order_by(SprintRow.created_at, SprintRow.id)
     )
     return [convert.sprint(r) for r in rows]
@@ -76,6 +92,7 @@ def create(tx: Tx, cmd: commands_pb2.CreateSprint) -> websocket_pb2.Ack:
         state=State.SPRINT_STATE_PLANNED,
         start_date=start,
         end_date=end,
+        capacity=_capacity(s),
         version=1,
         created_at=tx.now,
         updated_at=tx.now,
@@ -133,9 +150,10 @@ def complete(tx: Tx, cmd: commands_pb2.CompleteSprint) -> websocket_pb2.Ack:
             & (TaskRow.status != entities_pb2.TaskStatus.TASK_STATUS_DONE)
         )
     )
+    project_key = projects.row(current.project_id).key
     for task in open_tasks:
         # Each carried task gets its own event, so every client's copy stays exact.
-        tasks.apply(tx, task, {"sprint_id": target or None}, 0)
+        tasks.apply(tx, task, project_key, {"sprint_id": target or None}, 0)
     values = {"state": State.SPRINT_STATE_COMPLETED, "completed_at": tx.now}
     merge(tx, current, values, 0, lambda: convert.sprint(current))
     return _emit(tx, current, ["state"], [t.id for t in open_tasks], target)

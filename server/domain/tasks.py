@@ -15,10 +15,10 @@ from fractional_indexing import (  # type: ignore[import-untyped]
 from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
 from server.domain import columns, convert, projects, validate
-from server.domain.errors import invalid
-from server.domain.rows import get_or_not_found
+from server.domain.errors import invalid, not_found, precondition
+from server.domain.rows import Reader, by_id, get_or_not_found
 from server.domain.tx import FieldReader, Tx, masked_values, merge
-from server.storage.models import MemberRow, SprintRow, TaskRow
+from server.storage.models import MemberRow, SprintRow, TaskArchiveRow, TaskRow
 
 Status = entities_pb2.TaskStatus
 Priority = entities_pb2.TaskPriority
@@ -32,8 +32,47 @@ def row(task_id: str) -> TaskRow:
     return get_or_not_found(TaskRow, task_id, "task")
 
 
-def to_proto(task: TaskRow) -> entities_pb2.Task:
-    return convert.task(task, projects.row(task.project_id).key)
+def archived(task_id: str) -> bool:
+    return by_id(TaskArchiveRow, task_id) is not None
+
+
+def not_archived() -> Any:
+    """A condition on TaskRow: the task is not in the archive."""
+    marked = TaskArchiveRow.select(TaskArchiveRow.task_id).where(
+        TaskArchiveRow.task_id == TaskRow.id
+    )
+    return ~pw.fn.EXISTS(marked)
+
+
+# A task with its project's key (which its own key is made of): one lookup for a command.
+_WITH_KEY = Reader(
+    TaskRow, extra='"project"."key"', join='JOIN "project" ON "project"."id" = "task"."project_id"'
+)
+
+
+def row_and_key(task_id: str) -> tuple[TaskRow, str]:
+    """The task ``task_id`` and its project's key; NOT_FOUND when there is no such task."""
+    found = _WITH_KEY.one(task_id)
+    if found is None:
+        raise not_found("task", task_id)
+    current, (project_key,) = found
+    return current, str(project_key)
+
+
+def changeable(task_id: str) -> tuple[TaskRow, str]:
+    """The task and its project's key, refused while it is archived (restore it to change
+    it) or its project is in the trash."""
+    found, project_key = row_and_key(task_id)
+    if archived(found.id):
+        raise precondition("the task is archived: restore it to change it")
+    projects.row(found.project_id)  # NOT_FOUND while the project is in the trash
+    return found, project_key
+
+
+def to_proto(task: TaskRow, project_key: str | None = None) -> entities_pb2.Task:
+    if project_key is None:
+        project_key = projects.row(task.project_id).key
+    return convert.task(task, project_key)
 
 
 def get(task_id: str) -> entities_pb2.Task:
@@ -190,9 +229,11 @@ def create(tx: Tx, cmd: commands_pb2.CreateTask) -> websocket_pb2.Ack:
     return websocket_pb2.Ack(seq=seq, task=result)
 
 
-def apply(tx: Tx, current: TaskRow, values: dict[str, Any], base_version: int) -> websocket_pb2.Ack:
-    changed = merge(tx, current, values, base_version, lambda: to_proto(current))
-    result = to_proto(current)
+def apply(
+    tx: Tx, current: TaskRow, project_key: str, values: dict[str, Any], base_version: int
+) -> websocket_pb2.Ack:
+    changed = merge(tx, current, values, base_version, lambda: to_proto(current, project_key))
+    result = to_proto(current, project_key)
     if not changed:
         return websocket_pb2.Ack(task=result)
     event = events_pb2.TaskUpdated(
@@ -203,10 +244,10 @@ def apply(tx: Tx, current: TaskRow, values: dict[str, Any], base_version: int) -
 
 
 def update(tx: Tx, cmd: commands_pb2.UpdateTask) -> websocket_pb2.Ack:
-    current = row(cmd.task_id)
+    current, project_key = changeable(cmd.task_id)
     values = masked_values(cmd.update_mask, FIELDS, cmd.task, current.project_id, current.id)
     _settle(current.project_id, values, current)
-    return apply(tx, current, values, cmd.base_version)
+    return apply(tx, current, project_key, values, cmd.base_version)
 
 
 def _neighbour_rank(task_id: str, project_id: str, field: str) -> str | None:
@@ -219,7 +260,7 @@ def _neighbour_rank(task_id: str, project_id: str, field: str) -> str | None:
 
 
 def move(tx: Tx, cmd: commands_pb2.MoveTask) -> websocket_pb2.Ack:
-    current = row(cmd.task_id)
+    current, project_key = changeable(cmd.task_id)
     status = validate.enum("status", cmd.status, STATUSES, current.status)
     after = _neighbour_rank(cmd.after_task_id, current.project_id, "after_task_id")
     before = _neighbour_rank(cmd.before_task_id, current.project_id, "before_task_id")
@@ -232,32 +273,21 @@ def move(tx: Tx, cmd: commands_pb2.MoveTask) -> websocket_pb2.Ack:
     if cmd.column_id:
         values["column_id"] = _column(cmd, current.project_id, current.id)
     _settle(current.project_id, values, current)
-    return apply(tx, current, values, cmd.base_version)
+    return apply(tx, current, project_key, values, cmd.base_version)
 
 
-def delete(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
-    current = row(cmd.task_id)
-    result = to_proto(current)
-    subtasks: list[str] = []
-    frontier = [current.id]
-    while frontier:
-        children = [
-            r.id for r in TaskRow.select(TaskRow.id).where(TaskRow.parent_task_id.in_(frontier))
-        ]
-        subtasks.extend(children)
-        frontier = children
-    current.delete_instance()  # subtasks and comments go by cascade
-    seq = tx.emit(
-        current.project_id,
-        "task_deleted",
-        events_pb2.TaskDeleted(
-            project_id=current.project_id,
-            task_id=current.id,
-            actor_id=tx.actor.member_id,
-            deleted_subtask_ids=subtasks,
-        ),
+def matches(text: str, project_key: str) -> Any:
+    """A condition on TaskRow: its key, title or description contains ``text``."""
+    # instr, not LIKE: the person's % and _ are plain characters. Case-insensitive for
+    # ASCII, like the rest of SQLite's text matching.
+    needle = text.lower()
+    found = (pw.fn.instr(pw.fn.lower(TaskRow.title), needle) > 0) | (
+        pw.fn.instr(pw.fn.lower(TaskRow.description), needle) > 0
     )
-    return websocket_pb2.Ack(seq=seq, task=result)
+    prefix, _, number = text.strip().upper().rpartition("-")
+    if prefix == project_key and number.isdigit():
+        found = found | (TaskRow.number == int(number))
+    return found
 
 
 @dataclass(frozen=True)
@@ -267,6 +297,8 @@ class TaskFilter:
     sprint_id: str = ""
     label: str = ""
     text: str = ""
+    # "exclude" (the board's tasks), "include" (with the archived ones) or "only".
+    archived: str = "exclude"
     page_size: int = 100
     page_token: str = ""
 
@@ -293,16 +325,13 @@ def list_tasks(project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
         )
         query = query.where(has_label)
     if flt.text:
-        # instr, not LIKE: the person's % and _ are plain characters. Case-insensitive for
-        # ASCII, like the rest of SQLite's text matching.
-        needle = flt.text.lower()
-        found = (pw.fn.instr(pw.fn.lower(TaskRow.title), needle) > 0) | (
-            pw.fn.instr(pw.fn.lower(TaskRow.description), needle) > 0
-        )
-        prefix, _, number = flt.text.strip().upper().rpartition("-")
-        if prefix == project.key and number.isdigit():
-            found = found | (TaskRow.number == int(number))
-        query = query.where(found)
+        query = query.where(matches(flt.text, project.key))
+    if flt.archived == "exclude":
+        query = query.where(not_archived())
+    elif flt.archived == "only":
+        query = query.where(~not_archived())
+    elif flt.archived != "include":
+        raise invalid("archived", "archived must be one of exclude, include, only")
     if not 1 <= flt.page_size <= MAX_PAGE:
         raise invalid("page_size", f"page_size must be between 1 and {MAX_PAGE}")
     try:
@@ -324,5 +353,9 @@ def list_tasks(project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
 
 
 def all_in_project(project_id: str, project_key: str) -> list[entities_pb2.Task]:
-    rows = TaskRow.select().where(TaskRow.project_id == project_id).order_by(TaskRow.rank)
+    rows = (
+        TaskRow.select()
+        .where((TaskRow.project_id == project_id) & not_archived())
+        .order_by(TaskRow.rank)
+    )
     return [convert.task(r, project_key) for r in rows]

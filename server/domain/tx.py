@@ -10,12 +10,12 @@ from typing import Any
 from google.protobuf.message import Message
 from tandem.v1 import websocket_pb2
 
-from server.domain import rows
+from server.domain import rows, sprint_ledger
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode, invalid, not_found
-from server.domain.events import CommittedEvent
+from server.domain.events import CommittedEvent, Delivery
 from server.storage.blobs import BlobStore
-from server.storage.models import EventRow, LogHeadRow
+from server.storage.models import LogHeadRow
 
 
 @dataclass
@@ -25,6 +25,8 @@ class Tx:
     now: int
     history_limit: int
     events: list[CommittedEvent] = field(default_factory=list)
+    # What the change put in members' inboxes, sent to them after commit (see inbox).
+    deliveries: list[Delivery] = field(default_factory=list)
     # Attachment content, for the commands that refer to it (None: no store, as in tools
     # that open the database alone).
     blobs: BlobStore | None = None
@@ -34,29 +36,35 @@ class Tx:
 
     def emit(self, project_id: str, kind: str, event: Any) -> int:
         """Append ``event`` (a message with ``seq``) to the project's log; returns its seq."""
-        head = rows.execute(_HEAD, (project_id,)).fetchone()
-        if head is None:
+        # One statement moves the head and reads it (the seq this event takes).
+        head = rows.execute(_NEXT_SEQ, (project_id,)).fetchall()
+        if not head:
             raise not_found("project", project_id)
-        seq = int(head[0]) + 1
+        seq, floor = int(head[0][0]), int(head[0][1])
         event.seq = seq
         frame = websocket_pb2.WebSocketMessage(**{kind: event}).SerializeToString()
         rows.execute(_APPEND, (project_id, seq, kind, frame, self.now))
-        floor = int(head[1])
         # Trim in batches (10% slack) so the delete is rare.
         if seq - floor > self.history_limit + max(1, self.history_limit // 10):
             floor = seq - self.history_limit
-            EventRow.delete().where(
-                (EventRow.project_id == project_id) & (EventRow.seq <= floor)
-            ).execute()
-        rows.execute(_MOVE_HEAD, (seq, floor, project_id))
+            rows.execute(_TRIM, (project_id, floor))
+            rows.execute(_MOVE_FLOOR, (floor, project_id))
+        sprint_ledger.observe(project_id, kind, event, self.now)
         self.events.append(CommittedEvent(project_id, seq, frame))
         return seq
 
 
 # The change log's statements, run for every change (see rows).
-_HEAD = "SELECT head_seq, floor_seq FROM log_head WHERE project_id = ?"
+_NEXT_SEQ = (
+    "UPDATE log_head SET head_seq = head_seq + 1 WHERE project_id = ? RETURNING head_seq, floor_seq"
+)
 _APPEND = "INSERT INTO event (project_id, seq, kind, frame, created_at) VALUES (?, ?, ?, ?, ?)"
-_MOVE_HEAD = "UPDATE log_head SET head_seq = ?, floor_seq = ? WHERE project_id = ?"
+_MOVE_FLOOR = "UPDATE log_head SET floor_seq = ? WHERE project_id = ?"
+_TRIM = "DELETE FROM event WHERE project_id = ? AND seq <= ?"
+
+
+# What json.dumps(versions, sort_keys=True) uses, made once instead of per call.
+_VERSIONS_JSON = json.JSONEncoder(sort_keys=True)
 
 
 #: How an update reads one field's new column value from the command's message, given the
@@ -121,7 +129,7 @@ def merge(
     for name in changed:
         setattr(row, name, values[name])
         versions[name] = row.version
-    row.field_versions = json.dumps(versions, sort_keys=True)
+    row.field_versions = _VERSIONS_JSON.encode(versions)
     row.updated_at = tx.now
     rows.save_columns(row, (*changed, "version", "field_versions", "updated_at"))
     return changed

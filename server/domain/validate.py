@@ -40,6 +40,14 @@ def client_strings(command: Message) -> None:
     Each command's own checks name tighter limits for what they store; this is the cap
     every field has, whatever command it is in and whether or not it is ever stored.
     """
+    # No string is longer in characters than in UTF-8 bytes, nor than the whole encoded
+    # command: a command that small (most are) has no string over any cap.
+    if command.ByteSize() <= MAX_ID_LENGTH:
+        return
+    _strings_within_caps(command)
+
+
+def _strings_within_caps(command: Message) -> None:
     for field, value in command.ListFields():
         if field.type == FieldDescriptor.TYPE_STRING:
             repeated = field.is_repeated
@@ -48,11 +56,16 @@ def client_strings(command: Message) -> None:
                 if len(text_value) > limit:
                     raise invalid(field.name, f"{field.name} is longer than {limit} characters")
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            if field.is_repeated:
-                for item in value:  # no command has a map field
-                    client_strings(item)
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                for key, item in value.items():  # a map of short names to short names
+                    if len(key) > MAX_ID_LENGTH or len(str(item)) > MAX_ID_LENGTH:
+                        raise invalid(field.name, f"{field.name} holds a name longer than"
+                                      f" {MAX_ID_LENGTH} characters")  # fmt: skip
+            elif field.is_repeated:
+                for item in value:
+                    _strings_within_caps(item)
             else:
-                client_strings(value)
+                _strings_within_caps(value)
 
 
 def text(field: str, value: str, *, max_len: int, required: bool = False) -> str:

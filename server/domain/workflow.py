@@ -32,5 +32,5 @@ def update(tx: Tx, cmd: commands_pb2.UpdateWorkflow) -> websocket_pb2.Ack:
         else:
             status, column_id = task.status, ""
         if (status, column_id) != (task.status, task.column_id):
-            tasks.apply(tx, task, {"status": status, "column_id": column_id}, 0)
+            tasks.apply(tx, task, project.key, {"status": status, "column_id": column_id}, 0)
     return ack

@@ -95,7 +95,7 @@ def payload_kind(frame: bytes) -> str:
     return "none"
 
 
-OPCODE_TEXT, OPCODE_BINARY = 0x1, 0x2
+OPCODE_TEXT, OPCODE_BINARY, OPCODE_PING = 0x1, 0x2, 0x9
 
 
 def ws_frame(opcode: int, payload: bytes) -> bytes:

@@ -32,7 +32,7 @@ from aiohttp import web
 
 from server.monitoring import Monitor
 from server.monitoring.recording import OUT
-from server.realtime.codec import Outgoing, WebSocketMessage
+from server.realtime.codec import OPCODE_PING, Outgoing, WebSocketMessage, ws_frame
 from server.realtime.protocol import (
     CLOSE_TIMEOUT_SECONDS,
     COMMAND_BURST,
@@ -54,6 +54,7 @@ DIRECT_WRITE_LIMIT = 64 * 1024
 
 SendCoroutine = Coroutine[Any, Any, None]
 
+PING_FRAME = ws_frame(OPCODE_PING, b"")
 # For a connection made outside a server (tests of this module): nothing counted.
 _UNWATCHED = Monitor(counting=False)
 
@@ -105,9 +106,12 @@ class Connection:
         "as_json",
         "close_code",
         "connected_at",
+        "heard",
+        "hello_by",
         "id",
         "identity",
         "on_abort",
+        "pinged",
         "queue_limit",
         "remote",
         "request",
@@ -123,6 +127,7 @@ class Connection:
         connection_id: str,
         as_json: bool,
         queue_limit: int,
+        hello_timeout: float = 0.0,
         monitor: Monitor | None = None,
     ) -> None:
         self.id = connection_id
@@ -132,6 +137,12 @@ class Connection:
         self.queue_limit = max(1, queue_limit)
         self.remote = request.remote or ""
         self.connected_at = time.time()
+        # When the client was last heard from, and when a ping still unanswered was sent
+        # (0: none): all the heartbeat keeps per connection (see server.realtime.heartbeat).
+        self.heard = asyncio.get_running_loop().time()
+        self.pinged = 0.0
+        # Closed by the heartbeat's sweep if it has not said hello by then (0: no limit).
+        self.hello_by = self.heard + hello_timeout if hello_timeout > 0 else float("inf")
         self.identity: Identity | None = None
         # Keyed by the message_id of the Subscribe that made each one.
         self.subscriptions: dict[str, Subscription] = {}
@@ -277,6 +288,32 @@ class Connection:
         self._closing = True
         self._queue = None
         self._wake_room()
+
+    # Heartbeat -------------------------------------------------------------------
+
+    def ping(self, now: float) -> None:
+        """Send a ping (a whole frame, so it may go in between any two others)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        self.pinged = now
+        transport.write(PING_FRAME)
+
+    @property
+    def missed_heartbeat(self) -> bool:
+        """Whether the heartbeat cut this connection (its last ping is unanswered)."""
+        return self.close_code == CloseCode.ABNORMAL and self.pinged > self.heard
+
+    def lost(self, reason: str) -> None:
+        """The client stopped answering: it cannot take a close frame, so cut the socket
+        (1006, as aiohttp's own heartbeat does) and end its subscriptions now."""
+        if self.close_code is None:
+            self.close_code = CloseCode.ABNORMAL
+        log.info("connection %s lost: %s", self.id, reason)
+        self._peer_gone()
+        if self.on_abort is not None:
+            self.on_abort(self)
+        self._cut()
 
     # Closing ---------------------------------------------------------------------
 

@@ -41,29 +41,60 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # The size limit is aiohttp's, checked as the frame arrives: nothing too big is parsed.
     max_size = config.max_message_bytes
     ws = web.WebSocketResponse(
-        heartbeat=config.heartbeat_seconds,
+        # The hub's one heartbeat pings every socket (server.realtime.heartbeat): aiohttp
+        # keeps no timers for this one, and pings and pongs come to the loop below.
+        heartbeat=None,
+        autoping=False,
         max_msg_size=min(max_size, MAX_JSON_FRAME_BYTES) if as_json else max_size,
         compress=False,
     )
-    await ws.prepare(request)
-    # The request guard let a LAN connection in on an invite's credential: count it
-    # against that person and address (the owner's loopback connections carry none).
-    principal = request.get(PRINCIPAL)
-    capped = (principal.member.id, request.remote or "") if principal is not None else None
-    if capped is not None:
-        refused = request.app[CONNECTION_CAPS].admit(*capped)
-        if refused:
-            await ws.close(code=CloseCode.TOO_MANY_CONNECTIONS, message=refused.encode())
-            return ws
+    place = _Place(hub.joining)
+    await place.take()
+    capped: tuple[str, str] | None = None
     try:
-        return await _serve(request, ws, as_json)
+        if not hub.accepting:  # shut down while it waited for its place
+            raise web.HTTPServiceUnavailable(text="the server is shutting down")
+        await ws.prepare(request)
+        # The response's headers are on the wire: an open socket need not keep them.
+        ws.headers.clear()
+        # The request guard let a LAN connection in on an invite's credential: count it
+        # against that person and address (the owner's loopback connections carry none).
+        principal = request.get(PRINCIPAL)
+        capped = (principal.member.id, request.remote or "") if principal is not None else None
+        if capped is not None:
+            refused = request.app[CONNECTION_CAPS].admit(*capped)
+            if refused:
+                capped = None
+                await ws.close(code=CloseCode.TOO_MANY_CONNECTIONS, message=refused.encode())
+                return ws
+        return await _serve(request, ws, as_json, place)
     finally:
+        place.give_back()
         if capped is not None:
             request.app[CONNECTION_CAPS].release(*capped)
 
 
+class _Place:
+    """One of the hub's places for joining connections, given back once (see MAX_JOINING)."""
+
+    __slots__ = ("_held", "_places")
+
+    def __init__(self, places: asyncio.Semaphore) -> None:
+        self._places = places
+        self._held = False
+
+    async def take(self) -> None:
+        await self._places.acquire()
+        self._held = True
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._places.release()
+
+
 async def _serve(
-    request: web.Request, ws: web.WebSocketResponse, as_json: bool
+    request: web.Request, ws: web.WebSocketResponse, as_json: bool, place: _Place
 ) -> web.WebSocketResponse:
     hub = request.app[HUB]
     config = hub.config
@@ -73,34 +104,29 @@ async def _serve(
         connection_id=secrets.token_hex(8),
         as_json=as_json,
         queue_limit=config.send_queue_limit,
+        hello_timeout=config.hello_timeout_seconds,
         monitor=hub.monitor,
     )
     bind_connection(conn.id)  # every log line of this connection's task names it
     log.debug("connected from %s", conn.remote)
     metrics = hub.metrics
     tap = hub.monitor.recording
-    heartbeat_missed = False
     hub.attach(conn)
     session = Session(hub, conn, request)
     json_budget = TokenBucket(JSON_BYTES_PER_SECOND, JSON_BURST_BYTES) if as_json else None
     loop = asyncio.get_running_loop()
-    hello_deadline = loop.time() + config.hello_timeout_seconds
     try:
         while conn.open:
-            if conn.identity is None:
-                # Until a successful hello, the connection lives on a deadline: a socket
-                # that never identifies itself must not stay open (nor escape revocation).
-                left = hello_deadline - loop.time()
-                try:
-                    if left <= 0:
-                        raise TimeoutError
-                    msg = await ws.receive(timeout=left)
-                except TimeoutError:
-                    await conn.close_now(CloseCode.HELLO_TIMEOUT, "no hello in time")
-                    break
-            else:
-                msg = await ws.receive()
+            # Until a successful hello the connection lives on a deadline, kept by the
+            # hub's heartbeat (Connection.hello_by), which closes it with HELLO_TIMEOUT.
+            msg = await ws.receive()
+            if msg.type is WSMsgType.PONG or msg.type is WSMsgType.PING:
+                conn.heard = loop.time()
+                if msg.type is WSMsgType.PING:
+                    await ws.pong(msg.data)
+                continue
             if msg.type is WSMsgType.BINARY or msg.type is WSMsgType.TEXT:
+                conn.heard = loop.time()
                 if (msg.type is WSMsgType.TEXT) != as_json:
                     want = "text (JSON) frames" if as_json else "binary protobuf frames"
                     await conn.close_now(CloseCode.UNSUPPORTED_DATA, f"send {want}")
@@ -137,20 +163,18 @@ async def _serve(
                     await conn.close_now(CloseCode.INTERNAL_ERROR, "internal error")
                     break
                 del envelope  # an idle connection keeps no message alive
+                if conn.identity is not None:
+                    place.give_back()  # joined: the next one may
             else:
-                # CLOSE, CLOSING, CLOSED or ERROR (too big, heartbeat missed, reset).
+                # CLOSE, CLOSING, CLOSED or ERROR (too big, reset, cut by the heartbeat).
                 if conn.close_code is None and ws.close_code is not None:
                     conn.close_code = ws.close_code
-                # aiohttp ends a socket whose pong never came with an error message.
-                heartbeat_missed = msg.type is WSMsgType.ERROR and isinstance(
-                    ws.exception(), asyncio.TimeoutError
-                )
                 break
     finally:
         hub.detach(conn)
         await conn.finish()
         code = conn.close_code or ws.close_code or CloseCode.ABNORMAL
-        reason = close_reason(code, heartbeat_missed)
+        reason = close_reason(code, conn.missed_heartbeat)
         log.debug("disconnected: %d %s", code, reason)
         if metrics is not None:
             metrics.disconnects[(str(int(code)), reason)] += 1

@@ -20,13 +20,15 @@ from tandem.v1 import entities_pb2, events_pb2, websocket_pb2
 from server.access import AccessEnded
 from server.appkeys import CONFIG, DOMAIN
 from server.config import ServerConfig
-from server.domain.events import CommittedEvent
+from server.domain.events import CommittedEvent, Delivery
 from server.domain.service import Domain
 from server.monitoring import MONITOR, Monitor
 from server.monitoring.metrics import Metrics
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
+from server.realtime.heartbeat import Heartbeat
 from server.realtime.protocol import (
+    MAX_JOINING,
     PRESENCE_INTERVAL_SECONDS,
     PRESENCE_SHOWN_LIMIT,
     PRESENCE_TICK_SECONDS,
@@ -128,12 +130,21 @@ class Hub:
         # only while something is waiting to be told.
         self._presence_changes: dict[str, dict[str, Subscription]] = {}
         self._presence_tick: asyncio.TimerHandle | None = None
+        # Observers are told of changes at most once per tick (see _notify).
+        self._notify_timer: asyncio.TimerHandle | None = None
         # The latest encoded snapshot of each project, and how many events each project
         # has had dispatched (a snapshot read across one is not kept).
         self._snapshots: dict[str, CachedSnapshot] = {}
+        # The snapshot read under way for each project, shared by every join that arrives
+        # before the project's next event (a storm reads the board once, not once per join).
+        self._snapshot_reads: dict[str, asyncio.Task[CachedSnapshot]] = {}
         # Per project, the live subscriptions shown in its presence, in order of arrival.
         self._shown: dict[str, dict[str, Subscription]] = {}
         self._generation: dict[str, int] = {}
+        # Places for connections between their upgrade and their hello (see MAX_JOINING).
+        self.joining = asyncio.Semaphore(MAX_JOINING)
+        # Identified connections by member, for what goes to one member only (their inbox).
+        self._by_member: dict[str, dict[str, Connection]] = {}
         self.monitor = Monitor(counting=False)
 
     # Lifecycle -------------------------------------------------------------------
@@ -148,10 +159,22 @@ class Hub:
             self.monitor = app[MONITOR]
             self._watch(self.monitor)
         remove = self._domain.sink.add_listener(self._on_commit)
+        heartbeat = Heartbeat(
+            self._config.heartbeat_seconds,
+            self._connections.values,
+            self._config.hello_timeout_seconds,
+        )
+        heartbeat.start()
+        remove_inbox = self._domain.inbox_sink.add_listener(self._on_inbox)
         try:
             yield
         finally:
+            heartbeat.stop()
+            if self._notify_timer is not None:
+                self._notify_timer.cancel()
+                self._notify_timer = None
             remove()
+            remove_inbox()
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
         """on_shutdown: flush every queue, then close every socket with 1001."""
@@ -225,6 +248,14 @@ class Hub:
             if conn.open and (anonymous or conn.identity is not None)
         ]
 
+    def member_connections(self, member_id: str) -> list[Connection]:
+        """The open connections acting as this member (a person's tabs)."""
+        return [
+            conn
+            for conn in self._connections.values()
+            if conn.open and conn.identity is not None and conn.identity.member.id == member_id
+        ]
+
     def close_where(
         self,
         predicate: Callable[[ConnectionInfo], bool],
@@ -261,7 +292,8 @@ class Hub:
 
     def add_observer(self, fn: Observer) -> Callable[[], None]:
         """Call ``fn(connections())`` on the loop whenever someone connects, leaves or
-        changes what they subscribe to. Returns a function that removes it."""
+        changes what they subscribe to (within a presence tick, once for all of its
+        changes). Returns a function that removes it."""
         self._observers.append(fn)
 
         def remove() -> None:
@@ -271,6 +303,14 @@ class Hub:
         return remove
 
     def _notify(self) -> None:
+        """Tell the observers once the current tick is over: a storm of joins costs one
+        list of everyone per tick, not one per join (which made a storm quadratic)."""
+        if not self._observers or self._notify_timer is not None or self._loop is None:
+            return
+        self._notify_timer = self._loop.call_later(PRESENCE_TICK_SECONDS, self._notify_now)
+
+    def _notify_now(self) -> None:
+        self._notify_timer = None
         if not self._observers:
             return
         people = self.connections()
@@ -287,10 +327,18 @@ class Hub:
         conn.on_abort = self._leave_all
 
     def identified(self, conn: Connection) -> None:
+        if conn.identity is not None:
+            self._by_member.setdefault(conn.identity.member.id, {})[conn.id] = conn
         self._notify()
 
     def detach(self, conn: Connection) -> None:
         self._leave_all(conn)
+        if conn.identity is not None:
+            mine = self._by_member.get(conn.identity.member.id)
+            if mine is not None:
+                mine.pop(conn.id, None)
+                if not mine:
+                    del self._by_member[conn.identity.member.id]
         if self._connections.pop(conn.id, None) is not None and conn.identity is not None:
             self._notify()
 
@@ -360,6 +408,7 @@ class Hub:
             # A snapshot read before this event is no good for anyone subscribing after it.
             self._generation[event.project_id] = self._generation.get(event.project_id, 0) + 1
             snapshots.pop(event.project_id, None)
+            self._snapshot_reads.pop(event.project_id, None)
             subs = by_project.get(event.project_id)
             if not subs:
                 continue
@@ -379,6 +428,26 @@ class Hub:
             metrics.frames_out[kind] += receivers
             metrics.bytes_out[kind] += receivers * len(out.frame)
 
+    def _on_inbox(self, deliveries: Sequence[Delivery]) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            loop.call_soon_threadsafe(self.deliver_inbox, deliveries)
+
+    def deliver_inbox(self, deliveries: Iterable[Delivery]) -> None:
+        """Each change to a member's inbox, to every open connection of that member."""
+        for delivery in deliveries:
+            conns = self._by_member.get(delivery.member_id)
+            if not conns:
+                continue
+            out = Outgoing(delivery.frame)
+            receivers = tuple(conns.values())
+            for conn in receivers:
+                if conn.open:
+                    conn.offer(out)
+            self._count_out(out, len(receivers))
+
     # Snapshots ---------------------------------------------------------------------
 
     async def snapshot(self, project_id: str) -> CachedSnapshot:
@@ -395,9 +464,27 @@ class Hub:
         cached = self._snapshots.get(project_id)
         if cached is not None and loop.time() - cached.made_at < SNAPSHOT_MAX_AGE_SECONDS:
             return cached
+        # A read started since the project's last event serves this join too: no event was
+        # dispatched between its start and this subscription's registration, so whatever
+        # it misses reaches the subscription live. An event drops it from here, so joins
+        # after that event start a read of their own.
+        reading = self._snapshot_reads.get(project_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_snapshot(project_id))
+            reading.add_done_callback(_retrieved)
+            self._snapshot_reads[project_id] = reading
+        # Shielded: a joiner that goes away does not cancel the read for the others.
+        return await asyncio.shield(reading)
+
+    async def _read_snapshot(self, project_id: str) -> CachedSnapshot:
+        loop = asyncio.get_running_loop()
         generation = self._generation.get(project_id, 0)
         domain = self.domain
-        snapshot = await domain.read(domain.snapshot, project_id)
+        try:
+            snapshot = await domain.read(domain.snapshot, project_id)
+        finally:
+            if self._snapshot_reads.get(project_id) is asyncio.current_task():
+                del self._snapshot_reads[project_id]
         made = CachedSnapshot(
             seq=snapshot.seq,
             epoch=snapshot.epoch,
@@ -474,6 +561,13 @@ class Hub:
             for viewer in receivers:
                 viewer.deliver(0, out)
             self._count_out(out, len(receivers))
+
+
+def _retrieved(task: asyncio.Task[CachedSnapshot]) -> None:
+    # Every joiner waiting on a failed read gets its error; with none left, it is expected
+    # (an unknown project) and not worth a "never retrieved" warning.
+    if not task.cancelled():
+        task.exception()
 
 
 #: Where the application keeps its hub.

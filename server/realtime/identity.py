@@ -20,7 +20,7 @@ from server.domain.service import Domain
 Role = entities_pb2.MemberRole
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
     actor: Actor
     member: entities_pb2.Member
@@ -54,3 +54,24 @@ async def resolve_identity(
     shown.CopyFrom(member)
     shown.role = Role.MEMBER_ROLE_OWNER
     return Identity(actor=actor, member=shown)
+
+
+async def renamed(
+    request: web.Request, identity: Identity, client_id: str, name: str, domain: Domain
+) -> Identity:
+    """The identity with the person's new name (UpdateProfile). Only a browser on this machine
+    names itself; an invitee's name is the one its invite gave it."""
+    if not request.app[security.SECURITY].is_local(request.remote):
+        raise DomainError(
+            errors_pb2.ERROR_CODE_PERMISSION_DENIED,
+            "an invited person's name is the one on the invite; ask the owner to change it",
+        )
+    if not name.strip():
+        raise DomainError(
+            errors_pb2.ERROR_CODE_INVALID_ARGUMENT, "display_name is required", field="display_name"
+        )
+    member = await domain.local_member(client_id, name)
+    shown = entities_pb2.Member()
+    shown.CopyFrom(member)
+    shown.role = identity.member.role
+    return Identity(actor=identity.actor, member=shown)

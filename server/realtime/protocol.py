@@ -33,6 +33,12 @@ PRESENCE_TICK_SECONDS: Final = 0.05
 #: costs at most this many, and a board shows no more faces than that anyway.
 PRESENCE_SHOWN_LIMIT: Final = 100
 
+#: WebSocket connections at most between their upgrade and a successful hello; more wait
+#: (as HTTP requests, before the upgrade) for a place. A reconnect storm of thousands then
+#: reaches hello a few hundred at a time: no hello waits behind thousands of upgrades long
+#: enough to miss the hello timeout, and a bystander's request waits behind few.
+MAX_JOINING: Final = 256
+
 #: How long a close handshake may take before the socket is cut.
 CLOSE_TIMEOUT_SECONDS: Final = 1.0
 #: How long shutdown waits for a connection to flush its queue before cutting it.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from aiohttp import web
 from tandem.v1 import commands_pb2, errors_pb2, websocket_pb2
@@ -24,7 +25,7 @@ from server.monitoring.logs import bind_connection
 from server.realtime.codec import Outgoing, WebSocketMessage
 from server.realtime.connection import Connection
 from server.realtime.hub import Hub
-from server.realtime.identity import resolve_identity
+from server.realtime.identity import renamed, resolve_identity
 from server.realtime.protocol import MAX_ID_LENGTH, PROTOCOL_VERSION, CloseCode
 from server.realtime.subscription import Subscription
 from server.wire import varint
@@ -228,8 +229,10 @@ async def on_subscribe(session: Session, msg: WebSocketMessage) -> None:
             f"already subscribed to this project by {existing.id!r}; unsubscribe first",
             field="project_id",
         )
-    await domain.read(domain.get_project, req.project_id)  # NOT_FOUND for an unknown project
+    # An unknown project is NOT_FOUND: from the snapshot or replay read below (which read
+    # the project first), so a join costs no read of its own; with a sprint, from here.
     if req.sprint_id:
+        await domain.read(domain.get_project, req.project_id)
         sprint = await domain.read(domain.get_sprint, req.sprint_id)
         if sprint.project_id != req.project_id:
             raise DomainError(
@@ -358,6 +361,27 @@ async def on_update_presence(session: Session, msg: WebSocketMessage) -> None:
     sub.editing_field = req.editing_field
     sub.typing_comment = req.typing_comment and bool(req.viewing_task_id)
     session.hub.update_presence(sub)
+    await session.reply(msg.message_id, ack=websocket_pb2.Ack())
+
+
+@handles("update_profile")
+async def on_update_profile(session: Session, msg: WebSocketMessage) -> None:
+    """A new name, at once for everyone viewing a project with this person: every connection
+    of the member (its other tabs too) shows it in its next presence."""
+    identity = session.conn.identity
+    assert identity is not None
+    name = msg.update_profile.display_name
+    if len(name) > 200:
+        raise DomainError(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "names are limited to 200 chars")
+    hub = session.hub
+    client_id = identity.actor.client_key
+    new = await renamed(session.request, identity, client_id, name, hub.domain)
+    for conn in hub.member_connections(identity.member.id):
+        assert conn.identity is not None
+        conn.identity = replace(conn.identity, member=new.member)
+        for sub in conn.subscriptions.values():
+            if sub.live:
+                hub.update_presence(sub)
     await session.reply(msg.message_id, ack=websocket_pb2.Ack())
 
 

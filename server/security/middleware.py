@@ -30,6 +30,7 @@ from tandem.v1 import errors_pb2
 from server.api.attachments import UPLOAD_HEADER, is_upload
 from server.api.errors import ApiError, error_response
 from server.appkeys import DOMAIN
+from server.command_table import COMMAND_TABLE
 from server.monitoring import LOCAL_ONLY_PATHS
 from server.security import hosts, invites, join
 from server.security.invites import Principal
@@ -175,6 +176,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             "changes need Content-Type: application/json or application/x-protobuf",
         )
 
+    # What was checked is not kept while the handler runs (for a WebSocket, its lifetime).
+    del host_values, host, own, names, origin
     if loopback:
         if request.path == JOIN_PATH:
             # The owner needs no invite; drop the token from the address bar all the same.
@@ -195,11 +198,29 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
         state.gate.authenticated(request.transport)
     request[PRINCIPAL] = found
     request[ACTOR] = found.actor(client_key=f"invite:{found.invite_id}")
-    if request.method not in SAFE_METHODS and not request[ACTOR].can_edit:
+    if (
+        request.method not in SAFE_METHODS
+        and not request[ACTOR].can_edit
+        and not _personal(request)
+    ):
         return refusal(
             request, 403, ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
         )
     return await handler(request)
+
+
+# The REST routes of the commands that change only the sender's own things (their inbox, what
+# they watch): a viewer may send them, and the domain still checks each one.
+_PERSONAL_ROUTES: Final = frozenset(
+    spec.http.operation_id
+    for spec in COMMAND_TABLE.values()
+    if spec.personal and spec.http is not None
+)
+
+
+def _personal(request: web.Request) -> bool:
+    route = request.match_info.route
+    return route.name in _PERSONAL_ROUTES
 
 
 async def _credential(request: web.Request, peer: str) -> Principal | web.StreamResponse:

@@ -31,6 +31,11 @@ PRAGMAS = {
     "busy_timeout": 5000,
     # FULL: an acknowledged change survives a power cut, not only a crash.
     "synchronous": "full",
+    # Savepoint and statement journals in memory: each command runs in a savepoint, and
+    # once such a journal spills to a temporary file SQLite keeps writing every page it
+    # saves there (a write per page a command touches). Only rollback inside an open
+    # transaction reads them; what survives a crash is the WAL's, so durability is as before.
+    "temp_store": "memory",
 }
 
 
@@ -47,6 +52,22 @@ def _cause(exc: BaseException) -> BaseException:
 
 def new_epoch() -> str:
     return secrets.token_hex(8)
+
+
+def backup_copy(conn: sqlite3.Connection, dest: Path) -> Path:
+    """An online backup of ``conn``'s database into ``dest``, checked whole, under a new
+    epoch: whatever restores it, its clients resync instead of trusting their seqs."""
+    migrations.backup_file(conn, dest)
+    copy = sqlite3.connect(dest)
+    try:
+        with copy:
+            copy.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (new_epoch(),))
+        ok = copy.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        copy.close()
+    if ok != "ok":
+        raise RuntimeError(f"backup {dest} failed its integrity check: {ok}")
+    return dest
 
 
 class Store:
@@ -100,17 +121,7 @@ class Store:
     def backup(self, dest: Path) -> Path:
         """An online backup that opens as a new epoch, so clients resync after a restore."""
         conn: sqlite3.Connection = self.db.connection()  # type: ignore[no-untyped-call]
-        migrations.backup_file(conn, dest)
-        copy = sqlite3.connect(dest)
-        try:
-            with copy:
-                copy.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (new_epoch(),))
-            ok = copy.execute("PRAGMA integrity_check").fetchone()[0]
-        finally:
-            copy.close()
-        if ok != "ok":
-            raise RuntimeError(f"backup {dest} failed its integrity check: {ok}")
-        return dest
+        return backup_copy(conn, dest)
 
     def checkpoint(self) -> None:
         self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[no-untyped-call]

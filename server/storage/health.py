@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import shutil
 import sqlite3
 import time
@@ -24,7 +23,7 @@ class DatabaseUnusableError(RuntimeError):
     """The database cannot be opened safely; ``str()`` is the one line to show."""
 
 
-def _quick_check(path: Path) -> str:
+def quick_check(path: Path) -> str:
     """Either "ok" or what is wrong (quick_check's first finding, or SQLite's error)."""
     # Read-only, so checking changes nothing. A WAL database in a folder that cannot be
     # written cannot even be opened that way; then it is read as immutable (as on a CD).
@@ -41,11 +40,11 @@ def _quick_check(path: Path) -> str:
         except sqlite3.Error as exc:
             return str(exc)  # not a database, malformed
         found = [str(r[0]) for r in rows]
-        return "ok" if found == ["ok"] else _one_line(found[0])
+        return "ok" if found == ["ok"] else one_line(found[0])
     return problem
 
 
-def _one_line(finding: str) -> str:
+def one_line(finding: str) -> str:
     words = " ".join(finding.replace("***", " ").split())
     return words if len(words) <= 120 else words[:117] + "..."
 
@@ -70,7 +69,7 @@ def candidate_backups(db_path: Path) -> list[Path]:
 
 def newest_good_backup(db_path: Path) -> Path | None:
     for candidate in candidate_backups(db_path):
-        if _quick_check(candidate) == "ok":
+        if quick_check(candidate) == "ok":
             return candidate
     return None
 
@@ -79,10 +78,9 @@ def _restore_hint(db_path: Path) -> str:
     backup = newest_good_backup(db_path)
     if backup is None:
         return f"no good backup was found in {paths.backups_dir(db_path.parent)}"
-    copy = "copy" if os.name == "nt" else "cp"
     return (
-        f"the newest good backup is {backup}; to restore it, with Tandem stopped, "
-        f'copy it over the damaged file: {copy} "{backup}" "{db_path}"'
+        f"the newest good backup is {backup}; to restore it, with Tandem stopped, run: "
+        f'tandem restore "{backup}" --data-dir "{db_path.parent}"'
     )
 
 
@@ -129,7 +127,7 @@ def check_before_opening(db_path: Path) -> None:
         raise unwritable(db_path, exc.strerror or str(exc)) from None
     if size == 0:
         return  # a new database (SQLite writes the header on first use)
-    problem = _quick_check(db_path)
+    problem = quick_check(db_path)
     if problem != "ok":
         raise damaged(db_path, problem)
 

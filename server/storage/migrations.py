@@ -199,7 +199,151 @@ CREATE INDEX attachment_project ON attachment (project_id);
 CREATE INDEX attachment_sha256 ON attachment (sha256);
 """
 
-MIGRATIONS: Sequence[str] = (V1, V2, V3, V4, V5, V_WORKFLOW, V_ATTACHMENTS)
+# Sprint reports: each sprint's optional capacity; the record of every sprint (what each
+# task was, as the ledger last saw it; the facts of each sprint in commit order); and the
+# record frozen when a sprint completes. A database made before this knows no history: its
+# tasks are taken as they stand (in their sprints now), and a sprint already running as
+# started now; a sprint completed before has no record.
+V_SPRINT_REPORTS = """
+ALTER TABLE sprint ADD COLUMN capacity INTEGER;
+CREATE TABLE sprint_ledger_task (
+    task_id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    sprint_id TEXT,
+    points INTEGER NOT NULL,
+    done INTEGER NOT NULL,
+    task_key TEXT NOT NULL,
+    title TEXT NOT NULL
+);
+CREATE INDEX sprint_ledger_task_project ON sprint_ledger_task (project_id);
+CREATE TABLE sprint_fact (
+    id INTEGER PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    sprint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    points INTEGER NOT NULL,
+    done INTEGER NOT NULL
+);
+CREATE INDEX sprint_fact_sprint ON sprint_fact (sprint_id, id);
+CREATE INDEX sprint_fact_project ON sprint_fact (project_id);
+CREATE TABLE sprint_record (
+    sprint_id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    completed_at INTEGER NOT NULL,
+    report BLOB NOT NULL
+);
+CREATE INDEX sprint_record_project ON sprint_record (project_id, completed_at);
+INSERT INTO sprint_ledger_task
+    SELECT t.id, t.project_id, t.sprint_id, COALESCE(t.story_points, 0), t.status = 5,
+           p.key || '-' || t.number, t.title
+    FROM task AS t JOIN project AS p ON p.id = t.project_id;
+INSERT INTO sprint_fact (project_id, sprint_id, task_id, at, kind, points, done)
+    SELECT t.project_id, t.sprint_id, t.id,
+           CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER),
+           'joined', COALESCE(t.story_points, 0), t.status = 5
+    FROM task AS t JOIN sprint AS s ON s.id = t.sprint_id WHERE s.state != 3
+    ORDER BY t.rowid;
+INSERT INTO sprint_fact (project_id, sprint_id, task_id, at, kind, points, done)
+    SELECT project_id, id, '', CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER),
+           'started', 0, 0
+    FROM sprint WHERE state = 2;
+"""
+
+# The trash and the archive. A deleted task leaves the task table (so every read that does not
+# know about the trash still sees it gone) and waits here, with its subtasks and comments as
+# JSON rows, for 30 days; a deleted comment likewise. A deleted project, archived tasks and
+# archived sprints stay where they are, marked here; the reads leave them out.
+V_TRASH_ARCHIVE = """
+CREATE TABLE task_trash (
+    task_id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at INTEGER NOT NULL,
+    deleted_by TEXT NOT NULL,
+    task_count INTEGER NOT NULL,
+    comment_count INTEGER NOT NULL,
+    rows TEXT NOT NULL
+);
+CREATE INDEX task_trash_project ON task_trash (project_id, deleted_at);
+CREATE INDEX task_trash_deleted ON task_trash (deleted_at);
+CREATE TABLE comment_trash (
+    comment_id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at INTEGER NOT NULL,
+    deleted_by TEXT NOT NULL,
+    row TEXT NOT NULL
+);
+CREATE INDEX comment_trash_deleted ON comment_trash (deleted_at);
+CREATE TABLE task_archive (
+    task_id TEXT PRIMARY KEY NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    archived_at INTEGER NOT NULL,
+    archived_by TEXT NOT NULL,
+    sprint_id TEXT REFERENCES sprint (id) ON DELETE SET NULL
+);
+CREATE INDEX task_archive_project ON task_archive (project_id, archived_at);
+CREATE TABLE sprint_archive (
+    sprint_id TEXT PRIMARY KEY NOT NULL REFERENCES sprint (id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    archived_at INTEGER NOT NULL,
+    archived_by TEXT NOT NULL
+);
+CREATE INDEX sprint_archive_project ON sprint_archive (project_id);
+CREATE TABLE project_trash (
+    project_id TEXT PRIMARY KEY NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at INTEGER NOT NULL,
+    deleted_by TEXT NOT NULL
+);
+CREATE INDEX project_trash_deleted ON project_trash (deleted_at);
+"""
+
+# The inbox: who watches which task, and each member's items (mentions, assignments,
+# changes to watched tasks, due dates), each made once per member (once_key) and read or not.
+# Few indexes on purpose: each is a page more to write for every item of every change (the
+# member's items are found through the (member_id, once_key) index).
+V_INBOX = """
+CREATE TABLE task_watch (
+    task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    member_id TEXT NOT NULL REFERENCES member (id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (task_id, member_id)
+) WITHOUT ROWID;
+CREATE INDEX task_watch_member ON task_watch (member_id);
+CREATE TABLE inbox_item (
+    id INTEGER PRIMARY KEY,
+    member_id TEXT NOT NULL REFERENCES member (id) ON DELETE CASCADE,
+    kind INTEGER NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    task_id TEXT NOT NULL,
+    task_key TEXT NOT NULL,
+    task_title TEXT NOT NULL,
+    actor_id TEXT NOT NULL DEFAULT '',
+    excerpt TEXT NOT NULL DEFAULT '',
+    changed_fields TEXT NOT NULL DEFAULT '[]',
+    seq INTEGER NOT NULL DEFAULT 0,
+    due_date TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL,
+    once_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    read_at INTEGER,
+    UNIQUE (member_id, once_key)
+);
+CREATE INDEX inbox_item_unread ON inbox_item (member_id, id) WHERE read_at IS NULL;
+"""
+
+MIGRATIONS: Sequence[str] = (
+    V1,
+    V2,
+    V3,
+    V4,
+    V5,
+    V_SPRINT_REPORTS,
+    V_INBOX,
+    V_TRASH_ARCHIVE,
+    V_WORKFLOW,
+    V_ATTACHMENTS,
+)
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
 #: (``PRAGMA incremental_vacuum``), so forgotten ids and trimmed history shrink the file.

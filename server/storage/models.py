@@ -72,6 +72,7 @@ class SprintRow(BaseModel):
     created_at = pw.IntegerField()
     updated_at = pw.IntegerField()
     completed_at = pw.IntegerField(null=True)
+    capacity = pw.IntegerField(null=True)
 
     class Meta:
         table_name = "sprint"
@@ -166,6 +167,137 @@ class SessionRow(BaseModel):
 
     class Meta:
         table_name = "session"
+
+
+class TaskTrashRow(BaseModel):
+    task_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    deleted_at = pw.IntegerField()
+    deleted_by = pw.TextField()
+    task_count = pw.IntegerField()
+    comment_count = pw.IntegerField()
+    # JSON: {"tasks": [column dicts, the deleted task first], "comments": [...]}
+    rows = pw.TextField()
+
+    class Meta:
+        table_name = "task_trash"
+
+
+class CommentTrashRow(BaseModel):
+    comment_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    deleted_at = pw.IntegerField()
+    deleted_by = pw.TextField()
+    row = pw.TextField()
+
+    class Meta:
+        table_name = "comment_trash"
+
+
+class TaskArchiveRow(BaseModel):
+    task_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    archived_at = pw.IntegerField()
+    archived_by = pw.TextField()
+    sprint_id = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "task_archive"
+
+
+class SprintArchiveRow(BaseModel):
+    sprint_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    archived_at = pw.IntegerField()
+    archived_by = pw.TextField()
+
+    class Meta:
+        table_name = "sprint_archive"
+
+
+class ProjectTrashRow(BaseModel):
+    project_id = pw.TextField(primary_key=True)
+    deleted_at = pw.IntegerField()
+    deleted_by = pw.TextField()
+
+    class Meta:
+        table_name = "project_trash"
+
+
+class SprintLedgerTaskRow(BaseModel):
+    """A task as the sprint ledger last saw it (kept after the task is deleted)."""
+
+    task_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    sprint_id = pw.TextField(null=True)
+    points = pw.IntegerField()
+    done = pw.IntegerField()
+    task_key = pw.TextField()
+    title = pw.TextField()
+
+    class Meta:
+        table_name = "sprint_ledger_task"
+
+
+class SprintFactRow(BaseModel):
+    """One fact of a sprint's record, in commit order (see domain/sprint_ledger.py)."""
+
+    id = pw.AutoField()
+    project_id = pw.TextField()
+    sprint_id = pw.TextField()
+    task_id = pw.TextField()
+    at = pw.IntegerField()
+    kind = pw.TextField()
+    points = pw.IntegerField()
+    done = pw.IntegerField()
+
+    class Meta:
+        table_name = "sprint_fact"
+
+
+class SprintRecordRow(BaseModel):
+    """A completed sprint's record, frozen (a serialized tandem.v1.SprintReport)."""
+
+    sprint_id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    completed_at = pw.IntegerField()
+    report = pw.BlobField()
+
+    class Meta:
+        table_name = "sprint_record"
+
+
+class TaskWatchRow(BaseModel):
+    task_id = pw.TextField()
+    member_id = pw.TextField()
+    created_at = pw.IntegerField()
+
+    class Meta:
+        table_name = "task_watch"
+        primary_key = pw.CompositeKey("task_id", "member_id")
+
+
+class InboxItemRow(BaseModel):
+    id = pw.AutoField()
+    member_id = pw.TextField()
+    kind = pw.IntegerField()
+    project_id = pw.TextField()
+    task_id = pw.TextField()
+    task_key = pw.TextField()
+    task_title = pw.TextField()
+    actor_id = pw.TextField(default="")
+    excerpt = pw.TextField(default="")
+    changed_fields = pw.TextField(default="[]")
+    seq = pw.IntegerField(default=0)
+    due_date = pw.TextField(default="")
+    source = pw.TextField()
+    once_key = pw.TextField()
+    created_at = pw.IntegerField()
+    read_at = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "inbox_item"
+        indexes = ((("member_id", "once_key"), True),)
 
 
 class AttachmentRow(BaseModel):

@@ -60,7 +60,12 @@ def test_command_palette_opens_filters_and_runs(server: LiveServer, browser: Any
     page.keyboard.press("Control+k")
     page.keyboard.type("go to")
     expect(palette.get_by_role("listitem")).to_have_text(
-        [re.compile("Go to board"), re.compile("Go to sprints")]
+        [
+            re.compile("Go to board"),
+            re.compile("Go to sprints"),
+            re.compile("Go to archive"),
+            re.compile("Go to trash"),
+        ]
     )
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")

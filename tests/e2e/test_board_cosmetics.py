@@ -146,19 +146,19 @@ def test_the_burndown_chart_fills_its_card(server: LiveServer, browser: Any) -> 
     page = person(browser, server, "Ana", bypass_csp=True)
     page.goto(f"{server.url}/#/p/{pid}/sprints")
     figure = page.get_by_test_id("burndown")
-    svg = figure.locator("svg")
-    expect(svg).to_be_visible()
+    canvas = figure.locator("canvas")
+    expect(canvas).to_be_visible()
     inner = figure.evaluate(
         "f => f.clientWidth - parseFloat(getComputedStyle(f).paddingLeft)"
         " - parseFloat(getComputedStyle(f).paddingRight)"
     )
-    box = svg.bounding_box()
+    box = canvas.bounding_box()
     assert box is not None
     assert box["width"] >= inner - 2, (box, inner)
-    # Text stays at its size: the chart is drawn for its width, not a small drawing stretched.
-    tick = svg.locator(".tick").first.evaluate("e => e.getBoundingClientRect().height")
-    assert tick < 16, tick
-    assert box["height"] <= 220, box
+    # Drawn for its width at the screen's pixel ratio, not a small drawing stretched.
+    drawn = canvas.evaluate("c => c.width / devicePixelRatio")
+    assert abs(drawn - box["width"]) <= 2, (drawn, box)
+    assert box["height"] <= 320, box
     shoot(page, "burndown-wide")
     axe_clean(page, "sprints with the burndown")
 

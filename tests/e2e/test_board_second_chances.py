@@ -67,7 +67,7 @@ def test_a_long_column_scrolls_inside_itself_and_the_page_does_not(
     axe_clean(page, "long column")
 
 
-def test_a_deleted_task_comes_back_with_undo_and_is_gone_for_everyone_after(
+def test_a_deleted_task_leaves_for_everyone_at_once_and_undo_brings_it_back_for_everyone(
     server: LiveServer, browser: Any
 ) -> None:
     project = server.make_project(
@@ -89,32 +89,40 @@ def test_a_deleted_task_comes_back_with_undo_and_is_gone_for_everyone_after(
     # No confirmation to click through: the notice offers the way back.
     panel.get_by_role("button", name="Delete task").click()
     expect(ana.get_by_test_id("card")).to_have_text([re.compile("Keep me")])
+    # The delete is not held back: it goes to the trash, and Ben sees it leave at once.
+    expect(ben.get_by_test_id("card")).to_have_text([re.compile("Keep me")])
     notice = ana.get_by_test_id("notice").filter(has_text=f"Deleted {doomed['key']}")
     expect(notice).to_be_visible()
     shoot(ana, "delete-undo-notice")
     axe_clean(ana, "delete notice")
     notice.get_by_role("button", name="Undo").click()
-    expect(ana.get_by_test_id("card")).to_have_count(2)
     expect(
         ana.get_by_test_id("notice").filter(has_text=f"Restored {doomed['key']}")
     ).to_be_visible()
-    # Brought back whole: it never left the server, and Ben never lost it.
-    assert sorted(titles(server, project)) == ["Delete me", "Keep me"]
-    expect(ben.get_by_test_id("card")).to_have_count(2)
+    # Restored from the trash, where it was: first Keep me, then it, for both.
+    for page in (ana, ben):
+        expect(page.get_by_test_id("card")).to_have_text(
+            [re.compile("Keep me"), re.compile("Delete me")]
+        )
+    settled(ana)
+    assert titles(server, project) == ["Keep me", "Delete me"]
 
-    # Undo by keyboard works the same way while the notice is up.
+    # Undo by keyboard is a restore too.
     ana.goto(f"{server.url}/#/p/{project['id']}/t/{doomed['id']}")
     panel.get_by_role("button", name="Delete task").click()
-    expect(ana.get_by_test_id("card")).to_have_count(1)
+    expect(ben.get_by_test_id("card")).to_have_count(1)
     ana.keyboard.press("Control+z")
     expect(ana.get_by_test_id("card")).to_have_count(2)
+    expect(ben.get_by_test_id("card")).to_have_count(2)
 
-    # Left alone, the delete goes through once the undo window closes, for everyone.
+    # Left alone, the task stays in the trash, for everyone, after the notice is gone.
     ana.goto(f"{server.url}/#/p/{project['id']}/t/{doomed['id']}")
     panel.get_by_role("button", name="Delete task").click()
-    expect(ben.get_by_test_id("card")).to_have_text([re.compile("Keep me")], timeout=20_000)
+    expect(ben.get_by_test_id("card")).to_have_text([re.compile("Keep me")])
     settled(ana)
     assert titles(server, project) == ["Keep me"]
+    trash = server.api("GET", f"/api/v1/projects/{project['id']}/trash")["tasks"]
+    assert [e["task"]["title"] for e in trash] == ["Delete me"]
 
 
 def test_due_dates_show_on_cards_and_overdue_ones_stand_out(
@@ -291,7 +299,7 @@ def test_ctrl_z_undoes_and_ctrl_shift_z_and_ctrl_y_redo_with_feedback(
     assert page.evaluate("() => tandem.store.outbox.size") == 0
 
 
-def test_a_delete_still_in_its_undo_window_is_sent_when_the_page_is_left(
+def test_a_delete_is_sent_at_once_even_when_the_page_is_left_right_after(
     server: LiveServer, browser: Any
 ) -> None:
     project = server.make_project(
@@ -309,7 +317,7 @@ def test_a_delete_still_in_its_undo_window_is_sent_when_the_page_is_left(
     ana.goto(f"{server.url}/#/p/{project['id']}/t/{doomed['id']}")
     ana.get_by_test_id("task-panel").get_by_role("button", name="Delete task").click()
     expect(ana.get_by_test_id("card")).to_have_count(1)
-    # Reloaded at once: the held delete went to the outbox (kept across the reload) and is sent.
+    # Reloaded at once: the delete is in the outbox (kept across the reload) or already sent.
     ana.reload()
     expect(ana.get_by_test_id("connection")).to_have_attribute("data-state", "live")
     expect(ana.get_by_test_id("card")).to_have_text([re.compile("Keep me")])

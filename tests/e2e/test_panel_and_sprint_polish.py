@@ -139,7 +139,16 @@ def test_completed_sprints_open_on_the_board(server: LiveServer, browser: Any) -
     page = open_board(browser, server, pid, bypass_csp=True)
     page.get_by_role("link", name="Sprints").click()
     page.get_by_role("button", name="Completed sprints (1)").click()
+    # A completed sprint opens as its report; from there (or the list) its tasks show on the board.
     page.get_by_test_id("completed-sprint").get_by_role("link", name="Sprint 1").click()
+    expect(page.get_by_role("heading", name="Sprint 1 report")).to_be_visible()
+    expect(page.get_by_test_id("report-done")).to_contain_text("Ship the release notes")
+    page.get_by_role("link", name="← Sprints").click()
+    # Back from the report, the list of completed sprints is still open.
+    expect(page.get_by_role("button", name="Completed sprints (1)")).to_have_attribute(
+        "aria-expanded", "true"
+    )
+    page.get_by_test_id("completed-sprint").get_by_role("button", name="Show on the board").click()
 
     expect(page.get_by_test_id("board")).to_be_visible()
     # The board filters by that sprint: its chip is among the filters.
@@ -186,9 +195,12 @@ def test_a_person_changes_their_name_and_the_others_see_it(
     shoot(ana, "change-name")
     axe_clean(ana, "change-name dialog")
     dialog.get_by_label("Your name").fill("Ana Lima")
+    # Changed in place: the page is not reloaded (what it holds, such as this mark, stays).
+    ana.evaluate("() => { window.sameDocument = true; }")
     dialog.get_by_role("button", name="Save").click()
 
     expect(ana.get_by_role("button", name="Your name: Ana Lima")).to_be_visible()
+    assert ana.evaluate("() => window.sameDocument") is True
     expect(ana.get_by_test_id("connection")).to_have_attribute("data-state", "live")
     expect(ben.get_by_test_id("presence").locator(".avatar")).to_have_attribute("title", "Ana Lima")
     # Ben's assignee lists name her anew, without a reload.

@@ -95,7 +95,7 @@ def test_plan_start_and_complete_a_sprint_carrying_unfinished_tasks(
     expect(first.get_by_test_id("sprint-state")).to_have_text("Active")
     second = page.get_by_test_id("sprint").filter(has_text="Sprint 2")
     expect(second.get_by_role("button", name="Start sprint")).to_be_disabled()
-    expect(first.get_by_test_id("burndown")).to_contain_text("9 pts of 9 pts remaining")
+    expect(first.get_by_test_id("burndown")).to_contain_text("9 of 9 pts remaining")
     page.wait_for_function("() => tandem.store.outbox.size === 0")
     assert sprints_by_name(server, pid)["Sprint 1"]["state"] == "SPRINT_STATE_ACTIVE"
 
@@ -111,7 +111,7 @@ def test_plan_start_and_complete_a_sprint_carrying_unfinished_tasks(
             "task": {"status": "TASK_STATUS_DONE"},
         },
     )
-    expect(first.get_by_test_id("burndown")).to_contain_text("8 pts of 9 pts remaining")
+    expect(first.get_by_test_id("burndown")).to_contain_text("8 of 9 pts remaining")
     expect(first.get_by_test_id("sprint-stats")).to_contain_text("1 done")
     shoot(page, "sprints")
 
@@ -134,6 +134,7 @@ def test_plan_start_and_complete_a_sprint_carrying_unfinished_tasks(
     assert tasks["Ship the release notes"].get("sprintId") == sprint1
     page.get_by_role("button", name="Completed sprints (1)").click()
     expect(page.get_by_test_id("completed-sprint")).to_contain_text("1 done · 1 pt")
+    expect(page.get_by_test_id("velocity")).to_contain_text("1 points completed on average")
 
     # After a reload the server's state is what shows.
     page.reload()
@@ -191,9 +192,12 @@ def test_who_else_is_looking_at_the_sprint_plan(server: LiveServer, browser: Any
     plan = ben.get_by_test_id("plan-lookers")
     expect(plan).to_have_count(0)
 
-    # Ana opens the board: she is in the project, not on the plan.
+    # Ana opens the board: she is in the project, not on the plan. The board shows the active
+    # sprint (empty) until she switches to all work.
     ana.goto(f"{server.url}/#/p/{pid}")
     expect(ana.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    expect(ana.get_by_test_id("card")).to_have_count(0)
+    ana.get_by_test_id("board-scope").get_by_role("button", name="All work").click()
     expect(ana.get_by_test_id("card")).to_have_count(4)
     expect(plan).to_have_count(0)
 

@@ -33,7 +33,7 @@ export const displayName = signal(storage()?.getItem(NAME_KEY) ?? "");
 export const identity = signal<"checking" | "ask" | "known">(displayName.value ? "known" : "checking");
 export const store = new BoardStore(storage());
 
-export type View = "board" | "sprints";
+export type View = "board" | "sprints" | "archive" | "trash";
 
 /** Pages outside any project: #/diagnostics. */
 export type Page = "" | "diagnostics";
@@ -43,17 +43,25 @@ export interface Route {
   taskId: string;
   view: View;
   page: Page;
+  /** The sprint whose report the sprints view shows; "" for the plan. */
+  reportId: string;
 }
 
-/** #/p/PROJECT[/sprints][/t/TASK][?FILTERS], or #/diagnostics */
+/** #/p/PROJECT[/sprints[/r/SPRINT]|/archive|/trash][/t/TASK][?FILTERS], or #/diagnostics */
 function parseHash(): Route {
-  const m = /^#\/p\/([^/?]+)(\/sprints)?(?:\/t\/([^/?]+))?/.exec(location.hash);
+  const m = /^#\/p\/([^/?]+)(?:\/(sprints|archive|trash)(?:\/r\/([^/?]+))?)?(?:\/t\/([^/?]+))?/.exec(location.hash);
   return {
     projectId: m ? decodeURIComponent(m[1]) : "",
-    view: m?.[2] ? "sprints" : "board",
-    taskId: m?.[3] ? decodeURIComponent(m[3]) : "",
+    view: (m?.[2] as View | undefined) ?? "board",
+    reportId: m?.[2] === "sprints" && m[3] ? decodeURIComponent(m[3]) : "",
+    taskId: m?.[4] ? decodeURIComponent(m[4]) : "",
     page: !m && /^#\/diagnostics(?:$|[/?])/.test(location.hash) ? "diagnostics" : "",
   };
+}
+
+/** The address of a sprint's report. */
+export function reportHref(projectId: string, sprintId: string): string {
+  return `#/p/${projectId}/sprints/r/${sprintId}`;
 }
 
 export const route = signal<Route>(parseHash());
@@ -91,7 +99,7 @@ effect(() => {
 
 /** Goes to a project's board or sprints view (the current one unless given), with a task open. */
 export function go(projectId: string, taskId = "", view: View = route.value.view): void {
-  const v = view === "sprints" ? "/sprints" : "";
+  const v = view === "board" ? "" : `/${view}`;
   location.hash = projectId ? `#/p/${projectId}${v}${taskId ? `/t/${taskId}` : ""}` : "#/";
 }
 

@@ -7,4 +7,7 @@ export * from "./gen/tandem/v1/events_pb";
 export * from "./gen/tandem/v1/errors_pb";
 export * from "./gen/tandem/v1/websocket_pb";
 export * from "./gen/tandem/v1/api_pb";
+export * from "./gen/tandem/v1/reports_pb";
+export * from "./gen/tandem/v1/inbox_pb";
 export * from "./gen/tandem/v1/diagnostics_pb";
+export * from "./gen/tandem/v1/transfer_pb";

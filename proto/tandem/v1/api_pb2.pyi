@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from tandem.v1 import entities_pb2 as _entities_pb2
 from tandem.v1 import errors_pb2 as _errors_pb2
@@ -237,3 +238,207 @@ class ListAttachmentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAttachmentsResponse: _TypeAlias = ListAttachmentsResponse  # noqa: Y015
+
+@_typing.final
+class TrashedTask(_message.Message):
+    """A task in its project's trash (with its subtasks and comments, restored together)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    DELETED_BY_ID_FIELD_NUMBER: _builtins.int
+    DELETE_TIME_FIELD_NUMBER: _builtins.int
+    PURGE_TIME_FIELD_NUMBER: _builtins.int
+    SUBTASK_COUNT_FIELD_NUMBER: _builtins.int
+    COMMENT_COUNT_FIELD_NUMBER: _builtins.int
+    deleted_by_id: _builtins.str
+    """The member who deleted it."""
+    subtask_count: _builtins.int
+    comment_count: _builtins.int
+    @_builtins.property
+    def task(self) -> _entities_pb2.Task: ...
+    @_builtins.property
+    def delete_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def purge_time(self) -> _timestamp_pb2.Timestamp:
+        """When it is deleted for good unless restored."""
+
+    def __init__(
+        self,
+        *,
+        task: _entities_pb2.Task | None = ...,
+        deleted_by_id: _builtins.str = ...,
+        delete_time: _timestamp_pb2.Timestamp | None = ...,
+        purge_time: _timestamp_pb2.Timestamp | None = ...,
+        subtask_count: _builtins.int = ...,
+        comment_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delete_time", b"delete_time", "purge_time", b"purge_time", "task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment_count", b"comment_count", "delete_time", b"delete_time", "deleted_by_id", b"deleted_by_id", "purge_time", b"purge_time", "subtask_count", b"subtask_count", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrashedTask: _TypeAlias = TrashedTask  # noqa: Y015
+
+@_typing.final
+class ListTrashResponse(_message.Message):
+    """GET /api/v1/projects/{id}/trash: newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrashedTask]: ...
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___TrashedTask] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTrashResponse: _TypeAlias = ListTrashResponse  # noqa: Y015
+
+@_typing.final
+class ArchivedTask(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    ARCHIVED_BY_ID_FIELD_NUMBER: _builtins.int
+    ARCHIVE_TIME_FIELD_NUMBER: _builtins.int
+    SPRINT_ID_FIELD_NUMBER: _builtins.int
+    archived_by_id: _builtins.str
+    sprint_id: _builtins.str
+    """Set when it was archived with this sprint."""
+    @_builtins.property
+    def task(self) -> _entities_pb2.Task: ...
+    @_builtins.property
+    def archive_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        task: _entities_pb2.Task | None = ...,
+        archived_by_id: _builtins.str = ...,
+        archive_time: _timestamp_pb2.Timestamp | None = ...,
+        sprint_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["archive_time", b"archive_time", "task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archive_time", b"archive_time", "archived_by_id", b"archived_by_id", "sprint_id", b"sprint_id", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchivedTask: _TypeAlias = ArchivedTask  # noqa: Y015
+
+@_typing.final
+class ArchivedSprint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPRINT_FIELD_NUMBER: _builtins.int
+    ARCHIVED_BY_ID_FIELD_NUMBER: _builtins.int
+    ARCHIVE_TIME_FIELD_NUMBER: _builtins.int
+    TASK_COUNT_FIELD_NUMBER: _builtins.int
+    archived_by_id: _builtins.str
+    task_count: _builtins.int
+    @_builtins.property
+    def sprint(self) -> _entities_pb2.Sprint: ...
+    @_builtins.property
+    def archive_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        sprint: _entities_pb2.Sprint | None = ...,
+        archived_by_id: _builtins.str = ...,
+        archive_time: _timestamp_pb2.Timestamp | None = ...,
+        task_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["archive_time", b"archive_time", "sprint", b"sprint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archive_time", b"archive_time", "archived_by_id", b"archived_by_id", "sprint", b"sprint", "task_count", b"task_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchivedSprint: _TypeAlias = ArchivedSprint  # noqa: Y015
+
+@_typing.final
+class ListArchiveResponse(_message.Message):
+    """GET /api/v1/projects/{id}/archive: newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    SPRINTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ArchivedTask]: ...
+    @_builtins.property
+    def sprints(self) -> _containers.RepeatedCompositeFieldContainer[Global___ArchivedSprint]: ...
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___ArchivedTask] | None = ...,
+        sprints: _abc.Iterable[Global___ArchivedSprint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListArchiveResponse: _TypeAlias = ListArchiveResponse  # noqa: Y015
+
+@_typing.final
+class TrashedProject(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_FIELD_NUMBER: _builtins.int
+    DELETED_BY_ID_FIELD_NUMBER: _builtins.int
+    DELETE_TIME_FIELD_NUMBER: _builtins.int
+    PURGE_TIME_FIELD_NUMBER: _builtins.int
+    deleted_by_id: _builtins.str
+    @_builtins.property
+    def project(self) -> _entities_pb2.Project: ...
+    @_builtins.property
+    def delete_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def purge_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        project: _entities_pb2.Project | None = ...,
+        deleted_by_id: _builtins.str = ...,
+        delete_time: _timestamp_pb2.Timestamp | None = ...,
+        purge_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delete_time", b"delete_time", "project", b"project", "purge_time", b"purge_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete_time", b"delete_time", "deleted_by_id", b"deleted_by_id", "project", b"project", "purge_time", b"purge_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrashedProject: _TypeAlias = TrashedProject  # noqa: Y015
+
+@_typing.final
+class ListTrashedProjectsResponse(_message.Message):
+    """GET /api/v1/trash/projects: deleted projects still restorable, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def projects(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrashedProject]: ...
+    def __init__(
+        self,
+        *,
+        projects: _abc.Iterable[Global___TrashedProject] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["projects", b"projects"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTrashedProjectsResponse: _TypeAlias = ListTrashedProjectsResponse  # noqa: Y015

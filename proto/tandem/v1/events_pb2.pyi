@@ -524,3 +524,148 @@ class AttachmentRemoved(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AttachmentRemoved: _TypeAlias = AttachmentRemoved  # noqa: Y015
+
+@_typing.final
+class TasksArchived(_message.Message):
+    """Tasks left the board for the archive (with their subtasks)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    TASK_IDS_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    SPRINT_ID_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    seq: _builtins.int
+    actor_id: _builtins.str
+    sprint_id: _builtins.str
+    """Set when they were archived with this sprint (which left the sprint list)."""
+    @_builtins.property
+    def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        task_ids: _abc.Iterable[_builtins.str] | None = ...,
+        actor_id: _builtins.str = ...,
+        sprint_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "project_id", b"project_id", "seq", b"seq", "sprint_id", b"sprint_id", "task_ids", b"task_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TasksArchived: _TypeAlias = TasksArchived  # noqa: Y015
+
+@_typing.final
+class TasksRestored(_message.Message):
+    """Tasks came back to the board, from the trash or the archive, as they were."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
+    COMMENTS_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    SPRINT_FIELD_NUMBER: _builtins.int
+    FROM_TRASH_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    seq: _builtins.int
+    actor_id: _builtins.str
+    from_trash: _builtins.bool
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Task]:
+        """The restored task first, then its subtasks."""
+
+    @_builtins.property
+    def comments(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Comment]:
+        """Their comments (only when they come back from the trash)."""
+
+    @_builtins.property
+    def sprint(self) -> _entities_pb2.Sprint:
+        """Set when a sprint came back from the archive with them."""
+
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        tasks: _abc.Iterable[_entities_pb2.Task] | None = ...,
+        comments: _abc.Iterable[_entities_pb2.Comment] | None = ...,
+        actor_id: _builtins.str = ...,
+        sprint: _entities_pb2.Sprint | None = ...,
+        from_trash: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sprint", b"sprint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "comments", b"comments", "from_trash", b"from_trash", "project_id", b"project_id", "seq", b"seq", "sprint", b"sprint", "tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TasksRestored: _TypeAlias = TasksRestored  # noqa: Y015
+
+@_typing.final
+class TrashPurged(_message.Message):
+    """Tasks in the trash were deleted for good."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    TASK_IDS_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    seq: _builtins.int
+    actor_id: _builtins.str
+    @_builtins.property
+    def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        task_ids: _abc.Iterable[_builtins.str] | None = ...,
+        actor_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "project_id", b"project_id", "seq", b"seq", "task_ids", b"task_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrashPurged: _TypeAlias = TrashPurged  # noqa: Y015
+
+@_typing.final
+class CommentRestored(_message.Message):
+    """A deleted comment was brought back."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    seq: _builtins.int
+    actor_id: _builtins.str
+    @_builtins.property
+    def comment(self) -> _entities_pb2.Comment: ...
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        comment: _entities_pb2.Comment | None = ...,
+        actor_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "comment", b"comment", "project_id", b"project_id", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommentRestored: _TypeAlias = CommentRestored  # noqa: Y015

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tandem/v1/options.proto\x12\ttandem.v1\x1a google/protobuf/descriptor.proto\"b\n\x0e\x43ommandOptions\x12\x0f\n\x07mutates\x18\x01 \x01(\x08\x12\x0c\n\x04verb\x18\x02 \x01(\t\x12\x0e\n\x06result\x18\x03 \x01(\t\x12!\n\x04http\x18\x04 \x01(\x0b\x32\x13.tandem.v1.HttpRule\"\x84\x01\n\x08HttpRule\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\x05\x12\x15\n\rempty_body_ok\x18\x05 \x01(\x08\x12\x14\n\x0coperation_id\x18\x06 \x01(\t\x12\x0f\n\x07summary\x18\x07 \x01(\t:K\n\x07\x63ommand\x12\x1d.google.protobuf.FieldOptions\x18\xd1\x86\x03 \x01(\x0b\x32\x19.tandem.v1.CommandOptionsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tandem/v1/options.proto\x12\ttandem.v1\x1a google/protobuf/descriptor.proto\"u\n\x0e\x43ommandOptions\x12\x0f\n\x07mutates\x18\x01 \x01(\x08\x12\x0c\n\x04verb\x18\x02 \x01(\t\x12\x0e\n\x06result\x18\x03 \x01(\t\x12!\n\x04http\x18\x04 \x01(\x0b\x32\x13.tandem.v1.HttpRule\x12\x11\n\x08personal\x18\xb4\x01 \x01(\x08\"\x84\x01\n\x08HttpRule\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\x05\x12\x15\n\rempty_body_ok\x18\x05 \x01(\x08\x12\x14\n\x0coperation_id\x18\x06 \x01(\t\x12\x0f\n\x07summary\x18\x07 \x01(\t:K\n\x07\x63ommand\x12\x1d.google.protobuf.FieldOptions\x18\xd1\x86\x03 \x01(\x0b\x32\x19.tandem.v1.CommandOptionsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tandem.v1.options_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_COMMANDOPTIONS']._serialized_start=72
-  _globals['_COMMANDOPTIONS']._serialized_end=170
-  _globals['_HTTPRULE']._serialized_start=173
-  _globals['_HTTPRULE']._serialized_end=305
+  _globals['_COMMANDOPTIONS']._serialized_end=189
+  _globals['_HTTPRULE']._serialized_start=192
+  _globals['_HTTPRULE']._serialized_end=324
 # @@protoc_insertion_point(module_scope)

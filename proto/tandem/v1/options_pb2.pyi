@@ -32,6 +32,7 @@ class CommandOptions(_message.Message):
     VERB_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
     HTTP_FIELD_NUMBER: _builtins.int
+    PERSONAL_FIELD_NUMBER: _builtins.int
     mutates: _builtins.bool
     """The command changes data: it needs the edit right and its message_id is
     remembered for idempotency. False for reads and session commands.
@@ -41,6 +42,10 @@ class CommandOptions(_message.Message):
     result: _builtins.str
     """The member of Ack.result the command answers with ("task", "sprint"),
     or empty when it answers with none.
+    """
+    personal: _builtins.bool
+    """With mutates: the command changes only the caller's own things (their
+    inbox, what they watch), so viewers may send it too.
     """
     @_builtins.property
     def http(self) -> Global___HttpRule:
@@ -53,10 +58,11 @@ class CommandOptions(_message.Message):
         verb: _builtins.str = ...,
         result: _builtins.str = ...,
         http: Global___HttpRule | None = ...,
+        personal: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["http", b"http"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["http", b"http", "mutates", b"mutates", "result", b"result", "verb", b"verb"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["http", b"http", "mutates", b"mutates", "personal", b"personal", "result", b"result", "verb", b"verb"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -11,6 +11,9 @@ from tandem.v1 import commands_pb2 as _commands_pb2
 from tandem.v1 import entities_pb2 as _entities_pb2
 from tandem.v1 import errors_pb2 as _errors_pb2
 from tandem.v1 import events_pb2 as _events_pb2
+from tandem.v1 import inbox_pb2 as _inbox_pb2
+from tandem.v1 import reports_pb2 as _reports_pb2
+from tandem.v1 import transfer_pb2 as _transfer_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -43,6 +46,10 @@ class WebSocketMessage(_message.Message):
     PRESENCE_DIFF_FIELD_NUMBER: _builtins.int
     ATTACHMENT_ADDED_FIELD_NUMBER: _builtins.int
     ATTACHMENT_REMOVED_FIELD_NUMBER: _builtins.int
+    TASKS_ARCHIVED_FIELD_NUMBER: _builtins.int
+    TASKS_RESTORED_FIELD_NUMBER: _builtins.int
+    TRASH_PURGED_FIELD_NUMBER: _builtins.int
+    COMMENT_RESTORED_FIELD_NUMBER: _builtins.int
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     RESYNC_REQUIRED_FIELD_NUMBER: _builtins.int
     ACK_FIELD_NUMBER: _builtins.int
@@ -69,6 +76,26 @@ class WebSocketMessage(_message.Message):
     UPDATE_WORKFLOW_FIELD_NUMBER: _builtins.int
     ADD_ATTACHMENT_FIELD_NUMBER: _builtins.int
     REMOVE_ATTACHMENT_FIELD_NUMBER: _builtins.int
+    RESTORE_TASK_FIELD_NUMBER: _builtins.int
+    PURGE_TASK_FIELD_NUMBER: _builtins.int
+    ARCHIVE_TASK_FIELD_NUMBER: _builtins.int
+    ARCHIVE_DONE_TASKS_FIELD_NUMBER: _builtins.int
+    ARCHIVE_SPRINT_FIELD_NUMBER: _builtins.int
+    UNARCHIVE_SPRINT_FIELD_NUMBER: _builtins.int
+    RESTORE_COMMENT_FIELD_NUMBER: _builtins.int
+    RESTORE_PROJECT_FIELD_NUMBER: _builtins.int
+    UPDATE_PROFILE_FIELD_NUMBER: _builtins.int
+    GET_SPRINT_REPORT_FIELD_NUMBER: _builtins.int
+    GET_VELOCITY_FIELD_NUMBER: _builtins.int
+    TASK_WATCHERS_CHANGED_FIELD_NUMBER: _builtins.int
+    INBOX_UPDATE_FIELD_NUMBER: _builtins.int
+    LIST_INBOX_FIELD_NUMBER: _builtins.int
+    MARK_INBOX_READ_FIELD_NUMBER: _builtins.int
+    WATCH_TASK_FIELD_NUMBER: _builtins.int
+    LIST_WATCHERS_FIELD_NUMBER: _builtins.int
+    IMPORT_WORKSPACE_FIELD_NUMBER: _builtins.int
+    PREVIEW_IMPORT_FIELD_NUMBER: _builtins.int
+    PROJECT_IMPORTED_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """Set by the client on commands; the server's Ack or Reject carries the
     same id. Events carry an empty id.
@@ -105,6 +132,16 @@ class WebSocketMessage(_message.Message):
     def attachment_added(self) -> _events_pb2.AttachmentAdded: ...
     @_builtins.property
     def attachment_removed(self) -> _events_pb2.AttachmentRemoved: ...
+    @_builtins.property
+    def tasks_archived(self) -> _events_pb2.TasksArchived:
+        """Trash and archive (events)."""
+
+    @_builtins.property
+    def tasks_restored(self) -> _events_pb2.TasksRestored: ...
+    @_builtins.property
+    def trash_purged(self) -> _events_pb2.TrashPurged: ...
+    @_builtins.property
+    def comment_restored(self) -> _events_pb2.CommentRestored: ...
     @_builtins.property
     def snapshot(self) -> Global___Snapshot:
         """Other server-to-client messages."""
@@ -164,6 +201,64 @@ class WebSocketMessage(_message.Message):
     def add_attachment(self) -> _commands_pb2.AddAttachment: ...
     @_builtins.property
     def remove_attachment(self) -> _commands_pb2.RemoveAttachment: ...
+    @_builtins.property
+    def restore_task(self) -> _commands_pb2.RestoreTask:
+        """Trash and archive (commands): a deleted task waits in its project's trash for
+        30 days; done tasks and completed sprints can be archived (hidden, restorable).
+        """
+
+    @_builtins.property
+    def purge_task(self) -> _commands_pb2.PurgeTask: ...
+    @_builtins.property
+    def archive_task(self) -> _commands_pb2.ArchiveTask: ...
+    @_builtins.property
+    def archive_done_tasks(self) -> _commands_pb2.ArchiveDoneTasks: ...
+    @_builtins.property
+    def archive_sprint(self) -> _commands_pb2.ArchiveSprint: ...
+    @_builtins.property
+    def unarchive_sprint(self) -> _commands_pb2.UnarchiveSprint: ...
+    @_builtins.property
+    def restore_comment(self) -> _commands_pb2.RestoreComment: ...
+    @_builtins.property
+    def restore_project(self) -> _commands_pb2.RestoreProject: ...
+    @_builtins.property
+    def update_profile(self) -> _commands_pb2.UpdateProfile:
+        """Rename this connection's person (local browsers only; an invitee's name is its
+        invite's): every project it views sees the new name at once, through presence.
+        """
+
+    @_builtins.property
+    def get_sprint_report(self) -> _reports_pb2.GetSprintReport:
+        """Sprint reports (REST: GET /api/v1/sprints/{id}/report and
+        /api/v1/projects/{id}/velocity).
+        """
+
+    @_builtins.property
+    def get_velocity(self) -> _reports_pb2.GetVelocity: ...
+    @_builtins.property
+    def task_watchers_changed(self) -> _inbox_pb2.TaskWatchersChanged:
+        """The inbox (inbox.proto). task_watchers_changed is a change-log event;
+        inbox_update goes to the recipient's own connections only.
+        """
+
+    @_builtins.property
+    def inbox_update(self) -> _inbox_pb2.InboxUpdate: ...
+    @_builtins.property
+    def list_inbox(self) -> _inbox_pb2.ListInbox: ...
+    @_builtins.property
+    def mark_inbox_read(self) -> _inbox_pb2.MarkInboxRead: ...
+    @_builtins.property
+    def watch_task(self) -> _inbox_pb2.WatchTask: ...
+    @_builtins.property
+    def list_watchers(self) -> _inbox_pb2.ListWatchers: ...
+    @_builtins.property
+    def import_workspace(self) -> _transfer_pb2.ImportWorkspace:
+        """Moving data in (transfer.proto)."""
+
+    @_builtins.property
+    def preview_import(self) -> _transfer_pb2.PreviewImport: ...
+    @_builtins.property
+    def project_imported(self) -> _transfer_pb2.ProjectImported: ...
     def __init__(
         self,
         *,
@@ -182,6 +277,10 @@ class WebSocketMessage(_message.Message):
         presence_diff: _events_pb2.PresenceDiff | None = ...,
         attachment_added: _events_pb2.AttachmentAdded | None = ...,
         attachment_removed: _events_pb2.AttachmentRemoved | None = ...,
+        tasks_archived: _events_pb2.TasksArchived | None = ...,
+        tasks_restored: _events_pb2.TasksRestored | None = ...,
+        trash_purged: _events_pb2.TrashPurged | None = ...,
+        comment_restored: _events_pb2.CommentRestored | None = ...,
         snapshot: Global___Snapshot | None = ...,
         resync_required: Global___ResyncRequired | None = ...,
         ack: Global___Ack | None = ...,
@@ -208,12 +307,32 @@ class WebSocketMessage(_message.Message):
         update_workflow: _commands_pb2.UpdateWorkflow | None = ...,
         add_attachment: _commands_pb2.AddAttachment | None = ...,
         remove_attachment: _commands_pb2.RemoveAttachment | None = ...,
+        restore_task: _commands_pb2.RestoreTask | None = ...,
+        purge_task: _commands_pb2.PurgeTask | None = ...,
+        archive_task: _commands_pb2.ArchiveTask | None = ...,
+        archive_done_tasks: _commands_pb2.ArchiveDoneTasks | None = ...,
+        archive_sprint: _commands_pb2.ArchiveSprint | None = ...,
+        unarchive_sprint: _commands_pb2.UnarchiveSprint | None = ...,
+        restore_comment: _commands_pb2.RestoreComment | None = ...,
+        restore_project: _commands_pb2.RestoreProject | None = ...,
+        update_profile: _commands_pb2.UpdateProfile | None = ...,
+        get_sprint_report: _reports_pb2.GetSprintReport | None = ...,
+        get_velocity: _reports_pb2.GetVelocity | None = ...,
+        task_watchers_changed: _inbox_pb2.TaskWatchersChanged | None = ...,
+        inbox_update: _inbox_pb2.InboxUpdate | None = ...,
+        list_inbox: _inbox_pb2.ListInbox | None = ...,
+        mark_inbox_read: _inbox_pb2.MarkInboxRead | None = ...,
+        watch_task: _inbox_pb2.WatchTask | None = ...,
+        list_watchers: _inbox_pb2.ListWatchers | None = ...,
+        import_workspace: _transfer_pb2.ImportWorkspace | None = ...,
+        preview_import: _transfer_pb2.PreviewImport | None = ...,
+        project_imported: _transfer_pb2.ProjectImported | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_attachment", b"add_attachment", "add_comment", b"add_comment", "attachment_added", b"attachment_added", "attachment_removed", b"attachment_removed", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "remove_attachment", b"remove_attachment", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "update_workflow", b"update_workflow", "user_presence", b"user_presence"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_attachment", b"add_attachment", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "attachment_added", b"attachment_added", "attachment_removed", b"attachment_removed", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "remove_attachment", b"remove_attachment", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "update_workflow", b"update_workflow", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_attachment", b"add_attachment", "add_comment", b"add_comment", "attachment_added", b"attachment_added", "attachment_removed", b"attachment_removed", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "hello", b"hello", "list_comments", b"list_comments", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "project_deleted", b"project_deleted", "project_updated", b"project_updated", "reject", b"reject", "remove_attachment", b"remove_attachment", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "update_workflow", b"update_workflow", "user_presence", b"user_presence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_attachment", b"add_attachment", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "attachment_added", b"attachment_added", "attachment_removed", b"attachment_removed", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "remove_attachment", b"remove_attachment", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "update_workflow", b"update_workflow", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "attachment_added", "attachment_removed", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "update_workflow", "add_attachment", "remove_attachment"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "attachment_added", "attachment_removed", "tasks_archived", "tasks_restored", "trash_purged", "comment_restored", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "update_workflow", "add_attachment", "remove_attachment", "restore_task", "purge_task", "archive_task", "archive_done_tasks", "archive_sprint", "unarchive_sprint", "restore_comment", "restore_project", "update_profile", "get_sprint_report", "get_velocity", "task_watchers_changed", "inbox_update", "list_inbox", "mark_inbox_read", "watch_task", "list_watchers", "import_workspace", "preview_import", "project_imported"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -236,6 +355,13 @@ class Ack(_message.Message):
     COMMENTS_FIELD_NUMBER: _builtins.int
     SUBSCRIBED_FIELD_NUMBER: _builtins.int
     ATTACHMENT_FIELD_NUMBER: _builtins.int
+    ARCHIVED_FIELD_NUMBER: _builtins.int
+    SPRINT_REPORT_FIELD_NUMBER: _builtins.int
+    VELOCITY_FIELD_NUMBER: _builtins.int
+    INBOX_FIELD_NUMBER: _builtins.int
+    INBOX_STATE_FIELD_NUMBER: _builtins.int
+    WATCHERS_FIELD_NUMBER: _builtins.int
+    IMPORT_SUMMARY_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """The change-log position of the resulting event; 0 when the command
     changed nothing in the log (hello, subscribe, presence).
@@ -256,6 +382,20 @@ class Ack(_message.Message):
     def subscribed(self) -> Global___SubscribeResult: ...
     @_builtins.property
     def attachment(self) -> _entities_pb2.Attachment: ...
+    @_builtins.property
+    def archived(self) -> Global___TaskIdList: ...
+    @_builtins.property
+    def sprint_report(self) -> _reports_pb2.SprintReport: ...
+    @_builtins.property
+    def velocity(self) -> _reports_pb2.VelocityResponse: ...
+    @_builtins.property
+    def inbox(self) -> _inbox_pb2.InboxPage: ...
+    @_builtins.property
+    def inbox_state(self) -> _inbox_pb2.InboxState: ...
+    @_builtins.property
+    def watchers(self) -> _inbox_pb2.TaskWatchers: ...
+    @_builtins.property
+    def import_summary(self) -> _transfer_pb2.ImportSummary: ...
     def __init__(
         self,
         *,
@@ -268,12 +408,19 @@ class Ack(_message.Message):
         comments: Global___CommentList | None = ...,
         subscribed: Global___SubscribeResult | None = ...,
         attachment: _entities_pb2.Attachment | None = ...,
+        archived: Global___TaskIdList | None = ...,
+        sprint_report: _reports_pb2.SprintReport | None = ...,
+        velocity: _reports_pb2.VelocityResponse | None = ...,
+        inbox: _inbox_pb2.InboxPage | None = ...,
+        inbox_state: _inbox_pb2.InboxState | None = ...,
+        watchers: _inbox_pb2.TaskWatchers | None = ...,
+        import_summary: _transfer_pb2.ImportSummary | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment", "comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "attachment", b"attachment", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "project", b"project", "result", b"result", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment", "comment", b"comment", "comments", b"comments", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "subscribed", b"subscribed", "task", b"task", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "attachment", b"attachment", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "attachment"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "attachment", "archived", "sprint_report", "velocity", "inbox", "inbox_state", "watchers", "import_summary"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
@@ -320,6 +467,26 @@ class CommentList(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CommentList: _TypeAlias = CommentList  # noqa: Y015
+
+@_typing.final
+class TaskIdList(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        task_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_ids", b"task_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskIdList: _TypeAlias = TaskIdList  # noqa: Y015
 
 @_typing.final
 class SubscribeResult(_message.Message):

@@ -20,7 +20,8 @@ export interface TaskActivity {
 }
 
 export function concernsTask(m: WebSocketMessage, taskId: string): boolean {
-  const v = m.payload.value as { task?: Task; taskId?: string; comment?: Comment } | undefined;
+  const v = m.payload.value as { task?: Task; taskId?: string; comment?: Comment; tasks?: Task[]; taskIds?: string[] } | undefined;
+  if (v?.tasks?.some((t) => t.id === taskId) || v?.taskIds?.includes(taskId)) return true; // restored, archived
   return v?.task?.id === taskId || v?.taskId === taskId || v?.comment?.taskId === taskId;
 }
 

@@ -4,6 +4,7 @@ import { WebSocketMessageSchema } from "../proto";
 import { COMMANDS, envelope, verbOf, type PayloadCase, type PayloadInit } from "./commands";
 import { CONNECTION_COMMANDS } from "./connection";
 import { RestClient } from "./http";
+import { IMPORT_COMMANDS } from "./imports";
 import { OVERLAYS } from "./overlay";
 import { restRequest, sendRest } from "./rest";
 
@@ -27,7 +28,10 @@ describe("the command table", () => {
   it("every command in the table is handled by the web, and the web handles no other", () => {
     const overlaid = Object.keys(OVERLAYS) as PayloadCase[];
     const sent: readonly PayloadCase[] = CONNECTION_COMMANDS;
+    const uploads: readonly PayloadCase[] = IMPORT_COMMANDS;
     for (const [c, spec] of COMMANDS) {
+      // A file to import is sent with its progress shown, not queued as an edit.
+      if (uploads.includes(c)) continue;
       // A mutating command goes through the outbox and needs its optimistic overlay; any other
       // is sent by the connection itself.
       if (spec.mutates) expect(overlaid, `${c}: no overlay`).toContain(c);
@@ -35,6 +39,7 @@ describe("the command table", () => {
     }
     for (const c of overlaid) expect(COMMANDS.get(c)?.mutates, `${c}: overlaid but no mutating command in the table`).toBe(true);
     for (const c of sent) expect(COMMANDS.get(c)?.mutates, `${c}: sent but no session command in the table`).toBe(false);
+    for (const c of uploads) expect(COMMANDS.get(c)?.http, `${c}: uploaded but no REST form in the table`).toBeDefined();
   });
 
   it("derives each REST call from the command's http option", () => {

@@ -35,6 +35,8 @@ export interface CommandSpec {
   /** The command message ("tandem.v1.CreateTask"). */
   readonly schema: DescMessage;
   readonly mutates: boolean;
+  /** Changes only the sender's own things (their inbox, what they watch): viewers may send it. */
+  readonly personal: boolean;
   /** Completes "Couldn't ...". */
   readonly verb: string;
   /** The Ack.result member it answers with, if any. */
@@ -43,7 +45,9 @@ export interface CommandSpec {
 }
 
 function readTable(): ReadonlyMap<PayloadCase, CommandSpec> {
-  const resultCases = new Set(AckSchema.fields.map((f) => f.localName));
+  // The option names the Ack member as the schema spells it ("inbox_state"); the web's case is
+  // its TypeScript name ("inboxState").
+  const resultCases = new Map(AckSchema.fields.map((f) => [f.name, f.localName]));
   const table = new Map<PayloadCase, CommandSpec>();
   for (const field of WebSocketMessageSchema.fields) {
     if (field.fieldKind !== "message" || !hasOption(field, commandOption)) continue;
@@ -54,8 +58,9 @@ function readTable(): ReadonlyMap<PayloadCase, CommandSpec> {
       field,
       schema: field.message,
       mutates: o.mutates,
+      personal: o.personal,
       verb: o.verb,
-      result: (o.result || undefined) as ResultCase | undefined,
+      result: (o.result ? resultCases.get(o.result) : undefined) as ResultCase | undefined,
       http: o.http,
     });
   }

@@ -14,6 +14,7 @@ import {
   type Snapshot,
   type Sprint,
   type Task,
+  type TaskWatchers,
   type UserPresence,
   type WebSocketMessage,
 } from "../proto";
@@ -40,6 +41,8 @@ export class ConfirmedBoard {
   readonly projects = new Records<Project>();
   /** Files on tasks and comments; never edited, only added and removed. */
   readonly attachments = new Records<Attachment>();
+  /** Who watches a task, by task id (the inbox's; read when a task opens, then from the log). */
+  readonly watchers = new Records<TaskWatchers>();
   /** Ids of entities deleted by a confirmed change: a late older event must not bring them back. */
   private readonly deleted = new Set<string>();
 
@@ -60,6 +63,7 @@ export class ConfirmedBoard {
       this.comments.clear();
       this.presence.clear();
       this.attachments.clear();
+      this.watchers.clear();
       this.deleted.clear();
     });
   }
@@ -104,6 +108,17 @@ export class ConfirmedBoard {
 
   putAttachment(a: Attachment): void {
     if (!this.deleted.has(a.id)) this.attachments.put(a.id, a);
+  }
+
+  /** Brings back an entity a confirmed change removed (restored from the trash or archive). */
+  restore<T extends Versioned>(records: Records<T>, rec: T): void {
+    this.forget(rec.id);
+    this.put(records, rec);
+  }
+
+  /** An entity removed before may come back (its restore was acknowledged). */
+  forget(id: string): void {
+    this.deleted.delete(id);
   }
 
   putPresence(p: UserPresence): void {
@@ -162,4 +177,17 @@ const EVENTS: { [C in EventCase]?: (b: ConfirmedBoard, ev: EventValue<C>) => voi
   projectDeleted: (b, ev) => b.drop(b.projects, ev.projectId),
   attachmentAdded: (b, ev) => ev.attachment && b.putAttachment(ev.attachment),
   attachmentRemoved: (b, ev) => b.drop(b.attachments, ev.attachmentId),
+  tasksArchived: (b, ev) => {
+    for (const id of ev.taskIds) b.drop(b.tasks, id);
+    if (ev.sprintId) b.drop(b.sprints, ev.sprintId);
+  },
+  tasksRestored: (b, ev) => {
+    if (ev.sprint) b.restore(b.sprints, ev.sprint);
+    for (const t of ev.tasks) b.restore(b.tasks, t);
+    for (const c of ev.comments) b.restore(b.comments, c);
+  },
+  // Nothing on the board: the trash view reads the trash afresh.
+  trashPurged: () => {},
+  commentRestored: (b, ev) => ev.comment && b.restore(b.comments, ev.comment),
+  taskWatchersChanged: (b, ev) => ev.watchers && b.watchers.put(ev.watchers.taskId, ev.watchers),
 };

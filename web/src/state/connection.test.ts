@@ -154,6 +154,27 @@ describe("connection", () => {
     expect(store.seq).toBe(10n);
   });
 
+  it("reads the board afresh on project_imported instead of replaying the import", async () => {
+    const { sockets, store } = await connected();
+    await handshake(sockets[0]);
+    const imported = (projectId: string) =>
+      create(WebSocketMessageSchema, { payload: { case: "projectImported", value: { projectId, seq: 11n, tasks: 500 } } });
+    sockets[0].deliver(imported("p2")); // another project's: nothing to do
+    await flush();
+    expect(sockets[0].sent.filter((m) => m.payload.case === "subscribe")).toHaveLength(1);
+    sockets[0].deliver(imported("p1"));
+    await flush();
+    const subs = sockets[0].sent.filter((m) => m.payload.case === "subscribe");
+    expect(subs).toHaveLength(2);
+    // No sinceSeq: a fresh snapshot, not a replay of the import's rows.
+    expect((subs[1].payload.value as { sinceSeq?: bigint }).sinceSeq).toBeUndefined();
+    sockets[0].deliver(snapshot([task("a"), task("b"), task("c")], 11n));
+    sockets[0].deliver(ack(subs[1].messageId));
+    await flush();
+    expect(store.task("c")).toBeDefined();
+    expect(store.seq).toBe(11n);
+  });
+
   it("sends the outbox in order, one at a time, and again with the same ids after a reconnect", async () => {
     const storage = new MemoryStorage();
     const { conn, sockets, store, timers } = await connected(storage);

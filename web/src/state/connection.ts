@@ -7,19 +7,34 @@
  * (poller.ts); both share the REST client (http.ts).
  */
 import {
+  create,
   fromBinary,
   toBinary,
   ErrorCode,
+  InboxPageSchema,
+  TaskWatchersSchema,
   ListCommentsResponseSchema,
+  SprintReportSchema,
+  VelocityResponseSchema,
   ListEventsResponseSchema,
+  ListArchiveResponseSchema,
   ListMembersResponseSchema,
+  ListTrashResponseSchema,
+  ListTrashedProjectsResponseSchema,
   MemberSchema,
   ListProjectsResponseSchema,
   WebSocketMessageSchema,
   type Ack,
   type Comment,
+  type ListArchiveResponse,
+  type ListTrashResponse,
+  type TrashedProject,
+  type InboxPage,
   type Member,
   type Project,
+  type SprintReport,
+  type VelocityResponse,
+  type TaskWatchers,
   type UpdatePresence,
   type Welcome,
   type WebSocketMessage,
@@ -79,7 +94,7 @@ export interface ConnectionOptions {
 type Pending = { resolve: (a: Ack) => void; reject: (e: Error) => void };
 
 /** The commands the connection itself sends (the session and reads), rather than the outbox. */
-export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence"] as const satisfies readonly PayloadCase[];
+export const CONNECTION_COMMANDS = ["hello", "subscribe", "unsubscribe", "listComments", "updatePresence", "updateProfile", "getSprintReport", "getVelocity", "listInbox", "listWatchers"] as const satisfies readonly PayloadCase[];
 type ConnectionCommand = (typeof CONNECTION_COMMANDS)[number];
 
 export class RejectedError extends Error {
@@ -257,7 +272,9 @@ export class Connection {
     }
   }
 
-  private async subscribe(ws: SocketLike): Promise<void> {
+  /** Subscribes to the open project: resuming from the last applied seq, or, when `fresh`
+   * (the project changed wholesale, e.g. an import), from a new snapshot. */
+  private async subscribe(ws: SocketLike, fresh = false): Promise<void> {
     const s = this.store;
     const projectId = s.projectId;
     if (this.subscriptionId && this.subscribedProject) {
@@ -266,7 +283,7 @@ export class Connection {
     const id = newId();
     this.subscriptionId = id;
     this.subscribedProject = projectId;
-    const resume = s.seq > 0n && s.epoch !== "";
+    const resume = !fresh && s.seq > 0n && s.epoch !== "";
     try {
       await this.request({ case: "subscribe", value: { projectId, sinceSeq: resume ? s.seq : undefined, epoch: resume ? s.epoch : "" } }, ws, id);
       if (s.missingProject === projectId) s.missingProject = "";
@@ -368,6 +385,11 @@ export class Connection {
       }
       return;
     }
+    if (msg.payload.case === "projectImported" && msg.payload.value.projectId === this.store.projectId) {
+      // One event for a whole import: read the board afresh rather than replaying it.
+      if (this.ws) void this.subscribe(this.ws, true).catch(() => {});
+      return;
+    }
     const outcome = this.store.applyMessage(msg);
     if (outcome === "gap" && this.ws) {
       // A hole in the change log: ask again from the last seq we applied; the server replays it.
@@ -439,12 +461,68 @@ export class Connection {
     void this.request({ case: "updatePresence", value }).catch(() => {});
   }
 
+  /**
+   * Renames this person in place: the server renames the member and tells every project they
+   * view through presence; later hellos and REST calls carry the new name. Needs the live
+   * connection (a rename is not queued in the outbox).
+   */
+  async rename(name: string): Promise<Member | null> {
+    if (this.state !== "live" || !this.ws) throw new Error("Renaming needs the live connection; try again when it is back.");
+    await this.request({ case: "updateProfile", value: { displayName: name } });
+    this.opts.displayName = name;
+    this.rest.setDisplayName(name);
+    const me = this.store.me;
+    if (!me) return null;
+    const renamed = { ...me, displayName: name };
+    this.store.me = renamed;
+    this.store.members.put(renamed.id, renamed);
+    return renamed;
+  }
+
   async listComments(taskId: string): Promise<Comment[]> {
     if (this.state === "live" && this.ws) {
       const ack = await this.request({ case: "listComments", value: { taskId } });
       return ack.result.case === "comments" ? ack.result.value.comments : [];
     }
     return (await this.rest.get(ListCommentsResponseSchema, `/api/v1/tasks/${taskId}/comments`)).comments;
+  }
+
+  /** A sprint's record (the server keeps it; frozen once the sprint completed). */
+  async sprintReport(sprintId: string): Promise<SprintReport> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "getSprintReport", value: { sprintId } });
+      if (ack.result.case === "sprintReport") return ack.result.value;
+    }
+    return this.rest.get(SprintReportSchema, `/api/v1/sprints/${encodeURIComponent(sprintId)}/report`);
+  }
+
+  /** Committed against completed points of the project's last completed sprints (as many as
+   * the server shows by default). */
+  async velocity(projectId: string): Promise<VelocityResponse> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "getVelocity", value: { projectId } });
+      if (ack.result.case === "velocity") return ack.result.value;
+    }
+    return this.rest.get(VelocityResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/velocity`);
+  }
+
+  /** A page of this person's inbox, newest first (after pageToken). */
+  async listInbox(pageToken = "", pageSize = 30): Promise<InboxPage> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "listInbox", value: { pageToken, pageSize } });
+      return ack.result.case === "inbox" ? ack.result.value : create(InboxPageSchema);
+    }
+    const q = new URLSearchParams({ pageSize: String(pageSize), ...(pageToken ? { pageToken } : {}) });
+    return this.rest.get(InboxPageSchema, `/api/v1/inbox?${q}`);
+  }
+
+  /** Who watches a task. */
+  async listWatchers(taskId: string): Promise<TaskWatchers> {
+    if (this.state === "live" && this.ws) {
+      const ack = await this.request({ case: "listWatchers", value: { taskId } });
+      return ack.result.case === "watchers" ? ack.result.value : create(TaskWatchersSchema, { taskId });
+    }
+    return this.rest.get(TaskWatchersSchema, `/api/v1/tasks/${encodeURIComponent(taskId)}/watchers`);
   }
 
   /** Who this page acts as, with its role, for a client without a WebSocket welcome. */
@@ -459,6 +537,22 @@ export class Connection {
     } catch {
       return null;
     }
+  }
+
+  /** The project's trash, newest first (REST, whichever way the board is followed). */
+  async listTrash(projectId: string): Promise<ListTrashResponse> {
+    return this.rest.get(ListTrashResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/trash`);
+  }
+
+  /** The project's archive; q narrows the tasks as the task list's q does. */
+  async listArchive(projectId: string, q = ""): Promise<ListArchiveResponse> {
+    const query = q ? `?q=${encodeURIComponent(q)}` : "";
+    return this.rest.get(ListArchiveResponseSchema, `/api/v1/projects/${encodeURIComponent(projectId)}/archive${query}`);
+  }
+
+  /** Deleted projects still restorable, newest first. */
+  async listTrashedProjects(): Promise<TrashedProject[]> {
+    return (await this.rest.get(ListTrashedProjectsResponseSchema, "/api/v1/trash/projects")).projects;
   }
 
   async listMembers(): Promise<Member[]> {

@@ -32,6 +32,10 @@ export interface RestOptions {
 export class RestClient {
   constructor(private readonly opts: RestOptions) {}
 
+  setDisplayName(name: string): void {
+    this.opts.displayName = name;
+  }
+
   /** Sent on every REST call, so the server credits the change to the same member the
    * WebSocket hello with this client id gets, not to the desktop owner. */
   identity(): Record<string, string> {

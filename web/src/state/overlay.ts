@@ -40,7 +40,7 @@ export const TASK_FIELDS = {
 export type TaskField = keyof typeof TASK_FIELDS;
 
 /** Sprint fields a person can edit, by their proto (field mask) name. */
-export const SPRINT_FIELDS = { name: "name", goal: "goal", start_date: "startDate", end_date: "endDate" } as const;
+export const SPRINT_FIELDS = { name: "name", goal: "goal", start_date: "startDate", end_date: "endDate", capacity: "capacity" } as const;
 export type SprintField = keyof typeof SPRINT_FIELDS;
 
 /** Copies the fields named in mask (proto names) from src onto dst. */
@@ -137,6 +137,24 @@ function sprintOf(d: Draft, id: string): Sprint | undefined {
   return cur && clone(SprintSchema, cur);
 }
 
+/** Takes tasks and everything under them off the draft board. */
+function removeWithSubtasks(tasks: Map<string, Task>, ids: readonly string[]): void {
+  let frontier = new Set(ids);
+  while (frontier.size) {
+    for (const id of frontier) tasks.delete(id);
+    const next = new Set<string>();
+    for (const [id, t] of tasks) if (frontier.has(t.parentTaskId)) next.add(id);
+    frontier = next;
+  }
+}
+
+/** The confirmed side of removeWithSubtasks: an acknowledged archive is final at once. */
+function dropWithSubtasks(b: ConfirmedBoard, all: ReadonlyMap<string, Task>, ids: readonly string[]): void {
+  const draft = new Map(all);
+  removeWithSubtasks(draft, ids);
+  for (const id of all.keys()) if (!draft.has(id)) b.drop(b.tasks, id);
+}
+
 /** Every mutating command the web makes, by case. */
 export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
   createTask: {
@@ -186,6 +204,38 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
       for (const [id, t] of tasks) if (t.parentTaskId === cmd.taskId) tasks.delete(id);
     },
     acked: (b, cmd) => b.drop(b.tasks, cmd.taskId),
+  },
+  // Restores show when the server says what came back (the ack or the event carries it).
+  restoreTask: { overlay: () => {}, acked: (b, cmd) => b.forget(cmd.taskId) },
+  purgeTask: { overlay: () => {} },
+  restoreComment: { overlay: () => {}, acked: (b, cmd) => b.forget(cmd.commentId) },
+  restoreProject: { overlay: () => {}, acked: (b, cmd) => b.forget(cmd.projectId) },
+  unarchiveSprint: { overlay: () => {} },
+  archiveTask: {
+    overlay: (d, cmd) => removeWithSubtasks(d.tasks, [cmd.taskId]),
+    acked: (b, cmd) => dropWithSubtasks(b, new Map(b.tasks), [cmd.taskId]),
+  },
+  archiveDoneTasks: {
+    overlay(d, cmd) {
+      const ids = cmd.taskIds.length ? cmd.taskIds : [...d.tasks.values()].filter((t) => t.status === TaskStatus.DONE && !t.parentTaskId).map((t) => t.id);
+      removeWithSubtasks(d.tasks, ids);
+    },
+    acked(b, cmd) {
+      const all = new Map(b.tasks);
+      const ids = cmd.taskIds.length ? cmd.taskIds : [...all.values()].filter((t) => t.status === TaskStatus.DONE && !t.parentTaskId).map((t) => t.id);
+      dropWithSubtasks(b, all, ids);
+    },
+  },
+  archiveSprint: {
+    overlay(d, cmd) {
+      d.sprints.delete(cmd.sprintId);
+      removeWithSubtasks(d.tasks, [...d.tasks.values()].filter((t) => t.sprintId === cmd.sprintId).map((t) => t.id));
+    },
+    acked(b, cmd) {
+      b.drop(b.sprints, cmd.sprintId);
+      const all = new Map(b.tasks);
+      dropWithSubtasks(b, all, [...all.values()].filter((t) => t.sprintId === cmd.sprintId).map((t) => t.id));
+    },
   },
   addComment: {
     overlay(d, cmd, e) {
@@ -273,6 +323,10 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
     overlay: () => {},
     acked: (b, cmd) => b.drop(b.attachments, cmd.attachmentId),
   },
+  // The inbox's own: nothing on the board changes. The inbox shows a mark at once
+  // (state/inbox.ts), and a pending watch shows from the outbox itself (ui/inbox.tsx).
+  markInboxRead: { overlay() {} },
+  watchTask: { overlay() {} },
 };
 
 /** A task put in a column takes its category as status (as the server does). */

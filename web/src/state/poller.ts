@@ -59,7 +59,8 @@ export class Poller {
         const path = `/api/v1/projects/${projectId}/events?since=${store.seq}&wait=${this.opts.waitSeconds}`;
         const res = await rest.get(ListEventsResponseSchema, path, this.current(gen));
         if (gen !== this.generation || projectId !== store.projectId) return;
-        if (res.resyncRequired || (store.epoch && res.epoch && res.epoch !== store.epoch)) {
+        const imported = res.events.some((ev) => ev.payload.case === "projectImported");
+        if (imported || res.resyncRequired || (store.epoch && res.epoch && res.epoch !== store.epoch)) {
           await this.loadSnapshot(projectId, gen);
           continue;
         }

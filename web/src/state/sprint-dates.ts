@@ -3,7 +3,10 @@
  * long as that one did, so planning the next one is a confirmation, not date arithmetic. With no
  * earlier sprint (or none with an end date) it starts today and lasts two weeks.
  */
-import { isoDay } from "./burndown";
+/** A local calendar date as ISO 8601 ("2026-11-26"). */
+export function isoDay(d: Date): string {
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
 
 const DEFAULT_DAYS = 14;
 

@@ -30,11 +30,12 @@ import {
   type WebSocketMessage,
   type WorkflowColumn,
 } from "../proto";
-import { envelope, verbOf, type PayloadInit } from "./commands";
+import { commandSpec, envelope, verbOf, type PayloadInit } from "./commands";
 import { ConfirmedBoard, type EventOutcome } from "./confirmed";
 import { conflictOf, keepBoth, keepMine, type Conflict } from "./conflicts";
 import { newId } from "./ids";
-import { Outbox, type KeyValueStorage, type OutboxEntry } from "./outbox";
+import { InboxStore } from "./inbox";
+import { Outbox, type KeyValueStorage } from "./outbox";
 import { Draft, handlerOf, overlay, SPRINT_FIELDS, TASK_FIELDS, type BaseMaps, type SprintField, type TaskField } from "./overlay";
 import * as select from "./selectors";
 import { UndoStack, type UndoStep } from "./undo";
@@ -55,7 +56,7 @@ export interface Notice {
   action?: { label: string; run: () => void };
 }
 
-/** How long a notice stays, and so how long a deleted task can still be brought back. */
+/** How long a notice (and its Undo button) stays; the trash keeps a deleted task 30 days. */
 export const NOTICE_MS = 8000;
 
 export class BoardStore {
@@ -67,17 +68,17 @@ export class BoardStore {
   readonly presence = this.board.presence;
   readonly projects = this.board.projects;
   readonly attachments = this.board.attachments;
+  readonly watchers = this.board.watchers;
+  /** This person's inbox: not the board's (it spans every project), fed by the same connection. */
+  readonly inbox = new InboxStore();
   readonly outbox: Outbox;
   private readonly undoStack = new UndoStack();
   private readonly meSignal = signal<Member | null>(null);
   private readonly connectionIdSignal = signal("");
   private readonly noticesSignal = signal<readonly Notice[]>([]);
   private readonly conflictsSignal = signal<readonly Conflict[]>([]);
-  /** Deletes held back for the undo window: they show as done but are not sent yet. */
-  private readonly heldSignal = signal<readonly OutboxEntry[]>([]);
   /** The last "Undid …" notice: the next undo or redo replaces it rather than piling up. */
   private undoNoticeId = "";
-  private readonly holds = new Map<string, { timer: ReturnType<typeof setTimeout>; noticeId: string }>();
 
   /** Confirmed maps: each changes only when one of its records does. */
   private readonly base = {
@@ -94,7 +95,7 @@ export class BoardStore {
       projects: this.base.projects.value,
       sprints: this.base.sprints.value,
     };
-    return overlay(new Draft(maps, this.board.projectId, this.me?.id ?? ""), [...this.outbox.all(), ...this.heldSignal.value]);
+    return overlay(new Draft(maps, this.board.projectId, this.me?.id ?? ""), this.outbox.all());
   });
   private readonly viewOf = {
     tasks: computed(() => this.view.value.tasks),
@@ -233,6 +234,9 @@ export class BoardStore {
         if (p.value.projectId !== this.projectId) return "ignored";
         for (const change of p.value.changes) this.board.putPresence(change);
         return "applied";
+      case "inboxUpdate":
+        this.inbox.apply(p.value);
+        return "applied";
       case "ack":
         this.onAck(msg.messageId, p.value);
         return "applied";
@@ -344,7 +348,7 @@ export class BoardStore {
   /** Adds a command to the outbox; it shows in the view at once. */
   enqueue(payload: PayloadInit, entityId: string, projectId = this.projectId): WebSocketMessage {
     const msg = envelope(payload);
-    if (this.readOnly) {
+    if (this.readOnly && !commandSpec(payload.case)?.personal) {
       // The server would refuse it anyway; saying so at once beats a change that flickers back.
       this.notify("You can view this board but not change it.");
       return msg;
@@ -435,59 +439,65 @@ export class BoardStore {
   }
 
   /**
-   * Deletes a task with a way back: it leaves the board at once, but the delete is sent only when
-   * the notice's undo window closes (or the page is left: flushHeldDeletes), so "Undo" on the
-   * notice, or undo, brings it back whole: its key, comments and subtasks were never touched.
+   * Deletes a task with a way back: it goes to the project's trash at once (everyone sees it
+   * leave), and "Undo" on the notice, undo, or the trash view restores it where it was, with its
+   * key, comments and subtasks.
    */
-  deleteTaskUndoably(taskId: string, holdMs = NOTICE_MS): void {
+  deleteTaskUndoably(taskId: string): void {
     const t = this.task(taskId);
     if (!t) return;
-    if (this.readOnly) {
-      this.deleteTask(taskId);
-      return;
-    }
     const name = this.nameOf(taskId);
-    const msg = envelope({ case: "deleteTask", value: { taskId } });
-    this.heldSignal.value = [...this.heldSignal.peek(), { msg, entityId: taskId, projectId: this.projectId, chained: false }];
-    this.pushUndo(() => null, taskId, `deleting ${name}`);
-    const noticeId = this.notify(`Deleted ${name}`, { label: "Undo", run: () => this.undoDelete(taskId, name) });
-    this.holds.set(taskId, { timer: setTimeout(() => this.releaseDelete(taskId), holdMs), noticeId });
+    this.deleteTask(taskId);
+    if (this.readOnly) return;
+    this.pushUndo(() => ({ case: "restoreTask", value: { taskId } }), taskId, `deleting ${name}`);
+    this.notify(`Deleted ${name}`, { label: "Undo", run: () => this.restoreTask(taskId, name) });
   }
 
-  /** The held delete of a task goes to the outbox: from now on it is final. */
-  private releaseDelete(taskId: string): void {
-    const entry = this.heldSignal.peek().find((e) => e.entityId === taskId);
-    clearTimeout(this.holds.get(taskId)?.timer);
-    this.holds.delete(taskId);
-    if (!entry) return;
-    batch(() => {
-      this.heldSignal.value = this.heldSignal.peek().filter((e) => e !== entry);
-      this.outbox.push({ ...entry, chained: this.outbox.hasEntity(taskId) });
+  /** Brings a task back from the trash or the archive; name is what the notice calls it. */
+  restoreTask(taskId: string, name = "the task"): void {
+    this.enqueue({ case: "restoreTask", value: { taskId } }, taskId);
+    this.notify(`Restored ${name}`);
+  }
+
+  /** Deletes a task in the trash for good. */
+  purgeTask(taskId: string): void {
+    this.enqueue({ case: "purgeTask", value: { taskId } }, taskId);
+  }
+
+  /** Archives a done task (and its subtasks), with Undo on the notice. */
+  archiveTask(taskId: string): void {
+    const name = this.nameOf(taskId);
+    this.enqueue({ case: "archiveTask", value: { taskId } }, taskId);
+    if (this.readOnly) return;
+    this.pushUndo(() => ({ case: "restoreTask", value: { taskId } }), taskId, `archiving ${name}`);
+    this.notify(`Archived ${name}`, { label: "Undo", run: () => this.restoreTask(taskId, name) });
+  }
+
+  /** Archives these done tasks at once (the Done column's "Archive all"). */
+  archiveDone(taskIds: readonly string[]): void {
+    if (taskIds.length === 0) return;
+    const ids = [...taskIds];
+    this.enqueue({ case: "archiveDoneTasks", value: { projectId: this.projectId, taskIds: ids } }, this.projectId);
+    if (this.readOnly) return;
+    const what = ids.length === 1 ? "1 done task" : `${ids.length} done tasks`;
+    this.notify(`Archived ${what}`, {
+      label: "Undo",
+      run: () => {
+        for (const id of ids) this.enqueue({ case: "restoreTask", value: { taskId: id } }, id);
+        this.notify(`Restored ${what}`);
+      },
     });
   }
 
-  /** Sends every held delete now (the page is being left: the outbox keeps them). */
-  flushHeldDeletes(): void {
-    for (const e of this.heldSignal.peek()) this.releaseDelete(e.entityId);
+  archiveSprint(sprintId: string): void {
+    const name = this.sprint(sprintId)?.name ?? "the sprint";
+    this.enqueue({ case: "archiveSprint", value: { sprintId } }, sprintId);
+    if (this.readOnly) return;
+    this.notify(`Archived ${name}`, { label: "Undo", run: () => this.unarchiveSprint(sprintId) });
   }
 
-  /** Takes back a held delete (and its notice); false when it was already sent. */
-  private cancelDelete(taskId: string): boolean {
-    const hold = this.holds.get(taskId);
-    if (!hold) return false;
-    clearTimeout(hold.timer);
-    this.holds.delete(taskId);
-    batch(() => {
-      this.heldSignal.value = this.heldSignal.peek().filter((e) => e.entityId !== taskId);
-      this.dismissNotice(hold.noticeId);
-    });
-    return true;
-  }
-
-  /** The notice's "Undo": the same as undo while the delete is held. */
-  private undoDelete(taskId: string, name: string): void {
-    if (this.cancelDelete(taskId)) this.notify(`Restored ${name}`);
-    else this.notify(`Couldn't restore ${name}: it was already deleted`);
+  unarchiveSprint(sprintId: string): void {
+    this.enqueue({ case: "unarchiveSprint", value: { sprintId } }, sprintId);
   }
 
   addComment(taskId: string, body: string): string {
@@ -502,8 +512,14 @@ export class BoardStore {
     this.enqueue({ case: "editComment", value: { commentId, body, baseVersion: cur.version } }, commentId);
   }
 
+  /** Deletes one's comment, with Undo on the notice (the server keeps it 30 days). */
   deleteComment(commentId: string): void {
     this.enqueue({ case: "deleteComment", value: { commentId } }, commentId);
+    if (this.readOnly) return;
+    this.notify("Deleted the comment", {
+      label: "Undo",
+      run: () => this.enqueue({ case: "restoreComment", value: { commentId } }, commentId),
+    });
   }
 
   createProject(name: string, key: string): Project {
@@ -544,17 +560,26 @@ export class BoardStore {
     this.notify(`Removed ${a.name}`, { label: "Undo", run: () => void this.enqueue(again(), a.taskId) });
   }
 
+  /** Deletes a project to the trash, with Undo on the notice (restorable for 30 days). */
   deleteProject(projectId: string): void {
+    const name = this.viewOf.projects.value.get(projectId)?.name ?? "the project";
     this.enqueue({ case: "deleteProject", value: { projectId } }, projectId, projectId);
+    if (this.readOnly) return;
+    this.notify(`Deleted ${name}`, { label: "Undo", run: () => this.restoreProject(projectId, name) });
   }
 
-  createSprint(init: { name: string; goal?: string; startDate?: string; endDate?: string }): Sprint {
+  restoreProject(projectId: string, name = "the project"): void {
+    this.enqueue({ case: "restoreProject", value: { projectId } }, projectId, projectId);
+    this.notify(`Restored ${name}`);
+  }
+
+  createSprint(init: { name: string; goal?: string; startDate?: string; endDate?: string; capacity?: number }): Sprint {
     const sprint = create(SprintSchema, { ...init, id: newId(), projectId: this.projectId });
     this.enqueue({ case: "createSprint", value: { projectId: this.projectId, sprint } }, sprint.id);
     return sprint;
   }
 
-  updateSprint(sprintId: string, values: Partial<Pick<Sprint, "name" | "goal" | "startDate" | "endDate">>): void {
+  updateSprint(sprintId: string, values: Partial<Pick<Sprint, "name" | "goal" | "startDate" | "endDate" | "capacity">>): void {
     const cur = this.sprint(sprintId);
     if (!cur) return;
     const mask = (Object.keys(SPRINT_FIELDS) as SprintField[]).filter((f) => SPRINT_FIELDS[f] in values);
@@ -579,10 +604,6 @@ export class BoardStore {
     // A viewer has made no changes; "nothing to undo" would hide why nothing changes.
     if (this.readOnly) return false;
     const step = this.undoStack.pop();
-    if (step && this.cancelDelete(step.entityId)) {
-      this.sayUndo(`Undid ${step.label}`);
-      return true;
-    }
     const payload = step?.make();
     if (!step || !payload) {
       this.sayUndo("Nothing to undo");
@@ -660,13 +681,15 @@ export class BoardStore {
       const b = this.board;
       const r = ack.result;
       let version = -1n;
+      // First what the command itself settles (a delete is final, a restore lets its entity
+      // back), then its result, which that decides on.
+      const cmd = entry.msg.payload.value;
+      if (cmd) handlerOf(entry)?.acked?.(b, cmd);
       if (r.case === "task") b.put(b.tasks, r.value);
       else if (r.case === "comment") b.put(b.comments, r.value);
       else if (r.case === "project") b.put(b.projects, r.value);
       else if (r.case === "sprint") b.put(b.sprints, r.value);
       if (r.case === "task" || r.case === "comment" || r.case === "project" || r.case === "sprint") version = r.value.version;
-      const cmd = entry.msg.payload.value;
-      if (cmd) handlerOf(entry)?.acked?.(b, cmd);
       if (version >= 0n) this.rebase(entry.entityId, version);
     });
   }

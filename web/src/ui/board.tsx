@@ -11,9 +11,11 @@ import { Avatar, othersWhere, PRIORITIES, priorityOf, focusOnMount } from "./com
 import { DueDate } from "./due";
 import { ColumnName, HiddenColumns, quickAddColumn, showsQuickAdd, visibleColumns, WorkflowButton } from "./workflow";
 import { CardFiles } from "./attachments";
+import { BoardScopeSwitch, withBoardScope } from "./board-scope";
+import { ArchiveDoneButton } from "./trash";
 
 export function taskFilter(): ((t: Task) => boolean) | undefined {
-  return taskMatcher(filters.value, store.me?.id ?? "");
+  return withBoardScope(taskMatcher(filters.value, store.me?.id ?? ""));
 }
 
 /** The visible cards in board order, for j/k navigation. */
@@ -191,6 +193,7 @@ function Column({ column, tasks }: { column: WorkflowColumn; tasks: Task[] }) {
         <span class="count" data-testid="count">{tasks.length}</span>
         {points > 0 && <span class="sum" title="Story points">{points} {points === 1 ? "pt" : "pts"}</span>}
         <span class="spacer" />
+        {status === TaskStatus.DONE && <ArchiveDoneButton tasks={tasks} />}
         {!store.readOnly && <button class="icon" title={`Add a task to ${name}`} aria-label={`Add a task to ${name}`} onClick={() => {
           quickAddColumn.value = column.id;
           quickAddStatus.value = status;
@@ -229,6 +232,7 @@ function Filters() {
   const people = assignable(store.members.values(), (id) => holders.has(id) || f.assignee.includes(id));
   return (
     <div class="filters">
+      <BoardScopeSwitch />
       <input
         class="search"
         type="search"

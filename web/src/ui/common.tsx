@@ -31,13 +31,27 @@ export function initials(name: string): string {
   return ((parts[0]?.[0] ?? "?") + (parts[1]?.[0] ?? "")).toUpperCase();
 }
 
+/** White or near-black, whichever reads better on a member's colour ("#rrggbb"). */
+export function textOn(color: string | undefined): string | undefined {
+  const m = /^#([0-9a-f]{6})$/i.exec(color ?? "");
+  if (!m) return undefined;
+  const n = parseInt(m[1], 16);
+  const lin = (c: number) => {
+    const v = c / 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  };
+  const l = 0.2126 * lin(n >> 16) + 0.7152 * lin((n >> 8) & 255) + 0.0722 * lin(n & 255);
+  // Contrast with white, and with #111 (luminance about 0.0056).
+  return 1.05 / (l + 0.05) >= (l + 0.05) / 0.0556 ? "#fff" : "#111";
+}
+
 export function Avatar({ member, size = 22, ring = false }: { member?: Pick<Member, "displayName" | "color"> | null; size?: number; ring?: boolean }) {
   const name = member?.displayName || "Unassigned";
   return (
     <span
       class={`avatar${ring ? " ring" : ""}${member ? "" : " empty"}`}
       title={name}
-      style={{ width: size, height: size, fontSize: size * 0.42, background: member?.color || undefined }}
+      style={{ width: size, height: size, fontSize: size * 0.42, background: member?.color || undefined, color: textOn(member?.color) }}
     >
       {member ? initials(name) : ""}
     </span>

@@ -1,16 +1,18 @@
 /** This person's name after the first run: their avatar in the header opens a dialog to change it.
- * The name travels in the connection's hello, so saving reconnects (a reload: the outbox is kept
- * in localStorage) and the server renames the member for everyone. Only people on this machine
- * choose their name; an invited person's name is the one on their invite. */
+ * Saving renames the member in place over the live connection (no reload): everyone viewing a
+ * project with this person sees the new name through presence, and later hellos carry it. Only
+ * people on this machine choose their name; an invited person's name is the one on their invite. */
 import { useState } from "preact/hooks";
 import { MemberRole } from "../proto";
-import { displayName, NAME_KEY, store } from "../app-context";
+import { connection, displayName, NAME_KEY, store } from "../app-context";
 import { Avatar, focusOnMount } from "./common";
 
 const MAX_NAME = 80;
 
 function NameDialog({ onClose }: { onClose: () => void }) {
   const [name, setName] = useState(displayName.value);
+  const [error, setError] = useState("");
+  const [saving, setSaving] = useState(false);
   const clean = name.trim();
   return (
     <div class="modal-backdrop" role="dialog" aria-modal="true" aria-label="Your name">
@@ -21,8 +23,18 @@ function NameDialog({ onClose }: { onClose: () => void }) {
           e.preventDefault();
           if (!clean) return;
           if (clean === displayName.value) return onClose();
-          localStorage.setItem(NAME_KEY, clean);
-          location.reload();
+          setSaving(true);
+          connection()
+            .rename(clean)
+            .then(() => {
+              localStorage.setItem(NAME_KEY, clean);
+              displayName.value = clean;
+              onClose();
+            })
+            .catch((err: Error) => {
+              setSaving(false);
+              setError(`Couldn't change your name: ${err.message}`);
+            });
         }}
       >
         <h2>Your name</h2>
@@ -34,11 +46,16 @@ function NameDialog({ onClose }: { onClose: () => void }) {
           value={name}
           onInput={(e) => setName((e.target as HTMLInputElement).value)}
         />
+        {error && (
+          <p class="danger" role="alert">
+            {error}
+          </p>
+        )}
         <div class="row end">
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button class="primary" type="submit" disabled={!clean}>
+          <button class="primary" type="submit" disabled={!clean || saving}>
             Save
           </button>
         </div>
@@ -54,8 +71,12 @@ export function Me() {
   if (invited) return <Avatar member={me} />;
   return (
     <>
-      <button class="me" aria-label={`Your name: ${displayName.value}`} title="Change your name" onClick={() => setOpen(true)}>
-        <Avatar member={me} />
+      <button class="me" title="Change your name" onClick={() => setOpen(true)}>
+        {/* The initials are a picture of the name, not words: the hidden text says the name. */}
+        <span aria-hidden="true">
+          <Avatar member={me} />
+        </span>
+        <span class="sr-only">Your name: {displayName.value}</span>
       </button>
       {open && <NameDialog onClose={() => setOpen(false)} />}
     </>

@@ -3,6 +3,8 @@ import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
 import { connection, go, store } from "../app-context";
 import { focusOnMount } from "./common";
+import { TransferButtons } from "./transfer";
+import { DeletedProjects } from "./trash";
 
 const PROJECTS_POLL_MS = 3000;
 
@@ -92,11 +94,13 @@ export function Projects() {
           <div class="empty-art">▦</div>
           <p class="muted">A board for your team's work, live for everyone who opens it.</p>
           {store.readOnly ? <p class="muted">Nothing has been shared with you yet.</p> : <CreateProject first />}
+          {!store.readOnly && <TransferButtons />}
         </div>
       ) : (
         <>
           <div class="projects-head">
             <h1>Projects</h1>
+            <TransferButtons />
           </div>
           <ul class="project-list">
             {projects.map((p) => (
@@ -130,11 +134,12 @@ export function Projects() {
           {!store.readOnly && <CreateProject first={false} />}
         </>
       )}
+      <DeletedProjects />
       {doomed && (
         <div class="modal-backdrop" role="dialog" aria-modal="true" aria-label="Delete project">
           <div class="modal">
             <h2>Delete {doomed.name}?</h2>
-            <p>All its tasks, comments and sprints are deleted for everyone. This cannot be undone.</p>
+            <p>It leaves the list for everyone, with all its tasks, comments and sprints. It waits in the trash for 30 days: restore it from “Recently deleted” below.</p>
             <div class="row end">
               <button onClick={() => setConfirmDelete("")}>Cancel</button>
               <button class="danger-btn" onClick={() => { store.deleteProject(doomed.id); setConfirmDelete(""); }}>

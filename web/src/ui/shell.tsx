@@ -31,8 +31,10 @@ import { Projects } from "./projects";
 import { Diagnostics } from "./diagnostics";
 import { SprintsView } from "./sprints";
 import { TaskPanel } from "./task";
+import { ArchiveView, KeptTabs, TrashView } from "./trash";
 import { ProjectNotFound } from "./guidance";
 import { assignable } from "./people";
+import { InboxButton, InboxPanel, inboxOpen } from "./inbox";
 
 const STATE_TEXT: Record<string, string> = {
   connecting: "Connecting…",
@@ -94,7 +96,14 @@ function Notices() {
         <div class="notice" key={n.id} data-testid="notice">
           {n.text}
           {n.action && (
-            <button class="notice-action" onClick={() => n.action?.run()}>
+            <button
+              class="notice-action"
+              onClick={() => {
+                // Used once: the notice goes, and what it did says so itself.
+                store.dismissNotice(n.id);
+                n.action?.run();
+              }}
+            >
               {n.action.label}
             </button>
           )}
@@ -188,12 +197,15 @@ function actions(): Action[] {
   if (pid) {
     list.push({ name: "Go to board", run: () => go(pid, "", "board") });
     list.push({ name: "Go to sprints", run: () => go(pid, "", "sprints") });
+    list.push({ name: "Go to archive", run: () => go(pid, "", "archive") });
+    list.push({ name: "Go to trash", run: () => go(pid, "", "trash") });
     list.push({ name: filters.value.mine ? "Show everyone's tasks" : "Only my tasks", run: () => (filters.value = { ...filters.value, mine: !filters.value.mine }) });
     for (const t of store.viewTasks().values()) {
       list.push({ name: `${t.key} ${t.title}`, hint: statusName(t.status), run: () => go(pid, t.id) });
       if (list.length > 400) break;
     }
   }
+  list.push({ name: "Open inbox", hint: store.inbox.unread.value ? `${store.inbox.unread.value} unread` : undefined, run: () => (inboxOpen.value = true) });
   list.push({ name: "All projects", run: () => go("") });
   list.push({ name: "Diagnostics", hint: "this computer", run: () => (location.hash = "#/diagnostics") });
   for (const p of store.viewProjects()) list.push({ name: `Open ${p.name}`, hint: p.key, run: () => go(p.id) });
@@ -270,13 +282,9 @@ export function App() {
   const r = route.value;
   useEffect(() => {
     document.addEventListener("keydown", onKey);
-    // A delete still in its undo window is sent when the page is left (the outbox keeps it).
-    const leave = () => store.flushHeldDeletes();
-    window.addEventListener("pagehide", leave);
     void learnIdentity();
     return () => {
       document.removeEventListener("keydown", onKey);
-      window.removeEventListener("pagehide", leave);
     };
   }, []);
   useEffect(() => {
@@ -308,6 +316,7 @@ export function App() {
               <a href={`#/p/${r.projectId}/sprints`} class={r.view === "sprints" ? "on" : ""} aria-current={r.view === "sprints" ? "page" : undefined}>
                 Sprints
               </a>
+              <KeptTabs projectId={r.projectId} view={r.view} />
             </nav>
           </>
         )}
@@ -326,11 +335,12 @@ export function App() {
             View only
           </span>
         )}
+        <InboxButton />
         <Indicator />
         <Me />
       </header>
       <div class="main">
-        {r.page === "diagnostics" ? <Diagnostics /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : <Board />}
+        {r.page === "diagnostics" ? <Diagnostics /> : !r.projectId ? <Projects /> : store.missingProject === r.projectId ? <ProjectNotFound /> : r.view === "sprints" ? <SprintsView /> : r.view === "archive" ? <ArchiveView /> : r.view === "trash" ? <TrashView /> : <Board />}
         {r.projectId && r.taskId && <TaskPanel taskId={r.taskId} />}
       </div>
       <Notices />
@@ -338,6 +348,7 @@ export function App() {
       <CheatSheet />
       {connState.value === "ended" && <AccessEnded />}
       <Palette />
+      <InboxPanel />
     </div>
   );
 }

@@ -1,12 +1,14 @@
-/** The sprints view: plan sprints, put backlog tasks in them, start one, complete it (choosing
- * where unfinished work goes), and the active sprint's burndown. */
-import { useEffect, useRef, useState } from "preact/hooks";
-import { SprintState, TaskStatus, type Sprint, type Task, type WebSocketMessage } from "../proto";
-import { connection, connState, filters, go, route, store } from "../app-context";
-import { computeBurndown } from "../state/burndown";
+/** The sprints view: plan sprints (each against its capacity), put backlog tasks in them, start
+ * one, complete it (choosing where unfinished work goes); the active sprint's burndown, velocity,
+ * and each sprint's report (report.tsx). */
+import { useEffect, useState } from "preact/hooks";
+import { SprintState, TaskStatus, type Sprint, type Task } from "../proto";
+import { connection, connState, filters, go, reportHref, route, store } from "../app-context";
 import { nextSprintDates } from "../state/sprint-dates";
 import { Avatar, names, othersWhere, statusName, focusOnMount } from "./common";
 import { BoardWaiting } from "./guidance";
+import { ActiveSprintBurndown, CapacityMeter, ProjectVelocity, SprintReportView } from "./report";
+import { ArchiveSprintButton } from "./trash";
 
 const STATE_NAME: Record<number, string> = {
   [SprintState.PLANNED]: "Planned",
@@ -55,7 +57,9 @@ function SprintForm({ sprint, onClose }: { sprint?: Sprint; onClose: () => void 
   const [goal, setGoal] = useState(sprint?.goal ?? "");
   const [startDate, setStart] = useState(sprint ? sprint.startDate : next.startDate);
   const [endDate, setEnd] = useState(sprint ? sprint.endDate : next.endDate);
+  const [capacity, setCapacity] = useState(sprint?.capacity === undefined ? "" : String(sprint.capacity));
   const badDates = !!startDate && !!endDate && endDate < startDate;
+  const badCapacity = capacity.trim() !== "" && !/^\d{1,6}$/.test(capacity.trim());
   const val = (e: Event) => (e.target as HTMLInputElement).value;
   return (
     <div class="modal-backdrop" role="dialog" aria-modal="true" aria-label={sprint ? "Edit sprint" : "New sprint"}>
@@ -63,11 +67,11 @@ function SprintForm({ sprint, onClose }: { sprint?: Sprint; onClose: () => void 
         class="modal"
         onSubmit={(e) => {
           e.preventDefault();
-          if (!name.trim() || badDates) return;
-          const values = { name: name.trim(), goal: goal.trim(), startDate, endDate };
+          if (!name.trim() || badDates || badCapacity) return;
+          const values = { name: name.trim(), goal: goal.trim(), startDate, endDate, capacity: capacity.trim() ? Number(capacity) : undefined };
           if (sprint) {
             const changed = Object.fromEntries(
-              Object.entries(values).filter(([k, v]) => (sprint as unknown as Record<string, string>)[k] !== v),
+              Object.entries(values).filter(([k, v]) => (sprint as unknown as Record<string, unknown>)[k] !== v),
             );
             store.updateSprint(sprint.id, changed);
           } else store.createSprint(values);
@@ -94,12 +98,17 @@ function SprintForm({ sprint, onClose }: { sprint?: Sprint; onClose: () => void 
             <input type="date" aria-label="End date" value={endDate} onInput={(e) => setEnd(val(e))} />
           </label>
         </div>
+        <label class="field">
+          <span>Capacity (story points, optional)</span>
+          <input inputMode="numeric" aria-label="Capacity in story points" value={capacity} onInput={(e) => setCapacity(val(e))} placeholder="No capacity" />
+        </label>
         {badDates && <p class="danger small-text">The end date is before the start date.</p>}
+        {badCapacity && <p class="danger small-text">The capacity is a whole number of points, or empty for none.</p>}
         <div class="row end">
           <button type="button" onClick={onClose}>
             Cancel
           </button>
-          <button class="primary" type="submit" disabled={!name.trim() || badDates}>
+          <button class="primary" type="submit" disabled={!name.trim() || badDates || badCapacity}>
             {sprint ? "Save" : "Create sprint"}
           </button>
         </div>
@@ -161,93 +170,6 @@ function CompleteDialog({ sprint, onClose }: { sprint: Sprint; onClose: () => vo
         </div>
       </div>
     </div>
-  );
-}
-
-// ---- burndown --------------------------------------------------------------------------------
-
-function BurndownChart({ sprint }: { sprint: Sprint }) {
-  const [history, setHistory] = useState<{ events: WebSocketMessage[]; complete: boolean } | null>(null);
-  useEffect(() => {
-    let live = true;
-    connection()
-      .history(sprint.projectId, 0n)
-      .then((h) => live && setHistory(h), () => live && setHistory({ events: [], complete: false }));
-    return () => {
-      live = false;
-    };
-  }, [sprint.id]);
-  // Drawn for the card's real width, so it fills the card while its text keeps its size.
-  const figure = useRef<HTMLElement>(null);
-  const [W, setW] = useState(520);
-  useEffect(() => {
-    const el = figure.current;
-    if (!el || typeof ResizeObserver === "undefined") return;
-    const ro = new ResizeObserver(([entry]) => setW(Math.max(240, Math.round(entry.contentRect.width))));
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
-  const tasks = store.sprintTasks(sprint.id);
-  const bd = computeBurndown(tasks, history?.events ?? [], sprint.startDate, sprint.endDate, new Date());
-  const H = 170;
-  const pad = { l: 30, r: 10, t: 10, b: 22 };
-  const n = bd.days.length;
-  const max = Math.max(1, bd.total);
-  const x = (i: number) => pad.l + (n > 1 ? (i * (W - pad.l - pad.r)) / (n - 1) : 0);
-  const y = (v: number) => pad.t + (1 - v / max) * (H - pad.t - pad.b);
-  const actual = bd.remaining
-    .map((v, i) => (v === null ? "" : `${x(i)},${y(v)}`))
-    .filter(Boolean)
-    .join(" ");
-  const ideal = bd.ideal.map((v, i) => `${x(i)},${y(v)}`).join(" ");
-  const today = bd.now;
-  return (
-    <figure class="burndown" data-testid="burndown" ref={figure}>
-      <figcaption>
-        <b>Burndown</b>
-        <span class="muted">
-          {" "}
-          · {pts(today)} of {pts(bd.total)} remaining
-        </span>
-      </figcaption>
-      {bd.total === 0 ? (
-        <p class="muted small-text">No story points in this sprint yet: estimate its tasks to see a burndown.</p>
-      ) : (
-        <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Burndown: ${today} of ${bd.total} points remaining`}>
-          <line class="axis" x1={pad.l} y1={y(0)} x2={W - pad.r} y2={y(0)} />
-          <line class="axis" x1={pad.l} y1={pad.t} x2={pad.l} y2={y(0)} />
-          <text class="tick" x={pad.l - 4} y={y(max) + 4} text-anchor="end">
-            {max}
-          </text>
-          <text class="tick" x={pad.l - 4} y={y(0) + 4} text-anchor="end">
-            0
-          </text>
-          <text class="tick" x={x(0)} y={H - 6}>
-            {shortDate(bd.days[0])}
-          </text>
-          {n > 1 && (
-            <text class="tick" x={x(n - 1)} y={H - 6} text-anchor="end">
-              {shortDate(bd.days[n - 1])}
-            </text>
-          )}
-          {ideal && <polyline class="ideal" points={ideal} />}
-          {actual && <polyline class="actual" points={actual} />}
-          {bd.remaining.map((v, i) => v !== null && <circle key={i} class="actual-dot" cx={x(i)} cy={y(v)} r={2.5} />)}
-        </svg>
-      )}
-      <p class="muted small-text legend">
-        <span class="swatch actual" /> Story points not done at the end of each day, for the {tasks.length} tasks now in
-        the sprint{history && !history.complete ? " (older history is no longer kept: those days use today's state)" : ""}.
-        {bd.ideal.length > 0 ? (
-          <>
-            {" "}
-            <span class="swatch ideal" /> Ideal: a straight line to zero on the end date.
-          </>
-        ) : (
-          " Set an end date to see the ideal line."
-        )}
-      </p>
-    </figure>
   );
 }
 
@@ -378,6 +300,7 @@ function Section({
           {tasks.length} {tasks.length === 1 ? "task" : "tasks"} · {pts(points(tasks))}
           {sprint && tasks.length > 0 && ` · ${done.length} done`}
         </span>
+        {sprint && <CapacityMeter sprint={sprint} points={points(tasks)} />}
       </header>
       {children}
       <ul class="sprint-tasks">
@@ -408,6 +331,7 @@ export function SprintsView() {
     return () => conn.setViewingSprint("");
   }, [store.projectId, firstOpen === "", state]);
   if (!store.project && store.seq === 0n) return <BoardWaiting what="sprints" />;
+  if (route.value.reportId) return <SprintReportView sprintId={route.value.reportId} />;
   const all = store.viewSprints();
   const open = all.filter((s) => s.state !== SprintState.COMPLETED);
   const completed = all.filter((s) => s.state === SprintState.COMPLETED);
@@ -470,7 +394,7 @@ export function SprintsView() {
           }
         >
           {sp.goal && <p class="sprint-goal">{sp.goal}</p>}
-          {sp.state === SprintState.ACTIVE && <BurndownChart sprint={sp} />}
+          {sp.state === SprintState.ACTIVE && <ActiveSprintBurndown sprint={sp} />}
         </Section>
       ))}
       <Section sprint={null} tasks={backlog} sprints={open} head={<span class="sprint-name">{NO_SPRINT_SECTION}</span>} />
@@ -486,15 +410,7 @@ export function SprintsView() {
                 const tasks = store.sprintTasks(sp.id);
                 return (
                   <li key={sp.id} data-testid="completed-sprint">
-                    <a
-                      class="sprint-name"
-                      href={`#/p/${sp.projectId}`}
-                      title="Show its tasks on the board"
-                      onClick={(e) => {
-                        e.preventDefault();
-                        showSprintBoard(sp.id);
-                      }}
-                    >
+                    <a class="sprint-name" href={reportHref(sp.projectId, sp.id)} title="Open its report">
                       {sp.name}
                     </a>{" "}
                     <span class="muted">{dates(sp)}</span>
@@ -502,6 +418,10 @@ export function SprintsView() {
                     <span class="muted">
                       {tasks.length} done · {pts(points(tasks))}
                     </span>
+                    <button class="link small-text" onClick={() => showSprintBoard(sp.id)}>
+                      Show on the board
+                    </button>
+                    <ArchiveSprintButton sprint={sp} />
                   </li>
                 );
               })}
@@ -509,6 +429,7 @@ export function SprintsView() {
           )}
         </div>
       )}
+      {completed.length > 0 && <ProjectVelocity projectId={store.projectId} />}
       {editing && <SprintForm sprint={editing === "new" ? undefined : editing} onClose={() => setEditing(null)} />}
       {completing && <CompleteDialog sprint={completing} onClose={() => setCompleting(null)} />}
     </main>

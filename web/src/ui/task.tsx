@@ -11,6 +11,8 @@ import { Avatar, names, othersWhere, PRIORITIES, statusName } from "./common";
 import { assignable } from "./people";
 import { Attachments, pasteIntoComment } from "./attachments";
 import { ColumnSelect } from "./workflow";
+import { MentionBox, WatchButton } from "./inbox";
+import { ArchiveTaskButton } from "./trash";
 
 function ago(d: Date | undefined): string {
   if (!d) return "";
@@ -99,6 +101,7 @@ function Description({ task }: { task: Task }) {
         )}
       </div>
       {editing ? (
+        <MentionBox>
         <TextField
           label="Description"
           multiline
@@ -111,6 +114,7 @@ function Description({ task }: { task: Task }) {
           }}
           onSave={(v, base) => store.updateTask(task.id, { description: v }, true, base)}
         />
+        </MentionBox>
       ) : (
         <div
           class="markdown"
@@ -188,7 +192,7 @@ function CommentItem({ c }: { c: Comment }) {
           {mine && edit === null && (
             <span class="comment-actions">
               <button class="link" onClick={() => setEdit(c.body)}>Edit</button>
-              <button class="link danger" onClick={() => confirm("Delete this comment?") && store.deleteComment(c.id)}>Delete</button>
+              <button class="link danger" onClick={() => store.deleteComment(c.id)}>Delete</button>
             </span>
           )}
         </div>
@@ -200,7 +204,9 @@ function CommentItem({ c }: { c: Comment }) {
               setEdit(null);
             }}
           >
-            <textarea class="comment-input" value={edit} onInput={(e) => setEdit((e.target as HTMLTextAreaElement).value)} />
+            <MentionBox>
+              <textarea class="comment-input" aria-label="Edit comment" value={edit} onInput={(e) => setEdit((e.target as HTMLTextAreaElement).value)} />
+            </MentionBox>
             <div class="row">
               <button type="submit" class="primary small">Save</button>
               <button type="button" class="small" onClick={() => setEdit(null)}>Cancel</button>
@@ -262,9 +268,10 @@ function Comments({ task }: { task: Task }) {
           stopTyping();
         }}
       >
+        <MentionBox>
         <textarea
           class="comment-input"
-          placeholder="Leave a comment… (Markdown, Ctrl+Enter to send)"
+          placeholder="Leave a comment… (Markdown, @ to mention, Ctrl+Enter to send)"
           aria-label="New comment"
           value={body}
           onInput={(e) => {
@@ -280,6 +287,7 @@ function Comments({ task }: { task: Task }) {
           onBlur={() => !body && stopTyping()}
           onPaste={(e) => pasteIntoComment(e, task, (text) => setBody(drafts.get(task.id) + (drafts.get(task.id) ? "\n" : "") + text))}
         />
+        </MentionBox>
         <div class="row">
           <button type="submit" class="primary small" disabled={!body.trim()}>
             Comment
@@ -311,6 +319,14 @@ function describe(msg: WebSocketMessage, before: Task | undefined): string {
       return "edited a comment";
     case "commentDeleted":
       return "deleted a comment";
+    case "commentRestored":
+      return "restored a comment";
+    case "taskDeleted":
+      return "deleted it";
+    case "tasksArchived":
+      return "archived it";
+    case "tasksRestored":
+      return p.value.fromTrash ? "restored it from the trash" : "restored it from the archive";
     default:
       return "changed it";
   }
@@ -417,7 +433,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
           <span class="spacer" />
           <button class="icon" onClick={() => go(store.projectId)} aria-label="Close">×</button>
         </div>
-        <p class="muted pad">{store.seq === 0n ? "Loading…" : "This task does not exist or was deleted."}</p>
+        <p class="muted pad">{store.seq === 0n ? "Loading…" : "This task is not on the board: it may be in the Archive or the Trash, or the link is mistyped."}</p>
       </aside>
     );
   }
@@ -435,11 +451,13 @@ export function TaskPanel({ taskId }: { taskId: string }) {
           </a>
         )}
         <span class="spacer" />
+        <WatchButton task={task} />
         <span class="avatars" data-testid="task-viewers">
           {viewers.map((p) => (
             <Avatar key={p.connectionId} member={p.member} size={22} ring />
           ))}
         </span>
+        <ArchiveTaskButton task={task} />
         {!ro && <button class="icon danger" title="Delete task" aria-label="Delete task" onClick={() => {
           // No confirmation: the notice that follows offers "Undo", and z undoes it too.
           store.deleteTaskUndoably(task.id);

@@ -1,0 +1,579 @@
+"""Each member's inbox, and who watches which task.
+
+Items are derived from the change log's events inside the transaction that appends them
+(``derive``, called by the service in the command's savepoint): an event and the items it
+makes commit together or not at all, so none is missed, and each item carries a ``once_key``
+(unique per member) so that none is made twice, whatever runs again. Due dates are not
+events: ``sweep_due`` puts "due today/tomorrow" items in the inboxes as the days pass (and a
+change of due date does at once), with the same once-only key per task, member and day.
+
+Who gets what, for an event by an actor (never the actor themself):
+- a mention (``@name`` in a comment, or newly in a description) -> those named;
+- an assignment -> the new assignee;
+- a comment on a task -> its watchers;
+- a change to a task's status, title, description, priority, assignee, due date, estimate or
+  labels -> its watchers.
+One event makes at most one item per member (a mention wins over an assignment, which wins
+over a comment or a change). Creators, assignees and commenters watch a task; anyone may
+watch or stop watching it (``watch``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from tandem.v1 import entities_pb2, events_pb2, inbox_pb2, websocket_pb2
+
+from server.domain import convert, members, mentions, projects, rows, tasks
+from server.domain.errors import DomainError, ErrorCode, invalid
+from server.domain.events import Delivery
+from server.domain.tx import Tx
+from server.storage.models import InboxItemRow, MemberRow, ProjectRow, TaskRow, TaskWatchRow
+
+Kind = inbox_pb2.InboxItemKind
+Status = entities_pb2.TaskStatus
+Priority = entities_pb2.TaskPriority
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+#: Items one MarkInboxRead may name.
+MAX_MARK = 1000
+
+# Which of an event's items a member gets when several apply (the highest).
+_RANK: dict[int, int] = {
+    Kind.INBOX_ITEM_KIND_CHANGED: 1,
+    Kind.INBOX_ITEM_KIND_COMMENT: 2,
+    Kind.INBOX_ITEM_KIND_ASSIGNED: 3,
+    Kind.INBOX_ITEM_KIND_MENTION: 4,
+}
+
+_STATUS_WORDS = {
+    Status.TASK_STATUS_BACKLOG: "Backlog",
+    Status.TASK_STATUS_TODO: "To do",
+    Status.TASK_STATUS_IN_PROGRESS: "In progress",
+    Status.TASK_STATUS_IN_REVIEW: "In review",
+    Status.TASK_STATUS_DONE: "Done",
+}
+_PRIORITY_WORDS = {
+    Priority.TASK_PRIORITY_NONE: "None",
+    Priority.TASK_PRIORITY_LOW: "Low",
+    Priority.TASK_PRIORITY_MEDIUM: "Medium",
+    Priority.TASK_PRIORITY_HIGH: "High",
+    Priority.TASK_PRIORITY_URGENT: "Urgent",
+}
+
+
+def local_day(micros: int) -> date:
+    """The calendar day (this computer's time zone) of a time in microseconds."""
+    return datetime.fromtimestamp(micros / 1_000_000).date()
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---- watching -----------------------------------------------------------------------------
+
+
+def watcher_ids(task_id: str) -> list[str]:
+    return [str(r[0]) for r in rows.execute(_WATCHERS, (task_id,)).fetchall()]
+
+
+_WATCHERS = "SELECT member_id FROM task_watch WHERE task_id = ? ORDER BY created_at, member_id"
+
+
+def _start_watching(task_id: str, member_id: str, now: int) -> bool:
+    if not member_id or member_id == members.OWNER_ID:
+        # The identity of scripts and imports is no one to keep informed.
+        return False
+    cursor = rows.execute(_WATCH, (task_id, member_id, now))
+    return bool(cursor.rowcount)
+
+
+# Not the identity REST calls act as (see convert.member's rest_caller): no one to mention.
+_PEOPLE = (
+    "SELECT id, display_name FROM member"
+    " WHERE NOT (client_id IS NULL AND role = ?) ORDER BY created_at"
+)
+_WATCH = "INSERT OR IGNORE INTO task_watch (task_id, member_id, created_at) VALUES (?, ?, ?)"
+
+
+def _watchers(task: TaskRow) -> inbox_pb2.TaskWatchers:
+    return inbox_pb2.TaskWatchers(
+        project_id=task.project_id, task_id=task.id, member_ids=watcher_ids(task.id)
+    )
+
+
+def watch(tx: Tx, cmd: inbox_pb2.WatchTask) -> websocket_pb2.Ack:
+    task = tasks.row(cmd.task_id)
+    me = tx.actor.member_id
+    if cmd.watching:
+        changed = bool(rows.execute(_WATCH, (task.id, me, tx.now)).rowcount)
+    else:
+        changed = bool(
+            TaskWatchRow.delete()
+            .where((TaskWatchRow.task_id == task.id) & (TaskWatchRow.member_id == me))
+            .execute()
+        )
+    result = _watchers(task)
+    if not changed:
+        return websocket_pb2.Ack(watchers=result)
+    seq = tx.emit(
+        task.project_id,
+        "task_watchers_changed",
+        inbox_pb2.TaskWatchersChanged(project_id=task.project_id, watchers=result, actor_id=me),
+    )
+    return websocket_pb2.Ack(seq=seq, watchers=result)
+
+
+def list_watchers_command(_tx: Tx, cmd: inbox_pb2.ListWatchers) -> websocket_pb2.Ack:
+    return websocket_pb2.Ack(watchers=_watchers(tasks.row(cmd.task_id)))
+
+
+def list_watchers(task_id: str) -> inbox_pb2.TaskWatchers:
+    return _watchers(tasks.row(task_id))
+
+
+# ---- making items -------------------------------------------------------------------------
+
+
+@dataclass
+class _Draft:
+    member_id: str
+    kind: int
+    task: entities_pb2.Task
+    source: str
+    once_key: str
+    actor_id: str = ""
+    excerpt: str = ""
+    changed_fields: tuple[str, ...] = ()
+    seq: int = 0
+    due_date: str = ""
+
+
+@dataclass
+class _Maker:
+    """The items one transaction makes, then written once each and told to their members."""
+
+    now: int
+    actor_id: str = ""
+    # Per member and source, every item that applies (the best one made is kept).
+    drafts: dict[tuple[str, str], list[_Draft]] = field(default_factory=dict)
+    _people: list[tuple[str, str]] | None = None
+
+    @property
+    def today(self) -> date:
+        return local_day(self.now)
+
+    def people(self) -> list[tuple[str, str]]:
+        """Who may be mentioned: (id, display name) of every member but the REST identity."""
+        if self._people is None:
+            found = rows.execute(_PEOPLE, (members.Role.MEMBER_ROLE_OWNER,)).fetchall()
+            self._people = [(str(i), str(n)) for i, n in found]
+        return self._people
+
+    def name(self, member_id: str) -> str:
+        row = rows.by_id(MemberRow, member_id)
+        return (row.display_name if row is not None else "") or "Someone"
+
+    def offer(self, draft: _Draft) -> None:
+        if not draft.member_id or (draft.actor_id and draft.member_id == self.actor_id):
+            return
+        self.drafts.setdefault((draft.member_id, draft.source), []).append(draft)
+
+    def mentions(self, text: str, task: entities_pb2.Task, seq: int, once: str) -> None:
+        for member_id in mentions.mentioned(text, self.people()):
+            self.offer(
+                _Draft(
+                    member_id,
+                    Kind.INBOX_ITEM_KIND_MENTION,
+                    task,
+                    source=_event_source(task.project_id, seq),
+                    once_key=f"mention:{once}",
+                    actor_id=self.actor_id,
+                    excerpt=_short(text),
+                    seq=seq,
+                )
+            )
+
+    def due(self, task: entities_pb2.Task) -> None:
+        """Due today or tomorrow, and not done: its assignee and watchers are told (once a
+        day each; about time, not about a change, so whoever set the date is told too)."""
+        if not task.due_date or task.status == Status.TASK_STATUS_DONE:
+            return
+        today = self.today
+        if task.due_date == today.isoformat():
+            kind, word = Kind.INBOX_ITEM_KIND_DUE_TODAY, "today"
+        elif task.due_date == (today + timedelta(days=1)).isoformat():
+            kind, word = Kind.INBOX_ITEM_KIND_DUE_TOMORROW, "tomorrow"
+        else:
+            return
+        people = dict.fromkeys([task.assignee_id, *watcher_ids(task.id)])
+        source = f"due-{word}:{task.id}:{task.due_date}"
+        for member_id in people:
+            self.offer(
+                _Draft(
+                    member_id,
+                    kind,
+                    task,
+                    source=source,
+                    once_key=source,
+                    excerpt=f"Due {word} ({task.due_date})",
+                    due_date=task.due_date,
+                )
+            )
+
+    def write(self) -> list[Delivery]:
+        """Insert each item not made before; the deliveries for the members who got some."""
+        made: dict[str, list[inbox_pb2.InboxItem]] = {}
+        for offered in self.drafts.values():
+            # The best first; one told before (a mention already made) gives way to the next.
+            for d in sorted(offered, key=lambda d: _RANK.get(d.kind, 0), reverse=True):
+                if self._insert(d, made):
+                    break
+        self.drafts.clear()
+        return [_delivery(member_id, items) for member_id, items in made.items()]
+
+    def _insert(self, d: _Draft, made: dict[str, list[inbox_pb2.InboxItem]]) -> bool:
+        """Write one item unless made before; True when it was written."""
+        row = InboxItemRow(
+            member_id=d.member_id,
+            kind=d.kind,
+            project_id=d.task.project_id,
+            task_id=d.task.id,
+            task_key=d.task.key,
+            task_title=d.task.title,
+            actor_id=d.actor_id,
+            excerpt=d.excerpt,
+            changed_fields=json.dumps(list(d.changed_fields)),
+            seq=d.seq,
+            due_date=d.due_date,
+            source=d.source,
+            once_key=d.once_key,
+            created_at=self.now,
+        )
+        cursor = rows.execute(_INSERT, [getattr(row, name) for name in _INSERTED])
+        if not cursor.rowcount:
+            return False  # made before (a mention already told, a due date already shown)
+        # The row as written, not read back: the proto is made the one way rows make it.
+        row.id = cursor.lastrowid
+        made.setdefault(d.member_id, []).append(to_proto(row))
+        return True
+
+
+_INSERTED = (
+    "member_id",
+    "kind",
+    "project_id",
+    "task_id",
+    "task_key",
+    "task_title",
+    "actor_id",
+    "excerpt",
+    "changed_fields",
+    "seq",
+    "due_date",
+    "source",
+    "once_key",
+    "created_at",
+)
+_INSERT = (
+    f"INSERT OR IGNORE INTO inbox_item ({', '.join(_INSERTED)})"
+    f" VALUES ({', '.join('?' * len(_INSERTED))})"
+)
+
+
+def _event_source(project_id: str, seq: int) -> str:
+    return f"event:{project_id}:{seq}"
+
+
+def unread_count(member_id: str) -> int:
+    return int(rows.execute(_UNREAD, (member_id,)).fetchone()[0])
+
+
+_UNREAD = "SELECT COUNT(*) FROM inbox_item WHERE member_id = ? AND read_at IS NULL"
+
+
+def _delivery(member_id: str, items: Iterable[inbox_pb2.InboxItem]) -> Delivery:
+    update = inbox_pb2.InboxUpdate(items=list(items), unread_count=unread_count(member_id))
+    frame = websocket_pb2.WebSocketMessage(inbox_update=update).SerializeToString()
+    return Delivery(member_id, frame)
+
+
+def to_proto(row: InboxItemRow) -> inbox_pb2.InboxItem:
+    return inbox_pb2.InboxItem(
+        id=row.id,
+        kind=Kind.ValueType(row.kind),
+        project_id=row.project_id,
+        task_id=row.task_id,
+        task_key=row.task_key,
+        task_title=row.task_title,
+        actor_id=row.actor_id,
+        excerpt=row.excerpt,
+        changed_fields=json.loads(row.changed_fields),
+        seq=row.seq,
+        due_date=row.due_date,
+        source=row.source,
+        create_time=convert.ts(row.created_at),
+        read_time=convert.ts(row.read_at),
+    )
+
+
+# ---- from the change log ------------------------------------------------------------------
+
+#: The task fields whose change its watchers hear of (not its place on the board or sprint).
+NOTED_FIELDS = (
+    "status",
+    "title",
+    "description",
+    "priority",
+    "assignee_id",
+    "due_date",
+    "story_points",
+    "labels",
+)
+
+
+def _change_words(maker: _Maker, task: entities_pb2.Task, fields: Iterable[str]) -> str:
+    words: dict[str, Callable[[], str]] = {
+        "status": lambda: f"Status: {_STATUS_WORDS.get(task.status, '?')}",
+        "title": lambda: f"Title: {task.title}",
+        "description": lambda: "Description edited",
+        "priority": lambda: f"Priority: {_PRIORITY_WORDS.get(task.priority, '?')}",
+        "assignee_id": lambda: (
+            f"Assigned to {maker.name(task.assignee_id)}" if task.assignee_id else "Unassigned"
+        ),
+        "due_date": lambda: f"Due {task.due_date}" if task.due_date else "No due date",
+        "story_points": lambda: (
+            f"Estimate: {task.story_points}" if task.HasField("story_points") else "No estimate"
+        ),
+        "labels": lambda: f"Labels: {', '.join(task.labels)}" if task.labels else "No labels",
+    }
+    return _short(" · ".join(words[f]() for f in fields))
+
+
+def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
+    if not task.assignee_id:
+        return
+    _start_watching(task.id, task.assignee_id, maker.now)
+    maker.offer(
+        _Draft(
+            task.assignee_id,
+            Kind.INBOX_ITEM_KIND_ASSIGNED,
+            task,
+            source=_event_source(task.project_id, seq),
+            once_key=_event_source(task.project_id, seq),
+            actor_id=maker.actor_id,
+            seq=seq,
+        )
+    )
+
+
+def _on_task_created(maker: _Maker, ev: events_pb2.TaskCreated) -> None:
+    task = ev.task
+    _start_watching(task.id, ev.actor_id, maker.now)
+    _assigned(maker, task, ev.seq)
+    maker.mentions(task.description, task, ev.seq, f"task:{task.id}")
+    maker.due(task)
+
+
+def _on_task_updated(maker: _Maker, ev: events_pb2.TaskUpdated) -> None:
+    task = ev.task
+    mask = set(ev.update_mask.paths)
+    if "assignee_id" in mask:
+        _assigned(maker, task, ev.seq)
+    if "description" in mask:
+        maker.mentions(task.description, task, ev.seq, f"task:{task.id}")
+    noted = [f for f in NOTED_FIELDS if f in mask]
+    if noted:
+        source = _event_source(task.project_id, ev.seq)
+        excerpt = _change_words(maker, task, noted)
+        for member_id in watcher_ids(task.id):
+            maker.offer(
+                _Draft(
+                    member_id,
+                    Kind.INBOX_ITEM_KIND_CHANGED,
+                    task,
+                    source=source,
+                    once_key=source,
+                    actor_id=maker.actor_id,
+                    excerpt=excerpt,
+                    changed_fields=tuple(noted),
+                    seq=ev.seq,
+                )
+            )
+    maker.due(task)
+
+
+def _comment_task(comment: entities_pb2.Comment) -> entities_pb2.Task:
+    row = rows.by_id(TaskRow, comment.task_id)
+    if row is None:
+        return tasks.get(comment.task_id)  # NOT_FOUND
+    project = rows.by_id(ProjectRow, row.project_id)
+    return convert.task(row, project.key if project is not None else "")
+
+
+def _on_comment_added(maker: _Maker, ev: events_pb2.CommentAdded) -> None:
+    comment = ev.comment
+    task = _comment_task(comment)
+    maker.mentions(comment.body, task, ev.seq, f"comment:{comment.id}")
+    source = _event_source(task.project_id, ev.seq)
+    for member_id in watcher_ids(task.id):
+        maker.offer(
+            _Draft(
+                member_id,
+                Kind.INBOX_ITEM_KIND_COMMENT,
+                task,
+                source=source,
+                once_key=source,
+                actor_id=maker.actor_id,
+                excerpt=_short(comment.body),
+                seq=ev.seq,
+            )
+        )
+    _start_watching(task.id, comment.author_id, maker.now)
+
+
+def _on_comment_updated(maker: _Maker, ev: events_pb2.CommentUpdated) -> None:
+    # Only a mention added by the edit is news: the once key is per comment and member.
+    maker.mentions(ev.comment.body, _comment_task(ev.comment), ev.seq, f"comment:{ev.comment.id}")
+
+
+_FROM_EVENT: dict[str, Callable[[_Maker, Any], None]] = {
+    "task_created": _on_task_created,
+    "task_updated": _on_task_updated,
+    "comment_added": _on_comment_added,
+    "comment_updated": _on_comment_updated,
+}
+
+
+def derive(tx: Tx) -> None:
+    """Make the inbox items of the events ``tx`` appended (called in its savepoint)."""
+    if not tx.events:
+        return
+    maker = _Maker(now=tx.now, actor_id=tx.actor.member_id)
+    for event in tx.events:
+        message = event.message()
+        kind = message.WhichOneof("payload")
+        handler = _FROM_EVENT.get(kind or "")
+        if handler is not None:
+            handler(maker, getattr(message, kind or ""))
+    tx.deliveries.extend(maker.write())
+
+
+#: Read items older than this are let go (once a day), so an inbox stays a size to page.
+KEEP_READ_DAYS = 90
+
+
+def sweep_due(now: int) -> list[Delivery]:
+    """Items for every open task due today or tomorrow (as of ``now``), made once each; read
+    items older than KEEP_READ_DAYS go."""
+    rows.execute(_FORGET_READ, (now - KEEP_READ_DAYS * 86_400 * 1_000_000,))
+    maker = _Maker(now=now)
+    today = maker.today
+    days = (today.isoformat(), (today + timedelta(days=1)).isoformat())
+    query = TaskRow.select().where(
+        TaskRow.due_date.in_(days) & (TaskRow.status != Status.TASK_STATUS_DONE)
+    )
+    keys: dict[str, str] = {}
+    for row in query:
+        key = keys.get(row.project_id)
+        if key is None:
+            key = keys[row.project_id] = projects.row(row.project_id).key
+        maker.due(convert.task(row, key))
+    return maker.write()
+
+
+_FORGET_READ = "DELETE FROM inbox_item WHERE read_at IS NOT NULL AND read_at < ?"
+
+
+# ---- reading and marking ------------------------------------------------------------------
+
+
+def list_for(
+    member_id: str, page_size: int = DEFAULT_PAGE, page_token: str = "", unread_only: bool = False
+) -> inbox_pb2.InboxPage:
+    size = page_size or DEFAULT_PAGE
+    if not 1 <= size <= MAX_PAGE:
+        raise invalid("page_size", f"page_size must be between 1 and {MAX_PAGE}")
+    query = InboxItemRow.select().where(InboxItemRow.member_id == member_id)
+    if page_token:
+        if not page_token.isdigit() or len(page_token) > 18:
+            raise invalid("page_token", "page_token is not one this server gave")
+        query = query.where(InboxItemRow.id < int(page_token))
+    if unread_only:
+        query = query.where(InboxItemRow.read_at.is_null())
+    page = list(query.order_by(InboxItemRow.id.desc()).limit(size + 1))
+    more = len(page) > size
+    page = page[:size]
+    return inbox_pb2.InboxPage(
+        items=[to_proto(r) for r in page],
+        next_page_token=str(page[-1].id) if more else "",
+        unread_count=unread_count(member_id),
+    )
+
+
+def list_command(tx: Tx, cmd: inbox_pb2.ListInbox) -> websocket_pb2.Ack:
+    page = list_for(tx.actor.member_id, cmd.page_size, cmd.page_token, cmd.unread_only)
+    return websocket_pb2.Ack(inbox=page)
+
+
+def mark_read(tx: Tx, cmd: inbox_pb2.MarkInboxRead) -> websocket_pb2.Ack:
+    me = tx.actor.member_id
+    mine = InboxItemRow.member_id == me
+    if cmd.all:
+        if cmd.item_ids:
+            raise invalid("item_ids", "name items or set all, not both")
+        if cmd.up_to_id < 0:
+            raise invalid("up_to_id", "up_to_id must not be negative")
+        picked = mine if not cmd.up_to_id else mine & (InboxItemRow.id <= cmd.up_to_id)
+    else:
+        ids = list(dict.fromkeys(cmd.item_ids))
+        if not ids:
+            raise invalid("item_ids", "name the items to mark (itemIds), or set all")
+        if len(ids) > MAX_MARK:
+            raise invalid("item_ids", f"at most {MAX_MARK} items at a time")
+        found = {
+            r.id
+            for r in InboxItemRow.select(InboxItemRow.id).where(mine & InboxItemRow.id.in_(ids))
+        }
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise DomainError(
+                ErrorCode.ERROR_CODE_NOT_FOUND,
+                f"no inbox item {missing[0]} in your inbox",
+                field="item_ids",
+            )
+        picked = mine & InboxItemRow.id.in_(ids)
+    if cmd.unread:
+        picked = picked & InboxItemRow.read_at.is_null(False)
+        value: int | None = None
+    else:
+        picked = picked & InboxItemRow.read_at.is_null()
+        value = tx.now
+    changed_ids = [r.id for r in InboxItemRow.select(InboxItemRow.id).where(picked)]
+    if changed_ids:
+        for start in range(0, len(changed_ids), 500):
+            chunk = changed_ids[start : start + 500]
+            InboxItemRow.update(read_at=value).where(InboxItemRow.id.in_(chunk)).execute()
+    # The whole list goes to the member's other tabs only when it is short; a long "mark
+    # all" tells them the count, and they read the inbox again.
+    changed = [to_proto(r) for r in _rows(changed_ids[:MAX_PAGE])]
+    delivery = _delivery(me, changed)
+    if changed_ids:
+        tx.deliveries.append(delivery)
+    state = inbox_pb2.InboxState(
+        unread_count=delivery.message().inbox_update.unread_count, changed=changed
+    )
+    return websocket_pb2.Ack(inbox_state=state)
+
+
+def _rows(ids: list[int]) -> list[InboxItemRow]:
+    if not ids:
+        return []
+    return list(InboxItemRow.select().where(InboxItemRow.id.in_(ids)).order_by(InboxItemRow.id))

@@ -1,0 +1,274 @@
+"""The trash: a deleted task (with its subtasks and comments) or comment waits here for
+``TRASH_DAYS`` and can be restored where it was; then it is gone for good.
+
+A trashed task leaves the task table, so every read that knows nothing of the trash (lists,
+search, reports, GET of the task) sees it gone exactly as a delete always did. Its rows are
+kept as JSON, column by column, and put back by restore; references that no longer hold (a
+sprint, an assignee or a parent deleted meanwhile) are let go rather than refused.
+
+Expiry is a rule of every read (an entry older than ``TRASH_DAYS`` is not listed and cannot
+be restored) and the rows themselves are removed by each trash command and by the domain's
+periodic upkeep (``purge_expired``), both with the command clock, so a test controls it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
+
+from server.domain import convert, projects, retention, tasks
+from server.domain.errors import DomainError, ErrorCode, precondition
+from server.domain.retention import TRASH_DAYS, TRASH_MICROS
+from server.domain.rows import by_id
+from server.domain.tx import Tx
+from server.storage.models import (
+    CommentRow,
+    CommentTrashRow,
+    MemberRow,
+    ProjectRow,
+    ProjectTrashRow,
+    SprintRow,
+    TaskRow,
+    TaskTrashRow,
+)
+
+_cutoff = retention.cutoff
+
+
+def purge_expired(now: int) -> int:
+    """Remove the entries past their time (no event: no read shows them any more)."""
+    cutoff = _cutoff(now)
+    expired = ProjectTrashRow.select(ProjectTrashRow.project_id).where(
+        ProjectTrashRow.deleted_at < cutoff
+    )
+    # A project goes with everything in it (by cascade), its change log too.
+    gone = int(ProjectRow.delete().where(ProjectRow.id.in_(expired)).execute())
+    gone += int(TaskTrashRow.delete().where(TaskTrashRow.deleted_at < cutoff).execute())
+    gone += int(CommentTrashRow.delete().where(CommentTrashRow.deleted_at < cutoff).execute())
+    return gone
+
+
+def _columns(row: Any) -> dict[str, Any]:
+    return dict(row.__data__)
+
+
+def subtree(root: TaskRow) -> list[TaskRow]:
+    """The task and every subtask under it, the task first."""
+    found = [root]
+    frontier = [root.id]
+    while frontier:
+        children = list(TaskRow.select().where(TaskRow.parent_task_id.in_(frontier)))
+        found.extend(children)
+        frontier = [c.id for c in children]
+    return found
+
+
+def trash_task(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
+    """DeleteTask: the task and its subtasks leave the board for the trash."""
+    current = tasks.row(cmd.task_id)
+    result = tasks.to_proto(current)
+    purge_expired(tx.now)
+    family = subtree(current)
+    ids = [t.id for t in family]
+    comments = list(CommentRow.select().where(CommentRow.task_id.in_(ids)))
+    TaskTrashRow.create(
+        task_id=current.id,
+        project_id=current.project_id,
+        deleted_at=tx.now,
+        deleted_by=tx.actor.member_id,
+        task_count=len(family),
+        comment_count=len(comments),
+        rows=json.dumps(
+            {"tasks": [_columns(t) for t in family], "comments": [_columns(c) for c in comments]}
+        ),
+    )
+    current.delete_instance()  # subtasks, comments and the archive mark go by cascade
+    seq = tx.emit(
+        current.project_id,
+        "task_deleted",
+        events_pb2.TaskDeleted(
+            project_id=current.project_id,
+            task_id=current.id,
+            actor_id=tx.actor.member_id,
+            deleted_subtask_ids=ids[1:],
+        ),
+    )
+    return websocket_pb2.Ack(seq=seq, task=result)
+
+
+def _entry(task_id: str, now: int) -> TaskTrashRow | None:
+    entry = by_id(TaskTrashRow, task_id)
+    if entry is None or entry.deleted_at < _cutoff(now):
+        return None
+    return entry
+
+
+def _gone(task_id: str) -> DomainError:
+    return DomainError(
+        ErrorCode.ERROR_CODE_NOT_FOUND,
+        f"task {task_id!r} is not in the trash: it was never deleted, or was deleted for good"
+        f" (by Delete forever, or {TRASH_DAYS} days after it was deleted)",
+        field="task_id",
+    )
+
+
+def _exists(model: Any, ident: str | None) -> bool:
+    return ident is not None and by_id(model, ident) is not None
+
+
+def restore_from_trash(tx: Tx, task_id: str) -> websocket_pb2.Ack:
+    purge_expired(tx.now)
+    entry = _entry(task_id, tx.now)
+    if entry is None:
+        raise _gone(task_id)
+    saved = json.loads(entry.rows)
+    project = projects.row(entry.project_id)
+    back = {t["id"] for t in saved["tasks"]}
+    restored: list[TaskRow] = []
+    for columns in saved["tasks"]:
+        # What it pointed at may have gone meanwhile: let go of it rather than refuse.
+        if not _exists(MemberRow, columns.get("assignee_id")):
+            columns["assignee_id"] = None
+        sprint = by_id(SprintRow, columns["sprint_id"]) if columns.get("sprint_id") else None
+        if sprint is None or sprint.project_id != project.id:
+            columns["sprint_id"] = None
+        parent = columns.get("parent_task_id")
+        if parent and parent not in back and not _exists(TaskRow, parent):
+            columns["parent_task_id"] = None
+        TaskRow.insert(**columns).execute()
+        restored.append(TaskRow.get_by_id(columns["id"]))
+    comments = []
+    for columns in saved["comments"]:
+        CommentRow.insert(**columns).execute()
+        comments.append(convert.comment(CommentRow.get_by_id(columns["id"])))
+    entry.delete_instance()
+    protos = [convert.task(r, project.key) for r in restored]
+    seq = tx.emit(
+        project.id,
+        "tasks_restored",
+        events_pb2.TasksRestored(
+            project_id=project.id,
+            tasks=protos,
+            comments=comments,
+            actor_id=tx.actor.member_id,
+            from_trash=True,
+        ),
+    )
+    return websocket_pb2.Ack(seq=seq, task=protos[0])
+
+
+def purge(tx: Tx, cmd: commands_pb2.PurgeTask) -> websocket_pb2.Ack:
+    """Delete forever. Sent again with its id (message_id, Idempotency-Key) it is answered as
+    the first time; without, a task no longer in the trash is NOT_FOUND, as for restore."""
+    purge_expired(tx.now)
+    if by_id(TaskRow, cmd.task_id) is not None:
+        raise precondition("the task is on the board, not in the trash: delete it first")
+    entry = _entry(cmd.task_id, tx.now)
+    if entry is None:
+        raise _gone(cmd.task_id)
+    result = _first_task(entry)
+    entry.delete_instance()
+    seq = tx.emit(
+        entry.project_id,
+        "trash_purged",
+        events_pb2.TrashPurged(
+            project_id=entry.project_id, task_ids=[entry.task_id], actor_id=tx.actor.member_id
+        ),
+    )
+    return websocket_pb2.Ack(seq=seq, task=result)
+
+
+def _first_task(entry: TaskTrashRow) -> entities_pb2.Task:
+    """The deleted task as it was (the entry's first row)."""
+    first = json.loads(entry.rows)["tasks"][0]
+    return convert.task(TaskRow(**first), projects.row(entry.project_id).key)
+
+
+def list_trash(project_id: str, now: int) -> api_pb2.ListTrashResponse:
+    projects.row(project_id)  # NOT_FOUND for an unknown project
+    entries = (
+        TaskTrashRow.select()
+        .where((TaskTrashRow.project_id == project_id) & (TaskTrashRow.deleted_at >= _cutoff(now)))
+        .order_by(TaskTrashRow.deleted_at.desc(), TaskTrashRow.task_id)
+    )
+    out = api_pb2.ListTrashResponse()
+    for entry in entries:
+        out.tasks.add(
+            task=_first_task(entry),
+            deleted_by_id=entry.deleted_by,
+            delete_time=convert.ts(entry.deleted_at),
+            purge_time=convert.ts(entry.deleted_at + TRASH_MICROS),
+            subtask_count=entry.task_count - 1,
+            comment_count=entry.comment_count,
+        )
+    return out
+
+
+# ---- comments ----------------------------------------------------------------------------
+
+
+def keep_comment(tx: Tx, comment: CommentRow) -> None:
+    """A comment about to be deleted is kept for restore."""
+    purge_expired(tx.now)
+    CommentTrashRow.insert(
+        comment_id=comment.id,
+        project_id=comment.project_id,
+        deleted_at=tx.now,
+        deleted_by=tx.actor.member_id,
+        row=json.dumps(_columns(comment)),
+    ).on_conflict_replace().execute()
+
+
+def restore_comment(tx: Tx, cmd: commands_pb2.RestoreComment) -> websocket_pb2.Ack:
+    existing = by_id(CommentRow, cmd.comment_id)
+    if existing is not None:
+        return websocket_pb2.Ack(comment=convert.comment(existing))
+    purge_expired(tx.now)
+    entry = by_id(CommentTrashRow, cmd.comment_id)
+    if entry is None or entry.deleted_at < _cutoff(tx.now):
+        raise DomainError(
+            ErrorCode.ERROR_CODE_NOT_FOUND,
+            f"comment {cmd.comment_id!r} is not in the trash (never deleted, or deleted more"
+            f" than {TRASH_DAYS} days ago)",
+            field="comment_id",
+        )
+    columns = json.loads(entry.row)
+    if by_id(TaskRow, columns["task_id"]) is None:
+        raise precondition("the comment's task is deleted: restore the task first")
+    if columns["author_id"] != tx.actor.member_id:
+        raise DomainError(
+            ErrorCode.ERROR_CODE_PERMISSION_DENIED, "only its author can restore a comment"
+        )
+    CommentRow.insert(**columns).execute()
+    entry.delete_instance()
+    result = convert.comment(CommentRow.get_by_id(columns["id"]))
+    seq = tx.emit(
+        result.project_id,
+        "comment_restored",
+        events_pb2.CommentRestored(
+            project_id=result.project_id, comment=result, actor_id=tx.actor.member_id
+        ),
+    )
+    return websocket_pb2.Ack(seq=seq, comment=result)
+
+
+# ---- projects ----------------------------------------------------------------------------
+
+
+def restore_project(tx: Tx, cmd: commands_pb2.RestoreProject) -> websocket_pb2.Ack:
+    purge_expired(tx.now)
+    return projects.restore(tx, cmd, _cutoff(tx.now))
+
+
+def list_trashed_projects(now: int) -> api_pb2.ListTrashedProjectsResponse:
+    out = api_pb2.ListTrashedProjectsResponse()
+    for project, mark in projects.trashed(_cutoff(now)):
+        out.projects.add(
+            project=project,
+            deleted_by_id=mark.deleted_by,
+            delete_time=convert.ts(mark.deleted_at),
+            purge_time=convert.ts(mark.deleted_at + TRASH_MICROS),
+        )
+    return out
