@@ -24,6 +24,8 @@ class ServerConfig:
     heartbeat_seconds: float = 15.0
     # Largest WebSocket frame or REST body accepted.
     max_message_bytes: int = 1 << 20
+    # Largest attachment accepted (an upload is refused once it has sent more).
+    max_attachment_bytes: int = 25 << 20
     # Outgoing frames queued per connection before a client that does not read is dropped.
     send_queue_limit: int = 1024
     # Change-log entries kept per project; older resumes get a resync.

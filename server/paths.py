@@ -45,3 +45,8 @@ def database_path(data_dir: Path) -> Path:
 
 def backups_dir(data_dir: Path) -> Path:
     return data_dir / "backups"
+
+
+def attachments_dir(data_dir: Path) -> Path:
+    """Attachment content, by SHA-256; beside a database, or beside its backups."""
+    return data_dir / "attachments"

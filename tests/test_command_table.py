@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from tandem.v1 import errors_pb2, websocket_pb2
 
+from server.api.attachments import UPLOAD_COMMAND, UPLOAD_OPERATION
 from server.api.openapi import IDEMPOTENT_NOTE, build_document
 from server.api.operation import IDEMPOTENCY_HEADER
 from server.api.routes import OPERATIONS
@@ -75,6 +76,9 @@ def test_every_command_with_a_rest_form_is_a_route_and_only_those_change_anythin
         assert (op.method, op.path, op.status) == (http.method, http.path, http.status), kind
         assert op.mutation == COMMAND_TABLE[kind].mutates, kind
     from_table = {COMMAND_TABLE[kind].http.operation_id for kind in WITH_REST}  # type: ignore[union-attr]
+    # The attachment upload streams a file, then runs a command of the table.
+    assert UPLOAD_COMMAND in COMMAND_TABLE and COMMAND_TABLE[UPLOAD_COMMAND].mutates
+    from_table.add(UPLOAD_OPERATION)
     changes = {op.operation_id for op in OPERATIONS if op.method != "GET"}
     assert changes == from_table, "a REST change that is not a command of the table"
     # A read may take a body (a file to preview): a POST, but not a change.
@@ -83,7 +87,7 @@ def test_every_command_with_a_rest_form_is_a_route_and_only_those_change_anythin
         for kind in WITH_REST
         if COMMAND_TABLE[kind].mutates
     }
-    assert {op.operation_id for op in OPERATIONS if op.mutation} == mutating
+    assert {op.operation_id for op in OPERATIONS if op.mutation} == mutating | {UPLOAD_OPERATION}
 
 
 def test_the_openapi_document_lists_the_same_commands() -> None:
@@ -94,7 +98,8 @@ def test_the_openapi_document_lists_the_same_commands() -> None:
         for method, op in ops.items()
     }
     changes = {op_id for op_id, (method, _, _) in documented.items() if method != "GET"}
-    assert changes == {COMMAND_TABLE[k].http.operation_id for k in WITH_REST}  # type: ignore[union-attr]
+    from_table = {COMMAND_TABLE[k].http.operation_id for k in WITH_REST}  # type: ignore[union-attr]
+    assert changes == from_table | {UPLOAD_OPERATION}
     for kind in WITH_REST:
         http = COMMAND_TABLE[kind].http
         assert http is not None

@@ -94,7 +94,13 @@ def test_links_feed_a_created_id_to_the_operations_that_take_it() -> None:
         for op in ops.values()
         if "201" in op["responses"]
     }
-    assert set(created) == {"createProject", "createTask", "addComment", "createSprint"}
+    assert set(created) == {
+        "createProject",
+        "createTask",
+        "addComment",
+        "createSprint",
+        "uploadAttachment",
+    }
     assert all(created.values())
     for links in created.values():
         for link in links.values():

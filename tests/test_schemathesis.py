@@ -333,6 +333,7 @@ def _parent_field(operation_id: str) -> tuple[str, str] | None:
         "createTask": ("projectId", "project_id"),
         "createSprint": ("projectId", "project_id"),
         "addComment": ("taskId", "task_id"),
+        "uploadAttachment": ("taskId", "task_id"),
     }.get(operation_id)
 
 

@@ -529,6 +529,11 @@ async def test_a_viewer_is_refused_on_every_rest_mutation(lan_server, lan, local
         ids["commentId"] = (await r.json())["id"]
     async with local.post(f"{base}/projects/{project_id}/sprints", json={"name": "S"}) as r:
         ids["sprintId"] = (await r.json())["id"]
+    form = aiohttp.FormData()
+    form.add_field("file", b"notes", filename="notes.txt")
+    upload = f"{base}/tasks/{ids['taskId']}/attachments"
+    async with local.post(upload, data=form, headers={"X-Tandem-Upload": "1"}) as r:
+        ids["attachmentId"] = (await r.json())["id"]
     _, viewer = await make_invite(lan_server, "viewer", "Vic")
     await lan_server.share()
 

@@ -36,6 +36,7 @@ STATUS_BY_CODE: dict[int, int] = {
     ErrorCode.ERROR_CODE_UNAVAILABLE: 503,
     ErrorCode.ERROR_CODE_INTERNAL: 500,
     ErrorCode.ERROR_CODE_UNSUPPORTED: 415,
+    ErrorCode.ERROR_CODE_TOO_LARGE: 413,
 }
 
 # For aiohttp's own HTTP exceptions (no route, wrong method, body too large).

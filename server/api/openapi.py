@@ -154,6 +154,16 @@ def _operation(op: Operation, builder: SchemaBuilder) -> Schema:
                 "schema": dict(param.schema),
             }
         )
+    for header in op.headers:
+        parameters.append(
+            {
+                "name": header.name,
+                "in": "header",
+                "required": header.required,
+                "description": header.description,
+                "schema": dict(header.schema),
+            }
+        )
     if op.mutation:
         parameters.append(
             {
@@ -177,6 +187,8 @@ def _operation(op: Operation, builder: SchemaBuilder) -> Schema:
             "description": "OK" if op.status == 200 else "Created",
             "content": _content(builder.message(_d(op.response.DESCRIPTOR)), builder, op.response),
         }
+    elif op.raw_response is not None:
+        responses[str(op.status)] = {"description": "OK", "content": dict(op.raw_response)}
     elif op.raw_json_schema is not None:
         responses[str(op.status)] = {
             "description": "OK",
@@ -201,6 +213,8 @@ def _operation(op: Operation, builder: SchemaBuilder) -> Schema:
         }
         if op.empty_body_ok:
             doc["requestBody"]["description"] = "Every field is optional: send {} for the defaults."
+    elif op.raw_request is not None:
+        doc["requestBody"] = {"required": True, "content": dict(op.raw_request)}
     return doc
 
 

@@ -101,6 +101,11 @@ class Operation:
     # For operations answering something other than a protobuf message (the OpenAPI
     # document itself): its JSON schema.
     raw_json_schema: Mapping[str, Any] | None = None
+    # For operations whose body or answer is not a protobuf message (an upload, a file): their
+    # OpenAPI content objects ({media type: {"schema": ...}}), and the request's headers.
+    raw_request: Mapping[str, Any] | None = None
+    raw_response: Mapping[str, Any] | None = None
+    headers: tuple[QueryParam, ...] = ()
 
 
 def reused_key() -> ApiError:

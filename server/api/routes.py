@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.api.attachments import ATTACHMENT_OPERATIONS
 from server.api.commands import COMMAND_OPERATIONS
 from server.api.diagnostics import DIAGNOSTICS_OPERATIONS, add_metrics_route
 from server.api.exports import EXPORT_OPERATIONS
@@ -24,6 +25,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *INBOX_OPERATIONS,
     *EXPORT_OPERATIONS,
     *COMMAND_OPERATIONS,
+    *ATTACHMENT_OPERATIONS,
 )
 
 

@@ -7,6 +7,7 @@ import json
 from google.protobuf.timestamp_pb2 import Timestamp
 from tandem.v1 import entities_pb2
 
+from server.domain import columns
 from server.storage.models import CommentRow, MemberRow, ProjectRow, SprintRow, TaskRow
 
 Status = entities_pb2.TaskStatus
@@ -32,6 +33,7 @@ def project(row: ProjectRow) -> entities_pb2.Project:
         version=row.version,
         create_time=ts(row.created_at),
         update_time=ts(row.updated_at),
+        columns=columns.decode(row.columns),
     )
 
 
@@ -52,6 +54,7 @@ def task(row: TaskRow, project_key: str) -> entities_pb2.Task:
         sprint_id=d.get("sprint_id") or "",
         parent_task_id=d.get("parent_task_id") or "",
         rank=d.get("rank"),
+        column_id=d.get("column_id") or "",
         version=d.get("version"),
         create_time=ts(d.get("created_at")),
         update_time=ts(d.get("updated_at")),

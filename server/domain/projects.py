@@ -119,7 +119,15 @@ def create(tx: Tx, cmd: commands_pb2.CreateProject) -> websocket_pb2.Ack:
 def update(tx: Tx, cmd: commands_pb2.UpdateProject) -> websocket_pb2.Ack:
     current = row(cmd.project_id)
     values = masked_values(cmd.update_mask, FIELDS, cmd.project, current.id, current.id)
-    changed = merge(tx, current, values, cmd.base_version, lambda: convert.project(current))
+    return apply(tx, current, values, cmd.base_version)
+
+
+def apply(
+    tx: Tx, current: ProjectRow, values: dict[str, Any], base_version: int
+) -> websocket_pb2.Ack:
+    """Set column values on the project (version-checked) and log the change; an ack with
+    seq 0 when nothing changed."""
+    changed = merge(tx, current, values, base_version, lambda: convert.project(current))
     result = convert.project(current)
     if not changed:
         return websocket_pb2.Ack(project=result)

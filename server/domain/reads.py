@@ -12,6 +12,7 @@ from tandem.v1 import api_pb2, entities_pb2, reports_pb2, websocket_pb2
 
 from server.domain import (
     archive,
+    attachments,
     comments,
     labels,
     members,
@@ -71,6 +72,12 @@ class BoardReads:
         with self.store.db.atomic():
             return search.search(query)
 
+    def list_attachments(self, task_id: str) -> list[entities_pb2.Attachment]:
+        return attachments.list_for_task(task_id)
+
+    def get_attachment(self, attachment_id: str) -> entities_pb2.Attachment:
+        return attachments.get(attachment_id)
+
     def sprint_report(self, sprint_id: str) -> reports_pb2.SprintReport:
         with self.store.db.atomic():
             return sprint_reports.report(sprint_id, self._clock())
@@ -96,4 +103,5 @@ class BoardReads:
                 sprints=sprints.list_for(project_id),
                 members=members.in_project(project_id),
                 labels=labels.list_for(project_id),
+                attachments=attachments.in_project(project_id),
             )

@@ -18,6 +18,7 @@ from tandem.v1 import websocket_pb2
 from server.command_table import COMMAND_TABLE, kind_of
 from server.domain import (
     archive,
+    attachments,
     bulk,
     comments,
     inbox,
@@ -27,6 +28,7 @@ from server.domain import (
     sprints,
     tasks,
     trash,
+    workflow,
 )
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.transfer import commands as transfer
@@ -57,6 +59,9 @@ _HANDLERS: dict[str, Run] = {
     "update_sprint": sprints.update,
     "start_sprint": sprints.start,
     "complete_sprint": sprints.complete,
+    "update_workflow": workflow.update,
+    "add_attachment": attachments.add,
+    "remove_attachment": attachments.remove,
     "archive_sprint": archive.archive_sprint,
     "unarchive_sprint": archive.unarchive_sprint,
     "restore_comment": trash.restore_comment,

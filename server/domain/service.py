@@ -11,7 +11,9 @@ storage failures may be retried ``storage_errors``'; reads are in ``reads`` and
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import date
@@ -22,8 +24,10 @@ import peewee as pw
 from google.protobuf.message import Message
 from tandem.v1 import entities_pb2, websocket_pb2
 
+from server import paths
 from server.config import ServerConfig
 from server.domain import (
+    attachments,
     hellos,
     idempotency,
     inbox,
@@ -42,7 +46,9 @@ from server.domain.group_commit import CommandRequest, GroupCommit, Outcome
 from server.domain.reads import BoardReads
 from server.domain.tasks import TaskFilter
 from server.domain.tx import Tx
+from server.storage.blobs import BlobStore
 from server.storage.database import Store
+from server.storage.models import AttachmentRow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,8 +96,11 @@ class Domain(BoardReads, ChangeLog):
         *,
         history_limit: int = 10_000,
         clock: Callable[[], int] = _now_micros,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.store = store
+        # Attachment content: the data folder's attachments/, beside the database.
+        self.blobs = blobs or BlobStore(paths.attachments_dir(store.path.parent))
         self.sink: EventSink[CommittedEvent] = EventSink()
         # Changes to members' inboxes, for their own connections (after commit, in order).
         self.inbox_sink: EventSink[Delivery] = EventSink()
@@ -107,6 +116,17 @@ class Domain(BoardReads, ChangeLog):
         with store.db.atomic():
             members.ensure_owner(clock())
             self._prune_applied_requests()
+            referenced = {a.sha256 for a in AttachmentRow.select(AttachmentRow.sha256)}
+        try:
+            self.blobs.sweep(referenced)
+            # A database put back from a backup may refer to content since swept from here:
+            # the backups folder has it.
+            missing = [sha for sha in referenced if not self.blobs.has(sha)]
+            if missing:
+                kept = BlobStore(paths.attachments_dir(paths.backups_dir(store.path.parent)))
+                kept.copy_to(self.blobs, missing)
+        except OSError as exc:  # a read-only data folder: the files simply stay
+            log.warning("could not tidy the attachments folder: %s", exc)
 
     def observe_commits(self, observe: Callable[[float, int], None]) -> None:
         """Call ``observe(seconds, commands)`` on the database thread after each group commit."""
@@ -211,7 +231,7 @@ class Domain(BoardReads, ChangeLog):
         fingerprint: bytes,
     ) -> tuple[websocket_pb2.Ack, Tx]:
         actor = request.actor
-        tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit)
+        tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit, blobs=self.blobs)
         if command.mutates and not command.personal and not actor.can_edit:
             raise DomainError(
                 ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
@@ -299,14 +319,43 @@ class Domain(BoardReads, ChangeLog):
             self._local_members[client_id] = _copy(member)
         return member
 
+    def attachment_files(self, project_id: str) -> list[tuple[entities_pb2.Attachment, Path]]:
+        """A project's attachments, each with the file holding its content, for exports
+        (run it as a read: ``await domain.read(domain.attachment_files, project_id)``). An
+        import puts each file's bytes in with ``blobs.put(data, limit)`` and records it with
+        the ``add_attachment`` command (its ``sha256`` is what ``put`` returns)."""
+        return attachments.files_of_project(project_id, self.blobs)
+
     def backup(self, dest: Path) -> Path:
-        return self.store.backup(dest)
+        """An online backup of the database to ``dest``, with the attachments it refers to
+        in ``attachments/`` beside it (shared by every backup in that folder: content never
+        changes under its name, so each file is copied once)."""
+        self.store.backup(dest)
+        self._backup_attachments(dest)
+        return dest
 
     async def backup_async(self, dest: Path) -> Path:
-        return await self.store.call(self.store.backup, dest)
+        await self.store.call(self.store.backup, dest)
+        # Copying files is no work for the database thread.
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._backup_attachments, dest)
+        return dest
+
+    def _backup_attachments(self, dest: Path) -> None:
+        conn = sqlite3.connect(dest)
+        try:
+            shas = [r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM attachment")]
+        finally:
+            conn.close()
+        self.blobs.copy_to(BlobStore(backup_attachments_dir(dest)), shas)
 
     def close(self) -> None:
         self.store.close()
+
+
+def backup_attachments_dir(backup: Path) -> Path:
+    """Where the attachments of a database backup are: ``attachments/`` beside it."""
+    return paths.attachments_dir(backup.parent)
 
 
 def open_domain(config: ServerConfig) -> Domain:

@@ -14,7 +14,7 @@ from fractional_indexing import (  # type: ignore[import-untyped]
 )
 from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
-from server.domain import convert, projects, validate
+from server.domain import columns, convert, projects, validate
 from server.domain.errors import invalid, not_found, precondition
 from server.domain.rows import Reader, by_id, execute, get_or_not_found
 from server.domain.tx import FieldReader, Tx, masked_values, merge
@@ -154,6 +154,23 @@ def _labels(t: entities_pb2.Task, project_id: str, task_id: str) -> str:
     return json.dumps([known.get(label.lower(), label) for label in wanted])
 
 
+def _column(t: entities_pb2.Task | commands_pb2.MoveTask, project_id: str, _self: str) -> str:
+    if t.column_id:
+        columns.find(columns.decode(projects.row(project_id).columns), t.column_id)
+    return t.column_id
+
+
+def _settle(project_id: str, values: dict[str, Any], current: TaskRow | None = None) -> None:
+    """Keep status the category of the task's column: a column named sets the status; a
+    status set alone puts the task in the first column of that status."""
+    if values.get("column_id"):
+        workflow = columns.decode(projects.row(project_id).columns)
+        values["status"] = int(columns.find(workflow, values["column_id"]).category)
+        values["column_id"] = columns.stored_id(workflow, values["column_id"])
+    elif "status" in values and (current is None or values["status"] != current.status):
+        values["column_id"] = ""
+
+
 #: Each field an update may set, and how its value is read from a Task.
 FIELDS: dict[str, FieldReader] = {
     "title": lambda t, _p, _s: validate.text("title", t.title, max_len=500, required=True),
@@ -171,6 +188,7 @@ FIELDS: dict[str, FieldReader] = {
     "sprint_id": _sprint,
     "parent_task_id": _parent,
     "rank": _rank,
+    "column_id": _column,
 }
 
 
@@ -189,6 +207,7 @@ def create(tx: Tx, cmd: commands_pb2.CreateTask) -> websocket_pb2.Ack:
     values["rank"] = (
         _rank(t, "", "") if t.rank else generate_key_between(_last_rank(project.id), None)
     )
+    _settle(project.id, values)
     number = project.next_task_number
     project.next_task_number = number + 1
     project.save()
@@ -227,6 +246,7 @@ def apply(
 def update(tx: Tx, cmd: commands_pb2.UpdateTask) -> websocket_pb2.Ack:
     current, project_key = changeable(cmd.task_id)
     values = masked_values(cmd.update_mask, FIELDS, cmd.task, current.project_id, current.id)
+    _settle(current.project_id, values, current)
     return apply(tx, current, project_key, values, cmd.base_version)
 
 
@@ -249,7 +269,11 @@ def move(tx: Tx, cmd: commands_pb2.MoveTask) -> websocket_pb2.Ack:
     # Into an empty column: keep the task's place in the project's overall order.
     empty = after is None and before is None
     rank = current.rank if empty else generate_key_between(after, before)
-    return apply(tx, current, project_key, {"status": status, "rank": rank}, cmd.base_version)
+    values: dict[str, Any] = {"status": status, "rank": rank}
+    if cmd.column_id:
+        values["column_id"] = _column(cmd, current.project_id, current.id)
+    _settle(current.project_id, values, current)
+    return apply(tx, current, project_key, values, cmd.base_version)
 
 
 def matches(text: str, project_key: str) -> Any:

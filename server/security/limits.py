@@ -29,6 +29,7 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from server.api.attachments import is_upload
 from server.appkeys import CONFIG
 
 log = logging.getLogger(__name__)
@@ -255,8 +256,9 @@ async def read_body_in_time(request: web.Request, handler: Handler) -> web.Strea
 
     Put it after the request guard, so nobody's body is read before their credential is
     checked, and inside the API's error middleware, so the 408 has the usual error shape.
+    An attachment upload is streamed by its handler instead, under deadlines of its own.
     """
-    if request.can_read_body:
+    if request.can_read_body and not is_upload(request):
         try:
             async with asyncio.timeout(request.app[CONFIG].body_timeout_seconds):
                 await request.read()  # kept by aiohttp: the handler reads it again for free

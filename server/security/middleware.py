@@ -27,6 +27,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from tandem.v1 import errors_pb2
 
+from server.api.attachments import UPLOAD_HEADER, is_upload
 from server.api.errors import ApiError, error_response
 from server.appkeys import DOMAIN
 from server.command_table import COMMAND_TABLE
@@ -165,6 +166,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         request.method in BODY_METHODS
         and request.content_type not in CHANGE_CONTENT_TYPES
         and not join.is_join_form(request, JOIN_PATH)
+        # An attachment upload, which a form cannot make: forms send no such header.
+        and not (is_upload(request) and UPLOAD_HEADER in request.headers)
     ):
         return refusal(
             request,

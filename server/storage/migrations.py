@@ -170,6 +170,35 @@ CREATE INDEX applied_request_created ON applied_request (created_at);
 CREATE INDEX applied_request_member ON applied_request (member_id, created_at);
 """
 
+# A workflow per project: its board columns ("" for the five default ones), and the
+# column each task is in ("" for the first column of its status).
+V_WORKFLOW = """
+ALTER TABLE project ADD COLUMN columns TEXT NOT NULL DEFAULT '';
+ALTER TABLE task ADD COLUMN column_id TEXT NOT NULL DEFAULT '';
+"""
+
+# Files attached to tasks and comments; the content lives in the data folder's
+# attachments/ under its SHA-256, this is what refers to it.
+V_ATTACHMENTS = """
+CREATE TABLE attachment (
+    id TEXT PRIMARY KEY NOT NULL,
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    comment_id TEXT REFERENCES comment (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    width INTEGER NOT NULL DEFAULT 0,
+    height INTEGER NOT NULL DEFAULT 0,
+    author_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX attachment_task ON attachment (task_id);
+CREATE INDEX attachment_project ON attachment (project_id);
+CREATE INDEX attachment_sha256 ON attachment (sha256);
+"""
+
 # Sprint reports: each sprint's optional capacity; the record of every sprint (what each
 # task was, as the ledger last saw it; the facts of each sprint in commit order); and the
 # record frozen when a sprint completes. A database made before this knows no history: its
@@ -379,6 +408,8 @@ MIGRATIONS: Sequence[str] = (
     V_TRASH_ARCHIVE,
     V_SEARCH,
     V_LABELS,
+    V_WORKFLOW,
+    V_ATTACHMENTS,
 )
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system

@@ -43,6 +43,8 @@ class ProjectRow(BaseModel):
     field_versions = pw.TextField(default="{}")
     created_at = pw.IntegerField()
     updated_at = pw.IntegerField()
+    # The workflow's columns as JSON; "" for the five default ones (domain/columns.py).
+    columns = pw.TextField(default="")
 
     class Meta:
         table_name = "project"
@@ -95,6 +97,8 @@ class TaskRow(BaseModel):
     field_versions = pw.TextField(default="{}")
     created_at = pw.IntegerField()
     updated_at = pw.IntegerField()
+    # The workflow column; "" for the first column of its status.
+    column_id = pw.TextField(default="")
 
     class Meta:
         table_name = "task"
@@ -319,3 +323,21 @@ class InboxItemRow(BaseModel):
     class Meta:
         table_name = "inbox_item"
         indexes = ((("member_id", "once_key"), True),)
+
+
+class AttachmentRow(BaseModel):
+    id = pw.TextField(primary_key=True)
+    project_id = pw.TextField()
+    task_id = pw.TextField()
+    comment_id = pw.TextField(null=True)
+    name = pw.TextField()
+    content_type = pw.TextField()
+    size = pw.IntegerField()
+    sha256 = pw.TextField()
+    width = pw.IntegerField(default=0)
+    height = pw.IntegerField(default=0)
+    author_id = pw.TextField()
+    created_at = pw.IntegerField()
+
+    class Meta:
+        table_name = "attachment"

@@ -28,7 +28,7 @@ from tandem.v1 import errors_pb2 as tandem_dot_v1_dot_errors__pb2
 from tandem.v1 import websocket_pb2 as tandem_dot_v1_dot_websocket__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13tandem/v1/api.proto\x12\ttandem.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18tandem/v1/entities.proto\x1a\x16tandem/v1/errors.proto\x1a\x19tandem/v1/websocket.proto\"1\n\x0eHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"0\n\rErrorResponse\x12\x1f\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x10.tandem.v1.Error\"<\n\x14ListProjectsResponse\x12$\n\x08projects\x18\x01 \x03(\x0b\x32\x12.tandem.v1.Project\"`\n\x11ListTasksResponse\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.tandem.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"<\n\x14ListCommentsResponse\x12$\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x12.tandem.v1.Comment\"9\n\x13ListSprintsResponse\x12\"\n\x07sprints\x18\x01 \x03(\x0b\x32\x11.tandem.v1.Sprint\"9\n\x13ListMembersResponse\x12\"\n\x07members\x18\x01 \x03(\x0b\x32\x11.tandem.v1.Member\"\x93\x01\n\x12ListEventsResponse\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12+\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x1b.tandem.v1.WebSocketMessage\x12\x14\n\x08head_seq\x18\x04 \x01(\x03\x42\x02\x30\x02\x12\x17\n\x0fresync_required\x18\x05 \x01(\x08\"\xd2\x01\n\x0bTrashedTask\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.tandem.v1.Task\x12\x15\n\rdeleted_by_id\x18\x02 \x01(\t\x12/\n\x0b\x64\x65lete_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\npurge_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsubtask_count\x18\x05 \x01(\x05\x12\x15\n\rcomment_count\x18\x06 \x01(\x05\":\n\x11ListTrashResponse\x12%\n\x05tasks\x18\x01 \x03(\x0b\x32\x16.tandem.v1.TrashedTask\"\x8a\x01\n\x0c\x41rchivedTask\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.tandem.v1.Task\x12\x16\n\x0e\x61rchived_by_id\x18\x02 \x01(\t\x12\x30\n\x0c\x61rchive_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsprint_id\x18\x04 \x01(\t\"\x91\x01\n\x0e\x41rchivedSprint\x12!\n\x06sprint\x18\x01 \x01(\x0b\x32\x11.tandem.v1.Sprint\x12\x16\n\x0e\x61rchived_by_id\x18\x02 \x01(\t\x12\x30\n\x0c\x61rchive_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntask_count\x18\x04 \x01(\x05\"i\n\x13ListArchiveResponse\x12&\n\x05tasks\x18\x01 \x03(\x0b\x32\x17.tandem.v1.ArchivedTask\x12*\n\x07sprints\x18\x02 \x03(\x0b\x32\x19.tandem.v1.ArchivedSprint\"\xad\x01\n\x0eTrashedProject\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.tandem.v1.Project\x12\x15\n\rdeleted_by_id\x18\x02 \x01(\t\x12/\n\x0b\x64\x65lete_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\npurge_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"J\n\x1bListTrashedProjectsResponse\x12+\n\x08projects\x18\x01 \x03(\x0b\x32\x19.tandem.v1.TrashedProject\"a\n\x0eSearchResponse\x12\"\n\x04hits\x18\x01 \x03(\x0b\x32\x14.tandem.v1.SearchHit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"y\n\tSearchHit\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.tandem.v1.Task\x12\x14\n\x0cproject_name\x18\x02 \x01(\t\x12\x12\n\nmatched_in\x18\x03 \x01(\t\x12\x12\n\ncomment_id\x18\x04 \x01(\t\x12\x0f\n\x07snippet\x18\x05 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13tandem/v1/api.proto\x12\ttandem.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18tandem/v1/entities.proto\x1a\x16tandem/v1/errors.proto\x1a\x19tandem/v1/websocket.proto\"1\n\x0eHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"0\n\rErrorResponse\x12\x1f\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x10.tandem.v1.Error\"<\n\x14ListProjectsResponse\x12$\n\x08projects\x18\x01 \x03(\x0b\x32\x12.tandem.v1.Project\"`\n\x11ListTasksResponse\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.tandem.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"<\n\x14ListCommentsResponse\x12$\n\x08\x63omments\x18\x01 \x03(\x0b\x32\x12.tandem.v1.Comment\"9\n\x13ListSprintsResponse\x12\"\n\x07sprints\x18\x01 \x03(\x0b\x32\x11.tandem.v1.Sprint\"9\n\x13ListMembersResponse\x12\"\n\x07members\x18\x01 \x03(\x0b\x32\x11.tandem.v1.Member\"\x93\x01\n\x12ListEventsResponse\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12+\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x1b.tandem.v1.WebSocketMessage\x12\x14\n\x08head_seq\x18\x04 \x01(\x03\x42\x02\x30\x02\x12\x17\n\x0fresync_required\x18\x05 \x01(\x08\"E\n\x17ListAttachmentsResponse\x12*\n\x0b\x61ttachments\x18\x01 \x03(\x0b\x32\x15.tandem.v1.Attachment\"\xd2\x01\n\x0bTrashedTask\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.tandem.v1.Task\x12\x15\n\rdeleted_by_id\x18\x02 \x01(\t\x12/\n\x0b\x64\x65lete_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\npurge_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsubtask_count\x18\x05 \x01(\x05\x12\x15\n\rcomment_count\x18\x06 \x01(\x05\":\n\x11ListTrashResponse\x12%\n\x05tasks\x18\x01 \x03(\x0b\x32\x16.tandem.v1.TrashedTask\"\x8a\x01\n\x0c\x41rchivedTask\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.tandem.v1.Task\x12\x16\n\x0e\x61rchived_by_id\x18\x02 \x01(\t\x12\x30\n\x0c\x61rchive_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsprint_id\x18\x04 \x01(\t\"\x91\x01\n\x0e\x41rchivedSprint\x12!\n\x06sprint\x18\x01 \x01(\x0b\x32\x11.tandem.v1.Sprint\x12\x16\n\x0e\x61rchived_by_id\x18\x02 \x01(\t\x12\x30\n\x0c\x61rchive_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntask_count\x18\x04 \x01(\x05\"i\n\x13ListArchiveResponse\x12&\n\x05tasks\x18\x01 \x03(\x0b\x32\x17.tandem.v1.ArchivedTask\x12*\n\x07sprints\x18\x02 \x03(\x0b\x32\x19.tandem.v1.ArchivedSprint\"\xad\x01\n\x0eTrashedProject\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.tandem.v1.Project\x12\x15\n\rdeleted_by_id\x18\x02 \x01(\t\x12/\n\x0b\x64\x65lete_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\npurge_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"J\n\x1bListTrashedProjectsResponse\x12+\n\x08projects\x18\x01 \x03(\x0b\x32\x19.tandem.v1.TrashedProject\"a\n\x0eSearchResponse\x12\"\n\x04hits\x18\x01 \x03(\x0b\x32\x14.tandem.v1.SearchHit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"y\n\tSearchHit\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.tandem.v1.Task\x12\x14\n\x0cproject_name\x18\x02 \x01(\t\x12\x12\n\nmatched_in\x18\x03 \x01(\t\x12\x12\n\ncomment_id\x18\x04 \x01(\t\x12\x0f\n\x07snippet\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,22 +53,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMEMBERSRESPONSE']._serialized_end=583
   _globals['_LISTEVENTSRESPONSE']._serialized_start=586
   _globals['_LISTEVENTSRESPONSE']._serialized_end=733
-  _globals['_TRASHEDTASK']._serialized_start=736
-  _globals['_TRASHEDTASK']._serialized_end=946
-  _globals['_LISTTRASHRESPONSE']._serialized_start=948
-  _globals['_LISTTRASHRESPONSE']._serialized_end=1006
-  _globals['_ARCHIVEDTASK']._serialized_start=1009
-  _globals['_ARCHIVEDTASK']._serialized_end=1147
-  _globals['_ARCHIVEDSPRINT']._serialized_start=1150
-  _globals['_ARCHIVEDSPRINT']._serialized_end=1295
-  _globals['_LISTARCHIVERESPONSE']._serialized_start=1297
-  _globals['_LISTARCHIVERESPONSE']._serialized_end=1402
-  _globals['_TRASHEDPROJECT']._serialized_start=1405
-  _globals['_TRASHEDPROJECT']._serialized_end=1578
-  _globals['_LISTTRASHEDPROJECTSRESPONSE']._serialized_start=1580
-  _globals['_LISTTRASHEDPROJECTSRESPONSE']._serialized_end=1654
-  _globals['_SEARCHRESPONSE']._serialized_start=1656
-  _globals['_SEARCHRESPONSE']._serialized_end=1753
-  _globals['_SEARCHHIT']._serialized_start=1755
-  _globals['_SEARCHHIT']._serialized_end=1876
+  _globals['_LISTATTACHMENTSRESPONSE']._serialized_start=735
+  _globals['_LISTATTACHMENTSRESPONSE']._serialized_end=804
+  _globals['_TRASHEDTASK']._serialized_start=807
+  _globals['_TRASHEDTASK']._serialized_end=1017
+  _globals['_LISTTRASHRESPONSE']._serialized_start=1019
+  _globals['_LISTTRASHRESPONSE']._serialized_end=1077
+  _globals['_ARCHIVEDTASK']._serialized_start=1080
+  _globals['_ARCHIVEDTASK']._serialized_end=1218
+  _globals['_ARCHIVEDSPRINT']._serialized_start=1221
+  _globals['_ARCHIVEDSPRINT']._serialized_end=1366
+  _globals['_LISTARCHIVERESPONSE']._serialized_start=1368
+  _globals['_LISTARCHIVERESPONSE']._serialized_end=1473
+  _globals['_TRASHEDPROJECT']._serialized_start=1476
+  _globals['_TRASHEDPROJECT']._serialized_end=1649
+  _globals['_LISTTRASHEDPROJECTSRESPONSE']._serialized_start=1651
+  _globals['_LISTTRASHEDPROJECTSRESPONSE']._serialized_end=1725
+  _globals['_SEARCHRESPONSE']._serialized_start=1727
+  _globals['_SEARCHRESPONSE']._serialized_end=1824
+  _globals['_SEARCHHIT']._serialized_start=1826
+  _globals['_SEARCHHIT']._serialized_end=1947
 # @@protoc_insertion_point(module_scope)

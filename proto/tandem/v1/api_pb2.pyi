@@ -216,6 +216,30 @@ class ListEventsResponse(_message.Message):
 Global___ListEventsResponse: _TypeAlias = ListEventsResponse  # noqa: Y015
 
 @_typing.final
+class ListAttachmentsResponse(_message.Message):
+    """GET /api/v1/tasks/{taskId}/attachments: the task's attachments (its
+    comments' too), oldest first.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Attachment]: ...
+    def __init__(
+        self,
+        *,
+        attachments: _abc.Iterable[_entities_pb2.Attachment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAttachmentsResponse: _TypeAlias = ListAttachmentsResponse  # noqa: Y015
+
+@_typing.final
 class TrashedTask(_message.Message):
     """A task in its project's trash (with its subtasks and comments, restored together)."""
 

@@ -297,12 +297,17 @@ class MoveTask(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     AFTER_TASK_ID_FIELD_NUMBER: _builtins.int
     BEFORE_TASK_ID_FIELD_NUMBER: _builtins.int
+    COLUMN_ID_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     base_version: _builtins.int
     status: _entities_pb2.TaskStatus.ValueType
     after_task_id: _builtins.str
     """Neighbours in the target column after the move; empty for an end."""
     before_task_id: _builtins.str
+    column_id: _builtins.str
+    """The workflow column to move to; when set, status is taken from its
+    category. Empty: the first column of status.
+    """
     def __init__(
         self,
         *,
@@ -311,10 +316,11 @@ class MoveTask(_message.Message):
         status: _entities_pb2.TaskStatus.ValueType = ...,
         after_task_id: _builtins.str = ...,
         before_task_id: _builtins.str = ...,
+        column_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_task_id", b"after_task_id", "base_version", b"base_version", "before_task_id", b"before_task_id", "status", b"status", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_task_id", b"after_task_id", "base_version", b"base_version", "before_task_id", b"before_task_id", "column_id", b"column_id", "status", b"status", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -590,6 +596,99 @@ class UpdatePresence(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdatePresence: _TypeAlias = UpdatePresence  # noqa: Y015
+
+@_typing.final
+class UpdateWorkflow(_message.Message):
+    """Replace a project's board columns (rename, reorder, hide, add, remove, or
+    move a column to another category). Tasks follow their column: a column
+    moved to another category moves its tasks' status with it; the tasks of a
+    removed column go to the first column of their status.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    BASE_VERSION_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    base_version: _builtins.int
+    @_builtins.property
+    def columns(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.WorkflowColumn]:
+        """The whole new list, in board order. A column without an id is new (the
+        server gives it one).
+        """
+
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        base_version: _builtins.int = ...,
+        columns: _abc.Iterable[_entities_pb2.WorkflowColumn] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "columns", b"columns", "project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateWorkflow: _TypeAlias = UpdateWorkflow  # noqa: Y015
+
+@_typing.final
+class AddAttachment(_message.Message):
+    """Attach content already uploaded (POST /api/v1/tasks/{taskId}/attachments
+    uploads and attaches in one request).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    COMMENT_ID_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    comment_id: _builtins.str
+    """Empty for the task itself."""
+    sha256: _builtins.str
+    """The content, by its SHA-256 (lower-case hex); it must be in the store."""
+    name: _builtins.str
+    attachment_id: _builtins.str
+    """May be proposed by the client."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        comment_id: _builtins.str = ...,
+        sha256: _builtins.str = ...,
+        name: _builtins.str = ...,
+        attachment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment_id", b"attachment_id", "comment_id", b"comment_id", "name", b"name", "sha256", b"sha256", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddAttachment: _TypeAlias = AddAttachment  # noqa: Y015
+
+@_typing.final
+class RemoveAttachment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTACHMENT_ID_FIELD_NUMBER: _builtins.int
+    attachment_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        attachment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachment_id", b"attachment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveAttachment: _TypeAlias = RemoveAttachment  # noqa: Y015
 
 @_typing.final
 class RestoreTask(_message.Message):

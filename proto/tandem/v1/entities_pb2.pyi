@@ -121,6 +121,7 @@ class Project(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     key: _builtins.str
     """Short upper-case key that prefixes task keys, e.g. "WEB" for WEB-42."""
@@ -132,6 +133,12 @@ class Project(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def columns(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkflowColumn]:
+        """The board's columns, in order; never empty. A project whose workflow was
+        never changed has the five default columns, one per TaskStatus.
+        """
+
     def __init__(
         self,
         *,
@@ -142,14 +149,52 @@ class Project(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         version: _builtins.int = ...,
+        columns: _abc.Iterable[Global___WorkflowColumn] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "description", b"description", "id", b"id", "key", b"key", "name", b"name", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "create_time", b"create_time", "description", b"description", "id", b"id", "key", b"key", "name", b"name", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Project: _TypeAlias = Project  # noqa: Y015
+
+@_typing.final
+class WorkflowColumn(_message.Message):
+    """One column of a project's board. Each belongs to one of the five status
+    categories (TaskStatus), which sprints, burndown and velocity count by.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    HIDDEN_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Unique within the project. The default columns' ids are "backlog",
+    "todo", "in_progress", "in_review" and "done".
+    """
+    name: _builtins.str
+    category: Global___TaskStatus.ValueType
+    """Never TASK_STATUS_UNSPECIFIED; every category has at least one column."""
+    hidden: _builtins.bool
+    """Left off the board; its tasks stay in it."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        category: Global___TaskStatus.ValueType = ...,
+        hidden: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "hidden", b"hidden", "id", b"id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkflowColumn: _TypeAlias = WorkflowColumn  # noqa: Y015
 
 @_typing.final
 class Task(_message.Message):
@@ -172,6 +217,7 @@ class Task(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    COLUMN_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     project_id: _builtins.str
     key: _builtins.str
@@ -194,6 +240,10 @@ class Task(_message.Message):
     rank: _builtins.str
     """Orders tasks within a column: tasks sort by rank as plain strings."""
     version: _builtins.int
+    column_id: _builtins.str
+    """The workflow column the task is in (Project.columns); empty for the first
+    column of its status. status always holds that column's category.
+    """
     @_builtins.property
     def labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -220,10 +270,11 @@ class Task(_message.Message):
         version: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        column_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_story_points", b"_story_points", "create_time", b"create_time", "story_points", b"story_points", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_story_points", b"_story_points", "assignee_id", b"assignee_id", "create_time", b"create_time", "description", b"description", "due_date", b"due_date", "id", b"id", "key", b"key", "labels", b"labels", "parent_task_id", b"parent_task_id", "priority", b"priority", "project_id", b"project_id", "rank", b"rank", "sprint_id", b"sprint_id", "status", b"status", "story_points", b"story_points", "title", b"title", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_story_points", b"_story_points", "assignee_id", b"assignee_id", "column_id", b"column_id", "create_time", b"create_time", "description", b"description", "due_date", b"due_date", "id", b"id", "key", b"key", "labels", b"labels", "parent_task_id", b"parent_task_id", "priority", b"priority", "project_id", b"project_id", "rank", b"rank", "sprint_id", b"sprint_id", "status", b"status", "story_points", b"story_points", "title", b"title", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__story_points: _TypeAlias = _typing.Literal["story_points"]  # noqa: Y015
     _WhichOneofArgType__story_points: _TypeAlias = _typing.Literal["_story_points", b"_story_points"]  # noqa: Y015
@@ -398,3 +449,69 @@ class Label(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Label: _TypeAlias = Label  # noqa: Y015
+
+@_typing.final
+class Attachment(_message.Message):
+    """A file attached to a task, or to one of its comments. Its content is served
+    at /api/v1/attachments/{id}/content (and /thumbnail for images).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    COMMENT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    AUTHOR_ID_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    project_id: _builtins.str
+    task_id: _builtins.str
+    comment_id: _builtins.str
+    """Set when the file belongs to a comment of the task."""
+    name: _builtins.str
+    """The file's name as uploaded, cleaned: no folders, no control characters."""
+    content_type: _builtins.str
+    """What the server found in the content (never what the uploader said): an
+    image type it shows inline (image/png, image/jpeg, image/gif, image/webp),
+    or application/octet-stream, served as a download.
+    """
+    size: _builtins.int
+    sha256: _builtins.str
+    """Lower-case hex SHA-256 of the content."""
+    width: _builtins.int
+    """Pixels, for images; 0 otherwise."""
+    height: _builtins.int
+    author_id: _builtins.str
+    """Member id of who attached it."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        project_id: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        comment_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+        size: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+        width: _builtins.int = ...,
+        height: _builtins.int = ...,
+        author_id: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_id", b"author_id", "comment_id", b"comment_id", "content_type", b"content_type", "create_time", b"create_time", "height", b"height", "id", b"id", "name", b"name", "project_id", b"project_id", "sha256", b"sha256", "size", b"size", "task_id", b"task_id", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attachment: _TypeAlias = Attachment  # noqa: Y015

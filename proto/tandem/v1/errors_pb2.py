@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tandem.v1 import entities_pb2 as tandem_dot_v1_dot_entities__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tandem/v1/errors.proto\x12\ttandem.v1\x1a\x18tandem/v1/entities.proto\"\xbe\x02\n\x05\x45rror\x12\"\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x14.tandem.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x04 \x01(\x05\x12\'\n\x0c\x63urrent_task\x18\x05 \x01(\x0b\x32\x0f.tandem.v1.TaskH\x00\x12+\n\x0e\x63urrent_sprint\x18\x06 \x01(\x0b\x32\x11.tandem.v1.SprintH\x00\x12-\n\x0f\x63urrent_project\x18\x07 \x01(\x0b\x32\x12.tandem.v1.ProjectH\x00\x12-\n\x0f\x63urrent_comment\x18\x08 \x01(\x0b\x32\x12.tandem.v1.CommentH\x00\x12\x1a\n\x12\x63onflicting_fields\x18\t \x03(\tB\t\n\x07\x63urrent*\xee\x02\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45RROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x18\n\x14\x45RROR_CODE_NOT_FOUND\x10\x02\x12\x1d\n\x19\x45RROR_CODE_ALREADY_EXISTS\x10\x03\x12\x17\n\x13\x45RROR_CODE_CONFLICT\x10\x04\x12\"\n\x1e\x45RROR_CODE_FAILED_PRECONDITION\x10\x05\x12\x1e\n\x1a\x45RROR_CODE_UNAUTHENTICATED\x10\x06\x12 \n\x1c\x45RROR_CODE_PERMISSION_DENIED\x10\x07\x12\x1b\n\x17\x45RROR_CODE_RATE_LIMITED\x10\x08\x12\x1a\n\x16\x45RROR_CODE_UNAVAILABLE\x10\t\x12\x17\n\x13\x45RROR_CODE_INTERNAL\x10\n\x12\x1a\n\x16\x45RROR_CODE_UNSUPPORTED\x10\x0b\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tandem/v1/errors.proto\x12\ttandem.v1\x1a\x18tandem/v1/entities.proto\"\xbe\x02\n\x05\x45rror\x12\"\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x14.tandem.v1.ErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x04 \x01(\x05\x12\'\n\x0c\x63urrent_task\x18\x05 \x01(\x0b\x32\x0f.tandem.v1.TaskH\x00\x12+\n\x0e\x63urrent_sprint\x18\x06 \x01(\x0b\x32\x11.tandem.v1.SprintH\x00\x12-\n\x0f\x63urrent_project\x18\x07 \x01(\x0b\x32\x12.tandem.v1.ProjectH\x00\x12-\n\x0f\x63urrent_comment\x18\x08 \x01(\x0b\x32\x12.tandem.v1.CommentH\x00\x12\x1a\n\x12\x63onflicting_fields\x18\t \x03(\tB\t\n\x07\x63urrent*\x89\x03\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45RROR_CODE_INVALID_ARGUMENT\x10\x01\x12\x18\n\x14\x45RROR_CODE_NOT_FOUND\x10\x02\x12\x1d\n\x19\x45RROR_CODE_ALREADY_EXISTS\x10\x03\x12\x17\n\x13\x45RROR_CODE_CONFLICT\x10\x04\x12\"\n\x1e\x45RROR_CODE_FAILED_PRECONDITION\x10\x05\x12\x1e\n\x1a\x45RROR_CODE_UNAUTHENTICATED\x10\x06\x12 \n\x1c\x45RROR_CODE_PERMISSION_DENIED\x10\x07\x12\x1b\n\x17\x45RROR_CODE_RATE_LIMITED\x10\x08\x12\x1a\n\x16\x45RROR_CODE_UNAVAILABLE\x10\t\x12\x17\n\x13\x45RROR_CODE_INTERNAL\x10\n\x12\x1a\n\x16\x45RROR_CODE_UNSUPPORTED\x10\x0b\x12\x19\n\x14\x45RROR_CODE_TOO_LARGE\x10\xf0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tandem.v1.errors_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORCODE']._serialized_start=385
-  _globals['_ERRORCODE']._serialized_end=751
+  _globals['_ERRORCODE']._serialized_end=778
   _globals['_ERROR']._serialized_start=64
   _globals['_ERROR']._serialized_end=382
 # @@protoc_insertion_point(module_scope)

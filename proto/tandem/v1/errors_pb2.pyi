@@ -51,6 +51,8 @@ class _ErrorCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorCode.V
     """A bug on the server; the change was not applied."""
     ERROR_CODE_UNSUPPORTED: _ErrorCode.ValueType  # 11
     """The protocol version, payload or media type is not supported."""
+    ERROR_CODE_TOO_LARGE: _ErrorCode.ValueType  # 240
+    """The upload is larger than the server takes (REST: 413)."""
 
 class ErrorCode(_ErrorCode, metaclass=_ErrorCodeEnumTypeWrapper):
     """Machine-readable error codes, shared by REST error bodies and WebSocket
@@ -82,6 +84,8 @@ ERROR_CODE_INTERNAL: ErrorCode.ValueType  # 10
 """A bug on the server; the change was not applied."""
 ERROR_CODE_UNSUPPORTED: ErrorCode.ValueType  # 11
 """The protocol version, payload or media type is not supported."""
+ERROR_CODE_TOO_LARGE: ErrorCode.ValueType  # 240
+"""The upload is larger than the server takes (REST: 413)."""
 Global___ErrorCode: _TypeAlias = ErrorCode  # noqa: Y015
 
 @_typing.final

@@ -462,6 +462,70 @@ class PresenceDiff(_message.Message):
 Global___PresenceDiff: _TypeAlias = PresenceDiff  # noqa: Y015
 
 @_typing.final
+class AttachmentAdded(_message.Message):
+    """A file was attached to a task or a comment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    seq: _builtins.int
+    actor_id: _builtins.str
+    @_builtins.property
+    def attachment(self) -> _entities_pb2.Attachment: ...
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        attachment: _entities_pb2.Attachment | None = ...,
+        actor_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attachment", b"attachment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "attachment", b"attachment", "project_id", b"project_id", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachmentAdded: _TypeAlias = AttachmentAdded  # noqa: Y015
+
+@_typing.final
+class AttachmentRemoved(_message.Message):
+    """An attachment was removed (its content stays while another refers to it)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_ID_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    seq: _builtins.int
+    attachment_id: _builtins.str
+    task_id: _builtins.str
+    actor_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        attachment_id: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        actor_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "attachment_id", b"attachment_id", "project_id", b"project_id", "seq", b"seq", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachmentRemoved: _TypeAlias = AttachmentRemoved  # noqa: Y015
+
+@_typing.final
 class TasksArchived(_message.Message):
     """Tasks left the board for the archive (with their subtasks)."""
 

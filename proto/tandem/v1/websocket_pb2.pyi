@@ -45,6 +45,8 @@ class WebSocketMessage(_message.Message):
     SPRINT_DELETED_FIELD_NUMBER: _builtins.int
     PRESENCE_DIFF_FIELD_NUMBER: _builtins.int
     LABELS_CHANGED_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_ADDED_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_REMOVED_FIELD_NUMBER: _builtins.int
     TASKS_ARCHIVED_FIELD_NUMBER: _builtins.int
     TASKS_RESTORED_FIELD_NUMBER: _builtins.int
     TRASH_PURGED_FIELD_NUMBER: _builtins.int
@@ -72,6 +74,9 @@ class WebSocketMessage(_message.Message):
     UPDATE_PROJECT_FIELD_NUMBER: _builtins.int
     DELETE_PROJECT_FIELD_NUMBER: _builtins.int
     UPDATE_PRESENCE_FIELD_NUMBER: _builtins.int
+    UPDATE_WORKFLOW_FIELD_NUMBER: _builtins.int
+    ADD_ATTACHMENT_FIELD_NUMBER: _builtins.int
+    REMOVE_ATTACHMENT_FIELD_NUMBER: _builtins.int
     RESTORE_TASK_FIELD_NUMBER: _builtins.int
     PURGE_TASK_FIELD_NUMBER: _builtins.int
     ARCHIVE_TASK_FIELD_NUMBER: _builtins.int
@@ -129,6 +134,10 @@ class WebSocketMessage(_message.Message):
 
     @_builtins.property
     def labels_changed(self) -> _events_pb2.LabelsChanged: ...
+    @_builtins.property
+    def attachment_added(self) -> _events_pb2.AttachmentAdded: ...
+    @_builtins.property
+    def attachment_removed(self) -> _events_pb2.AttachmentRemoved: ...
     @_builtins.property
     def tasks_archived(self) -> _events_pb2.TasksArchived:
         """Trash and archive (events)."""
@@ -192,6 +201,12 @@ class WebSocketMessage(_message.Message):
     def delete_project(self) -> _commands_pb2.DeleteProject: ...
     @_builtins.property
     def update_presence(self) -> _commands_pb2.UpdatePresence: ...
+    @_builtins.property
+    def update_workflow(self) -> _commands_pb2.UpdateWorkflow: ...
+    @_builtins.property
+    def add_attachment(self) -> _commands_pb2.AddAttachment: ...
+    @_builtins.property
+    def remove_attachment(self) -> _commands_pb2.RemoveAttachment: ...
     @_builtins.property
     def restore_task(self) -> _commands_pb2.RestoreTask:
         """Trash and archive (commands): a deleted task waits in its project's trash for
@@ -273,6 +288,8 @@ class WebSocketMessage(_message.Message):
         sprint_deleted: _events_pb2.SprintDeleted | None = ...,
         presence_diff: _events_pb2.PresenceDiff | None = ...,
         labels_changed: _events_pb2.LabelsChanged | None = ...,
+        attachment_added: _events_pb2.AttachmentAdded | None = ...,
+        attachment_removed: _events_pb2.AttachmentRemoved | None = ...,
         tasks_archived: _events_pb2.TasksArchived | None = ...,
         tasks_restored: _events_pb2.TasksRestored | None = ...,
         trash_purged: _events_pb2.TrashPurged | None = ...,
@@ -300,6 +317,9 @@ class WebSocketMessage(_message.Message):
         update_project: _commands_pb2.UpdateProject | None = ...,
         delete_project: _commands_pb2.DeleteProject | None = ...,
         update_presence: _commands_pb2.UpdatePresence | None = ...,
+        update_workflow: _commands_pb2.UpdateWorkflow | None = ...,
+        add_attachment: _commands_pb2.AddAttachment | None = ...,
+        remove_attachment: _commands_pb2.RemoveAttachment | None = ...,
         restore_task: _commands_pb2.RestoreTask | None = ...,
         purge_task: _commands_pb2.PurgeTask | None = ...,
         archive_task: _commands_pb2.ArchiveTask | None = ...,
@@ -324,11 +344,11 @@ class WebSocketMessage(_message.Message):
         set_label_color: _commands_pb2.SetLabelColor | None = ...,
         rename_label: _commands_pb2.RenameLabel | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "bulk_edit_tasks", b"bulk_edit_tasks", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "labels_changed", b"labels_changed", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "rename_label", b"rename_label", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "set_label_color", b"set_label_color", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_attachment", b"add_attachment", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "attachment_added", b"attachment_added", "attachment_removed", b"attachment_removed", "bulk_edit_tasks", b"bulk_edit_tasks", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "labels_changed", b"labels_changed", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "remove_attachment", b"remove_attachment", "rename_label", b"rename_label", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "set_label_color", b"set_label_color", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "update_workflow", b"update_workflow", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "bulk_edit_tasks", b"bulk_edit_tasks", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "labels_changed", b"labels_changed", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "rename_label", b"rename_label", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "set_label_color", b"set_label_color", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "add_attachment", b"add_attachment", "add_comment", b"add_comment", "archive_done_tasks", b"archive_done_tasks", "archive_sprint", b"archive_sprint", "archive_task", b"archive_task", "attachment_added", b"attachment_added", "attachment_removed", b"attachment_removed", "bulk_edit_tasks", b"bulk_edit_tasks", "comment_added", b"comment_added", "comment_deleted", b"comment_deleted", "comment_restored", b"comment_restored", "comment_updated", b"comment_updated", "complete_sprint", b"complete_sprint", "create_project", b"create_project", "create_sprint", b"create_sprint", "create_task", b"create_task", "delete_comment", b"delete_comment", "delete_project", b"delete_project", "delete_task", b"delete_task", "edit_comment", b"edit_comment", "get_sprint_report", b"get_sprint_report", "get_velocity", b"get_velocity", "hello", b"hello", "import_workspace", b"import_workspace", "inbox_update", b"inbox_update", "labels_changed", b"labels_changed", "list_comments", b"list_comments", "list_inbox", b"list_inbox", "list_watchers", b"list_watchers", "mark_inbox_read", b"mark_inbox_read", "message_id", b"message_id", "move_task", b"move_task", "payload", b"payload", "presence_diff", b"presence_diff", "preview_import", b"preview_import", "project_deleted", b"project_deleted", "project_imported", b"project_imported", "project_updated", b"project_updated", "purge_task", b"purge_task", "reject", b"reject", "remove_attachment", b"remove_attachment", "rename_label", b"rename_label", "restore_comment", b"restore_comment", "restore_project", b"restore_project", "restore_task", b"restore_task", "resync_required", b"resync_required", "set_label_color", b"set_label_color", "snapshot", b"snapshot", "sprint_deleted", b"sprint_deleted", "sprint_updated", b"sprint_updated", "start_sprint", b"start_sprint", "subscribe", b"subscribe", "task_created", b"task_created", "task_deleted", b"task_deleted", "task_updated", b"task_updated", "task_watchers_changed", b"task_watchers_changed", "tasks_archived", b"tasks_archived", "tasks_restored", b"tasks_restored", "trash_purged", b"trash_purged", "unarchive_sprint", b"unarchive_sprint", "unsubscribe", b"unsubscribe", "update_presence", b"update_presence", "update_profile", b"update_profile", "update_project", b"update_project", "update_sprint", b"update_sprint", "update_task", b"update_task", "update_workflow", b"update_workflow", "user_presence", b"user_presence", "watch_task", b"watch_task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "labels_changed", "tasks_archived", "tasks_restored", "trash_purged", "comment_restored", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "restore_task", "purge_task", "archive_task", "archive_done_tasks", "archive_sprint", "unarchive_sprint", "restore_comment", "restore_project", "update_profile", "get_sprint_report", "get_velocity", "task_watchers_changed", "inbox_update", "list_inbox", "mark_inbox_read", "watch_task", "list_watchers", "import_workspace", "preview_import", "project_imported", "bulk_edit_tasks", "set_label_color", "rename_label"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["task_created", "task_updated", "task_deleted", "comment_added", "sprint_updated", "user_presence", "project_updated", "project_deleted", "comment_updated", "comment_deleted", "sprint_deleted", "presence_diff", "labels_changed", "attachment_added", "attachment_removed", "tasks_archived", "tasks_restored", "trash_purged", "comment_restored", "snapshot", "resync_required", "ack", "reject", "hello", "subscribe", "unsubscribe", "create_task", "update_task", "move_task", "delete_task", "add_comment", "edit_comment", "delete_comment", "list_comments", "create_sprint", "update_sprint", "start_sprint", "complete_sprint", "create_project", "update_project", "delete_project", "update_presence", "update_workflow", "add_attachment", "remove_attachment", "restore_task", "purge_task", "archive_task", "archive_done_tasks", "archive_sprint", "unarchive_sprint", "restore_comment", "restore_project", "update_profile", "get_sprint_report", "get_velocity", "task_watchers_changed", "inbox_update", "list_inbox", "mark_inbox_read", "watch_task", "list_watchers", "import_workspace", "preview_import", "project_imported", "bulk_edit_tasks", "set_label_color", "rename_label"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -350,6 +370,7 @@ class Ack(_message.Message):
     PROJECT_FIELD_NUMBER: _builtins.int
     COMMENTS_FIELD_NUMBER: _builtins.int
     SUBSCRIBED_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_FIELD_NUMBER: _builtins.int
     ARCHIVED_FIELD_NUMBER: _builtins.int
     SPRINT_REPORT_FIELD_NUMBER: _builtins.int
     VELOCITY_FIELD_NUMBER: _builtins.int
@@ -377,6 +398,8 @@ class Ack(_message.Message):
     def comments(self) -> Global___CommentList: ...
     @_builtins.property
     def subscribed(self) -> Global___SubscribeResult: ...
+    @_builtins.property
+    def attachment(self) -> _entities_pb2.Attachment: ...
     @_builtins.property
     def archived(self) -> Global___TaskIdList: ...
     @_builtins.property
@@ -406,6 +429,7 @@ class Ack(_message.Message):
         project: _entities_pb2.Project | None = ...,
         comments: Global___CommentList | None = ...,
         subscribed: Global___SubscribeResult | None = ...,
+        attachment: _entities_pb2.Attachment | None = ...,
         archived: Global___TaskIdList | None = ...,
         sprint_report: _reports_pb2.SprintReport | None = ...,
         velocity: _reports_pb2.VelocityResponse | None = ...,
@@ -416,11 +440,11 @@ class Ack(_message.Message):
         bulk: Global___BulkEditResult | None = ...,
         labels: Global___LabelList | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "bulk", b"bulk", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "labels", b"labels", "project", b"project", "result", b"result", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "attachment", b"attachment", "bulk", b"bulk", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "labels", b"labels", "project", b"project", "result", b"result", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "bulk", b"bulk", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "labels", b"labels", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "attachment", b"attachment", "bulk", b"bulk", "comment", b"comment", "comments", b"comments", "import_summary", b"import_summary", "inbox", b"inbox", "inbox_state", b"inbox_state", "labels", b"labels", "project", b"project", "result", b"result", "seq", b"seq", "sprint", b"sprint", "sprint_report", b"sprint_report", "subscribed", b"subscribed", "task", b"task", "velocity", b"velocity", "watchers", b"watchers", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "archived", "sprint_report", "velocity", "inbox", "inbox_state", "watchers", "import_summary", "bulk", "labels"]  # noqa: Y015
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["welcome", "task", "comment", "sprint", "project", "comments", "subscribed", "attachment", "archived", "sprint_report", "velocity", "inbox", "inbox_state", "watchers", "import_summary", "bulk", "labels"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
 
@@ -579,6 +603,7 @@ class Snapshot(_message.Message):
     MEMBERS_FIELD_NUMBER: _builtins.int
     PRESENCE_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
     seq: _builtins.int
     epoch: _builtins.str
@@ -596,6 +621,10 @@ class Snapshot(_message.Message):
     def labels(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Label]:
         """The project's label colours."""
 
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Attachment]:
+        """Every attachment of the project's tasks and comments."""
+
     def __init__(
         self,
         *,
@@ -608,10 +637,11 @@ class Snapshot(_message.Message):
         members: _abc.Iterable[_entities_pb2.Member] | None = ...,
         presence: _abc.Iterable[_events_pb2.UserPresence] | None = ...,
         labels: _abc.Iterable[_entities_pb2.Label] | None = ...,
+        attachments: _abc.Iterable[_entities_pb2.Attachment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "labels", b"labels", "members", b"members", "presence", b"presence", "project", b"project", "project_id", b"project_id", "seq", b"seq", "sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "epoch", b"epoch", "labels", b"labels", "members", b"members", "presence", b"presence", "project", b"project", "project_id", b"project_id", "seq", b"seq", "sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

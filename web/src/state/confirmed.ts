@@ -7,6 +7,7 @@
 import { batch, signal } from "@preact/signals";
 import {
   PresenceState,
+  type Attachment,
   type Comment,
   type Label,
   type Member,
@@ -41,6 +42,8 @@ export class ConfirmedBoard {
   /** By connection id: one person may have several tabs. */
   readonly presence = new Records<UserPresence>();
   readonly projects = new Records<Project>();
+  /** Files on tasks and comments; never edited, only added and removed. */
+  readonly attachments = new Records<Attachment>();
   /** Who watches a task, by task id (the inbox's; read when a task opens, then from the log). */
   readonly watchers = new Records<TaskWatchers>();
   /** Ids of entities deleted by a confirmed change: a late older event must not bring them back. */
@@ -63,6 +66,7 @@ export class ConfirmedBoard {
       this.members.clear();
       this.comments.clear();
       this.presence.clear();
+      this.attachments.clear();
       this.watchers.clear();
       this.deleted.clear();
     });
@@ -83,6 +87,8 @@ export class ConfirmedBoard {
       for (const m of s.members) this.members.put(m.id, m);
       this.presence.clear();
       for (const p of s.presence) this.putPresence(p);
+      this.attachments.clear();
+      for (const a of s.attachments) this.attachments.put(a.id, a);
       this.deleted.clear();
     });
   }
@@ -103,6 +109,10 @@ export class ConfirmedBoard {
     records.delete(id);
     this.deleted.add(id);
     if (records === this.projects && id === this.projectId) this.projectSignal.value = null;
+  }
+
+  putAttachment(a: Attachment): void {
+    if (!this.deleted.has(a.id)) this.attachments.put(a.id, a);
   }
 
   /** Brings back an entity a confirmed change removed (restored from the trash or archive). */
@@ -170,6 +180,8 @@ const EVENTS: { [C in EventCase]?: (b: ConfirmedBoard, ev: EventValue<C>) => voi
   sprintDeleted: (b, ev) => b.drop(b.sprints, ev.sprintId),
   projectUpdated: (b, ev) => ev.project && b.put(b.projects, ev.project),
   projectDeleted: (b, ev) => b.drop(b.projects, ev.projectId),
+  attachmentAdded: (b, ev) => ev.attachment && b.putAttachment(ev.attachment),
+  attachmentRemoved: (b, ev) => b.drop(b.attachments, ev.attachmentId),
   tasksArchived: (b, ev) => {
     for (const id of ev.taskIds) b.drop(b.tasks, id);
     if (ev.sprintId) b.drop(b.sprints, ev.sprintId);

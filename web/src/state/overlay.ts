@@ -21,6 +21,7 @@ import {
 import type { CommandValue, PayloadCase } from "./commands";
 import type { ConfirmedBoard } from "./confirmed";
 import type { OutboxEntry } from "./outbox";
+import { columnsOf, target } from "./workflow";
 
 /** Task fields a person can edit, by their proto (field mask) name. */
 export const TASK_FIELDS = {
@@ -34,6 +35,7 @@ export const TASK_FIELDS = {
   due_date: "dueDate",
   sprint_id: "sprintId",
   parent_task_id: "parentTaskId",
+  column_id: "columnId",
 } as const;
 export type TaskField = keyof typeof TASK_FIELDS;
 
@@ -161,6 +163,7 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
       if (d.tasks.has(cmd.task.id)) return; // already confirmed
       const t = clone(TaskSchema, cmd.task);
       t.projectId = cmd.projectId;
+      settle(d, t, t.columnId);
       if (!t.rank) {
         // Shown at the end of its column until the server's rank arrives.
         let last = "";
@@ -175,7 +178,10 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
       const cur = d.tasks.get(cmd.taskId);
       if (!cur || !cmd.task) return;
       const t = clone(TaskSchema, cur);
-      applyMask(t, cmd.task, cmd.updateMask?.paths ?? []);
+      const paths = cmd.updateMask?.paths ?? [];
+      applyMask(t, cmd.task, paths);
+      if (paths.includes("column_id")) settle(d, t, t.columnId);
+      else if (paths.includes("status") && t.status !== cur.status) t.columnId = "";
       d.tasks.set(t.id, t);
     },
   },
@@ -185,7 +191,10 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
       if (!cur) return;
       const after = d.tasks.get(cmd.afterTaskId)?.rank ?? "";
       const before = d.tasks.get(cmd.beforeTaskId)?.rank ?? "";
-      d.tasks.set(cur.id, { ...cur, status: cmd.status, rank: rankBetween(after, before) });
+      const t = { ...cur, status: cmd.status || cur.status, rank: rankBetween(after, before) };
+      if (cmd.columnId) settle(d, t, cmd.columnId);
+      else if (t.status !== cur.status) t.columnId = "";
+      d.tasks.set(cur.id, t);
     },
   },
   deleteTask: {
@@ -330,11 +339,32 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
     overlay: (d, cmd) => void d.projects.delete(cmd.projectId),
     acked: (b, cmd) => b.drop(b.projects, cmd.projectId),
   },
+  updateWorkflow: {
+    // The columns show at once; the tasks that follow a changed column come with their events.
+    overlay(d, cmd) {
+      const cur = d.projects.get(cmd.projectId);
+      if (cur) d.projects.set(cur.id, { ...cur, columns: cmd.columns });
+    },
+  },
+  // Attachments are uploaded over REST, which records them itself; nothing shows before the file
+  // is on the server.
+  addAttachment: { overlay: () => {} },
+  removeAttachment: {
+    overlay: () => {},
+    acked: (b, cmd) => b.drop(b.attachments, cmd.attachmentId),
+  },
   // The inbox's own: nothing on the board changes. The inbox shows a mark at once
   // (state/inbox.ts), and a pending watch shows from the outbox itself (ui/inbox.tsx).
   markInboxRead: { overlay() {} },
   watchTask: { overlay() {} },
 };
+
+/** A task put in a column takes its category as status (as the server does). */
+function settle(d: Draft, t: Task, columnId: string): void {
+  if (!columnId) return;
+  const to = target(columnsOf(d.projects.get(d.projectId)), columnId);
+  if (to) Object.assign(t, to);
+}
 
 /** The handler for one outbox entry's command (the table is keyed by case, so the types agree). */
 export function handlerOf(e: OutboxEntry): CommandHandler<PayloadCase> | undefined {

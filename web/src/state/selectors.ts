@@ -2,7 +2,10 @@
  * Read-only questions about the board as this person sees it (the optimistic view): board order,
  * columns, a sprint's tasks, a task's comments. Pure functions of the view's maps.
  */
-import { SprintState, type Comment, type Project, type Sprint, type Task, type TaskStatus } from "../proto";
+import { SprintState, type Attachment, type Comment, type Project, type Sprint, type Task, type TaskStatus, type WorkflowColumn } from "../proto";
+import { placed } from "./workflow";
+
+export { placed as placedIn } from "./workflow";
 
 export function byRank(a: Task, b: Task): number {
   if (a.rank !== b.rank) return a.rank < b.rank ? -1 : 1;
@@ -16,6 +19,28 @@ export function column(tasks: ReadonlyMap<string, Task>, status: TaskStatus, fil
     if (t.status === status && t.parentTaskId === "" && (!filter || filter(t))) out.push(t);
   }
   return out.sort(byRank);
+}
+
+/** Top-level tasks of one workflow column in board order. */
+export function columnTasks(
+  tasks: ReadonlyMap<string, Task>,
+  columns: readonly WorkflowColumn[],
+  columnId: string,
+  filter?: (t: Task) => boolean,
+): Task[] {
+  const out: Task[] = [];
+  for (const t of tasks.values()) {
+    if (t.parentTaskId === "" && placed(columns, t) === columnId && (!filter || filter(t))) out.push(t);
+  }
+  return out.sort(byRank);
+}
+
+/** A task's attachments (its comments' too), oldest first. */
+export function taskAttachments(attachments: ReadonlyMap<string, Attachment>, taskId: string): Attachment[] {
+  const out: Attachment[] = [];
+  for (const a of attachments.values()) if (a.taskId === taskId) out.push(a);
+  const t = (a: Attachment) => (a.createTime ? Number(a.createTime.seconds) * 1e3 + a.createTime.nanos / 1e6 : Infinity);
+  return out.sort((a, b) => t(a) - t(b) || (a.id < b.id ? -1 : 1));
 }
 
 /** Top-level tasks of one sprint ("" for the backlog) in board order. */

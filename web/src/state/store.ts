@@ -19,6 +19,7 @@ import {
   TaskSchema,
   UpdateTaskSchema,
   type Ack,
+  type Attachment,
   type Comment,
   type Member,
   type Project,
@@ -28,6 +29,7 @@ import {
   type Task,
   type TaskStatus,
   type WebSocketMessage,
+  type WorkflowColumn,
 } from "../proto";
 import { commandSpec, envelope, verbOf, type PayloadInit } from "./commands";
 import { ConfirmedBoard, type EventOutcome } from "./confirmed";
@@ -38,6 +40,7 @@ import { Outbox, type KeyValueStorage } from "./outbox";
 import { Draft, handlerOf, overlay, SPRINT_FIELDS, TASK_FIELDS, type BaseMaps, type SprintField, type TaskField } from "./overlay";
 import * as select from "./selectors";
 import { UndoStack, type UndoStep } from "./undo";
+import { columnsOf } from "./workflow";
 
 export type { Conflict } from "./conflicts";
 export type { EventOutcome } from "./confirmed";
@@ -72,6 +75,7 @@ export class BoardStore {
   readonly comments = this.board.comments;
   readonly presence = this.board.presence;
   readonly projects = this.board.projects;
+  readonly attachments = this.board.attachments;
   readonly watchers = this.board.watchers;
   /** This person's inbox: not the board's (it spans every project), fed by the same connection. */
   readonly inbox = new InboxStore();
@@ -168,6 +172,11 @@ export class BoardStore {
     const id = newId();
     this.noticesSignal.value = [...this.noticesSignal.peek(), { id, text, action }];
     return id;
+  }
+
+  /** A notice from elsewhere in the page (an upload's outcome, say). */
+  tell(text: string): string {
+    return this.notify(text);
   }
 
   dismissNotice(id: string): void {
@@ -318,6 +327,37 @@ export class BoardStore {
     return select.column(this.viewOf.tasks.value, status, filter);
   }
 
+  /** The board's columns as this person sees them (their own pending change included). */
+  columns(): readonly WorkflowColumn[] {
+    return columnsOf(this.viewOf.projects.value.get(this.projectId) ?? this.project);
+  }
+
+  /** Top-level tasks of one workflow column in board order. */
+  columnTasks(columnId: string, filter?: (t: Task) => boolean): Task[] {
+    return select.columnTasks(this.viewOf.tasks.value, this.columns(), columnId, filter);
+  }
+
+  /** A task's attachments, oldest first; one this person is removing is already gone. */
+  taskAttachments(taskId: string): Attachment[] {
+    return select.taskAttachments(this.attachments.view(), taskId).filter((a) => !this.outbox.hasEntity(a.id));
+  }
+
+  private readonly attachmentCounts = computed(() => {
+    const counts = new Map<string, number>();
+    for (const a of this.attachments.view().values()) counts.set(a.taskId, (counts.get(a.taskId) ?? 0) + 1);
+    return counts;
+  });
+
+  /** How many files a task has (for its card). */
+  attachmentCount(taskId: string): number {
+    return this.attachmentCounts.value.get(taskId) ?? 0;
+  }
+
+  /** An attachment the upload answered with (its event may come before or after). */
+  putAttachment(a: Attachment): void {
+    this.board.putAttachment(a);
+  }
+
   subtasks(parentId: string): Task[] {
     return select.subtasks(this.viewOf.tasks.value, parentId);
   }
@@ -359,12 +399,13 @@ export class BoardStore {
   }
 
   /** Where a task sits in its column: the move that puts it back there. */
-  private placeOf(taskId: string): { status: TaskStatus; afterTaskId: string; beforeTaskId: string } | null {
+  private placeOf(taskId: string): { status: TaskStatus; columnId: string; afterTaskId: string; beforeTaskId: string } | null {
     const cur = this.task(taskId);
     if (!cur) return null;
-    const col = this.column(cur.status);
+    const columnId = select.placedIn(this.columns(), cur);
+    const col = this.columnTasks(columnId);
     const i = col.findIndex((t) => t.id === taskId);
-    return { status: cur.status, afterTaskId: col[i - 1]?.id ?? "", beforeTaskId: col[i + 1]?.id ?? "" };
+    return { status: cur.status, columnId, afterTaskId: col[i - 1]?.id ?? "", beforeTaskId: col[i + 1]?.id ?? "" };
   }
 
   /**
@@ -411,12 +452,13 @@ export class BoardStore {
     }, taskId, `editing ${this.nameOf(taskId)}`);
   }
 
-  /** Moves a task to status, between two neighbours of the target column ("" for an end). */
-  moveTask(taskId: string, status: TaskStatus, afterTaskId: string, beforeTaskId: string): void {
+  /** Moves a task to status (to the column columnId of it, when given), between two neighbours of
+   * the target column ("" for an end). */
+  moveTask(taskId: string, status: TaskStatus, afterTaskId: string, beforeTaskId: string, columnId = ""): void {
     const cur = this.task(taskId);
     if (!cur) return;
     const prev = this.placeOf(taskId);
-    this.enqueue({ case: "moveTask", value: { taskId, baseVersion: cur.version, status, afterTaskId, beforeTaskId } }, taskId);
+    this.enqueue({ case: "moveTask", value: { taskId, baseVersion: cur.version, status, afterTaskId, beforeTaskId, columnId } }, taskId);
     this.pushUndo(() => {
       const now = this.task(taskId);
       return now && prev ? { case: "moveTask", value: { taskId, baseVersion: now.version, ...prev } } : null;
@@ -582,6 +624,28 @@ export class BoardStore {
       projectId,
       projectId,
     );
+  }
+
+  /** Replaces the board's columns (renamed, reordered, hidden, added, removed, recategorised). */
+  updateWorkflow(columns: readonly WorkflowColumn[]): void {
+    const cur = this.viewOf.projects.value.get(this.projectId);
+    if (!cur) return;
+    this.enqueue({ case: "updateWorkflow", value: { projectId: cur.id, baseVersion: cur.version, columns: [...columns] } }, cur.id, cur.id);
+  }
+
+  /** Removes an attachment, with a way back: its content stays on the server, so undo (or the
+   * notice's Undo) attaches the same file again. */
+  removeAttachment(attachmentId: string): void {
+    const a = this.attachments.peek(attachmentId);
+    if (!a) return;
+    this.enqueue({ case: "removeAttachment", value: { attachmentId } }, attachmentId);
+    if (this.readOnly) return;
+    const again = (): PayloadInit => ({
+      case: "addAttachment",
+      value: { taskId: a.taskId, commentId: a.commentId, sha256: a.sha256, name: a.name, attachmentId: newId() },
+    });
+    this.pushUndo(again, a.taskId, `removing ${a.name}`);
+    this.notify(`Removed ${a.name}`, { label: "Undo", run: () => void this.enqueue(again(), a.taskId) });
   }
 
   /** Deletes a project to the trash, with Undo on the notice (restorable for 30 days). */

@@ -5,12 +5,14 @@ import { BoardGuidance, BoardWaiting } from "./guidance";
 import { FilterPicker } from "./filter-picker";
 import { assignable } from "./people";
 import { useRef, useState } from "preact/hooks";
-import { SprintState, TaskPriority, TaskStatus, type Task } from "../proto";
+import { SprintState, TaskPriority, TaskStatus, type Task, type WorkflowColumn } from "../proto";
 import { connection, filters, go, quickAddStatus, route, selectedTask, store } from "../app-context";
-import { Avatar, othersWhere, PRIORITIES, priorityOf, STATUSES, focusOnMount } from "./common";
+import { Avatar, othersWhere, PRIORITIES, priorityOf, focusOnMount } from "./common";
 import { DueDate } from "./due";
 import { Windowed } from "./virtual";
 import { LabelChip } from "./labels";
+import { ColumnName, HiddenColumns, quickAddColumn, showsQuickAdd, visibleColumns, WorkflowButton } from "./workflow";
+import { CardFiles } from "./attachments";
 import { BoardScopeSwitch, withBoardScope } from "./board-scope";
 import { ArchiveDoneButton } from "./trash";
 
@@ -21,7 +23,7 @@ export function taskFilter(): ((t: Task) => boolean) | undefined {
 /** The visible cards in board order, for j/k navigation. */
 export function visibleOrder(): Task[] {
   const filter = taskFilter();
-  return STATUSES.flatMap((s) => store.column(s.id, filter));
+  return visibleColumns().flatMap((c) => store.columnTasks(c.id, filter));
 }
 
 function open(task: Task): void {
@@ -75,6 +77,7 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
           ))}
         </span>
         <span class="spacer" />
+        <CardFiles taskId={task.id} />
         {task.dueDate && <DueDate date={task.dueDate} done={task.status === TaskStatus.DONE} />}
         {task.storyPoints !== undefined && (
           <span class="points" title="Story points">
@@ -95,11 +98,14 @@ const Card = memo(function Card({ task, selected, viewers, pending }: { task: Ta
   );
 });
 
-function QuickAdd({ status }: { status: TaskStatus }) {
+function QuickAdd({ status, columnId }: { status: TaskStatus; columnId: string }) {
   const [title, setTitle] = useState("");
   // Each task typed goes below the one typed before it, so a list comes out in the order typed.
   const lastAdded = useRef("");
-  const close = () => (quickAddStatus.value = 0);
+  const close = () => {
+    quickAddStatus.value = 0;
+    quickAddColumn.value = "";
+  };
   return (
     <form
       class="quick-add"
@@ -107,10 +113,10 @@ function QuickAdd({ status }: { status: TaskStatus }) {
         e.preventDefault();
         const t = title.trim();
         if (!t) return close();
-        const col = store.column(status);
+        const col = store.columnTasks(columnId);
         const prev = col.findIndex((x) => x.id === lastAdded.current);
         const before = prev >= 0 ? (col[prev + 1]?.id ?? "") : (col[0]?.id ?? "");
-        lastAdded.current = store.createTask({ title: t, status }, before, prev >= 0 ? lastAdded.current : "").id;
+        lastAdded.current = store.createTask({ title: t, status, columnId }, before, prev >= 0 ? lastAdded.current : "").id;
         setTitle("");
       }}
     >
@@ -127,7 +133,9 @@ function QuickAdd({ status }: { status: TaskStatus }) {
   );
 }
 
-function Column({ status, name, tasks }: { status: TaskStatus; name: string; tasks: Task[] }) {
+function Column({ column, tasks }: { column: WorkflowColumn; tasks: Task[] }) {
+  const status = column.category;
+  const name = column.name;
   const [dropAt, setDropAt] = useState(-1);
   const listRef = useRef<HTMLDivElement>(null);
   const points = tasks.reduce((n, t) => n + (t.storyPoints ?? 0), 0);
@@ -153,6 +161,7 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
     <section
       class={`column${dropAt >= 0 ? " drop" : ""}`}
       data-status={status}
+      data-column-id={column.id}
       data-testid={`column-${status}`}
       onDragOver={(e) => {
         if (store.readOnly) return;
@@ -173,25 +182,28 @@ function Column({ status, name, tasks }: { status: TaskStatus; name: string; tas
         const after = others[before - 1]?.id ?? "";
         const next = others[before]?.id ?? "";
         const cur = store.task(id);
-        if (cur && cur.status === status) {
+        if (cur && tasks.some((t) => t.id === id)) {
           const idx = tasks.findIndex((t) => t.id === id);
           if (tasks[idx - 1]?.id === (after || undefined) && tasks[idx + 1]?.id === (next || undefined)) return;
         }
-        store.moveTask(id, status, after, next);
+        store.moveTask(id, status, after, next, column.id);
       }}
     >
       <header class="column-head">
         <span class={`dot s${status}`} />
-        <span class="column-name">{name}</span>
+        <ColumnName column={column} />
         <span class="count" data-testid="count">{tasks.length}</span>
         {points > 0 && <span class="sum" title="Story points">{points} {points === 1 ? "pt" : "pts"}</span>}
         <span class="spacer" />
         {status === TaskStatus.DONE && <ArchiveDoneButton tasks={tasks} />}
-        {!store.readOnly && <button class="icon" title={`Add a task to ${name}`} aria-label={`Add a task to ${name}`} onClick={() => (quickAddStatus.value = status)}>
+        {!store.readOnly && <button class="icon" title={`Add a task to ${name}`} aria-label={`Add a task to ${name}`} onClick={() => {
+          quickAddColumn.value = column.id;
+          quickAddStatus.value = status;
+        }}>
           +
         </button>}
       </header>
-      {quickAddStatus.value === status && !store.readOnly && <QuickAdd status={status} />}
+      {showsQuickAdd(column) && !store.readOnly && <QuickAdd status={status} columnId={column.id} />}
       <div class="cards" ref={listRef}>
         <Windowed scroller={listRef} count={tasks.length} keyOf={(i) => tasks[i].id} estimate={84} gap={6} first={first} reveal={tasks.findIndex((t) => t.id === sel)}>
           {(i) => (
@@ -271,6 +283,7 @@ export function Filters() {
         />
       )}
       <a class="manage-labels" href={`#/p/${store.projectId}/labels`}>Manage labels</a>
+      <WorkflowButton />
       <label class="toggle">
         <input type="checkbox" checked={f.mine} onChange={(e) => set({ mine: (e.target as HTMLInputElement).checked })} />
         Only my tasks
@@ -284,15 +297,17 @@ export function Board() {
   connection();
   const filter = taskFilter();
   if (!store.project && store.seq === 0n) return <BoardWaiting what="board" />;
-  const columns = STATUSES.map((s) => store.column(s.id, filter));
+  const shown = visibleColumns();
+  const columns = shown.map((c) => store.columnTasks(c.id, filter));
   return (
     <div class="board-wrap">
       <Filters />
       <BoardGuidance shown={columns.reduce((n, c) => n + c.length, 0)} />
       <div class="board" data-testid="board">
-        {STATUSES.map((s, i) => (
-          <Column key={s.id} status={s.id} name={s.name} tasks={columns[i]} />
+        {shown.map((c, i) => (
+          <Column key={c.id} column={c} tasks={columns[i]} />
         ))}
+        <HiddenColumns filter={filter} />
       </div>
     </div>
   );

@@ -8,7 +8,8 @@ import { APPLE as MAC, MOD } from "./platform";
 import { go, paletteOpen, quickAddStatus, route, selectedTask, store } from "../app-context";
 import { visibleOrder } from "./board";
 import { listOrder, toggleSelectedRow } from "./list";
-import { focusOnMount, STATUSES } from "./common";
+import { focusOnMount } from "./common";
+import { nextColumn } from "./workflow";
 
 export const cheatSheetOpen = signal(false);
 
@@ -118,10 +119,10 @@ export const SHORTCUTS: Shortcut[] = [
     run: () => {
       const { sel } = selected();
       if (!sel) return;
-      const i = STATUSES.findIndex((s) => s.id === sel.status);
-      const status = STATUSES[(i + 1) % STATUSES.length].id;
-      const last = store.column(status).at(-1);
-      store.moveTask(sel.id, status, last?.id ?? "", "");
+      const next = nextColumn(sel);
+      if (!next) return;
+      const last = store.columnTasks(next.id).at(-1);
+      store.moveTask(sel.id, next.category, last?.id ?? "", "", next.id);
     },
   },
   {

@@ -7,8 +7,10 @@ import { loadTaskActivity, type TaskActivity } from "../state/activity";
 import { CommentDrafts } from "../state/drafts";
 import { labelChange } from "../state/label-change";
 import { renderMarkdown } from "../markdown";
-import { Avatar, names, othersWhere, PRIORITIES, STATUSES, statusName } from "./common";
+import { Avatar, names, othersWhere, PRIORITIES, statusName } from "./common";
 import { assignable } from "./people";
+import { Attachments, pasteIntoComment } from "./attachments";
+import { ColumnSelect } from "./workflow";
 import { MentionBox, WatchButton } from "./inbox";
 import { ArchiveTaskButton } from "./trash";
 
@@ -283,6 +285,7 @@ function Comments({ task }: { task: Task }) {
             if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) (e.currentTarget.form as HTMLFormElement).requestSubmit();
           }}
           onBlur={() => !body && stopTyping()}
+          onPaste={(e) => pasteIntoComment(e, task, (text) => setBody(drafts.get(task.id) + (drafts.get(task.id) ? "\n" : "") + text))}
         />
         </MentionBox>
         <div class="row">
@@ -478,13 +481,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
         />
         <div class="props">
           <label>Status</label>
-          <select aria-label="Status" disabled={ro} value={task.status} onChange={(e) => {
-            const status = Number((e.target as HTMLSelectElement).value) as TaskStatus;
-            const last = store.column(status).at(-1);
-            store.moveTask(task.id, status, last?.id ?? "", "");
-          }}>
-            {STATUSES.map((s) => <option key={s.id} value={s.id}>{s.name}</option>)}
-          </select>
+          <ColumnSelect task={task} disabled={ro} />
           <label>Priority</label>
           <select aria-label="Priority" disabled={ro} value={task.priority} onChange={(e) => store.updateTask(task.id, { priority: Number((e.target as HTMLSelectElement).value) })}>
             {PRIORITIES.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
@@ -530,6 +527,7 @@ export function TaskPanel({ taskId }: { taskId: string }) {
         </div>
         <Description task={task} />
         {!task.parentTaskId && <Subtasks task={task} />}
+        <Attachments key={`files-${task.id}`} task={task} />
         <Comments key={task.id} task={task} />
         <Activity task={task} />
       </div>

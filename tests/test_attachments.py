@@ -1,0 +1,432 @@
+"""Attachments: upload (multipart, streamed, limited), content-addressed storage, safe serving,
+thumbnails, live records, backups. A LAN member's files are hostile input: traversal in names,
+huge files, polyglot images, SVG and HTML with script. Real server, real socket, real SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sqlite3
+import stat
+import struct
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from PIL import Image
+from tandem.v1 import commands_pb2
+
+from server.appkeys import DOMAIN
+from server.storage.blobs import BlobStore
+from tests.api_client import ApiClient, ApiResponse
+from tests.fixtures import TandemServer
+from tests.ws_client import WsClient, subscribe, ws_url
+
+LIMIT = 256 * 1024
+UPLOAD = {"X-Tandem-Upload": "1"}
+
+
+@pytest.fixture
+def server_options(tmp_path: Path) -> dict[str, Any]:
+    return {"web_root": tmp_path / "no-web-ui", "max_attachment_bytes": LIMIT}
+
+
+def png(width: int = 640, height: int = 480, colour: str = "teal") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def upload(
+    api: ApiClient,
+    task_id: str,
+    content: bytes | Any,
+    filename: str = "picture.png",
+    *,
+    declared_type: str = "image/png",
+    comment_id: str = "",
+    headers: dict[str, str] | None = None,
+) -> ApiResponse:
+    form = aiohttp.FormData()
+    if comment_id:
+        form.add_field("commentId", comment_id)
+    form.add_field("file", content, filename=filename, content_type=declared_type)
+    return await api.request(
+        "POST",
+        f"/api/v1/tasks/{task_id}/attachments",
+        data=form,  # type: ignore[arg-type]
+        headers=UPLOAD if headers is None else headers,
+    )
+
+
+async def upload_raw(api: ApiClient, task_id: str, content: bytes, filename: str) -> ApiResponse:
+    """A multipart body as a browser writes it: the file name as given, in UTF-8 (aiohttp's
+    client would percent-encode it)."""
+    boundary = "----tandemtestboundary"
+    quoted = filename.replace("\\", "\\\\")
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return await api.request(
+        "POST",
+        f"/api/v1/tasks/{task_id}/attachments",
+        data=body,
+        headers={**UPLOAD, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+
+
+@pytest.fixture
+async def task(api: ApiClient) -> dict[str, Any]:
+    project = await api.make_project("WEB")
+    return await api.make_task(project["id"], "Has files")
+
+
+def store_of(server: TandemServer) -> BlobStore:
+    return BlobStore(server.data_dir / "attachments")
+
+
+def stored_files(server: TandemServer) -> list[Path]:
+    root = server.data_dir / "attachments"
+    return sorted(p for p in root.glob("??/*") if p.suffix == "") if root.exists() else []
+
+
+async def test_an_image_is_stored_once_by_its_hash_and_served_inline_with_a_thumbnail(
+    api: ApiClient, server: TandemServer, task: dict[str, Any]
+) -> None:
+    content = png()
+    sha = hashlib.sha256(content).hexdigest()
+    first = await upload(api, task["id"], content, "screenshot.png")
+    assert first.status == 201, first.json
+    a = first.json
+    assert first.headers["Location"] == f"/api/v1/attachments/{a['id']}"
+    assert (a["name"], a["contentType"], a["sha256"]) == ("screenshot.png", "image/png", sha)
+    assert (int(a["size"]), a["width"], a["height"]) == (len(content), 640, 480)
+    assert a["taskId"] == task["id"] and a["projectId"] == task["projectId"]
+
+    path = server.data_dir / "attachments" / sha[:2] / sha
+    assert path.read_bytes() == content
+    if os.name == "posix":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    # The same content again is a second attachment, but not a second file.
+    second = await upload(api, task["id"], content, "again.png")
+    assert second.status == 201 and second.json["id"] != a["id"]
+    assert stored_files(server) == [path]
+    assert not any((server.data_dir / "attachments" / "tmp").iterdir())
+    listed = (await api.get(f"/api/v1/tasks/{task['id']}/attachments")).json["attachments"]
+    assert [x["name"] for x in listed] == ["screenshot.png", "again.png"]
+
+    served = await api.get(f"/api/v1/attachments/{a['id']}/content")
+    assert served.status == 200 and served.raw == content
+    assert served.headers["Content-Type"] == "image/png"
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert served.headers["Content-Disposition"].startswith("inline;")
+    assert "sandbox" in served.headers["Content-Security-Policy"]
+    thumb = await api.get(f"/api/v1/attachments/{a['id']}/thumbnail")
+    assert thumb.status == 200 and thumb.headers["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(thumb.raw)) as small:
+        assert max(small.size) == 320 and small.size == (320, 240)
+
+
+@pytest.mark.parametrize(
+    ("filename", "declared", "content"),
+    [
+        ("page.html", "text/html", b"<!doctype html><script>alert(document.cookie)</script>"),
+        (
+            "logo.svg",
+            "image/svg+xml",
+            b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+        ),
+        ("run.js", "application/javascript", b"fetch('/api/v1/projects')"),
+        # Says it is a PNG; is HTML.
+        ("fake.png", "image/png", b"<html><body onload=alert(1)>"),
+    ],
+)
+async def test_anything_but_a_recognised_image_is_a_download_never_a_page(
+    api: ApiClient, task: dict[str, Any], filename: str, declared: str, content: bytes
+) -> None:
+    made = await upload(api, task["id"], content, filename, declared_type=declared)
+    assert made.status == 201, made.json
+    assert made.json["contentType"] == "application/octet-stream"
+    served = await api.get(f"/api/v1/attachments/{made.json['id']}/content")
+    assert served.status == 200 and served.raw == content
+    assert served.headers["Content-Type"] == "application/octet-stream"
+    assert served.headers["Content-Disposition"].startswith("attachment;")
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in served.headers["Content-Security-Policy"]
+    assert "script-src" not in served.headers["Content-Security-Policy"]
+    thumb = await api.get(f"/api/v1/attachments/{made.json['id']}/thumbnail")
+    assert thumb.status == 404 and thumb.error_code == "ERROR_CODE_NOT_FOUND"
+
+
+async def test_a_polyglot_image_is_served_only_as_an_image(
+    api: ApiClient, task: dict[str, Any]
+) -> None:
+    # A real PNG with an HTML page after its end: a browser that sniffed it would find HTML.
+    content = png(8, 8) + b"<html><script>alert(1)</script></html>"
+    made = await upload(api, task["id"], content, "cat.html", declared_type="text/html")
+    assert made.json["contentType"] == "image/png"
+    served = await api.get(f"/api/v1/attachments/{made.json['id']}/content")
+    assert served.headers["Content-Type"] == "image/png"
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in served.headers["Content-Security-Policy"]
+
+
+async def test_names_cannot_reach_outside_the_store(
+    api: ApiClient, server: TandemServer, task: dict[str, Any]
+) -> None:
+    cases = {
+        "../../../tandem.sqlite3": "tandem.sqlite3",
+        "..\\..\\Windows\\evil.exe": "evil.exe",
+        "/etc/passwd": "passwd",
+        "..": "file",
+        "report\u202egnp.exe": "reportgnp.exe",  # a right-to-left override removed
+        "tab\tand.txt": "taband.txt",
+        "x" * 500 + ".pdf": "x" * 196 + ".pdf",  # cut to 200, its extension kept
+    }
+    database = (server.data_dir / "tandem.sqlite3").read_bytes()[:16]
+    for given, kept in cases.items():
+        made = await upload_raw(api, task["id"], b"data " + given.encode(), given)
+        assert made.status == 201, made.json
+        assert made.json["name"] == kept
+        served = await api.get(f"/api/v1/attachments/{made.json['id']}/content")
+        assert "filename*=UTF-8''" in served.headers["Content-Disposition"]
+        assert "\n" not in served.headers["Content-Disposition"]
+    # A part header no parser takes (a DEL character in it) is a coded refusal, not a crash.
+    broken = await upload_raw(api, task["id"], b"x", "del\x7f.txt")
+    assert broken.status == 400 and broken.error_code == "ERROR_CODE_INVALID_ARGUMENT"
+    # Every file went into the store under its hash; nothing was written anywhere else.
+    assert {p.name for p in stored_files(server)} == {
+        hashlib.sha256(b"data " + g.encode()).hexdigest() for g in cases
+    }
+    assert (server.data_dir / "tandem.sqlite3").read_bytes()[:16] == database
+    assert sorted(p.name for p in server.data_dir.iterdir() if p.is_dir()) == ["attachments"]
+    for probe in ("..%2F..%2Ftandem.sqlite3", "..", "%2e%2e", "x" * 300):
+        resp = await api.get(f"/api/v1/attachments/{probe}/content")
+        assert resp.status in (400, 404), probe
+    # Attaching by hash over the command table takes only content the store has.
+    ws = await WsClient.connect(api.session, ws_url(server))
+    try:
+        for sha in ("../../tandem.sqlite3", "0" * 64, "A" * 64):
+            reject = await ws.request(
+                add_attachment=commands_pb2.AddAttachment(
+                    task_id=task["id"], sha256=sha, name="x.png"
+                )
+            )
+            assert reject.WhichOneof("payload") == "reject"
+            assert reject.reject.error.field == "sha256"
+    finally:
+        await ws.close()
+
+
+async def test_a_file_over_the_limit_is_refused_while_it_is_read_and_nothing_is_kept(
+    api: ApiClient, server: TandemServer, task: dict[str, Any]
+) -> None:
+    exactly = await upload(api, task["id"], b"a" * LIMIT, "exact.bin")
+    assert exactly.status == 201, exactly.json
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        # No Content-Length: the limit must hold while reading, not from a header.
+        nonlocal sent
+        for _ in range(10_000):
+            sent += 64 * 1024
+            yield b"b" * 64 * 1024
+
+    try:
+        over = await upload(api, task["id"], endless(), "huge.bin")
+    except aiohttp.ClientError:
+        over = None  # the server may close before the client has finished sending
+    if over is not None:
+        assert over.status == 413
+        assert over.error_code == "ERROR_CODE_TOO_LARGE"
+        assert over.json["error"]["field"] == "file"
+        assert "larger than the 256 KiB" in over.json["error"]["message"]
+    assert sent < 200 * 64 * 1024  # it stopped reading long before the 640 MiB were sent
+    declared = await upload(api, task["id"], b"c" * (LIMIT + 200_000), "big.bin")
+    assert declared.status == 413 and declared.error_code == "ERROR_CODE_TOO_LARGE"
+    # Only the file at the limit is stored; no half-written file is left behind.
+    assert [p.name for p in stored_files(server)] == [hashlib.sha256(b"a" * LIMIT).hexdigest()]
+    assert not any((server.data_dir / "attachments" / "tmp").iterdir())
+    listed = (await api.get(f"/api/v1/tasks/{task['id']}/attachments")).json["attachments"]
+    assert [x["name"] for x in listed] == ["exact.bin"]
+
+
+async def test_a_decompression_bomb_is_never_decoded(
+    api: ApiClient, server: TandemServer, task: dict[str, Any]
+) -> None:
+    # A PNG whose header claims 50,000 x 50,000 pixels (10 GB as RGBA) in a few bytes.
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 50_000, 50_000, 8, 6, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * 4096, 9)
+    bomb = (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+    with pytest.raises(Image.DecompressionBombError):  # what Pillow itself takes it for
+        Image.open(io.BytesIO(bomb))
+    made = await upload(api, task["id"], bomb, "bomb.png")
+    assert made.status == 201, made.json
+    assert made.json["contentType"] == "application/octet-stream"
+    assert made.json.get("width", 0) == 0
+    assert not (server.data_dir / "attachments" / "thumbnails").exists()
+
+
+async def test_uploads_refused_from_other_pages_forms_and_viewers_of_missing_tasks(
+    api: ApiClient, server: TandemServer, task: dict[str, Any]
+) -> None:
+    # A cross-site HTML form can send multipart, but no custom header.
+    form = await upload(api, task["id"], png(4, 4), headers={})
+    assert form.status == 415 and form.error_code == "ERROR_CODE_UNSUPPORTED"
+    foreign = await upload(
+        api, task["id"], png(4, 4), headers={**UPLOAD, "Origin": "http://evil.example"}
+    )
+    assert foreign.status == 403
+    missing = await upload(api, "00000000-0000-0000-0000-000000000000", png(4, 4))
+    assert missing.status == 404
+    not_multipart = await api.post(
+        f"/api/v1/tasks/{task['id']}/attachments", {"file": "x"}, headers=UPLOAD
+    )
+    assert not_multipart.status == 415
+    no_file = await api.request(
+        "POST",
+        f"/api/v1/tasks/{task['id']}/attachments",
+        data=aiohttp.FormData({"a": "b"}, default_to_multipart=True),  # type: ignore[arg-type]
+        headers=UPLOAD,
+    )
+    assert no_file.status == 400 and no_file.json["error"]["field"] == "file"
+    # Endless small parts, or a long commentId, are refused without reading on.
+    many = aiohttp.FormData({f"p{i}": "x" for i in range(50)}, default_to_multipart=True)
+    too_many = await api.request(
+        "POST",
+        f"/api/v1/tasks/{task['id']}/attachments",
+        data=many,  # type: ignore[arg-type]
+        headers=UPLOAD,
+    )
+    assert too_many.status == 400 and "parts" in too_many.json["error"]["message"]
+    long_id = await upload(api, task["id"], b"x", "x.txt", comment_id="c" * 10_000)
+    assert long_id.status == 400 and "commentId" in long_id.json["error"]["message"]
+    assert stored_files(server) == []
+
+
+async def test_an_attachment_added_or_removed_is_live_for_others(
+    api: ApiClient, server: TandemServer, task: dict[str, Any]
+) -> None:
+    def kind(name: str) -> Any:
+        return lambda m: m.WhichOneof("payload") == name
+
+    watcher = await WsClient.connect(api.session, ws_url(server))
+    try:
+        await subscribe(watcher, task["projectId"])
+        made = await upload(api, task["id"], png(16, 16), "live.png")
+        added = await watcher.wait_for(kind("attachment_added"))
+        assert added.attachment_added.attachment.id == made.json["id"]
+        assert added.attachment_added.attachment.content_type == "image/png"
+        gone = await api.delete(f"/api/v1/attachments/{made.json['id']}")
+        assert gone.status == 204
+        removed = await watcher.wait_for(kind("attachment_removed"))
+        assert removed.attachment_removed.attachment_id == made.json["id"]
+        # A new subscriber's snapshot lists what is attached now.
+        late = await WsClient.connect(api.session, ws_url(server))
+        try:
+            again = await upload(api, task["id"], b"notes", "notes.txt")
+            await subscribe(late, task["projectId"])
+            snapshot = (await late.wait_for(kind("snapshot"))).snapshot
+            assert [a.id for a in snapshot.attachments] == [again.json["id"]]
+        finally:
+            await late.close()
+    finally:
+        await watcher.close()
+
+
+async def test_a_comment_attachment_must_be_on_that_task(
+    api: ApiClient, task: dict[str, Any]
+) -> None:
+    comment = await api.post(f"/api/v1/tasks/{task['id']}/comments", {"body": "see file"})
+    other = await api.make_task(task["projectId"], "Other")
+    made = await upload(api, task["id"], b"log", "log.txt", comment_id=comment.json["id"])
+    assert made.status == 201 and made.json["commentId"] == comment.json["id"]
+    wrong = await upload(api, other["id"], b"log", "log.txt", comment_id=comment.json["id"])
+    assert wrong.status == 400 and wrong.json["error"]["field"] == "commentId"
+
+
+async def test_backups_carry_the_attachments_and_exports_can_list_them(
+    api: ApiClient, server: TandemServer, task: dict[str, Any], tmp_path: Path
+) -> None:
+    content = png(32, 32, "red")
+    made = await upload(api, task["id"], content, "red.png")
+    sha = made.json["sha256"]
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    dest = await server.app[DOMAIN].backup_async(backups / "tandem-1.sqlite3")
+    copied = backups / "attachments" / sha[:2] / sha
+    assert copied.read_bytes() == content
+    assert (backups / "attachments" / "thumbnails" / f"{sha}.png").is_file()
+    conn = sqlite3.connect(dest)
+    try:
+        assert conn.execute("SELECT sha256 FROM attachment").fetchall() == [(sha,)]
+    finally:
+        conn.close()
+    # For export: every attachment of the project with the file holding its content.
+    domain = server.app[DOMAIN]
+    listed = await domain.read(domain.attachment_files, task["projectId"])
+    assert [(a.name, p.read_bytes()) for a, p in listed] == [("red.png", content)]
+
+
+async def test_content_nothing_refers_to_is_swept_at_start_once_old(
+    api: ApiClient, server: TandemServer, task: dict[str, Any], new_server: Any, tmp_path: Path
+) -> None:
+    kept = await upload(api, task["id"], b"kept", "kept.txt")
+    dropped = await upload(api, task["id"], png(8, 8), "dropped.png")
+    assert (await api.delete(f"/api/v1/attachments/{dropped.json['id']}")).status == 204
+    store = store_of(server)
+    old = 1_000_000_000.0  # 2001: far older than a day
+    for sha in (kept.json["sha256"], dropped.json["sha256"]):
+        os.utime(store.path(sha), (old, old))
+    fresh = store.put(b"uploaded a moment ago, its record on its way", LIMIT)
+    await server.close()
+    await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    assert store.has(kept.json["sha256"])
+    assert not store.has(dropped.json["sha256"])
+    assert not store.thumbnail_path(dropped.json["sha256"]).exists()
+    assert store.has(fresh)
+
+
+async def test_a_database_put_back_from_a_backup_gets_its_files_back(
+    api: ApiClient, server: TandemServer, task: dict[str, Any], new_server: Any, tmp_path: Path
+) -> None:
+    content = png(24, 24, "green")
+    made = await upload(api, task["id"], content, "green.png")
+    sha = made.json["sha256"]
+    backups = server.data_dir / "backups"
+    backup = await server.app[DOMAIN].backup_async(backups / "tandem-1.sqlite3")
+    # Removed, a day passes, and the next start sweeps the content away.
+    assert (await api.delete(f"/api/v1/attachments/{made.json['id']}")).status == 204
+    store = store_of(server)
+    os.utime(store.path(sha), (1_000_000_000.0, 1_000_000_000.0))
+    await server.close()
+    second = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    assert not store.has(sha)
+    await second.close()
+    # The owner puts the backup back by hand, as the damaged-database message says.
+    for suffix in ("", "-wal", "-shm"):
+        (server.data_dir / f"tandem.sqlite3{suffix}").unlink(missing_ok=True)
+    (server.data_dir / "tandem.sqlite3").write_bytes(backup.read_bytes())
+    third = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    assert store.path(sha).read_bytes() == content
+    async with aiohttp.ClientSession() as session:
+        again = ApiClient(third.url, session)
+        served = await again.get(f"/api/v1/attachments/{made.json['id']}/content")
+        assert served.status == 200 and served.raw == content
