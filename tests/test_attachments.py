@@ -430,3 +430,35 @@ async def test_a_database_put_back_from_a_backup_gets_its_files_back(
         again = ApiClient(third.url, session)
         served = await again.get(f"/api/v1/attachments/{made.json['id']}/content")
         assert served.status == 200 and served.raw == content
+
+
+async def test_a_task_restored_from_the_trash_has_its_files_and_watchers_back(
+    api: ApiClient, server: TandemServer, task: dict[str, Any], new_server: Any, tmp_path: Path
+) -> None:
+    content = png(16, 16, "purple")
+    made = await upload(api, task["id"], content, "plan.png")
+    assert made.status == 201, made.json
+    sha = made.json["sha256"]
+    watched = await api.post(f"/api/v1/tasks/{task['id']}/watch", {"watching": True})
+    assert watched.status == 200, watched.json
+    watchers_before = (await api.get(f"/api/v1/tasks/{task['id']}/watchers")).json
+    assert (await api.delete(f"/api/v1/tasks/{task['id']}")).status == 204
+    assert (await api.get(f"/api/v1/attachments/{made.json['id']}/content")).status == 404
+
+    # While it waits in the trash, its file outlives a start's sweep, however old.
+    store = store_of(server)
+    os.utime(store.path(sha), (1_000_000_000.0, 1_000_000_000.0))
+    await server.close()
+    second = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    assert store.has(sha)
+
+    async with aiohttp.ClientSession() as session:
+        again = ApiClient(second.url, session)
+        restored = await again.post(f"/api/v1/tasks/{task['id']}/restore", {})
+        assert restored.status == 200, restored.json
+        listed = await again.get(f"/api/v1/tasks/{task['id']}/attachments")
+        assert [a["id"] for a in listed.json["attachments"]] == [made.json["id"]]
+        served = await again.get(f"/api/v1/attachments/{made.json['id']}/content")
+        assert served.status == 200 and served.raw == content
+        watchers = await again.get(f"/api/v1/tasks/{task['id']}/watchers")
+        assert watchers.json == watchers_before

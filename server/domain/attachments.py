@@ -41,21 +41,8 @@ def clean_name(name: str) -> str:
     return kept
 
 
-def to_proto(row: AttachmentRow) -> entities_pb2.Attachment:
-    return entities_pb2.Attachment(
-        id=row.id,
-        project_id=row.project_id,
-        task_id=row.task_id,
-        comment_id=row.comment_id or "",
-        name=row.name,
-        content_type=row.content_type,
-        size=row.size,
-        sha256=row.sha256,
-        width=row.width,
-        height=row.height,
-        author_id=row.author_id,
-        create_time=convert.ts(row.created_at),
-    )
+#: A record as the schema has it (the conversion lives with the others, in convert).
+to_proto = convert.attachment
 
 
 def row(attachment_id: str) -> AttachmentRow:

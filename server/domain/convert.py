@@ -8,7 +8,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from tandem.v1 import entities_pb2
 
 from server.domain import columns
-from server.storage.models import CommentRow, MemberRow, ProjectRow, SprintRow, TaskRow
+from server.storage.models import (
+    AttachmentRow,
+    CommentRow,
+    MemberRow,
+    ProjectRow,
+    SprintRow,
+    TaskRow,
+)
 
 Status = entities_pb2.TaskStatus
 Priority = entities_pb2.TaskPriority
@@ -103,4 +110,21 @@ def member(row: MemberRow) -> entities_pb2.Member:
         # Browsers have a client id and invitees are editors or viewers: an owner with neither
         # is the identity REST calls act as.
         rest_caller=row.client_id is None and row.role == Role.MEMBER_ROLE_OWNER,
+    )
+
+
+def attachment(row: AttachmentRow) -> entities_pb2.Attachment:
+    return entities_pb2.Attachment(
+        id=row.id,
+        project_id=row.project_id,
+        task_id=row.task_id,
+        comment_id=row.comment_id or "",
+        name=row.name,
+        content_type=row.content_type,
+        size=row.size,
+        sha256=row.sha256,
+        width=row.width,
+        height=row.height,
+        author_id=row.author_id,
+        create_time=ts(row.created_at),
     )

@@ -117,6 +117,7 @@ class Domain(BoardReads, ChangeLog):
             members.ensure_owner(clock())
             self._prune_applied_requests()
             referenced = {a.sha256 for a in AttachmentRow.select(AttachmentRow.sha256)}
+            referenced |= trash.kept_hashes()  # restorable for a while: their files stay
         try:
             self.blobs.sweep(referenced)
             # A database put back from a backup may refer to content since swept from here:

@@ -2,9 +2,11 @@
 ``TRASH_DAYS`` and can be restored where it was; then it is gone for good.
 
 A trashed task leaves the task table, so every read that knows nothing of the trash (lists,
-search, reports, GET of the task) sees it gone exactly as a delete always did. Its rows are
-kept as JSON, column by column, and put back by restore; references that no longer hold (a
-sprint, an assignee or a parent deleted meanwhile) are let go rather than refused.
+search, reports, GET of the task) sees it gone exactly as a delete always did. Its rows (the
+tasks, their comments, their attachments' records and who watches them) are kept as JSON,
+column by column, and put back by restore; references that no longer hold (a sprint, an
+assignee, a parent or a watcher deleted meanwhile) are let go rather than refused. The
+attachments' files stay in the data folder while an entry refers to them (``kept_hashes``).
 
 Expiry is a rule of every read (an entry older than ``TRASH_DAYS`` is not listed and cannot
 be restored) and the rows themselves are removed by each trash command and by the domain's
@@ -24,6 +26,7 @@ from server.domain.retention import TRASH_DAYS, TRASH_MICROS
 from server.domain.rows import by_id
 from server.domain.tx import Tx
 from server.storage.models import (
+    AttachmentRow,
     CommentRow,
     CommentTrashRow,
     MemberRow,
@@ -32,6 +35,7 @@ from server.storage.models import (
     SprintRow,
     TaskRow,
     TaskTrashRow,
+    TaskWatchRow,
 )
 
 _cutoff = retention.cutoff
@@ -73,6 +77,8 @@ def trash_task(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
     family = subtree(current)
     ids = [t.id for t in family]
     comments = list(CommentRow.select().where(CommentRow.task_id.in_(ids)))
+    files = list(AttachmentRow.select().where(AttachmentRow.task_id.in_(ids)))
+    watches = list(TaskWatchRow.select().where(TaskWatchRow.task_id.in_(ids)))
     TaskTrashRow.create(
         task_id=current.id,
         project_id=current.project_id,
@@ -81,10 +87,16 @@ def trash_task(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
         task_count=len(family),
         comment_count=len(comments),
         rows=json.dumps(
-            {"tasks": [_columns(t) for t in family], "comments": [_columns(c) for c in comments]}
+            {
+                "tasks": [_columns(t) for t in family],
+                "comments": [_columns(c) for c in comments],
+                "attachments": [_columns(a) for a in files],
+                "watches": [_columns(w) for w in watches],
+            }
         ),
     )
-    current.delete_instance()  # subtasks, comments and the archive mark go by cascade
+    # Subtasks, comments, attachment records, watches and the archive mark go by cascade.
+    current.delete_instance()
     seq = tx.emit(
         current.project_id,
         "task_deleted",
@@ -143,6 +155,15 @@ def restore_from_trash(tx: Tx, task_id: str) -> websocket_pb2.Ack:
     for columns in saved["comments"]:
         CommentRow.insert(**columns).execute()
         comments.append(convert.comment(CommentRow.get_by_id(columns["id"])))
+    # Kept since it was trashed (older entries have none).
+    files = []
+    for columns in saved.get("attachments", ()):
+        if not _exists(AttachmentRow, columns["id"]):
+            AttachmentRow.insert(**columns).execute()
+            files.append(convert.attachment(AttachmentRow.get_by_id(columns["id"])))
+    for columns in saved.get("watches", ()):
+        if _exists(MemberRow, columns["member_id"]):
+            TaskWatchRow.insert(**columns).on_conflict_ignore().execute()
     entry.delete_instance()
     protos = [convert.task(r, project.key) for r in restored]
     seq = tx.emit(
@@ -154,9 +175,18 @@ def restore_from_trash(tx: Tx, task_id: str) -> websocket_pb2.Ack:
             comments=comments,
             actor_id=tx.actor.member_id,
             from_trash=True,
+            attachments=files,
         ),
     )
     return websocket_pb2.Ack(seq=seq, task=protos[0])
+
+
+def kept_hashes() -> set[str]:
+    """The content hashes of attachments waiting in the trash: their files must stay."""
+    found: set[str] = set()
+    for entry in TaskTrashRow.select(TaskTrashRow.rows):
+        found.update(a["sha256"] for a in json.loads(entry.rows).get("attachments", ()))
+    return found
 
 
 def purge(tx: Tx, cmd: commands_pb2.PurgeTask) -> websocket_pb2.Ack:

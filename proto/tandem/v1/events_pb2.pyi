@@ -573,6 +573,7 @@ class TasksRestored(_message.Message):
     ACTOR_ID_FIELD_NUMBER: _builtins.int
     SPRINT_FIELD_NUMBER: _builtins.int
     FROM_TRASH_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
     seq: _builtins.int
     actor_id: _builtins.str
@@ -589,6 +590,10 @@ class TasksRestored(_message.Message):
     def sprint(self) -> _entities_pb2.Sprint:
         """Set when a sprint came back from the archive with them."""
 
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Attachment]:
+        """Their files and their comments' files (only when they come back from the trash)."""
+
     def __init__(
         self,
         *,
@@ -599,10 +604,11 @@ class TasksRestored(_message.Message):
         actor_id: _builtins.str = ...,
         sprint: _entities_pb2.Sprint | None = ...,
         from_trash: _builtins.bool = ...,
+        attachments: _abc.Iterable[_entities_pb2.Attachment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["sprint", b"sprint"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "comments", b"comments", "from_trash", b"from_trash", "project_id", b"project_id", "seq", b"seq", "sprint", b"sprint", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "attachments", b"attachments", "comments", b"comments", "from_trash", b"from_trash", "project_id", b"project_id", "seq", b"seq", "sprint", b"sprint", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

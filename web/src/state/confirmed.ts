@@ -190,6 +190,10 @@ const EVENTS: { [C in EventCase]?: (b: ConfirmedBoard, ev: EventValue<C>) => voi
     if (ev.sprint) b.restore(b.sprints, ev.sprint);
     for (const t of ev.tasks) b.restore(b.tasks, t);
     for (const c of ev.comments) b.restore(b.comments, c);
+    for (const a of ev.attachments) {
+      b.forget(a.id);
+      b.putAttachment(a);
+    }
   },
   // Nothing on the board: the trash view reads the trash afresh.
   trashPurged: () => {},
