@@ -462,3 +462,26 @@ async def test_a_task_restored_from_the_trash_has_its_files_and_watchers_back(
         assert served.status == 200 and served.raw == content
         watchers = await again.get(f"/api/v1/tasks/{task['id']}/watchers")
         assert watchers.json == watchers_before
+
+
+async def test_a_comment_restored_from_the_trash_has_its_files_back(
+    api: ApiClient, server: TandemServer, task: dict[str, Any], new_server: Any, tmp_path: Path
+) -> None:
+    comment = await api.post(f"/api/v1/tasks/{task['id']}/comments", {"body": "see the log"})
+    made = await upload(api, task["id"], b"a log line", "log.txt", comment_id=comment.json["id"])
+    assert made.status == 201, made.json
+    assert (await api.delete(f"/api/v1/comments/{comment.json['id']}")).status == 204
+    assert (await api.get(f"/api/v1/attachments/{made.json['id']}/content")).status == 404
+    # Its file outlives a start's sweep while the comment waits in the trash.
+    store = store_of(server)
+    os.utime(store.path(made.json["sha256"]), (1_000_000_000.0, 1_000_000_000.0))
+    await server.close()
+    second = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    async with aiohttp.ClientSession() as session:
+        again = ApiClient(second.url, session)
+        restored = await again.post(f"/api/v1/comments/{comment.json['id']}/restore", {})
+        assert restored.status == 200, restored.json
+        served = await again.get(f"/api/v1/attachments/{made.json['id']}/content")
+        assert served.status == 200 and served.raw == b"a log line"
+        listed = await again.get(f"/api/v1/tasks/{task['id']}/attachments")
+        assert [a["commentId"] for a in listed.json["attachments"]] == [comment.json["id"]]

@@ -155,12 +155,7 @@ def restore_from_trash(tx: Tx, task_id: str) -> websocket_pb2.Ack:
     for columns in saved["comments"]:
         CommentRow.insert(**columns).execute()
         comments.append(convert.comment(CommentRow.get_by_id(columns["id"])))
-    # Kept since it was trashed (older entries have none).
-    files = []
-    for columns in saved.get("attachments", ()):
-        if not _exists(AttachmentRow, columns["id"]):
-            AttachmentRow.insert(**columns).execute()
-            files.append(convert.attachment(AttachmentRow.get_by_id(columns["id"])))
+    files = _put_back_attachments(saved.get("attachments", ()))
     for columns in saved.get("watches", ()):
         if _exists(MemberRow, columns["member_id"]):
             TaskWatchRow.insert(**columns).on_conflict_ignore().execute()
@@ -181,11 +176,23 @@ def restore_from_trash(tx: Tx, task_id: str) -> websocket_pb2.Ack:
     return websocket_pb2.Ack(seq=seq, task=protos[0])
 
 
+def _put_back_attachments(saved: Any) -> list[entities_pb2.Attachment]:
+    """The attachment records kept in a trash entry, back in place (their files stayed)."""
+    files = []
+    for columns in saved:
+        if not _exists(AttachmentRow, columns["id"]):
+            AttachmentRow.insert(**columns).execute()
+            files.append(convert.attachment(AttachmentRow.get_by_id(columns["id"])))
+    return files
+
+
 def kept_hashes() -> set[str]:
     """The content hashes of attachments waiting in the trash: their files must stay."""
     found: set[str] = set()
-    for entry in TaskTrashRow.select(TaskTrashRow.rows):
-        found.update(a["sha256"] for a in json.loads(entry.rows).get("attachments", ()))
+    for task in TaskTrashRow.select(TaskTrashRow.rows):
+        found.update(a["sha256"] for a in json.loads(task.rows).get("attachments", ()))
+    for comment in CommentTrashRow.select(CommentTrashRow.row):
+        found.update(a["sha256"] for a in json.loads(comment.row)["attachments"])
     return found
 
 
@@ -240,14 +247,15 @@ def list_trash(project_id: str, now: int) -> api_pb2.ListTrashResponse:
 
 
 def keep_comment(tx: Tx, comment: CommentRow) -> None:
-    """A comment about to be deleted is kept for restore."""
+    """A comment about to be deleted is kept for restore, with its attachments' records."""
     purge_expired(tx.now)
+    files = AttachmentRow.select().where(AttachmentRow.comment_id == comment.id)
     CommentTrashRow.insert(
         comment_id=comment.id,
         project_id=comment.project_id,
         deleted_at=tx.now,
         deleted_by=tx.actor.member_id,
-        row=json.dumps(_columns(comment)),
+        row=json.dumps({"comment": _columns(comment), "attachments": [_columns(a) for a in files]}),
     ).on_conflict_replace().execute()
 
 
@@ -264,7 +272,8 @@ def restore_comment(tx: Tx, cmd: commands_pb2.RestoreComment) -> websocket_pb2.A
             f" than {TRASH_DAYS} days ago)",
             field="comment_id",
         )
-    columns = json.loads(entry.row)
+    saved = json.loads(entry.row)
+    columns = saved["comment"]
     if by_id(TaskRow, columns["task_id"]) is None:
         raise precondition("the comment's task is deleted: restore the task first")
     if columns["author_id"] != tx.actor.member_id:
@@ -272,13 +281,17 @@ def restore_comment(tx: Tx, cmd: commands_pb2.RestoreComment) -> websocket_pb2.A
             ErrorCode.ERROR_CODE_PERMISSION_DENIED, "only its author can restore a comment"
         )
     CommentRow.insert(**columns).execute()
+    files = _put_back_attachments(saved["attachments"])
     entry.delete_instance()
     result = convert.comment(CommentRow.get_by_id(columns["id"]))
     seq = tx.emit(
         result.project_id,
         "comment_restored",
         events_pb2.CommentRestored(
-            project_id=result.project_id, comment=result, actor_id=tx.actor.member_id
+            project_id=result.project_id,
+            comment=result,
+            actor_id=tx.actor.member_id,
+            attachments=files,
         ),
     )
     return websocket_pb2.Ack(seq=seq, comment=result)

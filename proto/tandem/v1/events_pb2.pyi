@@ -655,11 +655,16 @@ class CommentRestored(_message.Message):
     SEQ_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
     ACTOR_ID_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
     seq: _builtins.int
     actor_id: _builtins.str
     @_builtins.property
     def comment(self) -> _entities_pb2.Comment: ...
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Attachment]:
+        """The files that were attached to it."""
+
     def __init__(
         self,
         *,
@@ -667,10 +672,11 @@ class CommentRestored(_message.Message):
         seq: _builtins.int = ...,
         comment: _entities_pb2.Comment | None = ...,
         actor_id: _builtins.str = ...,
+        attachments: _abc.Iterable[_entities_pb2.Attachment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "comment", b"comment", "project_id", b"project_id", "seq", b"seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "attachments", b"attachments", "comment", b"comment", "project_id", b"project_id", "seq", b"seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -197,7 +197,13 @@ const EVENTS: { [C in EventCase]?: (b: ConfirmedBoard, ev: EventValue<C>) => voi
   },
   // Nothing on the board: the trash view reads the trash afresh.
   trashPurged: () => {},
-  commentRestored: (b, ev) => ev.comment && b.restore(b.comments, ev.comment),
+  commentRestored: (b, ev) => {
+    if (ev.comment) b.restore(b.comments, ev.comment);
+    for (const a of ev.attachments) {
+      b.forget(a.id);
+      b.putAttachment(a);
+    }
+  },
   taskWatchersChanged: (b, ev) => ev.watchers && b.watchers.put(ev.watchers.taskId, ev.watchers),
   labelsChanged: (b, ev) => void (b.labelsSignal.value = ev.labels),
 };
