@@ -9,7 +9,7 @@ a project deleted and made again) resyncs instead of trusting a stale seq.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tandem.v1 import api_pb2
 
@@ -31,10 +31,19 @@ class ChangeLog:
 
     store: Store
     _waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]]
+    #: Told of each project a long poll waits on, on the loop; returns what to call when
+    #: it stops waiting. Set by a team server's cluster, which then hears other instances'
+    #: commits to it and calls ``wake``.
+    poll_interest: Callable[[str], Callable[[], None]] | None
 
     def _listen_for_commits(self, sink: EventSink[CommittedEvent]) -> None:
         self._waiters = {}
+        self.poll_interest = None
         sink.add_listener(self._wake_waiters)
+
+    def wake(self, events: Sequence[CommittedEvent]) -> None:
+        """Wake the long polls on these events' projects (commits of another instance)."""
+        self._wake_waiters(events)
 
     def head(self, project_id: str) -> tuple[str, int]:
         project = projects.row(project_id)
@@ -69,6 +78,7 @@ class ChangeLog:
         woken = asyncio.Event()
         entry = (loop, woken)
         self._waiters.setdefault(project_id, []).append(entry)
+        release = self.poll_interest(project_id) if self.poll_interest is not None else None
         try:
             _, head = await self.store.call(self.head, project_id)
             if head > since_seq:
@@ -78,6 +88,8 @@ class ChangeLog:
             except TimeoutError:
                 return
         finally:
+            if release is not None:
+                release()
             waiting = self._waiters.get(project_id, [])
             if entry in waiting:
                 waiting.remove(entry)
