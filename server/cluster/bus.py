@@ -118,19 +118,29 @@ class Bus:
         start at once; the connection kept then reconnects on its own, for ever.
         """
         shown = self.address.shown
+        errors: list[BaseException] = []
+
+        async def note(exc: Exception) -> None:
+            errors.append(exc)
+
         try:
-            probe = await nats.connect(
-                self.address.url,
-                allow_reconnect=False,
-                connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                error_cb=_quiet,
-                name=self._name,
+            # One server, one retry at most: then nats-py gives up (NoServersError).
+            probe = await asyncio.wait_for(
+                nats.connect(
+                    self.address.url,
+                    allow_reconnect=False,
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0.1,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                    error_cb=note,
+                    name=self._name,
+                ),
+                timeout=3 * CONNECT_TIMEOUT_SECONDS,
             )
             await probe.close()
         except Exception as exc:
-            raise BusUnreachableError(
-                f"the bus at {shown} cannot be reached: {_why(exc)}"
-            ) from None
+            why = _why(errors[-1] if errors else exc)
+            raise BusUnreachableError(f"the bus at {shown} cannot be reached: {why}") from None
         self._nc = await nats.connect(
             self.address.url,
             name=self._name,
@@ -201,10 +211,6 @@ class Bus:
     async def _error(self, exc: Exception) -> None:
         if not self._closing:
             log.debug("bus: %s", _why(exc))
-
-
-async def _quiet(_exc: Exception) -> None:
-    return None
 
 
 def _why(exc: BaseException) -> str:
