@@ -36,6 +36,7 @@ from server.storage.models import (
     TaskRow,
     TaskTrashRow,
     TaskWatchRow,
+    put,
 )
 
 _cutoff = retention.cutoff
@@ -250,13 +251,14 @@ def keep_comment(tx: Tx, comment: CommentRow) -> None:
     """A comment about to be deleted is kept for restore, with its attachments' records."""
     purge_expired(tx.now)
     files = AttachmentRow.select().where(AttachmentRow.comment_id == comment.id)
-    CommentTrashRow.insert(
+    put(
+        CommentTrashRow,
         comment_id=comment.id,
         project_id=comment.project_id,
         deleted_at=tx.now,
         deleted_by=tx.actor.member_id,
         row=json.dumps({"comment": _columns(comment), "attachments": [_columns(a) for a in files]}),
-    ).on_conflict_replace().execute()
+    )
 
 
 def restore_comment(tx: Tx, cmd: commands_pb2.RestoreComment) -> websocket_pb2.Ack:
