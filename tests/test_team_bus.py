@@ -8,8 +8,6 @@ one is never stopped), subjects under a prefix of the test's own.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -19,63 +17,22 @@ from pathlib import Path
 import aiohttp
 import nats
 import pytest
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from tandem.v1 import commands_pb2, entities_pb2
 
 from server.cluster import CLUSTER
 from tests.fixtures import NewServer
+from tests.team_support import NATS_SERVER, NatsServer, free_port, running_nats
 from tests.ws_client import WsClient, event_seq, make_project, poll_until, subscribe, ws_url
 
-NATS_SERVER = shutil.which("nats-server")
 needs_nats = pytest.mark.skipif(NATS_SERVER is None, reason="needs the nats-server binary")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class NatsServer:
-    """A nats-server process of the test's own, stopped and started again on one port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        assert NATS_SERVER is not None
-        self.proc = subprocess.Popen(
-            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = 100
-        while deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            deadline -= 1
-            subprocess.run(["sleep", "0.05"], check=True)
-        raise RuntimeError("nats-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 @pytest.fixture
 def nats_server() -> Iterator[NatsServer]:
-    server = NatsServer()
-    server.start()
-    yield server
-    server.stop()
+    with running_nats() as server:
+        yield server
 
 
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -112,7 +69,7 @@ def test_an_unreachable_bus_is_one_line_and_exit_1_without_its_credentials(
     assert "s3cret" not in done.stderr + done.stdout
 
 
-async def bus_listener(url: str, subject: str) -> tuple[nats.NATS, list[Msg]]:
+async def bus_listener(url: str, subject: str) -> tuple[Client, list[Msg]]:
     got: list[Msg] = []
 
     async def on(msg: Msg) -> None:

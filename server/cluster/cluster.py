@@ -350,11 +350,16 @@ class Cluster:
             self.presence.diff(instance, diff)
 
     async def _republisher(self) -> None:
-        """Every half heartbeat: this instance's viewers of each project it serves, and
-        the people of instances not heard of leave."""
+        """Every half heartbeat, this instance's viewers of each project it serves; every
+        quarter, the people of instances not heard of for one and a half leave (so within
+        two heartbeats of an instance's end)."""
+        beat = 0
         while True:
-            await asyncio.sleep(self.heartbeat / 2)
+            await asyncio.sleep(self.heartbeat / 4)
             self.presence.expire()
+            beat += 1
+            if beat % 2:
+                continue
             for project_id in list(self._watches):
                 if self.hub.shown_presence(project_id):
                     await self._publish_full(project_id)
