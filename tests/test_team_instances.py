@@ -206,3 +206,54 @@ async def test_the_bus_restarted_under_load_is_survived(
     await write(writers[1], project.id, 1, "after", more)
     for viewer in viewers:
         await viewer.wait_until(lambda v=viewer: len(v.events(project.id)) == 161, timeout=30)
+
+
+async def test_long_polls_wake_and_typing_shows_across_instances(
+    team: Team, http: aiohttp.ClientSession
+) -> None:
+    owner = await WsClient.connect(http, team.ws(0))
+    project = await make_project(owner)
+    events_url = f"{team.urls[1]}/api/v1/projects/{project.id}/events"
+    async with http.get(events_url) as r:
+        head = int((await r.json())["headSeq"])
+    # A long poll on one instance, a commit on another: the poll answers at once, well
+    # before its wait is over.
+    poll = asyncio.ensure_future(http.get(events_url, params={"since": str(head), "wait": "30"}))
+    # Parked first, so that the commit wakes it (the answer is the same either way).
+    await asyncio.sleep(0.5)
+    acked: list[str] = []
+    started = asyncio.get_running_loop().time()
+    await write(owner, project.id, 1, "polled", acked)
+    async with asyncio.timeout(10):
+        response = await poll
+    took = asyncio.get_running_loop().time() - started
+    page = await response.json()
+    response.release()
+    assert [e["taskCreated"]["task"]["title"] for e in page["events"]] == ["polled-0"]
+    assert took < 10
+
+    # Someone typing on one instance is seen typing on another.
+    typist = await WsClient.connect(http, team.ws(2))
+    await subscribe(typist, project.id)
+    reader = await WsClient.connect(http, team.ws(1))
+    await subscribe(reader, project.id)
+    task_id = (
+        await owner.request(
+            create_task=commands_pb2.CreateTask(
+                project_id=project.id, task=entities_pb2.Task(title="discussed")
+            )
+        )
+    ).ack.task.id
+    reply = await typist.request(
+        update_presence=commands_pb2.UpdatePresence(
+            project_id=project.id, viewing_task_id=task_id, typing_comment=True
+        )
+    )
+    assert reply.WhichOneof("payload") == "ack", reply
+    typist_id = typist.hello_welcome.connection_id
+    await reader.wait_for(
+        lambda m: any(
+            p.typing_comment and p.viewing_task_id == task_id for p in presences(m, typist_id)
+        ),
+        timeout=10,
+    )

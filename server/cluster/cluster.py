@@ -153,7 +153,9 @@ class Cluster:
             return None
         return asyncio.shield(w.ready)
 
-    def _poll_interest(self, project_id: str) -> Callable[[], None]:
+    def _poll_interest(
+        self, project_id: str
+    ) -> tuple[Callable[[], None], asyncio.Future[None] | None]:
         self.watch(project_id)
         released = False
 
@@ -163,7 +165,7 @@ class Cluster:
                 released = True
                 self.unwatch(project_id)
 
-        return release
+        return release, self.ready(project_id)
 
     async def _start_watch(self, project_id: str, w: _Watch) -> None:
         """Subscribe first, read the head second: every commit after the head then comes
@@ -191,9 +193,6 @@ class Cluster:
         finally:
             if not w.ready.done():
                 w.ready.set_result(None)
-        # A long poll that looked at the head before this watch began may have missed a
-        # commit of another instance: it looks again (an empty answer at worst).
-        self.domain.wake([CommittedEvent(project_id, 0, b"")])
 
     def _end_watch(self, project_id: str, *, force: bool = False) -> None:
         w = self._watches.get(project_id)
