@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from server.config import default_database_url
 from tests.fixtures import make_project
 
 JSON = "application/json"
@@ -94,7 +95,19 @@ class ApiClient:
 
 
 def database_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, sorted: to show a refused request changed nothing."""
+    """Every row of every table, sorted: to show a refused request changed nothing (in the
+    test's PostgreSQL database when the suites run there, see tests/pg_backend.py)."""
+    url = default_database_url()
+    if url:
+        import psycopg
+
+        with psycopg.connect(url) as pg:
+            names = pg.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            ).fetchall()
+            return {
+                t: sorted(pg.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for (t,) in names
+            }
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         tables = [

@@ -20,6 +20,8 @@ from typing import Any
 
 SERVER_ENV = "TANDEM_TEST_POSTGRES"
 PREFIX_ENV = "TANDEM_TEST_DATABASE_PREFIX"
+#: Where the PostgreSQL-only tests look when no server is named (every CI machine has it).
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 def server_url() -> str:
@@ -31,13 +33,43 @@ def active() -> bool:
     return bool(server_url())
 
 
+def prefix() -> str:
+    return os.environ.get(PREFIX_ENV, "tandem_test").strip() or "tandem_test"
+
+
+def _admin(server: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=5)
+
+
+def reachable(server: str) -> bool:
+    try:
+        _admin(server).close()
+    except Exception:
+        return False
+    return True
+
+
+@contextmanager
+def scratch_database(server: str) -> Iterator[str]:
+    """An empty database of its own on ``server`` (no schema), dropped afterwards."""
+    name = f"{prefix()}_{secrets.token_hex(6)}"
+    with _admin(server) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with _admin(server) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 class Databases:
     """This session's template and the per-test databases made from it."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        prefix = os.environ.get(PREFIX_ENV, "tandem_test").strip() or "tandem_test"
-        self.stem = f"{prefix}_{secrets.token_hex(4)}"
+        self.stem = f"{prefix()}_{secrets.token_hex(4)}"
         self.template = f"{self.stem}_template"
         self._numbers = itertools.count(1)
 
@@ -45,9 +77,7 @@ class Databases:
         return f"{self.url}/{name}"
 
     def _admin(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(self.database_url("postgres"), autocommit=True)
+        return _admin(self.url)
 
     def create_template(self) -> None:
         from server.storage import postgres
