@@ -8,6 +8,7 @@ Runs in the default pass, each test on a scratch database of its own (the server
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -19,8 +20,11 @@ from typing import Any
 import aiohttp
 import peewee as pw
 import pytest
+from tandem.v1 import commands_pb2, entities_pb2
 
-from server.config import DATABASE_URL_ENV
+from server.config import DATABASE_URL_ENV, ServerConfig
+from server.domain.errors import DomainError, ErrorCode
+from server.domain.service import open_domain
 from server.storage import migrations, models, postgres
 from server.storage.dialect import redact
 from tests import pg_backend
@@ -90,29 +94,30 @@ def test_a_wrong_or_unreachable_database_url_is_one_line_without_its_credentials
         f"postgresql://postgres:{SECRET}@127.0.0.1": "names no database",
         f"postgresql://postgres:{SECRET}@127.0.0.1:port/x": "is not a URL",
     }
-    for url, said in cases.items():
-        for args, env in (
-            (["--database-url", url], {}),
-            ([], {DATABASE_URL_ENV: url}),
-        ):
-            done = subprocess.run(
-                [sys.executable, "-m", "server.cli", "serve", "--data-dir", str(tmp_path), *args],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                env={**_environ(), **env},
-            )
-            assert done.returncode == 1, (url, done.stderr)
-            lines = done.stderr.strip().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("tandem: "), (url, done.stderr)
-            assert said in lines[0], (url, lines)
-            assert SECRET not in done.stderr + done.stdout, url
-            assert "***@" in lines[0] or "://" not in lines[0]
+    # Each by the option; the first by the environment too.
+    runs: list[tuple[list[str], dict[str, str], str]] = [
+        (["--database-url", url], {}, said) for url, said in cases.items()
+    ]
+    first, said_first = next(iter(cases.items()))
+    runs.append(([], {DATABASE_URL_ENV: first}, said_first))
+    for args, env, said in runs:
+        url = args[-1] if args else env[DATABASE_URL_ENV]
+        done = subprocess.run(
+            [sys.executable, "-m", "server.cli", "serve", "--data-dir", str(tmp_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**_environ(), **env},
+        )
+        assert done.returncode == 1, (url, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("tandem: "), (url, done.stderr)
+        assert said in lines[0], (url, lines)
+        assert SECRET not in done.stderr + done.stdout, url
+        assert "***@" in lines[0] or "://" not in lines[0]
 
 
 def _environ() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if k != DATABASE_URL_ENV}
 
 
@@ -276,3 +281,35 @@ async def test_servers_sharing_a_database_keep_one_gapless_log_and_lose_no_updat
     for text in said:
         assert SECRET not in text
         assert "migrated" in text or "Tandem is running" in text
+
+
+def test_a_lost_connection_refuses_one_group_as_retryable_then_reconnects(
+    tmp_path: Path, pg_url: str
+) -> None:
+    domain = open_domain(ServerConfig(data_dir=tmp_path, database_url=pg_url))
+    try:
+        owner = domain.owner_actor()
+        domain.execute(
+            owner, commands_pb2.CreateProject(project=entities_pb2.Project(key="WEB", name="Web"))
+        )
+        admin = postgres.connect(pg_url)
+        try:
+            # What a restarted or failed-over server does to its clients' connections.
+            admin.execute_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            admin.close()
+        with pytest.raises(DomainError) as refused:
+            domain.execute(
+                owner,
+                commands_pb2.CreateProject(project=entities_pb2.Project(key="APP", name="App")),
+            )
+        assert refused.value.code == ErrorCode.ERROR_CODE_UNAVAILABLE
+        domain.execute(
+            owner, commands_pb2.CreateProject(project=entities_pb2.Project(key="APP", name="App"))
+        )
+        assert sorted(p.key for p in domain.list_projects()) == ["APP", "WEB"]
+    finally:
+        domain.close()
