@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import peewee as pw
+import psycopg
 import pytest
 from tandem.v1 import commands_pb2, entities_pb2
 
@@ -26,6 +27,7 @@ from server.config import DATABASE_URL_ENV, ServerConfig
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.service import open_domain
 from server.storage import migrations, models, postgres
+from server.storage.database import Store
 from server.storage.dialect import redact
 from tests import pg_backend
 from tests.api_client import ApiClient
@@ -313,3 +315,25 @@ def test_a_lost_connection_refuses_one_group_as_retryable_then_reconnects(
         assert sorted(p.key for p in domain.list_projects()) == ["APP", "WEB"]
     finally:
         domain.close()
+
+
+def test_a_copied_or_restored_database_opens_as_a_new_epoch(tmp_path: Path, pg_url: str) -> None:
+    def epoch(url: str) -> str:
+        store = Store(tmp_path / "tandem.sqlite3", url)
+        try:
+            return store.epoch()
+        finally:
+            store.close()
+
+    first = epoch(pg_url)
+    assert epoch(pg_url) == first  # the same database, reopened: the same epoch
+    server, name = pg_url.rsplit("/", 1)
+    copy = f"{name}_copy"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        # What pg_restore into a new database gives too: the same rows, another database.
+        admin.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"')
+    try:
+        assert epoch(f"{server}/{copy}") != first
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{copy}" WITH (FORCE)')

@@ -112,6 +112,16 @@ def connect(url: str) -> PostgresDatabase:
     return db
 
 
+def database_identity(db: pw.Database) -> str:
+    """What tells this database from a copy of it (a pg_dump restored, a template copied):
+    the cluster's system identifier and the database's object id, both new in a copy."""
+    row = db.execute_sql(  # type: ignore[no-untyped-call]
+        "SELECT (SELECT system_identifier FROM pg_control_system()), oid"
+        " FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    return f"{row[0]}:{row[1]}"
+
+
 def schema_version(db: pw.Database) -> int:
     found = db.execute_sql("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()  # type: ignore[no-untyped-call]
     if not found[0]:
