@@ -29,6 +29,7 @@ def _board(tandem: Tandem) -> list[str]:
 
 
 def _one(limit: tuple[float, float], data_dir: Path, *args: str) -> dict[str, float]:
+    data_dir.mkdir(parents=True, exist_ok=True)
     tandem = Tandem(data_dir, *args)
     try:
         tasks = _board(tandem)
