@@ -25,7 +25,7 @@ def postgres_databases() -> Iterator[pg_backend.Databases | None]:
         yield None
         return
     databases = pg_backend.Databases(pg_backend.server_url())
-    databases.create_template()
+    databases.create()
     try:
         yield databases
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from tandem.v1 import api_pb2
 
@@ -134,13 +135,13 @@ def _pg_headline(words: int) -> str:
     )
 
 
-def _page(words_query: str, limit: int, offset: int) -> list[tuple[object, ...]]:
+def _page(words_query: str, limit: int, offset: int) -> list[Any]:
     if dialect.current().file_backed:
         return list(execute(_PAGE, (words_query, limit, offset)).fetchall())
     return list(execute(_PG_PAGE, (words_query, limit, offset)).fetchall())
 
 
-def _snippets(text: str, words_query: str, docs: list[int]) -> list[tuple[object, ...]]:
+def _snippets(words_query: str, docs: list[int]) -> list[Any]:
     if dialect.current().file_backed:
         params = (words_query, MARK_START, MARK_END, SNIPPET_WORDS, json.dumps(docs))
         return list(execute(_SNIPPETS, params).fetchall())
@@ -174,15 +175,15 @@ def search(query: SearchQuery) -> api_pb2.SearchResponse:
     else:
         assert words_query is not None
         page = _page(words_query, query.page_size, offset)
-        total = int(page[0][3]) if page else 0  # type: ignore[call-overload]
+        total = int(page[0][3]) if page else 0
         if offset > 0 and not page:
             first = _page(words_query, 1, 0)
-            total = int(first[0][3]) if first else 0  # type: ignore[call-overload]
+            total = int(first[0][3]) if first else 0
             raise invalid("pageToken", f"pageToken is past the last match ({total} in all)")
         read = len(page)
-        docs = [int(row[1]) for row in page]  # type: ignore[call-overload]
-        found = _snippets(query.text, words_query, docs)
-        where = {int(r[0]): r[1:] for r in found}  # type: ignore[call-overload]
+        docs = [int(row[1]) for row in page]
+        found = _snippets(words_query, docs)
+        where = {int(r[0]): r[1:] for r in found}
         tasks = {r.id: r for r in TaskRow.select().where(TaskRow.id.in_([r[0] for r in page]))}
         for task_id, doc, _score, _total in page:
             task = tasks.get(task_id)

@@ -20,7 +20,7 @@ from typing import ParamSpec, TypeVar
 import peewee as pw
 
 from server.storage import dialect, health, migrations, postgres, private
-from server.storage.models import MetaRow, database
+from server.storage.models import MetaRow, database, put
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -71,6 +71,10 @@ def backup_copy(conn: sqlite3.Connection, dest: Path) -> Path:
     return dest
 
 
+#: The meta row naming the PostgreSQL database the epoch was made in.
+DATABASE_IDENTITY_KEY = "database_identity"
+
+
 class BackupsUnsupportedError(RuntimeError):
     """Backups of the file are SQLite's; a PostgreSQL database is backed up with its own
     tools. ``str()`` is the one line to show."""
@@ -108,8 +112,13 @@ class Store:
         dialect.use(self.dialect)
         try:
             with self.db.atomic():
-                if MetaRow.get_or_none(MetaRow.key == "epoch") is None:
-                    MetaRow.create(key="epoch", value=new_epoch())
+                # A database restored from pg_dump (or copied) is another database: its
+                # clients resync instead of trusting their seqs, as after a file restore.
+                here = postgres.database_identity(self.db)
+                seen = MetaRow.get_or_none(MetaRow.key == DATABASE_IDENTITY_KEY)
+                if seen is None or seen.value != here:
+                    put(MetaRow, key="epoch", value=new_epoch())
+                    put(MetaRow, key=DATABASE_IDENTITY_KEY, value=here)
         except BaseException:
             self.db.close()
             raise

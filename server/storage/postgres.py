@@ -28,6 +28,7 @@ from psycopg.adapt import Dumper
 
 from server.storage import migrations
 from server.storage.dialect import redact
+from server.storage.health import DatabaseUnusableError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ MIGRATION_LOCK = WRITER_LOCK + 1
 CONNECT_TIMEOUT_SECONDS = 10
 
 
-class DatabaseUrlError(RuntimeError):
+class DatabaseUrlError(DatabaseUnusableError):
     """The database URL is wrong or names a server that cannot be used; ``str()`` is the
     one line to show (without the URL's credentials)."""
 
@@ -55,12 +56,22 @@ class PostgresDatabase(pw.PostgresqlDatabase):
     """peewee's PostgreSQL database on psycopg 3, every transaction one writer at a time."""
 
     def _connect(self) -> Any:
-        conn = super()._connect()  # type: ignore[no-untyped-call]
+        conn = super()._connect()  # type: ignore[misc]
         conn.adapters.register_dumper(bool, _BoolAsInteger)
         return conn
 
+    def is_closed(self) -> bool:
+        state: Any = getattr(self, "_state")  # noqa: B009 - peewee's, untyped in its stubs
+        conn = state.conn
+        if conn is not None and conn.broken and not self.in_transaction():
+            # The server went away (restarted, or the connection was cut): the next
+            # statement opens a new connection instead of failing on the dead one for ever.
+            log.warning("the connection to the database was lost; connecting again")
+            state.reset()
+        return bool(super().is_closed())
+
     def begin(self, isolation_level: Any = None) -> None:
-        super().begin(isolation_level)  # type: ignore[no-untyped-call]
+        super().begin(isolation_level)
         self.cursor().execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))  # type: ignore[no-untyped-call]
 
 
@@ -99,6 +110,16 @@ def connect(url: str) -> PostgresDatabase:
         db.close()
         raise
     return db
+
+
+def database_identity(db: pw.Database) -> str:
+    """What tells this database from a copy of it (a pg_dump restored, a template copied):
+    the cluster's system identifier and the database's object id, both new in a copy."""
+    row = db.execute_sql(  # type: ignore[no-untyped-call]
+        "SELECT (SELECT system_identifier FROM pg_control_system()), oid"
+        " FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    return f"{row[0]}:{row[1]}"
 
 
 def schema_version(db: pw.Database) -> int:
