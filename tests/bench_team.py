@@ -27,8 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bench_ws import _connect_all, percentile, proc_cpu_seconds, raise_fd_limit
-
+from tests.bench_ws import _connect_all, percentile, proc_cpu_seconds, raise_fd_limit
 from tests.fixtures import start_process
 from tests.team_support import NATS_SERVER, POSTGRES, running_nats
 

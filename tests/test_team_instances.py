@@ -84,6 +84,16 @@ async def write(client: WsClient, project_id: str, n: int, tag: str, acked: list
         acked.append(title)
 
 
+async def until_events(
+    client: WsClient, project_id: str, count: int, *, exact: bool = False, timeout: float = 30
+) -> None:
+    def enough() -> bool:
+        got = len(client.events(project_id))
+        return got == count if exact else got >= count
+
+    await client.wait_until(enough, timeout=timeout)
+
+
 def shown(client: WsClient, connection_id: str) -> bool:
     """Whether the client's view of presence (its snapshot, then the diffs) shows a
     connection online."""
@@ -120,7 +130,7 @@ async def test_a_change_on_one_reaches_all_in_one_order_and_two_writers_give_one
     )
     assert len(acked) == 80
     for viewer in viewers:
-        await viewer.wait_until(lambda v=viewer: len(v.events(project.id)) >= 80, timeout=30)
+        await until_events(viewer, project.id, 80, exact=False, timeout=30)
     # One gapless seq for both writers, after the project's own (seq 1).
     assert seqs(viewers[0], project.id) == list(range(2, 82))
     orders = [titles(v, project.id) for v in viewers]
@@ -199,13 +209,13 @@ async def test_the_bus_restarted_under_load_is_survived(
     await load
     assert len(acked) == 160
     for viewer in viewers:
-        await viewer.wait_until(lambda v=viewer: len(v.events(project.id)) >= 160, timeout=60)
+        await until_events(viewer, project.id, 160, exact=False, timeout=60)
         assert seqs(viewer, project.id) == list(range(2, 162))
     # And the bus carries again: a change after it returned reaches everyone.
     more: list[str] = []
     await write(writers[1], project.id, 1, "after", more)
     for viewer in viewers:
-        await viewer.wait_until(lambda v=viewer: len(v.events(project.id)) == 161, timeout=30)
+        await until_events(viewer, project.id, 161, exact=True, timeout=30)
 
 
 async def test_long_polls_wake_and_typing_shows_across_instances(
