@@ -19,6 +19,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from prometheus_client.parser import text_string_to_metric_families
 from tandem.v1 import commands_pb2, entities_pb2
 
 from server.cluster import CLUSTER
@@ -137,3 +138,9 @@ async def test_commits_go_out_on_the_bus_and_a_bus_restarted_under_load_is_survi
     got = [event_seq(m) for m in watcher.events(project.id)]
     assert got == list(range(2, 57))
     await nc.close()
+    async with http.get(server.make_url("/metrics")) as response:
+        families = {f.name: f for f in text_string_to_metric_families(await response.text())}
+    assert families["tandem_bus_up"].samples[0].value == 1
+    # Not those committed while it was away (the others read them from the log).
+    assert 15 <= families["tandem_bus_published"].samples[0].value < 55
+    assert families["tandem_bus_log_reads"].samples[0].value >= 1

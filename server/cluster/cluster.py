@@ -30,6 +30,7 @@ from server.cluster.presence import RemotePresence
 from server.config import ServerConfig
 from server.domain.events import CommittedEvent
 from server.domain.service import Domain
+from server.monitoring import MONITOR
 from server.realtime.hub import HUB, Hub
 from server.realtime.protocol import CloseCode
 
@@ -95,6 +96,7 @@ class Cluster:
         self._hub = app[HUB]
         domain = self._domain = app[DOMAIN]
         await self.bus.connect()
+        self._watch_metrics(app)
         remove = domain.sink.add_listener(self._on_commit)
         domain.poll_interest = self._poll_interest
         self._tasks = [
@@ -114,6 +116,37 @@ class Cluster:
             self.sequencer.close()
             self.presence.close()
             await self.bus.close()
+
+    def _watch_metrics(self, app: web.Application) -> None:
+        metrics = app[MONITOR].metrics if MONITOR in app else None
+        if metrics is None:
+            return
+        metrics.sample(
+            "tandem_bus_up", "1 while the message bus is connected.", lambda: self.bus.up
+        )
+        metrics.sample(
+            "tandem_bus_projects",
+            "Projects this instance watches on the bus.",
+            lambda: len(self._watches),
+        )
+        metrics.sample(
+            "tandem_bus_published",
+            "Events this instance published on the bus.",
+            lambda: self.published,
+            kind="counter",
+        )
+        metrics.sample(
+            "tandem_bus_received",
+            "Events of other instances received from the bus.",
+            lambda: self.received,
+            kind="counter",
+        )
+        metrics.sample(
+            "tandem_bus_log_reads",
+            "Reads of the change log for gaps, or while the bus was away.",
+            lambda: self.sequencer.log_reads,
+            kind="counter",
+        )
 
     @property
     def hub(self) -> Hub:
