@@ -267,3 +267,26 @@ async def test_long_polls_wake_and_typing_shows_across_instances(
         ),
         timeout=10,
     )
+
+
+async def test_a_mention_reaches_the_one_named_on_another_instance(
+    team: Team, http: aiohttp.ClientSession
+) -> None:
+    alice = await WsClient.connect(http, team.ws(0), client_id="b-alice", name="Alice")
+    bob = await WsClient.connect(http, team.ws(1), client_id="b-bob", name="Bob Stone")
+    cara = await WsClient.connect(http, team.ws(2), client_id="b-cara", name="Cara")
+    project = await make_project(alice)
+    task = (
+        await alice.request(
+            create_task=commands_pb2.CreateTask(
+                project_id=project.id, task=entities_pb2.Task(title="Ship")
+            )
+        )
+    ).ack.task
+    await alice.request(
+        add_comment=commands_pb2.AddComment(task_id=task.id, body="@BobStone have a look")
+    )
+    update = (await bob.wait_for(lambda m: m.HasField("inbox_update"))).inbox_update
+    assert update.unread_count == 1
+    assert [i.excerpt for i in update.items] == ["@BobStone have a look"]
+    assert alice.of("inbox_update") == [] and cara.of("inbox_update") == []

@@ -28,7 +28,7 @@ from server.cluster.bus import Bus, BusAddress, Handler
 from server.cluster.ordering import LogPage, Sequencer
 from server.cluster.presence import RemotePresence
 from server.config import ServerConfig
-from server.domain.events import CommittedEvent
+from server.domain.events import CommittedEvent, Delivery
 from server.domain.service import Domain
 from server.monitoring import MONITOR
 from server.realtime.hub import HUB, Hub
@@ -43,7 +43,7 @@ LINGER_SECONDS = 5.0
 POLL_SECONDS = 0.5
 
 # Header names of bus messages.
-EPOCH, SEQ, INSTANCE, KIND = "e", "s", "i", "k"
+EPOCH, SEQ, INSTANCE, KIND, MEMBER = "e", "s", "i", "k", "m"
 FULL, DIFF, ASK = "full", "diff", "ask"
 
 
@@ -98,6 +98,11 @@ class Cluster:
         await self.bus.connect()
         self._watch_metrics(app)
         remove = domain.sink.add_listener(self._on_commit)
+        remove_inbox = domain.inbox_sink.add_listener(self._on_inbox)
+        # Inboxes are few and small: every instance hears every change to one, and gives it
+        # to its own connections of that member (not in the log: missed while the bus is
+        # away, as a reload reads the inbox anyway).
+        inbox = await self.bus.subscribe(f"{self.address.prefix}.inbox", self._on_remote_inbox)
         domain.poll_interest = self._poll_interest
         self._tasks = [
             asyncio.ensure_future(self._publisher()),
@@ -107,6 +112,9 @@ class Cluster:
             yield
         finally:
             remove()
+            remove_inbox()
+            if inbox is not None:
+                await _unsubscribe(inbox)
             domain.poll_interest = None
             for task in [*self._tasks, self._polling]:
                 if task is not None:
@@ -276,6 +284,24 @@ class Cluster:
                     headers = {EPOCH: epoch, SEQ: str(event.seq), INSTANCE: self.instance_id}
                     if await self.bus.publish(subject, event.frame, headers):
                         self.published += 1
+
+    def _on_inbox(self, deliveries: Sequence[Delivery]) -> None:
+        # On the database thread, like _on_commit.
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            loop.call_soon_threadsafe(self._spawn, self._publish_inbox(deliveries))
+
+    async def _publish_inbox(self, deliveries: Sequence[Delivery]) -> None:
+        subject = f"{self.address.prefix}.inbox"
+        for delivery in deliveries:
+            await self.bus.publish(subject, delivery.frame, {MEMBER: delivery.member_id})
+
+    async def _on_remote_inbox(self, data: bytes, headers: Mapping[str, str]) -> None:
+        member_id = headers.get(MEMBER, "")
+        if member_id:
+            self.hub.deliver_inbox([Delivery(member_id, data)])
 
     # Events in -------------------------------------------------------------------------
 
