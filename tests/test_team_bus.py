@@ -23,7 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tandem.v1 import commands_pb2, entities_pb2
 
 from server.cluster import CLUSTER
-from tests.fixtures import NewServer
+from server.security.redact import redact
+from tests.fixtures import NewServer, start_process
 from tests.team_support import NATS_SERVER, NatsServer, free_port, running_nats
 from tests.ws_client import WsClient, event_seq, make_project, poll_until, subscribe, ws_url
 
@@ -144,3 +145,32 @@ async def test_commits_go_out_on_the_bus_and_a_bus_restarted_under_load_is_survi
     # Not those committed while it was away (the others read them from the log).
     assert 15 <= families["tandem_bus_published"].samples[0].value < 55
     assert families["tandem_bus_log_reads"].samples[0].value >= 1
+
+
+@needs_nats
+async def test_the_bus_credentials_are_never_logged(
+    nats_server: NatsServer, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    secret = "s3cret-" + uuid.uuid4().hex[:6]
+    url = nats_server.url.replace("nats://", f"nats://tandem:{secret}@") + "?prefix=bus_test_log"
+    log_file = tmp_path / "stderr.txt"
+    with log_file.open("w") as err:
+        proc, base = start_process(
+            tmp_path / "data",
+            stderr=err.fileno(),
+            args=["--bus-url", url, "--log-level", "debug"],
+        )
+        try:
+            client = await WsClient.connect(http, base.replace("http://", "ws://") + "/ws")
+            project = await make_project(client)
+            await subscribe(client, project.id)
+            await client.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    logged = log_file.read_text()
+    assert "connected to the bus at nats://[redacted]@127.0.0.1" in logged
+    assert secret not in logged
+    assert (
+        redact(f"failed: postgresql://me:{secret}@db/x") == "failed: postgresql://[redacted]@db/x"
+    )
