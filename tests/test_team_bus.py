@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tandem.v1 import commands_pb2, entities_pb2
 
 from server.cluster import CLUSTER
+from server.cluster import cluster as cluster_module
 from server.security.redact import redact
 from tests.fixtures import NewServer, start_process
 from tests.team_support import NATS_SERVER, NatsServer, free_port, running_nats
@@ -174,3 +175,30 @@ async def test_the_bus_credentials_are_never_logged(
     assert (
         redact(f"failed: postgresql://me:{secret}@db/x") == "failed: postgresql://[redacted]@db/x"
     )
+
+
+@needs_nats
+async def test_a_project_is_watched_on_the_bus_while_someone_views_it(
+    new_server: NewServer,
+    nats_server: NatsServer,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cluster_module, "LINGER_SECONDS", 0.2)
+    server = await new_server(
+        web_root=tmp_path / "no-ui", bus_url=f"{nats_server.url}?prefix=bus_test_watch"
+    )
+    cluster = server.app[CLUSTER]
+    first = await WsClient.connect(http, ws_url(server))
+    second = await WsClient.connect(http, ws_url(server))
+    project = await make_project(first)
+    assert not cluster.sequencer.watching(project.id)
+    await subscribe(first, project.id)
+    await subscribe(second, project.id)
+    assert cluster.sequencer.watching(project.id)
+    await first.close()
+    await asyncio.sleep(0.5)  # longer than the linger: one viewer is left, so it stays
+    assert cluster.sequencer.watching(project.id)
+    await second.close()
+    await poll_until(lambda: not cluster.sequencer.watching(project.id), timeout=5)
