@@ -117,7 +117,7 @@ def _entry(task_id: str, now: int) -> TaskTrashRow | None:
     return entry
 
 
-def _gone(task_id: str) -> DomainError:
+def gone(task_id: str) -> DomainError:
     return DomainError(
         ErrorCode.ERROR_CODE_NOT_FOUND,
         f"task {task_id!r} is not in the trash: it was never deleted, or was deleted for good"
@@ -134,7 +134,7 @@ def restore_from_trash(tx: Tx, task_id: str) -> websocket_pb2.Ack:
     purge_expired(tx.now)
     entry = _entry(task_id, tx.now)
     if entry is None:
-        raise _gone(task_id)
+        raise gone(task_id)
     saved = json.loads(entry.rows)
     project = projects.row(entry.project_id)
     back = {t["id"] for t in saved["tasks"]}
@@ -204,7 +204,7 @@ def purge(tx: Tx, cmd: commands_pb2.PurgeTask) -> websocket_pb2.Ack:
         raise precondition("the task is on the board, not in the trash: delete it first")
     entry = _entry(cmd.task_id, tx.now)
     if entry is None:
-        raise _gone(cmd.task_id)
+        raise gone(cmd.task_id)
     result = _first_task(entry)
     entry.delete_instance()
     seq = tx.emit(
