@@ -14,6 +14,7 @@ import {
   InboxPageSchema,
   TaskWatchersSchema,
   ListCommentsResponseSchema,
+  TaskSchema,
   SprintReportSchema,
   VelocityResponseSchema,
   ListEventsResponseSchema,
@@ -33,6 +34,7 @@ import {
   type Member,
   type Project,
   type SprintReport,
+  type Task,
   type VelocityResponse,
   type TaskWatchers,
   type UpdatePresence,
@@ -548,6 +550,11 @@ export class Connection {
     } catch {
       return null;
     }
+  }
+
+  /** One task as the server has it (REST): an archived one too, which no board snapshot lists. */
+  async getTask(taskId: string): Promise<Task> {
+    return this.rest.get(TaskSchema, `/api/v1/tasks/${encodeURIComponent(taskId)}`);
   }
 
   /** The project's trash, newest first (REST, whichever way the board is followed). */
