@@ -6,7 +6,9 @@ search, reports, GET of the task) sees it gone exactly as a delete always did. I
 tasks, their comments, their attachments' records and who watches them) are kept as JSON,
 column by column, and put back by restore; references that no longer hold (a sprint, an
 assignee, a parent or a watcher deleted meanwhile) are let go rather than refused. The
-attachments' files stay in the data folder while an entry refers to them (``kept_hashes``).
+attachments' files stay in the data folder while an entry refers to them: their hashes are
+also kept in a table of their own (``trash_file``, gone with the entry by cascade), so the
+start's sweep reads those (``kept_hashes``) rather than every entry's JSON.
 
 Expiry is a rule of every read (an entry older than ``TRASH_DAYS`` is not listed and cannot
 be restored) and the rows themselves are removed by each trash command and by the domain's
@@ -36,6 +38,7 @@ from server.storage.models import (
     TaskRow,
     TaskTrashRow,
     TaskWatchRow,
+    TrashFileRow,
 )
 
 _cutoff = retention.cutoff
@@ -95,6 +98,7 @@ def trash_task(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
             }
         ),
     )
+    _keep_files(files, task_id=current.id)
     # Subtasks, comments, attachment records, watches and the archive mark go by cascade.
     current.delete_instance()
     seq = tx.emit(
@@ -186,14 +190,17 @@ def _put_back_attachments(saved: Any) -> list[entities_pb2.Attachment]:
     return files
 
 
+def _keep_files(
+    files: list[AttachmentRow], task_id: str | None = None, comment_id: str | None = None
+) -> None:
+    rows = [{"sha256": a.sha256, "task_id": task_id, "comment_id": comment_id} for a in files]
+    if rows:
+        TrashFileRow.insert_many(rows).execute()
+
+
 def kept_hashes() -> set[str]:
     """The content hashes of attachments waiting in the trash: their files must stay."""
-    found: set[str] = set()
-    for task in TaskTrashRow.select(TaskTrashRow.rows):
-        found.update(a["sha256"] for a in json.loads(task.rows).get("attachments", ()))
-    for comment in CommentTrashRow.select(CommentTrashRow.row):
-        found.update(a["sha256"] for a in json.loads(comment.row)["attachments"])
-    return found
+    return {r.sha256 for r in TrashFileRow.select(TrashFileRow.sha256).distinct()}
 
 
 def purge(tx: Tx, cmd: commands_pb2.PurgeTask) -> websocket_pb2.Ack:
@@ -249,7 +256,8 @@ def list_trash(project_id: str, now: int) -> api_pb2.ListTrashResponse:
 def keep_comment(tx: Tx, comment: CommentRow) -> None:
     """A comment about to be deleted is kept for restore, with its attachments' records."""
     purge_expired(tx.now)
-    files = AttachmentRow.select().where(AttachmentRow.comment_id == comment.id)
+    files = list(AttachmentRow.select().where(AttachmentRow.comment_id == comment.id))
+    TrashFileRow.delete().where(TrashFileRow.comment_id == comment.id).execute()
     CommentTrashRow.insert(
         comment_id=comment.id,
         project_id=comment.project_id,
@@ -257,6 +265,7 @@ def keep_comment(tx: Tx, comment: CommentRow) -> None:
         deleted_by=tx.actor.member_id,
         row=json.dumps({"comment": _columns(comment), "attachments": [_columns(a) for a in files]}),
     ).on_conflict_replace().execute()
+    _keep_files(files, comment_id=comment.id)
 
 
 def restore_comment(tx: Tx, cmd: commands_pb2.RestoreComment) -> websocket_pb2.Ack:
