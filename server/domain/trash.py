@@ -3,9 +3,10 @@
 
 A trashed task leaves the task table, so every read that knows nothing of the trash (lists,
 search, reports, GET of the task) sees it gone exactly as a delete always did. Its rows (the
-tasks, their comments, their attachments' records and who watches them) are kept as JSON,
-column by column, and put back by restore; references that no longer hold (a sprint, an
-assignee, a parent or a watcher deleted meanwhile) are let go rather than refused. The
+tasks, their comments, their attachments' records, who watches them and the inbox items about
+them) are kept as JSON, column by column, and put back by restore; references that no longer
+hold (a sprint, an assignee, a parent or a watcher deleted meanwhile) are let go rather than
+refused. The
 attachments' files stay in the data folder while an entry refers to them: their hashes are
 also kept in a table of their own (``trash_file``, gone with the entry by cascade), so the
 start's sweep reads those (``kept_hashes``) rather than every entry's JSON.
@@ -20,10 +21,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
+from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, inbox_pb2, websocket_pb2
 
-from server.domain import convert, projects, retention, tasks
+from server.domain import convert, inbox, projects, retention, tasks
 from server.domain.errors import DomainError, ErrorCode, precondition
+from server.domain.events import Delivery
 from server.domain.retention import TRASH_DAYS, TRASH_MICROS
 from server.domain.rows import by_id
 from server.domain.tx import Tx
@@ -31,6 +33,7 @@ from server.storage.models import (
     AttachmentRow,
     CommentRow,
     CommentTrashRow,
+    InboxItemRow,
     MemberRow,
     ProjectRow,
     ProjectTrashRow,
@@ -82,6 +85,7 @@ def trash_task(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
     comments = list(CommentRow.select().where(CommentRow.task_id.in_(ids)))
     files = list(AttachmentRow.select().where(AttachmentRow.task_id.in_(ids)))
     watches = list(TaskWatchRow.select().where(TaskWatchRow.task_id.in_(ids)))
+    items = list(InboxItemRow.select().where(InboxItemRow.task_id.in_(ids)))
     TaskTrashRow.create(
         task_id=current.id,
         project_id=current.project_id,
@@ -95,10 +99,12 @@ def trash_task(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
                 "comments": [_columns(c) for c in comments],
                 "attachments": [_columns(a) for a in files],
                 "watches": [_columns(w) for w in watches],
+                "inbox": [_columns(i) for i in items],
             }
         ),
     )
     _keep_files(files, task_id=current.id)
+    _put_away_items(tx, items)
     # Subtasks, comments, attachment records, watches and the archive mark go by cascade.
     current.delete_instance()
     seq = tx.emit(
@@ -163,6 +169,7 @@ def restore_from_trash(tx: Tx, task_id: str) -> websocket_pb2.Ack:
     for columns in saved.get("watches", ()):
         if _exists(MemberRow, columns["member_id"]):
             TaskWatchRow.insert(**columns).on_conflict_ignore().execute()
+    _put_back_items(tx, saved.get("inbox", ()))
     entry.delete_instance()
     protos = [convert.task(r, project.key) for r in restored]
     seq = tx.emit(
@@ -196,6 +203,42 @@ def _keep_files(
     rows = [{"sha256": a.sha256, "task_id": task_id, "comment_id": comment_id} for a in files]
     if rows:
         TrashFileRow.insert_many(rows).execute()
+
+
+def _inbox_update(member_id: str, **update: Any) -> Delivery:
+    message = inbox_pb2.InboxUpdate(unread_count=inbox.unread_count(member_id), **update)
+    frame = websocket_pb2.WebSocketMessage(inbox_update=message).SerializeToString()
+    return Delivery(member_id, frame)
+
+
+def _put_away_items(tx: Tx, items: list[InboxItemRow]) -> None:
+    """The inbox items of tasks going to the trash leave the inboxes (kept in the entry):
+    an item about a task nobody can open is noise, and it counts as unread no more."""
+    if not items:
+        return
+    InboxItemRow.delete().where(InboxItemRow.id.in_([i.id for i in items])).execute()
+    removed: dict[str, list[int]] = {}
+    for item in items:
+        removed.setdefault(item.member_id, []).append(item.id)
+    for member_id, ids in removed.items():
+        tx.deliveries.append(_inbox_update(member_id, removed_item_ids=ids))
+
+
+def _put_back_items(tx: Tx, saved: Any) -> None:
+    """A restored task's inbox items, back read or unread as they were, in their places (a
+    new number only when an item made meanwhile took theirs)."""
+    back: dict[str, list[int]] = {}
+    for columns in saved:
+        if not _exists(MemberRow, columns["member_id"]):
+            continue
+        if _exists(InboxItemRow, columns["id"]):
+            columns = {k: v for k, v in columns.items() if k != "id"}
+        ident = InboxItemRow.insert(**columns).on_conflict_ignore().execute()
+        if ident:
+            back.setdefault(columns["member_id"], []).append(int(ident))
+    for member_id, ids in back.items():
+        rows = InboxItemRow.select().where(InboxItemRow.id.in_(ids)).order_by(InboxItemRow.id)
+        tx.deliveries.append(_inbox_update(member_id, items=[inbox.to_proto(r) for r in rows]))
 
 
 def kept_hashes() -> set[str]:
