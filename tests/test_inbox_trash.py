@@ -92,6 +92,7 @@ async def test_a_trashed_tasks_inbox_items_wait_with_it_and_come_back(
     assert await inbox(api) == before
     back = await tab.wait_for(lambda m: len(m.inbox_update.items) > 0, start=start)
     assert {i.id for i in back.inbox_update.items} == gone
+    assert back.inbox_update.restored  # not news: no desktop notification again
     assert back.inbox_update.unread_count == 3
     assert {i["taskId"] for i in before["items"]} == {parent["id"], child.json["id"], other["id"]}
 

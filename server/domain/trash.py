@@ -238,7 +238,8 @@ def _put_back_items(tx: Tx, saved: Any) -> None:
             back.setdefault(columns["member_id"], []).append(int(ident))
     for member_id, ids in back.items():
         rows = InboxItemRow.select().where(InboxItemRow.id.in_(ids)).order_by(InboxItemRow.id)
-        tx.deliveries.append(_inbox_update(member_id, items=[inbox.to_proto(r) for r in rows]))
+        items = [inbox.to_proto(r) for r in rows]
+        tx.deliveries.append(_inbox_update(member_id, items=items, restored=True))
 
 
 def kept_hashes() -> set[str]:
