@@ -17,7 +17,8 @@ export function OffBoardTask({ taskId }: { taskId: string }) {
     let current = true;
     const conn = connection();
     Promise.all([conn.getTask(taskId), conn.listComments(taskId)]).then(
-      ([task, comments]) => current && setRead({ task, comments }),
+      // A task of another project is not this board's to show (the link is mistyped).
+      ([task, comments]) => current && setRead(task.projectId === store.projectId ? { task, comments } : "missing"),
       () => current && setRead("missing"),
     );
     return () => {
