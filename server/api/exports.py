@@ -67,6 +67,10 @@ EXPORT_OPERATIONS: tuple[Operation, ...] = (
         get_export,
         "export",
         transfer_pb2.WorkspaceExport,
+        raw_response={
+            "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
         query=(
             QueryParam("project", {"type": "string"}, "Only the project with this key."),
             QueryParam(
