@@ -514,7 +514,7 @@ export class BoardStore {
     this.notify(`Archived ${what}`, {
       label: "Undo",
       run: () => {
-        this.enqueue(this.restoreAllOf(ids), newId());
+        this.enqueue(this.restoreAllOf(ids), this.projectId);
         this.notify(`Restored ${what}`);
       },
     });
@@ -566,7 +566,7 @@ export class BoardStore {
     this.notify(`Deleted ${name}`, {
       label: "Undo",
       run: () => {
-        this.enqueue(this.restoreAllOf(ids), newId());
+        this.enqueue(this.restoreAllOf(ids), bulkId);
         this.notify(`Restored ${name}`);
       },
     });
