@@ -244,7 +244,8 @@ def _put_back_items(tx: Tx, saved: Any) -> None:
 
 def kept_hashes() -> set[str]:
     """The content hashes of attachments waiting in the trash: their files must stay."""
-    return {r.sha256 for r in TrashFileRow.select(TrashFileRow.sha256).distinct()}
+    hashes = TrashFileRow.select(TrashFileRow.sha256).distinct().tuples()
+    return {str(sha) for (sha,) in hashes}
 
 
 def purge(tx: Tx, cmd: commands_pb2.PurgeTask) -> websocket_pb2.Ack:
