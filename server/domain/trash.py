@@ -244,7 +244,7 @@ def _put_back_items(tx: Tx, saved: Any) -> None:
 
 def kept_hashes() -> set[str]:
     """The content hashes of attachments waiting in the trash: their files must stay."""
-    hashes = TrashFileRow.select(TrashFileRow.sha256).distinct().tuples()
+    hashes: Any = TrashFileRow.select(TrashFileRow.sha256).distinct().tuples()
     return {str(sha) for (sha,) in hashes}
 
 
