@@ -6,10 +6,9 @@ search, reports, GET of the task) sees it gone exactly as a delete always did. I
 tasks, their comments, their attachments' records, who watches them and the inbox items about
 them) are kept as JSON, column by column, and put back by restore; references that no longer
 hold (a sprint, an assignee, a parent or a watcher deleted meanwhile) are let go rather than
-refused. The
-attachments' files stay in the data folder while an entry refers to them: their hashes are
-also kept in a table of their own (``trash_file``, gone with the entry by cascade), so the
-start's sweep reads those (``kept_hashes``) rather than every entry's JSON.
+refused. The attachments' files stay in the data folder while an entry refers to them: their
+hashes are also kept in a table of their own (``trash_file``, gone with the entry by cascade),
+so the start's sweep reads those (``kept_hashes``) rather than every entry's JSON.
 
 Expiry is a rule of every read (an entry older than ``TRASH_DAYS`` is not listed and cannot
 be restored) and the rows themselves are removed by each trash command and by the domain's
@@ -229,13 +228,15 @@ def _put_back_items(tx: Tx, saved: Any) -> None:
     new number only when an item made meanwhile took theirs)."""
     back: dict[str, list[int]] = {}
     for columns in saved:
-        if not _exists(MemberRow, columns["member_id"]):
+        member_id = columns["member_id"]
+        told = InboxItemRow.select().where(
+            (InboxItemRow.member_id == member_id) & (InboxItemRow.once_key == columns["once_key"])
+        )
+        if not _exists(MemberRow, member_id) or told.exists():
             continue
         if _exists(InboxItemRow, columns["id"]):
             columns = {k: v for k, v in columns.items() if k != "id"}
-        ident = InboxItemRow.insert(**columns).on_conflict_ignore().execute()
-        if ident:
-            back.setdefault(columns["member_id"], []).append(int(ident))
+        back.setdefault(member_id, []).append(int(InboxItemRow.insert(**columns).execute()))
     for member_id, ids in back.items():
         rows = InboxItemRow.select().where(InboxItemRow.id.in_(ids)).order_by(InboxItemRow.id)
         items = [inbox.to_proto(r) for r in rows]
