@@ -7,6 +7,7 @@ read-only, restored."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,7 +173,9 @@ def test_done_tasks_are_archived_found_by_search_and_restored_live(
     expect(archived).to_have_count(2)
 
 
-def test_an_archived_task_opens_read_only_with_restore(server: LiveServer, browser: Any) -> None:
+def test_an_archived_task_opens_read_only_with_restore(
+    server: LiveServer, browser: Any, tmp_path: Path
+) -> None:
     project = server.make_project(
         [
             {
@@ -187,8 +190,14 @@ def test_an_archived_task_opens_read_only_with_restore(server: LiveServer, brows
     pid = project["id"]
     shipped = by_title(server, pid, "Ship the login page")
     server.api("POST", f"/api/v1/tasks/{shipped['id']}/comments", {"body": "Went out on Monday"})
+    ana = board(browser, server, "Ana", pid, f"/t/{shipped['id']}")
+    notes = tmp_path / "release-notes.txt"
+    notes.write_text("What shipped")
+    ana.get_by_label("Choose files to attach").set_input_files(str(notes))
+    expect(ana.get_by_test_id("attachment")).to_have_count(1)
+    settled(ana)
     server.api("POST", f"/api/v1/tasks/{shipped['id']}/archive", {})
-    ana = board(browser, server, "Ana", pid, "/archive")
+    ana.goto(f"{server.url}/#/p/{pid}/archive")
     archived = ana.get_by_test_id("archived")
     expect(archived).to_have_count(1)
 
@@ -199,6 +208,7 @@ def test_an_archived_task_opens_read_only_with_restore(server: LiveServer, brows
     expect(panel.get_by_test_id("archived-note")).to_contain_text("read-only")
     expect(panel.get_by_test_id("description").locator("strong")).to_have_text("feature flag")
     expect(panel.get_by_test_id("comment")).to_contain_text("Went out on Monday")
+    expect(panel.get_by_test_id("archived-file")).to_have_text("release-notes.txt")
     expect(panel).to_contain_text("Done")
     expect(panel).to_contain_text("web")
     expect(panel.locator("input, textarea, select")).to_have_count(0)

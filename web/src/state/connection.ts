@@ -15,6 +15,7 @@ import {
   TaskWatchersSchema,
   ListCommentsResponseSchema,
   TaskSchema,
+  ListAttachmentsResponseSchema,
   SprintReportSchema,
   VelocityResponseSchema,
   ListEventsResponseSchema,
@@ -35,6 +36,7 @@ import {
   type Project,
   type SprintReport,
   type Task,
+  type Attachment,
   type VelocityResponse,
   type TaskWatchers,
   type UpdatePresence,
@@ -550,6 +552,11 @@ export class Connection {
     } catch {
       return null;
     }
+  }
+
+  /** A task's attachments, its comments' included (REST): an archived task's too. */
+  async listAttachments(taskId: string): Promise<Attachment[]> {
+    return (await this.rest.get(ListAttachmentsResponseSchema, `/api/v1/tasks/${encodeURIComponent(taskId)}/attachments`)).attachments;
   }
 
   /** One task as the server has it (REST): an archived one too, which no board snapshot lists. */

@@ -1,14 +1,15 @@
 /** A task that is not on the board, opened from the Archive (or a link to it): read as the server
- * has it, shown read-only (an archived task cannot be changed), with Restore to put it back on
- * the board, where the usual panel takes over. */
+ * has it (fields, description, files, comments), shown read-only (an archived task cannot be
+ * changed), with Restore to put it back on the board, where the usual panel takes over. */
 import { useEffect, useState } from "preact/hooks";
-import { timestampDate, type Comment, type Task } from "../proto";
+import { timestampDate, type Attachment, type Comment, type Task } from "../proto";
 import { connection, go, store } from "../app-context";
 import { renderMarkdown } from "../markdown";
+import { contentUrl } from "./attachments";
 import { Avatar, PRIORITIES, statusName } from "./common";
 import "./trash.css";
 
-type Read = { task: Task; comments: Comment[] } | "missing" | null;
+type Read = { task: Task; comments: Comment[]; files: Attachment[] } | "missing" | null;
 
 export function OffBoardTask({ taskId }: { taskId: string }) {
   const [read, setRead] = useState<Read>(null);
@@ -16,9 +17,9 @@ export function OffBoardTask({ taskId }: { taskId: string }) {
   useEffect(() => {
     let current = true;
     const conn = connection();
-    Promise.all([conn.getTask(taskId), conn.listComments(taskId)]).then(
+    Promise.all([conn.getTask(taskId), conn.listComments(taskId), conn.listAttachments(taskId)]).then(
       // A task of another project is not this board's to show (the link is mistyped).
-      ([task, comments]) => current && setRead(task.projectId === store.projectId ? { task, comments } : "missing"),
+      ([task, comments, files]) => current && setRead(task.projectId === store.projectId ? { task, comments, files } : "missing"),
       () => current && setRead("missing"),
     );
     return () => {
@@ -37,7 +38,7 @@ export function OffBoardTask({ taskId }: { taskId: string }) {
       </aside>
     );
   }
-  const { task, comments } = read;
+  const { task, comments, files } = read;
   const assignee = task.assigneeId ? store.members.get(task.assigneeId) : undefined;
   const priority = PRIORITIES.find((p) => p.id === task.priority)?.name ?? "No priority";
   return (
@@ -91,6 +92,18 @@ export function OffBoardTask({ taskId }: { taskId: string }) {
             dangerouslySetInnerHTML={{ __html: task.description ? renderMarkdown(task.description) : `<p class="muted">No description.</p>` }}
           />
         </div>
+        {files.length > 0 && (
+          <div class="field-block">
+            <div class="block-head"><span>Attachments</span></div>
+            <ul class="archived-files">
+              {files.map((a) => (
+                <li key={a.id} data-testid="archived-file">
+                  <a href={contentUrl(a)} download={a.name}>{a.name}</a>
+                </li>
+              ))}
+            </ul>
+          </div>
+        )}
         <div class="field-block">
           <div class="block-head"><span>Comments</span></div>
           {comments.length === 0 ? (
