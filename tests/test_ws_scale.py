@@ -255,6 +255,46 @@ async def test_hellos_that_come_together_share_one_trip_to_the_database(
     assert [m.id for m in again] == [m.id for m in got]  # type: ignore[union-attr]
 
 
+async def test_hellos_of_known_browsers_look_them_up_in_one_query(
+    new_server: NewServer,
+) -> None:
+    """After a restart nobody is remembered: a storm of hellos finds its members with one
+    query, and only a hello that renames its member writes (in a savepoint of its own)."""
+    from server.appkeys import DOMAIN
+
+    server = await new_server()
+    domain = server.app[DOMAIN]
+    made = await asyncio.gather(
+        *(domain.local_member(f"browser-{i}", f"Person {i}") for i in range(40))
+    )
+    domain._local_members.clear()  # as after a restart
+    db = domain.store.db
+    statements: list[str] = []
+    execute_sql = db.execute_sql
+
+    def counted(sql: str, *args: object, **kwargs: object) -> object:
+        statements.append(sql)
+        return execute_sql(sql, *args, **kwargs)
+
+    db.execute_sql = counted  # type: ignore[method-assign]
+    try:
+        names = [f"Person {i}" if i != 7 else "Renamed" for i in range(40)]
+        again = await asyncio.gather(
+            *(domain.local_member(f"browser-{i}", name) for i, name in enumerate(names))
+        )
+    finally:
+        db.execute_sql = execute_sql  # type: ignore[method-assign]
+    assert [m.id for m in again] == [m.id for m in made]
+    assert [m.display_name for m in again] == names
+    lookups = [s for s in statements if s.startswith("SELECT") and '"member"' in s]
+    # Two trips at most (hellos queued while the first drain ran), each one query, and the
+    # renamed one's own read inside its savepoint.
+    assert 2 <= len(lookups) <= 3, lookups
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == 1
+    stored = {m.id: m.display_name for m in await domain.read(domain.list_members)}
+    assert stored[made[7].id] == "Renamed"
+
+
 async def test_a_join_storm_tells_connection_observers_once_per_tick(
     new_server: NewServer,
 ) -> None:
