@@ -38,6 +38,7 @@ from typing import Any
 
 import aiohttp
 from google.protobuf import field_mask_pb2
+from prometheus_client.parser import text_string_to_metric_families
 from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 from server.security.limits import raise_open_file_limit
@@ -184,6 +185,25 @@ class Target:
     event_field: int
     editor_query: str = ""
 
+    def lag_buckets(self) -> dict[float, float]:
+        """The server's event-loop lag histogram (cumulative counts by upper bound), where
+        it measures one (Tandem's /metrics)."""
+        return {}
+
+    def loop_lag(self, before: dict[float, float]) -> str:
+        """The worst event-loop lag since ``before``, as a phrase for the row's line."""
+        after = self.lag_buckets()
+        if not after:
+            return ""
+        grown = {le: after[le] - before.get(le, 0.0) for le in after}
+        probes = grown[float("inf")]
+        worst = min((le for le, n in grown.items() if n >= probes), default=float("inf"))
+        over = probes - max((n for le, n in grown.items() if le <= 0.1), default=0.0)
+        return (
+            f"; event loop lag <= {worst * 1000:.0f} ms "
+            f"({over:.0f} of {probes:.0f} probes over 100 ms)"
+        )
+
     def subscribe_frame(self, project_id: str) -> bytes:
         return Msg(
             message_id="s", subscribe=commands_pb2.Subscribe(project_id=project_id)
@@ -234,6 +254,20 @@ class Tandem(Target):
             self.proc.kill()
             self.proc.wait(10)
         self.log.close()
+
+    def lag_buckets(self) -> dict[float, float]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.health_port, timeout=30)
+        try:
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        out: dict[float, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "tandem_event_loop_lag_seconds_bucket":
+                    out[float(sample.labels["le"])] = sample.value
+        return out
 
     def tracebacks(self) -> int:
         return self.log_path.read_text(errors="replace").count("Traceback")
@@ -441,9 +475,10 @@ class Bystander:
 
 
 def join_opts(
-    target: Target, count: int, project_ids: list[str], deadline: float
+    target: Target, count: int, project_ids: list[str], deadline: float, *, lean: bool = False
 ) -> list[dict[str, Any]]:
-    """Client processes that each say hello and subscribe (connection i to project i mod n)."""
+    """Client processes that each say hello and subscribe (connection i to project i mod n);
+    ``lean``: with the load clients' own minimal WebSocket client (see clients.js)."""
     subscribe = [target.subscribe_frame(p).hex() for p in project_ids]
     return [
         {
@@ -457,6 +492,7 @@ def join_opts(
             ],
             "count_field": target.event_field,
             "deadline": deadline,
+            "lean": lean,
             "lifetime": 300,
         }
         for first, n in split(count)
@@ -470,16 +506,26 @@ def joined_summary(done: list[dict[str, Any]], count: int) -> dict[str, Any]:
         for code, n in d["close_codes"].items():
             codes[code] = codes.get(code, 0) + n
     times = [d["all_ms"] for d in done if d["all_ms"] is not None]
+    own = [d["max_since_connect_ms"] for d in done if d.get("max_since_connect_ms") is not None]
+    made = [d["made_last_ms"] for d in done if d.get("made_last_ms") is not None]
     return {
         "answered": answered,
         "dropped": count - answered,
         "codes": codes,
         "all_s": max(times) / 1000 if times else float("nan"),
+        # From each connection's own connect: without the time the client processes took to
+        # make the connections before it (on two busy cores, seconds for a few thousand).
+        "own_s": max(own) / 1000 if own else float("nan"),
+        "made_s": max(made) / 1000 if made else float("nan"),
+        "client_cpu_s": sum(d.get("cpu_ms", 0.0) for d in done) / 1000,
     }
 
 
 def row_storm(target: Target, count: int, project_id: str) -> dict[str, Any]:
-    with clients(join_opts(target, count, [project_id], 60)) as nodes:
+    # Lean clients: the `ws` client's own CPU per connection (about a millisecond) was more
+    # than either server's per join, and on two cores it stretched both servers' figures.
+    with clients(join_opts(target, count, [project_id], 60, lean=True)) as nodes:
+        lag0 = target.lag_buckets()
         bystander = Bystander(target.health_port)
         cpu0 = proc_cpu_seconds(target.pid)
         for node in nodes:
@@ -488,12 +534,15 @@ def row_storm(target: Target, count: int, project_id: str) -> dict[str, Any]:
         # The server's own CPU per join: unlike the wall time, not stretched by a busy machine.
         cpu = proc_cpu_seconds(target.pid) - cpu0
         p50, worst = bystander.stop()
+    lag = target.loop_lag(lag0)
     s = joined_summary(done, count)
     print(
         f"  {target.name}: {count} clients hello + subscribe at once: all answered in "
-        f"{s['all_s']:.2f} s, {s['dropped']} not answered {s['codes'] or ''}; "
+        f"{s['all_s']:.2f} s ({s['own_s']:.2f} s at most from a client's own connect; "
+        f"the clients made their connections over {s['made_s']:.2f} s, using "
+        f"{s['client_cpu_s']:.2f} s CPU), {s['dropped']} not answered {s['codes'] or ''}; "
         f"server CPU {cpu / count * 1000:.2f} ms per join; "
-        f"/api/health p50 {p50:.1f} ms, worst {worst:.1f} ms"
+        f"/api/health p50 {p50:.1f} ms, worst {worst:.1f} ms{lag}; load {load_average()}"
     )
     return {**s, "health_worst_ms": worst, "cpu_ms_per_join": cpu / count * 1000}
 
@@ -635,6 +684,13 @@ def main(only: set[str] | None = None) -> None:
                         storm[0]["all_s"],
                         storm[1]["all_s"],
                         f"<= {count / 2000:.2f} s, none dropped",
+                        digits=2,
+                    )
+                    ratio_line(
+                        f"{count} joins, seconds from a client's own connect until answered",
+                        storm[0]["own_s"],
+                        storm[1]["own_s"],
+                        "",
                         digits=2,
                     )
                     ratio_line(

@@ -322,3 +322,38 @@ async def test_a_join_storm_tells_connection_observers_once_per_tick(
         remove()
         for client in [owner, *joiners]:
             await client.close()
+
+
+async def test_the_listener_queues_a_storm_in_the_kernel_and_accepts_it_in_batches(
+    new_server: NewServer,
+) -> None:
+    """The kernel holds a reconnect storm's connections (no SYN retried a second later),
+    while asyncio accepts them a batch per wake-up; more than a batch at once all join."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from server.runner import ACCEPT_BATCH, LISTEN_BACKLOG
+
+    def queue_and_cap(port: int) -> tuple[list[str], int] | None:
+        ss = shutil.which("ss")
+        if ss is None:
+            return None
+        listed = subprocess.run(
+            [ss, "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        return listed, int(Path("/proc/sys/net/core/somaxconn").read_text())
+
+    server = await new_server()
+    found = await asyncio.to_thread(queue_and_cap, server.port)
+    if found is not None:  # ss shows a listener's queue size as its Send-Q
+        listed, cap = found
+        assert int(listed[2]) == min(LISTEN_BACKLOG, cap), listed
+    # No limit of the client's own (aiohttp's is 100 connections per session).
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        many = 3 * ACCEPT_BATCH
+        clients = await asyncio.gather(
+            *(WsClient.connect(session, ws_url(server), name=f"P{i}") for i in range(many))
+        )
+        assert len({c.hello_welcome.connection_id for c in clients}) == many
+        await asyncio.gather(*(c.close() for c in clients))
