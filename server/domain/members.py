@@ -111,7 +111,8 @@ def local_rows(client_ids: Iterable[str]) -> dict[str, MemberRow]:
     for i in range(0, len(wanted), LOOKUP_CHUNK):
         chunk = wanted[i : i + LOOKUP_CHUNK]
         for row in MemberRow.select().where(MemberRow.client_id.in_(chunk)):
-            found[row.client_id] = row
+            if row.client_id is not None:  # always, by the query: for the type checker
+                found[row.client_id] = row
     return found
 
 
