@@ -357,3 +357,16 @@ async def test_the_listener_queues_a_storm_in_the_kernel_and_accepts_it_in_batch
         )
         assert len({c.hello_welcome.connection_id for c in clients}) == many
         await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_a_started_server_keeps_the_collectors_passes_short(new_server: NewServer) -> None:
+    """What exists once a server has started is frozen out of the collector's passes (in a
+    storm its full passes were the loop's longest stalls), and the young generation waits
+    for more allocations than CPython's default before it is examined."""
+    import gc
+
+    from server.runner import GC_YOUNG_THRESHOLD
+
+    await new_server()
+    assert gc.get_freeze_count() > 10_000  # the modules, descriptors and models at least
+    assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
