@@ -27,6 +27,7 @@ BENCHMARKS = [
     "bench_soak",
     "bench_package",
     "bench_reports",
+    "bench_trash",
 ]
 
 
