@@ -20,7 +20,7 @@ from tests.fixtures import NewServer, TandemServer, start_tandem
 
 @pytest.fixture(scope="session")
 def postgres_databases() -> Iterator[pg_backend.Databases | None]:
-    """This session's PostgreSQL databases, when the suites run on PostgreSQL."""
+    """This test run's PostgreSQL database, when the suites run on PostgreSQL."""
     if not pg_backend.active():
         yield None
         return

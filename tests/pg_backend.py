@@ -1,11 +1,11 @@
-"""The test suites' second backend: PostgreSQL, a fresh database per test.
+"""The test suites' second backend: PostgreSQL, one database per run, emptied for each test.
 
 With ``TANDEM_TEST_POSTGRES`` set to a server's URL (``postgresql://postgres@127.0.0.1:5432``),
 the suites' servers and domains keep their data there instead of in ``tmp_path``'s SQLite
-file: the session makes one database of its own, migrated once and dropped at the end, and
+file: the test run makes one database of its own, migrated once and dropped at the end, and
 each test starts on it empty, named to the ``TANDEM_DATABASE_URL`` every ``ServerConfig``
-reads. Each session's database is named ``<prefix>_<random>`` (``TANDEM_TEST_DATABASE_PREFIX``,
-default ``tandem_test``), so sessions running side by side never meet.
+reads. Each run's database is named ``<prefix>_<random>`` (``TANDEM_TEST_DATABASE_PREFIX``,
+default ``tandem_test``), so runs side by side never meet.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def scratch_database(server: str) -> Iterator[str]:
 
 
 class Databases:
-    """This session's database, emptied before each test.
+    """This test run's database, emptied before each test.
 
     Made and migrated once; before each test every table but ``schema_version`` is emptied
     in one ``TRUNCATE`` (tens of milliseconds, where a database copied from a template
@@ -97,7 +97,7 @@ class Databases:
 
     @contextmanager
     def fresh(self) -> Iterator[str]:
-        """The session's database holding the migrated schema and no rows."""
+        """The run's database holding the migrated schema and no rows."""
         self._conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"

@@ -1,6 +1,6 @@
 """Search everywhere: tasks of every project whose title, description or comments hold
 every word asked for, best first, over the full-text index the V_SEARCH migration keeps
-(SQLite FTS5, in step with the rows by triggers; in PostgreSQL, PG_V1's tsvector)."""
+(SQLite FTS5, in step with the rows by triggers; in PostgreSQL, PG_V_BASE's tsvector)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def _by_key(text: str, projects: dict[str, ProjectRow]) -> TaskRow | None:
 
 
 # The same two statements over PostgreSQL's index (search_doc's own tsvector, see the
-# PG_V1 migration): ts_rank with the title weighing four times the text (higher is
+# PG_V_BASE migration): ts_rank with the title weighing four times the text (higher is
 # better), and ts_headline marking the words, as highlight() and snippet() do.
 _PG_RANK_WEIGHTS = "{0, 0, 0.25, 1.0}"
 _PG_PAGE = f"""

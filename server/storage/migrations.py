@@ -473,7 +473,7 @@ FOLD_TO = (
     "oOoYy"
 )
 
-PG_V1 = (
+PG_V_BASE = (
     """
 CREATE FUNCTION tandem_fold(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT translate($1, '"""
@@ -769,7 +769,25 @@ CREATE TRIGGER search_comment AFTER INSERT OR DELETE OR UPDATE OF body ON commen
 """
 )
 
-PG_MIGRATIONS: Sequence[str] = (PG_V1,)
+# V_TRASH_FILES, in PostgreSQL's JSON functions.
+PG_V_TRASH_FILES = """
+CREATE TABLE trash_file (
+    sha256 TEXT COLLATE "C" NOT NULL,
+    task_id TEXT COLLATE "C" REFERENCES task_trash (task_id) ON DELETE CASCADE,
+    comment_id TEXT COLLATE "C" REFERENCES comment_trash (comment_id) ON DELETE CASCADE,
+    CHECK ((task_id IS NULL) <> (comment_id IS NULL))
+);
+CREATE INDEX trash_file_task ON trash_file (task_id) WHERE task_id IS NOT NULL;
+CREATE INDEX trash_file_comment ON trash_file (comment_id) WHERE comment_id IS NOT NULL;
+INSERT INTO trash_file (sha256, task_id)
+    SELECT a.value ->> 'sha256', t.task_id
+    FROM task_trash AS t, json_array_elements(t."rows"::json -> 'attachments') AS a;
+INSERT INTO trash_file (sha256, comment_id)
+    SELECT a.value ->> 'sha256', c.comment_id
+    FROM comment_trash AS c, json_array_elements(c."row"::json -> 'attachments') AS a;
+"""
+
+PG_MIGRATIONS: Sequence[str] = (PG_V_BASE, PG_V_TRASH_FILES)
 PG_LATEST = len(PG_MIGRATIONS)
 
 

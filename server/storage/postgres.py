@@ -12,7 +12,8 @@ never wait for it. Locking each row read instead (``SELECT ... FOR UPDATE``) wou
 servers write different projects at once, but group commit puts many commands in one
 transaction, so two servers' groups would lock rows in different orders and deadlock.
 
-Migrations run under a session advisory lock, so servers starting together migrate once.
+Migrations run under a connection-wide advisory lock, so servers starting together migrate
+once.
 """
 
 from __future__ import annotations
