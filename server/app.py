@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import api, realtime, reminders, security
+from server import api, cluster, realtime, reminders, security
 from server.appkeys import CONFIG, DOMAIN, FOLDER_LOCK
 from server.config import ServerConfig
 from server.domain.service import open_domain
@@ -105,6 +105,7 @@ def create_app(config: ServerConfig) -> web.Application:
     )
     api.setup(app)
     realtime.setup(app)  # after the domain's cleanup context: it needs the domain
+    cluster.setup(app, config)  # after the hub's: it feeds the hub
     app.cleanup_ctx.append(reminders.context)
     _setup_web_ui(app, web_root(config))
     return app

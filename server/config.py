@@ -89,6 +89,9 @@ class ServerConfig:
     clock: Callable[[], int] | None = None
     # How often the server looks whether the day has changed (due-date reminders).
     day_check_seconds: float = 300.0
+    # A team server's message bus (nats://...; None: this instance is alone, as on a
+    # desktop). See docs/team-server.md.
+    bus_url: str | None = None
 
     @property
     def database_path(self) -> Path:

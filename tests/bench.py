@@ -28,6 +28,7 @@ BENCHMARKS = [
     "bench_package",
     "bench_reports",
     "bench_trash",
+    "bench_team",
 ]
 
 
