@@ -1,11 +1,14 @@
 """Each member's inbox, and who watches which task.
 
-Items are derived from the change log's events inside the transaction that appends them
-(``derive``, called by the service in the command's savepoint): an event and the items it
-makes commit together or not at all, so none is missed, and each item carries a ``once_key``
-(unique per member) so that none is made twice, whatever runs again. Due dates are not
-events: ``sweep_due`` puts "due today/tomorrow" items in the inboxes as the days pass (and a
-change of due date does at once), with the same once-only key per task, member and day.
+Items are made from the change log's committed events after their commit, in batches
+(``follow``, which the service runs on the database thread in the next transaction, or in one
+of its own when no command is waiting). Each project's position in its log (``inbox_cursor``)
+moves in the same transaction as the items made up to it, so a crash loses none (the next
+start follows on from the position), a refused command (no event) makes none, and each item
+carries a ``once_key`` (unique per member) so that none is made twice, whatever runs again.
+Due dates are not events: ``sweep_due`` puts "due today/tomorrow" items in the inboxes as
+the days pass (and a change of due date does soon after), with the same once-only key per
+task, member and day.
 
 Who gets what, for an event by an actor (never the actor themself):
 - a mention (``@name`` in a comment, or newly in a description) -> those named;
@@ -21,6 +24,7 @@ watch or stop watching it (``watch``).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -33,6 +37,8 @@ from server.domain.errors import DomainError, ErrorCode, invalid
 from server.domain.events import Delivery
 from server.domain.tx import Tx
 from server.storage.models import InboxItemRow, MemberRow, ProjectRow, TaskRow, TaskWatchRow
+
+log = logging.getLogger(__name__)
 
 Kind = inbox_pb2.InboxItemKind
 Status = entities_pb2.TaskStatus
@@ -154,17 +160,23 @@ class _Draft:
     changed_fields: tuple[str, ...] = ()
     seq: int = 0
     due_date: str = ""
+    # When the change was made (the event's time), set by the maker that is offered it.
+    created_at: int = 0
 
 
 @dataclass
 class _Maker:
-    """The items one transaction makes, then written once each and told to their members."""
+    """The items of a batch of events, then written once each and told to their members.
+
+    ``now`` and ``actor_id`` are those of the event being read (``follow`` sets them).
+    """
 
     now: int
     actor_id: str = ""
     # Per member and source, every item that applies (the best one made is kept).
     drafts: dict[tuple[str, str], list[_Draft]] = field(default_factory=dict)
     _people: list[tuple[str, str]] | None = None
+    _names: dict[str, str] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -178,12 +190,16 @@ class _Maker:
         return self._people
 
     def name(self, member_id: str) -> str:
-        row = rows.by_id(MemberRow, member_id)
-        return (row.display_name if row is not None else "") or "Someone"
+        known = self._names.get(member_id)
+        if known is None:
+            row = rows.by_id(MemberRow, member_id)
+            known = self._names[member_id] = (row.display_name if row is not None else "") or ""
+        return known or "Someone"
 
     def offer(self, draft: _Draft) -> None:
         if not draft.member_id or (draft.actor_id and draft.member_id == self.actor_id):
             return
+        draft.created_at = self.now
         self.drafts.setdefault((draft.member_id, draft.source), []).append(draft)
 
     def mentions(self, text: str, task: entities_pb2.Task, seq: int, once: str) -> None:
@@ -255,7 +271,7 @@ class _Maker:
             due_date=d.due_date,
             source=d.source,
             once_key=d.once_key,
-            created_at=self.now,
+            created_at=d.created_at,
         )
         cursor = rows.execute(_INSERT, [getattr(row, name) for name in _INSERTED])
         if not cursor.rowcount:
@@ -452,18 +468,50 @@ _FROM_EVENT: dict[str, Callable[[_Maker, Any], None]] = {
 }
 
 
-def derive(tx: Tx) -> None:
-    """Make the inbox items of the events ``tx`` appended (called in its savepoint)."""
-    if not tx.events:
-        return
-    maker = _Maker(now=tx.now, actor_id=tx.actor.member_id)
-    for event in tx.events:
-        message = event.message()
-        kind = message.WhichOneof("payload")
-        handler = _FROM_EVENT.get(kind or "")
-        if handler is not None:
-            handler(maker, getattr(message, kind or ""))
-    tx.deliveries.extend(maker.write())
+_KINDS = tuple(_FROM_EVENT)
+# Where each project's log stands beside how far the inbox has followed it.
+_PENDING = (
+    "SELECT h.project_id, h.head_seq, coalesce(c.seq, 0) FROM log_head AS h"
+    " LEFT JOIN inbox_cursor AS c ON c.project_id = h.project_id"
+)
+_PENDING_ALL = f"{_PENDING} WHERE h.head_seq > coalesce(c.seq, 0)"
+_PENDING_ONE = f"{_PENDING} WHERE h.project_id = ?"
+_EVENTS = (
+    "SELECT seq, kind, frame, created_at FROM event WHERE project_id = ? AND seq > ?"
+    f" AND seq <= ? AND kind IN ({', '.join('?' * len(_KINDS))}) ORDER BY seq"
+)
+_MOVE_CURSOR = (
+    "INSERT INTO inbox_cursor (project_id, seq) VALUES (?, ?)"
+    " ON CONFLICT (project_id) DO UPDATE SET seq = excluded.seq"
+)
+
+
+def follow(project_ids: Iterable[str] | None = None) -> list[Delivery]:
+    """Make the items of the events committed since the inbox last read the logs of
+    ``project_ids`` (None: of every project), and move its position in each to the head, in
+    the caller's transaction; returns what to tell the members who got items."""
+    if project_ids is None:
+        pending = rows.execute(_PENDING_ALL).fetchall()
+    else:
+        pending = []
+        for project_id in project_ids:
+            found = rows.execute(_PENDING_ONE, (project_id,)).fetchone()
+            if found is not None and found[1] > found[2]:
+                pending.append(found)
+    if not pending:
+        return []
+    maker = _Maker(now=0)
+    for project_id, head, position in pending:
+        events = rows.execute(_EVENTS, (project_id, position, head, *_KINDS)).fetchall()
+        for seq, kind, frame, created_at in events:
+            event = getattr(websocket_pb2.WebSocketMessage.FromString(bytes(frame)), kind)
+            maker.now, maker.actor_id = int(created_at), event.actor_id
+            try:
+                _FROM_EVENT[kind](maker, event)
+            except DomainError as err:  # its task went since (deleted): no one to tell
+                log.info("no inbox items for %s %s:%d (%s)", kind, project_id, seq, err)
+        rows.execute(_MOVE_CURSOR, (project_id, head))
+    return maker.write()
 
 
 #: Read items older than this are let go (once a day), so an inbox stays a size to page.

@@ -397,6 +397,18 @@ CREATE TABLE label (
 CREATE INDEX label_project ON label (project_id);
 """
 
+# How far the inbox has read each project's change log: its items are made from committed
+# events after the commit, in batches, and this position moves in the same transaction as the
+# items it made (nothing lost in a crash, nothing made twice). Logs that exist start at their
+# head: their events had their items made in the transaction that appended them.
+V_INBOX_CURSOR = """
+CREATE TABLE inbox_cursor (
+    project_id TEXT PRIMARY KEY NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL
+);
+INSERT INTO inbox_cursor (project_id, seq) SELECT project_id, head_seq FROM log_head;
+"""
+
 MIGRATIONS: Sequence[str] = (
     V1,
     V2,
@@ -410,6 +422,7 @@ MIGRATIONS: Sequence[str] = (
     V_LABELS,
     V_WORKFLOW,
     V_ATTACHMENTS,
+    V_INBOX_CURSOR,
 )
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
