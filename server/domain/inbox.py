@@ -177,6 +177,8 @@ class _Maker:
     drafts: dict[tuple[str, str], list[_Draft]] = field(default_factory=dict)
     _people: list[tuple[str, str]] | None = None
     _names: dict[str, str] = field(default_factory=dict)
+    # Each task's watchers as read once per batch, and kept as the batch adds some.
+    _watchers: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -195,6 +197,16 @@ class _Maker:
             row = rows.by_id(MemberRow, member_id)
             known = self._names[member_id] = (row.display_name if row is not None else "") or ""
         return known or "Someone"
+
+    def watchers(self, task_id: str) -> list[str]:
+        known = self._watchers.get(task_id)
+        if known is None:
+            known = self._watchers[task_id] = watcher_ids(task_id)
+        return known
+
+    def start_watching(self, task_id: str, member_id: str) -> None:
+        if _start_watching(task_id, member_id, self.now) and task_id in self._watchers:
+            self._watchers[task_id].append(member_id)
 
     def offer(self, draft: _Draft) -> None:
         if not draft.member_id or (draft.actor_id and draft.member_id == self.actor_id):
@@ -229,7 +241,7 @@ class _Maker:
             kind, word = Kind.INBOX_ITEM_KIND_DUE_TOMORROW, "tomorrow"
         else:
             return
-        people = dict.fromkeys([task.assignee_id, *watcher_ids(task.id)])
+        people = dict.fromkeys([task.assignee_id, *self.watchers(task.id)])
         source = f"due-{word}:{task.id}:{task.due_date}"
         for member_id in people:
             self.offer(
@@ -376,7 +388,7 @@ def _change_words(maker: _Maker, task: entities_pb2.Task, fields: Iterable[str])
 def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
     if not task.assignee_id:
         return
-    _start_watching(task.id, task.assignee_id, maker.now)
+    maker.start_watching(task.id, task.assignee_id)
     maker.offer(
         _Draft(
             task.assignee_id,
@@ -392,7 +404,7 @@ def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
 
 def _on_task_created(maker: _Maker, ev: events_pb2.TaskCreated) -> None:
     task = ev.task
-    _start_watching(task.id, ev.actor_id, maker.now)
+    maker.start_watching(task.id, ev.actor_id)
     _assigned(maker, task, ev.seq)
     maker.mentions(task.description, task, ev.seq, f"task:{task.id}")
     maker.due(task)
@@ -409,7 +421,7 @@ def _on_task_updated(maker: _Maker, ev: events_pb2.TaskUpdated) -> None:
     if noted:
         source = _event_source(task.project_id, ev.seq)
         excerpt = _change_words(maker, task, noted)
-        for member_id in watcher_ids(task.id):
+        for member_id in maker.watchers(task.id):
             maker.offer(
                 _Draft(
                     member_id,
@@ -439,7 +451,7 @@ def _on_comment_added(maker: _Maker, ev: events_pb2.CommentAdded) -> None:
     task = _comment_task(comment)
     maker.mentions(comment.body, task, ev.seq, f"comment:{comment.id}")
     source = _event_source(task.project_id, ev.seq)
-    for member_id in watcher_ids(task.id):
+    for member_id in maker.watchers(task.id):
         maker.offer(
             _Draft(
                 member_id,
@@ -452,7 +464,7 @@ def _on_comment_added(maker: _Maker, ev: events_pb2.CommentAdded) -> None:
                 seq=ev.seq,
             )
         )
-    _start_watching(task.id, comment.author_id, maker.now)
+    maker.start_watching(task.id, comment.author_id)
 
 
 def _on_comment_updated(maker: _Maker, ev: events_pb2.CommentUpdated) -> None:
