@@ -85,6 +85,11 @@ class GroupCommit:
                     pending.loop.call_soon_threadsafe(_settle, pending.answer, _SHUTTING_DOWN)
         return await answer
 
+    def waiting(self) -> bool:
+        """Whether more commands are queued for the next group (asked by ``commit``)."""
+        with self._lock:
+            return bool(self._pending)
+
     def _drain(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []

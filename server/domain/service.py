@@ -165,9 +165,10 @@ class Domain(BoardReads, ChangeLog):
     def _commit(self, batch: list[CommandRequest], *, follow: bool = False) -> list[Outcome]:
         """Commit a batch in one transaction, each command in its own savepoint.
 
-        The transaction first makes the inbox items of the commits before it (see inbox):
-        under load that costs no commit of its own. With ``follow``, also those of this
-        batch's own events, before it commits (a command run alone, all in one).
+        The transaction first makes the inbox items of the commits before it (see inbox).
+        Then, when no other command is waiting (or with ``follow``), those of this batch's
+        own events too, so that they cost no commit of their own; while others wait, the
+        next group makes them, and these answers go out first.
         """
         outcomes: list[Outcome] = []
         events: list[CommittedEvent] = []
@@ -185,6 +186,7 @@ class Domain(BoardReads, ChangeLog):
                     events.extend(tx.events)
                     deliveries.extend(tx.deliveries)
                 touched = {e.project_id for e in events}
+                follow = follow or not self._group.waiting()
                 if follow and self._follow(touched, deliveries):
                     touched = set()
                 self._commands_since_prune += len(batch)
