@@ -3,7 +3,8 @@
 Callers on any event loop queue a request and await its answer; one drain on the database
 thread takes everything queued so far and hands it to ``commit`` as one batch (one
 transaction, one fsync). Each answer is settled back on its caller's own loop. When nothing
-else is queued by then, ``idle`` runs (the work a commit leaves for later: the inbox).
+else is queued by then, ``idle`` runs (work a commit left for later, such as the inbox's
+items when making them failed: see the service).
 """
 
 from __future__ import annotations

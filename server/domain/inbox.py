@@ -1,11 +1,12 @@
 """Each member's inbox, and who watches which task.
 
-Items are made from the change log's committed events after their commit, in batches
-(``follow``, which the service runs on the database thread in the next transaction, or in one
-of its own when no command is waiting). Each project's position in its log (``inbox_cursor``)
-moves in the same transaction as the items made up to it, so a crash loses none (the next
-start follows on from the position), a refused command (no event) makes none, and each item
-carries a ``once_key`` (unique per member) so that none is made twice, whatever runs again.
+Items are made from the change log's committed events, in batches (``follow``, which the
+service runs on the database thread in a group commit's transaction: after the group's
+commands when nothing else waits, or else in the next group's, before its commands). Each
+project's position in its log (``inbox_cursor``) moves in the same transaction as the items
+made up to it, so a crash loses none (the next start follows on from the position), a
+refused command (no event) makes none, and each item carries a ``once_key`` (unique per
+member) so that none is made twice, whatever runs again.
 Due dates are not events: ``sweep_due`` puts "due today/tomorrow" items in the inboxes as
 the days pass (and a change of due date does soon after), with the same once-only key per
 task, member and day.
