@@ -56,11 +56,15 @@ async def resolve_identity(
     return Identity(actor=actor, member=shown)
 
 
-def _only_local(request: web.Request) -> None:
+def only_local(request: web.Request, *asked: str) -> None:
+    """Only a browser on this machine changes its own profile; an invitee is told which of the
+    things it asked to change ("name", "colour") it may not."""
     if not request.app[security.SECURITY].is_local(request.remote):
+        what = " and ".join(asked) or "profile"
+        verb, them = ("are", "them") if len(asked) > 1 else ("is", "it")
         raise DomainError(
             errors_pb2.ERROR_CODE_PERMISSION_DENIED,
-            "an invited person's name is the one on the invite; ask the owner to change it",
+            f"an invited person's {what} {verb} set by the invite; ask the owner to change {them}",
         )
 
 
@@ -68,7 +72,7 @@ async def recolored(
     request: web.Request, identity: Identity, client_id: str, color: str, domain: Domain
 ) -> Identity:
     """The identity with the person's new colour (UpdateProfile); local browsers only."""
-    _only_local(request)
+    only_local(request, "colour")
     member = await domain.recolor_local(client_id, identity.member.id, color)
     shown = entities_pb2.Member()
     shown.CopyFrom(member)
@@ -81,7 +85,7 @@ async def renamed(
 ) -> Identity:
     """The identity with the person's new name (UpdateProfile). Only a browser on this machine
     names itself; an invitee's name is the one its invite gave it."""
-    _only_local(request)
+    only_local(request, "name")
     if not name.strip():
         raise DomainError(
             errors_pb2.ERROR_CODE_INVALID_ARGUMENT, "display_name is required", field="display_name"

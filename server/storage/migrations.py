@@ -397,6 +397,26 @@ CREATE TABLE label (
 CREATE INDEX label_project ON label (project_id);
 """
 
+# The content hashes of the attachments waiting in the trash, one row each, so the start's
+# sweep of unreferenced files reads these and not every trash entry's JSON. A row goes with its
+# entry (restore, delete forever, expiry) by cascade. Filled from the entries already there.
+V_TRASH_FILES = """
+CREATE TABLE trash_file (
+    sha256 TEXT NOT NULL,
+    task_id TEXT REFERENCES task_trash (task_id) ON DELETE CASCADE,
+    comment_id TEXT REFERENCES comment_trash (comment_id) ON DELETE CASCADE,
+    CHECK ((task_id IS NULL) <> (comment_id IS NULL))
+);
+CREATE INDEX trash_file_task ON trash_file (task_id) WHERE task_id IS NOT NULL;
+CREATE INDEX trash_file_comment ON trash_file (comment_id) WHERE comment_id IS NOT NULL;
+INSERT INTO trash_file (sha256, task_id)
+    SELECT json_extract(a.value, '$.sha256'), t.task_id
+    FROM task_trash AS t, json_each(t.rows, '$.attachments') AS a;
+INSERT INTO trash_file (sha256, comment_id)
+    SELECT json_extract(a.value, '$.sha256'), c.comment_id
+    FROM comment_trash AS c, json_each(c.row, '$.attachments') AS a;
+"""
+
 # How far the inbox has read each project's change log: its items are made from committed
 # events after the commit, in batches, and this position moves in the same transaction as the
 # items it made (nothing lost in a crash, nothing made twice). Logs that exist start at their
@@ -444,6 +464,7 @@ MIGRATIONS: Sequence[str] = (
     V_LABELS,
     V_WORKFLOW,
     V_ATTACHMENTS,
+    V_TRASH_FILES,
     V_INBOX_CURSOR,
     V_APPLIED_REQUEST_ROWID,
 )
