@@ -403,8 +403,18 @@ def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
     )
 
 
+def _gone(task_id: str) -> bool:
+    """The task left the board (the trash took it, with its items) since its event."""
+    return rows.execute(_TASK_EXISTS, (task_id,)).fetchone() is None
+
+
+_TASK_EXISTS = "SELECT 1 FROM task WHERE id = ?"
+
+
 def _on_task_created(maker: _Maker, ev: events_pb2.TaskCreated) -> None:
     task = ev.task
+    if _gone(task.id):
+        return
     maker.start_watching(task.id, ev.actor_id)
     _assigned(maker, task, ev.seq)
     maker.mentions(task.description, task, ev.seq, f"task:{task.id}")
@@ -413,6 +423,8 @@ def _on_task_created(maker: _Maker, ev: events_pb2.TaskCreated) -> None:
 
 def _on_task_updated(maker: _Maker, ev: events_pb2.TaskUpdated) -> None:
     task = ev.task
+    if _gone(task.id):
+        return
     mask = set(ev.update_mask.paths)
     if "assignee_id" in mask:
         _assigned(maker, task, ev.seq)
