@@ -81,7 +81,8 @@ def create_app(config: ServerConfig) -> web.Application:
             lock.release()
 
     async def daily_backups(app: web.Application) -> AsyncIterator[None]:
-        if config.backup_check_seconds <= 0:
+        # A PostgreSQL database is backed up with pg_dump, by whoever runs the server.
+        if config.backup_check_seconds <= 0 or not app[DOMAIN].store.dialect.file_backed:
             yield
             return
         store, where = app[DOMAIN].store, backups.folder(config.data_dir)

@@ -27,7 +27,7 @@ from tandem.v1 import websocket_pb2
 
 import server
 from server import paths
-from server.config import ServerConfig
+from server.config import ServerConfig, add_database_url_argument, chosen_database_url
 from server.monitoring import logs, recording
 from server.runner import PortInUseError, start_server
 from server.security import cli as security_cli
@@ -55,6 +55,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=0, help="port to listen on (0, the default, picks a free one)"
     )
     paths.add_data_dir_argument(parser)
+    add_database_url_argument(parser)
     parser.add_argument("--lan", action="store_true", help="share on the local network too")
     parser.add_argument(
         "--lan-host",
@@ -100,6 +101,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         data_dir=paths.chosen_data_dir(args.data_dir),
+        database_url=chosen_database_url(args.database_url),
         host=args.host,
         port=args.port,
         lan=args.lan,

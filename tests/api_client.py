@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from server.config import default_database_url
 from tests.fixtures import make_project
 
 JSON = "application/json"
@@ -95,13 +96,26 @@ class ApiClient:
 
 
 def database_rows(path: Path, timeout: float = 10.0) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, sorted: to show a refused request changed nothing.
+    """Every row of every table, sorted: to show a refused request changed nothing (in the
+    test's PostgreSQL database when the suites run there, see tests/pg_backend.py).
 
     Read once the work a commit leaves for after it (the inbox's items) has caught up with
     every change log, so that rows read before and after a request differ by that request
     alone.
     """
     deadline = time.monotonic() + timeout
+    url = default_database_url()
+    if url:
+        pg = _postgres(url)
+        while pg.execute(_BEHIND).fetchone()[0]:
+            assert time.monotonic() < deadline, "the inbox did not catch up with the change log"
+            time.sleep(0.005)
+        names = pg.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+        return {
+            t: sorted(pg.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for (t,) in names
+        }
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     try:
         while True:
@@ -129,3 +143,22 @@ _BEHIND = (
     "SELECT count(*) FROM log_head AS h LEFT JOIN inbox_cursor AS c"
     " ON c.project_id = h.project_id WHERE h.head_seq > coalesce(c.seq, 0)"
 )
+
+
+_POSTGRES: dict[str, Any] = {}
+
+
+def _postgres(url: str) -> Any:
+    """A connection to the test's PostgreSQL database, kept for the next call (tests that
+    compare rows before and after each of many messages would otherwise connect each time)."""
+    import psycopg
+
+    conn = _POSTGRES.get(url)
+    if conn is not None and not conn.closed:
+        try:
+            conn.execute("SELECT 1")
+            return conn
+        except psycopg.OperationalError:  # ended between tests (tests/pg_backend.py)
+            pass
+    conn = _POSTGRES[url] = psycopg.connect(url, autocommit=True)
+    return conn
