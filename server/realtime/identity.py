@@ -56,8 +56,13 @@ async def resolve_identity(
     return Identity(actor=actor, member=shown)
 
 
-def _only_local(request: web.Request) -> None:
-    if not request.app[security.SECURITY].is_local(request.remote):
+def is_local(request: web.Request) -> bool:
+    """Whether the request comes from this machine (the security layer decides)."""
+    return bool(request.app[security.SECURITY].is_local(request.remote))
+
+
+def _only_local(local: bool) -> None:
+    if not local:
         raise DomainError(
             errors_pb2.ERROR_CODE_PERMISSION_DENIED,
             "an invited person's name is the one on the invite; ask the owner to change it",
@@ -65,10 +70,11 @@ def _only_local(request: web.Request) -> None:
 
 
 async def recolored(
-    request: web.Request, identity: Identity, client_id: str, color: str, domain: Domain
+    local: bool, identity: Identity, client_id: str, color: str, domain: Domain
 ) -> Identity:
-    """The identity with the person's new colour (UpdateProfile); local browsers only."""
-    _only_local(request)
+    """The identity with the person's new colour (UpdateProfile); local browsers only
+    (``local``: see ``is_local``)."""
+    _only_local(local)
     member = await domain.recolor_local(client_id, identity.member.id, color)
     shown = entities_pb2.Member()
     shown.CopyFrom(member)
@@ -77,11 +83,11 @@ async def recolored(
 
 
 async def renamed(
-    request: web.Request, identity: Identity, client_id: str, name: str, domain: Domain
+    local: bool, identity: Identity, client_id: str, name: str, domain: Domain
 ) -> Identity:
     """The identity with the person's new name (UpdateProfile). Only a browser on this machine
     names itself; an invitee's name is the one its invite gave it."""
-    _only_local(request)
+    _only_local(local)
     if not name.strip():
         raise DomainError(
             errors_pb2.ERROR_CODE_INVALID_ARGUMENT, "display_name is required", field="display_name"
