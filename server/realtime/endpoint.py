@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import hashlib
 import logging
 import secrets
@@ -202,7 +203,8 @@ class _Served:
 
     def start(self) -> None:
         conn = self.session.conn
-        log.debug("connection %s from %s", conn.id, conn.remote)
+        bind_connection(conn.id)  # this task's last lines, and the log line below, name it
+        log.debug("connected from %s", conn.remote)
         self.hub.attach(conn)
         conn.serve(self)
 
@@ -255,10 +257,16 @@ class _Served:
         hub.detach(conn)
         code = conn.close_code or CloseCode.ABNORMAL
         reason = close_reason(code, conn.missed_heartbeat)
-        log.debug("connection %s closed: %d %s", conn.id, code, reason)
+        # Called from the socket's callback, in no task: the line names the connection itself.
+        contextvars.copy_context().run(_log_closed, conn, code, reason)
         metrics = hub.metrics
         if metrics is not None:
             metrics.disconnects[(str(int(code)), reason)] += 1
+
+
+def _log_closed(conn: Connection, code: int, reason: str) -> None:
+    bind_connection(conn.id, conn.identity.member.id if conn.identity is not None else "")
+    log.debug("disconnected: %d %s", code, reason)
 
 
 def close_reason(code: int, heartbeat_missed: bool = False) -> str:
