@@ -9,12 +9,13 @@ import base64
 import gc
 import os
 import struct
+from collections.abc import Callable
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
-from tandem.v1 import commands_pb2
+from tandem.v1 import commands_pb2, entities_pb2
 
 from server.realtime import HUB
 from server.realtime.connection import Connection
@@ -68,7 +69,11 @@ async def test_an_idle_connection_keeps_no_task_request_or_aiohttp_handler(
     project = await make_project(owner)
     hub = server.app[HUB]
     await poll_until(lambda: len(hub.connections()) == 1)
-    tasks, requests, handlers = len(asyncio.all_tasks()), live(web.BaseRequest), live(RequestHandler)
+    tasks, requests, handlers = (
+        len(asyncio.all_tasks()),
+        live(web.BaseRequest),
+        live(RequestHandler),
+    )
     clients = []
     for i in range(20):
         client = await WsClient.connect(session, ws_url(server), client_id=f"c{i}")
@@ -83,10 +88,16 @@ async def test_an_idle_connection_keeps_no_task_request_or_aiohttp_handler(
     assert live(Connection) >= 21
     # And they still work: an event reaches every one.
     await owner.request(
-        create_task=commands_pb2.CreateTask(project_id=project.id, task={"title": "hi"})
+        create_task=commands_pb2.CreateTask(
+            project_id=project.id, task=entities_pb2.Task(title="hi")
+        )
     )
     for client in clients:
-        await client.wait_until(lambda c=client: bool(c.events(project.id)))
+        await client.wait_until(_has_events(client, project.id))
+
+
+def _has_events(client: WsClient, project_id: str) -> Callable[[], bool]:
+    return lambda: bool(client.events(project_id))
 
 
 async def test_fragments_pings_and_a_pipelined_hello(server: TandemServer) -> None:
