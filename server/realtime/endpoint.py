@@ -181,7 +181,7 @@ class _Place:
 class _Served:
     """What one connection's messages go to, and what its end releases."""
 
-    __slots__ = ("app", "capped", "hub", "json_budget", "place", "session")
+    __slots__ = ("capped", "caps", "hub", "json_budget", "place", "session")
 
     def __init__(
         self,
@@ -192,7 +192,7 @@ class _Served:
         capped: tuple[str, str] | None,
     ) -> None:
         self.hub = hub
-        self.app = request.app
+        self.caps = request.app[CONNECTION_CAPS]
         self.place: _Place | None = place
         # Counted against this person and address until the connection ends.
         self.capped = capped
@@ -251,7 +251,7 @@ class _Served:
             self.place.give_back()
             self.place = None
         if self.capped is not None:
-            self.app[CONNECTION_CAPS].release(*self.capped)
+            self.caps.release(*self.capped)
             self.capped = None
         hub = self.hub
         hub.detach(conn)
