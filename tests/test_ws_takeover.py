@@ -10,6 +10,7 @@ import gc
 import os
 import struct
 from collections.abc import Callable
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -21,7 +22,9 @@ from server.realtime import HUB
 from server.realtime.connection import Connection
 from server.realtime.framing import FrameError, FrameReader, unmask
 from server.realtime.protocol import PROTOCOL_VERSION, CloseCode
-from tests.fixtures import TandemServer
+from server.security.state import SECURITY
+from tests.fixtures import LAN_PEER, TandemServer, client_from
+from tests.test_security_tls import make_invite, pinned, start_shared
 from tests.ws_client import Msg, RawWs, WsClient, make_project, poll_until, subscribe, ws_url
 
 HELLO = Msg(
@@ -190,3 +193,40 @@ def test_unmask_is_its_own_inverse() -> None:
         masked = unmask(payload, mask)
         assert masked == bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         assert unmask(masked, mask) == payload
+
+
+async def test_over_tls_through_the_lan_gate_the_socket_is_served_then_let_go(
+    tmp_path: Path,
+) -> None:
+    running = await start_shared(tmp_path / "data")
+    try:
+        token = await make_invite(running, "editor", "Eda")
+        gate = running.app[SECURITY].gate
+        assert gate is not None
+        url = f"wss://{LAN_PEER}:{running.lan_port}/ws"
+        check = pinned(running.lan_fingerprint)
+        auth = {"Authorization": f"Bearer {token}"}
+        async with client_from(LAN_PEER) as lan:
+            client = await WsClient.connect(lan, url, ssl=check, headers=auth)
+            project = await make_project(client, key="TLS")
+            other = await WsClient.connect(lan, url, ssl=check, headers=auth)
+            await subscribe(other, project.id)
+            # Big enough to cross several TLS records both ways.
+            text = "t" * 60_000
+            reply = await client.request(
+                create_task=commands_pb2.CreateTask(
+                    project_id=project.id, task=entities_pb2.Task(title="big", description=text)
+                )
+            )
+            assert reply.HasField("ack"), reply
+            assert reply.ack.task.description == text
+            await other.wait_until(_has_events(other, project.id))
+            await client.close()
+            await other.close()
+            assert await client.wait_closed() == 1000
+        hub = running.app[HUB]
+        await poll_until(lambda: not hub.connections(anonymous=True))
+        # The gate counts no socket the connection left behind.
+        assert gate.waiting == 0
+    finally:
+        await running.close()
