@@ -24,6 +24,8 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+from server.realtime.protocol import CloseCode
+
 OP_CONTINUATION: Final = 0x0
 OP_TEXT: Final = 0x1
 OP_BINARY: Final = 0x2
@@ -39,9 +41,9 @@ _SENDABLE_CLOSE_CODES: Final = frozenset(
 #: RFC 6455 7.1.5: the code of a close frame that carried none.
 NO_STATUS: Final = 1005
 
-PROTOCOL_ERROR: Final = 1002
-INVALID_PAYLOAD: Final = 1007
-MESSAGE_TOO_BIG: Final = 1009
+PROTOCOL_ERROR: Final = CloseCode.PROTOCOL_ERROR
+INVALID_PAYLOAD: Final = CloseCode.INVALID_PAYLOAD
+MESSAGE_TOO_BIG: Final = CloseCode.MESSAGE_TOO_BIG
 
 _LEN16 = struct.Struct("!H")
 _LEN64 = struct.Struct("!Q")
