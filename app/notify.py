@@ -82,7 +82,10 @@ class Notifier:
         return bool(member_id) and member_id in self._me
 
     def notices_for(self, member_id: str, update: inbox_pb2.InboxUpdate) -> list[Notice]:
-        """The notices one member's inbox update makes (none for someone else's inbox)."""
+        """The notices one member's inbox update makes (none for someone else's inbox, none
+        for items back with their task from the trash)."""
+        if update.restored:
+            return []
         fresh = [
             item
             for item in update.items

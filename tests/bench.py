@@ -26,6 +26,7 @@ BENCHMARKS = [
     "bench_soak",
     "bench_package",
     "bench_reports",
+    "bench_trash",
 ]
 
 

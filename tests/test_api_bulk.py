@@ -123,3 +123,55 @@ async def test_bulk_edit_is_in_the_openapi_document(api: ApiClient) -> None:
     op = doc["paths"]["/api/v1/projects/{projectId}/tasks/bulk"]["post"]
     assert op["operationId"] == "bulkEditTasks"
     assert "BulkEditResult" in str(op["responses"]["200"])
+
+
+RESTORE = "/api/v1/projects/{}/tasks/restore"
+
+
+async def test_a_bulk_delete_comes_back_in_one_restore_all_or_nothing(
+    api: ApiClient, server: RunningServer
+) -> None:
+    pid = (await api.make_project("WEB"))["id"]
+    parent = await api.make_task(pid, "Parent")
+    child = await api.make_task(pid, "Child", parentTaskId=parent["id"])
+    lone = await api.make_task(pid, "Lone")
+    kept = await api.make_task(pid, "Kept")
+    await api.post(f"/api/v1/tasks/{kept['id']}/comments", {"body": "stays"})
+    # The subtask named first goes to the trash on its own, then its parent.
+    deleted = [child["id"], parent["id"], lone["id"]]
+    resp = await api.post(BULK.format(pid), {"deleteTaskIds": deleted})
+    assert resp.status == 200, resp.json
+    head = (await api.get(f"/api/v1/projects/{pid}/events")).json["headSeq"]
+
+    # Refused as a whole: a task on another project's board, a task never deleted, too many.
+    other = (await api.make_project("APP"))["id"]
+    foreign = await api.make_task(other, "Elsewhere")
+    before = database_rows(server.config.database_path)
+    for ids, status, field in [
+        ([*reversed(deleted), foreign["id"]], 400, "taskIds"),
+        ([*reversed(deleted), "no-such-task"], 404, "taskId"),
+        ([lone["id"], lone["id"]], 400, "taskIds"),
+        ([], 400, "taskIds"),
+        ([f"id-{i}" for i in range(MAX_BULK_TASKS + 1)], 400, "taskIds"),
+    ]:
+        refused = await api.post(RESTORE.format(pid), {"taskIds": ids})
+        assert refused.status == status, (len(ids), refused.json)
+        assert refused.json["error"].get("field") == field, refused.json
+    assert database_rows(server.config.database_path) == before
+
+    # Last deleted first: every task is back, the subtask under its parent again.
+    resp = await api.post(RESTORE.format(pid), {"taskIds": list(reversed(deleted))})
+    assert resp.status == 200, resp.json
+    assert [t["id"] for t in resp.json["tasks"]] == list(reversed(deleted))
+    board = {t["id"]: t for t in (await api.get(f"/api/v1/projects/{pid}/tasks")).json["tasks"]}
+    assert set(board) == {parent["id"], child["id"], lone["id"], kept["id"]}
+    assert board[child["id"]]["parentTaskId"] == parent["id"]
+    assert (await api.get(f"/api/v1/projects/{pid}/trash")).json.get("tasks", []) == []
+    events = (await api.get(f"/api/v1/projects/{pid}/events", since=str(head))).json["events"]
+    assert [next(iter(e)) for e in events] == ["tasksRestored"] * 3
+    # Sent again, it changes nothing (each is on the board).
+    again = await api.post(RESTORE.format(pid), {"taskIds": list(reversed(deleted))})
+    assert again.status == 200
+    assert (await api.get(f"/api/v1/projects/{pid}/events")).json["headSeq"] == events[-1][
+        "tasksRestored"
+    ]["seq"]

@@ -21,6 +21,7 @@ from PIL import Image
 from tandem.v1 import commands_pb2
 
 from server.appkeys import DOMAIN
+from server.storage import migrations
 from server.storage.blobs import BlobStore
 from tests.api_client import ApiClient, ApiResponse
 from tests.fixtures import TandemServer
@@ -485,3 +486,74 @@ async def test_a_comment_restored_from_the_trash_has_its_files_back(
         assert served.status == 200 and served.raw == b"a log line"
         listed = await again.get(f"/api/v1/tasks/{task['id']}/attachments")
         assert [a["commentId"] for a in listed.json["attachments"]] == [comment.json["id"]]
+
+
+def _trash_files(path: Path) -> set[tuple[str, str | None, str | None]]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT sha256, task_id, comment_id FROM trash_file").fetchall()
+        return {(r[0], r[1], r[2]) for r in rows}
+    finally:
+        conn.close()
+
+
+def _sql(path: Path, script: str) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(script)
+    finally:
+        conn.close()
+
+
+async def test_the_start_keeps_trashed_files_by_their_own_table_filled_in_for_older_files(
+    api: ApiClient, server: TandemServer, task: dict[str, Any], new_server: Any, tmp_path: Path
+) -> None:
+    other = await api.make_task(task["projectId"], "Has a comment with a file")
+    on_task = await upload(api, task["id"], b"the plan", "plan.txt")
+    comment = await api.post(f"/api/v1/tasks/{other['id']}/comments", {"body": "see the log"})
+    on_comment = await upload(api, other["id"], b"a log", "log.txt", comment_id=comment.json["id"])
+    assert (await api.delete(f"/api/v1/tasks/{task['id']}")).status == 204
+    assert (await api.delete(f"/api/v1/comments/{comment.json['id']}")).status == 204
+    database = server.config.database_path
+    expected = {
+        (on_task.json["sha256"], task["id"], None),
+        (on_comment.json["sha256"], None, comment.json["id"]),
+    }
+    assert _trash_files(database) == expected
+    store = store_of(server)
+    old = 1_000_000_000.0  # 2001: far older than the sweep's day of grace
+    for made in (on_task, on_comment):
+        os.utime(store.path(made.json["sha256"]), (old, old))
+    await server.close()
+
+    # A database from before the table: the migration fills it in from the entries' JSON.
+    _sql(
+        database,
+        f"DROP TABLE trash_file; PRAGMA user_version = {migrations.LATEST - 1};",
+    )
+    second = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    assert _trash_files(database) == expected
+    assert store.has(on_task.json["sha256"]) and store.has(on_comment.json["sha256"])
+    await second.close()
+
+    # The start reads the table, not the JSON: entries whose JSON no longer lists the files
+    # keep them all the same.
+    _sql(
+        database,
+        "UPDATE task_trash SET rows = json_set(rows, '$.attachments', json('[]'));"
+        "UPDATE comment_trash SET row = json_set(row, '$.attachments', json('[]'));",
+    )
+    third = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    assert store.has(on_task.json["sha256"]) and store.has(on_comment.json["sha256"])
+
+    # Deleted forever, or restored, an entry takes its rows with it: the next start sweeps
+    # the file of the task deleted for good.
+    async with aiohttp.ClientSession() as session:
+        again = ApiClient(third.url, session)
+        assert (await again.delete(f"/api/v1/trash/tasks/{task['id']}")).status == 204
+        restored = await again.post(f"/api/v1/comments/{comment.json['id']}/restore", {})
+        assert restored.status == 200, restored.json
+    assert _trash_files(database) == set()
+    await third.close()
+    await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
+    assert not store.has(on_task.json["sha256"])

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from tandem.v1 import errors_pb2, websocket_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from tandem.v1 import errors_pb2, options_pb2, websocket_pb2
 
 from server.api.attachments import UPLOAD_COMMAND, UPLOAD_OPERATION
 from server.api.openapi import IDEMPOTENT_NOTE, build_document
@@ -27,24 +28,27 @@ TABLE = set(COMMAND_TABLE)
 WITH_REST = {kind for kind, spec in COMMAND_TABLE.items() if spec.http is not None}
 
 
+def _server_sent(field: FieldDescriptor) -> bool:
+    assert field.message_type is not None
+    return bool(field.message_type.GetOptions().Extensions[options_pb2.server_sent])
+
+
 def test_the_table_is_read_from_the_schema() -> None:
     envelope = websocket_pb2.WebSocketMessage.DESCRIPTOR
-    # Every client command the envelope has is in the table: every member but the events
-    # (events.proto, and any message carrying its change-log seq), the server's own answers
-    # (declared in websocket.proto itself) and the server's messages declared elsewhere.
-    # Numbers alone do not say, since each feature numbers its members from a range of its own.
-    server_files = {"tandem/v1/events.proto", "tandem/v1/websocket.proto"}
-    server_sent = {"task_watchers_changed", "inbox_update"}
-    commands = {
-        f.name
-        for f in envelope.oneofs_by_name["payload"].fields
-        if f.message_type is not None
-        and f.message_type.file.name not in server_files
-        and f.name not in server_sent
-        and "seq" not in f.message_type.fields_by_name
-    }
-    assert commands == TABLE
+    members = envelope.oneofs_by_name["payload"].fields
+    # Every member of the envelope is a client command (a (tandem.v1.command) option) or a
+    # message the server sends (its message's (tandem.v1.server_sent) option): one, never both.
+    neither = [f.name for f in members if f.name not in TABLE and not _server_sent(f)]
+    both = [f.name for f in members if f.name in TABLE and _server_sent(f)]
+    assert not neither, f"give these a (command) option or their message (server_sent): {neither}"
+    assert not both, f"a command's message is not the server's to send: {both}"
+    assert {f.name for f in members if not _server_sent(f)} == TABLE
     assert {"hello", "subscribe", "create_task", "update_task", "add_comment"} <= TABLE
+    # What the server sends includes every change-log event (each carries its seq).
+    for field in members:
+        assert field.message_type is not None
+        if "seq" in field.message_type.fields_by_name:
+            assert _server_sent(field), field.name
 
 
 def test_every_command_is_the_sessions_or_the_domains_never_both() -> None:

@@ -96,6 +96,11 @@ def test_one_notice_per_source_for_the_person_never_their_own_doing() -> None:
     board.members.append(entities_pb2.Member(id="bo", display_name="Bo", role=EDITOR))
     got = n.notices_for("ana", update(item(Kind.INBOX_ITEM_KIND_ASSIGNED, "event:p:10", "bo")))
     assert [x.title for x in got] == ["Bo assigned you WEB-1"] and board.reads == 2
+    # Items back with their task from the trash are not news, whenever they were told.
+    back = inbox_pb2.InboxUpdate(
+        items=[item(Kind.INBOX_ITEM_KIND_MENTION, "event:p:11")], restored=True
+    )
+    assert n.notices_for("ana", back) == []
 
 
 class Clock:

@@ -184,6 +184,31 @@ async def test_a_scripted_run_shows_exactly_its_counts(
     assert value(series, "tandem_fanout_duration_seconds_count") >= 1
 
 
+async def test_a_stalled_event_loop_shows_as_its_lag(
+    session: aiohttp.ClientSession, new_server: NewServer
+) -> None:
+    import time
+
+    from server.monitoring.metrics import LATENCY_BUCKETS
+
+    server = await new_server()
+    lag = "tandem_event_loop_lag_seconds_bucket"
+
+    def late(series: Series) -> float:
+        # Probes that ran 0.25 s late or more: the count of all, less those under 0.25 s.
+        return value(series, "tandem_event_loop_lag_seconds_count") - value(
+            series, lag, le=str(LATENCY_BUCKETS[LATENCY_BUCKETS.index(0.25) - 1])
+        )
+
+    before = late(await scrape(session, server))
+    # The stimulus, not a wait: the server's loop (this one) runs nothing else meanwhile.
+    time.sleep(0.4)  # noqa: ASYNC251
+    deadline = asyncio.get_running_loop().time() + 5
+    while late(await scrape(session, server)) == before:
+        assert asyncio.get_running_loop().time() < deadline, "the stall was not measured"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_silent_peer_is_counted_as_a_heartbeat_timeout(
     session: aiohttp.ClientSession, new_server: NewServer
 ) -> None:

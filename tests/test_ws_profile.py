@@ -1,6 +1,7 @@
 """UpdateProfile over a real WebSocket: a browser on this machine renames itself in place, and
 another viewer of the project sees the new name in presence without reconnecting; a blank name
-is refused by code; an invitee from the network cannot rename itself."""
+is refused by code; an invitee from the network cannot rename or recolour itself, and is told
+which it asked."""
 
 from __future__ import annotations
 
@@ -51,9 +52,18 @@ async def test_an_invitee_cannot_rename_itself(lan_server: TandemServer) -> None
         )
         reply = await eda.request(update_profile=commands_pb2.UpdateProfile(display_name="Boss"))
         assert reply.reject.error.code == Code.ERROR_CODE_PERMISSION_DENIED
+        assert "name is set by the invite" in reply.reject.error.message
         assert eda.hello_welcome.member.display_name == "Eda"
+        # The refusal names what was asked: the colour alone, or both.
         recolor = await eda.request(update_profile=commands_pb2.UpdateProfile(color="#000000"))
         assert recolor.reject.error.code == Code.ERROR_CODE_PERMISSION_DENIED
+        assert "colour is set by the invite" in recolor.reject.error.message
+        assert "name" not in recolor.reject.error.message
+        both = await eda.request(
+            update_profile=commands_pb2.UpdateProfile(display_name="Boss", color="#000000")
+        )
+        assert both.reject.error.code == Code.ERROR_CODE_PERMISSION_DENIED
+        assert "name and colour are set by the invite" in both.reject.error.message
         await eda.close()
 
 

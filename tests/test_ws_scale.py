@@ -255,6 +255,46 @@ async def test_hellos_that_come_together_share_one_trip_to_the_database(
     assert [m.id for m in again] == [m.id for m in got]  # type: ignore[union-attr]
 
 
+async def test_hellos_of_known_browsers_look_them_up_in_one_query(
+    new_server: NewServer,
+) -> None:
+    """After a restart nobody is remembered: a storm of hellos finds its members with one
+    query, and only a hello that renames its member writes (in a savepoint of its own)."""
+    from server.appkeys import DOMAIN
+
+    server = await new_server()
+    domain = server.app[DOMAIN]
+    made = await asyncio.gather(
+        *(domain.local_member(f"browser-{i}", f"Person {i}") for i in range(40))
+    )
+    domain._local_members.clear()  # as after a restart
+    db = domain.store.db
+    statements: list[str] = []
+    execute_sql = db.execute_sql
+
+    def counted(sql: str, *args: object, **kwargs: object) -> object:
+        statements.append(sql)
+        return execute_sql(sql, *args, **kwargs)
+
+    db.execute_sql = counted  # type: ignore[method-assign]
+    try:
+        names = [f"Person {i}" if i != 7 else "Renamed" for i in range(40)]
+        again = await asyncio.gather(
+            *(domain.local_member(f"browser-{i}", name) for i, name in enumerate(names))
+        )
+    finally:
+        db.execute_sql = execute_sql  # type: ignore[method-assign]
+    assert [m.id for m in again] == [m.id for m in made]
+    assert [m.display_name for m in again] == names
+    lookups = [s for s in statements if s.startswith("SELECT") and '"member"' in s]
+    # Two trips at most (hellos queued while the first drain ran), each one query, and the
+    # renamed one's own read inside its savepoint.
+    assert 2 <= len(lookups) <= 3, lookups
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == 1
+    stored = {m.id: m.display_name for m in await domain.read(domain.list_members)}
+    assert stored[made[7].id] == "Renamed"
+
+
 async def test_a_join_storm_tells_connection_observers_once_per_tick(
     new_server: NewServer,
 ) -> None:
@@ -282,3 +322,51 @@ async def test_a_join_storm_tells_connection_observers_once_per_tick(
         remove()
         for client in [owner, *joiners]:
             await client.close()
+
+
+async def test_the_listener_queues_a_storm_in_the_kernel_and_accepts_it_in_batches(
+    new_server: NewServer,
+) -> None:
+    """The kernel holds a reconnect storm's connections (no SYN retried a second later),
+    while asyncio accepts them a batch per wake-up; more than a batch at once all join."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from server.runner import ACCEPT_BATCH, LISTEN_BACKLOG
+
+    def queue_and_cap(port: int) -> tuple[list[str], int] | None:
+        ss = shutil.which("ss")
+        if ss is None:
+            return None
+        listed = subprocess.run(
+            [ss, "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        return listed, int(Path("/proc/sys/net/core/somaxconn").read_text())
+
+    server = await new_server()
+    found = await asyncio.to_thread(queue_and_cap, server.port)
+    if found is not None:  # ss shows a listener's queue size as its Send-Q
+        listed, cap = found
+        assert int(listed[2]) == min(LISTEN_BACKLOG, cap), listed
+    # No limit of the client's own (aiohttp's is 100 connections per session).
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        many = 3 * ACCEPT_BATCH
+        clients = await asyncio.gather(
+            *(WsClient.connect(session, ws_url(server), name=f"P{i}") for i in range(many))
+        )
+        assert len({c.hello_welcome.connection_id for c in clients}) == many
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_a_started_server_keeps_the_collectors_passes_short(new_server: NewServer) -> None:
+    """What exists once a server has started is frozen out of the collector's passes (in a
+    storm its full passes were the loop's longest stalls), and the young generation waits
+    for more allocations than CPython's default before it is examined."""
+    import gc
+
+    from server.runner import GC_YOUNG_THRESHOLD
+
+    await new_server()
+    assert gc.get_freeze_count() > 10_000  # the modules, descriptors and models at least
+    assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD

@@ -183,9 +183,11 @@ def _operation(op: Operation, builder: SchemaBuilder) -> Schema:
     }
     responses: Schema = {}
     if op.response is not None:
+        content = _content(builder.message(_d(op.response.DESCRIPTOR)), builder, op.response)
+        content.update(op.raw_response or {})  # other forms of the same answer (a file)
         responses[str(op.status)] = {
             "description": "OK" if op.status == 200 else "Created",
-            "content": _content(builder.message(_d(op.response.DESCRIPTOR)), builder, op.response),
+            "content": content,
         }
     elif op.raw_response is not None:
         responses[str(op.status)] = {"description": "OK", "content": dict(op.raw_response)}

@@ -101,8 +101,9 @@ class Operation:
     # For operations answering something other than a protobuf message (the OpenAPI
     # document itself): its JSON schema.
     raw_json_schema: Mapping[str, Any] | None = None
-    # For operations whose body or answer is not a protobuf message (an upload, a file): their
-    # OpenAPI content objects ({media type: {"schema": ...}}), and the request's headers.
+    # For operations whose body or answer is not a protobuf message (an upload, a file), or
+    # not always (an export as a file): their OpenAPI content objects ({media type: {"schema":
+    # ...}}), and the request's headers.
     raw_request: Mapping[str, Any] | None = None
     raw_response: Mapping[str, Any] | None = None
     headers: tuple[QueryParam, ...] = ()

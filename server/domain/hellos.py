@@ -3,9 +3,10 @@
 After a restart every browser says hello again at once, and each hello's member is
 unknown to memory. One trip to the database thread per hello made the storm wait on
 thousands of thread hand-offs; instead hellos go through a ``GroupCommit`` of their own:
-one drain on the database thread takes every hello queued so far and answers each, in
-one transaction, each in its own savepoint (a refused hello changes nothing and leaves
-the others alone). The answer is the Ack a hello gets, its Welcome naming the member.
+one drain on the database thread takes every hello queued so far, looks their members up
+in one query, and answers each, in one transaction; a hello that makes or renames a member
+does so in its own savepoint (a refused hello changes nothing and leaves the others
+alone). The answer is the Ack a hello gets, its Welcome naming the member.
 """
 
 from __future__ import annotations
@@ -27,13 +28,22 @@ def local_members(db: Database, submit: Submit, clock: Callable[[], int]) -> Gro
     def commit(batch: list[CommandRequest]) -> list[Outcome]:
         now = clock()
         outcomes: list[Outcome] = []
+        hellos: list[commands_pb2.Hello] = []
+        for request in batch:
+            assert isinstance(request.command, commands_pb2.Hello)
+            hellos.append(request.command)
         with db.atomic():
-            for request in batch:
-                hello = request.command
-                assert isinstance(hello, commands_pb2.Hello)
+            # One query finds every member already known; only a new browser or a new
+            # name costs a savepoint and a write of its own.
+            known = members.local_rows(h.client_id for h in hellos)
+            for hello in hellos:
                 try:
-                    with db.atomic():
-                        member = members.local(hello.client_id, hello.display_name, now)
+                    member = members.local_unchanged(known, hello.client_id, hello.display_name)
+                    if member is None:
+                        with db.atomic():
+                            member = members.local(hello.client_id, hello.display_name, now)
+                        # What was read may be stale now: the client's next hello reads again.
+                        known.pop(hello.client_id, None)
                 except DomainError as exc:
                     outcomes.append(exc)
                     continue

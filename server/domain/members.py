@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable, Mapping
 
 from tandem.v1 import entities_pb2
 
@@ -19,6 +20,9 @@ PALETTE = (
     "#0090ff", "#3e63dd", "#8e4ec6", "#d6409f", "#ad7f58",
 )  # fmt: skip
 
+
+# Client ids per lookup query: well under SQLite's limit of bound parameters.
+LOOKUP_CHUNK = 500
 
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -97,6 +101,31 @@ def local(client_id: str, display_name: str, now: int) -> entities_pb2.Member:
         found.display_name = name
         found.save()
     return convert.member(found)
+
+
+def local_rows(client_ids: Iterable[str]) -> dict[str, MemberRow]:
+    """The stored members of these browsers' client ids, in one query per
+    ``LOOKUP_CHUNK`` ids (a storm of hellos looks its members up together)."""
+    wanted = sorted({c for c in client_ids if c})
+    found: dict[str, MemberRow] = {}
+    for i in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[i : i + LOOKUP_CHUNK]
+        for row in MemberRow.select().where(MemberRow.client_id.in_(chunk)):
+            if row.client_id is not None:  # always, by the query: for the type checker
+                found[row.client_id] = row
+    return found
+
+
+def local_unchanged(
+    known: Mapping[str, MemberRow], client_id: str, display_name: str
+) -> entities_pb2.Member | None:
+    """The member ``local`` would return for a browser found in ``known`` whose hello
+    changes nothing (no name, or the stored one), else None: then ``local`` must run."""
+    name = validate.text("display_name", display_name, max_len=80).strip()
+    row = known.get(client_id) if client_id else None
+    if row is None or (name and row.display_name != name):
+        return None
+    return convert.member(row)
 
 
 def invited(display_name: str, role: entities_pb2.MemberRole.ValueType, now: int) -> MemberRow:

@@ -48,6 +48,7 @@ _HANDLERS: dict[str, Run] = {
     "move_task": tasks.move,
     "delete_task": trash.trash_task,
     "restore_task": archive.restore_task,
+    "restore_tasks": bulk.restore,
     "purge_task": trash.purge,
     "archive_task": archive.archive_task,
     "archive_done_tasks": archive.archive_done,

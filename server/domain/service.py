@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import date
@@ -46,7 +45,7 @@ from server.domain.group_commit import CommandRequest, GroupCommit, Outcome
 from server.domain.reads import BoardReads
 from server.domain.tasks import TaskFilter
 from server.domain.tx import Tx
-from server.storage.blobs import BlobStore
+from server.storage.blobs import BlobStore, referenced_by
 from server.storage.database import Store
 from server.storage.models import AttachmentRow
 
@@ -343,12 +342,7 @@ class Domain(BoardReads, ChangeLog):
         return dest
 
     def _backup_attachments(self, dest: Path) -> None:
-        conn = sqlite3.connect(dest)
-        try:
-            shas = [r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM attachment")]
-        finally:
-            conn.close()
-        self.blobs.copy_to(BlobStore(backup_attachments_dir(dest)), shas)
+        self.blobs.copy_to(BlobStore(backup_attachments_dir(dest)), referenced_by(dest))
 
     def close(self) -> None:
         self.store.close()

@@ -3,10 +3,12 @@
 
 A trashed task leaves the task table, so every read that knows nothing of the trash (lists,
 search, reports, GET of the task) sees it gone exactly as a delete always did. Its rows (the
-tasks, their comments, their attachments' records and who watches them) are kept as JSON,
-column by column, and put back by restore; references that no longer hold (a sprint, an
-assignee, a parent or a watcher deleted meanwhile) are let go rather than refused. The
-attachments' files stay in the data folder while an entry refers to them (``kept_hashes``).
+tasks, their comments, their attachments' records, who watches them and the inbox items about
+them) are kept as JSON, column by column, and put back by restore; references that no longer
+hold (a sprint, an assignee, a parent or a watcher deleted meanwhile) are let go rather than
+refused. The attachments' files stay in the data folder while an entry refers to them: their
+hashes are also kept in a table of their own (``trash_file``, gone with the entry by cascade),
+so the start's sweep reads those (``kept_hashes``) rather than every entry's JSON.
 
 Expiry is a rule of every read (an entry older than ``TRASH_DAYS`` is not listed and cannot
 be restored) and the rows themselves are removed by each trash command and by the domain's
@@ -18,10 +20,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
+from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, inbox_pb2, websocket_pb2
 
-from server.domain import convert, projects, retention, tasks
+from server.domain import convert, inbox, projects, retention, tasks
 from server.domain.errors import DomainError, ErrorCode, precondition
+from server.domain.events import Delivery
 from server.domain.retention import TRASH_DAYS, TRASH_MICROS
 from server.domain.rows import by_id
 from server.domain.tx import Tx
@@ -29,6 +32,7 @@ from server.storage.models import (
     AttachmentRow,
     CommentRow,
     CommentTrashRow,
+    InboxItemRow,
     MemberRow,
     ProjectRow,
     ProjectTrashRow,
@@ -36,6 +40,7 @@ from server.storage.models import (
     TaskRow,
     TaskTrashRow,
     TaskWatchRow,
+    TrashFileRow,
 )
 
 _cutoff = retention.cutoff
@@ -79,6 +84,7 @@ def trash_task(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
     comments = list(CommentRow.select().where(CommentRow.task_id.in_(ids)))
     files = list(AttachmentRow.select().where(AttachmentRow.task_id.in_(ids)))
     watches = list(TaskWatchRow.select().where(TaskWatchRow.task_id.in_(ids)))
+    items = list(InboxItemRow.select().where(InboxItemRow.task_id.in_(ids)))
     TaskTrashRow.create(
         task_id=current.id,
         project_id=current.project_id,
@@ -92,9 +98,12 @@ def trash_task(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
                 "comments": [_columns(c) for c in comments],
                 "attachments": [_columns(a) for a in files],
                 "watches": [_columns(w) for w in watches],
+                "inbox": [_columns(i) for i in items],
             }
         ),
     )
+    _keep_files(files, task_id=current.id)
+    _put_away_items(tx, items)
     # Subtasks, comments, attachment records, watches and the archive mark go by cascade.
     current.delete_instance()
     seq = tx.emit(
@@ -117,7 +126,7 @@ def _entry(task_id: str, now: int) -> TaskTrashRow | None:
     return entry
 
 
-def _gone(task_id: str) -> DomainError:
+def gone(task_id: str) -> DomainError:
     return DomainError(
         ErrorCode.ERROR_CODE_NOT_FOUND,
         f"task {task_id!r} is not in the trash: it was never deleted, or was deleted for good"
@@ -134,7 +143,7 @@ def restore_from_trash(tx: Tx, task_id: str) -> websocket_pb2.Ack:
     purge_expired(tx.now)
     entry = _entry(task_id, tx.now)
     if entry is None:
-        raise _gone(task_id)
+        raise gone(task_id)
     saved = json.loads(entry.rows)
     project = projects.row(entry.project_id)
     back = {t["id"] for t in saved["tasks"]}
@@ -159,6 +168,7 @@ def restore_from_trash(tx: Tx, task_id: str) -> websocket_pb2.Ack:
     for columns in saved.get("watches", ()):
         if _exists(MemberRow, columns["member_id"]):
             TaskWatchRow.insert(**columns).on_conflict_ignore().execute()
+    _put_back_items(tx, saved.get("inbox", ()))
     entry.delete_instance()
     protos = [convert.task(r, project.key) for r in restored]
     seq = tx.emit(
@@ -186,14 +196,57 @@ def _put_back_attachments(saved: Any) -> list[entities_pb2.Attachment]:
     return files
 
 
+def _keep_files(
+    files: list[AttachmentRow], task_id: str | None = None, comment_id: str | None = None
+) -> None:
+    rows = [{"sha256": a.sha256, "task_id": task_id, "comment_id": comment_id} for a in files]
+    if rows:
+        TrashFileRow.insert_many(rows).execute()
+
+
+def _inbox_update(member_id: str, **update: Any) -> Delivery:
+    message = inbox_pb2.InboxUpdate(unread_count=inbox.unread_count(member_id), **update)
+    frame = websocket_pb2.WebSocketMessage(inbox_update=message).SerializeToString()
+    return Delivery(member_id, frame)
+
+
+def _put_away_items(tx: Tx, items: list[InboxItemRow]) -> None:
+    """The inbox items of tasks going to the trash leave the inboxes (kept in the entry):
+    an item about a task nobody can open is noise, and it counts as unread no more."""
+    if not items:
+        return
+    InboxItemRow.delete().where(InboxItemRow.id.in_([i.id for i in items])).execute()
+    removed: dict[str, list[int]] = {}
+    for item in items:
+        removed.setdefault(item.member_id, []).append(item.id)
+    for member_id, ids in removed.items():
+        tx.deliveries.append(_inbox_update(member_id, removed_item_ids=ids))
+
+
+def _put_back_items(tx: Tx, saved: Any) -> None:
+    """A restored task's inbox items, back read or unread as they were, in their places (a
+    new number only when an item made meanwhile took theirs)."""
+    back: dict[str, list[int]] = {}
+    for columns in saved:
+        member_id = columns["member_id"]
+        told = InboxItemRow.select().where(
+            (InboxItemRow.member_id == member_id) & (InboxItemRow.once_key == columns["once_key"])
+        )
+        if not _exists(MemberRow, member_id) or told.exists():
+            continue
+        if _exists(InboxItemRow, columns["id"]):
+            columns = {k: v for k, v in columns.items() if k != "id"}
+        back.setdefault(member_id, []).append(int(InboxItemRow.insert(**columns).execute()))
+    for member_id, ids in back.items():
+        rows = InboxItemRow.select().where(InboxItemRow.id.in_(ids)).order_by(InboxItemRow.id)
+        items = [inbox.to_proto(r) for r in rows]
+        tx.deliveries.append(_inbox_update(member_id, items=items, restored=True))
+
+
 def kept_hashes() -> set[str]:
     """The content hashes of attachments waiting in the trash: their files must stay."""
-    found: set[str] = set()
-    for task in TaskTrashRow.select(TaskTrashRow.rows):
-        found.update(a["sha256"] for a in json.loads(task.rows).get("attachments", ()))
-    for comment in CommentTrashRow.select(CommentTrashRow.row):
-        found.update(a["sha256"] for a in json.loads(comment.row)["attachments"])
-    return found
+    hashes: Any = TrashFileRow.select(TrashFileRow.sha256).distinct().tuples()
+    return {str(sha) for (sha,) in hashes}
 
 
 def purge(tx: Tx, cmd: commands_pb2.PurgeTask) -> websocket_pb2.Ack:
@@ -204,7 +257,7 @@ def purge(tx: Tx, cmd: commands_pb2.PurgeTask) -> websocket_pb2.Ack:
         raise precondition("the task is on the board, not in the trash: delete it first")
     entry = _entry(cmd.task_id, tx.now)
     if entry is None:
-        raise _gone(cmd.task_id)
+        raise gone(cmd.task_id)
     result = _first_task(entry)
     entry.delete_instance()
     seq = tx.emit(
@@ -249,7 +302,8 @@ def list_trash(project_id: str, now: int) -> api_pb2.ListTrashResponse:
 def keep_comment(tx: Tx, comment: CommentRow) -> None:
     """A comment about to be deleted is kept for restore, with its attachments' records."""
     purge_expired(tx.now)
-    files = AttachmentRow.select().where(AttachmentRow.comment_id == comment.id)
+    files = list(AttachmentRow.select().where(AttachmentRow.comment_id == comment.id))
+    TrashFileRow.delete().where(TrashFileRow.comment_id == comment.id).execute()
     CommentTrashRow.insert(
         comment_id=comment.id,
         project_id=comment.project_id,
@@ -257,6 +311,7 @@ def keep_comment(tx: Tx, comment: CommentRow) -> None:
         deleted_by=tx.actor.member_id,
         row=json.dumps({"comment": _columns(comment), "attachments": [_columns(a) for a in files]}),
     ).on_conflict_replace().execute()
+    _keep_files(files, comment_id=comment.id)
 
 
 def restore_comment(tx: Tx, cmd: commands_pb2.RestoreComment) -> websocket_pb2.Ack:

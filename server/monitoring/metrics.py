@@ -94,6 +94,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.loop_lag_seconds = Histogram(
+            "tandem_event_loop_lag_seconds",
+            "How late the event loop ran a timer (one is due every tenth of a second): "
+            "what any request arriving then waited for the loop.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.commit_seconds = Histogram(
             "tandem_db_commit_duration_seconds",
             "Time the database thread spends on one group commit (one transaction).",

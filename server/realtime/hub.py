@@ -102,6 +102,9 @@ def _info(conn: Connection) -> ConnectionInfo:
 
 Observer = Callable[[list[ConnectionInfo]], None]
 
+#: The loop-lag probe's timer is due this often (see LagProbe).
+LAG_PROBE_SECONDS = 0.1
+
 #: How long a shared snapshot may serve joins while its project has no event.
 SNAPSHOT_MAX_AGE_SECONDS = 2.0
 
@@ -113,6 +116,38 @@ class CachedSnapshot:
     # The encoded Snapshot, presence not included (each join adds the viewers of the time).
     body: bytes
     made_at: float
+
+
+class LagProbe:
+    """Measures the event loop's lag: how late a timer due every LAG_PROBE_SECONDS runs.
+
+    A request that arrives while the loop runs a long batch of callbacks (a storm's
+    accepts, hellos, snapshots) waits that long before it is even read; this is that wait,
+    as the bystander of a reconnect storm feels it. One timer for the whole server.
+    """
+
+    __slots__ = ("_due", "_loop", "_observe", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, observe: Callable[[float], None]) -> None:
+        self._loop = loop
+        self._observe = observe
+        self._due = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._due = self._loop.time() + LAG_PROBE_SECONDS
+        self._timer = self._loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        self._observe(max(0.0, now - self._due))
+        self._due = now + LAG_PROBE_SECONDS
+        self._timer = self._loop.call_at(self._due, self._tick)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class Hub:
@@ -165,11 +200,17 @@ class Hub:
             self._config.hello_timeout_seconds,
         )
         heartbeat.start()
+        metrics = self.monitor.metrics
+        lag = LagProbe(self._loop, metrics.loop_lag_seconds.observe) if metrics else None
+        if lag is not None:
+            lag.start()
         remove_inbox = self._domain.inbox_sink.add_listener(self._on_inbox)
         try:
             yield
         finally:
             heartbeat.stop()
+            if lag is not None:
+                lag.stop()
             if self._notify_timer is not None:
                 self._notify_timer.cancel()
                 self._notify_timer = None

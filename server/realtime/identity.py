@@ -61,20 +61,23 @@ def is_local(request: web.Request) -> bool:
     return bool(request.app[security.SECURITY].is_local(request.remote))
 
 
-def _only_local(local: bool) -> None:
+def only_local(local: bool, *asked: str) -> None:
+    """Only a browser on this machine (``local``: see ``is_local``) changes its own profile; an
+    invitee is told which of the things it asked to change ("name", "colour") it may not."""
     if not local:
+        what = " and ".join(asked) or "profile"
+        verb, them = ("are", "them") if len(asked) > 1 else ("is", "it")
         raise DomainError(
             errors_pb2.ERROR_CODE_PERMISSION_DENIED,
-            "an invited person's name is the one on the invite; ask the owner to change it",
+            f"an invited person's {what} {verb} set by the invite; ask the owner to change {them}",
         )
 
 
 async def recolored(
     local: bool, identity: Identity, client_id: str, color: str, domain: Domain
 ) -> Identity:
-    """The identity with the person's new colour (UpdateProfile); local browsers only
-    (``local``: see ``is_local``)."""
-    _only_local(local)
+    """The identity with the person's new colour (UpdateProfile); local browsers only."""
+    only_local(local, "colour")
     member = await domain.recolor_local(client_id, identity.member.id, color)
     shown = entities_pb2.Member()
     shown.CopyFrom(member)
@@ -87,7 +90,7 @@ async def renamed(
 ) -> Identity:
     """The identity with the person's new name (UpdateProfile). Only a browser on this machine
     names itself; an invitee's name is the one its invite gave it."""
-    _only_local(local)
+    only_local(local, "name")
     if not name.strip():
         raise DomainError(
             errors_pb2.ERROR_CODE_INVALID_ARGUMENT, "display_name is required", field="display_name"

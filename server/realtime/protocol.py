@@ -35,9 +35,11 @@ PRESENCE_SHOWN_LIMIT: Final = 100
 
 #: WebSocket connections at most between their upgrade and a successful hello; more wait
 #: (as HTTP requests, before the upgrade) for a place. A reconnect storm of thousands then
-#: reaches hello a few hundred at a time: no hello waits behind thousands of upgrades long
-#: enough to miss the hello timeout, and a bystander's request waits behind few.
-MAX_JOINING: Final = 256
+#: reaches hello a few dozen at a time: no hello waits behind thousands of upgrades long
+#: enough to miss the hello timeout, and a bystander's request waits behind few (each pass
+#: of the event loop serves at most this many upgrades and hellos; with 256 a storm of
+#: 2,000 made passes that kept a kept-alive /api/health waiting about twice as long).
+MAX_JOINING: Final = 64
 
 #: How long a close handshake may take before the socket is cut.
 CLOSE_TIMEOUT_SECONDS: Final = 1.0

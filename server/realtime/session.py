@@ -25,7 +25,7 @@ from server.monitoring.logs import bind_connection
 from server.realtime.codec import Outgoing, WebSocketMessage
 from server.realtime.connection import Connection
 from server.realtime.hub import Hub
-from server.realtime.identity import is_local, recolored, renamed, resolve_identity
+from server.realtime.identity import is_local, only_local, recolored, renamed, resolve_identity
 from server.realtime.protocol import MAX_ID_LENGTH, PROTOCOL_VERSION, CloseCode
 from server.realtime.subscription import Subscription
 from server.wire import varint
@@ -382,7 +382,9 @@ async def on_update_profile(session: Session, msg: WebSocketMessage) -> None:
     hub = session.hub
     client_id = identity.actor.client_key
     new = identity
-    if name or not color:  # a colour alone keeps the name
+    rename = bool(name or not color)  # a colour alone keeps the name
+    only_local(session.local, *(["name"] if rename else []), *(["colour"] if color else []))
+    if rename:
         new = await renamed(session.local, new, client_id, name, hub.domain)
     if color:
         new = await recolored(session.local, new, client_id, color, hub.domain)

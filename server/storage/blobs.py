@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Collection, Iterable
@@ -186,3 +187,16 @@ def _atomic_copy(source: Path, target: Path) -> None:
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
+
+
+#: The content a database refers to: its attachments, and those waiting in its trash.
+_REFERENCED = "SELECT sha256 FROM attachment UNION SELECT sha256 FROM trash_file"
+
+
+def referenced_by(database: Path) -> list[str]:
+    """The SHA-256 of every content the database file (a backup, say) refers to."""
+    conn = sqlite3.connect(database)
+    try:
+        return [str(sha) for (sha,) in conn.execute(_REFERENCED)]
+    finally:
+        conn.close()

@@ -397,6 +397,26 @@ CREATE TABLE label (
 CREATE INDEX label_project ON label (project_id);
 """
 
+# The content hashes of the attachments waiting in the trash, one row each, so the start's
+# sweep of unreferenced files reads these and not every trash entry's JSON. A row goes with its
+# entry (restore, delete forever, expiry) by cascade. Filled from the entries already there.
+V_TRASH_FILES = """
+CREATE TABLE trash_file (
+    sha256 TEXT NOT NULL,
+    task_id TEXT REFERENCES task_trash (task_id) ON DELETE CASCADE,
+    comment_id TEXT REFERENCES comment_trash (comment_id) ON DELETE CASCADE,
+    CHECK ((task_id IS NULL) <> (comment_id IS NULL))
+);
+CREATE INDEX trash_file_task ON trash_file (task_id) WHERE task_id IS NOT NULL;
+CREATE INDEX trash_file_comment ON trash_file (comment_id) WHERE comment_id IS NOT NULL;
+INSERT INTO trash_file (sha256, task_id)
+    SELECT json_extract(a.value, '$.sha256'), t.task_id
+    FROM task_trash AS t, json_each(t.rows, '$.attachments') AS a;
+INSERT INTO trash_file (sha256, comment_id)
+    SELECT json_extract(a.value, '$.sha256'), c.comment_id
+    FROM comment_trash AS c, json_each(c.row, '$.attachments') AS a;
+"""
+
 MIGRATIONS: Sequence[str] = (
     V1,
     V2,
@@ -410,6 +430,7 @@ MIGRATIONS: Sequence[str] = (
     V_LABELS,
     V_WORKFLOW,
     V_ATTACHMENTS,
+    V_TRASH_FILES,
 )
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system

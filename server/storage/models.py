@@ -194,6 +194,18 @@ class CommentTrashRow(BaseModel):
         table_name = "comment_trash"
 
 
+class TrashFileRow(BaseModel):
+    """The content hash of an attachment of a trash entry (a task's or a comment's)."""
+
+    sha256 = pw.TextField()
+    task_id = pw.TextField(null=True)
+    comment_id = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "trash_file"
+        primary_key = False
+
+
 class TaskArchiveRow(BaseModel):
     task_id = pw.TextField(primary_key=True)
     project_id = pw.TextField()

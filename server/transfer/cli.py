@@ -23,9 +23,10 @@ from tandem.v1 import api_pb2, transfer_pb2, websocket_pb2
 from server import paths
 from server.command_table import COMMAND_TABLE
 from server.domain.errors import DomainError
-from server.domain.service import Domain
-from server.domain.transfer import csv_export, document, formats
+from server.domain.service import Domain, backup_attachments_dir
+from server.domain.transfer import bundle, csv_export, document, formats
 from server.storage import folder_lock
+from server.storage.blobs import BlobStore, referenced_by
 from server.storage.database import Store
 from server.transfer import backups, restore
 
@@ -91,6 +92,9 @@ def run_backup(args: argparse.Namespace) -> int:
         )
     finally:
         conn.close()
+    # The files travel with it, as the running app's backups do (attachments/ beside it).
+    here = BlobStore(paths.attachments_dir(_data_dir(args)))
+    here.copy_to(BlobStore(backup_attachments_dir(written)), referenced_by(written))
     print(written)
     return 0
 
@@ -115,7 +119,12 @@ def run_restore(args: argparse.Namespace) -> int:
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--to", type=Path, metavar="FILE", help="write here (default: stdout)")
+    parser.add_argument(
+        "--to",
+        type=Path,
+        metavar="FILE",
+        help="write here (default: stdout); a FILE.zip holds the attachments' files too",
+    )
     parser.add_argument("--project", metavar="KEY", default="", help="only this project")
     parser.add_argument(
         "--csv",
@@ -128,16 +137,41 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 def run_export(args: argparse.Namespace) -> int:
     if args.csv and not args.project:
         raise Refused("--csv exports one project's tasks: name it with --project KEY")
+    to_zip = args.to is not None and args.to.suffix.lower() == ".zip"
+    if args.csv and to_zip:
+        raise Refused("--csv writes a .csv file; a .zip export is the document with its files")
     _database(args)
     with _domain(args) as domain:
         if args.csv:
-            text = csv_export.tasks_csv(args.project)
-        else:
-            now = time.time_ns() // 1000
-            text = document.to_json(document.export_workspace(args.project, now_micros=now))
-        del domain
-    _write(text, args.to)
+            _write(csv_export.tasks_csv(args.project), args.to)
+            return 0
+        doc = document.export_workspace(args.project, now_micros=time.time_ns() // 1000)
+        if to_zip:
+            _write_bundle(doc, domain, args.to)
+            return 0
+        _write(document.to_json(doc), args.to)
+    listed = sum(len(p.attachments) for p in doc.projects)
+    if listed:
+        print(
+            f"note: the export lists {listed} attachment{'s' if listed > 1 else ''} but holds"
+            " no files; export to a .zip file (--to FILE.zip) to take the files along",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _write_bundle(doc: transfer_pb2.WorkspaceExport, domain: Domain, to: Path) -> None:
+    files, missing = bundle.files_of(doc, domain.blobs)
+    tmp = to.with_name(to.name + ".tmp")
+    with tmp.open("wb") as out:
+        bundle.write(document.to_json(doc), files, out)
+    tmp.replace(to)
+    if missing:
+        print(
+            f"note: {missing} attachment(s) are listed without their file, which is not in"
+            f" {domain.blobs.root}",
+            file=sys.stderr,
+        )
 
 
 # --- import ---------------------------------------------------------------------------
@@ -186,7 +220,9 @@ def describe(summary: transfer_pb2.ImportSummary, *, dry_run: bool = False) -> l
     for p in summary.projects:
         lines.append(
             f"  project {p.project.key} {p.project.name!r}: {p.tasks} tasks, {p.sprints} sprints,"
-            f" {p.comments} comments" + (" (new ids: the file's were taken)" if p.remapped else "")
+            f" {p.comments} comments"
+            + (f", {p.attachments} attachments" if p.attachments else "")
+            + (" (new ids: the file's were taken)" if p.remapped else "")
         )
     if summary.members:
         lines.append(f"  {summary.members} members")
@@ -273,7 +309,8 @@ SUBCOMMANDS: dict[str, tuple[str, ArgumentAdder, Runner]] = {
         _guarded(run_restore),
     ),
     "export": (
-        "write the workspace (or one project) as a JSON document, or one project's tasks as CSV",
+        "write the workspace (or one project) as a JSON document (a .zip with its attachments'"
+        " files), or one project's tasks as CSV",
         add_export_arguments,
         _guarded(run_export),
     ),

@@ -9,6 +9,7 @@
 //   deadline   seconds after "go" by which every connection must be answered
 //   pool       "@@@@@@" in a frame becomes the connection's index modulo pool (its person)
 //   count_field  frames with this payload field are counted as deliveries while held
+//   lean       true: connect with LeanSocket (below) instead of the `ws` client
 //   command    {frames: [hex], rate, seconds, answers: [fields]}: after "go", each
 //              connection sends frames[index % len] (with "#########" replaced by a counter)
 //              at most `rate` per second, each after the previous one was answered
@@ -78,18 +79,137 @@ function envelope(buf) {
   return { id, payload };
 }
 
+// A WebSocket client with the least work of its own, for storms ("lean": true): on two
+// cores the load generator competes with the server it measures, and the `ws` client spends
+// about a millisecond of CPU on each connection it opens (more than either server spends on
+// a join). This one writes a fixed upgrade request (RFC 6455's sample key, whose accept
+// value is known), checks the 101 and its accept value, frames what it sends with a zero
+// mask (the same bytes on the wire as any mask; the server unmasks either way), answers
+// pings and reads frames without copying more than it must. The same events as `ws`.
+const net = require("node:net");
+const { EventEmitter } = require("node:events");
+const LEAN_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+const LEAN_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+const HEADER_END = Buffer.from("\r\n\r\n");
+
+function clientFrame(opcode, payload) {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const frame = Buffer.alloc(head + 4 + n); // the mask (zeros) follows the length
+  frame[0] = 0x80 | opcode;
+  if (n < 126) frame[1] = 0x80 | n;
+  else if (n < 65536) {
+    frame[1] = 0x80 | 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 0x80 | 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(frame, head + 4);
+  return frame;
+}
+
+class LeanSocket extends EventEmitter {
+  constructor(url) {
+    super();
+    const u = new URL(url);
+    this.readyState = 0;
+    this.closed = false;
+    this.buf = null;
+    this.request = Buffer.from(
+      `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: ${LEAN_KEY}\r\n` +
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+      "latin1",
+    );
+    this.sock = net.connect({ host: u.hostname, port: Number(u.port), noDelay: true });
+    this.sock.on("connect", () => this.sock.write(this.request));
+    this.sock.on("data", (chunk) => this.onData(chunk));
+    this.sock.on("error", () => this.end(1006));
+    this.sock.on("close", () => this.end(1006));
+  }
+
+  send(payload) {
+    this.sock.write(clientFrame(0x2, payload));
+  }
+
+  terminate() {
+    this.closed = true;
+    this.sock.destroy();
+  }
+
+  end(code) {
+    if (this.closed) return;
+    this.closed = true;
+    this.readyState = 3;
+    this.sock.destroy();
+    this.emit("close", code);
+  }
+
+  onData(chunk) {
+    let buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
+    if (this.readyState === 0) {
+      const at = buf.indexOf(HEADER_END);
+      if (at < 0) {
+        this.buf = buf;
+        return;
+      }
+      const head = buf.toString("latin1", 0, at);
+      if (!head.startsWith("HTTP/1.1 101") || !head.includes(LEAN_ACCEPT)) {
+        this.emit("error", new Error(head.split("\r\n")[0]));
+        this.end(1006);
+        return;
+      }
+      this.readyState = 1;
+      buf = buf.subarray(at + HEADER_END.length);
+      this.emit("open");
+    }
+    let i = 0;
+    while (!this.closed && buf.length - i >= 2) {
+      const opcode = buf[i] & 0x0f;
+      let n = buf[i + 1] & 0x7f;
+      let head = 2;
+      if (n === 126) {
+        if (buf.length - i < 4) break;
+        n = buf.readUInt16BE(i + 2);
+        head = 4;
+      } else if (n === 127) {
+        if (buf.length - i < 10) break;
+        n = Number(buf.readBigUInt64BE(i + 2));
+        head = 10;
+      }
+      if (buf.length - i < head + n) break;
+      const payload = buf.subarray(i + head, i + head + n);
+      i += head + n;
+      if (opcode === 0x2 || opcode === 0x1) this.emit("message", payload);
+      else if (opcode === 0x9) this.sock.write(clientFrame(0xa, payload));
+      else if (opcode === 0x8) this.end(n >= 2 ? payload.readUInt16BE(0) : 1005);
+    }
+    this.buf = i < buf.length ? Buffer.from(buf.subarray(i)) : null;
+  }
+}
+
 const sockets = [];
 let deliveries = 0;
 let answered = 0;
 let dropped = 0;
 const closeCodes = {};
 const answerTimes = [];
+// Per answered connection, from its own connect (the WebSocket made) to its last answer.
+const sinceConnect = [];
+// When each connection was made and opened (upgraded), after "go".
+const madeTimes = [];
+const openTimes = [];
 let started = 0;
 let startCommand = null;
 
 function connectOne(index) {
   return new Promise((resolve) => {
-    const ws = new WebSocket(opts.url, { perMessageDeflate: false, maxPayload: 0 });
+    const made = performance.now();
+    madeTimes.push(made - started);
+    const ws = opts.lean
+      ? new LeanSocket(opts.url)
+      : new WebSocket(opts.url, { perMessageDeflate: false, maxPayload: 0 });
     sockets.push(ws);
     let step = 0;
     let done = false;
@@ -98,7 +218,9 @@ function connectOne(index) {
       done = true;
       if (ok) {
         answered += 1;
-        answerTimes.push(performance.now() - started);
+        const now = performance.now();
+        answerTimes.push(now - started);
+        sinceConnect.push(now - made);
       } else dropped += 1;
       resolve(ok);
     };
@@ -109,7 +231,10 @@ function connectOne(index) {
       }
       else finish(true);
     };
-    ws.on("open", sendStep);
+    ws.on("open", () => {
+      openTimes.push(performance.now() - started);
+      sendStep();
+    });
     ws.on("message", (data) => {
       const { id, payload } = envelope(data);
       if (payload === opts.count_field) deliveries += 1;
@@ -171,6 +296,7 @@ async function runCommand(index, ws, cmd, until, stats) {
 
 async function go() {
   started = performance.now();
+  const cpu = process.cpuUsage();
   const results = [];
   for (let i = 0; i < opts.count; i++) results.push(connectOne(first + i));
   let timer;
@@ -184,6 +310,15 @@ async function go() {
     close_codes: closeCodes,
     all_ms: answerTimes.length ? Math.max(...answerTimes) : null,
     p50_ms: percentile(answerTimes, 50),
+    // The same from each connection's own connect: what the server and the network took,
+    // without the time this process needed to make the connections before it.
+    max_since_connect_ms: sinceConnect.length ? Math.max(...sinceConnect) : null,
+    p50_since_connect_ms: percentile(sinceConnect, 50),
+    made_last_ms: madeTimes.length ? Math.max(...madeTimes) : null,
+    open_p50_ms: percentile(openTimes, 50),
+    open_last_ms: openTimes.length ? Math.max(...openTimes) : null,
+    // This process's own CPU from "go" to here (user + system), in ms.
+    cpu_ms: ((c) => (c.user + c.system) / 1000)(process.cpuUsage(cpu)),
   });
   const cmd = opts.command;
   if (!cmd) return;

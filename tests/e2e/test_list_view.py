@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from tandem.v1 import websocket_pb2
 
+from server.command_table import COMMAND_TABLE
 from tests.e2e.conftest import LiveServer, person, shoot
 from tests.e2e.test_accessibility import axe_clean
 
@@ -157,6 +159,63 @@ def test_bulk_delete_goes_for_everyone_and_undo_brings_it_back(
     expect(ana.get_by_test_id("connection")).not_to_contain_text("unsent")
     left = {t["key"] for t in server.api("GET", f"/api/v1/projects/{pid}/tasks")["tasks"]}
     assert left == {"WEB-3", "WEB-4", "WEB-5"}
+
+
+def _sent_commands(page: Any) -> list[str]:
+    """The payload of every frame the page sends over its WebSockets, as it goes."""
+    sent: list[str] = []
+
+    def watch(ws: Any) -> None:
+        def frame(payload: Any) -> None:
+            if isinstance(payload, bytes):
+                kind = websocket_pb2.WebSocketMessage.FromString(payload).WhichOneof("payload")
+                sent.append(kind or "")
+
+        ws.on("framesent", frame)
+
+    page.on("websocket", watch)
+    return sent
+
+
+def test_one_undo_restores_a_whole_bulk_delete_in_one_command_and_redo_deletes_again(
+    server: LiveServer, browser: Any
+) -> None:
+    pid = seed(server)["id"]
+    ana = person(browser, server, "Ana")
+    sent = _sent_commands(ana)
+    ben = person(browser, server, "Ben")
+    open_list(ana, server, pid)
+    ben.goto(f"{server.url}/#/p/{pid}/list")
+    expect(ben.get_by_test_id("list-row")).to_have_count(len(ROWS))
+    for key in ("WEB-1", "WEB-2", "WEB-3"):
+        ana.get_by_label(f"Select {key}").check()
+    ana.get_by_test_id("bulk-delete").click()
+    expect(ben.get_by_test_id("list-row")).to_have_count(2, timeout=20_000)
+    expect(ana.get_by_test_id("connection")).not_to_contain_text("unsent")
+    assert len(server.api("GET", f"/api/v1/projects/{pid}/trash")["tasks"]) == 3
+    # The keys are the board's, not a field's.
+    ana.locator("body").click(position={"x": 5, "y": 700})
+    del sent[:]
+
+    # One undo step, one command: all three come back for everyone.
+    ana.keyboard.press("Control+z")
+    expect(ana.get_by_test_id("notice").filter(has_text="Undid deleting 3 tasks")).to_be_visible()
+    expect(ben.get_by_test_id("list-row")).to_have_count(len(ROWS), timeout=20_000)
+    expect(ana.get_by_test_id("list-row")).to_have_count(len(ROWS))
+    expect(ana.get_by_test_id("connection")).not_to_contain_text("unsent")
+    mutations = [k for k in sent if k in COMMAND_TABLE and COMMAND_TABLE[k].mutates]
+    assert mutations == ["restore_tasks"], sent
+    assert server.api("GET", f"/api/v1/projects/{pid}/trash").get("tasks", []) == []
+
+    # Redo deletes the same three again, as one change.
+    del sent[:]
+    ana.keyboard.press("Control+Shift+z")
+    expect(ben.get_by_test_id("list-row")).to_have_count(2, timeout=20_000)
+    expect(ana.get_by_test_id("connection")).not_to_contain_text("unsent")
+    mutations = [k for k in sent if k in COMMAND_TABLE and COMMAND_TABLE[k].mutates]
+    assert mutations == ["bulk_edit_tasks"], sent
+    left = {t["key"] for t in server.api("GET", f"/api/v1/projects/{pid}/tasks")["tasks"]}
+    assert left == {"WEB-4", "WEB-5"}
 
 
 def test_list_screens_and_axe(server: LiveServer, browser: Any) -> None:

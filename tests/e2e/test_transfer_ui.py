@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -110,11 +111,19 @@ def test_download_the_export(server: LiveServer, browser: Any) -> None:
     page.get_by_text("Export", exact=True).click()
     shoot(page, "export-menu")
     with page.expect_download() as everything:
-        page.get_by_role("link", name="Everything (JSON)").click()
+        page.get_by_role("link", name="Everything (JSON only)").click()
     doc = json.loads(Path(everything.value.path()).read_text(encoding="utf-8"))
     assert doc["formatVersion"] == 1
     assert [t["title"] for t in doc["projects"][0]["tasks"]] == ["Ship it"]
     assert everything.value.suggested_filename.startswith("tandem-workspace-")
+    # With its files: the same document in a .zip, beside each attachment's content.
+    with page.expect_download() as zipped:
+        page.get_by_role("link", name="Everything with files (ZIP)").click()
+    assert zipped.value.suggested_filename.endswith(".zip")
+    with zipfile.ZipFile(zipped.value.path()) as archive:
+        assert archive.namelist() == ["tandem-export.json"]
+        inner = json.loads(archive.read("tandem-export.json"))
+    assert [t["title"] for t in inner["projects"][0]["tasks"]] == ["Ship it"]
     with page.expect_download() as tasks_csv:
         page.get_by_role("link", name="WEB tasks (CSV)").click()
     text = Path(tasks_csv.value.path()).read_text(encoding="utf-8")

@@ -1,11 +1,13 @@
 """The trash and the archive in real Chromium against a real server, two people at once: a
 deleted task waits in the Trash view (who deleted it, when), comes back where it was with its
 comments, or is deleted forever, live for both; a deleted comment comes back with Undo; done
-tasks and a completed sprint are archived off the board, found in the Archive view, restored."""
+tasks and a completed sprint are archived off the board, found in the Archive view, opened
+read-only, restored."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,6 +171,58 @@ def test_done_tasks_are_archived_found_by_search_and_restored_live(
     expect(done.get_by_test_id("card")).to_have_text([re.compile("Ship the signup page")])
     ben.get_by_label("Search the archive").fill("")
     expect(archived).to_have_count(2)
+
+
+def test_an_archived_task_opens_read_only_with_restore(
+    server: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    project = server.make_project(
+        [
+            {
+                "title": "Ship the login page",
+                "status": "TASK_STATUS_DONE",
+                "description": "Behind the **feature flag**.",
+                "labels": ["web"],
+            },
+            {"title": "Still going", "status": "TASK_STATUS_IN_PROGRESS"},
+        ]
+    )
+    pid = project["id"]
+    shipped = by_title(server, pid, "Ship the login page")
+    server.api("POST", f"/api/v1/tasks/{shipped['id']}/comments", {"body": "Went out on Monday"})
+    ana = board(browser, server, "Ana", pid, f"/t/{shipped['id']}")
+    notes = tmp_path / "release-notes.txt"
+    notes.write_text("What shipped")
+    ana.get_by_label("Choose files to attach").set_input_files(str(notes))
+    expect(ana.get_by_test_id("attachment")).to_have_count(1)
+    settled(ana)
+    server.api("POST", f"/api/v1/tasks/{shipped['id']}/archive", {})
+    ana.goto(f"{server.url}/#/p/{pid}/archive")
+    archived = ana.get_by_test_id("archived")
+    expect(archived).to_have_count(1)
+
+    # Clicking it opens it as it was: every field, the description and comments, none editable.
+    archived.get_by_role("link", name=re.compile("Ship the login page")).click()
+    panel = ana.get_by_test_id("task-panel")
+    expect(panel.get_by_test_id("archived-title")).to_have_text("Ship the login page")
+    expect(panel.get_by_test_id("archived-note")).to_contain_text("read-only")
+    expect(panel.get_by_test_id("description").locator("strong")).to_have_text("feature flag")
+    expect(panel.get_by_test_id("comment")).to_contain_text("Went out on Monday")
+    expect(panel.get_by_test_id("archived-file")).to_have_text("release-notes.txt")
+    expect(panel).to_contain_text("Done")
+    expect(panel).to_contain_text("web")
+    expect(panel.locator("input, textarea, select")).to_have_count(0)
+    assert "/archive/t/" in ana.url
+    shoot(ana, "archived-task-panel")
+    axe_clean(ana, "an archived task opened")
+
+    # Restore puts it back on the board, where the usual panel takes over.
+    panel.get_by_role("button", name="Restore").click()
+    expect(panel.get_by_label("Title")).to_have_value("Ship the login page")
+    expect(ana.get_by_test_id("archive-empty")).to_be_visible()
+    settled(ana)
+    listed = server.api("GET", f"/api/v1/projects/{pid}/tasks")["tasks"]
+    assert sorted(t["title"] for t in listed) == ["Ship the login page", "Still going"]
 
 
 def test_a_completed_sprint_is_archived_and_restored_with_its_tasks(

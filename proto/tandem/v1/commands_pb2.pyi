@@ -714,6 +714,35 @@ class RestoreTask(_message.Message):
 Global___RestoreTask: _TypeAlias = RestoreTask  # noqa: Y015
 
 @_typing.final
+class RestoreTasks(_message.Message):
+    """Tasks of one project brought back from the trash or the archive as one change (undoing a
+    bulk delete): every one comes back, or none does. Each is restored as RestoreTask restores
+    it, in the order given, so name them last deleted first (a subtask deleted on its own
+    before its parent then finds its parent back). At most 1000 tasks.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    TASK_IDS_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    @_builtins.property
+    def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        task_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project_id", b"project_id", "task_ids", b"task_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestoreTasks: _TypeAlias = RestoreTasks  # noqa: Y015
+
+@_typing.final
 class PurgeTask(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from tandem.v1 import options_pb2 as tandem_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15tandem/v1/inbox.proto\x12\ttandem.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x02\n\tInboxItem\x12\x0e\n\x02id\x18\x01 \x01(\x03\x42\x02\x30\x02\x12&\n\x04kind\x18\x02 \x01(\x0e\x32\x18.tandem.v1.InboxItemKind\x12\x12\n\nproject_id\x18\x03 \x01(\t\x12\x0f\n\x07task_id\x18\x04 \x01(\t\x12\x10\n\x08task_key\x18\x05 \x01(\t\x12\x12\n\ntask_title\x18\x06 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x07 \x01(\t\x12\x0f\n\x07\x65xcerpt\x18\x08 \x01(\t\x12\x16\n\x0e\x63hanged_fields\x18\t \x03(\t\x12\x0f\n\x03seq\x18\n \x01(\x03\x42\x02\x30\x02\x12\x10\n\x08\x64ue_date\x18\x0b \x01(\t\x12\x0e\n\x06source\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tread_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\tListInbox\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0bunread_only\x18\x03 \x01(\x08\"_\n\tInboxPage\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.tandem.v1.InboxItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x14\n\x0cunread_count\x18\x03 \x01(\x05\"X\n\rMarkInboxRead\x12\x14\n\x08item_ids\x18\x01 \x03(\x03\x42\x02\x30\x02\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\x12\x14\n\x08up_to_id\x18\x03 \x01(\x03\x42\x02\x30\x02\x12\x0e\n\x06unread\x18\x04 \x01(\x08\"I\n\nInboxState\x12\x14\n\x0cunread_count\x18\x01 \x01(\x05\x12%\n\x07\x63hanged\x18\x02 \x03(\x0b\x32\x14.tandem.v1.InboxItem\".\n\tWatchTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08watching\x18\x02 \x01(\x08\"\x1f\n\x0cListWatchers\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"G\n\x0cTaskWatchers\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\nmember_ids\x18\x03 \x03(\t\"H\n\x0bInboxUpdate\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.tandem.v1.InboxItem\x12\x14\n\x0cunread_count\x18\x02 \x01(\x05\"w\n\x13TaskWatchersChanged\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0f\n\x03seq\x18\x02 \x01(\x03\x42\x02\x30\x02\x12)\n\x08watchers\x18\x03 \x01(\x0b\x32\x17.tandem.v1.TaskWatchers\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t*\xe6\x01\n\rInboxItemKind\x12\x1f\n\x1bINBOX_ITEM_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17INBOX_ITEM_KIND_MENTION\x10\x01\x12\x1c\n\x18INBOX_ITEM_KIND_ASSIGNED\x10\x02\x12\x1b\n\x17INBOX_ITEM_KIND_COMMENT\x10\x03\x12\x1b\n\x17INBOX_ITEM_KIND_CHANGED\x10\x04\x12 \n\x1cINBOX_ITEM_KIND_DUE_TOMORROW\x10\x05\x12\x1d\n\x19INBOX_ITEM_KIND_DUE_TODAY\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15tandem/v1/inbox.proto\x12\ttandem.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17tandem/v1/options.proto\"\xdc\x02\n\tInboxItem\x12\x0e\n\x02id\x18\x01 \x01(\x03\x42\x02\x30\x02\x12&\n\x04kind\x18\x02 \x01(\x0e\x32\x18.tandem.v1.InboxItemKind\x12\x12\n\nproject_id\x18\x03 \x01(\t\x12\x0f\n\x07task_id\x18\x04 \x01(\t\x12\x10\n\x08task_key\x18\x05 \x01(\t\x12\x12\n\ntask_title\x18\x06 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x07 \x01(\t\x12\x0f\n\x07\x65xcerpt\x18\x08 \x01(\t\x12\x16\n\x0e\x63hanged_fields\x18\t \x03(\t\x12\x0f\n\x03seq\x18\n \x01(\x03\x42\x02\x30\x02\x12\x10\n\x08\x64ue_date\x18\x0b \x01(\t\x12\x0e\n\x06source\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tread_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\tListInbox\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0bunread_only\x18\x03 \x01(\x08\"_\n\tInboxPage\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.tandem.v1.InboxItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x14\n\x0cunread_count\x18\x03 \x01(\x05\"X\n\rMarkInboxRead\x12\x14\n\x08item_ids\x18\x01 \x03(\x03\x42\x02\x30\x02\x12\x0b\n\x03\x61ll\x18\x02 \x01(\x08\x12\x14\n\x08up_to_id\x18\x03 \x01(\x03\x42\x02\x30\x02\x12\x0e\n\x06unread\x18\x04 \x01(\x08\"I\n\nInboxState\x12\x14\n\x0cunread_count\x18\x01 \x01(\x05\x12%\n\x07\x63hanged\x18\x02 \x03(\x0b\x32\x14.tandem.v1.InboxItem\".\n\tWatchTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08watching\x18\x02 \x01(\x08\"\x1f\n\x0cListWatchers\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"G\n\x0cTaskWatchers\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\nmember_ids\x18\x03 \x03(\t\"\x80\x01\n\x0bInboxUpdate\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.tandem.v1.InboxItem\x12\x14\n\x0cunread_count\x18\x02 \x01(\x05\x12\x1d\n\x10removed_item_ids\x18\xc8\x01 \x03(\x03\x42\x02\x30\x02\x12\x11\n\x08restored\x18\xc9\x01 \x01(\x08:\x04\xc0\xc1\x18\x01\"}\n\x13TaskWatchersChanged\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0f\n\x03seq\x18\x02 \x01(\x03\x42\x02\x30\x02\x12)\n\x08watchers\x18\x03 \x01(\x0b\x32\x17.tandem.v1.TaskWatchers\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t:\x04\xc0\xc1\x18\x01*\xe6\x01\n\rInboxItemKind\x12\x1f\n\x1bINBOX_ITEM_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17INBOX_ITEM_KIND_MENTION\x10\x01\x12\x1c\n\x18INBOX_ITEM_KIND_ASSIGNED\x10\x02\x12\x1b\n\x17INBOX_ITEM_KIND_COMMENT\x10\x03\x12\x1b\n\x17INBOX_ITEM_KIND_CHANGED\x10\x04\x12 \n\x1cINBOX_ITEM_KIND_DUE_TOMORROW\x10\x05\x12\x1d\n\x19INBOX_ITEM_KIND_DUE_TODAY\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,28 +41,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MARKINBOXREAD'].fields_by_name['item_ids']._serialized_options = b'0\002'
   _globals['_MARKINBOXREAD'].fields_by_name['up_to_id']._loaded_options = None
   _globals['_MARKINBOXREAD'].fields_by_name['up_to_id']._serialized_options = b'0\002'
+  _globals['_INBOXUPDATE'].fields_by_name['removed_item_ids']._loaded_options = None
+  _globals['_INBOXUPDATE'].fields_by_name['removed_item_ids']._serialized_options = b'0\002'
+  _globals['_INBOXUPDATE']._loaded_options = None
+  _globals['_INBOXUPDATE']._serialized_options = b'\300\301\030\001'
   _globals['_TASKWATCHERSCHANGED'].fields_by_name['seq']._loaded_options = None
   _globals['_TASKWATCHERSCHANGED'].fields_by_name['seq']._serialized_options = b'0\002'
-  _globals['_INBOXITEMKIND']._serialized_start=1105
-  _globals['_INBOXITEMKIND']._serialized_end=1335
-  _globals['_INBOXITEM']._serialized_start=70
-  _globals['_INBOXITEM']._serialized_end=418
-  _globals['_LISTINBOX']._serialized_start=420
-  _globals['_LISTINBOX']._serialized_end=491
-  _globals['_INBOXPAGE']._serialized_start=493
-  _globals['_INBOXPAGE']._serialized_end=588
-  _globals['_MARKINBOXREAD']._serialized_start=590
-  _globals['_MARKINBOXREAD']._serialized_end=678
-  _globals['_INBOXSTATE']._serialized_start=680
-  _globals['_INBOXSTATE']._serialized_end=753
-  _globals['_WATCHTASK']._serialized_start=755
-  _globals['_WATCHTASK']._serialized_end=801
-  _globals['_LISTWATCHERS']._serialized_start=803
-  _globals['_LISTWATCHERS']._serialized_end=834
-  _globals['_TASKWATCHERS']._serialized_start=836
-  _globals['_TASKWATCHERS']._serialized_end=907
-  _globals['_INBOXUPDATE']._serialized_start=909
-  _globals['_INBOXUPDATE']._serialized_end=981
-  _globals['_TASKWATCHERSCHANGED']._serialized_start=983
-  _globals['_TASKWATCHERSCHANGED']._serialized_end=1102
+  _globals['_TASKWATCHERSCHANGED']._loaded_options = None
+  _globals['_TASKWATCHERSCHANGED']._serialized_options = b'\300\301\030\001'
+  _globals['_INBOXITEMKIND']._serialized_start=1193
+  _globals['_INBOXITEMKIND']._serialized_end=1423
+  _globals['_INBOXITEM']._serialized_start=95
+  _globals['_INBOXITEM']._serialized_end=443
+  _globals['_LISTINBOX']._serialized_start=445
+  _globals['_LISTINBOX']._serialized_end=516
+  _globals['_INBOXPAGE']._serialized_start=518
+  _globals['_INBOXPAGE']._serialized_end=613
+  _globals['_MARKINBOXREAD']._serialized_start=615
+  _globals['_MARKINBOXREAD']._serialized_end=703
+  _globals['_INBOXSTATE']._serialized_start=705
+  _globals['_INBOXSTATE']._serialized_end=778
+  _globals['_WATCHTASK']._serialized_start=780
+  _globals['_WATCHTASK']._serialized_end=826
+  _globals['_LISTWATCHERS']._serialized_start=828
+  _globals['_LISTWATCHERS']._serialized_end=859
+  _globals['_TASKWATCHERS']._serialized_start=861
+  _globals['_TASKWATCHERS']._serialized_end=932
+  _globals['_INBOXUPDATE']._serialized_start=935
+  _globals['_INBOXUPDATE']._serialized_end=1063
+  _globals['_TASKWATCHERSCHANGED']._serialized_start=1065
+  _globals['_TASKWATCHERSCHANGED']._serialized_end=1190
 # @@protoc_insertion_point(module_scope)

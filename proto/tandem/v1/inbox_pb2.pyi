@@ -328,27 +328,42 @@ Global___TaskWatchers: _TypeAlias = TaskWatchers  # noqa: Y015
 
 @_typing.final
 class InboxUpdate(_message.Message):
-    """A change to a member's inbox: new items, items read or unread. Sent to each
-    of that member's connections only; not part of any project's change log. On
-    (re)connect, read the inbox (ListInbox) and apply updates after it.
+    """A change to a member's inbox: new items, items read or unread, items taken
+    out. Sent to each of that member's connections only; not part of any
+    project's change log. On (re)connect, read the inbox (ListInbox) and apply
+    updates after it.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ITEMS_FIELD_NUMBER: _builtins.int
     UNREAD_COUNT_FIELD_NUMBER: _builtins.int
+    REMOVED_ITEM_IDS_FIELD_NUMBER: _builtins.int
+    RESTORED_FIELD_NUMBER: _builtins.int
     unread_count: _builtins.int
+    restored: _builtins.bool
+    """The items are back (their task was restored from the trash), not news: a
+    desktop notification is not made for them again.
+    """
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___InboxItem]: ...
+    @_builtins.property
+    def removed_item_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Items no longer in the inbox: their task went to the trash (they come back,
+        in items, when it is restored) or was deleted for good.
+        """
+
     def __init__(
         self,
         *,
         items: _abc.Iterable[Global___InboxItem] | None = ...,
         unread_count: _builtins.int = ...,
+        removed_item_ids: _abc.Iterable[_builtins.int] | None = ...,
+        restored: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "unread_count", b"unread_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "removed_item_ids", b"removed_item_ids", "restored", b"restored", "unread_count", b"unread_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

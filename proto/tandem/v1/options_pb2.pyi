@@ -121,5 +121,11 @@ class HttpRule(_message.Message):
 Global___HttpRule: _TypeAlias = HttpRule  # noqa: Y015
 
 COMMAND_FIELD_NUMBER: _builtins.int
+SERVER_SENT_FIELD_NUMBER: _builtins.int
 command: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, Global___CommandOptions]
 """Set on the command members of WebSocketMessage.payload."""
+server_sent: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MessageOptions, _builtins.bool]
+"""Set on every message the server sends as a member of WebSocketMessage.payload
+(events, answers, its own notices): the members that are not commands. Each
+member is one or the other, never both (tests/test_command_table.py).
+"""

@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tandem.v1 import entities_pb2 as tandem_dot_v1_dot_entities__pb2
+from tandem.v1 import options_pb2 as tandem_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tandem/v1/transfer.proto\x12\ttandem.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18tandem/v1/entities.proto\"\xc2\x01\n\x0fWorkspaceExport\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x05\x12\x16\n\x0etandem_version\x18\x02 \x01(\t\x12/\n\x0b\x65xport_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x07members\x18\x04 \x03(\x0b\x32\x11.tandem.v1.Member\x12*\n\x08projects\x18\x05 \x03(\x0b\x32\x18.tandem.v1.ProjectExport\"\xf5\x01\n\rProjectExport\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.tandem.v1.Project\x12\x1e\n\x05tasks\x18\x02 \x03(\x0b\x32\x0f.tandem.v1.Task\x12\"\n\x07sprints\x18\x03 \x03(\x0b\x32\x11.tandem.v1.Sprint\x12$\n\x08\x63omments\x18\x04 \x03(\x0b\x32\x12.tandem.v1.Comment\x12\x1c\n\x10next_task_number\x18\x05 \x01(\x03\x42\x02\x30\x02\x12\'\n\x08workflow\x18\x06 \x03(\x0e\x32\x15.tandem.v1.TaskStatus\x12\x0e\n\x06labels\x18\x07 \x03(\t\"\xe1\x01\n\x0fImportWorkspace\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\'\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x17.tandem.v1.ImportFormat\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12=\n\ncolumn_map\x18\x04 \x03(\x0b\x32).tandem.v1.ImportWorkspace.ColumnMapEntry\x12\x13\n\x0bproject_key\x18\x05 \x01(\t\x1a\x30\n\x0e\x43olumnMapEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\rPreviewImport\x12(\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1a.tandem.v1.ImportWorkspace\"\xd8\x01\n\rImportSummary\x12\'\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x17.tandem.v1.ImportFormat\x12,\n\x08projects\x18\x02 \x03(\x0b\x32\x1a.tandem.v1.ImportedProject\x12\x0f\n\x07members\x18\x03 \x01(\x05\x12)\n\x07\x63olumns\x18\x04 \x03(\x0b\x32\x18.tandem.v1.ColumnMapping\x12\r\n\x05notes\x18\x05 \x03(\t\x12%\n\x0csample_tasks\x18\x06 \x03(\x0b\x32\x0f.tandem.v1.Task\"z\n\x0fImportedProject\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.tandem.v1.Project\x12\r\n\x05tasks\x18\x02 \x01(\x05\x12\x0f\n\x07sprints\x18\x03 \x01(\x05\x12\x10\n\x08\x63omments\x18\x04 \x01(\x05\x12\x10\n\x08remapped\x18\x05 \x01(\x08\".\n\rColumnMapping\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\"E\n\x0fProjectImported\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0f\n\x03seq\x18\x02 \x01(\x03\x42\x02\x30\x02\x12\r\n\x05tasks\x18\x03 \x01(\x05*\xd0\x01\n\x0cImportFormat\x12\x1d\n\x19IMPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n\x14IMPORT_FORMAT_TANDEM\x10\x01\x12\x18\n\x14IMPORT_FORMAT_TRELLO\x10\x02\x12\x1a\n\x16IMPORT_FORMAT_JIRA_CSV\x10\x03\x12\x1c\n\x18IMPORT_FORMAT_LINEAR_CSV\x10\x04\x12\x15\n\x11IMPORT_FORMAT_CSV\x10\x05\x12\x1c\n\x18IMPORT_FORMAT_FOCALBOARD\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tandem/v1/transfer.proto\x12\ttandem.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18tandem/v1/entities.proto\x1a\x17tandem/v1/options.proto\"\xc2\x01\n\x0fWorkspaceExport\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\x05\x12\x16\n\x0etandem_version\x18\x02 \x01(\t\x12/\n\x0b\x65xport_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x07members\x18\x04 \x03(\x0b\x32\x11.tandem.v1.Member\x12*\n\x08projects\x18\x05 \x03(\x0b\x32\x18.tandem.v1.ProjectExport\"\xa2\x02\n\rProjectExport\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.tandem.v1.Project\x12\x1e\n\x05tasks\x18\x02 \x03(\x0b\x32\x0f.tandem.v1.Task\x12\"\n\x07sprints\x18\x03 \x03(\x0b\x32\x11.tandem.v1.Sprint\x12$\n\x08\x63omments\x18\x04 \x03(\x0b\x32\x12.tandem.v1.Comment\x12\x1c\n\x10next_task_number\x18\x05 \x01(\x03\x42\x02\x30\x02\x12\'\n\x08workflow\x18\x06 \x03(\x0e\x32\x15.tandem.v1.TaskStatus\x12\x0e\n\x06labels\x18\x07 \x03(\t\x12+\n\x0b\x61ttachments\x18\xc8\x01 \x03(\x0b\x32\x15.tandem.v1.Attachment\"\xe1\x01\n\x0fImportWorkspace\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\'\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x17.tandem.v1.ImportFormat\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12=\n\ncolumn_map\x18\x04 \x03(\x0b\x32).tandem.v1.ImportWorkspace.ColumnMapEntry\x12\x13\n\x0bproject_key\x18\x05 \x01(\t\x1a\x30\n\x0e\x43olumnMapEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\rPreviewImport\x12(\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1a.tandem.v1.ImportWorkspace\"\xd8\x01\n\rImportSummary\x12\'\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x17.tandem.v1.ImportFormat\x12,\n\x08projects\x18\x02 \x03(\x0b\x32\x1a.tandem.v1.ImportedProject\x12\x0f\n\x07members\x18\x03 \x01(\x05\x12)\n\x07\x63olumns\x18\x04 \x03(\x0b\x32\x18.tandem.v1.ColumnMapping\x12\r\n\x05notes\x18\x05 \x03(\t\x12%\n\x0csample_tasks\x18\x06 \x03(\x0b\x32\x0f.tandem.v1.Task\"\x90\x01\n\x0fImportedProject\x12#\n\x07project\x18\x01 \x01(\x0b\x32\x12.tandem.v1.Project\x12\r\n\x05tasks\x18\x02 \x01(\x05\x12\x0f\n\x07sprints\x18\x03 \x01(\x05\x12\x10\n\x08\x63omments\x18\x04 \x01(\x05\x12\x10\n\x08remapped\x18\x05 \x01(\x08\x12\x14\n\x0b\x61ttachments\x18\xc8\x01 \x01(\x05\".\n\rColumnMapping\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\"K\n\x0fProjectImported\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0f\n\x03seq\x18\x02 \x01(\x03\x42\x02\x30\x02\x12\r\n\x05tasks\x18\x03 \x01(\x05:\x04\xc0\xc1\x18\x01*\xd0\x01\n\x0cImportFormat\x12\x1d\n\x19IMPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n\x14IMPORT_FORMAT_TANDEM\x10\x01\x12\x18\n\x14IMPORT_FORMAT_TRELLO\x10\x02\x12\x1a\n\x16IMPORT_FORMAT_JIRA_CSV\x10\x03\x12\x1c\n\x18IMPORT_FORMAT_LINEAR_CSV\x10\x04\x12\x15\n\x11IMPORT_FORMAT_CSV\x10\x05\x12\x1c\n\x18IMPORT_FORMAT_FOCALBOARD\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,24 +40,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMPORTWORKSPACE_COLUMNMAPENTRY']._serialized_options = b'8\001'
   _globals['_PROJECTIMPORTED'].fields_by_name['seq']._loaded_options = None
   _globals['_PROJECTIMPORTED'].fields_by_name['seq']._serialized_options = b'0\002'
-  _globals['_IMPORTFORMAT']._serialized_start=1293
-  _globals['_IMPORTFORMAT']._serialized_end=1501
-  _globals['_WORKSPACEEXPORT']._serialized_start=99
-  _globals['_WORKSPACEEXPORT']._serialized_end=293
-  _globals['_PROJECTEXPORT']._serialized_start=296
-  _globals['_PROJECTEXPORT']._serialized_end=541
-  _globals['_IMPORTWORKSPACE']._serialized_start=544
-  _globals['_IMPORTWORKSPACE']._serialized_end=769
-  _globals['_IMPORTWORKSPACE_COLUMNMAPENTRY']._serialized_start=721
-  _globals['_IMPORTWORKSPACE_COLUMNMAPENTRY']._serialized_end=769
-  _globals['_PREVIEWIMPORT']._serialized_start=771
-  _globals['_PREVIEWIMPORT']._serialized_end=828
-  _globals['_IMPORTSUMMARY']._serialized_start=831
-  _globals['_IMPORTSUMMARY']._serialized_end=1047
-  _globals['_IMPORTEDPROJECT']._serialized_start=1049
-  _globals['_IMPORTEDPROJECT']._serialized_end=1171
-  _globals['_COLUMNMAPPING']._serialized_start=1173
-  _globals['_COLUMNMAPPING']._serialized_end=1219
-  _globals['_PROJECTIMPORTED']._serialized_start=1221
-  _globals['_PROJECTIMPORTED']._serialized_end=1290
+  _globals['_PROJECTIMPORTED']._loaded_options = None
+  _globals['_PROJECTIMPORTED']._serialized_options = b'\300\301\030\001'
+  _globals['_IMPORTFORMAT']._serialized_start=1392
+  _globals['_IMPORTFORMAT']._serialized_end=1600
+  _globals['_WORKSPACEEXPORT']._serialized_start=124
+  _globals['_WORKSPACEEXPORT']._serialized_end=318
+  _globals['_PROJECTEXPORT']._serialized_start=321
+  _globals['_PROJECTEXPORT']._serialized_end=611
+  _globals['_IMPORTWORKSPACE']._serialized_start=614
+  _globals['_IMPORTWORKSPACE']._serialized_end=839
+  _globals['_IMPORTWORKSPACE_COLUMNMAPENTRY']._serialized_start=791
+  _globals['_IMPORTWORKSPACE_COLUMNMAPENTRY']._serialized_end=839
+  _globals['_PREVIEWIMPORT']._serialized_start=841
+  _globals['_PREVIEWIMPORT']._serialized_end=898
+  _globals['_IMPORTSUMMARY']._serialized_start=901
+  _globals['_IMPORTSUMMARY']._serialized_end=1117
+  _globals['_IMPORTEDPROJECT']._serialized_start=1120
+  _globals['_IMPORTEDPROJECT']._serialized_end=1264
+  _globals['_COLUMNMAPPING']._serialized_start=1266
+  _globals['_COLUMNMAPPING']._serialized_end=1312
+  _globals['_PROJECTIMPORTED']._serialized_start=1314
+  _globals['_PROJECTIMPORTED']._serialized_end=1389
 # @@protoc_insertion_point(module_scope)

@@ -69,7 +69,8 @@ class WorkspaceExport(_message.Message):
     PROJECTS_FIELD_NUMBER: _builtins.int
     format_version: _builtins.int
     """This document's format; 1 is the first. Raised when a reader of the
-    previous one could not read it correctly.
+    previous one could not read it correctly: 2 when it lists attachments (a
+    document without any is still written as 1).
     """
     tandem_version: _builtins.str
     """The Tandem that wrote it, e.g. "0.4.0"."""
@@ -111,6 +112,7 @@ class ProjectExport(_message.Message):
     NEXT_TASK_NUMBER_FIELD_NUMBER: _builtins.int
     WORKFLOW_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
     next_task_number: _builtins.int
     """The number the next task will get (numbers are never reused)."""
     @_builtins.property
@@ -133,6 +135,14 @@ class ProjectExport(_message.Message):
     def labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Every label used in the project, in first-use order."""
 
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[_entities_pb2.Attachment]:
+        """The files attached to its tasks and comments, oldest first: what each is
+        (name, type, size, SHA-256, which task or comment). A .zip export carries
+        each one's content as attachments/SHA256 beside the document; a JSON one
+        lists them only. Present from format 2 on.
+        """
+
     def __init__(
         self,
         *,
@@ -143,10 +153,11 @@ class ProjectExport(_message.Message):
         next_task_number: _builtins.int = ...,
         workflow: _abc.Iterable[_entities_pb2.TaskStatus.ValueType] | None = ...,
         labels: _abc.Iterable[_builtins.str] | None = ...,
+        attachments: _abc.Iterable[_entities_pb2.Attachment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comments", b"comments", "labels", b"labels", "next_task_number", b"next_task_number", "project", b"project", "sprints", b"sprints", "tasks", b"tasks", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "comments", b"comments", "labels", b"labels", "next_task_number", b"next_task_number", "project", b"project", "sprints", b"sprints", "tasks", b"tasks", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -290,11 +301,16 @@ class ImportedProject(_message.Message):
     SPRINTS_FIELD_NUMBER: _builtins.int
     COMMENTS_FIELD_NUMBER: _builtins.int
     REMAPPED_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
     tasks: _builtins.int
     sprints: _builtins.int
     comments: _builtins.int
     remapped: _builtins.bool
     """True when the file's ids were taken already and new ones were given."""
+    attachments: _builtins.int
+    """Attachments brought back (those whose content came with the file or was
+    here already).
+    """
     @_builtins.property
     def project(self) -> _entities_pb2.Project: ...
     def __init__(
@@ -305,10 +321,11 @@ class ImportedProject(_message.Message):
         sprints: _builtins.int = ...,
         comments: _builtins.int = ...,
         remapped: _builtins.bool = ...,
+        attachments: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comments", b"comments", "project", b"project", "remapped", b"remapped", "sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "comments", b"comments", "project", b"project", "remapped", b"remapped", "sprints", b"sprints", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,6 +1,7 @@
 """Writing a plan (a ``WorkspaceExport``) into the database, in bulk, in the caller's
-transaction: members, projects, sprints, tasks, comments, then one ``project_imported``
-event per project, which tells every subscriber to read a fresh snapshot.
+transaction: members, projects, sprints, tasks, comments, attachments (those whose content
+came with the file or is here already), then one ``project_imported`` event per project,
+which tells every subscriber to read a fresh snapshot.
 
 ``build`` checks every value and works out every row first; ``write`` then inserts them
 with one prepared statement per table. A preview is ``build`` alone.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +22,12 @@ from fractional_indexing import (  # type: ignore[import-untyped]
 )
 from tandem.v1 import entities_pb2, transfer_pb2
 
-from server.domain import comments, members, rows, validate
+from server.domain import attachments, comments, members, rows, validate
 from server.domain.errors import DomainError
 from server.domain.transfer.common import BadFile, project_key_from
 from server.domain.tx import Tx
-from server.storage.models import ProjectRow
+from server.storage.blobs import is_sha256
+from server.storage.models import AttachmentRow, ProjectRow
 
 Role = entities_pb2.MemberRole
 Status = entities_pb2.TaskStatus
@@ -53,17 +56,31 @@ class Plan:
     sprints: list[tuple[Any, ...]] = field(default_factory=list)
     tasks: list[tuple[Any, ...]] = field(default_factory=list)
     comments: list[tuple[Any, ...]] = field(default_factory=list)
+    # Attachment rows but what the content itself says (type, size, pixels: see write).
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    # Content that came with the file, by SHA-256, to put in the store.
+    files: dict[str, bytes] = field(default_factory=dict)
     # project id -> the number its next task gets
     next_numbers: dict[str, int] = field(default_factory=dict)
     summary: transfer_pb2.ImportSummary = field(default_factory=transfer_pb2.ImportSummary)
 
 
 class _Builder:
-    def __init__(self, doc: transfer_pb2.WorkspaceExport, keep_ids: bool, now: int) -> None:
+    def __init__(
+        self,
+        doc: transfer_pb2.WorkspaceExport,
+        keep_ids: bool,
+        now: int,
+        has_content: Callable[[str], bool],
+    ) -> None:
         self.doc = doc
         self.keep_ids = keep_ids
         self.now = now
+        self.has_content = has_content
         self.plan = Plan()
+        self.missing_files = 0
+        # The file's comment ids -> the rows' ids, of the project being built.
+        self.comment_ids: dict[str, str] = {}
         self.taken_ids: set[str] = set()
         self.member_map: dict[str, str] = {}
         # The file's task ids -> the rows' ids, of the project being built.
@@ -192,12 +209,14 @@ class _Builder:
         )
         self.plan.next_numbers[project_id] = max(next_number, int(pe.next_task_number))
         n_comments = self.comments(where, pe, project_id)
+        n_files = self.attachments(where, pe, project_id)
         self.plan.summary.projects.add(
             project=shown,
             tasks=n_tasks,
             sprints=len(sprint_map),
             comments=n_comments,
             remapped=remapped,
+            attachments=n_files,
         )
 
     def sprints(
@@ -325,6 +344,7 @@ class _Builder:
             if task is None:
                 raise BadFile(f"{at}.task_id", f"no task {c.task_id!r} in the file")
             ident, _ = self._fresh(c.id, "comment")
+            self.comment_ids[c.id] = ident
             created = _micros(c.create_time, self.now)
             self.plan.comments.append(
                 (
@@ -339,6 +359,46 @@ class _Builder:
                 )
             )
         return len(pe.comments)
+
+    def attachments(self, where: str, pe: transfer_pb2.ProjectExport, project_id: str) -> int:
+        """The attachments whose content is at hand; the others are counted for a note."""
+        made = 0
+        per_task: dict[str, int] = {}
+        for ai, a in enumerate(pe.attachments):
+            at = f"{where}.attachments[{ai}]"
+            task = self.task_ids.get(a.task_id)
+            if task is None:
+                raise BadFile(f"{at}.task_id", f"no task {a.task_id!r} in the file")
+            comment = None
+            if a.comment_id:
+                comment = self.comment_ids.get(a.comment_id)
+                if comment is None:
+                    raise BadFile(f"{at}.comment_id", f"no comment {a.comment_id!r} in the file")
+            if not is_sha256(a.sha256):
+                raise BadFile(f"{at}.sha256", f"{a.sha256!r} is not a SHA-256 in lower-case hex")
+            if not self.has_content(a.sha256):
+                self.missing_files += 1
+                continue
+            per_task[task] = per_task.get(task, 0) + 1
+            if per_task[task] > attachments.MAX_PER_TASK:
+                raise BadFile(at, f"a task has at most {attachments.MAX_PER_TASK} attachments")
+            ident, _ = self._fresh(a.id, "attachment")
+            self.plan.attachments.append(
+                {
+                    "id": ident,
+                    "project_id": project_id,
+                    "task_id": task,
+                    "comment_id": comment,
+                    "name": attachments.clean_name(
+                        validate.text(f"{at}.name", a.name, max_len=10_000)
+                    ),
+                    "sha256": a.sha256,
+                    "author_id": self.member(a.author_id, f"{at}.author_id") or members.OWNER_ID,
+                    "created_at": _micros(a.create_time, self.now),
+                }
+            )
+            made += 1
+        return made
 
 
 def _depth(task_id: str, parents: dict[str, str], where: str) -> int:
@@ -373,9 +433,14 @@ def build(
     keep_ids: bool,
     now: int,
     into_key: str = "",
+    files: dict[str, bytes] | None = None,
+    stored: Callable[[str], bool] = lambda _sha: False,
 ) -> Plan:
-    """Every row the plan makes, checked; raises a ``BadFile`` naming the first bad value."""
-    builder = _Builder(doc, keep_ids, now)
+    """Every row the plan makes, checked; raises a ``BadFile`` naming the first bad value.
+    An attachment comes with its content in ``files`` or already ``stored`` here; the others
+    are left out, and a note says how many."""
+    given = files or {}
+    builder = _Builder(doc, keep_ids, now, lambda sha: sha in given or stored(sha))
     builder.members()
     into = None
     if into_key:
@@ -386,7 +451,16 @@ def build(
         if into is None and into_key:
             pe.project.key = into_key
         builder.project(pi, pe, into)
-    return builder.plan
+    plan = builder.plan
+    plan.files = {a["sha256"]: given[a["sha256"]] for a in plan.attachments if a["sha256"] in given}
+    if builder.missing_files:
+        n = builder.missing_files
+        what = f"{n} attachments are" if n > 1 else "1 attachment is"
+        plan.summary.notes.append(
+            f"{what} listed without the file, and left out: import the .zip export, which"
+            " carries the files"
+        )
+    return plan
 
 
 _INSERT = {
@@ -418,6 +492,7 @@ def write(tx: Tx, plan: Plan) -> int:
     rows.execute_many(_INSERT["sprint"], plan.sprints)
     rows.execute_many(_INSERT["task"], plan.tasks)
     rows.execute_many(_INSERT["comment"], plan.comments)
+    _write_attachments(tx, plan)
     seq = 0
     for imported in plan.summary.projects:
         project_id = imported.project.id
@@ -428,3 +503,27 @@ def write(tx: Tx, plan: Plan) -> int:
         event = transfer_pb2.ProjectImported(project_id=project_id, tasks=imported.tasks)
         seq = tx.emit(project_id, "project_imported", event)
     return seq
+
+
+def _write_attachments(tx: Tx, plan: Plan) -> None:
+    """The files into the store, then their records, typed by what the content is (never by
+    what the file says: a document could call any content an image). Content put in by an
+    import that does not commit is swept with other unreferenced content."""
+    if not plan.attachments:
+        return
+    blobs = tx.blobs
+    assert blobs is not None, "an import with attachments needs the attachment store"
+    for sha, content in plan.files.items():
+        if not blobs.has(sha):
+            blobs.put(content, len(content))
+    for values in plan.attachments:
+        sha = values["sha256"]
+        # Recognising a large image takes a moment; an import is rare and runs once.
+        kind = blobs.kind(sha) or blobs.recognise(sha)
+        AttachmentRow.insert(
+            **values,
+            content_type=kind.content_type,
+            size=blobs.size(sha),
+            width=kind.width,
+            height=kind.height,
+        ).execute()

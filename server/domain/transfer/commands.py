@@ -18,7 +18,15 @@ def _plan(tx: Tx, cmd: transfer_pb2.ImportWorkspace) -> apply.Plan:
     fmt, parsed = formats.read(
         cmd.data, cmd.format, file_name=cmd.file_name, column_map=dict(cmd.column_map)
     )
-    plan = apply.build(parsed.doc, keep_ids=parsed.keep_ids, now=tx.now, into_key=cmd.project_key)
+    blobs = tx.blobs
+    plan = apply.build(
+        parsed.doc,
+        keep_ids=parsed.keep_ids,
+        now=tx.now,
+        into_key=cmd.project_key,
+        files=parsed.files,
+        stored=blobs.has if blobs is not None else lambda _sha: False,
+    )
     summary = plan.summary
     summary.format = fmt
     summary.notes.extend(parsed.notes)

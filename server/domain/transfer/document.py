@@ -2,7 +2,9 @@
 
 The document is the protobuf JSON mapping of ``tandem.v1.WorkspaceExport`` (schema in
 ``proto/tandem/v1/transfer.proto``). ``FORMAT_VERSION`` goes up when a reader of the
-previous version would misread a newer document; such a document is refused by name.
+previous version would misread a newer document; such a document is refused by name. A
+document is written in the oldest format that holds it: one without attachments is still
+format 1, so a Tandem from before attachments reads it as it always did.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from google.protobuf import json_format
 from tandem.v1 import entities_pb2, transfer_pb2
 
 import server
-from server.domain import convert, members
+from server.domain import attachments, convert, members
 from server.domain.errors import not_found
 from server.domain.transfer.common import BadFile
 from server.storage.models import CommentRow, MemberRow, ProjectRow, SprintRow, TaskRow
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The format before attachments, still written when a document has none.
+FORMAT_WITHOUT_ATTACHMENTS = 1
 WORKFLOW = tuple(
     v for v in entities_pb2.TaskStatus.values() if v != entities_pb2.TASK_STATUS_UNSPECIFIED
 )
@@ -65,6 +69,7 @@ def project_export(project: ProjectRow) -> transfer_pb2.ProjectExport:
         next_task_number=project.next_task_number,
         workflow=WORKFLOW,
         labels=list(labels),
+        attachments=attachments.in_project(project.id),
     )
 
 
@@ -76,15 +81,17 @@ def export_workspace(project_key: str = "", *, now_micros: int) -> transfer_pb2.
         if not query.exists():
             raise not_found("project", project_key)
     doc = transfer_pb2.WorkspaceExport(
-        format_version=FORMAT_VERSION,
         tandem_version=server.__version__,
         export_time=convert.ts(now_micros),
         projects=[project_export(p) for p in query],
     )
+    with_files = any(p.attachments for p in doc.projects)
+    doc.format_version = FORMAT_VERSION if with_files else FORMAT_WITHOUT_ATTACHMENTS
     named = {members.OWNER_ID}
     for p in doc.projects:
         named.update(t.assignee_id for t in p.tasks if t.assignee_id)
         named.update(c.author_id for c in p.comments)
+        named.update(a.author_id for a in p.attachments)
     who = MemberRow.select().order_by(MemberRow.created_at, MemberRow.id)
     if project_key:
         who = who.where(MemberRow.id.in_(sorted(named)))

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 from tandem.v1 import transfer_pb2
 
-from server.domain.transfer import csv_formats, csvfile, document, focalboard, trello
+from server.domain.transfer import bundle, csv_formats, csvfile, document, focalboard, trello
 from server.domain.transfer.common import MAX_IMPORT_BYTES, BadFile
 from server.domain.transfer.parsed import Parsed
 
@@ -34,6 +34,8 @@ def detect(data: bytes, file_name: str = "") -> Format.ValueType:
             "this is a database (a Tandem backup?), not an export: put a backup back with"
             " `tandem restore FILE` instead",
         )
+    if bundle.is_bundle(data):
+        return Format.IMPORT_FORMAT_TANDEM
     if head.startswith(focalboard.ZIP_MAGIC) or file_name.endswith(".boardarchive"):
         return Format.IMPORT_FORMAT_FOCALBOARD
     if focalboard.looks_like_jsonl(head):
@@ -74,7 +76,7 @@ def read(
         fmt = detect(data, file_name)
     given = dict(column_map or {})
     readers: dict[int, Callable[[], Parsed]] = {
-        Format.IMPORT_FORMAT_TANDEM: lambda: Parsed(document.parse(data), keep_ids=True),
+        Format.IMPORT_FORMAT_TANDEM: lambda: _tandem(data),
         Format.IMPORT_FORMAT_TRELLO: lambda: trello.parse(data),
         Format.IMPORT_FORMAT_JIRA_CSV: lambda: csv_formats.parse_jira(data, given),
         Format.IMPORT_FORMAT_LINEAR_CSV: lambda: csv_formats.parse_linear(data, given),
@@ -85,3 +87,11 @@ def read(
     if reader is None:
         raise BadFile("format", f"{fmt} is not a format this Tandem reads")
     return fmt, reader()
+
+
+def _tandem(data: bytes) -> Parsed:
+    """A Tandem export: the JSON document, or a .zip of it with its attachments' content."""
+    if data.startswith(bundle.ZIP_MAGIC):
+        text, files = bundle.read(data)
+        return Parsed(document.parse(text), keep_ids=True, files=files)
+    return Parsed(document.parse(data), keep_ids=True)

@@ -15,3 +15,5 @@ class Parsed:
     notes: list[str] = field(default_factory=list)
     # (the file's column, the Tandem field it fills or "") for CSV formats.
     columns: list[tuple[str, str]] = field(default_factory=list)
+    # Attachments' content that came with the file (a .zip export), by SHA-256.
+    files: dict[str, bytes] = field(default_factory=dict)

@@ -78,8 +78,18 @@ describe("bulk edit", () => {
     s.applyMessage(bulkAck(s.outbox.first()!.msg.messageId, [], ["a", "b"]));
     expect([...s.viewTasks().keys()]).toEqual(["c"]);
     expect(s.undo()).toBe(true);
-    const restores = s.outbox.all().map((e) => e.msg.payload);
-    expect(restores.map((p) => p.case)).toEqual(["restoreTask", "restoreTask"]);
-    expect(restores.map((p) => (p.value as { taskId: string }).taskId).sort()).toEqual(["a", "b"]);
+    // One command brings both back (all or none), last deleted first.
+    const [restore, ...more] = s.outbox.all().map((e) => e.msg.payload);
+    expect(more).toEqual([]);
+    if (restore.case !== "restoreTasks") throw new Error(restore.case);
+    expect(restore.value.taskIds).toEqual(["b", "a"]);
+    s.applyMessage(bulkAck(s.outbox.first()!.msg.messageId, [task("a"), task("b")]));
+    expect([...s.viewTasks().keys()].sort()).toEqual(["a", "b", "c"]);
+    // Redo deletes both again, as one bulk edit.
+    expect(s.redo()).toBe(true);
+    const [again, ...rest] = s.outbox.all().map((e) => e.msg.payload);
+    expect(rest).toEqual([]);
+    if (again.case !== "bulkEditTasks") throw new Error(again.case);
+    expect(again.value.deleteTaskIds).toEqual(["a", "b"]);
   });
 });

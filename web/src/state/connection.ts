@@ -14,6 +14,8 @@ import {
   InboxPageSchema,
   TaskWatchersSchema,
   ListCommentsResponseSchema,
+  TaskSchema,
+  ListAttachmentsResponseSchema,
   SprintReportSchema,
   VelocityResponseSchema,
   ListEventsResponseSchema,
@@ -33,6 +35,8 @@ import {
   type Member,
   type Project,
   type SprintReport,
+  type Task,
+  type Attachment,
   type VelocityResponse,
   type TaskWatchers,
   type UpdatePresence,
@@ -548,6 +552,16 @@ export class Connection {
     } catch {
       return null;
     }
+  }
+
+  /** A task's attachments, its comments' included (REST): an archived task's too. */
+  async listAttachments(taskId: string): Promise<Attachment[]> {
+    return (await this.rest.get(ListAttachmentsResponseSchema, `/api/v1/tasks/${encodeURIComponent(taskId)}/attachments`)).attachments;
+  }
+
+  /** One task as the server has it (REST): an archived one too, which no board snapshot lists. */
+  async getTask(taskId: string): Promise<Task> {
+    return this.rest.get(TaskSchema, `/api/v1/tasks/${encodeURIComponent(taskId)}`);
   }
 
   /** The project's trash, newest first (REST, whichever way the board is followed). */

@@ -30,6 +30,18 @@ describe("the inbox", () => {
     expect(inbox.items.value.every((i) => inbox.isRead(i))).toBe(true);
   });
 
+  it("takes out the items of a task gone to the trash, and has them back when it is restored", () => {
+    const inbox = new InboxStore();
+    inbox.setPage(create(InboxPageSchema, { items: [item(1), item(2), item(3, true)], unreadCount: 2 }), true);
+    inbox.mark([2n], true);
+    inbox.apply(create(InboxUpdateSchema, { removedItemIds: [2n, 3n], unreadCount: 1 }));
+    expect(inbox.items.value.map((i) => i.id)).toEqual([1n]);
+    expect(inbox.unread.value).toBe(1);
+    inbox.apply(create(InboxUpdateSchema, { items: [item(2), item(3, true)], unreadCount: 2 }));
+    expect(inbox.items.value.map((i) => i.id)).toEqual([3n, 2n, 1n]);
+    expect(inbox.unread.value).toBe(2);
+  });
+
   it("finds the @mention being typed and writes a name the server reads", () => {
     expect(mentionAt("hi @bo", 6)).toEqual({ start: 3, query: "bo" });
     expect(mentionAt("@", 1)).toEqual({ start: 0, query: "" });

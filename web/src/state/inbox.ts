@@ -2,7 +2,8 @@
  * This person's inbox as the page knows it: the items read so far (newest first), the unread
  * count, and what watches which task. The server is the source: a page of the inbox read on
  * (re)connect, then inbox updates pushed to this member's every connection (new items, items
- * read or unread in another tab), each carrying the unread count as of that change. Marking read
+ * read or unread in another tab, items of a task gone to the trash taken out), each carrying the
+ * unread count as of that change. Marking read
  * shows at once here and goes to the server through the outbox like any other change.
  */
 import { batch, computed, signal } from "@preact/signals";
@@ -56,6 +57,11 @@ export class InboxStore {
     batch(() => {
       const next = new Map(this.itemsSignal.peek());
       const pending = new Map(this.pendingSignal.peek());
+      // Items of a task gone to the trash leave (and come back in items when it is restored).
+      for (const id of update.removedItemIds) {
+        next.delete(id);
+        pending.delete(id);
+      }
       for (const it of update.items) {
         next.set(it.id, it);
         // The server has spoken for this item: its state is the one to show.

@@ -207,6 +207,12 @@ export const OVERLAYS: { [C in PayloadCase]?: CommandHandler<C> } = {
   },
   // Restores show when the server says what came back (the ack or the event carries it).
   restoreTask: { overlay: () => {}, acked: (b, cmd) => b.forget(cmd.taskId) },
+  restoreTasks: {
+    overlay: () => {},
+    acked: (b, cmd) => {
+      for (const id of cmd.taskIds) b.forget(id);
+    },
+  },
   purgeTask: { overlay: () => {} },
   restoreComment: { overlay: () => {}, acked: (b, cmd) => b.forget(cmd.commentId) },
   restoreProject: { overlay: () => {}, acked: (b, cmd) => b.forget(cmd.projectId) },

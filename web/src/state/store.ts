@@ -514,7 +514,7 @@ export class BoardStore {
     this.notify(`Archived ${what}`, {
       label: "Undo",
       run: () => {
-        for (const id of ids) this.enqueue({ case: "restoreTask", value: { taskId: id } }, id);
+        this.enqueue(this.restoreAllOf(ids), this.projectId);
         this.notify(`Restored ${what}`);
       },
     });
@@ -562,19 +562,20 @@ export class BoardStore {
     this.enqueue({ case: "bulkEditTasks", value: { projectId: this.projectId, deleteTaskIds: ids } }, bulkId);
     if (this.readOnly) return;
     const name = ids.length === 1 ? this.nameOf(ids[0]) : `${ids.length} tasks`;
-    const restoreAll = (): PayloadInit | null => {
-      // One restore per task; the undo step sends all but the last itself.
-      for (const id of ids.slice(0, -1)) this.enqueue({ case: "restoreTask", value: { taskId: id } }, id);
-      return { case: "restoreTask", value: { taskId: ids[ids.length - 1] } };
-    };
-    this.pushUndo(restoreAll, bulkId, `deleting ${name}`);
+    this.pushUndo(() => this.restoreAllOf(ids), bulkId, `deleting ${name}`);
     this.notify(`Deleted ${name}`, {
       label: "Undo",
       run: () => {
-        for (const id of ids) this.enqueue({ case: "restoreTask", value: { taskId: id } }, id);
+        this.enqueue(this.restoreAllOf(ids), bulkId);
         this.notify(`Restored ${name}`);
       },
     });
+  }
+
+  /** The one command that brings these tasks back (all of them or none), last deleted first, so
+   * a subtask deleted before its parent finds its parent back. */
+  private restoreAllOf(ids: readonly string[]): PayloadInit {
+    return { case: "restoreTasks", value: { projectId: this.projectId, taskIds: [...ids].reverse() } };
   }
 
   archiveSprint(sprintId: string): void {
@@ -748,6 +749,20 @@ export class BoardStore {
 
   /** The step that takes back a reverting command about to be sent: the task's state before it. */
   private inverseOf(payload: PayloadInit, step: UndoStep): UndoStep | null {
+    if (payload.case === "restoreTasks") {
+      // Redoing an undone bulk delete deletes the same tasks again, as one change.
+      const ids = [...(payload.value.taskIds ?? [])].reverse();
+      const projectId = payload.value.projectId ?? this.projectId;
+      const make = (): PayloadInit | null => {
+        const here = ids.filter((id) => this.task(id));
+        return here.length ? { case: "bulkEditTasks", value: { projectId, deleteTaskIds: here } } : null;
+      };
+      return { ...step, make };
+    }
+    if (payload.case === "bulkEditTasks" && payload.value.deleteTaskIds?.length) {
+      const ids = [...payload.value.deleteTaskIds];
+      return { ...step, make: () => this.restoreAllOf(ids) };
+    }
     if (payload.case === "bulkEditTasks") {
       const befores = (payload.value.updates ?? []).flatMap((u) => {
         const now = u.taskId ? this.task(u.taskId) : undefined;

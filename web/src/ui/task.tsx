@@ -13,6 +13,7 @@ import { Attachments, pasteIntoComment } from "./attachments";
 import { ColumnSelect } from "./workflow";
 import { MentionBox, WatchButton } from "./inbox";
 import { ArchiveTaskButton } from "./trash";
+import { OffBoardTask } from "./archived";
 
 function ago(d: Date | undefined): string {
   if (!d) return "";
@@ -427,13 +428,14 @@ export function TaskPanel({ taskId }: { taskId: string }) {
     conn.listMembers().then((list) => store.putMembers(list), () => {});
   }, [taskId]);
   if (!task) {
+    if (store.seq !== 0n) return <OffBoardTask taskId={taskId} />;
     return (
       <aside class="panel" data-testid="task-panel">
         <div class="panel-head">
           <span class="spacer" />
           <button class="icon" onClick={() => go(store.projectId)} aria-label="Close">×</button>
         </div>
-        <p class="muted pad">{store.seq === 0n ? "Loading…" : "This task is not on the board: it may be in the Archive or the Trash, or the link is mistyped."}</p>
+        <p class="muted pad">Loading…</p>
       </aside>
     );
   }

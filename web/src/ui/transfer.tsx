@@ -238,10 +238,16 @@ export function TransferButtons() {
       <details class="export-menu">
         <summary class="button">Export</summary>
         <ul class="menu-list">
-          <li><a href="/api/v1/export" download>Everything (JSON)</a></li>
+          <li>
+            <a href="/api/v1/export?format=zip" download>Everything with files (ZIP)</a>
+            {" · "}
+            <a href="/api/v1/export" download aria-label="Everything (JSON only)">JSON only</a>
+          </li>
           {projects.map((p) => (
             <li key={p.id}>
-              <a href={`/api/v1/export?project=${encodeURIComponent(p.key)}`} download>{p.key} (JSON)</a>
+              <a href={`/api/v1/export?project=${encodeURIComponent(p.key)}&format=zip`} download>{p.key} with files (ZIP)</a>
+              {" · "}
+              <a href={`/api/v1/export?project=${encodeURIComponent(p.key)}`} download aria-label={`${p.key} (JSON only)`}>JSON</a>
               {" · "}
               <a href={`/api/v1/export?project=${encodeURIComponent(p.key)}&format=csv`} download>{p.key} tasks (CSV)</a>
             </li>

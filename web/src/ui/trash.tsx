@@ -64,10 +64,16 @@ function Who({ id }: { id: string }) {
   );
 }
 
-function TaskLine({ task }: { task: Task }) {
+/** A kept task's line; an archived one opens (read-only, with Restore) when clicked. */
+function TaskLine({ task, opens = false }: { task: Task; opens?: boolean }) {
+  const what = (
+    <>
+      <span class="key">{task.key}</span> {task.title}
+    </>
+  );
   return (
     <span class="kept-title">
-      <span class="key">{task.key}</span> {task.title}
+      {opens ? <a href={`#/p/${task.projectId}/archive/t/${task.id}`}>{what}</a> : what}
     </span>
   );
 }
@@ -166,7 +172,7 @@ export function ArchiveView() {
         <ul class="kept-list">
           {data.tasks.map((a) => a.task && (
             <li key={a.task.id} data-testid="archived">
-              <TaskLine task={a.task} />
+              <TaskLine task={a.task} opens />
               <span class="kept-meta">
                 Archived by <Who id={a.archivedById} /> · <time>{when(a.archiveTime)}</time>
               </span>

@@ -1,0 +1,131 @@
+/** A task that is not on the board, opened from the Archive (or a link to it): read as the server
+ * has it (fields, description, files, comments), shown read-only (an archived task cannot be
+ * changed), with Restore to put it back on the board, where the usual panel takes over. */
+import { useEffect, useState } from "preact/hooks";
+import { timestampDate, type Attachment, type Comment, type Task } from "../proto";
+import { connection, go, store } from "../app-context";
+import { renderMarkdown } from "../markdown";
+import { contentUrl } from "./attachments";
+import { Avatar, PRIORITIES, statusName } from "./common";
+import "./trash.css";
+
+type Read = { task: Task; comments: Comment[]; files: Attachment[] } | "missing" | null;
+
+export function OffBoardTask({ taskId }: { taskId: string }) {
+  const [read, setRead] = useState<Read>(null);
+  const seq = store.seq;
+  useEffect(() => {
+    let current = true;
+    const conn = connection();
+    Promise.all([conn.getTask(taskId), conn.listComments(taskId), conn.listAttachments(taskId)]).then(
+      // A task of another project is not this board's to show (the link is mistyped).
+      ([task, comments, files]) => current && setRead(task.projectId === store.projectId ? { task, comments, files } : "missing"),
+      () => current && setRead("missing"),
+    );
+    return () => {
+      current = false;
+    };
+  }, [taskId, seq]);
+  const close = () => go(store.projectId);
+  if (read === null || read === "missing") {
+    return (
+      <aside class="panel" data-testid="task-panel">
+        <div class="panel-head">
+          <span class="spacer" />
+          <button class="icon" onClick={close} aria-label="Close">×</button>
+        </div>
+        <p class="muted pad">{read === null ? "Loading…" : "This task is not on the board: it may be in the Trash, or the link is mistyped."}</p>
+      </aside>
+    );
+  }
+  const { task, comments, files } = read;
+  const assignee = task.assigneeId ? store.members.get(task.assigneeId) : undefined;
+  const priority = PRIORITIES.find((p) => p.id === task.priority)?.name ?? "No priority";
+  return (
+    <aside class="panel" data-testid="task-panel" aria-label={`Task ${task.key}`}>
+      <div class="panel-head">
+        <span class="key">{task.key}</span>
+        <span class="spacer" />
+        <button class="icon" onClick={close} aria-label="Close" title="Close (Esc)">×</button>
+      </div>
+      <div class="archived-note" data-testid="archived-note" role="status">
+        <span>Archived: read-only until it is restored to the board.</span>
+        {!store.readOnly && (
+          <button class="primary small" onClick={() => store.restoreTask(task.id, task.key)}>
+            Restore
+          </button>
+        )}
+      </div>
+      <div class="panel-body">
+        <h2 class="archived-title" data-testid="archived-title">{task.title}</h2>
+        <dl class="props archived-props">
+          <dt>Status</dt>
+          <dd>{statusName(task.status)}</dd>
+          <dt>Priority</dt>
+          <dd>{priority}</dd>
+          <dt>Assignee</dt>
+          <dd>{assignee?.displayName ?? (task.assigneeId ? "Someone" : "Unassigned")}</dd>
+          {task.storyPoints !== undefined && (
+            <>
+              <dt>Points</dt>
+              <dd>{task.storyPoints}</dd>
+            </>
+          )}
+          {task.labels.length > 0 && (
+            <>
+              <dt>Labels</dt>
+              <dd>{task.labels.join(", ")}</dd>
+            </>
+          )}
+          {task.dueDate && (
+            <>
+              <dt>Due</dt>
+              <dd>{task.dueDate}</dd>
+            </>
+          )}
+        </dl>
+        <div class="field-block">
+          <div class="block-head"><span>Description</span></div>
+          <div
+            class="markdown"
+            data-testid="description"
+            dangerouslySetInnerHTML={{ __html: task.description ? renderMarkdown(task.description) : `<p class="muted">No description.</p>` }}
+          />
+        </div>
+        {files.length > 0 && (
+          <div class="field-block">
+            <div class="block-head"><span>Attachments</span></div>
+            <ul class="archived-files">
+              {files.map((a) => (
+                <li key={a.id} data-testid="archived-file">
+                  <a href={contentUrl(a)} download={a.name}>{a.name}</a>
+                </li>
+              ))}
+            </ul>
+          </div>
+        )}
+        <div class="field-block">
+          <div class="block-head"><span>Comments</span></div>
+          {comments.length === 0 ? (
+            <p class="muted">No comments.</p>
+          ) : (
+            <ul class="comments">
+              {comments.map((c) => (
+                <li class="comment" data-testid="comment" key={c.id}>
+                  <Avatar member={store.members.get(c.authorId)} size={24} />
+                  <div class="comment-body">
+                    <div class="comment-meta">
+                      <b>{store.members.get(c.authorId)?.displayName ?? "Someone"}</b>
+                      <span class="muted">{c.createTime ? timestampDate(c.createTime).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : ""}</span>
+                    </div>
+                    <div class="markdown" dangerouslySetInnerHTML={{ __html: renderMarkdown(c.body) }} />
+                  </div>
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      </div>
+    </aside>
+  );
+}
