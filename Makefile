@@ -1,6 +1,7 @@
 # Tandem — every target does its own set-up on a fresh machine (Python 3.11+, Node.js 20+).
 #   make run     start Tandem (tray app; the server alone where there is no display)
-#   make test    lint, type-check, schema checks, and every test (Python, web, end-to-end)
+#   make test    lint, type-check, schema checks, and every test (Python, web, end-to-end),
+#                the storage, domain, REST and WebSocket suites again on PostgreSQL
 #   make bench   benchmarks, printing figures
 #   make proto   regenerate the protobuf code after editing proto/
 #   make lock    re-resolve requirements.lock after editing pyproject.toml
@@ -23,7 +24,7 @@ BUF    := web/node_modules/.bin/buf
 BENCH_NODE_STAMP := tests/bench_node/node_modules/.installed
 LINT_STAMP := packaging/workflow-lint/node_modules/.installed
 
-.PHONY: run serve test test-py test-web test-package lint bench proto lock web package clean
+.PHONY: run serve test test-py test-pg test-web test-package lint bench proto lock web package clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,7 +70,18 @@ test-py: $(STAMP) $(WEB_DIST)
 test-web: $(WEB_STAMP) $(WEB_DIST)
 	@if grep -q '"test"' web/package.json; then cd web && npm test; fi
 
-test: lint test-web test-py
+# The suites that run a second time with the data in PostgreSQL (tests/pg_backend.py): the
+# local server every development and CI machine has, one scratch database per test run.
+PG_TEST_SERVER ?= postgresql://postgres@127.0.0.1:5432
+PG_SUITES := tests/test_domain.py tests/test_domain_disk.py tests/test_domain_group_commit.py \
+	tests/test_inbox.py tests/test_inbox_api.py tests/test_inbox_trash.py tests/test_trash_archive.py \
+	tests/test_workflow.py tests/test_security_lan.py \
+	$(wildcard tests/test_api_*.py) $(wildcard tests/test_ws_*.py)
+
+test-pg: $(STAMP) $(WEB_DIST)
+	TANDEM_TEST_POSTGRES=$(PG_TEST_SERVER) $(BIN)/pytest -q -ra $(PG_SUITES)
+
+test: lint test-web test-py test-pg
 
 $(BENCH_NODE_STAMP): tests/bench_node/package.json tests/bench_node/package-lock.json
 	cd tests/bench_node && npm ci --no-audit --no-fund

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import api, realtime, reminders, security
+from server import api, cluster, realtime, reminders, security
 from server.appkeys import CONFIG, DOMAIN, FOLDER_LOCK
 from server.config import ServerConfig
 from server.domain.service import open_domain
@@ -81,7 +81,8 @@ def create_app(config: ServerConfig) -> web.Application:
             lock.release()
 
     async def daily_backups(app: web.Application) -> AsyncIterator[None]:
-        if config.backup_check_seconds <= 0:
+        # A PostgreSQL database is backed up with pg_dump, by whoever runs the server.
+        if config.backup_check_seconds <= 0 or not app[DOMAIN].store.dialect.file_backed:
             yield
             return
         store, where = app[DOMAIN].store, backups.folder(config.data_dir)
@@ -104,6 +105,7 @@ def create_app(config: ServerConfig) -> web.Application:
     )
     api.setup(app)
     realtime.setup(app)  # after the domain's cleanup context: it needs the domain
+    cluster.setup(app, config)  # after the hub's: it feeds the hub
     app.cleanup_ctx.append(reminders.context)
     _setup_web_ui(app, web_root(config))
     return app

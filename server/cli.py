@@ -14,6 +14,7 @@ import base64
 import binascii
 import contextlib
 import json
+import os
 import signal
 import sys
 import webbrowser
@@ -27,7 +28,8 @@ from tandem.v1 import websocket_pb2
 
 import server
 from server import paths
-from server.config import ServerConfig
+from server.cluster import BusUnreachableError, BusUrlError, parse_bus_url
+from server.config import ServerConfig, add_database_url_argument, chosen_database_url
 from server.monitoring import logs, recording
 from server.runner import PortInUseError, start_server
 from server.security import cli as security_cli
@@ -55,6 +57,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=0, help="port to listen on (0, the default, picks a free one)"
     )
     paths.add_data_dir_argument(parser)
+    add_database_url_argument(parser)
     parser.add_argument("--lan", action="store_true", help="share on the local network too")
     parser.add_argument(
         "--lan-host",
@@ -90,6 +93,22 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         f"it also stops at {recording.DEFAULT_MAX_BYTES >> 20} MiB)",
     )
     parser.add_argument(
+        "--bus-url",
+        default=os.environ.get("TANDEM_BUS_URL") or None,
+        metavar="URL",
+        help="join a team server of several instances over this NATS bus, "
+        "nats://[USER:PASSWORD@]HOST[:PORT][?prefix=NAME] (default: $TANDEM_BUS_URL; "
+        "none: this instance is alone); see docs/team-server.md",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=defaults["heartbeat_seconds"].default,
+        metavar="SECONDS",
+        help="WebSocket heartbeat interval; a silent client is dropped after ~1.5 of it, "
+        "and a stopped instance's people leave the others within 2 (default %(default)s)",
+    )
+    parser.add_argument(
         "--no-metrics",
         action="store_true",
         help="count nothing for /metrics and the diagnostics page (to measure what it costs)",
@@ -100,6 +119,7 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         data_dir=paths.chosen_data_dir(args.data_dir),
+        database_url=chosen_database_url(args.database_url),
         host=args.host,
         port=args.port,
         lan=args.lan,
@@ -109,6 +129,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         record_path=args.record,
         record_seconds=args.record_for,
         backups_kept=max(1, args.backups_kept),
+        bus_url=args.bus_url,
+        heartbeat_seconds=args.heartbeat,
     )
 
 
@@ -146,12 +168,24 @@ def _run_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if not args.heartbeat > 0:
+        print("tandem serve: --heartbeat must be more than 0 seconds", file=sys.stderr)
+        return 2
+    if args.bus_url is not None:
+        try:
+            parse_bus_url(args.bus_url)
+        except BusUrlError as exc:
+            print(f"tandem serve: {exc}", file=sys.stderr)
+            return 2
     logs.setup_logging(level=args.log_level, log_dir=args.log_dir, console_json=args.log_json)
     config = config_from_args(args)
     try:
         asyncio.run(serve(config, open_browser=args.open))
     except PortInUseError as exc:
         print(f"tandem: {exc.strerror}", file=sys.stderr)
+        return 1
+    except BusUnreachableError as exc:
+        print(f"tandem: {exc}", file=sys.stderr)
         return 1
     except DatabaseTooNewError as exc:
         print(f"tandem: {exc}", file=sys.stderr)

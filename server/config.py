@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,10 +11,35 @@ from pathlib import Path
 from server import paths
 from server.monitoring import recording
 
+#: Where a team server keeps its data instead of the data folder's SQLite file.
+DATABASE_URL_ENV = "TANDEM_DATABASE_URL"
+
+
+def default_database_url() -> str:
+    """``$TANDEM_DATABASE_URL``, or "" (the data folder's SQLite file, the desktop's)."""
+    return os.environ.get(DATABASE_URL_ENV, "").strip()
+
+
+def add_database_url_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="keep the data in this PostgreSQL database (postgresql://user@host/db) instead "
+        f"of the data folder's SQLite file (default: ${DATABASE_URL_ENV})",
+    )
+
+
+def chosen_database_url(given: str | None) -> str:
+    return given.strip() if given is not None else default_database_url()
+
 
 @dataclass(frozen=True)
 class ServerConfig:
     data_dir: Path = field(default_factory=paths.default_data_dir)
+    # A postgresql:// URL: the data lives there (shared by every server given it); the
+    # data folder keeps the attachments and the lock. "": the data folder's SQLite file.
+    database_url: str = field(default_factory=default_database_url)
     host: str = "127.0.0.1"
     # 0 picks a free port.
     port: int = 0
@@ -62,6 +89,9 @@ class ServerConfig:
     clock: Callable[[], int] | None = None
     # How often the server looks whether the day has changed (due-date reminders).
     day_check_seconds: float = 300.0
+    # A team server's message bus (nats://...; None: this instance is alone, as on a
+    # desktop). See docs/team-server.md.
+    bus_url: str | None = None
 
     @property
     def database_path(self) -> Path:

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from server.config import default_database_url
 from tests.fixtures import make_project
 
 JSON = "application/json"
@@ -94,7 +95,17 @@ class ApiClient:
 
 
 def database_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, sorted: to show a refused request changed nothing."""
+    """Every row of every table, sorted: to show a refused request changed nothing (in the
+    test's PostgreSQL database when the suites run there, see tests/pg_backend.py)."""
+    url = default_database_url()
+    if url:
+        pg = _postgres(url)
+        names = pg.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+        return {
+            t: sorted(pg.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for (t,) in names
+        }
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         tables = [
@@ -108,3 +119,22 @@ def database_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         }
     finally:
         conn.close()
+
+
+_POSTGRES: dict[str, Any] = {}
+
+
+def _postgres(url: str) -> Any:
+    """A connection to the test's PostgreSQL database, kept for the next call (tests that
+    compare rows before and after each of many messages would otherwise connect each time)."""
+    import psycopg
+
+    conn = _POSTGRES.get(url)
+    if conn is not None and not conn.closed:
+        try:
+            conn.execute("SELECT 1")
+            return conn
+        except psycopg.OperationalError:  # ended between tests (tests/pg_backend.py)
+            pass
+    conn = _POSTGRES[url] = psycopg.connect(url, autocommit=True)
+    return conn

@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench_import",
     "bench_connections",
     "bench_scale",
+    "bench_postgres",
     "bench_metrics",
     "bench_desktop",
     "bench_ui",
@@ -27,6 +28,7 @@ BENCHMARKS = [
     "bench_package",
     "bench_reports",
     "bench_trash",
+    "bench_team",
 ]
 
 

@@ -3,15 +3,54 @@ what it is for; add yours as a new group."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from server.config import DATABASE_URL_ENV
+from tests import pg_backend
 from tests.api_client import ApiClient
 from tests.fixtures import NewServer, TandemServer, start_tandem
+
+# --- the backend: SQLite in tmp_path, or PostgreSQL (TANDEM_TEST_POSTGRES) --------------
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[pg_backend.Databases | None]:
+    """This test run's PostgreSQL database, when the suites run on PostgreSQL."""
+    if not pg_backend.active():
+        yield None
+        return
+    databases = pg_backend.Databases(pg_backend.server_url())
+    databases.create()
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture(autouse=True)
+def database_backend(
+    request: pytest.FixtureRequest,
+    postgres_databases: pg_backend.Databases | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
+    """The test's database URL ("" for SQLite): on PostgreSQL a fresh database, which every
+    ServerConfig made in the test (servers, domains, ``tandem serve`` processes) uses."""
+    if postgres_databases is None:
+        monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+        yield ""
+        return
+    marker = request.node.get_closest_marker("sqlite_only")
+    if marker is not None:
+        pytest.skip(f"SQLite only: {marker.args[0]}")
+    with postgres_databases.fresh() as url:
+        monkeypatch.setenv(DATABASE_URL_ENV, url)
+        yield url
+
 
 # --- a real server on 127.0.0.1, port 0, SQLite in tmp_path ----------------------------
 

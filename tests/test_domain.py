@@ -390,6 +390,7 @@ def test_data_survives_reopen(tmp_path: Path) -> None:
         second.close()
 
 
+@pytest.mark.sqlite_only("migrates an old SQLite file")
 def test_migrates_a_version_1_database_after_backing_it_up(tmp_path: Path) -> None:
     from server.storage import migrations
 
@@ -418,6 +419,7 @@ def test_migrates_a_version_1_database_after_backing_it_up(tmp_path: Path) -> No
         domain.close()
 
 
+@pytest.mark.sqlite_only("a SQLite file's user_version (PostgreSQL's: test_postgres_backend.py)")
 def test_refuses_a_database_from_a_newer_tandem(tmp_path: Path) -> None:
     from server.storage.migrations import DatabaseTooNewError
 
@@ -429,6 +431,7 @@ def test_refuses_a_database_from_a_newer_tandem(tmp_path: Path) -> None:
         open_domain(ServerConfig(data_dir=tmp_path))
 
 
+@pytest.mark.sqlite_only("a read-only SQLite file")
 def test_read_only_database_gives_unavailable_and_keeps_data(tmp_path: Path) -> None:
     domain = open_domain(ServerConfig(data_dir=tmp_path))
     try:
@@ -443,6 +446,7 @@ def test_read_only_database_gives_unavailable_and_keeps_data(tmp_path: Path) -> 
         domain.close()
 
 
+@pytest.mark.sqlite_only("backs the SQLite file up (PostgreSQL: pg_dump)")
 def test_backup_is_consistent_and_has_a_new_epoch(domain: Domain, tmp_path: Path) -> None:
     project = make_project(domain)
     make_task(domain, project.id)
@@ -475,6 +479,7 @@ def test_a_remembered_refusal_stays_refused_after_the_world_changes(domain: Doma
     assert domain.list_projects() == []
 
 
+@pytest.mark.sqlite_only("fills the SQLite file's disk")
 def test_a_command_refused_for_a_full_disk_can_be_retried(tmp_path: Path) -> None:
     domain = open_domain(ServerConfig(data_dir=tmp_path))
     try:
@@ -539,6 +544,7 @@ def test_text_search_is_literal_and_finds_keys(domain: Domain) -> None:
     assert refused.value.field == "page_token"
 
 
+@pytest.mark.sqlite_only("a SQLite file's bytes")
 def test_a_newer_database_is_left_exactly_as_it_was(tmp_path: Path) -> None:
     from server.storage.migrations import DatabaseTooNewError
 
@@ -655,6 +661,7 @@ async def test_a_failing_listener_neither_undoes_the_answer_nor_silences_others(
     assert ack.seq == 1 and heard == [1]
 
 
+@pytest.mark.sqlite_only("SQLite's pragmas")
 def test_the_database_is_opened_wal_with_foreign_keys_a_busy_timeout_and_full_sync(
     domain: Domain,
 ) -> None:

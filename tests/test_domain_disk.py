@@ -30,6 +30,9 @@ from tests.ws_client import WsClient, ws_url
 Role = entities_pb2.MemberRole
 HUGE_ID = "x" * 1_040_000
 
+# What these measure is the SQLite file: its pages, its size, its rows read directly.
+pytestmark = pytest.mark.sqlite_only("measures the SQLite file itself (pages, size, raw rows)")
+
 
 @pytest.fixture
 def domain(tmp_path: Path) -> Iterator[Domain]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 from google.protobuf import message_factory
 from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, websocket_pb2
@@ -20,6 +21,7 @@ from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, websocket_pb2
 from server import paths, security
 from server.api.routes import OPERATIONS
 from server.command_table import COMMAND_TABLE
+from server.config import default_database_url
 from server.domain.registry import COMMANDS
 from server.security import invites
 from server.security.sharing import stop_watcher
@@ -193,7 +195,15 @@ async def test_viewer_cannot_change_over_websocket(lan_server, lan, local) -> No
 
 
 def revoke_elsewhere(lan_server: TandemServer, invite_id: str) -> None:
-    """What `tandem invite --revoke` does while the app runs: its own connection."""
+    """What `tandem invite --revoke` does while the app runs: its own connection (to the
+    test's PostgreSQL database when the suites run there: another server's, as it were)."""
+    if lan_server.config.database_url:
+        with psycopg.connect(lan_server.config.database_url, autocommit=True) as pg:
+            pg.execute(
+                "UPDATE invite SET revoked_at = %s WHERE id = %s",
+                (time.time_ns() // 1000, invite_id),
+            )
+        return
     conn = sqlite3.connect(paths.database_path(lan_server.data_dir))
     with conn:
         conn.execute(
@@ -490,9 +500,15 @@ def test_cli_prints_the_link_and_takes_no_secret_as_argument(tmp_path: Path) -> 
     assert "Ana" in listed.stdout and "editor" in listed.stdout and "active" in listed.stdout
     assert token not in listed.stdout
     # Only the hash is stored.
-    conn = sqlite3.connect(paths.database_path(tmp_path))
-    stored = conn.execute("SELECT token_hash FROM invite").fetchone()[0]
-    conn.close()
+    if default_database_url():  # the suites' PostgreSQL pass: the tool wrote there
+        with psycopg.connect(default_database_url()) as pg:
+            found = pg.execute("SELECT token_hash FROM invite").fetchone()
+            assert found is not None
+            stored = found[0]
+    else:
+        conn = sqlite3.connect(paths.database_path(tmp_path))
+        stored = conn.execute("SELECT token_hash FROM invite").fetchone()[0]
+        conn.close()
     assert token.encode() not in stored and stored == invites.digest(token)
     revoked = tandem("invite", "--revoke", invite_id)
     assert revoked.returncode == 0, revoked.stderr

@@ -9,7 +9,7 @@ a project deleted and made again) resyncs instead of trusting a stale seq.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from tandem.v1 import api_pb2
 
@@ -31,10 +31,20 @@ class ChangeLog:
 
     store: Store
     _waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]]
+    #: Told of each project a long poll waits on, on the loop; returns what to call when
+    #: it stops waiting, and what to await before looking at the head (None: nothing).
+    #: Set by a team server's cluster, which then hears other instances' commits to the
+    #: project and calls ``wake``.
+    poll_interest: Callable[[str], tuple[Callable[[], None], Awaitable[None] | None]] | None
 
     def _listen_for_commits(self, sink: EventSink[CommittedEvent]) -> None:
         self._waiters = {}
+        self.poll_interest = None
         sink.add_listener(self._wake_waiters)
+
+    def wake(self, events: Sequence[CommittedEvent]) -> None:
+        """Wake the long polls on these events' projects (commits of another instance)."""
+        self._wake_waiters(events)
 
     def head(self, project_id: str) -> tuple[str, int]:
         project = projects.row(project_id)
@@ -69,7 +79,13 @@ class ChangeLog:
         woken = asyncio.Event()
         entry = (loop, woken)
         self._waiters.setdefault(project_id, []).append(entry)
+        release, ready = (
+            (None, None) if self.poll_interest is None else self.poll_interest(project_id)
+        )
         try:
+            if ready is not None:
+                # Until then another instance's commit might not wake this poll.
+                await ready
             _, head = await self.store.call(self.head, project_id)
             if head > since_seq:
                 return
@@ -78,6 +94,8 @@ class ChangeLog:
             except TimeoutError:
                 return
         finally:
+            if release is not None:
+                release()
             waiting = self._waiters.get(project_id, [])
             if entry in waiting:
                 waiting.remove(entry)

@@ -74,8 +74,8 @@ _REMEMBER = (
     "INSERT INTO applied_request (key, member_id, answer, is_error, created_at, fingerprint, "
     "size) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_REMEMBER_REFUSAL = _REMEMBER.replace("INSERT", "INSERT OR IGNORE", 1)
-_SPENT = "SELECT total(size) FROM applied_request WHERE member_id = ?"
+_REMEMBER_REFUSAL = _REMEMBER + " ON CONFLICT DO NOTHING"
+_SPENT = "SELECT COALESCE(SUM(size), 0) FROM applied_request WHERE member_id = ?"
 # A row's bytes beyond its answer: key, fingerprint, member id, index entries.
 ROW_OVERHEAD = 128
 

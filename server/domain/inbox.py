@@ -100,7 +100,10 @@ _PEOPLE = (
     "SELECT id, display_name FROM member"
     " WHERE NOT (client_id IS NULL AND role = ?) ORDER BY created_at"
 )
-_WATCH = "INSERT OR IGNORE INTO task_watch (task_id, member_id, created_at) VALUES (?, ?, ?)"
+_WATCH = (
+    "INSERT INTO task_watch (task_id, member_id, created_at) VALUES (?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
 
 
 def _watchers(task: TaskRow) -> inbox_pb2.TaskWatchers:
@@ -257,11 +260,11 @@ class _Maker:
             once_key=d.once_key,
             created_at=self.now,
         )
-        cursor = rows.execute(_INSERT, [getattr(row, name) for name in _INSERTED])
-        if not cursor.rowcount:
+        new_id = rows.execute(_INSERT, [getattr(row, name) for name in _INSERTED]).fetchall()
+        if not new_id:
             return False  # made before (a mention already told, a due date already shown)
         # The row as written, not read back: the proto is made the one way rows make it.
-        row.id = cursor.lastrowid
+        row.id = new_id[0][0]
         made.setdefault(d.member_id, []).append(to_proto(row))
         return True
 
@@ -283,8 +286,8 @@ _INSERTED = (
     "created_at",
 )
 _INSERT = (
-    f"INSERT OR IGNORE INTO inbox_item ({', '.join(_INSERTED)})"
-    f" VALUES ({', '.join('?' * len(_INSERTED))})"
+    f"INSERT INTO inbox_item ({', '.join(_INSERTED)})"
+    f" VALUES ({', '.join('?' * len(_INSERTED))}) ON CONFLICT DO NOTHING RETURNING id"
 )
 
 

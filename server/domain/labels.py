@@ -12,9 +12,10 @@ import re
 
 from tandem.v1 import commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
-from server.domain import projects, tasks, validate
+from server.domain import projects, rows, tasks, validate
 from server.domain.errors import invalid
 from server.domain.tx import Tx
+from server.storage import dialect
 from server.storage.models import LabelRow, TaskRow
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -54,8 +55,9 @@ def set_color(tx: Tx, cmd: commands_pb2.SetLabelColor) -> websocket_pb2.Ack:
 
 def _spellings(project_id: str) -> dict[str, str]:
     """Each label of the project by its folded form, spelt as its first task spells it."""
-    cursor = TaskRow._meta.database.execute_sql(
-        f"SELECT DISTINCT j.value FROM {TaskRow._meta.table_name} AS t, json_each(t.labels) AS j"
+    labels = dialect.current().json_each("t.labels", "j")
+    cursor = rows.execute(
+        f"SELECT DISTINCT j.value FROM {TaskRow._meta.table_name} AS t, {labels}"
         " WHERE t.project_id = ?",
         (project_id,),
     )

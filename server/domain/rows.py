@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import peewee as pw
 
 from server.domain.errors import not_found
+from server.storage import dialect
 from server.storage.models import database
 
 M = TypeVar("M", bound=pw.Model)
@@ -27,14 +28,15 @@ _UPDATE: dict[tuple[type[pw.Model], tuple[str, ...]], str] = {}
 
 
 def execute(sql: str, params: Sequence[Any] = ()) -> Any:
-    """Run one prepared statement in the current transaction; returns the cursor."""
+    """Run one prepared statement (``?`` parameters, whatever the database: see
+    storage/dialect.py) in the current transaction; returns the cursor."""
     with _PEEWEE_ERRORS:
-        return database.connection().execute(sql, params)
+        return dialect.current().execute(database.connection(), sql, params)
 
 
 def execute_many(sql: str, rows: Iterable[Sequence[Any]]) -> None:
     with _PEEWEE_ERRORS:
-        database.connection().executemany(sql, rows)
+        dialect.current().execute_many(database.connection(), sql, rows)
 
 
 def by_id(model: type[M], ident: str) -> M | None:
@@ -83,8 +85,8 @@ class Reader:
 
 class Savepoint:
     """One command's savepoint, by a fixed name through the connection: a refusal inside
-    it rolls back exactly what the command wrote. Nests (SQLite releases the innermost
-    savepoint of a name first)."""
+    it rolls back exactly what the command wrote. Nests (SQLite and PostgreSQL release the
+    innermost savepoint of a name first)."""
 
     __slots__ = ()
 

@@ -1,18 +1,20 @@
 """Search everywhere: tasks of every project whose title, description or comments hold
 every word asked for, best first, over the full-text index the V_SEARCH migration keeps
-(SQLite FTS5, in step with the rows by triggers)."""
+(SQLite FTS5, in step with the rows by triggers; in PostgreSQL, PG_V_BASE's tsvector)."""
 
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from tandem.v1 import api_pb2
 
 from server.domain import convert
 from server.domain.errors import invalid
 from server.domain.rows import execute
+from server.storage import dialect, migrations
 from server.storage.models import ProjectRow, TaskRow
 
 #: Longest query, in characters, and most words in one.
@@ -91,6 +93,64 @@ def _by_key(text: str, projects: dict[str, ProjectRow]) -> TaskRow | None:
     )
 
 
+# The same two statements over PostgreSQL's index (search_doc's own tsvector, see the
+# PG_V_BASE migration): ts_rank with the title weighing four times the text (higher is
+# better), and ts_headline marking the words, as highlight() and snippet() do.
+_PG_RANK_WEIGHTS = "{0, 0, 0.25, 1.0}"
+_PG_PAGE = f"""
+WITH m AS MATERIALIZED (
+    SELECT d.task_id AS task_id, d.doc AS doc, ts_rank('{_PG_RANK_WEIGHTS}', d.words, q) AS score
+    FROM search_doc AS d, to_tsquery('simple', ?) AS q
+    WHERE d.words @@ q
+), best AS (
+    SELECT DISTINCT ON (task_id) task_id, doc, score FROM m ORDER BY task_id, score DESC, doc
+)
+SELECT task_id, doc, score, count(*) OVER () AS total FROM best
+ORDER BY score DESC, task_id LIMIT ? OFFSET ?
+"""
+_PG_SNIPPETS = """
+SELECT doc, kind, entity_id, strpos(in_title, ?) > 0,
+       CASE WHEN strpos(in_body, ?) > 0 THEN in_body ELSE in_title END
+FROM (
+    SELECT d.doc, d.kind, d.entity_id,
+           ts_headline('simple', d.title, q, ?) AS in_title,
+           ts_headline('simple', d.body, q, ?) AS in_body
+    FROM search_doc AS d, to_tsquery('simple', ?) AS q
+    WHERE d.doc = ANY(?)
+) AS h
+"""
+_FOLD = str.maketrans(migrations.FOLD_FROM, migrations.FOLD_TO)
+
+
+def _pg_query(text: str) -> str:
+    """The tsquery for a person's words: each word (folded as the index folds it) a prefix."""
+    fts_query(text)  # the same limits and refusals
+    return " & ".join(f"'{word}':*" for word in _WORD.findall(text.translate(_FOLD)))
+
+
+def _pg_headline(words: int) -> str:
+    return (
+        f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={words}, "
+        f"MinWords={max(1, words // 2)}, ShortWord=0, HighlightAll={'false' if words else 'true'}"
+    )
+
+
+def _page(words_query: str, limit: int, offset: int) -> list[Any]:
+    if dialect.current().file_backed:
+        return list(execute(_PAGE, (words_query, limit, offset)).fetchall())
+    return list(execute(_PG_PAGE, (words_query, limit, offset)).fetchall())
+
+
+def _snippets(words_query: str, docs: list[int]) -> list[Any]:
+    if dialect.current().file_backed:
+        params = (words_query, MARK_START, MARK_END, SNIPPET_WORDS, json.dumps(docs))
+        return list(execute(_SNIPPETS, params).fetchall())
+    options = (_pg_headline(0), _pg_headline(SNIPPET_WORDS))
+    return list(
+        execute(_PG_SNIPPETS, (MARK_START, MARK_START, *options, words_query, docs)).fetchall()
+    )
+
+
 def search(query: SearchQuery) -> api_pb2.SearchResponse:
     """One page of matches over every project (everyone who may read sees every project)."""
     if not query.text.strip():
@@ -101,7 +161,10 @@ def search(query: SearchQuery) -> api_pb2.SearchResponse:
     projects = {p.id: p for p in ProjectRow.select()}
     # A task key ("WEB-42") is found by its key, first, whatever its text says.
     keyed = _by_key(query.text, projects)
-    words_query = fts_query(query.text) if keyed is None else None
+    words_query = None
+    if keyed is None:
+        pg = not dialect.current().file_backed
+        words_query = _pg_query(query.text) if pg else fts_query(query.text)
     hits: list[api_pb2.SearchHit] = []
     total = read = 0
     if keyed is not None:
@@ -110,17 +173,16 @@ def search(query: SearchQuery) -> api_pb2.SearchResponse:
             hits.append(_hit(keyed, projects, "title", "", keyed.title))
             read = 1
     else:
-        page = execute(_PAGE, (words_query, query.page_size, offset)).fetchall()
+        assert words_query is not None
+        page = _page(words_query, query.page_size, offset)
         total = int(page[0][3]) if page else 0
         if offset > 0 and not page:
-            first = execute(_PAGE, (words_query, 1, 0)).fetchone()
-            total = int(first[3]) if first else 0
+            first = _page(words_query, 1, 0)
+            total = int(first[0][3]) if first else 0
             raise invalid("pageToken", f"pageToken is past the last match ({total} in all)")
         read = len(page)
         docs = [int(row[1]) for row in page]
-        found = execute(
-            _SNIPPETS, (words_query, MARK_START, MARK_END, SNIPPET_WORDS, json.dumps(docs))
-        ).fetchall()
+        found = _snippets(words_query, docs)
         where = {int(r[0]): r[1:] for r in found}
         tasks = {r.id: r for r in TaskRow.select().where(TaskRow.id.in_([r[0] for r in page]))}
         for task_id, doc, _score, _total in page:

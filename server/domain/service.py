@@ -221,7 +221,8 @@ class Domain(BoardReads, ChangeLog):
             self.ledger.forget_counts()
         trash.purge_expired(self._clock())
         # Give the pages freed by forgotten ids and trimmed history back to the disk.
-        self.store.db.execute_sql("PRAGMA incremental_vacuum")  # type: ignore[no-untyped-call]
+        if self.store.dialect.reclaim_space:
+            self.store.db.execute_sql(self.store.dialect.reclaim_space)  # type: ignore[no-untyped-call]
 
     def _run(
         self,
@@ -356,7 +357,7 @@ def backup_attachments_dir(backup: Path) -> Path:
 def open_domain(config: ServerConfig) -> Domain:
     """Open (creating or migrating) the database in ``config.data_dir``."""
     return Domain(
-        Store(config.database_path),
+        Store(config.database_path, config.database_url),
         history_limit=config.history_limit,
         clock=config.clock or _now_micros,
     )

@@ -30,6 +30,7 @@ from server.storage.models import (
     SprintLedgerTaskRow,
     SprintRecordRow,
     SprintRow,
+    put,
 )
 
 Outcome = reports_pb2.SprintTaskOutcome
@@ -240,12 +241,13 @@ def freeze(sprint_id: str, carried_to: str, now: int) -> None:
     if carried_to:
         target = SprintRow.get_or_none(SprintRow.id == carried_to)
         report.carried_over_to_sprint_name = target.name if target is not None else ""
-    SprintRecordRow.insert(
+    put(
+        SprintRecordRow,
         sprint_id=sprint_id,
         project_id=sprint.project_id,
         completed_at=now,
         report=report.SerializeToString(),
-    ).on_conflict_replace().execute()
+    )
 
 
 def report(sprint_id: str, now: int) -> reports_pb2.SprintReport:

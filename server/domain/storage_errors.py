@@ -44,11 +44,30 @@ def _causes(err: BaseException) -> Iterator[BaseException]:
         todo.extend(c for c in (cause.__cause__, cause.__context__) if c is not None)
 
 
-def unavailable_cause(err: BaseException) -> sqlite3.Error | None:
-    """The SQLite error in ``err``'s chain that means "cannot write now", if any."""
+# PostgreSQL's "cannot write now", by SQLSTATE class (psycopg's ``Error.sqlstate``): the
+# connection lost (08), a transaction rolled back to be retried (40), the server short of
+# disk or memory (53), shutting down or starting (57); and a read-only server (25006).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+_READ_ONLY_SQLSTATE = "25006"
+
+
+def _pg_unavailable(cause: BaseException) -> bool:
+    state = getattr(cause, "sqlstate", None)
+    if not isinstance(state, str):
+        # psycopg's OperationalError without a state: the connection itself failed.
+        return type(cause).__module__.startswith("psycopg") and (
+            type(cause).__name__ == "OperationalError"
+        )
+    return state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or state == _READ_ONLY_SQLSTATE
+
+
+def unavailable_cause(err: BaseException) -> BaseException | None:
+    """The SQLite (or PostgreSQL) error in ``err``'s chain that means "cannot write now"."""
     for cause in _causes(err):
         code = getattr(cause, "sqlite_errorcode", None)
         if isinstance(cause, sqlite3.Error) and code is not None and code & 0xFF in _UNAVAILABLE:
+            return cause
+        if _pg_unavailable(cause):
             return cause
     return None
 
@@ -57,7 +76,8 @@ def classify(err: BaseException) -> DomainError:
     """The refusal for a storage failure of a whole transaction: nothing of it was saved."""
     cause = unavailable_cause(err)
     if cause is not None:
-        text = f"{cause} ({cause.sqlite_errorname})"
+        name = getattr(cause, "sqlite_errorname", None) or getattr(cause, "sqlstate", None)
+        text = f"{cause} ({name})"
         log.error("storage unavailable: %s", text)
         return DomainError(
             ErrorCode.ERROR_CODE_UNAVAILABLE,

@@ -18,6 +18,7 @@ from server.domain import columns, convert, projects, validate
 from server.domain.errors import invalid, not_found, precondition
 from server.domain.rows import Reader, by_id, execute, get_or_not_found
 from server.domain.tx import FieldReader, Tx, masked_values, merge
+from server.storage import dialect
 from server.storage.models import MemberRow, SprintRow, TaskArchiveRow, TaskRow
 
 Status = entities_pb2.TaskStatus
@@ -143,8 +144,9 @@ def _labels(t: entities_pb2.Task, project_id: str, task_id: str) -> str:
         return "[]"
     folded = [label.lower() for label in wanted]
     marks = ", ".join("?" * len(folded))
-    cursor = TaskRow._meta.database.execute_sql(
-        f"SELECT DISTINCT j.value FROM {TaskRow._meta.table_name} AS t, json_each(t.labels) AS j"
+    labels = dialect.current().json_each("t.labels", "j")
+    cursor = execute(
+        f"SELECT DISTINCT j.value FROM {TaskRow._meta.table_name} AS t, {labels}"
         f" WHERE t.project_id = ? AND t.id != ? AND lower(j.value) IN ({marks})",
         (project_id, task_id, *folded),
     )
@@ -281,8 +283,9 @@ def matches(text: str, project_key: str) -> Any:
     # instr, not LIKE: the person's % and _ are plain characters. Case-insensitive for
     # ASCII, like the rest of SQLite's text matching.
     needle = text.lower()
-    found = (pw.fn.instr(pw.fn.lower(TaskRow.title), needle) > 0) | (
-        pw.fn.instr(pw.fn.lower(TaskRow.description), needle) > 0
+    instr = getattr(pw.fn, dialect.current().find_substring)
+    found = (instr(pw.fn.lower(TaskRow.title), needle) > 0) | (
+        instr(pw.fn.lower(TaskRow.description), needle) > 0
     )
     prefix, _, number = text.strip().upper().rpartition("-")
     if prefix == project_key and number.isdigit():
@@ -315,11 +318,13 @@ def list_tasks(project_id: str, flt: TaskFilter) -> api_pb2.ListTasksResponse:
     elif flt.sprint_id:
         query = query.where(TaskRow.sprint_id == flt.sprint_id)
     if flt.label:
+        before, after = dialect.current().json_each("\0", "j").split("\0")
+        param = TaskRow._meta.database.param
         has_label = pw.NodeList(
             (
-                pw.SQL("EXISTS (SELECT 1 FROM json_each("),
+                pw.SQL(f"EXISTS (SELECT 1 FROM {before}"),
                 TaskRow.labels,
-                pw.SQL(") WHERE lower(value) = lower(?))", [flt.label]),
+                pw.SQL(f"{after} WHERE lower(j.value) = lower({param}))", [flt.label]),
             ),
             glue="",
         )

@@ -41,6 +41,7 @@ from server.storage.models import (
     TaskTrashRow,
     TaskWatchRow,
     TrashFileRow,
+    put,
 )
 
 _cutoff = retention.cutoff
@@ -304,13 +305,14 @@ def keep_comment(tx: Tx, comment: CommentRow) -> None:
     purge_expired(tx.now)
     files = list(AttachmentRow.select().where(AttachmentRow.comment_id == comment.id))
     TrashFileRow.delete().where(TrashFileRow.comment_id == comment.id).execute()
-    CommentTrashRow.insert(
+    put(
+        CommentTrashRow,
         comment_id=comment.id,
         project_id=comment.project_id,
         deleted_at=tx.now,
         deleted_by=tx.actor.member_id,
         row=json.dumps({"comment": _columns(comment), "attachments": [_columns(a) for a in files]}),
-    ).on_conflict_replace().execute()
+    )
     _keep_files(files, comment_id=comment.id)
 
 

@@ -27,6 +27,7 @@ from server.monitoring.metrics import Metrics
 from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
 from server.realtime.heartbeat import Heartbeat
+from server.realtime.peers import PEERS, Peers
 from server.realtime.protocol import (
     MAX_JOINING,
     PRESENCE_INTERVAL_SECONDS,
@@ -35,7 +36,7 @@ from server.realtime.protocol import (
     SHUTDOWN_FLUSH_SECONDS,
     CloseCode,
 )
-from server.realtime.subscription import Subscription
+from server.realtime.subscription import Subscription, framed_presence
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,8 @@ class Hub:
         # Identified connections by member, for what goes to one member only (their inbox).
         self._by_member: dict[str, dict[str, Connection]] = {}
         self.monitor = Monitor(counting=False)
+        # Other instances of a team server (None: this one is alone, as on a desktop).
+        self._peers: Peers | None = None
 
     # Lifecycle -------------------------------------------------------------------
 
@@ -193,7 +196,11 @@ class Hub:
         if MONITOR in app:
             self.monitor = app[MONITOR]
             self._watch(self.monitor)
-        remove = self._domain.sink.add_listener(self._on_commit)
+        self._peers = app.get(PEERS)
+        # With peers, commits (this instance's and the others') come from them, in order.
+        remove = (
+            self._domain.sink.add_listener(self._on_commit) if self._peers is None else _nothing
+        )
         heartbeat = Heartbeat(
             self._config.heartbeat_seconds,
             self._connections.values,
@@ -392,7 +399,23 @@ class Hub:
     def add_subscription(self, sub: Subscription) -> None:
         """Register before reading the snapshot or replay, so no commit falls in between."""
         sub.conn.subscriptions[sub.id] = sub
-        self._by_project.setdefault(sub.project_id, {})[sub.conn.id] = sub
+        subs = self._by_project.get(sub.project_id)
+        if subs is None:
+            subs = self._by_project[sub.project_id] = {}
+            if self._peers is not None:
+                # Events were not dispatched here while nobody viewed it: what is cached
+                # is as old as that.
+                self._snapshots.pop(sub.project_id, None)
+                self._snapshot_reads.pop(sub.project_id, None)
+                self._peers.watch(sub.project_id)
+        subs[sub.conn.id] = sub
+
+    async def project_ready(self, project_id: str) -> None:
+        """Wait, after ``add_subscription`` and before reading, until every later event of
+        the project reaches this hub (at once when alone)."""
+        ready = self._peers.ready(project_id) if self._peers is not None else None
+        if ready is not None:
+            await ready
 
     def subscription_live(self, sub: Subscription) -> None:
         sub.go_live()
@@ -412,6 +435,8 @@ class Hub:
             del subs[sub.conn.id]
             if not subs:
                 del self._by_project[sub.project_id]
+                if self._peers is not None:
+                    self._peers.unwatch(sub.project_id)
         shown = self._shown.get(sub.project_id)
         if shown is not None and shown.get(sub.conn.id) is sub:
             del shown[sub.conn.id]
@@ -552,7 +577,30 @@ class Hub:
         ]
         if len(shown) < PRESENCE_SHOWN_LIMIT and joining.conn.identity is not None:
             entries.append(joining.presence_entry())  # it will be shown once live
+        if self._peers is not None:
+            for entry in self._peers.presence_of(project_id):
+                entries.append(framed_presence(entry))
         return b"".join(entries)
+
+    def shown_presence(self, project_id: str) -> list[bytes]:
+        """This instance's viewers shown in the project's presence, each an encoded ONLINE
+        ``UserPresence`` (for the other instances)."""
+        return [
+            sub.presence_entry(framed=False)
+            for sub in self._shown.get(project_id, {}).values()
+            if sub.live and sub.conn.open and sub.conn.identity is not None
+        ]
+
+    def deliver_presence(self, diff: events_pb2.PresenceDiff) -> None:
+        """Presence changes from other instances, to this instance's viewers of the project."""
+        viewers = self._by_project.get(diff.project_id)
+        if not viewers:
+            return
+        out = Outgoing.of(websocket_pb2.WebSocketMessage(presence_diff=diff))
+        receivers = tuple(viewers.values())
+        for viewer in receivers:
+            viewer.deliver(0, out)
+        self._count_out(out, len(receivers))
 
     def update_presence(self, sub: Subscription) -> None:
         """Relay a changed view, at most once per interval, always ending on the latest."""
@@ -588,7 +636,7 @@ class Hub:
         changes, self._presence_changes = self._presence_changes, {}
         for project_id, subs in changes.items():
             viewers = self._by_project.get(project_id)
-            if not viewers:
+            if not viewers and self._peers is None:
                 continue
             diff = events_pb2.PresenceDiff(project_id=project_id)
             for sub in subs.values():
@@ -597,11 +645,19 @@ class Hub:
                     diff.changes.add().MergeFromString(sub.presence_entry(framed=False))
                 else:
                     diff.changes.append(sub.presence(PresenceState.PRESENCE_STATE_OFFLINE))
+            if self._peers is not None:
+                self._peers.presence_out(diff)  # the last one here leaving is news there
+            if not viewers:
+                continue
             out = Outgoing.of(websocket_pb2.WebSocketMessage(presence_diff=diff))
             receivers = tuple(viewers.values())
             for viewer in receivers:
                 viewer.deliver(0, out)
             self._count_out(out, len(receivers))
+
+
+def _nothing() -> None:
+    return None
 
 
 def _retrieved(task: asyncio.Task[CachedSnapshot]) -> None:

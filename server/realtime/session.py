@@ -251,6 +251,7 @@ async def on_subscribe(session: Session, msg: WebSocketMessage) -> None:
     # sub.pending, and the seq check drops the copy.
     hub.add_subscription(sub)
     try:
+        await hub.project_ready(req.project_id)
         if req.HasField("since_seq"):
             await _resume(session, sub, mid, req)
         else:

@@ -128,7 +128,7 @@ class Subscription:
             return entry
         framed_entry = self._framed_entry
         if framed_entry is None:
-            framed_entry = self._framed_entry = _SNAPSHOT_PRESENCE_TAG + varint(len(entry)) + entry
+            framed_entry = self._framed_entry = framed_presence(entry)
         return framed_entry
 
     def cancel_presence_timer(self) -> None:
@@ -141,6 +141,11 @@ class Subscription:
 _SNAPSHOT_PRESENCE_TAG = varint(
     websocket_pb2.Snapshot.DESCRIPTOR.fields_by_name["presence"].number << 3 | 2
 )
+
+
+def framed_presence(entry: bytes) -> bytes:
+    """An encoded UserPresence as one element of Snapshot.presence, ready to be joined."""
+    return _SNAPSHOT_PRESENCE_TAG + varint(len(entry)) + entry
 
 
 def _now() -> timestamp_pb2.Timestamp:

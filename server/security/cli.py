@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 
 from server import paths
+from server.config import add_database_url_argument, chosen_database_url
 from server.security import invites, tls
 from server.security.sharing import invite_link, remembered_lan_url
 from server.storage.database import Store
@@ -34,14 +35,17 @@ def add_invite_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="the person's name, as others will see it")
     parser.add_argument("--revoke", metavar="ID", help="revoke the invite with this id instead")
     paths.add_data_dir_argument(parser)
+    add_database_url_argument(parser)
 
 
 def add_invites_arguments(parser: argparse.ArgumentParser) -> None:
     paths.add_data_dir_argument(parser)
+    add_database_url_argument(parser)
 
 
 def _open(args: argparse.Namespace) -> Store:
-    return Store(paths.database_path(paths.chosen_data_dir(args.data_dir)))
+    data_dir = paths.chosen_data_dir(args.data_dir)
+    return Store(paths.database_path(data_dir), chosen_database_url(args.database_url))
 
 
 def _when(micros: int | None) -> str:

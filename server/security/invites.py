@@ -244,7 +244,8 @@ def open_session(token: str, now: int | None = None) -> tuple[Principal, str] | 
         kept = (
             SessionRow.select(SessionRow.id)
             .where(SessionRow.invite_id == principal.invite_id)
-            .order_by(SessionRow.last_used_at.desc(), SessionRow.created_at.desc())
+            # Never used last, as SQLite sorts NULL by default and PostgreSQL does not.
+            .order_by(SessionRow.last_used_at.desc(nulls="LAST"), SessionRow.created_at.desc())
             .limit(MAX_SESSIONS_PER_INVITE)
         )
         SessionRow.delete().where(

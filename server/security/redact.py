@@ -23,6 +23,8 @@ _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     # The session cookie, in a Cookie or Set-Cookie header.
     re.compile(r"(?i)(tandem_session=)[^;\s\"']*"),
+    # user:password@ in any URL (a database's, a message bus's).
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s@\"']+(?=@)"),
 )
 
 _installed = False

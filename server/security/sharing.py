@@ -26,7 +26,7 @@ from server.appkeys import DOMAIN
 from server.security import hosts, invites
 from server.security.middleware import peer_address
 from server.security.state import PRINCIPAL, SECURITY, Sharing
-from server.storage.models import MetaRow
+from server.storage.models import MetaRow, put
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _names_from(urls: Sequence[str], extra: Sequence[str]) -> frozenset[str]:
 
 
 def _remember_lan_url(base_url: str) -> None:
-    MetaRow.insert(key=LAN_URL_META_KEY, value=base_url).on_conflict_replace().execute()
+    put(MetaRow, key=LAN_URL_META_KEY, value=base_url)
 
 
 def remembered_lan_url() -> str:

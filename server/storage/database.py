@@ -2,7 +2,8 @@
 
 Every read and write runs on a single worker thread. SQLite allows one writer at a time
 anyway; one thread keeps transactions serial without lock retries, and keeps blocking
-disk I/O off the event loop.
+disk I/O off the event loop. With a database URL the data lives in PostgreSQL instead
+(storage/postgres.py), still through one thread per server.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import ParamSpec, TypeVar
 
 import peewee as pw
 
-from server.storage import health, migrations, private
-from server.storage.models import MetaRow, database
+from server.storage import dialect, health, migrations, postgres, private
+from server.storage.models import MetaRow, database, put
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -70,11 +71,33 @@ def backup_copy(conn: sqlite3.Connection, dest: Path) -> Path:
     return dest
 
 
+#: The meta row naming the PostgreSQL database the epoch was made in.
+DATABASE_IDENTITY_KEY = "database_identity"
+
+
+class BackupsUnsupportedError(RuntimeError):
+    """Backups of the file are SQLite's; a PostgreSQL database is backed up with its own
+    tools. ``str()`` is the one line to show."""
+
+
+PG_DUMP_ADVICE = (
+    "the data lives in PostgreSQL, not in a file of the data folder: back it up with "
+    "pg_dump (and put it back with pg_restore or psql)"
+)
+
+
 class Store:
     """The open database and its worker thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, database_url: str = "") -> None:
+        # The SQLite file's path; with a database URL, the data folder is still its parent
+        # (attachments, the lock file), and the data lives in that database instead.
         self.path = path
+        self.dialect = dialect.POSTGRES if database_url else dialect.SQLITE
+        if database_url:
+            self.db: pw.Database = postgres.connect(database_url)
+            self._start()
+            return
         # A damaged file is refused before anything writes to it; every other failure to
         # open becomes one line too (DatabaseUnusableError), never a traceback.
         health.check_before_opening(path)
@@ -82,6 +105,23 @@ class Store:
             self._open(path)
         except (OSError, sqlite3.Error, pw.DatabaseError) as exc:
             raise health.explain(path, _cause(exc)) from exc
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-db")
+
+    def _start(self) -> None:
+        database.initialize(self.db)
+        dialect.use(self.dialect)
+        try:
+            with self.db.atomic():
+                # A database restored from pg_dump (or copied) is another database: its
+                # clients resync instead of trusting their seqs, as after a file restore.
+                here = postgres.database_identity(self.db)
+                seen = MetaRow.get_or_none(MetaRow.key == DATABASE_IDENTITY_KEY)
+                if seen is None or seen.value != here:
+                    put(MetaRow, key="epoch", value=new_epoch())
+                    put(MetaRow, key=DATABASE_IDENTITY_KEY, value=here)
+        except BaseException:
+            self.db.close()
+            raise
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-db")
 
     def _open(self, path: Path) -> None:
@@ -98,6 +138,7 @@ class Store:
             conn.close()
         self.db = pw.SqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
         database.initialize(self.db)
+        dialect.use(self.dialect)
         try:
             with self.db.atomic():
                 if MetaRow.get_or_none(MetaRow.key == "epoch") is None:
@@ -120,10 +161,14 @@ class Store:
 
     def backup(self, dest: Path) -> Path:
         """An online backup that opens as a new epoch, so clients resync after a restore."""
+        if not self.dialect.file_backed:
+            raise BackupsUnsupportedError(PG_DUMP_ADVICE)
         conn: sqlite3.Connection = self.db.connection()  # type: ignore[no-untyped-call]
         return backup_copy(conn, dest)
 
     def checkpoint(self) -> None:
+        if not self.dialect.file_backed:
+            return
         self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[no-untyped-call]
 
     def close(self) -> None:

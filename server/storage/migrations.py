@@ -447,6 +447,350 @@ def _sha256(text: str | bytes) -> bytes:
 LATEST = len(MIGRATIONS)
 
 
+# ---- PostgreSQL -------------------------------------------------------------------------
+# A team server's database (``tandem serve --database-url postgresql://...``), keyed by the
+# rows of ``schema_version`` instead of ``PRAGMA user_version``. Frozen like the SQLite ones;
+# its first version is the SQLite schema at V_ATTACHMENTS, column for column, in
+# PostgreSQL's types: INTEGER is BIGINT (microsecond times), BLOB is BYTEA, and TEXT sorts
+# byte by byte (COLLATE "C") as SQLite's does, so ranks and keys order alike on both.
+# Full-text search is search_doc's own tsvector (titles weigh more than text, as in
+# SQLite's bm25 weights), kept in step by triggers; accents are folded by tandem_fold (the
+# letters of Latin-1 and Latin Extended-A/B, without needing the unaccent extension).
+
+#: The letters tandem_fold folds, and what each becomes (the search query is folded alike).
+FOLD_FROM = (
+    "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆ"
+    "ćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐő"
+    "ŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžſƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚ"
+    "ǛǜǞǟǠǡǦǧǨǩǪǫǬǭǰǴǵǸǹǺǻȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮ"
+    "ȯȰȱȲȳ"
+)
+FOLD_TO = (
+    "AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyyAaAaAaC"
+    "cCcCcCcDdEeEeEeEeEeGgGgGgGgHhIiIiIiIiIJjKkLlLlLlNnNnNnOoOoOo"
+    "RrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZzsOoUuAaIiOoUuUuUuUu"
+    "UuAaAaGgKkOoOojGgNnAaAaAaEeEeIiIiOoOoRrRrUuUuSsTtHhAaEeOoOoO"
+    "oOoYy"
+)
+
+PG_V_BASE = (
+    """
+CREATE FUNCTION tandem_fold(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT translate($1, '"""
+    + FOLD_FROM
+    + """', '"""
+    + FOLD_TO
+    + """')
+$$;
+CREATE TABLE meta (
+    key TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    value TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE member (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    display_name TEXT COLLATE "C" NOT NULL,
+    color TEXT COLLATE "C" NOT NULL,
+    role BIGINT NOT NULL,
+    client_id TEXT COLLATE "C" UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE project (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    key TEXT COLLATE "C" NOT NULL UNIQUE,
+    name TEXT COLLATE "C" NOT NULL,
+    description TEXT COLLATE "C" NOT NULL DEFAULT '',
+    next_task_number BIGINT NOT NULL DEFAULT 1,
+    version BIGINT NOT NULL,
+    field_versions TEXT COLLATE "C" NOT NULL DEFAULT '{}',
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    columns TEXT COLLATE "C" NOT NULL DEFAULT ''
+);
+CREATE TABLE log_head (
+    project_id TEXT COLLATE "C" PRIMARY KEY NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    head_seq BIGINT NOT NULL,
+    floor_seq BIGINT NOT NULL
+);
+CREATE TABLE sprint (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    name TEXT COLLATE "C" NOT NULL,
+    goal TEXT COLLATE "C" NOT NULL DEFAULT '',
+    state BIGINT NOT NULL,
+    start_date TEXT COLLATE "C" NOT NULL DEFAULT '',
+    end_date TEXT COLLATE "C" NOT NULL DEFAULT '',
+    version BIGINT NOT NULL,
+    field_versions TEXT COLLATE "C" NOT NULL DEFAULT '{}',
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    completed_at BIGINT,
+    capacity BIGINT
+);
+CREATE INDEX sprint_project ON sprint (project_id);
+CREATE TABLE task (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    number BIGINT NOT NULL,
+    title TEXT COLLATE "C" NOT NULL,
+    description TEXT COLLATE "C" NOT NULL DEFAULT '',
+    status BIGINT NOT NULL,
+    priority BIGINT NOT NULL,
+    assignee_id TEXT COLLATE "C" REFERENCES member (id) ON DELETE SET NULL,
+    story_points BIGINT,
+    labels TEXT COLLATE "C" NOT NULL DEFAULT '[]',
+    due_date TEXT COLLATE "C" NOT NULL DEFAULT '',
+    sprint_id TEXT COLLATE "C" REFERENCES sprint (id) ON DELETE SET NULL,
+    parent_task_id TEXT COLLATE "C" REFERENCES task (id) ON DELETE CASCADE,
+    rank TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL,
+    field_versions TEXT COLLATE "C" NOT NULL DEFAULT '{}',
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    column_id TEXT COLLATE "C" NOT NULL DEFAULT '',
+    UNIQUE (project_id, number)
+);
+CREATE INDEX task_project_rank ON task (project_id, rank);
+CREATE INDEX task_sprint ON task (sprint_id);
+CREATE INDEX task_parent ON task (parent_task_id);
+CREATE TABLE comment (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    task_id TEXT COLLATE "C" NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    author_id TEXT COLLATE "C" NOT NULL,
+    body TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    edited_at BIGINT
+);
+CREATE INDEX comment_task ON comment (task_id, created_at);
+CREATE TABLE event (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    seq BIGINT NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL,
+    frame BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (project_id, seq)
+);
+CREATE TABLE invite (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    member_id TEXT COLLATE "C" NOT NULL REFERENCES member (id),
+    role BIGINT NOT NULL,
+    token_hash BYTEA NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    last_used_at BIGINT
+);
+CREATE INDEX invite_member ON invite (member_id);
+CREATE TABLE session (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    invite_id TEXT COLLATE "C" NOT NULL REFERENCES invite (id) ON DELETE CASCADE,
+    secret_hash BYTEA NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+CREATE INDEX session_invite ON session (invite_id);
+CREATE TABLE applied_request (
+    key BYTEA PRIMARY KEY NOT NULL,
+    member_id TEXT COLLATE "C" NOT NULL,
+    answer BYTEA NOT NULL,
+    is_error BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    fingerprint BYTEA,
+    size BIGINT NOT NULL
+);
+CREATE INDEX applied_request_created ON applied_request (created_at);
+CREATE INDEX applied_request_member ON applied_request (member_id, created_at);
+CREATE TABLE sprint_ledger_task (
+    task_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    sprint_id TEXT COLLATE "C",
+    points BIGINT NOT NULL,
+    done BIGINT NOT NULL,
+    task_key TEXT COLLATE "C" NOT NULL,
+    title TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX sprint_ledger_task_project ON sprint_ledger_task (project_id);
+CREATE TABLE sprint_fact (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    sprint_id TEXT COLLATE "C" NOT NULL,
+    task_id TEXT COLLATE "C" NOT NULL,
+    at BIGINT NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL,
+    points BIGINT NOT NULL,
+    done BIGINT NOT NULL
+);
+CREATE INDEX sprint_fact_sprint ON sprint_fact (sprint_id, id);
+CREATE INDEX sprint_fact_project ON sprint_fact (project_id);
+CREATE TABLE sprint_record (
+    sprint_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    completed_at BIGINT NOT NULL,
+    report BYTEA NOT NULL
+);
+CREATE INDEX sprint_record_project ON sprint_record (project_id, completed_at);
+CREATE TABLE task_watch (
+    task_id TEXT COLLATE "C" NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    member_id TEXT COLLATE "C" NOT NULL REFERENCES member (id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (task_id, member_id)
+);
+CREATE INDEX task_watch_member ON task_watch (member_id);
+CREATE TABLE inbox_item (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    member_id TEXT COLLATE "C" NOT NULL REFERENCES member (id) ON DELETE CASCADE,
+    kind BIGINT NOT NULL,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    task_id TEXT COLLATE "C" NOT NULL,
+    task_key TEXT COLLATE "C" NOT NULL,
+    task_title TEXT COLLATE "C" NOT NULL,
+    actor_id TEXT COLLATE "C" NOT NULL DEFAULT '',
+    excerpt TEXT COLLATE "C" NOT NULL DEFAULT '',
+    changed_fields TEXT COLLATE "C" NOT NULL DEFAULT '[]',
+    seq BIGINT NOT NULL DEFAULT 0,
+    due_date TEXT COLLATE "C" NOT NULL DEFAULT '',
+    source TEXT COLLATE "C" NOT NULL,
+    once_key TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    read_at BIGINT,
+    UNIQUE (member_id, once_key)
+);
+CREATE INDEX inbox_item_unread ON inbox_item (member_id, id) WHERE read_at IS NULL;
+CREATE TABLE task_trash (
+    task_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at BIGINT NOT NULL,
+    deleted_by TEXT COLLATE "C" NOT NULL,
+    task_count BIGINT NOT NULL,
+    comment_count BIGINT NOT NULL,
+    rows TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX task_trash_project ON task_trash (project_id, deleted_at);
+CREATE INDEX task_trash_deleted ON task_trash (deleted_at);
+CREATE TABLE comment_trash (
+    comment_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at BIGINT NOT NULL,
+    deleted_by TEXT COLLATE "C" NOT NULL,
+    row TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX comment_trash_deleted ON comment_trash (deleted_at);
+CREATE TABLE task_archive (
+    task_id TEXT COLLATE "C" PRIMARY KEY NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    archived_at BIGINT NOT NULL,
+    archived_by TEXT COLLATE "C" NOT NULL,
+    sprint_id TEXT COLLATE "C" REFERENCES sprint (id) ON DELETE SET NULL
+);
+CREATE INDEX task_archive_project ON task_archive (project_id, archived_at);
+CREATE TABLE sprint_archive (
+    sprint_id TEXT COLLATE "C" PRIMARY KEY NOT NULL REFERENCES sprint (id) ON DELETE CASCADE,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    archived_at BIGINT NOT NULL,
+    archived_by TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX sprint_archive_project ON sprint_archive (project_id);
+CREATE TABLE project_trash (
+    project_id TEXT COLLATE "C" PRIMARY KEY NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    deleted_at BIGINT NOT NULL,
+    deleted_by TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX project_trash_deleted ON project_trash (deleted_at);
+CREATE TABLE search_doc (
+    doc BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    entity_id TEXT COLLATE "C" NOT NULL UNIQUE,
+    kind TEXT COLLATE "C" NOT NULL,
+    task_id TEXT COLLATE "C" NOT NULL,
+    project_id TEXT COLLATE "C" NOT NULL,
+    title TEXT COLLATE "C" NOT NULL DEFAULT '',
+    body TEXT COLLATE "C" NOT NULL DEFAULT '',
+    words tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('simple', tandem_fold(title)), 'A')
+        || setweight(to_tsvector('simple', tandem_fold(body)), 'B')
+    ) STORED
+);
+CREATE INDEX search_doc_words ON search_doc USING GIN (words);
+CREATE INDEX search_doc_task ON search_doc (task_id);
+CREATE TABLE label (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    name TEXT COLLATE "C" NOT NULL,
+    color TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX label_project ON label (project_id);
+CREATE TABLE attachment (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    task_id TEXT COLLATE "C" NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    comment_id TEXT COLLATE "C" REFERENCES comment (id) ON DELETE CASCADE,
+    name TEXT COLLATE "C" NOT NULL,
+    content_type TEXT COLLATE "C" NOT NULL,
+    size BIGINT NOT NULL,
+    sha256 TEXT COLLATE "C" NOT NULL,
+    width BIGINT NOT NULL DEFAULT 0,
+    height BIGINT NOT NULL DEFAULT 0,
+    author_id TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX attachment_task ON attachment (task_id);
+CREATE INDEX attachment_project ON attachment (project_id);
+CREATE INDEX attachment_sha256 ON attachment (sha256);
+CREATE FUNCTION search_task_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO search_doc (entity_id, kind, task_id, project_id, title, body)
+            VALUES (NEW.id, 'task', NEW.id, NEW.project_id, NEW.title, NEW.description);
+    ELSIF TG_OP = 'UPDATE' THEN
+        UPDATE search_doc SET title = NEW.title, body = NEW.description WHERE entity_id = NEW.id;
+    ELSE
+        DELETE FROM search_doc WHERE entity_id = OLD.id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER search_task AFTER INSERT OR DELETE OR UPDATE OF title, description ON task
+    FOR EACH ROW EXECUTE FUNCTION search_task_changed();
+CREATE FUNCTION search_comment_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO search_doc (entity_id, kind, task_id, project_id, title, body)
+            VALUES (NEW.id, 'comment', NEW.task_id, NEW.project_id, '', NEW.body);
+    ELSIF TG_OP = 'UPDATE' THEN
+        UPDATE search_doc SET body = NEW.body WHERE entity_id = NEW.id;
+    ELSE
+        DELETE FROM search_doc WHERE entity_id = OLD.id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER search_comment AFTER INSERT OR DELETE OR UPDATE OF body ON comment
+    FOR EACH ROW EXECUTE FUNCTION search_comment_changed();
+"""
+)
+
+# V_TRASH_FILES, in PostgreSQL's JSON functions.
+PG_V_TRASH_FILES = """
+CREATE TABLE trash_file (
+    sha256 TEXT COLLATE "C" NOT NULL,
+    task_id TEXT COLLATE "C" REFERENCES task_trash (task_id) ON DELETE CASCADE,
+    comment_id TEXT COLLATE "C" REFERENCES comment_trash (comment_id) ON DELETE CASCADE,
+    CHECK ((task_id IS NULL) <> (comment_id IS NULL))
+);
+CREATE INDEX trash_file_task ON trash_file (task_id) WHERE task_id IS NOT NULL;
+CREATE INDEX trash_file_comment ON trash_file (comment_id) WHERE comment_id IS NOT NULL;
+INSERT INTO trash_file (sha256, task_id)
+    SELECT a.value ->> 'sha256', t.task_id
+    FROM task_trash AS t, json_array_elements(t."rows"::json -> 'attachments') AS a;
+INSERT INTO trash_file (sha256, comment_id)
+    SELECT a.value ->> 'sha256', c.comment_id
+    FROM comment_trash AS c, json_array_elements(c."row"::json -> 'attachments') AS a;
+"""
+
+PG_MIGRATIONS: Sequence[str] = (PG_V_BASE, PG_V_TRASH_FILES)
+PG_LATEST = len(PG_MIGRATIONS)
+
+
 class DatabaseTooNewError(RuntimeError):
     """The file was written by a newer Tandem; opening it could lose data."""
 

@@ -353,3 +353,12 @@ class AttachmentRow(BaseModel):
 
     class Meta:
         table_name = "attachment"
+
+
+def put(model: type[BaseModel], **values: object) -> None:
+    """Insert a row, or replace the one with its primary key: the upsert both databases
+    spell alike (SQLite's ``INSERT OR REPLACE`` is SQLite's own)."""
+    meta = model._meta
+    key = meta.primary_key
+    others = [f for name, f in meta.fields.items() if name in values and f is not key]
+    model.insert(**values).on_conflict(conflict_target=[key], preserve=others).execute()

@@ -1,6 +1,8 @@
 """``tandem backup``, ``restore``, ``export`` and ``import``: your data in and out.
 
-Each takes ``--data-dir``. Backups and exports read the database file directly (SQLite's
+Each takes ``--data-dir`` (and ``--database-url``: exports and imports work on PostgreSQL
+too; backups and restores are the SQLite file's, pg_dump's on PostgreSQL). Backups and
+exports read the database file directly (SQLite's
 online backup and a read transaction are safe beside a running server). An import goes
 to the running server on that folder when there is one (so its clients see it at once),
 else into the database file. A refusal is one line on standard error and exit status 1.
@@ -22,12 +24,13 @@ from tandem.v1 import api_pb2, transfer_pb2, websocket_pb2
 
 from server import paths
 from server.command_table import COMMAND_TABLE
+from server.config import add_database_url_argument, chosen_database_url
 from server.domain.errors import DomainError
 from server.domain.service import Domain, backup_attachments_dir
 from server.domain.transfer import bundle, csv_export, document, formats
 from server.storage import folder_lock
 from server.storage.blobs import BlobStore, referenced_by
-from server.storage.database import Store
+from server.storage.database import PG_DUMP_ADVICE, Store
 from server.transfer import backups, restore
 
 ArgumentAdder = Callable[[argparse.ArgumentParser], None]
@@ -43,6 +46,16 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return paths.chosen_data_dir(args.data_dir)
 
 
+def _database_url(args: argparse.Namespace) -> str:
+    return chosen_database_url(args.database_url)
+
+
+def _database_file(args: argparse.Namespace) -> None:
+    """Refuses what only a SQLite file has (its backups) when the data is in PostgreSQL."""
+    if _database_url(args):
+        raise Refused(PG_DUMP_ADVICE)
+
+
 def _database(args: argparse.Namespace) -> Path:
     db = paths.database_path(_data_dir(args))
     if not db.is_file() or db.stat().st_size == 0:
@@ -52,7 +65,7 @@ def _database(args: argparse.Namespace) -> Path:
 
 @contextmanager
 def _domain(args: argparse.Namespace) -> Iterator[Domain]:
-    domain = Domain(Store(paths.database_path(_data_dir(args))))
+    domain = Domain(Store(paths.database_path(_data_dir(args)), _database_url(args)))
     try:
         yield domain
     finally:
@@ -81,9 +94,11 @@ def add_backup_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"backups kept in the data folder (default {backups.DEFAULT_KEPT})",
     )
     paths.add_data_dir_argument(parser)
+    add_database_url_argument(parser)
 
 
 def run_backup(args: argparse.Namespace) -> int:
+    _database_file(args)
     db = _database(args)
     conn = sqlite3.connect(db)
     try:
@@ -105,9 +120,11 @@ def run_backup(args: argparse.Namespace) -> int:
 def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="the backup to restore (a .sqlite3 file)")
     paths.add_data_dir_argument(parser)
+    add_database_url_argument(parser)
 
 
 def run_restore(args: argparse.Namespace) -> int:
+    _database_file(args)
     kept = restore.restore(_data_dir(args), args.file)
     print(f"Restored {args.file} into {paths.database_path(_data_dir(args))}")
     if kept is not None:
@@ -132,6 +149,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         help="one project's tasks as CSV, for spreadsheets (needs --project)",
     )
     paths.add_data_dir_argument(parser)
+    add_database_url_argument(parser)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -140,7 +158,8 @@ def run_export(args: argparse.Namespace) -> int:
     to_zip = args.to is not None and args.to.suffix.lower() == ".zip"
     if args.csv and to_zip:
         raise Refused("--csv writes a .csv file; a .zip export is the document with its files")
-    _database(args)
+    if not _database_url(args):
+        _database(args)
     with _domain(args) as domain:
         if args.csv:
             _write(csv_export.tasks_csv(args.project), args.to)
@@ -201,6 +220,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="print what would be created; change nothing"
     )
     paths.add_data_dir_argument(parser)
+    add_database_url_argument(parser)
 
 
 def parse_map(text: str) -> dict[str, str]:

@@ -496,9 +496,12 @@ def write(tx: Tx, plan: Plan) -> int:
     seq = 0
     for imported in plan.summary.projects:
         project_id = imported.project.id
+        # The larger of the two, spelt alike in SQLite and PostgreSQL (max() and greatest()).
+        number = plan.next_numbers[project_id]
         rows.execute(
-            "UPDATE project SET next_task_number = max(next_task_number, ?) WHERE id = ?",
-            (plan.next_numbers[project_id], project_id),
+            "UPDATE project SET next_task_number = CASE WHEN next_task_number > ?"
+            " THEN next_task_number ELSE ? END WHERE id = ?",
+            (number, number, project_id),
         )
         event = transfer_pb2.ProjectImported(project_id=project_id, tasks=imported.tasks)
         seq = tx.emit(project_id, "project_imported", event)
