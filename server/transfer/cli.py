@@ -188,7 +188,7 @@ def _write_bundle(doc: transfer_pb2.WorkspaceExport, domain: Domain, to: Path) -
     if missing:
         print(
             f"note: {missing} attachment(s) are listed without their file, which is not in"
-            f" {domain.blobs.root}",
+            f" {domain.blobs.where}",
             file=sys.stderr,
         )
 

@@ -20,7 +20,7 @@ from typing import BinaryIO
 from tandem.v1 import transfer_pb2
 
 from server.domain.transfer.common import MAX_IMPORT_BYTES, BadFile
-from server.storage.blobs import BlobStore, is_sha256
+from server.storage.blobs import Blobs, is_sha256
 
 DOCUMENT = "tandem-export.json"
 FILES = "attachments/"
@@ -29,7 +29,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 MAX_UNPACKED_BYTES = 4 * MAX_IMPORT_BYTES
 
 
-def write(document: str, files: Iterable[tuple[str, Path]], out: BinaryIO) -> int:
+def write(document: str, files: Iterable[tuple[str, Path | bytes]], out: BinaryIO) -> int:
     """The bundle of ``document`` and the files (sha256, path; each content once) into
     ``out``; returns how many files it holds."""
     written: set[str] = set()
@@ -39,22 +39,25 @@ def write(document: str, files: Iterable[tuple[str, Path]], out: BinaryIO) -> in
             if sha in written:
                 continue
             # Images and archives are compressed already: stored as they are.
-            archive.write(path, FILES + sha, compress_type=zipfile.ZIP_STORED)
+            if isinstance(path, bytes):
+                archive.writestr(FILES + sha, path, compress_type=zipfile.ZIP_STORED)
+            else:
+                archive.write(path, FILES + sha, compress_type=zipfile.ZIP_STORED)
             written.add(sha)
     return len(written)
 
 
 def files_of(
-    doc: transfer_pb2.WorkspaceExport, blobs: BlobStore
-) -> tuple[list[tuple[str, Path]], int]:
+    doc: transfer_pb2.WorkspaceExport, blobs: Blobs
+) -> tuple[list[tuple[str, Path | bytes]], int]:
     """The files of the document's attachments in ``blobs`` (sha256, path), and how many
     attachments have none there (a data folder copied without its attachments/)."""
-    present: list[tuple[str, Path]] = []
+    present: list[tuple[str, Path | bytes]] = []
     missing = 0
     for project in doc.projects:
         for a in project.attachments:
             if blobs.has(a.sha256):
-                present.append((a.sha256, blobs.path(a.sha256)))
+                present.append((a.sha256, blobs.content(a.sha256)))
             else:
                 missing += 1
     return present, missing
