@@ -157,6 +157,18 @@ class Store:
             return BlobStore(paths.attachments_dir(self.path.parent))
         return PostgresBlobStore(self.db)
 
+    def size_bytes(self) -> int:
+        """How much room the data takes: the SQLite file with its WAL, or the whole
+        PostgreSQL database (attachment content included)."""
+        if not self.dialect.file_backed:
+            row = self.db.execute_sql("SELECT pg_database_size(current_database())").fetchone()  # type: ignore[no-untyped-call]
+            return int(row[0])
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            if path.is_file():
+                total += path.stat().st_size
+        return total
+
     def epoch(self) -> str:
         return str(MetaRow.get(MetaRow.key == "epoch").value)
 
