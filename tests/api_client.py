@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,31 +95,54 @@ class ApiClient:
         return dict(resp.json)
 
 
-def database_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+def database_rows(path: Path, timeout: float = 10.0) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, sorted: to show a refused request changed nothing (in the
-    test's PostgreSQL database when the suites run there, see tests/pg_backend.py)."""
+    test's PostgreSQL database when the suites run there, see tests/pg_backend.py).
+
+    Read once the work a commit leaves for after it (the inbox's items) has caught up with
+    every change log, so that rows read before and after a request differ by that request
+    alone.
+    """
+    deadline = time.monotonic() + timeout
     url = default_database_url()
     if url:
         pg = _postgres(url)
+        while pg.execute(_BEHIND).fetchone()[0]:
+            assert time.monotonic() < deadline, "the inbox did not catch up with the change log"
+            time.sleep(0.005)
         names = pg.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchall()
         return {
             t: sorted(pg.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for (t,) in names
         }
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     try:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-            )
-        ]
-        return {
-            t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables
-        }
+        while True:
+            conn.execute("BEGIN")  # one snapshot: the check and the rows agree
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+                )
+            ]
+            if "inbox_cursor" not in tables or not conn.execute(_BEHIND).fetchone()[0]:
+                return {
+                    t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
+                    for t in tables
+                }
+            conn.execute("COMMIT")
+            assert time.monotonic() < deadline, "the inbox did not catch up with the change log"
+            time.sleep(0.005)
     finally:
         conn.close()
+
+
+# Change logs whose events the inbox has not followed yet.
+_BEHIND = (
+    "SELECT count(*) FROM log_head AS h LEFT JOIN inbox_cursor AS c"
+    " ON c.project_id = h.project_id WHERE h.head_seq > coalesce(c.seq, 0)"
+)
 
 
 _POSTGRES: dict[str, Any] = {}

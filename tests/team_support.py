@@ -27,9 +27,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-NATS_SERVER = shutil.which("nats-server")
-
-
 class NatsServer:
     """A nats-server process of the test's own, stopped and started again on one port."""
 

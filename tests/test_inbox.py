@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2, inbox_pb2, websocket_pb2
 
+from server.domain import inbox as inbox_module
 from server.domain import members
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode
@@ -336,3 +340,78 @@ def test_a_mention_told_before_gives_way_to_the_change_a_watcher_hears_of(
     update(p, p.alice, t.id, description="for @cara, with more detail")
     kinds_now = [i.kind for i in inbox(p, p.cara).items]
     assert kinds_now == [Kind.INBOX_ITEM_KIND_CHANGED, Kind.INBOX_ITEM_KIND_MENTION]
+
+
+def test_items_made_after_commit_through_the_group_commit_each_once(
+    people: People, tmp_path: Path
+) -> None:
+    """Commands sent together commit as a group; their items follow the commit (told live,
+    after the acks), one per event and member, and a retried command makes none again."""
+    p = people
+    pid = project(p)
+    tasks = [task(p, p.alice, pid, title=f"T{n}") for n in range(20)]
+    for t in tasks:
+        p.run(p.bob, watch_task=inbox_pb2.WatchTask(task_id=t.id, watching=True))
+    delivered: list[Delivery] = []
+    p.domain.inbox_sink.add_listener(delivered.extend)
+
+    async def send_all() -> list[websocket_pb2.Ack]:
+        sent = [
+            p.domain.command(
+                p.alice,
+                commands_pb2.UpdateTask(
+                    task_id=t.id,
+                    update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+                    task=entities_pb2.Task(title=f"Renamed {n}"),
+                ),
+                f"rename-{n}",
+            )
+            for n, t in enumerate(tasks)
+        ]
+        return list(await asyncio.gather(*sent))
+
+    first = asyncio.run(send_all())
+    again = asyncio.run(send_all())  # a client's outbox sent twice: the first answers back
+    assert [a.seq for a in again] == [a.seq for a in first]
+    deadline = time.monotonic() + 10
+    while sum(len(d.message().inbox_update.items) for d in delivered) < 20:
+        assert time.monotonic() < deadline, "the items were not made"
+        time.sleep(0.01)
+    bob = inbox(p, p.bob)
+    assert sorted(i.seq for i in bob.items) == sorted(a.seq for a in first)
+    assert {i.excerpt for i in bob.items} == {f"Title: Renamed {n}" for n in range(20)}
+    assert {d.member_id for d in delivered} == {p.bob.member_id}
+    assert delivered[-1].message().inbox_update.unread_count == 20
+
+
+def test_items_of_changes_committed_before_a_crash_are_made_at_the_next_start(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """The changes commit before their items are made: a crash in between (here, the
+    making failing until the server stops) leaves the position behind, and the next start
+    makes them, once."""
+    path = tmp_path / "crash.db"
+    first = Domain(Store(path), clock=clock)
+    p = People(first)
+    pid = project(p)
+    t = task(p, p.alice, pid, assignee_id=p.bob.member_id)
+    with mock.patch.object(inbox_module, "follow", side_effect=RuntimeError("crash")):
+        comment(p, p.alice, t.id, "@cara see this")
+        update(p, p.alice, t.id, title="Renamed")
+        assert inbox(p, p.cara).items == []
+        assert len(inbox(p, p.bob).items) == 1  # the assignment, made before
+    first.close()
+    for _ in range(2):  # started twice: made at the first start, not again at the second
+        again = Domain(Store(path), clock=clock)
+        try:
+            q = People.__new__(People)
+            q.domain, q.alice, q.bob, q.cara = again, p.alice, p.bob, p.cara
+            assert kinds(inbox(q, q.cara)) == [(Kind.INBOX_ITEM_KIND_MENTION, "WEB-1")]
+            bob = inbox(q, q.bob)
+            assert [i.kind for i in bob.items] == [
+                Kind.INBOX_ITEM_KIND_CHANGED,
+                Kind.INBOX_ITEM_KIND_COMMENT,
+                Kind.INBOX_ITEM_KIND_ASSIGNED,
+            ]
+        finally:
+            again.close()

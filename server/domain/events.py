@@ -14,6 +14,23 @@ from typing import Generic, TypeVar
 
 from tandem.v1 import websocket_pb2
 
+from server.wire import varint
+
+# Each payload's tag in the envelope (field number, length-delimited).
+_PAYLOAD_TAGS = {
+    field.name: varint(field.number << 3 | 2)
+    for field in websocket_pb2.WebSocketMessage.DESCRIPTOR.oneofs_by_name["payload"].fields
+}
+
+
+def envelope_frame(kind: str, body: bytes) -> bytes:
+    """The encoded WebSocketMessage holding only the payload ``kind`` encoded as ``body``.
+
+    Such an envelope is the payload's tag, its length and its bytes, so it is joined as that
+    without copying the payload into an envelope message first.
+    """
+    return _PAYLOAD_TAGS[kind] + varint(len(body)) + body
+
 
 @dataclass(frozen=True)
 class CommittedEvent:

@@ -19,8 +19,8 @@ from tandem.v1 import errors_pb2, websocket_pb2
 
 from server.domain import rows
 from server.domain.errors import DomainError, ErrorCode
+from server.domain.events import envelope_frame
 from server.storage.models import AppliedRequestRow
-from server.wire import varint
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,7 @@ def fingerprint(kind: str, command: Message) -> bytes:
     as they are, without building the envelope.
     """
     body = command.SerializeToString(deterministic=True)
-    return hashlib.sha256(_PAYLOAD_TAGS[kind] + varint(len(body)) + body).digest()
-
-
-# Each payload's tag in the envelope (field number, length-delimited).
-_PAYLOAD_TAGS = {
-    field.name: varint(field.number << 3 | 2)
-    for field in websocket_pb2.WebSocketMessage.DESCRIPTOR.oneofs_by_name["payload"].fields
-}
+    return hashlib.sha256(envelope_frame(kind, body)).digest()
 
 
 def key_of(scoped_id: str) -> bytes:

@@ -1,11 +1,15 @@
 """Each member's inbox, and who watches which task.
 
-Items are derived from the change log's events inside the transaction that appends them
-(``derive``, called by the service in the command's savepoint): an event and the items it
-makes commit together or not at all, so none is missed, and each item carries a ``once_key``
-(unique per member) so that none is made twice, whatever runs again. Due dates are not
-events: ``sweep_due`` puts "due today/tomorrow" items in the inboxes as the days pass (and a
-change of due date does at once), with the same once-only key per task, member and day.
+Items are made from the change log's committed events, in batches (``follow``, which the
+service runs on the database thread in a group commit's transaction: after the group's
+commands when nothing else waits, or else in the next group's, before its commands). Each
+project's position in its log (``inbox_cursor``) moves in the same transaction as the items
+made up to it, so a crash loses none (the next start follows on from the position), a
+refused command (no event) makes none, and each item carries a ``once_key`` (unique per
+member) so that none is made twice, whatever runs again.
+Due dates are not events: ``sweep_due`` puts "due today/tomorrow" items in the inboxes as
+the days pass (and a change of due date does soon after), with the same once-only key per
+task, member and day.
 
 Who gets what, for an event by an actor (never the actor themself):
 - a mention (``@name`` in a comment, or newly in a description) -> those named;
@@ -21,6 +25,7 @@ watch or stop watching it (``watch``).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -33,6 +38,8 @@ from server.domain.errors import DomainError, ErrorCode, invalid
 from server.domain.events import Delivery
 from server.domain.tx import Tx
 from server.storage.models import InboxItemRow, MemberRow, ProjectRow, TaskRow, TaskWatchRow
+
+log = logging.getLogger(__name__)
 
 Kind = inbox_pb2.InboxItemKind
 Status = entities_pb2.TaskStatus
@@ -157,17 +164,25 @@ class _Draft:
     changed_fields: tuple[str, ...] = ()
     seq: int = 0
     due_date: str = ""
+    # When the change was made (the event's time), set by the maker that is offered it.
+    created_at: int = 0
 
 
 @dataclass
 class _Maker:
-    """The items one transaction makes, then written once each and told to their members."""
+    """The items of a batch of events, then written once each and told to their members.
+
+    ``now`` and ``actor_id`` are those of the event being read (``follow`` sets them).
+    """
 
     now: int
     actor_id: str = ""
     # Per member and source, every item that applies (the best one made is kept).
     drafts: dict[tuple[str, str], list[_Draft]] = field(default_factory=dict)
     _people: list[tuple[str, str]] | None = None
+    _names: dict[str, str] = field(default_factory=dict)
+    # Each task's watchers as read once per batch, and kept as the batch adds some.
+    _watchers: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -181,12 +196,26 @@ class _Maker:
         return self._people
 
     def name(self, member_id: str) -> str:
-        row = rows.by_id(MemberRow, member_id)
-        return (row.display_name if row is not None else "") or "Someone"
+        known = self._names.get(member_id)
+        if known is None:
+            row = rows.by_id(MemberRow, member_id)
+            known = self._names[member_id] = (row.display_name if row is not None else "") or ""
+        return known or "Someone"
+
+    def watchers(self, task_id: str) -> list[str]:
+        known = self._watchers.get(task_id)
+        if known is None:
+            known = self._watchers[task_id] = watcher_ids(task_id)
+        return known
+
+    def start_watching(self, task_id: str, member_id: str) -> None:
+        if _start_watching(task_id, member_id, self.now) and task_id in self._watchers:
+            self._watchers[task_id].append(member_id)
 
     def offer(self, draft: _Draft) -> None:
         if not draft.member_id or (draft.actor_id and draft.member_id == self.actor_id):
             return
+        draft.created_at = self.now
         self.drafts.setdefault((draft.member_id, draft.source), []).append(draft)
 
     def mentions(self, text: str, task: entities_pb2.Task, seq: int, once: str) -> None:
@@ -216,7 +245,7 @@ class _Maker:
             kind, word = Kind.INBOX_ITEM_KIND_DUE_TOMORROW, "tomorrow"
         else:
             return
-        people = dict.fromkeys([task.assignee_id, *watcher_ids(task.id)])
+        people = dict.fromkeys([task.assignee_id, *self.watchers(task.id)])
         source = f"due-{word}:{task.id}:{task.due_date}"
         for member_id in people:
             self.offer(
@@ -258,7 +287,7 @@ class _Maker:
             due_date=d.due_date,
             source=d.source,
             once_key=d.once_key,
-            created_at=self.now,
+            created_at=d.created_at,
         )
         new_id = rows.execute(_INSERT, [getattr(row, name) for name in _INSERTED]).fetchall()
         if not new_id:
@@ -363,7 +392,7 @@ def _change_words(maker: _Maker, task: entities_pb2.Task, fields: Iterable[str])
 def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
     if not task.assignee_id:
         return
-    _start_watching(task.id, task.assignee_id, maker.now)
+    maker.start_watching(task.id, task.assignee_id)
     maker.offer(
         _Draft(
             task.assignee_id,
@@ -377,9 +406,19 @@ def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
     )
 
 
+def _gone(task_id: str) -> bool:
+    """The task left the board (the trash took it, with its items) since its event."""
+    return rows.execute(_TASK_EXISTS, (task_id,)).fetchone() is None
+
+
+_TASK_EXISTS = "SELECT 1 FROM task WHERE id = ?"
+
+
 def _on_task_created(maker: _Maker, ev: events_pb2.TaskCreated) -> None:
     task = ev.task
-    _start_watching(task.id, ev.actor_id, maker.now)
+    if _gone(task.id):
+        return
+    maker.start_watching(task.id, ev.actor_id)
     _assigned(maker, task, ev.seq)
     maker.mentions(task.description, task, ev.seq, f"task:{task.id}")
     maker.due(task)
@@ -387,6 +426,8 @@ def _on_task_created(maker: _Maker, ev: events_pb2.TaskCreated) -> None:
 
 def _on_task_updated(maker: _Maker, ev: events_pb2.TaskUpdated) -> None:
     task = ev.task
+    if _gone(task.id):
+        return
     mask = set(ev.update_mask.paths)
     if "assignee_id" in mask:
         _assigned(maker, task, ev.seq)
@@ -396,7 +437,7 @@ def _on_task_updated(maker: _Maker, ev: events_pb2.TaskUpdated) -> None:
     if noted:
         source = _event_source(task.project_id, ev.seq)
         excerpt = _change_words(maker, task, noted)
-        for member_id in watcher_ids(task.id):
+        for member_id in maker.watchers(task.id):
             maker.offer(
                 _Draft(
                     member_id,
@@ -426,7 +467,7 @@ def _on_comment_added(maker: _Maker, ev: events_pb2.CommentAdded) -> None:
     task = _comment_task(comment)
     maker.mentions(comment.body, task, ev.seq, f"comment:{comment.id}")
     source = _event_source(task.project_id, ev.seq)
-    for member_id in watcher_ids(task.id):
+    for member_id in maker.watchers(task.id):
         maker.offer(
             _Draft(
                 member_id,
@@ -439,7 +480,7 @@ def _on_comment_added(maker: _Maker, ev: events_pb2.CommentAdded) -> None:
                 seq=ev.seq,
             )
         )
-    _start_watching(task.id, comment.author_id, maker.now)
+    maker.start_watching(task.id, comment.author_id)
 
 
 def _on_comment_updated(maker: _Maker, ev: events_pb2.CommentUpdated) -> None:
@@ -455,18 +496,50 @@ _FROM_EVENT: dict[str, Callable[[_Maker, Any], None]] = {
 }
 
 
-def derive(tx: Tx) -> None:
-    """Make the inbox items of the events ``tx`` appended (called in its savepoint)."""
-    if not tx.events:
-        return
-    maker = _Maker(now=tx.now, actor_id=tx.actor.member_id)
-    for event in tx.events:
-        message = event.message()
-        kind = message.WhichOneof("payload")
-        handler = _FROM_EVENT.get(kind or "")
-        if handler is not None:
-            handler(maker, getattr(message, kind or ""))
-    tx.deliveries.extend(maker.write())
+_KINDS = tuple(_FROM_EVENT)
+# Where each project's log stands beside how far the inbox has followed it.
+_PENDING = (
+    "SELECT h.project_id, h.head_seq, coalesce(c.seq, 0) FROM log_head AS h"
+    " LEFT JOIN inbox_cursor AS c ON c.project_id = h.project_id"
+)
+_PENDING_ALL = f"{_PENDING} WHERE h.head_seq > coalesce(c.seq, 0)"
+_PENDING_ONE = f"{_PENDING} WHERE h.project_id = ?"
+_EVENTS = (
+    "SELECT seq, kind, frame, created_at FROM event WHERE project_id = ? AND seq > ?"
+    f" AND seq <= ? AND kind IN ({', '.join('?' * len(_KINDS))}) ORDER BY seq"
+)
+_MOVE_CURSOR = (
+    "INSERT INTO inbox_cursor (project_id, seq) VALUES (?, ?)"
+    " ON CONFLICT (project_id) DO UPDATE SET seq = excluded.seq"
+)
+
+
+def follow(project_ids: Iterable[str] | None = None) -> list[Delivery]:
+    """Make the items of the events committed since the inbox last read the logs of
+    ``project_ids`` (None: of every project), and move its position in each to the head, in
+    the caller's transaction; returns what to tell the members who got items."""
+    if project_ids is None:
+        pending = rows.execute(_PENDING_ALL).fetchall()
+    else:
+        pending = []
+        for project_id in project_ids:
+            found = rows.execute(_PENDING_ONE, (project_id,)).fetchone()
+            if found is not None and found[1] > found[2]:
+                pending.append(found)
+    if not pending:
+        return []
+    maker = _Maker(now=0)
+    for project_id, head, position in pending:
+        events = rows.execute(_EVENTS, (project_id, position, head, *_KINDS)).fetchall()
+        for seq, kind, frame, created_at in events:
+            event = getattr(websocket_pb2.WebSocketMessage.FromString(bytes(frame)), kind)
+            maker.now, maker.actor_id = int(created_at), event.actor_id
+            try:
+                _FROM_EVENT[kind](maker, event)
+            except DomainError as err:  # its task went since (deleted): no one to tell
+                log.info("no inbox items for %s %s:%d (%s)", kind, project_id, seq, err)
+        rows.execute(_MOVE_CURSOR, (project_id, head))
+    return maker.write()
 
 
 #: Read items older than this are let go (once a day), so an inbox stays a size to page.

@@ -106,6 +106,10 @@ class Domain(BoardReads, ChangeLog):
         self.history_limit = history_limit
         self._clock = clock
         self._group = GroupCommit(store.submit, self._commit)
+        self._group.idle = self._follow_now
+        # Projects whose committed events the inbox has not followed yet (None: look at
+        # every project, as at start after a crash). Touched on the database thread only.
+        self._unfollowed: set[str] | None = None
         self._listen_for_commits(self.sink)
         self._commands_since_prune = 0
         self.ledger = idempotency.Ledger()
@@ -117,6 +121,7 @@ class Domain(BoardReads, ChangeLog):
             self._prune_applied_requests()
             referenced = {a.sha256 for a in AttachmentRow.select(AttachmentRow.sha256)}
             referenced |= trash.kept_hashes()  # restorable for a while: their files stay
+        self._follow_now()  # what a crash left between a commit and its inbox items
         try:
             self.blobs.tidy(referenced, paths.attachments_dir(paths.backups_dir(store.path.parent)))
         except OSError as exc:  # a read-only data folder: the files simply stay
@@ -145,18 +150,25 @@ class Domain(BoardReads, ChangeLog):
     def execute(self, actor: Actor, command: Message, request_id: str = "") -> websocket_pb2.Ack:
         """Run one command synchronously, in its own transaction, on the calling thread."""
         _check_request(command, request_id)
-        outcome = self._commit([CommandRequest(actor, command, request_id)])[0]
+        outcome = self._commit([CommandRequest(actor, command, request_id)], follow=True)[0]
         if isinstance(outcome, DomainError):
             raise outcome
         return outcome
 
-    def _commit(self, batch: list[CommandRequest]) -> list[Outcome]:
-        """Commit a batch in one transaction, each command in its own savepoint."""
+    def _commit(self, batch: list[CommandRequest], *, follow: bool = False) -> list[Outcome]:
+        """Commit a batch in one transaction, each command in its own savepoint.
+
+        The transaction first makes the inbox items of the commits before it (see inbox).
+        Then, when no other command is waiting (or with ``follow``), those of this batch's
+        own events too, so that they cost no commit of their own; while others wait, the
+        next group makes them, and these answers go out first.
+        """
         outcomes: list[Outcome] = []
         events: list[CommittedEvent] = []
         deliveries: list[Delivery] = []
         try:
             with self.store.db.atomic():
+                followed = self._follow(self._unfollowed, deliveries)
                 for request in batch:
                     outcome = self._one(request)
                     if isinstance(outcome, DomainError):
@@ -166,6 +178,10 @@ class Domain(BoardReads, ChangeLog):
                     outcomes.append(ack)
                     events.extend(tx.events)
                     deliveries.extend(tx.deliveries)
+                touched = {e.project_id for e in events}
+                follow = follow or not self._group.waiting()
+                if follow and self._follow(touched, deliveries):
+                    touched = set()
                 self._commands_since_prune += len(batch)
                 if self._commands_since_prune >= PRUNE_EVERY:
                     self._prune_applied_requests()
@@ -174,9 +190,48 @@ class Domain(BoardReads, ChangeLog):
             self.ledger.forget_counts()
             failure = storage_errors.classify(err)
             return [failure for _ in batch]
+        if followed:
+            self._unfollowed = touched
+        elif touched:  # still to follow, with the projects before
+            self._unfollowed = None if self._unfollowed is None else self._unfollowed | touched
         self.sink.publish(events)
         self.inbox_sink.publish(deliveries)
         return outcomes
+
+    def _follow(self, projects: set[str] | None, deliveries: list[Delivery]) -> bool:
+        """In the current transaction: the inbox items of the committed events of
+        ``projects`` (None: of every project), their deliveries appended to ``deliveries``.
+        False when that failed (then nothing of it was written, and it is tried again)."""
+        if projects is not None and not projects:
+            return True
+        try:
+            with rows.Savepoint():
+                deliveries.extend(inbox.follow(projects))
+        except pw.DatabaseError as err:
+            if storage_errors.unavailable_cause(err) is not None:
+                raise  # the storage itself: the transaction fails as one
+            log.exception("could not make inbox items; trying again with the next commit")
+            return False
+        except Exception:  # a bug: the changes are saved all the same, the items wait
+            log.exception("could not make inbox items; trying again with the next commit")
+            return False
+        return True
+
+    def _follow_now(self) -> None:
+        """Make the inbox items still to make, in a transaction of their own (the database
+        thread had nothing else waiting), and tell their members after it commits."""
+        if self._unfollowed is not None and not self._unfollowed:
+            return
+        deliveries: list[Delivery] = []
+        try:
+            with self.store.db.atomic():
+                done = self._follow(self._unfollowed, deliveries)
+        except pw.DatabaseError:
+            log.warning("could not make inbox items; trying again with the next commit")
+            return
+        if done:
+            self._unfollowed = set()
+        self.inbox_sink.publish(deliveries)
 
     def _one(self, request: CommandRequest) -> tuple[websocket_pb2.Ack, Tx] | DomainError:
         """One command of a batch in its own savepoint: its answer, or its refusal."""
@@ -238,9 +293,6 @@ class Domain(BoardReads, ChangeLog):
         # Already in the command's savepoint (see _one): a refusal here undoes it all.
         try:
             ack = command.run(tx, request.command)
-            # The inboxes follow from the events, in the same savepoint: never one without
-            # the other, and never twice.
-            inbox.derive(tx)
             if key is not None:
                 self.ledger.remember_answer(actor.member_id, key, fingerprint, ack, tx.now)
         except pw.IntegrityError as err:

@@ -60,14 +60,30 @@ def row_and_key(task_id: str) -> tuple[TaskRow, str]:
     return current, str(project_key)
 
 
+# The same, with whether the task is archived and its project in the trash: what a change
+# to it needs to know, in one lookup.
+_CHANGEABLE = Reader(
+    TaskRow,
+    extra='"project"."key", "task_archive"."task_id" IS NOT NULL,'
+    ' "project_trash"."project_id" IS NOT NULL',
+    join='JOIN "project" ON "project"."id" = "task"."project_id"'
+    ' LEFT JOIN "task_archive" ON "task_archive"."task_id" = "task"."id"'
+    ' LEFT JOIN "project_trash" ON "project_trash"."project_id" = "task"."project_id"',
+)
+
+
 def changeable(task_id: str) -> tuple[TaskRow, str]:
     """The task and its project's key, refused while it is archived (restore it to change
     it) or its project is in the trash."""
-    found, project_key = row_and_key(task_id)
-    if archived(found.id):
+    found = _CHANGEABLE.one(task_id)
+    if found is None:
+        raise not_found("task", task_id)
+    current, (project_key, is_archived, is_trashed) = found
+    if is_archived:
         raise precondition("the task is archived: restore it to change it")
-    projects.row(found.project_id)  # NOT_FOUND while the project is in the trash
-    return found, project_key
+    if is_trashed:
+        raise not_found("project", current.project_id)
+    return current, str(project_key)
 
 
 def to_proto(task: TaskRow, project_key: str | None = None) -> entities_pb2.Task:

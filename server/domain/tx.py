@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.message import Message
-from tandem.v1 import websocket_pb2
 
 from server.domain import rows, sprint_ledger
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode, invalid, not_found
-from server.domain.events import CommittedEvent, Delivery
+from server.domain.events import CommittedEvent, Delivery, envelope_frame
 from server.storage.blobs import Blobs
 from server.storage.models import LogHeadRow
 
@@ -42,7 +41,7 @@ class Tx:
             raise not_found("project", project_id)
         seq, floor = int(head[0][0]), int(head[0][1])
         event.seq = seq
-        frame = websocket_pb2.WebSocketMessage(**{kind: event}).SerializeToString()
+        frame = envelope_frame(kind, event.SerializeToString())
         rows.execute(_APPEND, (project_id, seq, kind, frame, self.now))
         # Trim in batches (10% slack) so the delete is rare.
         if seq - floor > self.history_limit + max(1, self.history_limit // 10):

@@ -337,6 +337,16 @@ class InboxItemRow(BaseModel):
         indexes = ((("member_id", "once_key"), True),)
 
 
+class InboxCursorRow(BaseModel):
+    """How far the inbox has made items from a project's change log (see domain.inbox)."""
+
+    project_id = pw.TextField(primary_key=True)
+    seq = pw.IntegerField()
+
+    class Meta:
+        table_name = "inbox_cursor"
+
+
 class AttachmentRow(BaseModel):
     id = pw.TextField(primary_key=True)
     project_id = pw.TextField()
