@@ -10,7 +10,9 @@ default), so it is written and read in one piece. ``pg_dump`` backs it up with t
 Deleting content nothing refers to runs in one writer transaction (``PostgresDatabase.begin``
 takes the lock every command takes), reading the references in the same statement, and
 spares content uploaded within the day: an upload's ``AddAttachment`` is committed after its
-content, and meanwhile the content counts as just uploaded.
+content, and meanwhile the content counts as just uploaded. (An upload of content already
+there moves its ``created_at`` on; a sweep deleting the row at that moment waits for that
+row and checks the time again, as PostgreSQL does for a row updated under it.)
 """
 
 from __future__ import annotations
@@ -78,19 +80,20 @@ class PostgresBlobStore:
         if touched.rowcount:
             return sha
         kind, thumbnail = images.inspect_bytes(data)
-        with self.db.atomic():
-            self.db.execute_sql(  # type: ignore[no-untyped-call]
-                "INSERT INTO blob (sha256, size, content_type, width, height, bytes, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (sha256) DO UPDATE SET created_at = EXCLUDED.created_at",
-                (sha, len(data), kind.content_type, kind.width, kind.height, data, now),
-            )
-            if thumbnail is not None:
-                self.db.execute_sql(  # type: ignore[no-untyped-call]
-                    "INSERT INTO blob_thumbnail (sha256, bytes) VALUES (%s, %s)"
-                    " ON CONFLICT (sha256) DO NOTHING",
-                    (sha, thumbnail),
-                )
+        thumbs = (thumbnail, thumbnail)  # the thumbnail's bytes, and whether there is one
+        # One statement, so content and thumbnail land together, without the writers' lock:
+        # a 25 MiB upload going into the database holds up no other instance's commands.
+        self.db.execute_sql(  # type: ignore[no-untyped-call]
+            "WITH stored AS ("
+            " INSERT INTO blob (sha256, size, content_type, width, height, bytes, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (sha256) DO UPDATE SET created_at = EXCLUDED.created_at"
+            " RETURNING sha256)"
+            " INSERT INTO blob_thumbnail (sha256, bytes)"
+            " SELECT sha256, %s::bytea FROM stored WHERE %s::bytea IS NOT NULL"
+            " ON CONFLICT (sha256) DO NOTHING",
+            (sha, len(data), kind.content_type, kind.width, kind.height, data, now, *thumbs),
+        )
         return sha
 
     def writer(self, limit: int) -> PostgresBlobWriter:
