@@ -9,6 +9,7 @@ import hashlib
 import io
 import subprocess
 import uuid
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,13 @@ async def test_a_file_uploaded_through_one_instance_downloads_through_another(
     # The document has no thumbnail on either instance.
     no_thumb = await second.get(f"/api/v1/attachments/{document['id']}/thumbnail")
     assert no_thumb.status == 404
+
+    # An export bundle made by the other instance carries the files too.
+    exported = await second.get("/api/v1/export", project="TEAM", format="zip")
+    assert exported.status == 200, exported.raw[:200]
+    with zipfile.ZipFile(io.BytesIO(exported.raw)) as bundle:
+        assert bundle.read(f"attachments/{image['sha256']}") == picture
+        assert bundle.read(f"attachments/{document['sha256']}") == b"%PDF-1.4 not really"
 
     # The same content uploaded through the other instance is the same content, kept once;
     # neither data folder holds any of it.

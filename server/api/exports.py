@@ -53,7 +53,7 @@ async def get_export(call: Call) -> Message | web.StreamResponse:
 def _zipped(doc: transfer_pb2.WorkspaceExport, blobs: Blobs) -> bytes:
     out = io.BytesIO()
     files, _missing = bundle.files_of(doc, blobs)  # content gone from the store stays listed
-    bundle.write(document.to_json(doc), files, out)
+    bundle.write(document.to_json(doc), files, blobs, out)
     return out.getvalue()
 
 
