@@ -227,9 +227,11 @@ def hello_frame() -> bytes:
     ).SerializeToString()
 
 
-def update_frame(task_id: str) -> bytes:
+def update_frame(task_id: str, row: str = "") -> bytes:
+    """An update of ``task_id``'s title; ``row`` keeps one row's message ids from another's
+    (the same person sending an id again gets its first answer, and changes nothing)."""
     return Msg(
-        message_id="u-#########",
+        message_id=f"u{row}-#########",
         update_task=commands_pb2.UpdateTask(
             task_id=task_id,
             task=entities_pb2.Task(title="title #########"),
@@ -617,7 +619,7 @@ def row_fanout(
         "pool": PEOPLE + editors + 1,
         "steps": [{"frame": hello_frame().hex(), "expect": [target.hello_expect]}],
         "command": {
-            "frames": [update_frame(t).hex() for t in tasks[:editors]],
+            "frames": [update_frame(t, f"{subscribers}x{rate:.0f}").hex() for t in tasks[:editors]],
             "rate": rate / editors,
             "seconds": FANOUT_SECONDS,
             "answers": [F_ACK if isinstance(target, Tandem) else F_UPDATE_TASK, F_REJECT],

@@ -18,6 +18,7 @@ from server.domain import members
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.events import Delivery
+from server.domain.group_commit import CommandRequest
 from server.domain.service import Domain
 from server.storage.database import Store
 
@@ -415,3 +416,26 @@ def test_items_of_changes_committed_before_a_crash_are_made_at_the_next_start(
             ]
         finally:
             again.close()
+
+
+def test_a_creator_who_stops_watching_in_the_same_group_stays_unwatched(
+    people: People,
+) -> None:
+    """The creator's watch follows the commit with the inbox: an unwatch committed in the
+    same group (an optimistic card, unwatched at once) must not be undone by it."""
+    p = people
+    pid = project(p)
+    task_id = "4f1c2e1a-0000-4000-8000-000000000001"
+    batch = [
+        CommandRequest(
+            p.alice,
+            commands_pb2.CreateTask(project_id=pid, task=entities_pb2.Task(id=task_id, title="T")),
+        ),
+        CommandRequest(p.alice, inbox_pb2.WatchTask(task_id=task_id, watching=False)),
+    ]
+    outcomes = p.domain._commit(batch)  # one group, as the group commit hands it over
+    assert not any(isinstance(o, DomainError) for o in outcomes), outcomes
+    watchers = p.run(p.alice, list_watchers=inbox_pb2.ListWatchers(task_id=task_id)).watchers
+    assert p.alice.member_id not in watchers.member_ids
+    update(p, p.bob, task_id, title="Renamed")
+    assert inbox(p, p.alice).items == []

@@ -121,6 +121,10 @@ def _watchers(task: TaskRow) -> inbox_pb2.TaskWatchers:
 
 def watch(tx: Tx, cmd: inbox_pb2.WatchTask) -> websocket_pb2.Ack:
     task = tasks.row(cmd.task_id)
+    # Creators, assignees and commenters start watching as the inbox follows the log, which
+    # may not have reached a change committed just before (in this very group): catch up
+    # first, so that this choice is the last word, not undone by a watch made after it.
+    tx.deliveries.extend(follow([task.project_id]))
     me = tx.actor.member_id
     if cmd.watching:
         changed = bool(rows.execute(_WATCH, (task.id, me, tx.now)).rowcount)

@@ -13,6 +13,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from tandem.v1 import websocket_pb2
 
+from server.realtime.framing import OP_BINARY, OP_TEXT
 from server.wire import read_varint
 
 WebSocketMessage = websocket_pb2.WebSocketMessage
@@ -67,11 +68,11 @@ class Outgoing:
 
     @cached_property
     def wire(self) -> bytes:
-        return ws_frame(OPCODE_BINARY, self.frame)
+        return ws_frame(OP_BINARY, self.frame)
 
     @cached_property
     def wire_text(self) -> bytes:
-        return ws_frame(OPCODE_TEXT, self.text.encode())
+        return ws_frame(OP_TEXT, self.text.encode())
 
 
 _PAYLOADS = {f.number: f.name for f in WebSocketMessage.DESCRIPTOR.oneofs_by_name["payload"].fields}
@@ -93,9 +94,6 @@ def payload_kind(frame: bytes) -> str:
     except ValueError:
         pass
     return "none"
-
-
-OPCODE_TEXT, OPCODE_BINARY, OPCODE_PING = 0x1, 0x2, 0x9
 
 
 def ws_frame(opcode: int, payload: bytes) -> bytes:

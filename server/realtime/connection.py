@@ -1,22 +1,27 @@
-"""One WebSocket connection's outgoing side: a bounded queue and a writer that exists only
-while there is something to send.
+"""One WebSocket connection once its handshake is done: the socket's own asyncio protocol.
 
-The broadcast path only ever hands a frame over (``offer``); it never awaits a client.
-When nothing is queued and the socket's buffer has room, the frame, already framed for the
-wire once for every receiver (``Outgoing.wire``), goes straight to the transport in the
-broadcaster's own pass; only a connection whose socket cannot take more right now gets a
-queue and a writer task, which end again when the queue is drained. So an idle connection
-holds no task, queue or event, and one event reaches a thousand idle subscribers without a
-thousand task switches or a thousand WebSocket frames built.
+After the upgrade (``server.realtime.endpoint``) the socket leaves aiohttp and is served
+by a ``Connection``: bytes arrive in ``data_received``, are parsed there into messages
+(``server.realtime.framing``) and ready frames go straight to the transport. An idle
+connection is this object, its frame reader and its transport: no task, no request, no
+reader queue, no buffer (aiohttp would keep all of these for the socket's whole life).
+
+Incoming messages are handled in order by a task that exists only while some wait
+(``_serve``); past ``INBOX_LIMIT`` bytes waiting, the socket stops being read, which slows
+only that client. Outgoing, the broadcast path only ever hands a frame over (``offer``),
+already framed for the wire once for every receiver (``Outgoing.wire``); it goes to the
+transport at once unless the transport has asked to pause (its buffer is over asyncio's
+high-water mark), and then waits in a queue that ``resume_writing`` empties. So one event
+reaches a thousand idle subscribers without a task switch or a frame built per socket.
 
 A client whose queue reaches its limit is closed with ``TOO_SLOW`` and can resume from its
 last seq. The connection's own replies (``send``) wait for room instead, which slows only
 that client's reader.
 
-Closing never cuts a frame short: a frame handed to the socket is always whole in its
-buffer, so the writer is never cancelled; the close frame goes in behind it, and the socket
-is cut only once the client has stopped reading for ``CLOSE_TIMEOUT_SECONDS``. A client that
-reads again in time sees whole frames and then the close code, not a broken stream.
+Closing never cuts a frame short: only whole frames are written, so the close frame
+always follows whole frames; the socket is cut only once the client has stopped reading
+for ``CLOSE_TIMEOUT_SECONDS`` (or never answers the close). A client that reads again in
+time sees whole frames and then the close code, not a broken stream.
 """
 
 from __future__ import annotations
@@ -25,14 +30,22 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Protocol
 
 from server.monitoring import Monitor
 from server.monitoring.recording import OUT
-from server.realtime.codec import OPCODE_PING, Outgoing, WebSocketMessage, ws_frame
+from server.realtime.codec import Outgoing, WebSocketMessage, ws_frame
+from server.realtime.framing import (
+    NO_STATUS,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameError,
+    FrameReader,
+    close_payload,
+)
 from server.realtime.protocol import (
     CLOSE_TIMEOUT_SECONDS,
     COMMAND_BURST,
@@ -43,66 +56,54 @@ from server.realtime.protocol import (
 from server.realtime.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from server.realtime.identity import Identity
     from server.realtime.subscription import Subscription
 
 log = logging.getLogger(__name__)
 
-# Bytes a socket's buffer may hold before frames go through aiohttp's drain instead of
-# straight to the transport: asyncio's own high-water mark for a transport.
-DIRECT_WRITE_LIMIT = 64 * 1024
+#: Bytes of received messages that may wait to be handled before the socket is no longer
+#: read (as aiohttp's reader queue did): a client sending faster than it is answered
+#: waits in its own socket, not in the server's memory.
+INBOX_LIMIT = 128 * 1024
 
-SendCoroutine = Coroutine[Any, Any, None]
-
-PING_FRAME = ws_frame(OPCODE_PING, b"")
+PING_FRAME = ws_frame(OP_PING, b"")
 # For a connection made outside a server (tests of this module): nothing counted.
 _UNWATCHED = Monitor(counting=False)
 
 
-class _Rest:
-    """Awaiting this finishes a coroutine whose first step already ran and yielded ``pending``.
+class Served(Protocol):
+    """What the endpoint does with a connection: its messages, and its end."""
 
-    That first step runs inside the broadcaster's loop (what Python 3.12 calls an eager
-    task start); only when the socket must drain does the rest move into a task.
-    """
+    async def message(self, conn: Connection, data: bytes | str) -> None: ...
 
-    __slots__ = ("_coro", "_pending")
-
-    def __init__(self, coro: SendCoroutine, pending: object) -> None:
-        self._coro = coro
-        self._pending = pending
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro, out = self._coro, self._pending
-        while True:
-            try:
-                value = yield out
-            except BaseException as exc:  # cancellation and the like reach the coroutine
-                try:
-                    out = coro.throw(exc)
-                except StopIteration:
-                    return
-                continue
-            try:
-                out = coro.send(value)
-            except StopIteration:
-                return
+    def ended(self, conn: Connection) -> None: ...
 
 
-class Connection:
+class Connection(asyncio.Protocol):
     """A connected client: its socket, who it acts as, what it subscribed to."""
 
     __slots__ = (
         "_bucket",
-        "_closer",
+        "_close_left",
+        "_close_timer",
         "_closing",
         "_flush_then_close",
+        "_gone",
+        "_inbox",
+        "_inbox_bytes",
         "_metrics",
+        "_paused",
         "_queue",
+        "_reader",
+        "_reading_paused",
         "_room",
+        "_sent_close",
+        "_served",
+        "_serving",
         "_tap",
         "_transport",
-        "_writer",
         "as_json",
         "close_code",
         "connected_at",
@@ -114,28 +115,24 @@ class Connection:
         "pinged",
         "queue_limit",
         "remote",
-        "request",
         "subscriptions",
-        "ws",
     )
 
     def __init__(
         self,
-        ws: web.WebSocketResponse,
-        request: web.Request,
         *,
         connection_id: str,
+        remote: str,
         as_json: bool,
         queue_limit: int,
+        max_size: int,
         hello_timeout: float = 0.0,
         monitor: Monitor | None = None,
     ) -> None:
         self.id = connection_id
-        self.ws = ws
-        self.request = request
         self.as_json = as_json
         self.queue_limit = max(1, queue_limit)
-        self.remote = request.remote or ""
+        self.remote = remote
         self.connected_at = time.time()
         # When the client was last heard from, and when a ping still unanswered was sent
         # (0: none): all the heartbeat keeps per connection (see server.realtime.heartbeat).
@@ -147,22 +144,34 @@ class Connection:
         # Keyed by the message_id of the Subscribe that made each one.
         self.subscriptions: dict[str, Subscription] = {}
         self.close_code: int | None = None
+        self._reader: FrameReader | None = FrameReader(max_size)
+        self._transport: asyncio.Transport | None = None
+        self._served: Served | None = None
         # Made on first use: an idle connection needs none of these.
         self._bucket: TokenBucket | None = None
-        self._queue: deque[Outgoing] | None = None
+        self._queue: deque[bytes] | None = None
         self._room: asyncio.Future[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self._closer: asyncio.Task[None] | None = None
+        self._inbox: deque[bytes | str] | None = None
+        self._inbox_bytes = 0
+        self._serving: asyncio.Task[None] | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._close_left = 0
+        self._gone: asyncio.Future[None] | None = None
+        self._paused = False
+        self._reading_paused = False
         self._closing = False
+        self._sent_close = False
         self._flush_then_close: tuple[int, str] | None = None
-        # Written to directly while it has room (see _push); None once gone.
-        self._transport = request.transport
         # Set by the hub: ends the subscriptions (and so the presence) of a connection the
         # server drops, at once rather than when its close handshake is over.
         self.on_abort: Callable[[Connection], None] | None = None
         monitor = monitor if monitor is not None else _UNWATCHED
         self._metrics = monitor.metrics
         self._tap = monitor.recording
+
+    def serve(self, served: Served) -> None:
+        """Hand this connection's messages (and its end) to ``served`` from now on."""
+        self._served = served
 
     # Limits ----------------------------------------------------------------------
 
@@ -172,6 +181,120 @@ class Connection:
         if bucket is None:
             bucket = self._bucket = TokenBucket(COMMAND_RATE_PER_SECOND, COMMAND_BURST)
         return bucket.take()
+
+    # The socket (asyncio.Protocol) -----------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        if reader is None:
+            return  # past a protocol error or a close: nothing more is read
+        try:
+            frames = reader.feed(data)
+        except FrameError as exc:
+            self._reader = None
+            self.abort(exc.code, exc.reason)
+            return
+        if not frames:
+            return
+        self.heard = asyncio.get_running_loop().time()
+        for opcode, payload in frames:
+            if opcode in (OP_BINARY, OP_TEXT):
+                if self._closing:
+                    continue  # closing: what the client still sends is not handled
+                if (opcode == OP_TEXT) != self.as_json:
+                    want = "text (JSON) frames" if self.as_json else "binary protobuf frames"
+                    self._reader = None
+                    self.abort(CloseCode.UNSUPPORTED_DATA, f"send {want}")
+                    return
+                assert isinstance(payload, (bytes, str))
+                self._receive(payload)
+            elif opcode == OP_PING:
+                transport = self._transport
+                if transport is not None and not self._sent_close:
+                    assert isinstance(payload, bytes)
+                    transport.write(ws_frame(OP_PONG, payload))
+            elif opcode == OP_CLOSE:
+                assert isinstance(payload, int)
+                self._peer_closed(payload)
+                return
+            # A pong needs nothing more: being heard from is what the heartbeat wants.
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes itself; connection_lost follows
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._drain()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._reader = None
+        timer = self._close_timer
+        if timer is not None:
+            self._close_timer = None
+            timer.cancel()
+        # The client closed or vanished: nothing more can be delivered.
+        self._closing = True
+        self._queue = None
+        self._wake_room()
+        served, self._served = self._served, None
+        if served is not None:
+            served.ended(self)
+        gone = self._gone
+        if gone is not None and not gone.done():
+            gone.set_result(None)
+
+    # Receiving -------------------------------------------------------------------
+
+    def _receive(self, payload: bytes | str) -> None:
+        inbox = self._inbox
+        if inbox is None:
+            inbox = self._inbox = deque()
+        inbox.append(payload)
+        self._inbox_bytes += len(payload)
+        if self._inbox_bytes > INBOX_LIMIT and not self._reading_paused:
+            transport = self._transport
+            if transport is not None:
+                self._reading_paused = True
+                transport.pause_reading()
+        if self._serving is None:
+            self._serving = asyncio.create_task(self._serve(), name=f"ws-{self.id}")
+
+    async def _serve(self) -> None:
+        """Handle the waiting messages in order; ends (so no task) when none is left."""
+        try:
+            while not self._closing and (inbox := self._inbox):
+                data = inbox.popleft()
+                self._inbox_bytes -= len(data)
+                if self._reading_paused and self._inbox_bytes <= INBOX_LIMIT // 2:
+                    self._resume_reading()
+                served = self._served
+                if served is None:
+                    break
+                await served.message(self, data)
+                del data  # an idle connection keeps no message alive
+        except Exception:
+            log.exception("connection %s failed", self.id)
+            self.abort(CloseCode.INTERNAL_ERROR, "internal error")
+        finally:
+            self._inbox = None
+            self._inbox_bytes = 0
+            self._serving = None
+            if self._reading_paused:
+                self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        self._reading_paused = False
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     # Sending ---------------------------------------------------------------------
 
@@ -219,37 +342,34 @@ class Connection:
     def _push(self, out: Outgoing) -> None:
         if self._tap.active is not None:
             self._tap.frame(self.id, OUT, out.frame)
-        if self._writer is not None:
-            queue = self._queue
-            if queue is None:
-                queue = self._queue = deque()
-            queue.append(out)
-            return
-        # Nothing is queued and no writer runs: write now, in the caller's pass. While the
-        # socket's buffer is under its limit, the ready frame goes to the transport as is
-        # (every earlier frame is whole in the buffer already, so the order holds).
+        wire = out.wire_text if self.as_json else out.wire
+        queue = self._queue
+        if queue is None:
+            transport = self._transport
+            if not self._paused and transport is not None:
+                # Nothing waits before it: straight to the socket, in the caller's pass.
+                transport.write(wire)
+                return
+            queue = self._queue = deque()
+        queue.append(wire)
+
+    def _drain(self) -> None:
+        """The socket has room again: write what waits, until it is full again."""
+        queue = self._queue
         transport = self._transport
-        if (
-            transport is not None
-            and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
-            and not transport.is_closing()
-            and not self.ws.closed
-        ):
-            transport.write(out.wire_text if self.as_json else out.wire)
+        if queue is None or transport is None or self._sent_close:
             return
-        # Past the limit: through aiohttp, which waits for the socket to drain.
-        coro: SendCoroutine = (
-            self.ws.send_str(out.text) if self.as_json else self.ws.send_bytes(out.frame)
-        )
-        try:
-            pending = coro.send(None)
-        except StopIteration:
-            return  # written (the usual case)
-        except ConnectionError:
-            self._peer_gone()
+        while queue and not self._paused:
+            transport.write(queue.popleft())
+            if len(queue) < self.queue_limit:
+                self._wake_room()
+        if queue:
             return
-        # The socket must drain first: finish that send, and whatever follows, in a task.
-        self._writer = asyncio.create_task(self._write_loop(_Rest(coro, pending)))
+        # Drained: no queue until the socket next falls behind.
+        self._queue = None
+        self._wake_room()
+        if self._flush_then_close is not None:
+            self._send_close(*self._flush_then_close)
 
     def _wake_room(self) -> None:
         room = self._room
@@ -258,43 +378,12 @@ class Connection:
             if not room.done():
                 room.set_result(None)
 
-    async def _write_loop(self, first: _Rest) -> None:
-        ws = self.ws
-        try:
-            await first
-            # Re-read each time: abort() drops the queue, and then the frame just finished
-            # was the last one.
-            while queue := self._queue:
-                item = queue.popleft()
-                if len(queue) < self.queue_limit:
-                    self._wake_room()
-                if self.as_json:
-                    await ws.send_str(item.text)
-                else:
-                    await ws.send_bytes(item.frame)
-        except ConnectionError:
-            self._writer = None
-            self._peer_gone()
-            return
-        self._queue = None
-        self._wake_room()
-        # Drained: no task and no queue until the socket next falls behind.
-        self._writer = None
-        if self._flush_then_close is not None and self._closer is None:
-            self._start_closer(*self._flush_then_close)
-
-    def _peer_gone(self) -> None:
-        # The peer is gone; the reader sees it too and cleans up.
-        self._closing = True
-        self._queue = None
-        self._wake_room()
-
     # Heartbeat -------------------------------------------------------------------
 
     def ping(self, now: float) -> None:
         """Send a ping (a whole frame, so it may go in between any two others)."""
         transport = self._transport
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or self._sent_close:
             return
         self.pinged = now
         transport.write(PING_FRAME)
@@ -306,11 +395,13 @@ class Connection:
 
     def lost(self, reason: str) -> None:
         """The client stopped answering: it cannot take a close frame, so cut the socket
-        (1006, as aiohttp's own heartbeat does) and end its subscriptions now."""
+        (1006) and end its subscriptions now."""
         if self.close_code is None:
             self.close_code = CloseCode.ABNORMAL
         log.info("connection %s lost: %s", self.id, reason)
-        self._peer_gone()
+        self._closing = True
+        self._queue = None
+        self._wake_room()
         if self.on_abort is not None:
             self.on_abort(self)
         self._cut()
@@ -324,116 +415,98 @@ class Connection:
         self._closing = True
         self._wake_room()
         self._flush_then_close = (code, reason)
-        if self._writer is None and self._closer is None:
-            # Nothing left to send: close now. Otherwise the writer closes once drained.
-            self._start_closer(code, reason)
+        if self._queue is None:
+            # Nothing left to send: close now. Otherwise _drain closes once drained.
+            self._send_close(code, reason)
 
     def abort(self, code: int, reason: str) -> None:
         """Drop what is queued and close with ``code`` (too slow, revoked, bad input).
 
-        The frame being written, if any, is finished rather than cancelled: it is already
-        whole in the socket's buffer, and the close frame follows it.
+        Every frame already written is whole in the socket's buffer; the close frame
+        follows them.
         """
         if self._closing and self._flush_then_close is None:
             return
         self._closing = True
         self._flush_then_close = None
-        queue = self._queue
-        if queue is not None:
-            queue.clear()
         self._queue = None
         self._wake_room()
-        if self._closer is None:
-            self._start_closer(code, reason)
+        self._send_close(code, reason)
         if self.on_abort is not None:
             self.on_abort(self)
 
     async def close_now(self, code: int, reason: str) -> None:
+        """``abort``, then wait until the socket is closed."""
         self.abort(code, reason)
-        if self._closer is not None:
-            await asyncio.shield(self._closer)
+        await self.finish()
 
-    def _start_closer(self, code: int, reason: str) -> None:
-        self._closer = asyncio.create_task(
-            self._close_socket(code, reason), name=f"ws-close-{self.id}"
-        )
-
-    async def _close_socket(self, code: int, reason: str) -> None:
+    def _send_close(self, code: int, reason: str) -> None:
         if self.close_code is None:
             self.close_code = code
-        # Never cancelled by us: aiohttp's writers share one drain waiter, and cancelling
-        # one waiting send cancels it for every other (the close frame included).
-        closing = asyncio.ensure_future(self.ws.close(code=code, message=reason.encode()[:120]))
-        closing.add_done_callback(_consume)
-        try:
-            if await self._wait_while_read(closing):
-                return
-        except asyncio.CancelledError:
+        transport = self._transport
+        if self._sent_close or transport is None:
+            return
+        self._sent_close = True
+        transport.write(ws_frame(OP_CLOSE, close_payload(code, reason)))
+        # Wait for the client's close frame while it keeps taking bytes from the socket.
+        self._close_left = transport.get_write_buffer_size()
+        self._close_timer = asyncio.get_running_loop().call_later(
+            CLOSE_TIMEOUT_SECONDS, self._close_overdue
+        )
+
+    def _close_overdue(self) -> None:
+        self._close_timer = None
+        transport = self._transport
+        if transport is None:
+            return
+        left = transport.get_write_buffer_size()
+        if left == 0 or left >= self._close_left:
+            # Nothing moved (or all is with the kernel, which still delivers it after the
+            # socket is closed, and only the client's close answer is missing).
             self._cut()
-            raise
-        # The client stopped reading (or never answers the close): drop the socket.
-        self._cut()
-        await asyncio.wait((closing,), timeout=CLOSE_TIMEOUT_SECONDS)
+            return
+        self._close_left = left
+        self._close_timer = asyncio.get_running_loop().call_later(
+            CLOSE_TIMEOUT_SECONDS, self._close_overdue
+        )
 
-    async def _wait_while_read(self, closing: asyncio.Future[bool]) -> bool:
-        """Wait for the close handshake while the client keeps taking bytes from the socket.
-
-        True when the close finished; False once a whole ``CLOSE_TIMEOUT_SECONDS`` passed
-        in which nothing left the socket's buffer.
-        """
-        transport = self.request.transport
-        left = transport.get_write_buffer_size() if transport is not None else 0
-        while True:
-            done, _ = await asyncio.wait((closing,), timeout=CLOSE_TIMEOUT_SECONDS)
-            if done:
-                return True
-            now = transport.get_write_buffer_size() if transport is not None else 0
-            if now == 0 or now >= left:
-                # Nothing moved (or all is with the kernel, which still delivers it after
-                # the socket is closed, and only the client's close answer is missing).
-                return False
-            left = now
+    def _peer_closed(self, code: int) -> None:
+        """The client's close frame: the handshake's answer, or its own start of one."""
+        self._reader = None
+        transport = self._transport
+        if transport is None:
+            return
+        if not self._sent_close:
+            # The client closes: answer with its code (RFC 6455 5.5.1); nothing queued
+            # can be delivered any more.
+            if self.close_code is None:
+                self.close_code = code if code != NO_STATUS else CloseCode.NORMAL
+            self._closing = True
+            self._flush_then_close = None
+            self._queue = None
+            self._wake_room()
+            self._send_close(code if code != NO_STATUS else CloseCode.NORMAL, "")
+        # Both sides have closed: the server ends the TCP connection (RFC 6455 7.1.1); a
+        # client that stops reading meanwhile is cut by _close_overdue.
+        transport.close()
 
     def _cut(self) -> None:
         # A client that stopped reading never acknowledges a close: drop the socket and
         # whatever the kernel still holds for it.
-        transport = self.request.transport
+        transport = self._transport
         if transport is not None:
             transport.abort()
 
     async def finish(self) -> None:
-        """Called once the reader has stopped: let the writer end, then release the socket."""
-        if not self._closing:
-            # The client closed or vanished: nothing more can be delivered.
-            self._closing = True
-            self._queue = None
-            self._wake_room()
-            if self._writer is not None:
-                self._writer.cancel()
-        tasks = [t for t in (self._writer, self._closer) if t is not None and not t.done()]
-        if tasks:
-            _, pending = await asyncio.wait(
-                tasks, timeout=SHUTDOWN_FLUSH_SECONDS + CLOSE_TIMEOUT_SECONDS
+        """Wait until the socket is closed (cut if that takes longer than a flush may)."""
+        if self._transport is None:
+            return
+        gone = self._gone
+        if gone is None:
+            gone = self._gone = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(gone), SHUTDOWN_FLUSH_SECONDS + CLOSE_TIMEOUT_SECONDS
             )
-            for task in pending:
-                task.cancel()
-            if pending:
-                self._cut()
-        for done in (self._writer, self._closer):
-            if done is None or not done.done() or done.cancelled():
-                continue
-            exc = done.exception()
-            if exc is not None:
-                log.error("connection %s: writer failed", self.id, exc_info=exc)
-        if not self.ws.closed:
-            await self._close_socket(CloseCode.NORMAL, "")
-
-
-def _consume(fut: asyncio.Future[bool]) -> None:
-    # A peer that vanished or never answered is expected (close_code already says how the
-    # connection ended); anything else is a bug worth a log line.
-    if fut.cancelled():
-        return
-    exc = fut.exception()
-    if exc is not None and not isinstance(exc, (ConnectionError, TimeoutError)):
-        log.error("closing a WebSocket failed", exc_info=exc)
+        except TimeoutError:
+            self._cut()

@@ -56,10 +56,15 @@ async def resolve_identity(
     return Identity(actor=actor, member=shown)
 
 
-def only_local(request: web.Request, *asked: str) -> None:
-    """Only a browser on this machine changes its own profile; an invitee is told which of the
-    things it asked to change ("name", "colour") it may not."""
-    if not request.app[security.SECURITY].is_local(request.remote):
+def is_local(request: web.Request) -> bool:
+    """Whether the request comes from this machine (the security layer decides)."""
+    return bool(request.app[security.SECURITY].is_local(request.remote))
+
+
+def only_local(local: bool, *asked: str) -> None:
+    """Only a browser on this machine (``local``: see ``is_local``) changes its own profile; an
+    invitee is told which of the things it asked to change ("name", "colour") it may not."""
+    if not local:
         what = " and ".join(asked) or "profile"
         verb, them = ("are", "them") if len(asked) > 1 else ("is", "it")
         raise DomainError(
@@ -69,10 +74,10 @@ def only_local(request: web.Request, *asked: str) -> None:
 
 
 async def recolored(
-    request: web.Request, identity: Identity, client_id: str, color: str, domain: Domain
+    local: bool, identity: Identity, client_id: str, color: str, domain: Domain
 ) -> Identity:
     """The identity with the person's new colour (UpdateProfile); local browsers only."""
-    only_local(request, "colour")
+    only_local(local, "colour")
     member = await domain.recolor_local(client_id, identity.member.id, color)
     shown = entities_pb2.Member()
     shown.CopyFrom(member)
@@ -81,11 +86,11 @@ async def recolored(
 
 
 async def renamed(
-    request: web.Request, identity: Identity, client_id: str, name: str, domain: Domain
+    local: bool, identity: Identity, client_id: str, name: str, domain: Domain
 ) -> Identity:
     """The identity with the person's new name (UpdateProfile). Only a browser on this machine
     names itself; an invitee's name is the one its invite gave it."""
-    only_local(request, "name")
+    only_local(local, "name")
     if not name.strip():
         raise DomainError(
             errors_pb2.ERROR_CODE_INVALID_ARGUMENT, "display_name is required", field="display_name"

@@ -60,11 +60,12 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001  # the server is shutting down; reconnect and resume
+    PROTOCOL_ERROR = 1002  # a frame that breaks RFC 6455 (unmasked, a bad opcode, ...)
     UNSUPPORTED_DATA = 1003  # a text frame on the binary endpoint, or binary on ?format=json
     # Never sent (a peer that vanished, or missed its heartbeat): how such an end is counted.
     ABNORMAL = 1006
-    INVALID_PAYLOAD = 1007  # a frame that is not a valid WebSocketMessage
-    MESSAGE_TOO_BIG = 1009  # a frame over the size limit (sent by aiohttp itself)
+    INVALID_PAYLOAD = 1007  # not a valid WebSocketMessage, or text that is not UTF-8
+    MESSAGE_TOO_BIG = 1009  # a message over the size limit (refused from its frame header)
     INTERNAL_ERROR = 1011  # the server failed outside any one command; reconnect, resume
     TOO_SLOW = 4008  # the client fell behind its outgoing queue limit; resume from last seq
     HELLO_TIMEOUT = 4408  # no successful hello within the server's hello timeout

@@ -25,7 +25,7 @@ from server.monitoring.logs import bind_connection
 from server.realtime.codec import Outgoing, WebSocketMessage
 from server.realtime.connection import Connection
 from server.realtime.hub import Hub
-from server.realtime.identity import only_local, recolored, renamed, resolve_identity
+from server.realtime.identity import is_local, only_local, recolored, renamed, resolve_identity
 from server.realtime.protocol import MAX_ID_LENGTH, PROTOCOL_VERSION, CloseCode
 from server.realtime.subscription import Subscription
 from server.wire import varint
@@ -64,12 +64,15 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
 class Session:
     """The protocol state of one connection."""
 
-    __slots__ = ("_charge", "_rejected", "conn", "hub", "request")
+    __slots__ = ("_charge", "_rejected", "conn", "hub", "local", "request")
 
     def __init__(self, hub: Hub, conn: Connection, request: web.Request) -> None:
         self.hub = hub
         self.conn = conn
-        self.request = request
+        # The upgrade request, until a hello has read its credential: then it is let go
+        # (an idle connection keeps no request); whether it came from this machine stays.
+        self.request: web.Request | None = request
+        self.local = is_local(request)
         # A connection's first message (its hello) is free, so a connection that only
         # said hello holds no rate-limit state.
         self._charge = False
@@ -168,7 +171,9 @@ async def on_hello(session: Session, msg: WebSocketMessage) -> None:
     if len(hello.client_name) > 200 or len(hello.display_name) > 200:
         raise DomainError(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "names are limited to 200 chars")
     try:
-        identity = await resolve_identity(session.request, hello, session.hub.domain, conn.id)
+        request = session.request
+        assert request is not None  # let go only once a hello succeeded
+        identity = await resolve_identity(request, hello, session.hub.domain, conn.id)
     except DomainError as exc:
         if exc.code in (
             ErrorCode.ERROR_CODE_UNAUTHENTICATED,
@@ -186,6 +191,7 @@ async def on_hello(session: Session, msg: WebSocketMessage) -> None:
     if not conn.open:
         return  # closed (revoked, timed out) while the identity was looked up
     conn.identity = identity
+    session.request = None
     bind_connection(conn.id, identity.member.id)
     welcome = commands_pb2.Welcome(
         server_version=server.__version__,
@@ -378,11 +384,11 @@ async def on_update_profile(session: Session, msg: WebSocketMessage) -> None:
     client_id = identity.actor.client_key
     new = identity
     rename = bool(name or not color)  # a colour alone keeps the name
-    only_local(session.request, *(["name"] if rename else []), *(["colour"] if color else []))
+    only_local(session.local, *(["name"] if rename else []), *(["colour"] if color else []))
     if rename:
-        new = await renamed(session.request, new, client_id, name, hub.domain)
+        new = await renamed(session.local, new, client_id, name, hub.domain)
     if color:
-        new = await recolored(session.request, new, client_id, color, hub.domain)
+        new = await recolored(session.local, new, client_id, color, hub.domain)
     for conn in hub.member_connections(identity.member.id):
         assert conn.identity is not None
         conn.identity = replace(conn.identity, member=new.member)
