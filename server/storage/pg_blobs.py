@@ -18,6 +18,7 @@ row and checks the time again, as PostgreSQL does for a row updated under it.)
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -27,6 +28,8 @@ import peewee as pw
 
 from server.storage import images
 from server.storage.blobs import REFERENCED, TooLargeError, is_sha256
+
+log = logging.getLogger(__name__)
 
 #: Content nothing refers to is kept this long after its upload (as on disk).
 SPARED_SECONDS = 24 * 3600
@@ -150,4 +153,7 @@ class PostgresBlobStore:
     def tidy(self, referenced: Collection[str], backups: Path) -> None:
         # The references are read again in the deleting statement (``referenced`` was read
         # before, by another transaction); nothing is restored from a folder (pg_dump's).
-        self.sweep()
+        try:
+            self.sweep()
+        except pw.DatabaseError as exc:  # upkeep: the content simply stays until next time
+            log.warning("could not delete unreferenced attachment content: %s", exc)
