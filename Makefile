@@ -75,7 +75,7 @@ test-web: $(WEB_STAMP) $(WEB_DIST)
 PG_TEST_SERVER ?= postgresql://postgres@127.0.0.1:5432
 PG_SUITES := tests/test_domain.py tests/test_domain_disk.py tests/test_domain_group_commit.py \
 	tests/test_inbox.py tests/test_inbox_api.py tests/test_inbox_trash.py tests/test_trash_archive.py \
-	tests/test_workflow.py tests/test_security_lan.py \
+	tests/test_workflow.py tests/test_security_lan.py tests/test_attachments.py \
 	$(wildcard tests/test_api_*.py) $(wildcard tests/test_ws_*.py)
 
 test-pg: $(STAMP) $(WEB_DIST)

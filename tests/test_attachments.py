@@ -1,6 +1,7 @@
 """Attachments: upload (multipart, streamed, limited), content-addressed storage, safe serving,
 thumbnails, live records, backups. A LAN member's files are hostile input: traversal in names,
-huge files, polyglot images, SVG and HTML with script. Real server, real socket, real SQLite."""
+huge files, polyglot images, SVG and HTML with script. Real server, real socket, real SQLite
+(the content in the data folder), or real PostgreSQL (the content in the database)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from tandem.v1 import commands_pb2
 
 from server.appkeys import DOMAIN
 from server.storage import migrations
-from server.storage.blobs import BlobStore
+from server.storage.blobs import Blobs, BlobStore
+from server.storage.pg_blobs import PostgresBlobStore
 from tests.api_client import ApiClient, ApiResponse
 from tests.fixtures import TandemServer
 from tests.ws_client import WsClient, subscribe, ws_url
@@ -91,13 +93,36 @@ async def task(api: ApiClient) -> dict[str, Any]:
     return await api.make_task(project["id"], "Has files")
 
 
-def store_of(server: TandemServer) -> BlobStore:
-    return BlobStore(server.data_dir / "attachments")
+def store_of(server: TandemServer) -> Blobs:
+    """The server's own store: the data folder's files, or the database's blob table."""
+    return server.app[DOMAIN].blobs
 
 
-def stored_files(server: TandemServer) -> list[Path]:
+def stored(server: TandemServer) -> set[str]:
+    """The SHA-256 of every content the store holds."""
+    store = store_of(server)
+    if isinstance(store, PostgresBlobStore):
+        return {sha for (sha,) in store.db.execute_sql("SELECT sha256 FROM blob").fetchall()}
     root = server.data_dir / "attachments"
-    return sorted(p for p in root.glob("??/*") if p.suffix == "") if root.exists() else []
+    return {p.name for p in root.glob("??/*") if p.suffix == ""} if root.exists() else set()
+
+
+def make_old(store: Blobs, sha: str) -> None:
+    """Make the content look uploaded in 2001: far older than the sweep's day of grace."""
+    old = 1_000_000_000.0
+    if isinstance(store, PostgresBlobStore):
+        store.db.execute_sql(
+            "UPDATE blob SET created_at = %s WHERE sha256 = %s", (int(old * 1e6), sha)
+        )
+    else:
+        assert isinstance(store, BlobStore)
+        os.utime(store.path(sha), (old, old))
+
+
+def on_disk(server: TandemServer) -> BlobStore | None:
+    """The data folder's store, when the content lives there (SQLite)."""
+    store = store_of(server)
+    return store if isinstance(store, BlobStore) else None
 
 
 async def test_an_image_is_stored_once_by_its_hash_and_served_inline_with_a_thumbnail(
@@ -114,15 +139,17 @@ async def test_an_image_is_stored_once_by_its_hash_and_served_inline_with_a_thum
     assert a["taskId"] == task["id"] and a["projectId"] == task["projectId"]
 
     path = server.data_dir / "attachments" / sha[:2] / sha
-    assert path.read_bytes() == content
-    if os.name == "posix":
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    if on_disk(server):
+        assert path.read_bytes() == content
+        if os.name == "posix":
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     # The same content again is a second attachment, but not a second file.
     second = await upload(api, task["id"], content, "again.png")
     assert second.status == 201 and second.json["id"] != a["id"]
-    assert stored_files(server) == [path]
-    assert not any((server.data_dir / "attachments" / "tmp").iterdir())
+    assert stored(server) == {sha}
+    if on_disk(server):
+        assert not any((server.data_dir / "attachments" / "tmp").iterdir())
     listed = (await api.get(f"/api/v1/tasks/{task['id']}/attachments")).json["attachments"]
     assert [x["name"] for x in listed] == ["screenshot.png", "again.png"]
 
@@ -194,7 +221,8 @@ async def test_names_cannot_reach_outside_the_store(
         "tab\tand.txt": "taband.txt",
         "x" * 500 + ".pdf": "x" * 196 + ".pdf",  # cut to 200, its extension kept
     }
-    database = (server.data_dir / "tandem.sqlite3").read_bytes()[:16]
+    database_file = server.data_dir / "tandem.sqlite3"
+    database = database_file.read_bytes()[:16] if on_disk(server) else b""
     for given, kept in cases.items():
         made = await upload_raw(api, task["id"], b"data " + given.encode(), given)
         assert made.status == 201, made.json
@@ -206,11 +234,11 @@ async def test_names_cannot_reach_outside_the_store(
     broken = await upload_raw(api, task["id"], b"x", "del\x7f.txt")
     assert broken.status == 400 and broken.error_code == "ERROR_CODE_INVALID_ARGUMENT"
     # Every file went into the store under its hash; nothing was written anywhere else.
-    assert {p.name for p in stored_files(server)} == {
-        hashlib.sha256(b"data " + g.encode()).hexdigest() for g in cases
-    }
-    assert (server.data_dir / "tandem.sqlite3").read_bytes()[:16] == database
-    assert sorted(p.name for p in server.data_dir.iterdir() if p.is_dir()) == ["attachments"]
+    assert stored(server) == {hashlib.sha256(b"data " + g.encode()).hexdigest() for g in cases}
+    if on_disk(server):
+        assert database_file.read_bytes()[:16] == database
+    folders = sorted(p.name for p in server.data_dir.iterdir() if p.is_dir())
+    assert folders == (["attachments"] if on_disk(server) else [])
     for probe in ("..%2F..%2Ftandem.sqlite3", "..", "%2e%2e", "x" * 300):
         resp = await api.get(f"/api/v1/attachments/{probe}/content")
         assert resp.status in (400, 404), probe
@@ -256,8 +284,9 @@ async def test_a_file_over_the_limit_is_refused_while_it_is_read_and_nothing_is_
     declared = await upload(api, task["id"], b"c" * (LIMIT + 200_000), "big.bin")
     assert declared.status == 413 and declared.error_code == "ERROR_CODE_TOO_LARGE"
     # Only the file at the limit is stored; no half-written file is left behind.
-    assert [p.name for p in stored_files(server)] == [hashlib.sha256(b"a" * LIMIT).hexdigest()]
-    assert not any((server.data_dir / "attachments" / "tmp").iterdir())
+    assert stored(server) == {hashlib.sha256(b"a" * LIMIT).hexdigest()}
+    if on_disk(server):
+        assert not any((server.data_dir / "attachments" / "tmp").iterdir())
     listed = (await api.get(f"/api/v1/tasks/{task['id']}/attachments")).json["attachments"]
     assert [x["name"] for x in listed] == ["exact.bin"]
 
@@ -283,6 +312,7 @@ async def test_a_decompression_bomb_is_never_decoded(
     assert made.json["contentType"] == "application/octet-stream"
     assert made.json.get("width", 0) == 0
     assert not (server.data_dir / "attachments" / "thumbnails").exists()
+    assert store_of(server).thumbnail(made.json["sha256"]) is None
 
 
 async def test_uploads_refused_from_other_pages_forms_and_viewers_of_missing_tasks(
@@ -319,7 +349,7 @@ async def test_uploads_refused_from_other_pages_forms_and_viewers_of_missing_tas
     assert too_many.status == 400 and "parts" in too_many.json["error"]["message"]
     long_id = await upload(api, task["id"], b"x", "x.txt", comment_id="c" * 10_000)
     assert long_id.status == 400 and "commentId" in long_id.json["error"]["message"]
-    assert stored_files(server) == []
+    assert stored(server) == set()
 
 
 async def test_an_attachment_added_or_removed_is_live_for_others(
@@ -363,12 +393,15 @@ async def test_a_comment_attachment_must_be_on_that_task(
     assert wrong.status == 400 and wrong.json["error"]["field"] == "commentId"
 
 
+@pytest.mark.sqlite_only("backs the SQLite file up (PostgreSQL: pg_dump, the content with it)")
 async def test_backups_carry_the_attachments_and_exports_can_list_them(
     api: ApiClient, server: TandemServer, task: dict[str, Any], tmp_path: Path
 ) -> None:
     content = png(32, 32, "red")
     made = await upload(api, task["id"], content, "red.png")
     sha = made.json["sha256"]
+    store = on_disk(server)
+    assert store is not None
     backups = tmp_path / "backups"
     backups.mkdir()
     dest = await server.app[DOMAIN].backup_async(backups / "tandem-1.sqlite3")
@@ -383,7 +416,8 @@ async def test_backups_carry_the_attachments_and_exports_can_list_them(
     # For export: every attachment of the project with the file holding its content.
     domain = server.app[DOMAIN]
     listed = await domain.read(domain.attachment_files, task["projectId"])
-    assert [(a.name, p.read_bytes()) for a, p in listed] == [("red.png", content)]
+    assert [(a.name, p) for a, p in listed] == [("red.png", store.content(sha))]
+    assert store.content(sha).read_bytes() == content
 
 
 async def test_content_nothing_refers_to_is_swept_at_start_once_old(
@@ -393,18 +427,19 @@ async def test_content_nothing_refers_to_is_swept_at_start_once_old(
     dropped = await upload(api, task["id"], png(8, 8), "dropped.png")
     assert (await api.delete(f"/api/v1/attachments/{dropped.json['id']}")).status == 204
     store = store_of(server)
-    old = 1_000_000_000.0  # 2001: far older than a day
+    assert store.thumbnail(dropped.json["sha256"]) is not None
     for sha in (kept.json["sha256"], dropped.json["sha256"]):
-        os.utime(store.path(sha), (old, old))
+        make_old(store, sha)
     fresh = store.put(b"uploaded a moment ago, its record on its way", LIMIT)
     await server.close()
     await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
     assert store.has(kept.json["sha256"])
     assert not store.has(dropped.json["sha256"])
-    assert not store.thumbnail_path(dropped.json["sha256"]).exists()
+    assert store.thumbnail(dropped.json["sha256"]) is None
     assert store.has(fresh)
 
 
+@pytest.mark.sqlite_only("puts a SQLite file back (PostgreSQL: pg_restore, the content with it)")
 async def test_a_database_put_back_from_a_backup_gets_its_files_back(
     api: ApiClient, server: TandemServer, task: dict[str, Any], new_server: Any, tmp_path: Path
 ) -> None:
@@ -415,8 +450,9 @@ async def test_a_database_put_back_from_a_backup_gets_its_files_back(
     backup = await server.app[DOMAIN].backup_async(backups / "tandem-1.sqlite3")
     # Removed, a day passes, and the next start sweeps the content away.
     assert (await api.delete(f"/api/v1/attachments/{made.json['id']}")).status == 204
-    store = store_of(server)
-    os.utime(store.path(sha), (1_000_000_000.0, 1_000_000_000.0))
+    store = on_disk(server)
+    assert store is not None
+    make_old(store, sha)
     await server.close()
     second = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
     assert not store.has(sha)
@@ -448,7 +484,7 @@ async def test_a_task_restored_from_the_trash_has_its_files_and_watchers_back(
 
     # While it waits in the trash, its file outlives a start's sweep, however old.
     store = store_of(server)
-    os.utime(store.path(sha), (1_000_000_000.0, 1_000_000_000.0))
+    make_old(store, sha)
     await server.close()
     second = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
     assert store.has(sha)
@@ -474,8 +510,7 @@ async def test_a_comment_restored_from_the_trash_has_its_files_back(
     assert (await api.delete(f"/api/v1/comments/{comment.json['id']}")).status == 204
     assert (await api.get(f"/api/v1/attachments/{made.json['id']}/content")).status == 404
     # Its file outlives a start's sweep while the comment waits in the trash.
-    store = store_of(server)
-    os.utime(store.path(made.json["sha256"]), (1_000_000_000.0, 1_000_000_000.0))
+    make_old(store_of(server), made.json["sha256"])
     await server.close()
     second = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
     async with aiohttp.ClientSession() as session:
@@ -505,6 +540,7 @@ def _sql(path: Path, script: str) -> None:
         conn.close()
 
 
+@pytest.mark.sqlite_only("migrates a SQLite file from before the trash_file table")
 async def test_the_start_keeps_trashed_files_by_their_own_table_filled_in_for_older_files(
     api: ApiClient, server: TandemServer, task: dict[str, Any], new_server: Any, tmp_path: Path
 ) -> None:
@@ -520,16 +556,18 @@ async def test_the_start_keeps_trashed_files_by_their_own_table_filled_in_for_ol
         (on_comment.json["sha256"], None, comment.json["id"]),
     }
     assert _trash_files(database) == expected
-    store = store_of(server)
-    old = 1_000_000_000.0  # 2001: far older than the sweep's day of grace
+    store = on_disk(server)
+    assert store is not None
     for made in (on_task, on_comment):
-        os.utime(store.path(made.json["sha256"]), (old, old))
+        make_old(store, made.json["sha256"])
     await server.close()
 
-    # A database from before the table: the migration fills it in from the entries' JSON.
+    # A database from before the table: the migration fills it in from the entries' JSON
+    # (and the later steps run again: what they make is dropped first).
+    before = migrations.MIGRATIONS.index(migrations.V_TRASH_FILES)
     _sql(
         database,
-        f"DROP TABLE trash_file; PRAGMA user_version = {migrations.LATEST - 1};",
+        f"DROP TABLE trash_file; DROP TABLE inbox_cursor; PRAGMA user_version = {before};",
     )
     second = await new_server(data_dir=server.data_dir, web_root=tmp_path / "no-web-ui")
     assert _trash_files(database) == expected

@@ -6,14 +6,18 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import psycopg
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tandem.v1 import commands_pb2, diagnostics_pb2, entities_pb2, errors_pb2, websocket_pb2
 
 from server import security
+from server.config import DATABASE_URL_ENV
 from server.monitoring import MONITOR
 from server.monitoring.history import quantile
 from server.realtime import HUB
 from tests.fixtures import LAN_PEER, NewServer, TandemServer, client_from
+from tests.team_support import team_database
 from tests.test_security_support import make_invite
 from tests.ws_client import (
     RawWs,
@@ -287,6 +291,34 @@ async def test_the_diagnostics_answer_has_the_live_figures(
     assert answer.samples[-1].HasField("p50_seconds")
     assert not answer.recording.active
     await client.close()
+
+
+async def test_the_diagnostics_answer_has_the_postgresql_databases_size(
+    session: aiohttp.ClientSession, new_server: NewServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A team server's data is no file of its data folder: the size is the database's own.
+    with team_database() as url:
+        monkeypatch.setenv(DATABASE_URL_ENV, url)
+        server = await new_server()
+        with psycopg.connect(url, autocommit=True) as conn:
+
+            def size() -> int:
+                row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+                assert row is not None
+                return int(row[0])
+
+            before = size()
+            async with session.get(
+                server.make_url("/api/v1/diagnostics"),
+                headers={"Accept": "application/x-protobuf"},
+            ) as response:
+                assert response.status == 200
+                answer = diagnostics_pb2.DiagnosticsResponse.FromString(await response.read())
+            after = size()
+        await server.close()
+    assert not (server.data_dir / "tandem.sqlite3").exists()
+    assert min(before, after) <= answer.database_bytes <= max(before, after)
+    assert answer.database_bytes > 1_000_000  # a migrated database is megabytes, never 0
 
 
 def test_quantiles_interpolate_within_a_bucket() -> None:

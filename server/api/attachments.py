@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -193,8 +194,13 @@ def _disposition(kind: str, name: str) -> str:
     return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def _served(path: object, content_type: str, disposition: str) -> web.FileResponse:
-    response = web.FileResponse(path)  # type: ignore[arg-type]
+def _served(content: Path | bytes, content_type: str, disposition: str) -> web.StreamResponse:
+    # A file streams from disk (ranges, sendfile); content from the database is sent whole.
+    response: web.StreamResponse
+    if isinstance(content, bytes):
+        response = web.Response(body=content)
+    else:
+        response = web.FileResponse(content)
     response.content_type = content_type
     response.headers["Content-Disposition"] = disposition
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -214,11 +220,12 @@ async def _found(call: Call) -> entities_pb2.Attachment:
 async def get_attachment_content(call: Call) -> web.StreamResponse:
     attachment = await _found(call)
     blobs = call.domain.blobs
-    if not blobs.has(attachment.sha256):
+    loop = asyncio.get_running_loop()
+    if not await loop.run_in_executor(None, blobs.has, attachment.sha256):
         raise ApiError(ErrorCode.ERROR_CODE_NOT_FOUND, "this attachment's file is missing")
     inline = attachment.content_type in _INLINE
     return _served(
-        blobs.path(attachment.sha256),
+        await loop.run_in_executor(None, blobs.content, attachment.sha256),
         attachment.content_type if inline else OCTET_STREAM,
         _disposition("inline" if inline else "attachment", attachment.name),
     )
@@ -226,8 +233,11 @@ async def get_attachment_content(call: Call) -> web.StreamResponse:
 
 async def get_attachment_thumbnail(call: Call) -> web.StreamResponse:
     attachment = await _found(call)
-    thumb = call.domain.blobs.thumbnail_path(attachment.sha256)
-    if attachment.content_type not in _INLINE or not thumb.is_file():
+    loop = asyncio.get_running_loop()
+    thumb = None
+    if attachment.content_type in _INLINE:
+        thumb = await loop.run_in_executor(None, call.domain.blobs.thumbnail, attachment.sha256)
+    if thumb is None:
         raise ApiError(ErrorCode.ERROR_CODE_NOT_FOUND, "this attachment has no thumbnail")
     stem = attachment.name.rsplit(".", 1)[0] or "thumbnail"
     return _served(thumb, "image/png", _disposition("inline", f"{stem}.png"))

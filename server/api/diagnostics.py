@@ -32,23 +32,15 @@ def _newest_backup(data_dir: Path) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime, default=None)
 
 
-def _database_bytes(data_dir: Path) -> int:
-    database = paths.database_path(data_dir)
-    total = 0
-    for path in (database, database.with_name(database.name + "-wal")):
-        if path.is_file():
-            total += path.stat().st_size
-    return total
-
-
 async def get_diagnostics(call: Call) -> Message:
     app = call.request.app
     monitor = app[MONITOR]
     data_dir = app[CONFIG].data_dir
+    store = call.domain.store
     answer = diagnostics_pb2.DiagnosticsResponse(
         server_version=server.__version__,
         data_folder=str(data_dir),
-        database_bytes=_database_bytes(data_dir),
+        database_bytes=await store.call(store.size_bytes),
     )
     answer.start_time.FromSeconds(int(monitor.started))
     backup = _newest_backup(data_dir)

@@ -15,7 +15,7 @@ from tandem.v1 import transfer_pb2
 from server.api.errors import bad_request
 from server.api.operation import Call, Operation, QueryParam
 from server.domain.transfer import bundle, csv_export, document
-from server.storage.blobs import BlobStore
+from server.storage.blobs import Blobs
 from server.storage.models import database
 
 
@@ -50,10 +50,10 @@ async def get_export(call: Call) -> Message | web.StreamResponse:
     )
 
 
-def _zipped(doc: transfer_pb2.WorkspaceExport, blobs: BlobStore) -> bytes:
+def _zipped(doc: transfer_pb2.WorkspaceExport, blobs: Blobs) -> bytes:
     out = io.BytesIO()
     files, _missing = bundle.files_of(doc, blobs)  # content gone from the store stays listed
-    bundle.write(document.to_json(doc), files, out)
+    bundle.write(document.to_json(doc), files, blobs, out)
     return out.getvalue()
 
 

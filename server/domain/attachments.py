@@ -18,7 +18,7 @@ from server.domain import comments, convert, tasks, validate
 from server.domain.errors import DomainError, ErrorCode, invalid
 from server.domain.rows import get_or_not_found
 from server.domain.tx import Tx
-from server.storage.blobs import BlobStore, is_sha256
+from server.storage.blobs import Blobs, is_sha256
 from server.storage.models import AttachmentRow
 
 MAX_NAME_LENGTH: Final = 200
@@ -65,12 +65,12 @@ def in_project(project_id: str) -> list[entities_pb2.Attachment]:
 
 
 def files_of_project(
-    project_id: str, blobs: BlobStore
-) -> list[tuple[entities_pb2.Attachment, Path]]:
+    project_id: str, blobs: Blobs
+) -> list[tuple[entities_pb2.Attachment, Path | bytes]]:
     """A project's attachments with the file holding each one's content (for exports: the
     same content attached twice is one file, listed twice). Content missing from the store
     (a data folder copied without its attachments/) is left out."""
-    return [(a, blobs.path(a.sha256)) for a in in_project(project_id) if blobs.has(a.sha256)]
+    return [(a, blobs.content(a.sha256)) for a in in_project(project_id) if blobs.has(a.sha256)]
 
 
 def add(tx: Tx, cmd: commands_pb2.AddAttachment) -> websocket_pb2.Ack:

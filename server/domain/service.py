@@ -46,7 +46,7 @@ from server.domain.group_commit import CommandRequest, GroupCommit, Outcome
 from server.domain.reads import BoardReads
 from server.domain.tasks import TaskFilter
 from server.domain.tx import Tx
-from server.storage.blobs import BlobStore, referenced_by
+from server.storage.blobs import Blobs, BlobStore, referenced_by
 from server.storage.database import Store
 from server.storage.models import AttachmentRow
 
@@ -96,11 +96,11 @@ class Domain(BoardReads, ChangeLog):
         *,
         history_limit: int = 10_000,
         clock: Callable[[], int] = _now_micros,
-        blobs: BlobStore | None = None,
+        blobs: Blobs | None = None,
     ) -> None:
         self.store = store
-        # Attachment content: the data folder's attachments/, beside the database.
-        self.blobs = blobs or BlobStore(paths.attachments_dir(store.path.parent))
+        # Attachment content: beside the database (its folder's attachments/, or in it).
+        self.blobs: Blobs = blobs or store.blob_store()
         self.sink: EventSink[CommittedEvent] = EventSink()
         # Changes to members' inboxes, for their own connections (after commit, in order).
         self.inbox_sink: EventSink[Delivery] = EventSink()
@@ -126,13 +126,7 @@ class Domain(BoardReads, ChangeLog):
             referenced |= trash.kept_hashes()  # restorable for a while: their files stay
         self._follow_now()  # what a crash left between a commit and its inbox items
         try:
-            self.blobs.sweep(referenced)
-            # A database put back from a backup may refer to content since swept from here:
-            # the backups folder has it.
-            missing = [sha for sha in referenced if not self.blobs.has(sha)]
-            if missing:
-                kept = BlobStore(paths.attachments_dir(paths.backups_dir(store.path.parent)))
-                kept.copy_to(self.blobs, missing)
+            self.blobs.tidy(referenced, paths.attachments_dir(paths.backups_dir(store.path.parent)))
         except OSError as exc:  # a read-only data folder: the files simply stay
             log.warning("could not tidy the attachments folder: %s", exc)
 
@@ -399,7 +393,9 @@ class Domain(BoardReads, ChangeLog):
             self._local_members[client_id] = _copy(member)
         return member
 
-    def attachment_files(self, project_id: str) -> list[tuple[entities_pb2.Attachment, Path]]:
+    def attachment_files(
+        self, project_id: str
+    ) -> list[tuple[entities_pb2.Attachment, Path | bytes]]:
         """A project's attachments, each with the file holding its content, for exports
         (run it as a read: ``await domain.read(domain.attachment_files, project_id)``). An
         import puts each file's bytes in with ``blobs.put(data, limit)`` and records it with
@@ -422,6 +418,8 @@ class Domain(BoardReads, ChangeLog):
         return dest
 
     def _backup_attachments(self, dest: Path) -> None:
+        # Only a SQLite file is backed up here (Store.backup refuses PostgreSQL's first).
+        assert isinstance(self.blobs, BlobStore)
         self.blobs.copy_to(BlobStore(backup_attachments_dir(dest)), referenced_by(dest))
 
     def close(self) -> None:

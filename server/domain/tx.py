@@ -13,7 +13,7 @@ from server.domain import rows, sprint_ledger
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode, invalid, not_found
 from server.domain.events import CommittedEvent, Delivery, envelope_frame
-from server.storage.blobs import BlobStore
+from server.storage.blobs import Blobs
 from server.storage.models import LogHeadRow
 
 
@@ -28,7 +28,7 @@ class Tx:
     deliveries: list[Delivery] = field(default_factory=list)
     # Attachment content, for the commands that refer to it (None: no store, as in tools
     # that open the database alone).
-    blobs: BlobStore | None = None
+    blobs: Blobs | None = None
 
     def start_log(self, project_id: str) -> None:
         LogHeadRow.insert(project_id=project_id, head_seq=0, floor_seq=0).execute()

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 from server.storage import images, private
 
@@ -79,9 +79,70 @@ class BlobWriter:
         self._temp.unlink(missing_ok=True)
 
 
+class Writer(Protocol):
+    """An upload on its way into a store: ``write`` its chunks, then ``commit`` (its SHA-256)
+    or ``abort`` (after ``commit``, ``abort`` does nothing)."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def commit(self) -> str: ...
+
+    def abort(self) -> None: ...
+
+
+class Blobs(Protocol):
+    """Where attachment content lives, as the rest of the server uses it: the data folder's
+    files on the desktop (``BlobStore``), the shared database on a team server
+    (``server.storage.pg_blobs``). ``Store.blob_store`` picks one where the database opens."""
+
+    #: Where the content is, for messages.
+    where: str
+
+    def writer(self, limit: int) -> Writer: ...
+
+    def put(self, data: bytes, limit: int) -> str: ...
+
+    def has(self, sha256: str) -> bool: ...
+
+    def size(self, sha256: str) -> int: ...
+
+    def kind(self, sha256: str) -> images.Kind | None: ...
+
+    def recognise(self, sha256: str) -> images.Kind: ...
+
+    def content(self, sha256: str) -> Path | bytes:
+        """The content: a file to stream from, or its bytes."""
+        ...
+
+    def thumbnail(self, sha256: str) -> Path | bytes | None:
+        """An image's PNG thumbnail (a file or its bytes), or None."""
+        ...
+
+    def tidy(self, referenced: Collection[str], backups: Path) -> None:
+        """At start: delete content nothing refers to (``referenced``, read before), and
+        bring back what is referenced but missing from ``backups`` (the backups' store)."""
+        ...
+
+
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.where = str(root)
+
+    def content(self, sha256: str) -> Path:
+        return self.path(sha256)
+
+    def thumbnail(self, sha256: str) -> Path | None:
+        thumb = self.thumbnail_path(sha256)
+        return thumb if thumb.is_file() else None
+
+    def tidy(self, referenced: Collection[str], backups: Path) -> None:
+        self.sweep(referenced)
+        # A database put back from a backup may refer to content since swept from here:
+        # the backups folder has it.
+        missing = [sha for sha in referenced if not self.has(sha)]
+        if missing:
+            BlobStore(backups).copy_to(self, missing)
 
     def path(self, sha256: str) -> Path:
         if not is_sha256(sha256):
@@ -190,13 +251,13 @@ def _atomic_copy(source: Path, target: Path) -> None:
 
 
 #: The content a database refers to: its attachments, and those waiting in its trash.
-_REFERENCED = "SELECT sha256 FROM attachment UNION SELECT sha256 FROM trash_file"
+REFERENCED = "SELECT sha256 FROM attachment UNION SELECT sha256 FROM trash_file"
 
 
 def referenced_by(database: Path) -> list[str]:
     """The SHA-256 of every content the database file (a backup, say) refers to."""
     conn = sqlite3.connect(database)
     try:
-        return [str(sha) for (sha,) in conn.execute(_REFERENCED)]
+        return [str(sha) for (sha,) in conn.execute(REFERENCED)]
     finally:
         conn.close()

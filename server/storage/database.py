@@ -19,8 +19,11 @@ from typing import ParamSpec, TypeVar
 
 import peewee as pw
 
+from server import paths
 from server.storage import dialect, health, migrations, postgres, private
+from server.storage.blobs import Blobs, BlobStore
 from server.storage.models import MetaRow, database, put
+from server.storage.pg_blobs import PostgresBlobStore
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -146,6 +149,25 @@ class Store:
         except BaseException:
             self.db.close()
             raise
+
+    def blob_store(self) -> Blobs:
+        """Where attachment content lives: files in the data folder beside the SQLite file;
+        in PostgreSQL, the database, which every instance of a team server shares."""
+        if self.dialect.file_backed:
+            return BlobStore(paths.attachments_dir(self.path.parent))
+        return PostgresBlobStore(self.db)
+
+    def size_bytes(self) -> int:
+        """How much room the data takes: the SQLite file with its WAL, or the whole
+        PostgreSQL database (attachment content included)."""
+        if not self.dialect.file_backed:
+            row = self.db.execute_sql("SELECT pg_database_size(current_database())").fetchone()  # type: ignore[no-untyped-call]
+            return int(row[0])
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            if path.is_file():
+                total += path.stat().st_size
+        return total
 
     def epoch(self) -> str:
         return str(MetaRow.get(MetaRow.key == "epoch").value)

@@ -10,10 +10,12 @@ header lies.
 
 from __future__ import annotations
 
+import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from PIL import Image, UnidentifiedImageError
 
@@ -51,23 +53,43 @@ FILE: Final = Kind(OCTET_STREAM)
 
 def inspect(path: Path, thumbnail: Path) -> Kind:
     """The content's kind; for an image, its thumbnail is written (PNG) to ``thumbnail``."""
+
+    def save(small: Image.Image) -> None:
+        private.private_dir(thumbnail.parent)
+        temp = thumbnail.with_suffix(".part")
+        small.save(temp, format="PNG")
+        temp.replace(thumbnail)
+
+    return _inspect(path, None if thumbnail.exists() else save)
+
+
+def inspect_bytes(data: bytes) -> tuple[Kind, bytes | None]:
+    """The kind of content held in memory, and for an image its thumbnail (PNG bytes)."""
+    made: list[bytes] = []
+
+    def save(small: Image.Image) -> None:
+        out = io.BytesIO()
+        small.save(out, format="PNG")
+        made.append(out.getvalue())
+
+    kind = _inspect(io.BytesIO(data), save)
+    return kind, (made[0] if made else None)
+
+
+def _inspect(source: Path | BinaryIO, save: Callable[[Image.Image], None] | None) -> Kind:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=tuple(INLINE_IMAGE_TYPES)) as image:
+            with Image.open(source, formats=tuple(INLINE_IMAGE_TYPES)) as image:
                 width, height = image.size
                 if width <= 0 or height <= 0 or width * height > MAX_IMAGE_PIXELS:
                     return FILE
                 kind = Kind(INLINE_IMAGE_TYPES[image.format or ""], width, height)
-                if not thumbnail.exists():
+                if save is not None:
                     # thumbnail() decodes a JPEG at a reduced scale (draft) and shrinks in
                     # place; the colour conversion then works on the small copy only.
                     image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                    small = image.convert("RGBA")
-                    private.private_dir(thumbnail.parent)
-                    temp = thumbnail.with_suffix(".part")
-                    small.save(temp, format="PNG")
-                    temp.replace(thumbnail)
+                    save(image.convert("RGBA"))
                 return kind
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         return FILE

@@ -854,7 +854,31 @@ CREATE TABLE inbox_cursor (
 INSERT INTO inbox_cursor (project_id, seq) SELECT project_id, head_seq FROM log_head;
 """
 
-PG_MIGRATIONS: Sequence[str] = (PG_V_BASE, PG_V_TRASH_FILES, PG_V_INBOX_CURSOR)
+# A team server's attachment content, in the database its instances share (a data folder is
+# each instance's own): one row per distinct content, its kind found once, its thumbnail beside.
+PG_V_BLOBS = """
+CREATE TABLE blob (
+    sha256 TEXT COLLATE "C" PRIMARY KEY,
+    size BIGINT NOT NULL,
+    content_type TEXT NOT NULL,
+    width BIGINT NOT NULL DEFAULT 0,
+    height BIGINT NOT NULL DEFAULT 0,
+    bytes BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+ALTER TABLE blob ALTER COLUMN bytes SET STORAGE EXTERNAL;
+CREATE TABLE blob_thumbnail (
+    sha256 TEXT COLLATE "C" PRIMARY KEY REFERENCES blob (sha256) ON DELETE CASCADE,
+    bytes BYTEA NOT NULL
+);
+"""
+
+PG_MIGRATIONS: Sequence[str] = (
+    PG_V_BASE,
+    PG_V_TRASH_FILES,
+    PG_V_INBOX_CURSOR,
+    PG_V_BLOBS,
+)
 PG_LATEST = len(PG_MIGRATIONS)
 
 

@@ -183,12 +183,12 @@ def _write_bundle(doc: transfer_pb2.WorkspaceExport, domain: Domain, to: Path) -
     files, missing = bundle.files_of(doc, domain.blobs)
     tmp = to.with_name(to.name + ".tmp")
     with tmp.open("wb") as out:
-        bundle.write(document.to_json(doc), files, out)
+        bundle.write(document.to_json(doc), files, domain.blobs, out)
     tmp.replace(to)
     if missing:
         print(
             f"note: {missing} attachment(s) are listed without their file, which is not in"
-            f" {domain.blobs.root}",
+            f" {domain.blobs.where}",
             file=sys.stderr,
         )
 

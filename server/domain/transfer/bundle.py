@@ -14,13 +14,12 @@ import hashlib
 import io
 import zipfile
 from collections.abc import Iterable
-from pathlib import Path
 from typing import BinaryIO
 
 from tandem.v1 import transfer_pb2
 
 from server.domain.transfer.common import MAX_IMPORT_BYTES, BadFile
-from server.storage.blobs import BlobStore, is_sha256
+from server.storage.blobs import Blobs, is_sha256
 
 DOCUMENT = "tandem-export.json"
 FILES = "attachments/"
@@ -29,32 +28,34 @@ ZIP_MAGIC = b"PK\x03\x04"
 MAX_UNPACKED_BYTES = 4 * MAX_IMPORT_BYTES
 
 
-def write(document: str, files: Iterable[tuple[str, Path]], out: BinaryIO) -> int:
-    """The bundle of ``document`` and the files (sha256, path; each content once) into
-    ``out``; returns how many files it holds."""
+def write(document: str, shas: Iterable[str], blobs: Blobs, out: BinaryIO) -> int:
+    """The bundle of ``document`` and the contents named (each once, read from ``blobs`` one
+    at a time) into ``out``; returns how many files it holds."""
     written: set[str] = set()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(DOCUMENT, document)
-        for sha, path in files:
+        for sha in shas:
             if sha in written:
                 continue
+            content = blobs.content(sha)
             # Images and archives are compressed already: stored as they are.
-            archive.write(path, FILES + sha, compress_type=zipfile.ZIP_STORED)
+            if isinstance(content, bytes):
+                archive.writestr(FILES + sha, content, compress_type=zipfile.ZIP_STORED)
+            else:
+                archive.write(content, FILES + sha, compress_type=zipfile.ZIP_STORED)
             written.add(sha)
     return len(written)
 
 
-def files_of(
-    doc: transfer_pb2.WorkspaceExport, blobs: BlobStore
-) -> tuple[list[tuple[str, Path]], int]:
-    """The files of the document's attachments in ``blobs`` (sha256, path), and how many
+def files_of(doc: transfer_pb2.WorkspaceExport, blobs: Blobs) -> tuple[list[str], int]:
+    """The SHA-256 of the document's attachments whose content ``blobs`` has, and how many
     attachments have none there (a data folder copied without its attachments/)."""
-    present: list[tuple[str, Path]] = []
+    present: list[str] = []
     missing = 0
     for project in doc.projects:
         for a in project.attachments:
             if blobs.has(a.sha256):
-                present.append((a.sha256, blobs.path(a.sha256)))
+                present.append(a.sha256)
             else:
                 missing += 1
     return present, missing
