@@ -457,6 +457,8 @@ CREATE INDEX applied_request_member ON applied_request (member_id, created_at);
 # (once however often it changes); the domain reindexes the noted rows in one batch after
 # the group commit, and a search reindexes what is left before it reads (server/domain/
 # search.py), so it finds every acknowledged change. Inserts and deletes keep their triggers.
+# No PostgreSQL twin: PG_V_BASE's triggers keep its tsvector in step, and search_dirty has no
+# model (the index's own machinery, as search_text is).
 V_SEARCH_DEFERRED = """
 CREATE TABLE search_dirty (entity_id TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
 DROP TRIGGER search_task_update;
