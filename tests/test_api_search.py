@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 from server.runner import RunningServer
@@ -69,6 +70,30 @@ async def test_search_finds_titles_descriptions_and_comments_across_projects(
     assert (await api.delete(f"/api/v1/tasks/{other['id']}")).status == 204
     assert await _keys(api, "random") == []
     assert await _keys(api, "crash") == []
+
+
+async def test_search_right_after_the_acks_of_concurrent_edits_finds_every_new_title(
+    api: ApiClient,
+) -> None:
+    """Edits answered together (one group commit) are all found by the next search, however
+    their reindex was scheduled after the commit (see V_SEARCH_DEFERRED)."""
+    pid = (await api.make_project("WEB"))["id"]
+    tasks = [await api.make_task(pid, f"Draft {n}") for n in range(16)]
+
+    async def rename(n: int, task: dict[str, object]) -> int:
+        resp = await api.patch(
+            f"/api/v1/tasks/{task['id']}",
+            {"task": {"title": f"Final wombat{n}"}, "updateMask": "title", "baseVersion": 0},
+        )
+        return resp.status
+
+    assert await asyncio.gather(*(rename(n, t) for n, t in enumerate(tasks))) == [200] * 16
+    resp = await api.get("/api/v1/search", q="wombat", pageSize="100")
+    assert resp.status == 200, resp.json
+    assert sorted(h["task"]["title"] for h in resp.json["hits"]) == sorted(
+        f"Final wombat{n}" for n in range(16)
+    )
+    assert await _keys(api, "draft") == []
 
 
 async def test_search_pages(api: ApiClient) -> None:

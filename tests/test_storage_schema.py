@@ -47,7 +47,12 @@ def test_every_table_has_a_model_and_every_model_a_table(migrated: sqlite3.Conne
         if name not in virtual and not any(name.startswith(f"{v}_") for v in virtual)
     }
     assert virtual == ["search_text"]
-    assert tables == {m._meta.table_name for m in MODELS}
+    # Nor for the index's list of rows it has yet to take (V_SEARCH_DEFERRED): written by
+    # triggers, read and emptied by search.py's SQL, SQLite's alone (PostgreSQL's index is
+    # kept in step by its triggers), as the index is.
+    index_only = {"search_dirty"}
+    assert index_only <= tables
+    assert tables - index_only == {m._meta.table_name for m in MODELS}
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.table_name)

@@ -1,6 +1,11 @@
 """Search everywhere: tasks of every project whose title, description or comments hold
 every word asked for, best first, over the full-text index the V_SEARCH migration keeps
-(SQLite FTS5, in step with the rows by triggers; in PostgreSQL, PG_V_BASE's tsvector)."""
+(SQLite FTS5; in PostgreSQL, PG_V_BASE's tsvector, in step with the rows by triggers).
+
+In SQLite, inserts and deletes reach the index by triggers in their own transaction, but a
+changed title, description or comment body is only noted (search_dirty, V_SEARCH_DEFERRED)
+and reindexed by ``reindex``: after the group commit (see Domain._commit), and before every
+search, so a search always finds what was acknowledged before it."""
 
 from __future__ import annotations
 
@@ -70,6 +75,43 @@ SELECT search_text.rowid, d.kind, d.entity_id,
 FROM search_text JOIN search_doc AS d ON d.doc = search_text.rowid
 WHERE search_text MATCH ?1 AND search_text.rowid IN (SELECT value FROM json_each(?5))
 """
+
+
+# The noted rows' text into the index, in one statement per kind, then the notes cleared
+# (a noted row deleted since has no search_doc: nothing to reindex).
+_REINDEX_TASKS = """
+UPDATE search_text SET (title, body) = (
+    SELECT t.title, t.description FROM search_doc AS d JOIN task AS t ON t.id = d.entity_id
+    WHERE d.doc = search_text.rowid
+)
+WHERE rowid IN (
+    SELECT d.doc FROM search_dirty AS s JOIN search_doc AS d ON d.entity_id = s.entity_id
+    WHERE d.kind = 'task'
+)
+"""
+_REINDEX_COMMENTS = """
+UPDATE search_text SET body = (
+    SELECT c.body FROM search_doc AS d JOIN comment AS c ON c.id = d.entity_id
+    WHERE d.doc = search_text.rowid
+)
+WHERE rowid IN (
+    SELECT d.doc FROM search_dirty AS s JOIN search_doc AS d ON d.entity_id = s.entity_id
+    WHERE d.kind = 'comment'
+)
+"""
+_ANY_DIRTY = "SELECT EXISTS (SELECT 1 FROM search_dirty)"
+_CLEAR_DIRTY = "DELETE FROM search_dirty"
+
+
+def reindex() -> bool:
+    """In the current transaction: reindex the rows whose text changed since the last time
+    (SQLite; PostgreSQL's triggers keep its index in step). True when there were any."""
+    if not dialect.current().file_backed or not execute(_ANY_DIRTY).fetchone()[0]:
+        return False
+    execute(_REINDEX_TASKS)
+    execute(_REINDEX_COMMENTS)
+    execute(_CLEAR_DIRTY)
+    return True
 
 
 def _offset(token: str) -> int:
@@ -158,6 +200,7 @@ def search(query: SearchQuery) -> api_pb2.SearchResponse:
     if not 1 <= query.page_size <= MAX_PAGE:
         raise invalid("pageSize", f"pageSize must be between 1 and {MAX_PAGE}")
     offset = _offset(query.page_token)
+    reindex()  # what was changed since the last commit's reindex, so the search sees it
     projects = {p.id: p for p in ProjectRow.select()}
     # A task key ("WEB-42") is found by its key, first, whatever its text says.
     keyed = _by_key(query.text, projects)

@@ -33,6 +33,7 @@ from server.domain import (
     members,
     registry,
     rows,
+    search,
     storage_errors,
     trash,
     validate,
@@ -110,6 +111,8 @@ class Domain(BoardReads, ChangeLog):
         # Projects whose committed events the inbox has not followed yet (None: look at
         # every project, as at start after a crash). Touched on the database thread only.
         self._unfollowed: set[str] | None = None
+        # Whether search may have rows to reindex (search_dirty) since it last had none.
+        self._search_stale = True
         self._listen_for_commits(self.sink)
         self._commands_since_prune = 0
         self.ledger = idempotency.Ledger()
@@ -182,14 +185,17 @@ class Domain(BoardReads, ChangeLog):
                 follow = follow or not self._group.waiting()
                 if follow and self._follow(touched, deliveries):
                     touched = set()
+                stale = bool(events) and not (follow and self._reindex_search())
                 self._commands_since_prune += len(batch)
                 if self._commands_since_prune >= PRUNE_EVERY:
                     self._prune_applied_requests()
         except pw.DatabaseError as err:  # the commit itself failed: nothing was saved
             # Nor were the records the ledger counted for it: count again from the table.
             self.ledger.forget_counts()
+            self._search_stale = True  # a reindex in it was undone with it
             failure = storage_errors.classify(err)
             return [failure for _ in batch]
+        self._search_stale = self._search_stale or stale
         if followed:
             self._unfollowed = touched
         elif touched:  # still to follow, with the projects before
@@ -217,17 +223,38 @@ class Domain(BoardReads, ChangeLog):
             return False
         return True
 
+    def _reindex_search(self) -> bool:
+        """In the current transaction: search's index of the texts changed since it was last
+        brought up to date (a search does it too, before it reads). False when that failed."""
+        try:
+            with rows.Savepoint():
+                search.reindex()
+        except pw.DatabaseError as err:
+            if storage_errors.unavailable_cause(err) is not None:
+                raise
+            log.exception("could not reindex search; trying again after the next commit")
+            return False
+        self._search_stale = False
+        return True
+
     def _follow_now(self) -> None:
-        """Make the inbox items still to make, in a transaction of their own (the database
-        thread had nothing else waiting), and tell their members after it commits."""
-        if self._unfollowed is not None and not self._unfollowed:
+        """Make the inbox items still to make and reindex search's changed texts, in a
+        transaction of their own (the database thread had nothing else waiting), and tell
+        the inbox items' members after it commits."""
+        inbox_done = self._unfollowed is not None and not self._unfollowed
+        if inbox_done and not self._search_stale:
             return
         deliveries: list[Delivery] = []
+        done = inbox_done
         try:
             with self.store.db.atomic():
-                done = self._follow(self._unfollowed, deliveries)
+                if not inbox_done:
+                    done = self._follow(self._unfollowed, deliveries)
+                if self._search_stale:
+                    self._reindex_search()
         except pw.DatabaseError:
             log.warning("could not make inbox items; trying again with the next commit")
+            self._search_stale = True
             return
         if done:
             self._unfollowed = set()
