@@ -27,7 +27,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from tests.bench_ws import _connect_all, percentile, proc_cpu_seconds, raise_fd_limit
+from tests.bench_ws import (
+    _connect_all,
+    percentile,
+    proc_cpu_seconds,
+    raise_fd_limit,
+    receive_events,
+)
 from tests.fixtures import start_process
 from tests.team_support import NATS_SERVER, POSTGRES, running_nats
 
@@ -41,63 +47,10 @@ CLIENT_PROCESSES = 2
 
 def subscribers(urls: list[str], project_id: str, count: int, pipe: Connection) -> None:
     raise_fd_limit()
-    pipe.send(asyncio.run(_subscribers(urls, project_id, count, pipe)))
-
-
-async def _subscribers(
-    urls: list[str], project_id: str, count: int, pipe: Connection
-) -> list[tuple[int, float]]:
-    import aiohttp
-    from tandem.v1 import commands_pb2, websocket_pb2
-
-    Msg = websocket_pb2.WebSocketMessage
+    ws_urls = [url.replace("http", "ws") + "/ws" for url in urls]
     commands = int(RUN_SECONDS * EDITOR_RATE)
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    try:
-        sockets: list[Any] = []
-        for i, url in enumerate(urls):
-            share = count // len(urls) + (1 if i < count % len(urls) else 0)
-            sockets += await _connect_all(session, url.replace("http", "ws") + "/ws", share)
-        frame = Msg(
-            message_id="s", subscribe=commands_pb2.Subscribe(project_id=project_id)
-        ).SerializeToString()
-        for ws in sockets:
-            await ws.send_bytes(frame)
-        received: list[tuple[int, float]] = []
-        ready = asyncio.Event()
-        snapshots = 0
-        last_frame_at = time.perf_counter()
-
-        async def read(ws: Any) -> None:
-            nonlocal snapshots, last_frame_at
-            seen = 0
-            async for m in ws:
-                now = last_frame_at = time.perf_counter()
-                msg = Msg.FromString(m.data)
-                if msg.HasField("snapshot"):
-                    snapshots += 1
-                    if snapshots == len(sockets):
-                        ready.set()
-                elif msg.HasField("task_created"):
-                    received.append((msg.task_created.seq, now))
-                    seen += 1
-                    if seen >= commands:
-                        return
-
-        readers = [asyncio.create_task(read(ws)) for ws in sockets]
-        async with asyncio.timeout(120):
-            await ready.wait()
-            # The joins' presence frames are still arriving: measure after them.
-            while (quiet := time.perf_counter() - last_frame_at) < 1.0:  # noqa: ASYNC110
-                await asyncio.sleep(1.0 - quiet)
-        pipe.send("ready")
-        async with asyncio.timeout(RUN_SECONDS + 60):
-            await asyncio.gather(*readers)
-        pipe.send("done")
-        await asyncio.gather(*(ws.close() for ws in sockets))
-        return received
-    finally:
-        await session.close()
+    received = receive_events(ws_urls, project_id, count, commands, pipe, RUN_SECONDS)
+    pipe.send(asyncio.run(received))
 
 
 async def edit(url: str, project_pipe: Connection) -> tuple[dict[int, tuple[float, float]], float]:
@@ -178,7 +131,8 @@ def measure(label: str, procs: list[subprocess.Popen[str]], urls: list[str]) -> 
     cpu0 = sum(proc_cpu_seconds(p.pid) for p in procs)
     project_pipe.send("go")
     for _, pipe in clients:
-        assert pipe.poll(RUN_SECONDS + 90) and pipe.recv() == "done"
+        # Done receiving: each sends its own CPU while it received (not used here).
+        assert pipe.poll(RUN_SECONDS + 90) and isinstance(pipe.recv(), float)
     cpu = sum(proc_cpu_seconds(p.pid) for p in procs) - cpu0
     received: list[tuple[int, float]] = []
     for client, pipe in clients:

@@ -130,19 +130,26 @@ async def _idle_clients(port: int, pipe: Connection) -> dict[str, Any]:
 def subscribers(port: int, project_id: str, count: int, commands: int, pipe: Connection) -> None:
     """``count`` subscribers of one project; returns (seq, received at) for each delivery."""
     raise_fd_limit()
-    pipe.send(asyncio.run(_subscribers(port, project_id, count, commands, pipe)))
+    url = f"ws://127.0.0.1:{port}/ws"
+    pipe.send(asyncio.run(receive_events([url], project_id, count, commands, pipe, RUN_SECONDS)))
 
 
-async def _subscribers(
-    port: int, project_id: str, count: int, commands: int, pipe: Connection
+async def receive_events(
+    urls: list[str], project_id: str, count: int, commands: int, pipe: Connection, seconds: float
 ) -> list[tuple[int, float]]:
+    """``count`` subscribers of one project, spread over the servers at ``urls``: "ready" on
+    ``pipe`` once every one has its snapshot and the joins' frames are over, then their own
+    CPU while receiving ``commands`` events each; returns (seq, received at) per delivery."""
     import aiohttp
     from tandem.v1 import commands_pb2, websocket_pb2
 
     Msg = websocket_pb2.WebSocketMessage
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     try:
-        sockets = await _connect_all(session, f"ws://127.0.0.1:{port}/ws", count)
+        sockets: list[Any] = []
+        for i, url in enumerate(urls):
+            share = count // len(urls) + (1 if i < count % len(urls) else 0)
+            sockets += await _connect_all(session, url, share)
         frame = Msg(
             message_id="s", subscribe=commands_pb2.Subscribe(project_id=project_id)
         ).SerializeToString()
@@ -181,7 +188,7 @@ async def _subscribers(
                 await asyncio.sleep(QUIET_SECONDS - quiet_for)
         pipe.send("ready")
         cpu0 = time.process_time()
-        async with asyncio.timeout(RUN_SECONDS + 60):
+        async with asyncio.timeout(seconds + 60):
             await asyncio.gather(*readers)
         # Our own CPU while receiving, and "done" before closing: closing is not measured.
         pipe.send(time.process_time() - cpu0)
