@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -277,28 +277,19 @@ class _Maker:
 
     def _insert(self, d: _Draft, made: dict[str, list[inbox_pb2.InboxItem]]) -> bool:
         """Write one item unless made before; True when it was written."""
-        row = InboxItemRow(
-            member_id=d.member_id,
-            kind=d.kind,
-            project_id=d.task.project_id,
-            task_id=d.task.id,
-            task_key=d.task.key,
-            task_title=d.task.title,
-            actor_id=d.actor_id,
-            excerpt=d.excerpt,
-            changed_fields=json.dumps(list(d.changed_fields)),
-            seq=d.seq,
-            due_date=d.due_date,
-            source=d.source,
-            once_key=d.once_key,
-            created_at=d.created_at,
+        task = d.task
+        # In _INSERTED's order: the draft's values as they are stored, with no row object.
+        values = (
+            *(d.member_id, d.kind, task.project_id, task.id, task.key, task.title),
+            *(d.actor_id, d.excerpt, json.dumps(list(d.changed_fields)), d.seq, d.due_date),
+            *(d.source, d.once_key, d.created_at),
         )
-        new_id = rows.execute(_INSERT, [getattr(row, name) for name in _INSERTED]).fetchall()
+        new_id = rows.execute(_INSERT, values).fetchall()
         if not new_id:
             return False  # made before (a mention already told, a due date already shown)
-        # The row as written, not read back: the proto is made the one way rows make it.
-        row.id = new_id[0][0]
-        made.setdefault(d.member_id, []).append(to_proto(row))
+        # The item as written, not read back.
+        item = _proto(new_id[0][0], values, None)
+        made.setdefault(d.member_id, []).append(item)
         return True
 
 
@@ -342,21 +333,28 @@ def _delivery(member_id: str, items: Iterable[inbox_pb2.InboxItem]) -> Delivery:
 
 
 def to_proto(row: InboxItemRow) -> inbox_pb2.InboxItem:
+    return _proto(row.id, [getattr(row, name) for name in _INSERTED], row.read_at)
+
+
+def _proto(item_id: int, values: Sequence[Any], read_at: int | None) -> inbox_pb2.InboxItem:
+    """An item from its id, its stored values in _INSERTED's order, and when it was read."""
+    _member, kind, project_id, task_id, task_key, task_title, actor_id, excerpt = values[:8]
+    changed_fields, seq, due_date, source, _once_key, created_at = values[8:]
     return inbox_pb2.InboxItem(
-        id=row.id,
-        kind=Kind.ValueType(row.kind),
-        project_id=row.project_id,
-        task_id=row.task_id,
-        task_key=row.task_key,
-        task_title=row.task_title,
-        actor_id=row.actor_id,
-        excerpt=row.excerpt,
-        changed_fields=json.loads(row.changed_fields),
-        seq=row.seq,
-        due_date=row.due_date,
-        source=row.source,
-        create_time=convert.ts(row.created_at),
-        read_time=convert.ts(row.read_at),
+        id=item_id,
+        kind=Kind.ValueType(kind),
+        project_id=project_id,
+        task_id=task_id,
+        task_key=task_key,
+        task_title=task_title,
+        actor_id=actor_id,
+        excerpt=excerpt,
+        changed_fields=json.loads(changed_fields),
+        seq=seq,
+        due_date=due_date,
+        source=source,
+        create_time=convert.ts(created_at),
+        read_time=convert.ts(read_at),
     )
 
 
