@@ -102,21 +102,7 @@ def _answer(seen: Any, fingerprint: bytes) -> websocket_pb2.Ack | None:
         raise DomainError(ErrorCode.ERROR_CODE_INTERNAL, "stored answer unreadable") from err
 
 
-# Keys looked up at once by a group (more take several lookups). Lists of keys are padded
-# to a power of two, so that a handful of statement texts serve every size of group and
-# SQLite keeps them all prepared.
-_LOOKUP_AT_ONCE = 256
-_LOOKUPS: dict[int, str] = {}
-
-
-def _lookup(count: int) -> str:
-    sql = _LOOKUPS.get(count)
-    if sql is None:
-        sql = _LOOKUPS[count] = (
-            "SELECT key, answer, is_error, fingerprint FROM applied_request"
-            f" WHERE key IN ({', '.join('?' * count)})"
-        )
-    return sql
+_LOOKUP = "SELECT key, answer, is_error, fingerprint FROM applied_request WHERE key IN ({})"
 
 
 class Group:
@@ -134,12 +120,8 @@ class Group:
     def __init__(self, keys: list[bytes]) -> None:
         self._known: dict[bytes, tuple[Any, Any, Any]] = {}
         self._records: list[tuple[bytes, str, bytes, bool, int, bytes, int]] = []
-        wanted = list(dict.fromkeys(keys))
-        for start in range(0, len(wanted), _LOOKUP_AT_ONCE):
-            chunk = wanted[start : start + _LOOKUP_AT_ONCE]
-            size = 1 << (len(chunk) - 1).bit_length()
-            chunk += chunk[-1:] * (size - len(chunk))
-            for key, *seen in rows.execute(_lookup(size), chunk).fetchall():
+        if keys:
+            for key, *seen in rows.select_in(_LOOKUP, keys):
                 self._known[bytes(key)] = (seen[0], seen[1], seen[2])
 
     def replay(self, key: bytes, fingerprint: bytes) -> websocket_pb2.Ack | None:

@@ -187,6 +187,9 @@ class _Maker:
     _names: dict[str, str] = field(default_factory=dict)
     # Each task's watchers as read once per batch, and kept as the batch adds some.
     _watchers: dict[str, list[str]] = field(default_factory=dict)
+    # The tasks looked up for the batch (see look_up), and which of those are on the board.
+    _looked_up: set[str] = field(default_factory=set)
+    _on_board: set[str] = field(default_factory=set)
 
     @property
     def today(self) -> date:
@@ -205,6 +208,26 @@ class _Maker:
             row = rows.by_id(MemberRow, member_id)
             known = self._names[member_id] = (row.display_name if row is not None else "") or ""
         return known or "Someone"
+
+    def look_up(self, task_ids: Iterable[str]) -> None:
+        """Read whether each of the batch's tasks is on the board, and its watchers, with
+        one statement each for the whole batch instead of two per event."""
+        wanted = [t for t in dict.fromkeys(task_ids) if t and t not in self._looked_up]
+        if not wanted:
+            return
+        self._looked_up.update(wanted)
+        self._on_board.update(str(r[0]) for r in rows.select_in(_TASKS_IN, wanted))
+        fresh = [t for t in wanted if t not in self._watchers]
+        for t in fresh:
+            self._watchers[t] = []
+        for task_id, member_id in rows.select_in(_WATCHERS_IN, fresh):
+            self._watchers[str(task_id)].append(str(member_id))
+
+    def gone(self, task_id: str) -> bool:
+        """The task left the board (the trash took it, with its items) since its event."""
+        if task_id in self._looked_up:
+            return task_id not in self._on_board
+        return rows.execute(_TASK_EXISTS, (task_id,)).fetchone() is None
 
     def watchers(self, task_id: str) -> list[str]:
         known = self._watchers.get(task_id)
@@ -408,17 +431,16 @@ def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
     )
 
 
-def _gone(task_id: str) -> bool:
-    """The task left the board (the trash took it, with its items) since its event."""
-    return rows.execute(_TASK_EXISTS, (task_id,)).fetchone() is None
-
-
 _TASK_EXISTS = "SELECT 1 FROM task WHERE id = ?"
+_TASKS_IN = "SELECT id FROM task WHERE id IN ({})"
+_WATCHERS_IN = (
+    "SELECT task_id, member_id FROM task_watch WHERE task_id IN ({}) ORDER BY created_at, member_id"
+)
 
 
 def _on_task_created(maker: _Maker, ev: events_pb2.TaskCreated) -> None:
     task = ev.task
-    if _gone(task.id):
+    if maker.gone(task.id):
         return
     maker.start_watching(task.id, ev.actor_id)
     _assigned(maker, task, ev.seq)
@@ -428,7 +450,7 @@ def _on_task_created(maker: _Maker, ev: events_pb2.TaskCreated) -> None:
 
 def _on_task_updated(maker: _Maker, ev: events_pb2.TaskUpdated) -> None:
     task = ev.task
-    if _gone(task.id):
+    if maker.gone(task.id):
         return
     mask = set(ev.update_mask.paths)
     if "assignee_id" in mask:
@@ -499,6 +521,13 @@ _FROM_EVENT: dict[str, Callable[[_Maker, Any], None]] = {
 
 
 _KINDS = tuple(_FROM_EVENT)
+
+
+def _task_of(kind: str, event: Any) -> str:
+    """The task an event of _FROM_EVENT is about (a comment's, or the task's own)."""
+    return str(event.comment.task_id if kind.startswith("comment") else event.task.id)
+
+
 # Where each project's log stands beside how far the inbox has followed it.
 _PENDING = (
     "SELECT h.project_id, h.head_seq, coalesce(c.seq, 0) FROM log_head AS h"
@@ -531,10 +560,17 @@ def follow(project_ids: Iterable[str] | None = None) -> list[Delivery]:
     if not pending:
         return []
     maker = _Maker(now=0)
+    logs: list[tuple[str, int, list[tuple[int, str, Any, int]]]] = []
     for project_id, head, position in pending:
-        events = rows.execute(_EVENTS, (project_id, position, head, *_KINDS)).fetchall()
-        for seq, kind, frame, created_at in events:
-            event = getattr(websocket_pb2.WebSocketMessage.FromString(bytes(frame)), kind)
+        found = rows.execute(_EVENTS, (project_id, position, head, *_KINDS)).fetchall()
+        events = [
+            (seq, kind, getattr(websocket_pb2.WebSocketMessage.FromString(bytes(frame)), kind), at)
+            for seq, kind, frame, at in found
+        ]
+        logs.append((project_id, head, events))
+    maker.look_up(_task_of(k, event) for _p, _h, events in logs for _s, k, event, _a in events)
+    for project_id, head, events in logs:
+        for seq, kind, event, created_at in events:
             maker.now, maker.actor_id = int(created_at), event.actor_id
             try:
                 _FROM_EVENT[kind](maker, event)

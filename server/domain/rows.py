@@ -39,6 +39,28 @@ def execute_many(sql: str, rows: Iterable[Sequence[Any]]) -> None:
         dialect.current().execute_many(database.connection(), sql, rows)
 
 
+# Values one select_in looks up at once (more take several statements). Lists are padded to
+# a power of two, so that a handful of statement texts serve every size and stay prepared.
+IN_AT_ONCE = 256
+_IN: dict[tuple[str, int], str] = {}
+
+
+def select_in(sql: str, values: Iterable[Any]) -> list[Any]:
+    """The rows of ``sql`` (a SELECT with one ``IN ({})``) for every one of ``values``: one
+    statement for a whole batch's keys instead of one per key."""
+    wanted = list(dict.fromkeys(values))
+    found: list[Any] = []
+    for start in range(0, len(wanted), IN_AT_ONCE):
+        chunk = wanted[start : start + IN_AT_ONCE]
+        size = 1 << (len(chunk) - 1).bit_length()
+        chunk += chunk[-1:] * (size - len(chunk))
+        text = _IN.get((sql, size))
+        if text is None:
+            text = _IN[(sql, size)] = sql.format(", ".join("?" * size))
+        found.extend(execute(text, chunk).fetchall())
+    return found
+
+
 def by_id(model: type[M], ident: str) -> M | None:
     """The ``model`` row whose primary key is ``ident``, or None."""
     reader = _READERS.get(model)
