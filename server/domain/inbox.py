@@ -288,32 +288,59 @@ class _Maker:
             )
 
     def write(self) -> list[Delivery]:
-        """Insert each item not made before; the deliveries for the members who got some."""
-        made: dict[str, list[inbox_pb2.InboxItem]] = {}
-        for offered in self.drafts.values():
-            # The best first; one told before (a mention already made) gives way to the next.
-            for d in sorted(offered, key=lambda d: _RANK.get(d.kind, 0), reverse=True):
-                if self._insert(d, made):
-                    break
+        """Insert each item not made before; the deliveries for the members who got some.
+
+        Of each member's items from one source the best is kept; one made before (a mention
+        already told) gives way to the next. Which those are is decided knowing what was
+        made before (one lookup for the batch), then all are inserted with one statement,
+        in the order inserting them one by one would give them ids.
+        """
+        offers = [
+            sorted(offered, key=lambda d: _RANK.get(d.kind, 0), reverse=True)
+            for offered in self.drafts.values()
+        ]
         self.drafts.clear()
+        wanted = list(dict.fromkeys((d.member_id, d.once_key) for o in offers for d in o))
+        taken = {(str(m), str(k)) for m, k in rows.many_at_once(_MADE, wanted)} if wanted else set()
+        chosen: list[tuple[_Draft, list[_Draft]]] = []
+        for offered in offers:
+            for at, d in enumerate(offered):
+                if (d.member_id, d.once_key) not in taken:
+                    taken.add((d.member_id, d.once_key))
+                    chosen.append((d, offered[at + 1 :]))
+                    break
+        values = [_values(d) for d, _rest in chosen]
+        ids = {(str(m), str(k)): int(i) for i, m, k in rows.many_at_once(_INSERT_MANY, values)}
+        made: dict[str, list[inbox_pb2.InboxItem]] = {}
+        for (d, rest), stored in zip(chosen, values, strict=True):
+            item_id = ids.get((d.member_id, d.once_key))
+            if item_id is not None:
+                made.setdefault(d.member_id, []).append(_proto(item_id, stored, None))
+                continue
+            # Made meanwhile by another writer of the database: the next best, one by one.
+            for other in rest:
+                if self._insert(other, made):
+                    break
         return [_delivery(member_id, items) for member_id, items in made.items()]
 
     def _insert(self, d: _Draft, made: dict[str, list[inbox_pb2.InboxItem]]) -> bool:
         """Write one item unless made before; True when it was written."""
-        task = d.task
-        # In _INSERTED's order: the draft's values as they are stored, with no row object.
-        values = (
-            *(d.member_id, d.kind, task.project_id, task.id, task.key, task.title),
-            *(d.actor_id, d.excerpt, json.dumps(list(d.changed_fields)), d.seq, d.due_date),
-            *(d.source, d.once_key, d.created_at),
-        )
+        values = _values(d)
         new_id = rows.execute(_INSERT, values).fetchall()
         if not new_id:
-            return False  # made before (a mention already told, a due date already shown)
-        # The item as written, not read back.
-        item = _proto(new_id[0][0], values, None)
-        made.setdefault(d.member_id, []).append(item)
+            return False
+        made.setdefault(d.member_id, []).append(_proto(new_id[0][0], values, None))
         return True
+
+
+def _values(d: _Draft) -> tuple[Any, ...]:
+    """A draft's values as they are stored, in _INSERTED's order."""
+    task = d.task
+    return (
+        *(d.member_id, d.kind, task.project_id, task.id, task.key, task.title),
+        *(d.actor_id, d.excerpt, json.dumps(list(d.changed_fields)), d.seq, d.due_date),
+        *(d.source, d.once_key, d.created_at),
+    )
 
 
 _INSERTED = (
@@ -335,6 +362,16 @@ _INSERTED = (
 _INSERT = (
     f"INSERT INTO inbox_item ({', '.join(_INSERTED)})"
     f" VALUES ({', '.join('?' * len(_INSERTED))}) ON CONFLICT DO NOTHING RETURNING id"
+)
+# The same for many items ({} is their values' list, see rows.many_at_once).
+_INSERT_MANY = (
+    f"INSERT INTO inbox_item ({', '.join(_INSERTED)})"
+    " VALUES {} ON CONFLICT DO NOTHING RETURNING id, member_id, once_key"
+)
+# Which of many (member_id, once_key) were made before (a join, so each is one index lookup).
+_MADE = (
+    "SELECT i.member_id, i.once_key FROM (VALUES {}) AS v"
+    " JOIN inbox_item AS i ON i.member_id = v.column1 AND i.once_key = v.column2"
 )
 
 
