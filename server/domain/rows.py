@@ -31,12 +31,13 @@ def execute(sql: str, params: Sequence[Any] = ()) -> Any:
     """Run one prepared statement (``?`` parameters, whatever the database: see
     storage/dialect.py) in the current transaction; returns the cursor."""
     with _PEEWEE_ERRORS:
-        return dialect.current().execute(database.connection(), sql, params)
+        # The proxied database itself: the proxy's look-up per attribute costs more than this.
+        return dialect.current().execute(database.obj.connection(), sql, params)
 
 
 def execute_many(sql: str, rows: Iterable[Sequence[Any]]) -> None:
     with _PEEWEE_ERRORS:
-        dialect.current().execute_many(database.connection(), sql, rows)
+        dialect.current().execute_many(database.obj.connection(), sql, rows)
 
 
 # Values one statement of many_at_once takes (more take several statements). Lists are padded
