@@ -189,8 +189,8 @@ class Domain(BoardReads, ChangeLog):
         ``request_id`` is the client's id for the command (its idempotency key, scoped to
         the actor's client): a command sent again with it gets the first answer again.
         Commands that arrive while the database thread is busy are committed together in
-        one transaction, each in its own savepoint: one fsync for the group, and a refused
-        command still changes nothing.
+        one transaction: one fsync for the group, and a refused command still changes
+        nothing (see ``_commit``).
         """
         _check_request(command, request_id)
         return await self._group.run(CommandRequest(actor, command, request_id))
@@ -348,7 +348,7 @@ class Domain(BoardReads, ChangeLog):
             with guard:
                 return self._run(command, request, answers, key, prepared.fingerprint)
         except DomainError as err:
-            # Recorded after its savepoint rolled back, so the record stays.
+            # Recorded once its guard undid it (or it wrote nothing), so the record stays.
             member_id, fingerprint = request.actor.member_id, prepared.fingerprint
             if key is not None and self.ledger.remember_refusal(
                 self.store.db, member_id, key, fingerprint, err, self._clock()
@@ -358,7 +358,7 @@ class Domain(BoardReads, ChangeLog):
         except (pw.DatabaseError, _Redo):
             # The storage itself failed (disk full, I/O error). SQLite may have rolled back
             # the whole transaction, so the group fails as one: nothing of it was saved, and
-            # every command in it may be retried.
+            # every command in it may be retried. (_Redo: the group runs again, see _commit.)
             raise
         except Exception:  # a bug: refuse this command, keep serving the rest
             log.exception("command %s failed", command.kind)
