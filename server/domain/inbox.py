@@ -37,6 +37,7 @@ from server.domain import convert, members, mentions, projects, rows, tasks
 from server.domain.errors import DomainError, ErrorCode, invalid
 from server.domain.events import Delivery
 from server.domain.tx import Tx
+from server.storage import dialect
 from server.storage.models import InboxItemRow, MemberRow, ProjectRow, TaskRow, TaskWatchRow
 
 log = logging.getLogger(__name__)
@@ -380,10 +381,7 @@ def _event_source(project_id: str, seq: int) -> str:
 
 
 def unread_count(member_id: str) -> int:
-    return int(rows.execute(_UNREAD, (member_id,)).fetchone()[0])
-
-
-_UNREAD = "SELECT COUNT(*) FROM inbox_item WHERE member_id = ? AND read_at IS NULL"
+    return int(rows.execute(dialect.current().unread_count, (member_id,)).fetchone()[0])
 
 
 def _delivery(member_id: str, items: Iterable[inbox_pb2.InboxItem]) -> Delivery:
