@@ -316,7 +316,8 @@ class _Maker:
         for (d, rest), stored in zip(chosen, values, strict=True):
             item_id = ids.get((d.member_id, d.once_key))
             if item_id is not None:
-                made.setdefault(d.member_id, []).append(_proto(item_id, stored, None))
+                item = _proto(item_id, stored, None, d.changed_fields)
+                made.setdefault(d.member_id, []).append(item)
                 continue
             # Made meanwhile by another writer of the database: the next best, one by one.
             for other in rest:
@@ -330,7 +331,8 @@ class _Maker:
         new_id = rows.execute(_INSERT, values).fetchall()
         if not new_id:
             return False
-        made.setdefault(d.member_id, []).append(_proto(new_id[0][0], values, None))
+        item = _proto(new_id[0][0], values, None, d.changed_fields)
+        made.setdefault(d.member_id, []).append(item)
         return True
 
 
@@ -339,9 +341,21 @@ def _values(d: _Draft) -> tuple[Any, ...]:
     task = d.task
     return (
         *(d.member_id, d.kind, task.project_id, task.id, task.key, task.title),
-        *(d.actor_id, d.excerpt, json.dumps(list(d.changed_fields)), d.seq, d.due_date),
+        *(d.actor_id, d.excerpt, _fields_json(d.changed_fields), d.seq, d.due_date),
         *(d.source, d.once_key, d.created_at),
     )
+
+
+# Each list of changed fields as stored (JSON), made once: they are subsets of NOTED_FIELDS
+# in its order, so there are few.
+_FIELDS_JSON: dict[tuple[str, ...], str] = {}
+
+
+def _fields_json(fields: tuple[str, ...]) -> str:
+    found = _FIELDS_JSON.get(fields)
+    if found is None:
+        found = _FIELDS_JSON[fields] = json.dumps(list(fields))
+    return found
 
 
 _INSERTED = (
@@ -394,10 +408,16 @@ def to_proto(row: InboxItemRow) -> inbox_pb2.InboxItem:
     return _proto(row.id, [getattr(row, name) for name in _INSERTED], row.read_at)
 
 
-def _proto(item_id: int, values: Sequence[Any], read_at: int | None) -> inbox_pb2.InboxItem:
-    """An item from its id, its stored values in _INSERTED's order, and when it was read."""
+def _proto(
+    item_id: int,
+    values: Sequence[Any],
+    read_at: int | None,
+    changed: Sequence[str] | None = None,
+) -> inbox_pb2.InboxItem:
+    """An item from its id, its stored values in _INSERTED's order, and when it was read
+    (``changed``: its changed fields, when known without reading them from their JSON)."""
     _member, kind, project_id, task_id, task_key, task_title, actor_id, excerpt = values[:8]
-    changed_fields, seq, due_date, source, _once_key, created_at = values[8:]
+    changed_json, seq, due_date, source, _once_key, created_at = values[8:]
     return inbox_pb2.InboxItem(
         id=item_id,
         kind=Kind.ValueType(kind),
@@ -407,7 +427,7 @@ def _proto(item_id: int, values: Sequence[Any], read_at: int | None) -> inbox_pb
         task_title=task_title,
         actor_id=actor_id,
         excerpt=excerpt,
-        changed_fields=json.loads(changed_fields),
+        changed_fields=json.loads(changed_json) if changed is None else changed,
         seq=seq,
         due_date=due_date,
         source=source,
