@@ -451,22 +451,25 @@ NOTED_FIELDS = (
 )
 
 
+# What a watcher is told of each changed field, from the maker and the task as changed.
+_CHANGE_WORDS: dict[str, Callable[[_Maker, entities_pb2.Task], str]] = {
+    "status": lambda _m, task: f"Status: {_STATUS_WORDS.get(task.status, '?')}",
+    "title": lambda _m, task: f"Title: {task.title}",
+    "description": lambda _m, _task: "Description edited",
+    "priority": lambda _m, task: f"Priority: {_PRIORITY_WORDS.get(task.priority, '?')}",
+    "assignee_id": lambda maker, task: (
+        f"Assigned to {maker.name(task.assignee_id)}" if task.assignee_id else "Unassigned"
+    ),
+    "due_date": lambda _m, task: f"Due {task.due_date}" if task.due_date else "No due date",
+    "story_points": lambda _m, task: (
+        f"Estimate: {task.story_points}" if task.HasField("story_points") else "No estimate"
+    ),
+    "labels": lambda _m, task: f"Labels: {', '.join(task.labels)}" if task.labels else "No labels",
+}
+
+
 def _change_words(maker: _Maker, task: entities_pb2.Task, fields: Iterable[str]) -> str:
-    words: dict[str, Callable[[], str]] = {
-        "status": lambda: f"Status: {_STATUS_WORDS.get(task.status, '?')}",
-        "title": lambda: f"Title: {task.title}",
-        "description": lambda: "Description edited",
-        "priority": lambda: f"Priority: {_PRIORITY_WORDS.get(task.priority, '?')}",
-        "assignee_id": lambda: (
-            f"Assigned to {maker.name(task.assignee_id)}" if task.assignee_id else "Unassigned"
-        ),
-        "due_date": lambda: f"Due {task.due_date}" if task.due_date else "No due date",
-        "story_points": lambda: (
-            f"Estimate: {task.story_points}" if task.HasField("story_points") else "No estimate"
-        ),
-        "labels": lambda: f"Labels: {', '.join(task.labels)}" if task.labels else "No labels",
-    }
-    return _short(" · ".join(words[f]() for f in fields))
+    return _short(" · ".join(_CHANGE_WORDS[f](maker, task) for f in fields))
 
 
 def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
