@@ -32,6 +32,7 @@ from server import security
 from server.app import create_app
 from server.appkeys import DOMAIN, FOLDER_LOCK
 from server.config import ServerConfig
+from server.realtime.upgrade import UpgradeSite
 from server.security import limits, sharing, tls
 from server.security.hosts import lan_addresses
 from server.security.state import SECURITY
@@ -100,7 +101,8 @@ async def _start_site(
         # then never take the files the gate is there to keep free.
         site = limits.GatedSite(runner, host, port, gate, ssl_context=ssl_context)
     else:
-        site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=ACCEPT_BATCH)
+        # This machine's WebSocket upgrades skip aiohttp's request machinery (see there).
+        site = UpgradeSite(runner, host, port, ssl_context=ssl_context, backlog=ACCEPT_BATCH)
     try:
         await site.start()
     except OSError as exc:

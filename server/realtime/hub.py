@@ -28,6 +28,7 @@ from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
 from server.realtime.heartbeat import Heartbeat
 from server.realtime.peers import PEERS, Peers
+from server.realtime.places import Places
 from server.realtime.protocol import (
     MAX_JOINING,
     PRESENCE_INTERVAL_SECONDS,
@@ -178,7 +179,7 @@ class Hub:
         self._shown: dict[str, dict[str, Subscription]] = {}
         self._generation: dict[str, int] = {}
         # Places for connections between their upgrade and their hello (see MAX_JOINING).
-        self.joining = asyncio.Semaphore(MAX_JOINING)
+        self.joining = Places(MAX_JOINING)
         # Identified connections by member, for what goes to one member only (their inbox).
         self._by_member: dict[str, dict[str, Connection]] = {}
         self.monitor = Monitor(counting=False)
