@@ -321,10 +321,11 @@ async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_r
         head_seq=snapshot.seq,
         snapshot_follows=True,
     )
-    await session.reply(mid, ack=websocket_pb2.Ack(subscribed=result))
+    ack = Outgoing.of(WebSocketMessage(message_id=mid, ack=websocket_pb2.Ack(subscribed=result)))
     if resync_reason:
+        await session.conn.send_out(ack)
         resync = websocket_pb2.ResyncRequired(project_id=sub.project_id, reason=resync_reason)
-        await session.reply(mid, resync_required=resync)
+        ack = Outgoing.of(WebSocketMessage(message_id=mid, resync_required=resync))
     # The snapshot and the presence entries arrive encoded (see Hub.snapshot and
     # Hub.presence_in): appended to the encoded snapshot the entries are its repeated
     # presence field, so the frame is built by joining bytes.
@@ -333,7 +334,8 @@ async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_r
     frame = WebSocketMessage(message_id=mid).SerializeToString() + _SNAPSHOT_TAG
     # Live events older than the snapshot are dropped by this.
     sub.last_seq = snapshot.seq
-    await session.conn.send_out(Outgoing(frame + varint(len(body)) + body))
+    # The answer and the snapshot go out in one write (the client reads them in order).
+    await session.conn.send_together(ack, Outgoing(frame + varint(len(body)) + body))
 
 
 def _seq_of(event: WebSocketMessage) -> int:

@@ -15,7 +15,8 @@ one place. The head is parsed by aiohttp's own parser (its C one where built), w
 default limits, the parser aiohttp would have used on the same bytes.
 
 Until its first bytes, a connection has the same deadline aiohttp gives it (the runner's
-``keepalive_timeout``, ``ServerConfig.idle_timeout_seconds``).
+``keepalive_timeout``, ``ServerConfig.idle_timeout_seconds``), kept by one sweep of the
+listener's instead of a timer per connection (a quarter of the deadline late at most).
 """
 
 from __future__ import annotations
@@ -46,18 +47,23 @@ log = logging.getLogger(__name__)
 # What a head this listener answers itself starts with; anything else goes to aiohttp at once.
 _PREFIX = b"GET " + WS_PATH.encode()
 _HEAD_END = b"\r\n\r\n"
+_NEVER = float("inf")
 
 
 class UpgradeProtocol(asyncio.Protocol):
     """A new connection on the loopback listener, until it is a WebSocket or aiohttp's."""
 
-    __slots__ = ("_app", "_factory", "_head", "_timer", "_transport", "_waiting")
+    __slots__ = ("_app", "_factory", "_head", "_transport", "_unanswered", "_waiting")
 
-    def __init__(self, app: web.Application, factory: web.Server) -> None:
+    def __init__(
+        self, app: web.Application, factory: web.Server, unanswered: dict[UpgradeProtocol, float]
+    ) -> None:
         self._app = app
         self._factory = factory
+        # The listener's connections not yet upgraded nor aiohttp's, each with the time by
+        # which its first bytes must arrive (all closed when the listener stops).
+        self._unanswered = unanswered
         self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
         # The head and what followed it, while it waits for a place.
         self._head: bytes = b""
         self._waiting: tuple[str, bool, bytes, str] | None = None
@@ -69,14 +75,20 @@ class UpgradeProtocol(asyncio.Protocol):
             self._to_aiohttp(b"")  # a LAN peer: its credential is aiohttp's to check
             return
         timeout = self._app[CONFIG].idle_timeout_seconds
-        if timeout > 0:
-            self._timer = asyncio.get_running_loop().call_later(timeout, self._idle)
+        deadline = asyncio.get_running_loop().time() + timeout if timeout > 0 else _NEVER
+        self._unanswered[self] = deadline
 
     def data_received(self, data: bytes) -> None:
         transport = self._transport
-        if transport is None or self._waiting is not None:
+        if transport is None:
             return
-        self._stop_timer()
+        waiting = self._waiting
+        if waiting is not None:  # read before the pause took effect: it follows the head
+            key, as_json, tail, peer = waiting
+            self._waiting = (key, as_json, tail + data, peer)
+            self._head += data
+            return
+        self._unanswered[self] = _NEVER  # it asked: answered below, or waiting for a place
         if not data.startswith(_PREFIX) or _HEAD_END not in data:
             self._to_aiohttp(data)
             return
@@ -92,9 +104,16 @@ class UpgradeProtocol(asyncio.Protocol):
         return None  # nothing asked yet: the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_timer()
         self._transport = None
         self._waiting = None
+        self._unanswered.pop(self, None)
+
+    def close(self) -> None:
+        """Closed unanswered: the listener stops, or the first bytes are late."""
+        transport = self._transport
+        self.connection_lost(None)
+        if transport is not None:
+            transport.close()
 
     # ---------------------------------------------------------------------------------
 
@@ -166,6 +185,7 @@ class UpgradeProtocol(asyncio.Protocol):
         conn = open_connection(hub, handshake, as_json=as_json)
         transport.set_protocol(conn)
         self._transport = None
+        self._unanswered.pop(self, None)
         conn.connection_made(transport)
         if not transport.is_reading():
             transport.resume_reading()
@@ -177,10 +197,10 @@ class UpgradeProtocol(asyncio.Protocol):
     def _to_aiohttp(self, data: bytes) -> None:
         """Give the socket to aiohttp's protocol, as if it had been aiohttp's from the start."""
         transport = self._transport
-        self._stop_timer()
         self._transport = None
         self._waiting = None
         self._head = b""
+        self._unanswered.pop(self, None)
         if transport is None or transport.is_closing():
             return
         handler = self._factory()
@@ -190,20 +210,6 @@ class UpgradeProtocol(asyncio.Protocol):
             transport.resume_reading()
         if data:
             handler.data_received(data)
-
-    def _idle(self) -> None:
-        """Nothing arrived in time: closed, as aiohttp closes a connection that sends nothing."""
-        self._timer = None
-        transport = self._transport
-        if transport is not None and self._waiting is None:
-            self._transport = None
-            transport.close()
-
-    def _stop_timer(self) -> None:
-        timer = self._timer
-        if timer is not None:
-            self._timer = None
-            timer.cancel()
 
 
 def _peer(transport: asyncio.BaseTransport) -> str:
@@ -216,14 +222,20 @@ def _peer(transport: asyncio.BaseTransport) -> str:
 class UpgradeSite(web.TCPSite):
     """A TCP listener whose connections meet ``UpgradeProtocol`` first (the loopback one)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unanswered: dict[UpgradeProtocol, float] = {}
+        self._sweep: asyncio.TimerHandle | None = None
+
     async def start(self) -> None:
         await web.BaseSite.start(self)
         server = self._runner.server
         assert server is not None
         app = self._runner.app  # type: ignore[attr-defined]
+        unanswered = self._unanswered
 
         def protocol() -> asyncio.Protocol:
-            return UpgradeProtocol(app, server)
+            return UpgradeProtocol(app, server, unanswered)
 
         loop = asyncio.get_running_loop()
         # BaseSite.stop closes what start leaves here, as TCPSite.start does.
@@ -238,3 +250,23 @@ class UpgradeSite(web.TCPSite):
             self._bound_port = self._server.sockets[0].getsockname()[1]
         else:
             self._bound_port = self._port
+        timeout = app[CONFIG].idle_timeout_seconds
+        if timeout > 0:
+            self._sweep_every(timeout / 4)
+
+    def _sweep_every(self, interval: float) -> None:
+        """Close the connections whose first bytes are late, every ``interval`` seconds."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        late = [c for c, deadline in self._unanswered.items() if deadline <= now]
+        for connection in late:
+            connection.close()
+        self._sweep = loop.call_later(interval, self._sweep_every, interval)
+
+    async def stop(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        await super().stop()
+        for connection in list(self._unanswered):
+            connection.close()
