@@ -580,9 +580,11 @@ def row_hold(target: Target, project_ids: list[str]) -> dict[str, Any]:
     time.sleep(1.0)
     base = proc_rss_bytes(target.pid)
     with clients(join_opts(target, HOLD, project_ids, 60, lean=True)) as nodes:
+        cpu0 = proc_cpu_seconds(target.pid)
         for node in nodes:
             node.send("go")
         done = [node.wait("joined", 120) for node in nodes]
+        cpu = proc_cpu_seconds(target.pid) - cpu0
         time.sleep(HOLD_SECONDS)  # held: the count below must not drop
         grown = proc_rss_bytes(target.pid) - base
         for node in nodes:
@@ -600,9 +602,10 @@ def row_hold(target: Target, project_ids: list[str]) -> dict[str, Any]:
         f"  {target.name}: {HOLD} clients ({HOLD // len(project_ids)} in each of "
         f"{len(project_ids)} projects) subscribed in {s['all_s']:.2f} s, "
         f"{held} held {HOLD_SECONDS:.0f} s later{f' (closed: {codes})' if codes else ''}; "
-        f"memory {per:.1f} KiB per held connection"
+        f"server CPU {cpu / HOLD * 1000:.2f} ms per join; "
+        f"memory {per:.1f} KiB per held connection; load {load_average()}"
     )
-    return {**s, "held": held, "kib_per_conn": per}
+    return {**s, "held": held, "kib_per_conn": per, "cpu_ms_per_join": cpu / HOLD * 1000}
 
 
 def row_fanout(
@@ -748,6 +751,13 @@ def main(only: set[str] | None = None) -> None:
                     held[0]["all_s"],
                     held[1]["all_s"],
                     "<= 5 s, all held",
+                    digits=2,
+                )
+                ratio_line(
+                    f"{HOLD} clients, server CPU ms per join",
+                    held[0]["cpu_ms_per_join"],
+                    held[1]["cpu_ms_per_join"],
+                    "",
                     digits=2,
                 )
                 ratio_line(
