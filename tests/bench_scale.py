@@ -15,10 +15,10 @@ Rows (all clients in other processes, on loopback):
 
 The reference server is a bare relay on Node's ``ws`` package (tests/bench_node/relay.js);
 the load clients are Node too (tests/bench_node/clients.js), so that on two cores the
-clients cost less than either server. The storm's and the hold's clients are lean (clients.js)
-for both servers alike: the ``ws`` client's own CPU per connection was more than either
-server's per join, and on two cores the load generator stretched both servers' figures. Every process started here is stopped here, and each
-wait has a deadline.
+clients cost less than either server. The storm's and the hold's clients are lean
+(clients.js), for both servers alike: the ``ws`` client's own CPU per connection was more
+than either server's per join, and on two cores the load generator stretched both servers'
+figures. Every process started here is stopped here, and each wait has a deadline.
 
     .venv/bin/python tests/bench_scale.py [--only write,storm,hold,fanout]
 """
