@@ -259,7 +259,7 @@ async def test_a_connection_that_sends_nothing_or_half_a_head_is_closed_in_time(
         writer.close()
 
 
-async def test_joiners_past_the_places_wait_unread_and_then_get_in(
+async def test_joiners_past_the_places_wait_for_one_then_get_in(
     new_server: NewServer,
 ) -> None:
     server = await new_server(hello_timeout_seconds=0.5)
@@ -268,8 +268,11 @@ async def test_joiners_past_the_places_wait_unread_and_then_get_in(
     # Every place taken by upgrades that never say hello.
     silent = [await exchange(server.port, upgrade_head(server.port)) for _ in range(places.free)]
     assert places.free == 0
+    # Their hellos come before their 101 (in a packet of their own): kept for them.
     waiting = [
-        asyncio.ensure_future(exchange(server.port, upgrade_head(server.port) + masked(HELLO)))
+        asyncio.ensure_future(
+            exchange(server.port, upgrade_head(server.port), masked(HELLO), pause=0.05)
+        )
         for _ in range(3)
     ]
     got = await asyncio.gather(*waiting)  # the silent ones time out and free their places

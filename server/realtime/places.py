@@ -11,8 +11,8 @@ class Places:
     """The hub's places for joining connections (see MAX_JOINING), taken in order of asking.
 
     A semaphore that can also be taken without a task: the upgrade that aiohttp does not
-    see (``server.realtime.upgrade``) runs in a socket's callback, and waits with its
-    socket unread until ``granted`` is called with a place of its own.
+    see (``server.realtime.upgrade``) runs in a socket's callback, and waits unanswered
+    until ``granted`` is called with a place of its own.
     """
 
     __slots__ = ("_free", "_waiting")

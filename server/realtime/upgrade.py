@@ -29,6 +29,7 @@ from aiohttp import HttpVersion11, web
 from aiohttp.http_parser import HttpRequestParser
 
 from server.appkeys import CONFIG
+from server.realtime.connection import INBOX_LIMIT
 from server.realtime.endpoint import (
     FORMATS,
     _Place,
@@ -83,10 +84,13 @@ class UpgradeProtocol(asyncio.Protocol):
         if transport is None:
             return
         waiting = self._waiting
-        if waiting is not None:  # read before the pause took effect: it follows the head
+        if waiting is not None:  # sent before its 101: it follows the head
             key, as_json, tail, peer = waiting
-            self._waiting = (key, as_json, tail + data, peer)
+            tail += data
+            self._waiting = (key, as_json, tail, peer)
             self._head += data
+            if len(tail) > INBOX_LIMIT and transport.is_reading():
+                transport.pause_reading()  # no more until it is a Connection, which reads on
             return
         self._unanswered[self] = _NEVER  # it asked: answered below, or waiting for a place
         if not data.startswith(_PREFIX) or _HEAD_END not in data:
@@ -161,8 +165,8 @@ class UpgradeProtocol(asyncio.Protocol):
         if places.take_now():
             self._granted()
         else:
-            # Unread until a place is free, as aiohttp's handler would wait for one.
-            transport.pause_reading()
+            # A client sends nothing more before its 101 (RFC 6455 4.1), so the socket is
+            # read on while it waits: what a client sends anyway waits with it, up to a limit.
             places.wait(self._granted)
         return True
 
