@@ -201,6 +201,21 @@ async def test_two_host_headers_get_the_guards_answer(
     assert ours.body == plain.body
 
 
+@pytest.mark.parametrize("body", ["Content-Length: 5", "Transfer-Encoding: chunked"])
+async def test_an_upgrade_with_a_body_gets_aiohttps_answer(
+    server: TandemServer, plain_port: int, body: str
+) -> None:
+    def head(port: int) -> bytes:
+        return upgrade_head(port).replace(b"\r\n\r\n", f"\r\n{body}\r\n\r\nhello".encode())
+
+    before = requests_seen(server)
+    ours = await answer_to(server.port, head(server.port))
+    assert requests_seen(server) == before + 1  # aiohttp's to answer, not the shortcut's
+    plain = await answer_to(plain_port, head(plain_port))
+    assert ours.status == plain.status
+    assert ours.body == plain.body
+
+
 async def test_an_oversize_head_gets_aiohttps_answer(server: TandemServer, plain_port: int) -> None:
     def head(port: int) -> bytes:
         return upgrade_head(port, X_Padding="x" * 20_000)
