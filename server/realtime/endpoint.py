@@ -95,7 +95,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     key = handshake_key(request.headers)
     if key is None:
         raise web.HTTPBadRequest(text="a WebSocket upgrade (version 13) is expected here")
-    place = _Place(hub.joining)
+    place = Place(hub.joining)
     await place.take()
     started = False
     try:
@@ -134,7 +134,7 @@ def start_serving(
     hub: Hub,
     conn: Connection,
     handshake: Handshake,
-    place: _Place,
+    place: Place,
     principal: Principal | None,
 ) -> None:
     """Serve an upgraded connection that holds ``place``; it gives the place back."""
@@ -236,7 +236,7 @@ def take_over(request: web.Request, conn: Connection) -> None:
         conn.data_received(tail.data)
 
 
-class _Place:
+class Place:
     """One of the hub's places for joining connections, given back once (see MAX_JOINING)."""
 
     __slots__ = ("_held", "_places")
@@ -265,12 +265,12 @@ class _Served:
         hub: Hub,
         conn: Connection,
         handshake: Handshake,
-        place: _Place,
+        place: Place,
         capped: tuple[str, str] | None,
     ) -> None:
         self.hub = hub
         self.caps = handshake.app[CONNECTION_CAPS]
-        self.place: _Place | None = place
+        self.place: Place | None = place
         # Counted against this person and address until the connection ends.
         self.capped = capped
         self.session = Session(hub, conn, handshake)

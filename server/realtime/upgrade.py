@@ -32,7 +32,7 @@ from server.appkeys import CONFIG
 from server.realtime.connection import INBOX_LIMIT
 from server.realtime.endpoint import (
     FORMATS,
-    _Place,
+    Place,
     handshake_key,
     open_connection,
     start_serving,
@@ -178,7 +178,7 @@ class UpgradeProtocol(asyncio.Protocol):
         key, as_json, tail, peer = waiting
         self._waiting = None
         hub = self._app[HUB]
-        place = _Place(hub.joining, held=True)
+        place = Place(hub.joining, held=True)
         if not hub.accepting:  # shut down while it waited: aiohttp says so
             place.give_back()
             self._to_aiohttp(self._head)
