@@ -1,9 +1,9 @@
 """The loopback listener: WebSocket upgrades from this machine answered without aiohttp's
 request machinery; every other request handed to aiohttp as it came.
 
-Profiled in a reconnect storm of 2,000, about 40% of a join's CPU was aiohttp's way to the
-upgrade: its protocol, a task, the request object, the middleware chain, the routing and the
-response's preparation, all for a socket that becomes a ``Connection`` right after. So each
+Profiled in a reconnect storm of 2,000, over a quarter of a join's CPU was aiohttp's way to
+the upgrade: its protocol, a task, the request object, the middleware chain, the routing and
+the response's preparation, all for a socket that becomes a ``Connection`` right after. So each
 connection's first bytes meet ``UpgradeProtocol`` instead. It answers the upgrade itself
 only when the whole head is in those bytes, is ``GET /ws`` from this machine, and passes the
 very checks aiohttp's way makes: the guard's ``screen`` (Host, Origin), the endpoint's
