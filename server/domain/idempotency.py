@@ -62,7 +62,6 @@ def key_of(scoped_id: str) -> bytes:
 
 # Statements written once: a command's lookups and its record run on the hot path, through
 # the connection with parameters, with no SQL built per command.
-_REPLAY = "SELECT answer, is_error, fingerprint FROM applied_request WHERE key = ?"
 _REMEMBER = (
     "INSERT INTO applied_request (key, member_id, answer, is_error, created_at, fingerprint, "
     "size) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -73,12 +72,11 @@ _SPENT = "SELECT COALESCE(SUM(size), 0) FROM applied_request WHERE member_id = ?
 ROW_OVERHEAD = 128
 
 
-def replay(key: bytes, fingerprint: bytes) -> websocket_pb2.Ack | None:
-    """The remembered answer to this key, or None when it is new; raises a remembered refusal.
-
-    A key seen with another command is refused: nothing is changed.
-    """
-    seen = rows.execute(_REPLAY, (key,)).fetchone()
+def _answer(seen: Any, fingerprint: bytes) -> websocket_pb2.Ack | None:
+    """What a remembered (answer, is_error, fingerprint) says to a command with this
+    fingerprint: None when nothing is remembered, else the remembered answer, or the
+    remembered refusal raised. A key seen with another command is refused: nothing is
+    changed."""
     if seen is None:
         return None
     answer, is_error, stored_fingerprint = seen
@@ -104,6 +102,60 @@ def replay(key: bytes, fingerprint: bytes) -> websocket_pb2.Ack | None:
         raise DomainError(ErrorCode.ERROR_CODE_INTERNAL, "stored answer unreadable") from err
 
 
+_LOOKUP = "SELECT key, answer, is_error, fingerprint FROM applied_request WHERE key IN ({})"
+
+
+class Group:
+    """The ids of one group of commands (one transaction): looked up together before the
+    first command runs, and the answers stored together after the last, with one statement
+    each instead of one per command.
+
+    Within the group a command sees the answers of the commands before it, as it would
+    have seen their stored rows. A success is stored only if the group commits (``store``
+    runs in its transaction); a refusal is stored at once (see ``Ledger.remember_refusal``).
+    """
+
+    __slots__ = ("_known", "_records")
+
+    def __init__(self, keys: list[bytes]) -> None:
+        self._known: dict[bytes, tuple[Any, Any, Any]] = {}
+        self._records: list[tuple[bytes, str, bytes, bool, int, bytes, int]] = []
+        if keys:
+            for key, *seen in rows.select_in(_LOOKUP, keys):
+                self._known[bytes(key)] = (seen[0], seen[1], seen[2])
+
+    def replay(self, key: bytes, fingerprint: bytes) -> websocket_pb2.Ack | None:
+        """The remembered answer to this key, or None when it is new; raises a remembered
+        refusal (see ``_answer``)."""
+        return _answer(self._known.get(key), fingerprint)
+
+    def remember_answer(
+        self, member_id: str, key: bytes, fingerprint: bytes, ack: websocket_pb2.Ack, now: int
+    ) -> None:
+        """A success, stored with the group (``store``)."""
+        answer = ack.SerializeToString()
+        size = len(answer) + ROW_OVERHEAD
+        self._records.append((key, member_id, answer, False, now, fingerprint, size))
+        self._known[key] = (answer, False, fingerprint)
+
+    def refused(self, key: bytes, fingerprint: bytes, err: DomainError) -> None:
+        """A refusal the ledger stored (``Ledger.remember_refusal`` said True)."""
+        self._known[key] = (err.to_proto().SerializeToString(), True, fingerprint)
+
+    def store(self, ledger: Ledger) -> None:
+        """Write the group's successes, in its transaction, and charge them to their members."""
+        if not self._records:
+            return
+        rows.execute_many(_REMEMBER, self._records)
+        # Once per member: a count read from the table already holds all of them.
+        spent: dict[str, int] = {}
+        for _key, member_id, _answer, _error, _now, _fingerprint, size in self._records:
+            spent[member_id] = spent.get(member_id, 0) + size
+        for member_id, size in spent.items():
+            ledger.charge(member_id, size)
+        self._records = []
+
+
 class Ledger:
     """The bytes of remembered answers per member, kept within a budget.
 
@@ -117,15 +169,6 @@ class Ledger:
         self.budget_bytes = budget_bytes
         self._spent: dict[str, int] = {}
 
-    def remember_answer(
-        self, member_id: str, key: bytes, fingerprint: bytes, ack: websocket_pb2.Ack, now: int
-    ) -> None:
-        """Store a success, in the command's own savepoint: it stands or falls with the change."""
-        answer = ack.SerializeToString()
-        size = len(answer) + ROW_OVERHEAD
-        rows.execute(_REMEMBER, (key, member_id, answer, False, now, fingerprint, size))
-        self._charge(member_id, size)
-
     def remember_refusal(
         self,
         db: pw.Database,
@@ -134,8 +177,9 @@ class Ledger:
         fingerprint: bytes,
         err: DomainError,
         now: int,
-    ) -> None:
-        """Store a refusal after its savepoint rolled back, so the record stays.
+    ) -> bool:
+        """Store a refusal after its savepoint rolled back, so the record stays; True when
+        it was stored.
 
         A replayed command must get the same answer when the answer depends on the board
         (not found, a conflict). Refusals that need no memory are not stored: the command
@@ -144,7 +188,7 @@ class Ledger:
         the replay is simply evaluated again.
         """
         if err.code in RETRYABLE or err.code in STATELESS:
-            return
+            return False
         answer = err.to_proto().SerializeToString()
         size = len(answer) + ROW_OVERHEAD
         try:
@@ -152,15 +196,19 @@ class Ledger:
                 rows.execute(
                     _REMEMBER_REFUSAL, (key, member_id, answer, True, now, fingerprint, size)
                 )
-                self._charge(member_id, size)
+                self.charge(member_id, size)
         except pw.DatabaseError:
             log.warning("could not record a refusal for member %s", member_id)
+            return False
+        return True
 
     def forget_counts(self) -> None:
         """After rows went by other means (pruning): count again from the table."""
         self._spent.clear()
 
-    def _charge(self, member_id: str, size: int) -> None:
+    def charge(self, member_id: str, size: int) -> None:
+        """Count a stored record of ``size`` bytes against its member's budget (its oldest
+        records forgotten past it)."""
         spent = self._spent.get(member_id)
         if spent is None:
             spent = int(rows.execute(_SPENT, (member_id,)).fetchone()[0])

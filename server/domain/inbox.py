@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -187,6 +187,9 @@ class _Maker:
     _names: dict[str, str] = field(default_factory=dict)
     # Each task's watchers as read once per batch, and kept as the batch adds some.
     _watchers: dict[str, list[str]] = field(default_factory=dict)
+    # The tasks looked up for the batch (see look_up), and which of those are on the board.
+    _looked_up: set[str] = field(default_factory=set)
+    _on_board: set[str] = field(default_factory=set)
 
     @property
     def today(self) -> date:
@@ -205,6 +208,26 @@ class _Maker:
             row = rows.by_id(MemberRow, member_id)
             known = self._names[member_id] = (row.display_name if row is not None else "") or ""
         return known or "Someone"
+
+    def look_up(self, task_ids: Iterable[str]) -> None:
+        """Read whether each of the batch's tasks is on the board, and its watchers, with
+        one statement each for the whole batch instead of two per event."""
+        wanted = [t for t in dict.fromkeys(task_ids) if t and t not in self._looked_up]
+        if not wanted:
+            return
+        self._looked_up.update(wanted)
+        self._on_board.update(str(r[0]) for r in rows.select_in(_TASKS_IN, wanted))
+        fresh = [t for t in wanted if t not in self._watchers]
+        for t in fresh:
+            self._watchers[t] = []
+        for task_id, member_id in rows.select_in(_WATCHERS_IN, fresh):
+            self._watchers[str(task_id)].append(str(member_id))
+
+    def gone(self, task_id: str) -> bool:
+        """The task left the board (the trash took it, with its items) since its event."""
+        if task_id in self._looked_up:
+            return task_id not in self._on_board
+        return rows.execute(_TASK_EXISTS, (task_id,)).fetchone() is None
 
     def watchers(self, task_id: str) -> list[str]:
         known = self._watchers.get(task_id)
@@ -265,41 +288,59 @@ class _Maker:
             )
 
     def write(self) -> list[Delivery]:
-        """Insert each item not made before; the deliveries for the members who got some."""
-        made: dict[str, list[inbox_pb2.InboxItem]] = {}
-        for offered in self.drafts.values():
-            # The best first; one told before (a mention already made) gives way to the next.
-            for d in sorted(offered, key=lambda d: _RANK.get(d.kind, 0), reverse=True):
-                if self._insert(d, made):
-                    break
+        """Insert each item not made before; the deliveries for the members who got some.
+
+        Of each member's items from one source the best is kept; one made before (a mention
+        already told) gives way to the next. Which those are is decided knowing what was
+        made before (one lookup for the batch), then all are inserted with one statement,
+        in the order inserting them one by one would give them ids.
+        """
+        offers = [
+            sorted(offered, key=lambda d: _RANK.get(d.kind, 0), reverse=True)
+            for offered in self.drafts.values()
+        ]
         self.drafts.clear()
+        wanted = list(dict.fromkeys((d.member_id, d.once_key) for o in offers for d in o))
+        taken = {(str(m), str(k)) for m, k in rows.many_at_once(_MADE, wanted)} if wanted else set()
+        chosen: list[tuple[_Draft, list[_Draft]]] = []
+        for offered in offers:
+            for at, d in enumerate(offered):
+                if (d.member_id, d.once_key) not in taken:
+                    taken.add((d.member_id, d.once_key))
+                    chosen.append((d, offered[at + 1 :]))
+                    break
+        values = [_values(d) for d, _rest in chosen]
+        ids = {(str(m), str(k)): int(i) for i, m, k in rows.many_at_once(_INSERT_MANY, values)}
+        made: dict[str, list[inbox_pb2.InboxItem]] = {}
+        for (d, rest), stored in zip(chosen, values, strict=True):
+            item_id = ids.get((d.member_id, d.once_key))
+            if item_id is not None:
+                made.setdefault(d.member_id, []).append(_proto(item_id, stored, None))
+                continue
+            # Made meanwhile by another writer of the database: the next best, one by one.
+            for other in rest:
+                if self._insert(other, made):
+                    break
         return [_delivery(member_id, items) for member_id, items in made.items()]
 
     def _insert(self, d: _Draft, made: dict[str, list[inbox_pb2.InboxItem]]) -> bool:
         """Write one item unless made before; True when it was written."""
-        row = InboxItemRow(
-            member_id=d.member_id,
-            kind=d.kind,
-            project_id=d.task.project_id,
-            task_id=d.task.id,
-            task_key=d.task.key,
-            task_title=d.task.title,
-            actor_id=d.actor_id,
-            excerpt=d.excerpt,
-            changed_fields=json.dumps(list(d.changed_fields)),
-            seq=d.seq,
-            due_date=d.due_date,
-            source=d.source,
-            once_key=d.once_key,
-            created_at=d.created_at,
-        )
-        new_id = rows.execute(_INSERT, [getattr(row, name) for name in _INSERTED]).fetchall()
+        values = _values(d)
+        new_id = rows.execute(_INSERT, values).fetchall()
         if not new_id:
-            return False  # made before (a mention already told, a due date already shown)
-        # The row as written, not read back: the proto is made the one way rows make it.
-        row.id = new_id[0][0]
-        made.setdefault(d.member_id, []).append(to_proto(row))
+            return False
+        made.setdefault(d.member_id, []).append(_proto(new_id[0][0], values, None))
         return True
+
+
+def _values(d: _Draft) -> tuple[Any, ...]:
+    """A draft's values as they are stored, in _INSERTED's order."""
+    task = d.task
+    return (
+        *(d.member_id, d.kind, task.project_id, task.id, task.key, task.title),
+        *(d.actor_id, d.excerpt, json.dumps(list(d.changed_fields)), d.seq, d.due_date),
+        *(d.source, d.once_key, d.created_at),
+    )
 
 
 _INSERTED = (
@@ -322,6 +363,16 @@ _INSERT = (
     f"INSERT INTO inbox_item ({', '.join(_INSERTED)})"
     f" VALUES ({', '.join('?' * len(_INSERTED))}) ON CONFLICT DO NOTHING RETURNING id"
 )
+# The same for many items ({} is their values' list, see rows.many_at_once).
+_INSERT_MANY = (
+    f"INSERT INTO inbox_item ({', '.join(_INSERTED)})"
+    " VALUES {} ON CONFLICT DO NOTHING RETURNING id, member_id, once_key"
+)
+# Which of many (member_id, once_key) were made before (a join, so each is one index lookup).
+_MADE = (
+    "SELECT i.member_id, i.once_key FROM (VALUES {}) AS v"
+    " JOIN inbox_item AS i ON i.member_id = v.column1 AND i.once_key = v.column2"
+)
 
 
 def _event_source(project_id: str, seq: int) -> str:
@@ -342,21 +393,28 @@ def _delivery(member_id: str, items: Iterable[inbox_pb2.InboxItem]) -> Delivery:
 
 
 def to_proto(row: InboxItemRow) -> inbox_pb2.InboxItem:
+    return _proto(row.id, [getattr(row, name) for name in _INSERTED], row.read_at)
+
+
+def _proto(item_id: int, values: Sequence[Any], read_at: int | None) -> inbox_pb2.InboxItem:
+    """An item from its id, its stored values in _INSERTED's order, and when it was read."""
+    _member, kind, project_id, task_id, task_key, task_title, actor_id, excerpt = values[:8]
+    changed_fields, seq, due_date, source, _once_key, created_at = values[8:]
     return inbox_pb2.InboxItem(
-        id=row.id,
-        kind=Kind.ValueType(row.kind),
-        project_id=row.project_id,
-        task_id=row.task_id,
-        task_key=row.task_key,
-        task_title=row.task_title,
-        actor_id=row.actor_id,
-        excerpt=row.excerpt,
-        changed_fields=json.loads(row.changed_fields),
-        seq=row.seq,
-        due_date=row.due_date,
-        source=row.source,
-        create_time=convert.ts(row.created_at),
-        read_time=convert.ts(row.read_at),
+        id=item_id,
+        kind=Kind.ValueType(kind),
+        project_id=project_id,
+        task_id=task_id,
+        task_key=task_key,
+        task_title=task_title,
+        actor_id=actor_id,
+        excerpt=excerpt,
+        changed_fields=json.loads(changed_fields),
+        seq=seq,
+        due_date=due_date,
+        source=source,
+        create_time=convert.ts(created_at),
+        read_time=convert.ts(read_at),
     )
 
 
@@ -410,17 +468,16 @@ def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:
     )
 
 
-def _gone(task_id: str) -> bool:
-    """The task left the board (the trash took it, with its items) since its event."""
-    return rows.execute(_TASK_EXISTS, (task_id,)).fetchone() is None
-
-
 _TASK_EXISTS = "SELECT 1 FROM task WHERE id = ?"
+_TASKS_IN = "SELECT id FROM task WHERE id IN ({})"
+_WATCHERS_IN = (
+    "SELECT task_id, member_id FROM task_watch WHERE task_id IN ({}) ORDER BY created_at, member_id"
+)
 
 
 def _on_task_created(maker: _Maker, ev: events_pb2.TaskCreated) -> None:
     task = ev.task
-    if _gone(task.id):
+    if maker.gone(task.id):
         return
     maker.start_watching(task.id, ev.actor_id)
     _assigned(maker, task, ev.seq)
@@ -430,7 +487,7 @@ def _on_task_created(maker: _Maker, ev: events_pb2.TaskCreated) -> None:
 
 def _on_task_updated(maker: _Maker, ev: events_pb2.TaskUpdated) -> None:
     task = ev.task
-    if _gone(task.id):
+    if maker.gone(task.id):
         return
     mask = set(ev.update_mask.paths)
     if "assignee_id" in mask:
@@ -501,6 +558,13 @@ _FROM_EVENT: dict[str, Callable[[_Maker, Any], None]] = {
 
 
 _KINDS = tuple(_FROM_EVENT)
+
+
+def _task_of(kind: str, event: Any) -> str:
+    """The task an event of _FROM_EVENT is about (a comment's, or the task's own)."""
+    return str(event.comment.task_id if kind.startswith("comment") else event.task.id)
+
+
 # Where each project's log stands beside how far the inbox has followed it.
 _PENDING = (
     "SELECT h.project_id, h.head_seq, coalesce(c.seq, 0) FROM log_head AS h"
@@ -533,10 +597,17 @@ def follow(project_ids: Iterable[str] | None = None) -> list[Delivery]:
     if not pending:
         return []
     maker = _Maker(now=0)
+    logs: list[tuple[str, int, list[tuple[int, str, Any, int]]]] = []
     for project_id, head, position in pending:
-        events = rows.execute(_EVENTS, (project_id, position, head, *_KINDS)).fetchall()
-        for seq, kind, frame, created_at in events:
-            event = getattr(websocket_pb2.WebSocketMessage.FromString(bytes(frame)), kind)
+        found = rows.execute(_EVENTS, (project_id, position, head, *_KINDS)).fetchall()
+        events = [
+            (seq, kind, getattr(websocket_pb2.WebSocketMessage.FromString(bytes(frame)), kind), at)
+            for seq, kind, frame, at in found
+        ]
+        logs.append((project_id, head, events))
+    maker.look_up(_task_of(k, event) for _p, _h, events in logs for _s, k, event, _a in events)
+    for project_id, head, events in logs:
+        for seq, kind, event, created_at in events:
             maker.now, maker.actor_id = int(created_at), event.actor_id
             try:
                 _FROM_EVENT[kind](maker, event)

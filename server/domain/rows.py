@@ -31,12 +31,44 @@ def execute(sql: str, params: Sequence[Any] = ()) -> Any:
     """Run one prepared statement (``?`` parameters, whatever the database: see
     storage/dialect.py) in the current transaction; returns the cursor."""
     with _PEEWEE_ERRORS:
-        return dialect.current().execute(database.connection(), sql, params)
+        # The proxied database itself: the proxy's look-up per attribute costs more than this.
+        return dialect.current().execute(database.obj.connection(), sql, params)
 
 
 def execute_many(sql: str, rows: Iterable[Sequence[Any]]) -> None:
     with _PEEWEE_ERRORS:
-        dialect.current().execute_many(database.connection(), sql, rows)
+        dialect.current().execute_many(database.obj.connection(), sql, rows)
+
+
+# Values one statement of many_at_once takes (more take several statements). Lists are padded
+# to a power of two, so that a handful of statement texts serve every size and stay prepared.
+AT_ONCE = 256
+_MANY: dict[tuple[str, int], str] = {}
+
+
+def many_at_once(sql: str, values: Sequence[Sequence[Any]]) -> list[Any]:
+    """The rows ``sql`` returns for all of ``values`` (each a tuple of parameters), in one
+    statement per AT_ONCE of them instead of one each: ``{}`` in ``sql`` stands for the
+    tuples' list, ``(?, ?), (?, ?), ...``. The last tuple is repeated to pad the list, so
+    ``sql`` must do the same for a value listed twice as for it once (an ``IN`` list, an
+    insert that does nothing on a conflict)."""
+    found: list[Any] = []
+    for start in range(0, len(values), AT_ONCE):
+        chunk = list(values[start : start + AT_ONCE])
+        size = 1 << (len(chunk) - 1).bit_length()
+        chunk += chunk[-1:] * (size - len(chunk))
+        text = _MANY.get((sql, size))
+        if text is None:
+            one = f"({', '.join('?' * len(chunk[0]))})"
+            text = _MANY[(sql, size)] = sql.format(", ".join([one] * size))
+        found.extend(execute(text, [p for params in chunk for p in params]).fetchall())
+    return found
+
+
+def select_in(sql: str, values: Iterable[Any]) -> list[Any]:
+    """The rows of ``sql`` (a SELECT with one ``IN ({})``) for every one of ``values``: one
+    statement for a whole batch's keys instead of one per key."""
+    return many_at_once(sql, [(v,) for v in dict.fromkeys(values)])
 
 
 def by_id(model: type[M], ident: str) -> M | None:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -89,6 +90,50 @@ def _now_micros() -> int:
     return time.time_ns() // 1000
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A command of a batch as ``Domain._prepare`` made it ready: its handler (or why it
+    has none) and, when it is remembered, its idempotency key and fingerprint."""
+
+    request: CommandRequest
+    command: registry.Command | DomainError
+    key: bytes | None = None
+    fingerprint: bytes = b""
+
+
+class _Redo(Exception):
+    """A command was refused after it wrote, in a group run without savepoints: the group's
+    transaction rolls back and the group runs again, each command in its own savepoint."""
+
+
+class _Unwritten:
+    """In place of a command's savepoint on a connection that counts the rows it changes
+    (sqlite3's ``total_changes``, triggers' rows included): a command refused before its
+    first write left nothing to undo; one refused after raises ``_Redo``. A storage failure
+    passes as it is (the group fails as one)."""
+
+    __slots__ = ("_before", "_conn")
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._before = 0
+
+    def __enter__(self) -> None:
+        self._before = self._conn.total_changes
+
+    def __exit__(self, kind: type[BaseException] | None, exc: object, tb: object) -> None:
+        if (
+            kind is not None
+            and not issubclass(kind, pw.DatabaseError)
+            and self._conn.total_changes != self._before
+        ):
+            raise _Redo from None
+
+
+_Guard = rows.Savepoint | _Unwritten
+_savepoint = rows.Savepoint()
+
+
 class Domain(BoardReads, ChangeLog):
     def __init__(
         self,
@@ -144,8 +189,8 @@ class Domain(BoardReads, ChangeLog):
         ``request_id`` is the client's id for the command (its idempotency key, scoped to
         the actor's client): a command sent again with it gets the first answer again.
         Commands that arrive while the database thread is busy are committed together in
-        one transaction, each in its own savepoint: one fsync for the group, and a refused
-        command still changes nothing.
+        one transaction: one fsync for the group, and a refused command still changes
+        nothing (see ``_commit``).
         """
         _check_request(command, request_id)
         return await self._group.run(CommandRequest(actor, command, request_id))
@@ -159,21 +204,39 @@ class Domain(BoardReads, ChangeLog):
         return outcome
 
     def _commit(self, batch: list[CommandRequest], *, follow: bool = False) -> list[Outcome]:
-        """Commit a batch in one transaction, each command in its own savepoint.
+        """Commit a batch in one transaction; a refused command changes nothing.
+
+        Where the connection counts the rows it changes (SQLite), the commands run without
+        a savepoint each: most are refused, if at all, before their first write, and then
+        there is nothing to undo. One refused after writing makes the whole group run again
+        with a savepoint per command, as it always runs on PostgreSQL.
 
         The transaction first makes the inbox items of the commits before it (see inbox).
         Then, when no other command is waiting (or with ``follow``), those of this batch's
         own events too, so that they cost no commit of their own; while others wait, the
         next group makes them, and these answers go out first.
         """
+        prepared = [self._prepare(request) for request in batch]
+        if self.store.dialect.counts_changes:
+            try:
+                return self._commit_group(prepared, follow=follow, careful=False)
+            except _Redo:
+                log.debug("a command was refused after writing; its group runs again")
+        return self._commit_group(prepared, follow=follow, careful=True)
+
+    def _commit_group(
+        self, batch: list[_Prepared], *, follow: bool, careful: bool
+    ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         events: list[CommittedEvent] = []
         deliveries: list[Delivery] = []
         try:
             with self.store.db.atomic():
                 followed = self._follow(self._unfollowed, deliveries)
-                for request in batch:
-                    outcome = self._one(request)
+                answers = idempotency.Group([p.key for p in batch if p.key is not None])
+                guard = _savepoint if careful else _Unwritten(self.store.db.connection())  # type: ignore[no-untyped-call]
+                for prepared in batch:
+                    outcome = self._one(prepared, answers, guard)
                     if isinstance(outcome, DomainError):
                         outcomes.append(outcome)
                         continue
@@ -181,6 +244,7 @@ class Domain(BoardReads, ChangeLog):
                     outcomes.append(ack)
                     events.extend(tx.events)
                     deliveries.extend(tx.deliveries)
+                answers.store(self.ledger)
                 touched = {e.project_id for e in events}
                 follow = follow or not self._group.waiting()
                 if follow and self._follow(touched, deliveries):
@@ -260,30 +324,41 @@ class Domain(BoardReads, ChangeLog):
             self._unfollowed = set()
         self.inbox_sink.publish(deliveries)
 
-    def _one(self, request: CommandRequest) -> tuple[websocket_pb2.Ack, Tx] | DomainError:
-        """One command of a batch in its own savepoint: its answer, or its refusal."""
+    def _prepare(self, request: CommandRequest) -> _Prepared:
+        """What a command's run needs that no transaction does: its handler, its key."""
         try:
             command = registry.find(request.command)
         except DomainError as err:
-            return err
+            return _Prepared(request, err)
         # Only changes are remembered: a read asked again is simply read again.
         scoped = request.actor.request_key(request.request_id) if command.mutates else None
-        key = idempotency.key_of(scoped) if scoped is not None else None
-        fingerprint = idempotency.fingerprint(command.kind, request.command) if key else b""
+        if scoped is None:
+            return _Prepared(request, command)
+        fingerprint = idempotency.fingerprint(command.kind, request.command)
+        return _Prepared(request, command, idempotency.key_of(scoped), fingerprint)
+
+    def _one(
+        self, prepared: _Prepared, answers: idempotency.Group, guard: _Guard
+    ) -> tuple[websocket_pb2.Ack, Tx] | DomainError:
+        """One command of a batch: its answer, or its refusal (having changed nothing)."""
+        command, request, key = prepared.command, prepared.request, prepared.key
+        if isinstance(command, DomainError):
+            return command
         try:
-            with rows.Savepoint():
-                return self._run(command, request, key, fingerprint)
+            with guard:
+                return self._run(command, request, answers, key, prepared.fingerprint)
         except DomainError as err:
-            # Recorded after its savepoint rolled back, so the record stays.
-            if key is not None:
-                self.ledger.remember_refusal(
-                    self.store.db, request.actor.member_id, key, fingerprint, err, self._clock()
-                )
+            # Recorded once its guard undid it (or it wrote nothing), so the record stays.
+            member_id, fingerprint = request.actor.member_id, prepared.fingerprint
+            if key is not None and self.ledger.remember_refusal(
+                self.store.db, member_id, key, fingerprint, err, self._clock()
+            ):
+                answers.refused(key, fingerprint, err)
             return err
-        except pw.DatabaseError:
+        except (pw.DatabaseError, _Redo):
             # The storage itself failed (disk full, I/O error). SQLite may have rolled back
             # the whole transaction, so the group fails as one: nothing of it was saved, and
-            # every command in it may be retried.
+            # every command in it may be retried. (_Redo: the group runs again, see _commit.)
             raise
         except Exception:  # a bug: refuse this command, keep serving the rest
             log.exception("command %s failed", command.kind)
@@ -304,6 +379,7 @@ class Domain(BoardReads, ChangeLog):
         self,
         command: registry.Command,
         request: CommandRequest,
+        answers: idempotency.Group,
         key: bytes | None,
         fingerprint: bytes,
     ) -> tuple[websocket_pb2.Ack, Tx]:
@@ -314,14 +390,14 @@ class Domain(BoardReads, ChangeLog):
                 ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"
             )
         if key is not None:
-            replayed = idempotency.replay(key, fingerprint)
+            replayed = answers.replay(key, fingerprint)
             if replayed is not None:
                 return replayed, tx
-        # Already in the command's savepoint (see _one): a refusal here undoes it all.
+        # In the command's guard (see _one): a refusal here leaves nothing behind.
         try:
             ack = command.run(tx, request.command)
             if key is not None:
-                self.ledger.remember_answer(actor.member_id, key, fingerprint, ack, tx.now)
+                answers.remember_answer(actor.member_id, key, fingerprint, ack, tx.now)
         except pw.IntegrityError as err:
             log.warning("integrity error on %s: %s", command.kind, err)
             raise DomainError(

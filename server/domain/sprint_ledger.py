@@ -44,22 +44,41 @@ def observe(project_id: str, kind: str, event: Any, now: int) -> None:
         _task_gone(project_id, task_id, now)
 
 
+# Per kind of event (its descriptor): its Task fields and its gone-task-id fields, each with
+# whether it is repeated; read from the descriptor once, not for every event.
+_Fields = tuple[tuple[tuple[str, bool], ...], tuple[tuple[str, bool], ...]]
+_FIELDS_OF: dict[Any, _Fields] = {}
+
+
+def _fields_of(descriptor: Any) -> _Fields:
+    found = _FIELDS_OF.get(descriptor)
+    if found is None:
+        tasks = tuple(
+            (f.name, f.is_repeated)
+            for f in descriptor.fields
+            if f.message_type is entities_pb2.Task.DESCRIPTOR
+        )
+        gone = tuple(
+            (f.name, f.is_repeated)
+            for f in descriptor.fields
+            if f.name in _GONE_FIELDS and f.type == FieldDescriptor.TYPE_STRING
+        )
+        found = _FIELDS_OF[descriptor] = (tasks, gone)
+    return found
+
+
 def _tasks_in(event: Any) -> Iterator[entities_pb2.Task]:
-    for field in event.DESCRIPTOR.fields:
-        if field.message_type is not entities_pb2.Task.DESCRIPTOR:
-            continue
-        if field.is_repeated:
-            yield from getattr(event, field.name)
-        elif event.HasField(field.name):
-            yield getattr(event, field.name)
+    for name, repeated in _fields_of(event.DESCRIPTOR)[0]:
+        if repeated:
+            yield from getattr(event, name)
+        elif event.HasField(name):
+            yield getattr(event, name)
 
 
 def _gone_in(event: Any) -> Iterator[str]:
-    for field in event.DESCRIPTOR.fields:
-        if field.name not in _GONE_FIELDS or field.type != FieldDescriptor.TYPE_STRING:
-            continue
-        value = getattr(event, field.name)
-        if field.is_repeated:
+    for name, repeated in _fields_of(event.DESCRIPTOR)[1]:
+        value = getattr(event, name)
+        if repeated:
             yield from value
         elif value:
             yield value

@@ -35,9 +35,10 @@ PRAGMAS = {
     "busy_timeout": 5000,
     # FULL: an acknowledged change survives a power cut, not only a crash.
     "synchronous": "full",
-    # Savepoint and statement journals in memory: each command runs in a savepoint, and
-    # once such a journal spills to a temporary file SQLite keeps writing every page it
-    # saves there (a write per page a command touches). Only rollback inside an open
+    # Savepoint and statement journals in memory: each statement may be undone alone, a
+    # group run again after a refusal runs each command in a savepoint, and once such a
+    # journal spills to a temporary file SQLite keeps writing every page it saves there
+    # (a write per page a command touches). Only rollback inside an open
     # transaction reads them; what survives a crash is the WAL's, so durability is as before.
     "temp_store": "memory",
 }

@@ -41,6 +41,10 @@ class Dialect:
     reclaim_space: str | None = "PRAGMA incremental_vacuum"
     #: The SQL function finding a substring (1-based position, 0 when absent).
     find_substring = "instr"
+    #: Whether the connection counts the rows it changed (``total_changes``), and a failed
+    #: statement undoes only itself: then a command needs no savepoint of its own until it
+    #: is refused after writing (see Domain._commit).
+    counts_changes = True
 
     def execute(self, conn: Any, sql: str, params: Sequence[Any] | None = ()) -> Any:
         return conn.execute(sql, params)
@@ -62,6 +66,8 @@ class PostgresDialect(Dialect):
     # autovacuum gives space back on its own.
     reclaim_space = None
     find_substring = "strpos"
+    # A failed statement aborts the whole transaction: every command in its savepoint.
+    counts_changes = False
 
     def __init__(self) -> None:
         self._translated: dict[str, str] = {}
