@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import aiohttp
 from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, websocket_pb2
@@ -23,6 +24,10 @@ def create(project_id: str, title: str) -> commands_pb2.CreateTask:
 
 def answers(client: WsClient) -> list[Msg]:
     return [m for m in client.received if m.WhichOneof("payload") in ("ack", "reject")]
+
+
+def answered(client: WsClient, count: int) -> Callable[[], bool]:
+    return lambda: len(answers(client)) >= count
 
 
 async def test_pipelined_commands_are_answered_in_the_order_sent(server: TandemServer) -> None:
@@ -99,7 +104,7 @@ async def test_a_connection_closed_mid_group_leaves_the_others_answered(
         await gone.writer.drain()
         gone.close()
         for n, client in enumerate(others):
-            await client.wait_until(lambda c=client, b=before[n]: len(answers(c)) >= b + 10)
+            await client.wait_until(answered(client, before[n] + 10))
             got = answers(client)[before[n] :]
             assert [m.message_id for m in got] == [f"o{n}-{i}" for i in range(10)]
             assert all(m.HasField("ack") and m.ack.seq for m in got), got
@@ -167,7 +172,7 @@ async def test_many_clients_each_pipelining_get_every_answer_in_order(
 
         await asyncio.gather(*(burst(n, c) for n, c in enumerate(clients)))
         for n, client in enumerate(clients):
-            await client.wait_until(lambda c=client, b=before[n]: len(answers(c)) >= b + 25)
+            await client.wait_until(answered(client, before[n] + 25))
             got = answers(client)[before[n] :]
             assert [m.message_id for m in got] == [f"{n}:{i}" for i in range(25)]
             assert all(m.HasField("ack") for m in got)

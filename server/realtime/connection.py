@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
@@ -72,6 +73,27 @@ log = logging.getLogger(__name__)
 INBOX_LIMIT = 128 * 1024
 
 PING_FRAME = ws_frame(OP_PING, b"")
+
+#: Bytes one read may take from a socket (what asyncio reads at most for a plain protocol).
+READ_BUFFER_BYTES = 256 * 1024
+
+
+class _ReadBuffer(threading.local):
+    """The buffer every connection of a thread's event loop reads its socket into.
+
+    A plain ``asyncio.Protocol`` gets a new bytes object from each read, allocated at the
+    read's full 256 KiB and then shrunk; depending on the allocator's state that costs more
+    than the ``recv`` itself (a bare asyncio echo server: 31 us of CPU per small message,
+    13 us reading into a buffer). As a ``BufferedProtocol`` the connection reads into this
+    buffer instead and copies out only the bytes that came (``buffer_updated``), before the
+    next read of any socket of the loop can reuse it.
+    """
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(READ_BUFFER_BYTES))
+
+
+_READ_BUFFER = _ReadBuffer()
 # For a connection made outside a server (tests of this module): nothing counted.
 _UNWATCHED = Monitor(counting=False)
 
@@ -100,7 +122,7 @@ class Served(Protocol):
     def ended(self, conn: Connection) -> None: ...
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """A connected client: its socket, who it acts as, what it subscribed to."""
 
     __slots__ = (
@@ -209,6 +231,12 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _READ_BUFFER.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(_READ_BUFFER.view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         reader = self._reader
