@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import Callable
 
 import aiohttp
+import pytest
 from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, websocket_pb2
 
 from server.realtime import HUB
-from server.realtime.protocol import MAX_ID_LENGTH
+from server.realtime.connection import Connection
+from server.realtime.protocol import MAX_ID_LENGTH, CloseCode
 from server.realtime.session import _ACK_TAG, _REJECT_TAG, answer_frame
 from tests.fixtures import TandemServer
 from tests.ws_client import RawWs, WsClient, envelope, make_project, poll_until, ws_url
@@ -178,3 +180,26 @@ async def test_many_clients_each_pipelining_get_every_answer_in_order(
             assert all(m.HasField("ack") for m in got)
         for client in (owner, *clients):
             await client.close()
+
+
+async def test_a_failure_while_answering_ends_only_that_connection(
+    server: TandemServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        owner = await WsClient.connect(session, ws_url(server))
+        project = await make_project(owner, "BRK", "Broken")
+        broken = await WsClient.connect(session, ws_url(server))
+        doomed = broken.hello_welcome.connection_id
+        reply_now = Connection.reply_now
+
+        def failing(self: Connection, frame: bytes, kind: str) -> bool:
+            if self.id == doomed:
+                raise RuntimeError("a bug while answering")
+            return reply_now(self, frame, kind)
+
+        monkeypatch.setattr(Connection, "reply_now", failing)
+        await broken.send(envelope("b1", create_task=create(project.id, "never answered")))
+        assert await broken.wait_closed() == CloseCode.INTERNAL_ERROR
+        reply = await owner.request(create_task=create(project.id, "others go on"))
+        assert reply.HasField("ack"), reply
+        await owner.close()

@@ -140,14 +140,23 @@ class Session:
             return self._answer(kind, mid, started, None, exc)
 
         def settled(answer: asyncio.Future[websocket_pb2.Ack]) -> None:
+            ack: websocket_pb2.Ack | None = None
+            refused: DomainError | None = None
             try:
-                later = self._answer(kind, mid, started, answer.result(), None)
+                ack = answer.result()
             except DomainError as exc:
-                later = self._answer(kind, mid, started, None, exc)
+                refused = exc
             except Exception:
                 log.exception("handling %s on connection %s failed", kind, conn.id)
-                internal = DomainError(ErrorCode.ERROR_CODE_INTERNAL, "internal error")
-                later = self._answer(kind, mid, started, None, internal)
+                refused = DomainError(ErrorCode.ERROR_CODE_INTERNAL, "internal error")
+            try:
+                later = self._answer(kind, mid, started, ack, refused)
+            except Exception:
+                # Not the command's fault: the connection's state is unknown (as a task's
+                # failure would leave it), so it ends; it must not wait for this forever.
+                log.exception("answering %s on connection %s failed", kind, conn.id)
+                conn.abort(CloseCode.INTERNAL_ERROR, "internal error")
+                later = None
             if later is None:
                 conn.answered()
             else:
