@@ -8,17 +8,17 @@ Rows (all clients in other processes, on loopback):
   (from the start, and from each client's own connect), a bystander's ``/api/health``
   latency throughout (over a kept-alive connection, and over a new one each time, which also
   waits behind the storm in the kernel's accept queue), the server's event-loop lag (from
-  its /metrics), the server's CPU per join, connections dropped. The storm's clients are
-  lean (clients.js): the ``ws`` client's own CPU per connection was more than either
-  server's per join, and on two cores the load generator stretched both servers' figures;
+  its /metrics), the server's CPU per join, connections dropped;
 - 10,000 clients subscribed (1,000 in each of 10 projects) and held; server memory per
   held, subscribed connection;
 - server CPU per delivered event, 1,000 subscribers x 10 commands/s and 100 x 100/s.
 
 The reference server is a bare relay on Node's ``ws`` package (tests/bench_node/relay.js);
 the load clients are Node too (tests/bench_node/clients.js), so that on two cores the
-clients cost less than either server. Every process started here is stopped here, and each
-wait has a deadline.
+clients cost less than either server. The storm's and the hold's clients are lean
+(clients.js), for both servers alike: the ``ws`` client's own CPU per connection was more
+than either server's per join, and on two cores the load generator stretched both servers'
+figures. Every process started here is stopped here, and each wait has a deadline.
 
     .venv/bin/python tests/bench_scale.py [--only write,storm,hold,fanout]
 """
@@ -545,8 +545,6 @@ def joined_summary(done: list[dict[str, Any]], count: int) -> dict[str, Any]:
 
 
 def row_storm(target: Target, count: int, project_id: str) -> dict[str, Any]:
-    # Lean clients: the `ws` client's own CPU per connection (about a millisecond) was more
-    # than either server's per join, and on two cores it stretched both servers' figures.
     with clients(join_opts(target, count, [project_id], 60, lean=True)) as nodes:
         lag0 = target.lag_buckets()
         bystander = Bystander(target.health_port, keep_alive=True)
@@ -581,10 +579,12 @@ def row_storm(target: Target, count: int, project_id: str) -> dict[str, Any]:
 def row_hold(target: Target, project_ids: list[str]) -> dict[str, Any]:
     time.sleep(1.0)
     base = proc_rss_bytes(target.pid)
-    with clients(join_opts(target, HOLD, project_ids, 60)) as nodes:
+    with clients(join_opts(target, HOLD, project_ids, 60, lean=True)) as nodes:
+        cpu0 = proc_cpu_seconds(target.pid)
         for node in nodes:
             node.send("go")
         done = [node.wait("joined", 120) for node in nodes]
+        cpu = proc_cpu_seconds(target.pid) - cpu0
         time.sleep(HOLD_SECONDS)  # held: the count below must not drop
         grown = proc_rss_bytes(target.pid) - base
         for node in nodes:
@@ -602,9 +602,10 @@ def row_hold(target: Target, project_ids: list[str]) -> dict[str, Any]:
         f"  {target.name}: {HOLD} clients ({HOLD // len(project_ids)} in each of "
         f"{len(project_ids)} projects) subscribed in {s['all_s']:.2f} s, "
         f"{held} held {HOLD_SECONDS:.0f} s later{f' (closed: {codes})' if codes else ''}; "
-        f"memory {per:.1f} KiB per held connection"
+        f"server CPU {cpu / HOLD * 1000:.2f} ms per join; "
+        f"memory {per:.1f} KiB per held connection; load {load_average()}"
     )
-    return {**s, "held": held, "kib_per_conn": per}
+    return {**s, "held": held, "kib_per_conn": per, "cpu_ms_per_join": cpu / HOLD * 1000}
 
 
 def row_fanout(
@@ -750,6 +751,13 @@ def main(only: set[str] | None = None) -> None:
                     held[0]["all_s"],
                     held[1]["all_s"],
                     "<= 5 s, all held",
+                    digits=2,
+                )
+                ratio_line(
+                    f"{HOLD} clients, server CPU ms per join",
+                    held[0]["cpu_ms_per_join"],
+                    held[1]["cpu_ms_per_join"],
+                    "",
                     digits=2,
                 )
                 ratio_line(

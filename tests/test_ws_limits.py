@@ -11,6 +11,7 @@ from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2, websoc
 
 from server.appkeys import DOMAIN
 from server.realtime import HUB
+from server.realtime.places import Places
 from tests.fixtures import LOCAL, NewServer
 from tests.ws_client import (
     RawWs,
@@ -302,7 +303,7 @@ async def test_joins_past_the_places_for_joining_wait_for_one_and_then_get_in(
 ) -> None:
     server = await new_server(hello_timeout_seconds=0.5)
     hub = server.app[HUB]
-    hub.joining = asyncio.Semaphore(2)  # two places instead of MAX_JOINING
+    hub.joining = Places(2)  # two places instead of MAX_JOINING
     loop = asyncio.get_running_loop()
     # Two upgrade and never say hello: they hold both places until their hello timeout.
     silent = [await WsClient.connect(session, ws_url(server), hello=False) for _ in range(2)]
@@ -319,7 +320,7 @@ async def test_joins_past_the_places_for_joining_wait_for_one_and_then_get_in(
     # All five in, two at a time, none timed out waiting for a place.
     ids = {c.hello_welcome.connection_id for c in got}
     assert len(ids) == 5 and ids <= {c.connection_id for c in hub.connections()}
-    assert not hub.joining.locked()  # joined connections hold no place
+    assert hub.joining.free == 2  # joined connections hold no place
     for client in got:
         await client.close()
 

@@ -1,18 +1,24 @@
-"""GET /ws: the upgrade through aiohttp, then the socket is ours (``Connection``).
+"""GET /ws: the upgrade, then the socket is ours (``Connection``).
 
-The handshake is an ordinary aiohttp request, so everything that guards a request guards
-it: the security middleware (host and origin checks, a LAN peer's credential), TLS, the
-LAN listener's connection gate, the per-person connection caps and the hub's places for
+Through aiohttp, the handshake is an ordinary request, so everything that guards a request
+guards it: the security middleware (host and origin checks, a LAN peer's credential), TLS,
+the LAN listener's connection gate, the per-person connection caps and the hub's places for
 joining connections. Once the 101 answer is written, ``take_over`` moves the socket from
 aiohttp's request handler to a ``Connection`` (its asyncio protocol) and the handler
 returns: the request, its task and aiohttp's parser and queues are freed, and an idle
 connection costs only its ``Connection``.
+
+On the loopback listener, an upgrade from this machine that passes every check is answered
+without aiohttp's request machinery (``server.realtime.upgrade``), with the same checks:
+the guard's ``screen``, ``handshake_key``, ``FORMATS``, the hub's places; everything else
+goes through aiohttp as above.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextvars
 import hashlib
 import logging
@@ -21,6 +27,7 @@ from collections.abc import Coroutine
 from typing import Any, cast
 
 from aiohttp import hdrs, web
+from multidict import CIMultiDictProxy
 
 from server.monitoring.logs import bind_connection
 from server.monitoring.recording import IN
@@ -28,6 +35,8 @@ from server.realtime.caps import CONNECTION_CAPS
 from server.realtime.codec import BadFrame, WebSocketMessage, decode
 from server.realtime.connection import Answering, Connection
 from server.realtime.hub import HUB, Hub
+from server.realtime.identity import Handshake
+from server.realtime.places import Places
 from server.realtime.protocol import (
     JSON_BURST_BYTES,
     JSON_BYTES_PER_SECOND,
@@ -36,14 +45,45 @@ from server.realtime.protocol import (
 )
 from server.realtime.ratelimit import TokenBucket
 from server.realtime.session import Session
+from server.security.headers import SECURITY_HEADERS
+from server.security.invites import Principal
 from server.security.state import PRINCIPAL
 
 log = logging.getLogger(__name__)
 
 FORMATS = {"": False, "binary": False, "json": True}
 
-# RFC 6455 4.2.2: the server's answer to a key is SHA-1(key + this GUID), in base64.
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+# The Sec-WebSocket-Version values a handshake may name (aiohttp's WebSocketResponse takes
+# the same: 13 is RFC 6455, 7 and 8 its drafts with the same handshake).
+_VERSIONS = frozenset({"13", "8", "7"})
+
+
+def handshake_key(headers: CIMultiDictProxy[str]) -> str | None:
+    """The client's ``Sec-WebSocket-Key`` when ``headers`` ask for a WebSocket upgrade this
+    server answers (RFC 6455 4.2.1, the checks of aiohttp's WebSocketResponse), else None.
+    Both ways in (aiohttp's handler below and ``server.realtime.upgrade``) ask this."""
+    if headers.get(hdrs.UPGRADE, "").lower().strip() != "websocket":
+        return None
+    connection = headers.get(hdrs.CONNECTION, "")
+    if not any(token.strip().lower() == "upgrade" for token in connection.split(",")):
+        return None
+    if headers.get(hdrs.SEC_WEBSOCKET_VERSION, "") not in _VERSIONS:
+        return None
+    key = headers.get(hdrs.SEC_WEBSOCKET_KEY)
+    try:
+        if not key or len(base64.b64decode(key)) != 16:
+            return None
+    except binascii.Error:
+        return None
+    return key
+
+
+def accept_value(key: str) -> str:
+    """RFC 6455 4.2.2: the server's answer to a key is SHA-1(key + this GUID), in base64."""
+    return base64.b64encode(hashlib.sha1(key.encode() + _ACCEPT_GUID).digest()).decode()
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -53,43 +93,20 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="format must be binary or json")
     if not hub.accepting:
         raise web.HTTPServiceUnavailable(text="the server is shutting down")
-    # aiohttp's own check of the upgrade request (method, headers, version, key).
-    if not web.WebSocketResponse().can_prepare(request).ok:
+    key = handshake_key(request.headers)
+    if key is None:
         raise web.HTTPBadRequest(text="a WebSocket upgrade (version 13) is expected here")
-    as_json = FORMATS[fmt]
-    config = hub.config
-    place = _Place(hub.joining)
+    place = Place(hub.joining)
     await place.take()
     started = False
     try:
         if not hub.accepting:  # shut down while it waited for its place
             raise web.HTTPServiceUnavailable(text="the server is shutting down")
-        response = await _accept(request)
-        conn = Connection(
-            connection_id=secrets.token_hex(8),
-            remote=request.remote or "",
-            as_json=as_json,
-            # The size limit is checked from each frame's header: nothing too big is read.
-            max_size=min(config.max_message_bytes, MAX_JSON_FRAME_BYTES)
-            if as_json
-            else config.max_message_bytes,
-            queue_limit=config.send_queue_limit,
-            hello_timeout=config.hello_timeout_seconds,
-            monitor=hub.monitor,
-        )
+        response = await _accept(request, key)
+        handshake = Handshake(request.app, request.remote or "", request)
+        conn = open_connection(hub, handshake, as_json=FORMATS[fmt])
         take_over(request, conn)
-        # The request guard let a LAN connection in on an invite's credential: count it
-        # against that person and address (the owner's loopback connections carry none).
-        principal = request.get(PRINCIPAL)
-        if principal is not None:
-            capped = (principal.member.id, request.remote or "")
-            refused = request.app[CONNECTION_CAPS].admit(*capped)
-            if refused:
-                conn.abort(CloseCode.TOO_MANY_CONNECTIONS, refused)
-                return response
-        else:
-            capped = None
-        _Served(hub, conn, request, place, capped).start()
+        start_serving(hub, conn, handshake, place, request.get(PRINCIPAL))
         started = True
         return response
     finally:
@@ -97,21 +114,81 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             place.give_back()
 
 
-async def _accept(request: web.Request) -> web.StreamResponse:
+def open_connection(hub: Hub, handshake: Handshake, *, as_json: bool) -> Connection:
+    """The ``Connection`` for an upgraded socket (before the socket is given to it)."""
+    config = hub.config
+    return Connection(
+        connection_id=secrets.token_hex(8),
+        remote=handshake.remote,
+        as_json=as_json,
+        # The size limit is checked from each frame's header: nothing too big is read.
+        max_size=min(config.max_message_bytes, MAX_JSON_FRAME_BYTES)
+        if as_json
+        else config.max_message_bytes,
+        queue_limit=config.send_queue_limit,
+        hello_timeout=config.hello_timeout_seconds,
+        monitor=hub.monitor,
+    )
+
+
+def start_serving(
+    hub: Hub,
+    conn: Connection,
+    handshake: Handshake,
+    place: Place,
+    principal: Principal | None,
+) -> None:
+    """Serve an upgraded connection that holds ``place``; it gives the place back."""
+    # The request guard let a LAN connection in on an invite's credential: count it
+    # against that person and address (the owner's loopback connections carry none).
+    capped: tuple[str, str] | None = None
+    caps = handshake.app[CONNECTION_CAPS]
+    if principal is not None:
+        capped = (principal.member.id, handshake.remote)
+        refused = caps.admit(*capped)
+        if refused:
+            place.give_back()
+            conn.abort(CloseCode.TOO_MANY_CONNECTIONS, refused)
+            return
+    _Served(hub, conn, handshake, place, capped).start()
+
+
+async def _accept(request: web.Request, key: str) -> web.StreamResponse:
     """Write the 101 answer (RFC 6455 4.2.2) through aiohttp, like any response."""
-    key = request.headers[hdrs.SEC_WEBSOCKET_KEY]
-    accept = base64.b64encode(hashlib.sha1(key.encode() + _ACCEPT_GUID).digest()).decode()
     response = web.StreamResponse(
         status=101,
         headers={
             hdrs.UPGRADE: "websocket",
             hdrs.CONNECTION: "upgrade",
-            hdrs.SEC_WEBSOCKET_ACCEPT: accept,
+            hdrs.SEC_WEBSOCKET_ACCEPT: accept_value(key),
         },
     )
     response.force_close()
     await response.prepare(request)
     return response
+
+
+# The 101 answer as ``_accept`` has aiohttp write it (its security headers included, which
+# every response carries), less the Date and Server headers, which a 101 needs not.
+_SWITCHING = b"".join(
+    f"{name}: {value}\r\n".encode("latin-1")
+    for name, value in (
+        (hdrs.UPGRADE, "websocket"),
+        (hdrs.CONNECTION, "upgrade"),
+        *SECURITY_HEADERS.items(),
+    )
+)
+
+
+def switching_protocols(key: str) -> bytes:
+    """The whole 101 answer to a handshake with ``key``, for the socket as it is."""
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\n"
+        + _SWITCHING
+        + b"Sec-WebSocket-Accept: "
+        + accept_value(key).encode()
+        + b"\r\n\r\n"
+    )
 
 
 class _Tail:
@@ -160,23 +237,23 @@ def take_over(request: web.Request, conn: Connection) -> None:
         conn.data_received(tail.data)
 
 
-class _Place:
+class Place:
     """One of the hub's places for joining connections, given back once (see MAX_JOINING)."""
 
     __slots__ = ("_held", "_places")
 
-    def __init__(self, places: asyncio.Semaphore) -> None:
+    def __init__(self, places: Places, *, held: bool = False) -> None:
         self._places = places
-        self._held = False
+        self._held = held
 
     async def take(self) -> None:
-        await self._places.acquire()
+        await self._places.take()
         self._held = True
 
     def give_back(self) -> None:
         if self._held:
             self._held = False
-            self._places.release()
+            self._places.give_back()
 
 
 class _Served:
@@ -188,16 +265,16 @@ class _Served:
         self,
         hub: Hub,
         conn: Connection,
-        request: web.Request,
-        place: _Place,
+        handshake: Handshake,
+        place: Place,
         capped: tuple[str, str] | None,
     ) -> None:
         self.hub = hub
-        self.caps = request.app[CONNECTION_CAPS]
-        self.place: _Place | None = place
+        self.caps = handshake.app[CONNECTION_CAPS]
+        self.place: Place | None = place
         # Counted against this person and address until the connection ends.
         self.capped = capped
-        self.session = Session(hub, conn, request)
+        self.session = Session(hub, conn, handshake)
         self.json_budget = (
             TokenBucket(JSON_BYTES_PER_SECOND, JSON_BURST_BYTES) if conn.as_json else None
         )

@@ -28,6 +28,7 @@ from server.realtime.codec import Outgoing
 from server.realtime.connection import Connection
 from server.realtime.heartbeat import Heartbeat
 from server.realtime.peers import PEERS, Peers
+from server.realtime.places import Places
 from server.realtime.protocol import (
     MAX_JOINING,
     PRESENCE_INTERVAL_SECONDS,
@@ -176,9 +177,11 @@ class Hub:
         self._snapshot_reads: dict[str, asyncio.Task[CachedSnapshot]] = {}
         # Per project, the live subscriptions shown in its presence, in order of arrival.
         self._shown: dict[str, dict[str, Subscription]] = {}
+        # Per project, the shown viewers' entries joined (see presence_in), until one changes.
+        self._shown_joined: dict[str, bytes] = {}
         self._generation: dict[str, int] = {}
         # Places for connections between their upgrade and their hello (see MAX_JOINING).
-        self.joining = asyncio.Semaphore(MAX_JOINING)
+        self.joining = Places(MAX_JOINING)
         # Identified connections by member, for what goes to one member only (their inbox).
         self._by_member: dict[str, dict[str, Connection]] = {}
         self.monitor = Monitor(counting=False)
@@ -424,6 +427,7 @@ class Hub:
         shown = self._shown.setdefault(sub.project_id, {})
         if len(shown) < PRESENCE_SHOWN_LIMIT:
             shown[sub.conn.id] = sub
+            self._shown_joined.pop(sub.project_id, None)
             self._mark_presence(sub)
         self._notify()
 
@@ -440,6 +444,7 @@ class Hub:
         shown = self._shown.get(sub.project_id)
         if shown is not None and shown.get(sub.conn.id) is sub:
             del shown[sub.conn.id]
+            self._shown_joined.pop(sub.project_id, None)
             if not shown:
                 del self._shown[sub.project_id]
             self._mark_presence(sub)
@@ -572,15 +577,20 @@ class Hub:
     def presence_in(self, project_id: str, joining: Subscription) -> bytes:
         """Everyone viewing a project now, ``joining`` included, as Snapshot.presence.
 
-        Each connection's entry is encoded once when its presence changes and joined here
-        as bytes: a join costs one copy per viewer, not one message built per viewer.
+        Each connection's entry is encoded once when its presence changes, and the shown
+        ones are joined once until one of them changes, arrives or leaves: a storm of joins
+        copies the same bytes, not a hundred entries each. (A viewer whose connection is
+        closing is shown until it leaves, which its leaving's diff then tells.)
         """
         shown = self._shown.get(project_id, {})
-        entries = [
-            sub.presence_entry()
-            for sub in shown.values()
-            if sub.conn.open and sub.conn.identity is not None
-        ]
+        joined = self._shown_joined.get(project_id)
+        if joined is None:
+            joined = self._shown_joined[project_id] = b"".join(
+                sub.presence_entry()
+                for sub in shown.values()
+                if sub.conn.open and sub.conn.identity is not None
+            )
+        entries = [joined]
         if len(shown) < PRESENCE_SHOWN_LIMIT and joining.conn.identity is not None:
             entries.append(joining.presence_entry())  # it will be shown once live
         if self._peers is not None:
@@ -613,6 +623,7 @@ class Hub:
         sub.presence_changed()
         if self._shown.get(sub.project_id, {}).get(sub.conn.id) is not sub:
             return  # not among those shown (see PRESENCE_SHOWN_LIMIT): nothing to tell
+        self._shown_joined.pop(sub.project_id, None)
         if sub.presence_timer is not None:
             return  # a trailing update is already scheduled and will carry this state
         loop = asyncio.get_running_loop()

@@ -21,13 +21,26 @@ Role = entities_pb2.MemberRole
 
 
 @dataclass(frozen=True, slots=True)
+class Handshake:
+    """What a connection's upgrade request told that its hello still needs."""
+
+    app: web.Application
+    # The peer's address, from the socket.
+    remote: str
+    # The upgrade request, when it went through aiohttp (a LAN peer's always does: its
+    # credential is read from it again at hello); None when the loopback listener answered
+    # the upgrade itself (``server.realtime.upgrade``).
+    request: web.Request | None
+
+
+@dataclass(frozen=True, slots=True)
 class Identity:
     actor: Actor
     member: entities_pb2.Member
 
 
 async def resolve_identity(
-    request: web.Request, hello: commands_pb2.Hello, domain: Domain, connection_id: str
+    handshake: Handshake, hello: commands_pb2.Hello, domain: Domain, connection_id: str
 ) -> Identity:
     """The actor for a connection that said ``hello``; DomainError UNAUTHENTICATED if none.
 
@@ -35,8 +48,13 @@ async def resolve_identity(
     reconnect sends the same client id, so its repeated message ids are recognised.
     """
     # The security layer owns the one definition of "this machine" (it also guards HTTP).
-    if not request.app[security.SECURITY].is_local(request.remote):
-        found = await security.remote_identity(request, hello.client_id or connection_id)
+    if not is_local(handshake):
+        request = handshake.request
+        found = (
+            await security.remote_identity(request, hello.client_id or connection_id)
+            if request is not None
+            else None
+        )
         if found is None:
             raise DomainError(
                 errors_pb2.ERROR_CODE_UNAUTHENTICATED,
@@ -56,9 +74,9 @@ async def resolve_identity(
     return Identity(actor=actor, member=shown)
 
 
-def is_local(request: web.Request) -> bool:
-    """Whether the request comes from this machine (the security layer decides)."""
-    return bool(request.app[security.SECURITY].is_local(request.remote))
+def is_local(handshake: Handshake) -> bool:
+    """Whether the connection comes from this machine (the security layer decides)."""
+    return bool(handshake.app[security.SECURITY].is_local(handshake.remote))
 
 
 def only_local(local: bool, *asked: str) -> None:

@@ -21,7 +21,6 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 
-from aiohttp import web
 from tandem.v1 import commands_pb2, errors_pb2, websocket_pb2
 
 import server
@@ -31,7 +30,14 @@ from server.monitoring.logs import bind_connection
 from server.realtime.codec import Outgoing, WebSocketMessage
 from server.realtime.connection import ANSWERING, Answering, Connection
 from server.realtime.hub import Hub
-from server.realtime.identity import is_local, only_local, recolored, renamed, resolve_identity
+from server.realtime.identity import (
+    Handshake,
+    is_local,
+    only_local,
+    recolored,
+    renamed,
+    resolve_identity,
+)
 from server.realtime.protocol import MAX_ID_LENGTH, PROTOCOL_VERSION, CloseCode
 from server.realtime.subscription import Subscription
 from server.wire import varint
@@ -88,15 +94,15 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
 class Session:
     """The protocol state of one connection."""
 
-    __slots__ = ("_charge", "_rejected", "conn", "hub", "local", "request")
+    __slots__ = ("_charge", "_rejected", "conn", "handshake", "hub", "local")
 
-    def __init__(self, hub: Hub, conn: Connection, request: web.Request) -> None:
+    def __init__(self, hub: Hub, conn: Connection, handshake: Handshake) -> None:
         self.hub = hub
         self.conn = conn
-        # The upgrade request, until a hello has read its credential: then it is let go
-        # (an idle connection keeps no request); whether it came from this machine stays.
-        self.request: web.Request | None = request
-        self.local = is_local(request)
+        # The upgrade, until a hello has read its credential: then it is let go (an idle
+        # connection keeps no request); whether it came from this machine stays.
+        self.handshake: Handshake | None = handshake
+        self.local = is_local(handshake)
         # A connection's first message (its hello) is free, so a connection that only
         # said hello holds no rate-limit state.
         self._charge = False
@@ -284,9 +290,9 @@ async def on_hello(session: Session, msg: WebSocketMessage) -> None:
     if len(hello.client_name) > 200 or len(hello.display_name) > 200:
         raise DomainError(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "names are limited to 200 chars")
     try:
-        request = session.request
-        assert request is not None  # let go only once a hello succeeded
-        identity = await resolve_identity(request, hello, session.hub.domain, conn.id)
+        handshake = session.handshake
+        assert handshake is not None  # let go only once a hello succeeded
+        identity = await resolve_identity(handshake, hello, session.hub.domain, conn.id)
     except DomainError as exc:
         if exc.code in (
             ErrorCode.ERROR_CODE_UNAUTHENTICATED,
@@ -304,7 +310,7 @@ async def on_hello(session: Session, msg: WebSocketMessage) -> None:
     if not conn.open:
         return  # closed (revoked, timed out) while the identity was looked up
     conn.identity = identity
-    session.request = None
+    session.handshake = None
     bind_connection(conn.id, identity.member.id)
     welcome = commands_pb2.Welcome(
         server_version=server.__version__,
@@ -428,10 +434,11 @@ async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_r
         head_seq=snapshot.seq,
         snapshot_follows=True,
     )
-    await session.reply(mid, ack=websocket_pb2.Ack(subscribed=result))
+    ack = Outgoing.of(WebSocketMessage(message_id=mid, ack=websocket_pb2.Ack(subscribed=result)))
     if resync_reason:
+        await session.conn.send_out(ack)
         resync = websocket_pb2.ResyncRequired(project_id=sub.project_id, reason=resync_reason)
-        await session.reply(mid, resync_required=resync)
+        ack = Outgoing.of(WebSocketMessage(message_id=mid, resync_required=resync))
     # The snapshot and the presence entries arrive encoded (see Hub.snapshot and
     # Hub.presence_in): appended to the encoded snapshot the entries are its repeated
     # presence field, so the frame is built by joining bytes.
@@ -440,7 +447,8 @@ async def _send_snapshot(session: Session, sub: Subscription, mid: str, resync_r
     frame = WebSocketMessage(message_id=mid).SerializeToString() + _SNAPSHOT_TAG
     # Live events older than the snapshot are dropped by this.
     sub.last_seq = snapshot.seq
-    await session.conn.send_out(Outgoing(frame + varint(len(body)) + body))
+    # The answer and the snapshot go out in one write (the client reads them in order).
+    await session.conn.send_together(ack, Outgoing(frame + varint(len(body)) + body))
 
 
 def _seq_of(event: WebSocketMessage) -> int:

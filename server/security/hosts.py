@@ -9,6 +9,7 @@ handshake, from a browser must come from a page we served.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -66,6 +67,8 @@ def parse_host(value: str, default_port: int) -> HostPort | None:
     return HostPort(normalise_host(host), port)
 
 
+# Asked several times of every connection (listener, guard, hello): a few peers, remembered.
+@functools.lru_cache(maxsize=1024)
 def is_loopback_address(address: str | None) -> bool:
     if not address:
         return False

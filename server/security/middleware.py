@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+from multidict import CIMultiDictProxy
 from tandem.v1 import errors_pb2
 
 from server.api.attachments import UPLOAD_HEADER, is_upload
@@ -34,7 +36,7 @@ from server.command_table import COMMAND_TABLE
 from server.monitoring import LOCAL_ONLY_PATHS
 from server.security import hosts, invites, join
 from server.security.invites import Principal
-from server.security.state import ACTOR, PRINCIPAL, SECURITY, SESSION_COOKIE
+from server.security.state import ACTOR, PRINCIPAL, SECURITY, SESSION_COOKIE, SecurityState
 
 log = logging.getLogger(__name__)
 ErrorCode = errors_pb2.ErrorCode
@@ -106,7 +108,11 @@ def _see_other(location: str) -> web.Response:
 
 
 def _is_websocket(request: web.BaseRequest) -> bool:
-    return request.path == WS_PATH or (request.headers.get(hdrs.UPGRADE, "").lower() == "websocket")
+    return request.path == WS_PATH or is_upgrade(request.headers)
+
+
+def is_upgrade(headers: CIMultiDictProxy[str]) -> bool:
+    return headers.get(hdrs.UPGRADE, "").lower() == "websocket"
 
 
 def bearer_token(request: web.BaseRequest) -> str | None:
@@ -117,51 +123,83 @@ def bearer_token(request: web.BaseRequest) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-@web.middleware
-async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = request.app[SECURITY]
-    peer = peer_address(request)
-    local_ip, local_port = _local(request)
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why the guard turns a request away (made into a response by ``refusal``)."""
+
+    status: int
+    code: errors_pb2.ErrorCode.ValueType
+    message: str
+
+
+def screen(
+    state: SecurityState,
+    *,
+    method: str,
+    path: str,
+    headers: CIMultiDictProxy[str],
+    websocket: bool,
+    peer: str,
+    local: tuple[str, int],
+    secure: bool,
+) -> Refusal | None:
+    """Steps 1-3 of the guard (where the peer is, ``Host``, ``Origin``) for one request head.
+
+    The one statement of these rules: the guard asks it of every request aiohttp parses,
+    and the loopback listener's WebSocket upgrade (``server.realtime.upgrade``) of every
+    handshake it answers itself (a refused one goes on to aiohttp, so the guard refuses it).
+    """
     loopback = state.is_local(peer)
-    if not loopback and request.path in LOCAL_ONLY_PATHS:
+    if not loopback and path in LOCAL_ONLY_PATHS:
         # The server's own figures are this computer's business: to anyone else they
         # do not exist (before any credential is asked for).
-        return refusal(request, 404, ErrorCode.ERROR_CODE_NOT_FOUND, "not found")
-
-    host_values = request.headers.getall(hdrs.HOST, [])
+        return Refusal(404, ErrorCode.ERROR_CODE_NOT_FOUND, "not found")
+    host_values = headers.getall(hdrs.HOST, [])
     if len(host_values) != 1:
-        return refusal(
-            request, 421, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "exactly one Host header is needed"
+        return Refusal(
+            421, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "exactly one Host header is needed"
         )
-    default_port = 443 if request.secure else 80
-    host = hosts.parse_host(host_values[0], default_port)
+    local_ip, local_port = local
+    host = hosts.parse_host(host_values[0], 443 if secure else 80)
     own = hosts.normalise_host(local_ip) if local_ip else ""
     if loopback:
         names: frozenset[str] = hosts.LOOPBACK_NAMES | {own}
     elif state.sharing.enabled:
         names = state.sharing.names | {own}
     else:
-        return refusal(
-            request,
-            403,
-            ErrorCode.ERROR_CODE_PERMISSION_DENIED,
-            "this board is not shared on the network",
+        return Refusal(
+            403, ErrorCode.ERROR_CODE_PERMISSION_DENIED, "this board is not shared on the network"
         )
     if host is None or not hosts.host_allowed(host, names, local_port):
-        return refusal(
-            request,
-            421,
-            ErrorCode.ERROR_CODE_INVALID_ARGUMENT,
-            "this server does not answer to that name",
+        return Refusal(
+            421, ErrorCode.ERROR_CODE_INVALID_ARGUMENT, "this server does not answer to that name"
         )
-
-    change = request.method not in SAFE_METHODS
-    origin = request.headers.get(hdrs.ORIGIN)
-    checked = change or _is_websocket(request)
+    origin = headers.get(hdrs.ORIGIN)
+    checked = method not in SAFE_METHODS or websocket
     if checked and origin is not None and not hosts.origin_allowed(origin, names, local_port):
-        return refusal(
-            request, 403, ErrorCode.ERROR_CODE_PERMISSION_DENIED, "other web pages may not do this"
+        return Refusal(
+            403, ErrorCode.ERROR_CODE_PERMISSION_DENIED, "other web pages may not do this"
         )
+    return None
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[SECURITY]
+    peer = peer_address(request)
+    refused = screen(
+        state,
+        method=request.method,
+        path=request.path,
+        headers=request.headers,
+        websocket=_is_websocket(request),
+        peer=peer,
+        local=_local(request),
+        secure=request.secure,
+    )
+    if refused is not None:
+        return refusal(request, refused.status, refused.code, refused.message)
+    loopback = state.is_local(peer)
     if (
         request.method in BODY_METHODS
         and request.content_type not in CHANGE_CONTENT_TYPES
@@ -176,8 +214,6 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             "changes need Content-Type: application/json or application/x-protobuf",
         )
 
-    # What was checked is not kept while the handler runs (for a WebSocket, its lifetime).
-    del host_values, host, own, names, origin
     if loopback:
         if request.path == JOIN_PATH:
             # The owner needs no invite; drop the token from the address bar all the same.

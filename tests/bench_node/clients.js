@@ -79,7 +79,7 @@ function envelope(buf) {
   return { id, payload };
 }
 
-// A WebSocket client with the least work of its own, for storms ("lean": true): on two
+// A WebSocket client with the least work of its own, for storms and the hold ("lean": true): on two
 // cores the load generator competes with the server it measures, and the `ws` client spends
 // about a millisecond of CPU on each connection it opens (more than either server spends on
 // a join). This one writes a fixed upgrade request (RFC 6455's sample key, whose accept

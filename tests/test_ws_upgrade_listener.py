@@ -1,0 +1,336 @@
+"""The loopback listener answers this machine's WebSocket upgrades itself
+(server.realtime.upgrade) and hands everything else to aiohttp: pinned on real sockets.
+
+Each refusal is compared with what a plain aiohttp listener of the same application answers
+to the same bytes (same status, same body), so the shortcut can never let in, or turn away,
+what the request guard would not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiohttp import web
+from tandem.v1 import commands_pb2
+
+from server.appkeys import DOMAIN
+from server.realtime import HUB
+from server.realtime.endpoint import accept_value
+from server.realtime.protocol import PROTOCOL_VERSION
+from server.realtime.upgrade import UpgradeSite
+from server.security import invites
+from server.security.headers import SECURITY_HEADERS
+from tests.fixtures import LAN_PEER, NewServer, TandemServer
+from tests.test_security_support import make_invite
+from tests.ws_client import Msg
+
+KEY = base64.b64encode(b"sixteen byte key").decode()
+HELLO = Msg(
+    message_id="h", hello=commands_pb2.Hello(protocol_version=PROTOCOL_VERSION, client_id="up")
+).SerializeToString()
+
+
+def masked(payload: bytes, opcode: int = 0x2) -> bytes:
+    mask = os.urandom(4)
+    assert len(payload) < 126
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload)) + mask + body
+
+
+def upgrade_head(port: int, *, path: str = "/ws", method: str = "GET", **fields: str) -> bytes:
+    """A browser's upgrade head; ``fields`` replace (or, as "", drop) its headers."""
+    headers = {
+        "Host": f"127.0.0.1:{port}",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": KEY,
+        "Sec-WebSocket-Version": "13",
+        "Origin": f"http://127.0.0.1:{port}",
+    }
+    headers.update({k.replace("_", "-"): v for k, v in fields.items()})
+    lines = [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items() if v]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def read_answer(reader: asyncio.StreamReader) -> Answer:
+    async with asyncio.timeout(10):
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        body = await reader.readexactly(length) if status != 101 else b""
+        return Answer(status, headers, body)
+
+
+async def exchange(
+    port: int, *parts: bytes, local_addr: str = "127.0.0.1", pause: float = 0.0
+) -> tuple[Answer, asyncio.StreamReader, asyncio.StreamWriter]:
+    """Send ``parts`` (each in a packet of its own, ``pause`` apart) and read one answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(local_addr, 0))
+    for i, part in enumerate(parts):
+        if i and pause:
+            await asyncio.sleep(pause)  # the bytes go out in packets of their own
+        writer.write(part)
+        await writer.drain()
+    return await read_answer(reader), reader, writer
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked frame from the server: (first byte, payload)."""
+    async with asyncio.timeout(10):
+        first, length = await reader.readexactly(2)
+        if length == 126:
+            (length,) = struct.unpack("!H", await reader.readexactly(2))
+        return first, await reader.readexactly(length)
+
+
+async def answer_to(
+    port: int, *parts: bytes, local_addr: str = "127.0.0.1", pause: float = 0.0
+) -> Answer:
+    answer, _, writer = await exchange(port, *parts, local_addr=local_addr, pause=pause)
+    writer.close()
+    return answer
+
+
+@pytest.fixture
+async def plain_port(server: TandemServer) -> AsyncIterator[int]:
+    """A plain aiohttp listener of the same application: the guard answers all it gets."""
+    site = web.TCPSite(server.runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site.port
+    finally:
+        await site.stop()
+
+
+def requests_seen(server: TandemServer) -> int:
+    """Requests that reached aiohttp's handler on any listener."""
+    factory = server.runner.server
+    assert factory is not None
+    return int(factory.requests_count)
+
+
+def test_the_loopback_listener_is_the_upgrade_listener(server: TandemServer) -> None:
+    assert isinstance(server.site, UpgradeSite)
+
+
+async def test_an_upgrade_from_this_machine_is_answered_without_aiohttp(
+    server: TandemServer,
+) -> None:
+    before = requests_seen(server)
+    # The hello in the same packet as the head: the connection reads it as its first frame.
+    answer, reader, writer = await exchange(server.port, upgrade_head(server.port) + masked(HELLO))
+    assert answer.status == 101
+    assert answer.headers["sec-websocket-accept"] == accept_value(KEY)
+    assert answer.headers["upgrade"] == "websocket"
+    for name, value in SECURITY_HEADERS.items():
+        assert answer.headers[name.lower()] == value
+    first, payload = await read_frame(reader)
+    welcome = Msg.FromString(payload)
+    assert first == 0x82 and welcome.ack.welcome.connection_id
+    assert requests_seen(server) == before
+    assert welcome.ack.welcome.connection_id in {
+        c.connection_id for c in server.app[HUB].connections()
+    }
+    writer.close()
+
+
+REFUSED = {
+    "foreign origin": {"Origin": "http://evil.example"},
+    "foreign host": {"Host": "evil.example"},
+    "bad key": {"Sec_WebSocket_Key": "short"},
+    "no key": {"Sec_WebSocket_Key": ""},
+    "bad version": {"Sec_WebSocket_Version": "12"},
+    "no upgrade in Connection": {"Connection": "keep-alive"},
+    "upgrade to something else": {"Upgrade": "h2c"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+async def test_a_refused_upgrade_gets_the_guards_own_answer(
+    server: TandemServer, plain_port: int, case: str
+) -> None:
+    ours = await answer_to(server.port, upgrade_head(server.port, **REFUSED[case]))
+    plain = await answer_to(plain_port, upgrade_head(plain_port, **REFUSED[case]))
+    assert ours.status == plain.status and ours.status in (400, 403, 421)
+    assert ours.body == plain.body
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/ws"), ("HEAD", "/ws"), ("GET", "/ws?format=xml"), ("GET", "/wsx"), ("PUT", "/ws")],
+)
+async def test_other_methods_and_paths_get_aiohttps_answer(
+    server: TandemServer, plain_port: int, method: str, path: str
+) -> None:
+    ours = await answer_to(server.port, upgrade_head(server.port, method=method, path=path))
+    plain = await answer_to(plain_port, upgrade_head(plain_port, method=method, path=path))
+    # (aiohttp's GET route takes HEAD too, and upgrades it: so does this listener, by aiohttp)
+    assert ours.status == plain.status
+    assert ours.body == plain.body
+
+
+async def test_two_host_headers_get_the_guards_answer(
+    server: TandemServer, plain_port: int
+) -> None:
+    def head(port: int) -> bytes:
+        return upgrade_head(port).replace(b"\r\n\r\n", b"\r\nHost: evil.example\r\n\r\n")
+
+    ours = await answer_to(server.port, head(server.port))
+    plain = await answer_to(plain_port, head(plain_port))
+    # aiohttp's parser refuses it before the guard would (which refuses it with 421)
+    assert ours.status == plain.status == 400
+    assert ours.body == plain.body
+
+
+@pytest.mark.parametrize("body", ["Content-Length: 5", "Transfer-Encoding: chunked"])
+async def test_an_upgrade_with_a_body_gets_aiohttps_answer(
+    server: TandemServer, plain_port: int, body: str
+) -> None:
+    def head(port: int) -> bytes:
+        return upgrade_head(port).replace(b"\r\n\r\n", f"\r\n{body}\r\n\r\nhello".encode())
+
+    before = requests_seen(server)
+    ours = await answer_to(server.port, head(server.port))
+    assert requests_seen(server) == before + 1  # aiohttp's to answer, not the shortcut's
+    plain = await answer_to(plain_port, head(plain_port))
+    assert ours.status == plain.status
+    assert ours.body == plain.body
+
+
+async def test_an_oversize_head_gets_aiohttps_answer(server: TandemServer, plain_port: int) -> None:
+    def head(port: int) -> bytes:
+        return upgrade_head(port, X_Padding="x" * 20_000)
+
+    ours = await answer_to(server.port, head(server.port))
+    plain = await answer_to(plain_port, head(plain_port))
+    assert ours.status == plain.status and ours.status in (400, 431)
+    assert ours.body == plain.body
+
+
+async def test_an_upgrade_split_across_packets_still_upgrades(server: TandemServer) -> None:
+    head = upgrade_head(server.port)
+    before = requests_seen(server)
+    answer, _, writer = await exchange(server.port, head[:20], head[20:], pause=0.05)
+    assert answer.status == 101
+    assert requests_seen(server) == before + 1  # through aiohttp this time
+    writer.close()
+
+
+async def test_plain_requests_reach_aiohttp_intact_pipelined_or_split(
+    server: TandemServer, plain_port: int
+) -> None:
+    get = f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(get + get)  # pipelined, in one packet
+    await writer.drain()
+    first, second = await read_answer(reader), await read_answer(reader)
+    assert first.status == second.status == 200 and first.body == second.body
+    writer.close()
+    # The first bytes alone say nothing yet: aiohttp gets them and the rest as they come.
+    split = await answer_to(server.port, get[:2], get[2:], pause=0.05)
+    assert split.status == 200 and split.body == first.body
+
+    # A request whose first bytes look like an upgrade's, for another path (the web UI's).
+    def other(port: int) -> bytes:
+        return f"GET /wsdl HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+
+    ours, plain = (
+        await answer_to(server.port, other(server.port)),
+        await answer_to(plain_port, other(plain_port)),
+    )
+    assert ours.status == plain.status == 200 and ours.body == plain.body
+
+
+async def test_a_connection_that_sends_nothing_or_half_a_head_is_closed_in_time(
+    new_server: NewServer,
+) -> None:
+    server = await new_server(idle_timeout_seconds=0.5)
+    for first in (b"", upgrade_head(server.port)[:30]):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        if first:
+            writer.write(first)
+            await writer.drain()
+        async with asyncio.timeout(10):
+            assert await reader.read() == b""  # closed by the server, nothing answered
+        writer.close()
+
+
+async def test_joiners_past_the_places_wait_for_one_then_get_in(
+    new_server: NewServer,
+) -> None:
+    server = await new_server(hello_timeout_seconds=0.5)
+    hub = server.app[HUB]
+    places = hub.joining
+    # Every place taken by upgrades that never say hello.
+    silent = [await exchange(server.port, upgrade_head(server.port)) for _ in range(places.free)]
+    assert places.free == 0
+    # Their hellos come before their 101 (in a packet of their own): kept for them.
+    waiting = [
+        asyncio.ensure_future(
+            exchange(server.port, upgrade_head(server.port), masked(HELLO), pause=0.05)
+        )
+        for _ in range(3)
+    ]
+    got = await asyncio.gather(*waiting)  # the silent ones time out and free their places
+    assert all(answer.status == 101 for answer, _, _ in got)
+    for _, reader, writer in got:
+        _, payload = await read_frame(reader)
+        assert Msg.FromString(payload).ack.welcome.connection_id
+        writer.close()
+    for _, _, writer in silent:
+        writer.close()
+
+
+# --- LAN peers: their credential is the guard's to check, through aiohttp -------------------
+
+
+@pytest.fixture
+async def shared(lan_server: TandemServer) -> TandemServer:
+    await lan_server.share()
+    return lan_server
+
+
+async def test_lan_peers_credentials_are_checked_as_before(shared: TandemServer) -> None:
+    port = shared.port
+    plain_site = web.TCPSite(shared.runner, "127.0.0.1", 0)
+    await plain_site.start()
+    try:
+        _, token = await make_invite(shared, "editor")
+        revoked_id, revoked = await make_invite(shared, "viewer", "Bo")
+        await shared.app[DOMAIN].write(invites.revoke, revoked_id)
+        for credential in ("", "Bearer wrong", f"Bearer {revoked}"):
+            answers = []
+            for p in (port, plain_site.port):
+                fields = {"Authorization": credential, "Origin": ""}
+                answers.append(await answer_to(p, upgrade_head(p, **fields), local_addr=LAN_PEER))
+            assert answers[0].status == answers[1].status == 401
+            assert answers[0].body == answers[1].body
+        before = requests_seen(shared)
+        head = upgrade_head(port, Authorization=f"Bearer {token}", Origin="")
+        answer, reader, writer = await exchange(port, head + masked(HELLO), local_addr=LAN_PEER)
+        assert answer.status == 101
+        assert requests_seen(shared) == before + 1  # the guard saw it
+        _, payload = await read_frame(reader)
+        assert Msg.FromString(payload).ack.welcome.member.display_name == "Ana"
+        writer.close()
+    finally:
+        await plain_site.stop()
