@@ -69,6 +69,10 @@ class GroupCommit:
 
     async def run(self, request: CommandRequest) -> websocket_pb2.Ack:
         """Queue one command and wait for its answer; raises its DomainError when refused."""
+        return await self.queue(request)
+
+    def queue(self, request: CommandRequest) -> asyncio.Future[websocket_pb2.Ack]:
+        """Queue one command; its answer (or DomainError) settles the future, on this loop."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[websocket_pb2.Ack] = loop.create_future()
         with self._lock:
@@ -84,7 +88,7 @@ class GroupCommit:
                     stranded, self._pending = self._pending, []
                 for pending in stranded:
                     pending.loop.call_soon_threadsafe(_settle, pending.answer, _SHUTTING_DOWN)
-        return await answer
+        return answer
 
     def waiting(self) -> bool:
         """Whether more commands are queued for the next group (asked by ``commit``)."""

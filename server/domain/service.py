@@ -197,8 +197,15 @@ class Domain(BoardReads, ChangeLog):
         one transaction: one fsync for the group, and a refused command still changes
         nothing (see ``_commit``).
         """
+        return await self.submit(actor, command, request_id)
+
+    def submit(
+        self, actor: Actor, command: Message, request_id: str = ""
+    ) -> asyncio.Future[websocket_pb2.Ack]:
+        """``command`` without waiting: its answer settles the future (a DomainError when
+        refused); a request that is invalid as sent raises DomainError at once."""
         _check_request(command, request_id)
-        return await self._group.run(CommandRequest(actor, command, request_id))
+        return self._group.queue(CommandRequest(actor, command, request_id))
 
     def execute(self, actor: Actor, command: Message, request_id: str = "") -> websocket_pb2.Ack:
         """Run one command synchronously, in its own transaction, on the calling thread."""

@@ -78,14 +78,14 @@ class History:
             return 0, 0, 0, 0, [], []
         commands = sum(m.commands.values())
         rejects = sum(n for key, n in m.commands.items() if key[2] == "reject")
-        buckets: dict[float, float] = {}
-        for metric in m.command_seconds.collect():
-            for s in metric.samples:
-                if s.name.endswith("_bucket"):
-                    le = float(s.labels["le"])
-                    buckets[le] = buckets.get(le, 0.0) + s.value
-        bounds = sorted(buckets)
-        cumulative = [buckets[b] for b in bounds]
+        histogram = m.command_seconds
+        bounds = [*histogram.bounds, float("inf")]
+        cumulative = [0.0] * len(bounds)
+        for buckets in histogram.series().values():
+            running = 0
+            for i, count in enumerate(buckets.counts):
+                running += count
+                cumulative[i] += running
         return (
             sum(m.frames_in.values()),
             sum(m.frames_out.values()),

@@ -2,9 +2,12 @@
 
 Counting happens on the hot paths (every frame in and out, every command), so what is
 counted there is a plain ``defaultdict(int)`` keyed by its labels: an addition costs a dict
-update (about 60 ns; a ``collections.Counter``'s costs ten times that), not a lock.
-``prometheus_client`` turns the counters into metric families when ``/metrics`` is read (a
-custom collector), and keeps the histograms itself. Gauges
+update (about 60 ns; a ``collections.Counter``'s costs ten times that), not a lock. The
+histograms are ``Buckets``, a list of counts indexed by ``bisect`` (prometheus_client's own
+``Histogram`` takes a lock and walks its buckets on every observation, and ``labels()``
+another lock per command: a tenth of the event loop's work per command).
+``prometheus_client`` turns both into metric families when ``/metrics`` is read (a custom
+collector). Gauges
 are read when scraped, from the parts that own them (the hub's connections, the LAN
 throttle), so nothing has to keep them in step.
 
@@ -15,13 +18,20 @@ one test process).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 #: Seconds: from a few hundred microseconds (a read on an idle server) to seconds (a storm).
 LATENCY_BUCKETS = (
@@ -46,6 +56,72 @@ Labels = tuple[str, ...]
 
 # No ``_created`` series: a scraper learns a restart from the counters going back to 0.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class Buckets:
+    """One histogram's observations: a count per bucket and their sum, no lock.
+
+    Observed from one thread (the event loop, or the database thread for the commit
+    figures); a scrape reads the counts as they are, as it would between two observations.
+    """
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        # counts[i]: observations up to bounds[i] (and above bounds[i - 1]); the last one
+        # counts those above every bound.
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        # Prometheus buckets are "less than or equal": bisect_left finds the first bound
+        # at or above the value.
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """(le, observations up to le), as a histogram family is given them."""
+        out, running = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            out.append((floatToGoString(bound), float(running)))  # type: ignore[no-untyped-call]
+        return out
+
+
+class Histogram:
+    """A named histogram of ``Buckets``, one per label values (none: one ``Buckets``)."""
+
+    def __init__(
+        self, name: str, help: str, bounds: tuple[float, ...], labels: tuple[str, ...] = ()
+    ) -> None:
+        self.name = name
+        self.help = help
+        self.bounds = bounds
+        self.label_names = labels
+        self.by_labels: dict[Labels, Buckets] = {}
+        self._plain = Buckets(bounds) if not labels else None
+
+    def observe(self, value: float) -> None:
+        """Observe into the histogram without labels."""
+        plain = self._plain
+        assert plain is not None, f"{self.name} has labels"
+        plain.observe(value)
+
+    def labels(self, *values: str) -> Buckets:
+        found = self.by_labels.get(values)
+        if found is None:
+            found = self.by_labels[values] = Buckets(self.bounds)
+        return found
+
+    def series(self) -> dict[Labels, Buckets]:
+        return {(): self._plain} if self._plain is not None else dict(self.by_labels)
+
+    def family(self) -> Metric:
+        family = HistogramMetricFamily(self.name, self.help, labels=list(self.label_names))
+        for key, buckets in sorted(self.series().items()):
+            family.add_metric(list(key), buckets.cumulative(), buckets.total)
+        return family
 
 
 @dataclass(frozen=True)
@@ -84,34 +160,36 @@ class Metrics:
         self.command_seconds = Histogram(
             "tandem_command_duration_seconds",
             "Time from a command's arrival to its answer (ack or reject).",
-            ["transport", "command"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
+            ("transport", "command"),
         )
         self.fanout_seconds = Histogram(
             "tandem_fanout_duration_seconds",
             "Time from a commit to its event handed to the last subscriber's socket or queue.",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
         self.loop_lag_seconds = Histogram(
             "tandem_event_loop_lag_seconds",
             "How late the event loop ran a timer (one is due every tenth of a second): "
             "what any request arriving then waited for the loop.",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
         self.commit_seconds = Histogram(
             "tandem_db_commit_duration_seconds",
             "Time the database thread spends on one group commit (one transaction).",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
         self.commit_size = Histogram(
             "tandem_db_commit_group_size",
             "Commands committed together in one transaction.",
-            buckets=GROUP_BUCKETS,
-            registry=self.registry,
+            tuple(float(b) for b in GROUP_BUCKETS),
+        )
+        self.histograms = (
+            self.command_seconds,
+            self.fanout_seconds,
+            self.loop_lag_seconds,
+            self.commit_seconds,
+            self.commit_size,
         )
         self.registry.register(_Counted(self))
 
@@ -173,6 +251,8 @@ class _Counted(Collector):
 
     def collect(self) -> Iterator[Metric]:
         m = self._m
+        for histogram in m.histograms:
+            yield histogram.family()
         yield _counter(
             "tandem_messages_received",
             "WebSocket messages received, by payload type.",

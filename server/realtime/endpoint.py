@@ -23,6 +23,7 @@ import contextvars
 import hashlib
 import logging
 import secrets
+from collections.abc import Coroutine
 from typing import Any, cast
 
 from aiohttp import hdrs, web
@@ -31,8 +32,8 @@ from multidict import CIMultiDictProxy
 from server.monitoring.logs import bind_connection
 from server.monitoring.recording import IN
 from server.realtime.caps import CONNECTION_CAPS
-from server.realtime.codec import BadFrame, decode
-from server.realtime.connection import Connection
+from server.realtime.codec import BadFrame, WebSocketMessage, decode
+from server.realtime.connection import Answering, Connection
 from server.realtime.hub import HUB, Hub
 from server.realtime.identity import Handshake
 from server.realtime.places import Places
@@ -285,32 +286,29 @@ class _Served:
         self.hub.attach(conn)
         conn.serve(self)
 
+    def receive(
+        self, conn: Connection, data: bytes | str
+    ) -> Coroutine[object, object, None] | Answering | None:
+        if self.json_budget is not None or self.place is not None:
+            return self.message(conn, data)  # it may wait (JSON's budget), or it joins
+        bind_connection(conn.id, conn.identity.member.id if conn.identity else "")
+        envelope = self._envelope(conn, data)
+        if envelope is None:
+            return None
+        return self.session.receive(envelope)
+
     async def message(self, conn: Connection, data: bytes | str) -> None:
         bind_connection(conn.id, conn.identity.member.id if conn.identity else "")
-        metrics = self.hub.metrics
         budget = self.json_budget
         if budget is not None:
             # Before parsing: a connection sending JSON faster than the budget waits.
             wait = budget.debit(len(data))
             if wait:
                 await asyncio.sleep(wait)
-        try:
-            envelope = decode(data)
-        except BadFrame as exc:
-            if metrics is not None:
-                metrics.frames_in["invalid"] += 1
-                metrics.bytes_in["invalid"] += len(data)
-            conn.abort(CloseCode.INVALID_PAYLOAD, f"not a message: {exc}")
-            return
-        if metrics is not None:
-            kind = envelope.WhichOneof("payload") or "none"
-            metrics.frames_in[kind] += 1
-            metrics.bytes_in[kind] += len(data) if isinstance(data, bytes) else len(data.encode())
-        tap = self.hub.monitor.recording
-        if tap.active is not None:
-            raw = data if isinstance(data, bytes) else envelope.SerializeToString()
-            tap.frame(conn.id, IN, raw)
+        envelope = self._envelope(conn, data)
         del data
+        if envelope is None:
+            return
         try:
             await self.session.handle(envelope)
         except Exception:
@@ -322,6 +320,28 @@ class _Served:
         if conn.identity is not None and self.place is not None:
             self.place.give_back()  # joined: the next one may
             self.place = None
+
+    def _envelope(self, conn: Connection, data: bytes | str) -> WebSocketMessage | None:
+        """The message in a frame, counted (and recorded); None if it is not one (the
+        connection is then closed)."""
+        metrics = self.hub.metrics
+        try:
+            envelope = decode(data)
+        except BadFrame as exc:
+            if metrics is not None:
+                metrics.frames_in["invalid"] += 1
+                metrics.bytes_in["invalid"] += len(data)
+            conn.abort(CloseCode.INVALID_PAYLOAD, f"not a message: {exc}")
+            return None
+        if metrics is not None:
+            kind = envelope.WhichOneof("payload") or "none"
+            metrics.frames_in[kind] += 1
+            metrics.bytes_in[kind] += len(data) if isinstance(data, bytes) else len(data.encode())
+        tap = self.hub.monitor.recording
+        if tap.active is not None:
+            raw = data if isinstance(data, bytes) else envelope.SerializeToString()
+            tap.frame(conn.id, IN, raw)
+        return envelope
 
     def ended(self, conn: Connection) -> None:
         if self.place is not None:

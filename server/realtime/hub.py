@@ -487,7 +487,13 @@ class Hub:
             seq = event.seq
             receivers = tuple(subs.values())
             for sub in receivers:
-                sub.deliver(seq, out)
+                # The fan-out's inner loop, so the usual case is inlined: a live
+                # subscription for which the event is news (else Subscription.deliver).
+                if sub.pending is None and seq > sub.last_seq:
+                    sub.last_seq = seq
+                    sub.conn.offer(out)
+                else:
+                    sub.deliver(seq, out)
             self._count_out(out, len(receivers))
 
     def _count_out(self, out: Outgoing, receivers: int) -> None:

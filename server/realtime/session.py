@@ -6,13 +6,19 @@ are the session's own commands, handled here; every other command of the command
 (``server.command_table``) goes to the domain, which owns validation, permissions and
 idempotency. Every command gets exactly one answer: an Ack or a Reject carrying its
 message_id.
+
+A domain command (the bulk of the traffic) is served without a task or a coroutine: it is
+checked and queued for the group commit in the pass that read it, and its answer is
+encoded and written by a callback of the commit's future (``Session.receive``); its ack
+is joined as bytes around the encoded ``Ack``, not copied into an envelope first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 
 from tandem.v1 import commands_pb2, errors_pb2, websocket_pb2
@@ -22,7 +28,7 @@ from server.command_table import COMMAND_TABLE
 from server.domain.errors import DomainError
 from server.monitoring.logs import bind_connection
 from server.realtime.codec import Outgoing, WebSocketMessage
-from server.realtime.connection import Connection
+from server.realtime.connection import ANSWERING, Answering, Connection
 from server.realtime.hub import Hub
 from server.realtime.identity import (
     Handshake,
@@ -40,8 +46,26 @@ log = logging.getLogger(__name__)
 
 ErrorCode = errors_pb2.ErrorCode
 
-# The tag of WebSocketMessage.snapshot (a length-delimited field).
-_SNAPSHOT_TAG = varint(WebSocketMessage.DESCRIPTOR.fields_by_name["snapshot"].number << 3 | 2)
+
+def _tag(name: str) -> bytes:
+    """The tag of a length-delimited field of WebSocketMessage."""
+    return varint(WebSocketMessage.DESCRIPTOR.fields_by_name[name].number << 3 | 2)
+
+
+_SNAPSHOT_TAG = _tag("snapshot")
+_MESSAGE_ID_TAG = _tag("message_id")
+_ACK_TAG = _tag("ack")
+_REJECT_TAG = _tag("reject")
+
+
+def answer_frame(message_id: str, tag: bytes, payload: bytes) -> bytes:
+    """An encoded WebSocketMessage of ``message_id`` and one payload member (its ``tag``)
+    already encoded: the bytes ``SerializeToString`` gives (fields in number order,
+    message_id left out when empty), without copying the payload into an envelope."""
+    mid = message_id.encode()
+    head = _MESSAGE_ID_TAG + varint(len(mid)) + mid if mid else b""
+    return head + tag + varint(len(payload)) + payload
+
 
 #: How many change-log events one replay read fetches.
 REPLAY_PAGE = 1000
@@ -93,22 +117,111 @@ class Session:
         self._rejected = ErrorCode.Name(err.code)
         await self.reply(message_id, reject=websocket_pb2.Reject(error=err))
 
-    async def handle(self, msg: WebSocketMessage) -> None:
-        """Answer one client envelope. Never raises for anything the client sent."""
+    def receive(self, msg: WebSocketMessage) -> Coroutine[object, object, None] | Answering | None:
+        """Answer one client envelope: a domain command from an identified connection
+        without a task (``ANSWERING``: the connection is told when its answer is out),
+        anything else as the returned coroutine; None when answered at once."""
+        kind = msg.WhichOneof("payload")
+        conn = self.conn
+        identity = conn.identity
+        if (
+            kind not in DOMAIN_COMMANDS
+            or identity is None
+            or not self._charge
+            or not conn.open
+            or len(msg.message_id) > MAX_ID_LENGTH
+        ):
+            return self.handle(msg)
+        retry_ms = conn.take_token()
+        if retry_ms:
+            return self.handle(msg, retry_ms=retry_ms)
+        assert kind is not None
+        metrics = self.hub.metrics
+        started = time.perf_counter() if metrics is not None else 0.0
+        mid = msg.message_id
+        try:
+            answer = self.hub.domain.submit(identity.actor, getattr(msg, kind), mid)
+        except DomainError as exc:
+            # Refused as sent (before any group): answered now, or once there is room.
+            return self._answer(kind, mid, started, None, exc)
+
+        def settled(answer: asyncio.Future[websocket_pb2.Ack]) -> None:
+            ack: websocket_pb2.Ack | None = None
+            refused: DomainError | None = None
+            try:
+                ack = answer.result()
+            except DomainError as exc:
+                refused = exc
+            except Exception:
+                log.exception("handling %s on connection %s failed", kind, conn.id)
+                refused = DomainError(ErrorCode.ERROR_CODE_INTERNAL, "internal error")
+            try:
+                later = self._answer(kind, mid, started, ack, refused)
+            except Exception:
+                # Not the command's fault: the connection's state is unknown (as a task's
+                # failure would leave it), so it ends; it must not wait for this forever.
+                log.exception("answering %s on connection %s failed", kind, conn.id)
+                conn.abort(CloseCode.INTERNAL_ERROR, "internal error")
+                later = None
+            if later is None:
+                conn.answered()
+            else:
+                conn.answer_later(later)
+
+        answer.add_done_callback(settled)
+        return ANSWERING
+
+    def _answer(
+        self,
+        kind: str,
+        mid: str,
+        started: float,
+        ack: websocket_pb2.Ack | None,
+        refused: DomainError | None,
+    ) -> Coroutine[object, object, None] | None:
+        """A domain command's answer, written (or queued) now: None; when the connection's
+        queue is full, the coroutine that waits for room to write it."""
+        if refused is None:
+            assert ack is not None
+            code, payload_kind = "", "ack"
+            frame = answer_frame(mid, _ACK_TAG, ack.SerializeToString())
+        else:
+            err = refused.to_proto()
+            code, payload_kind = ErrorCode.Name(err.code), "reject"
+            reject = websocket_pb2.Reject(error=err)
+            frame = answer_frame(mid, _REJECT_TAG, reject.SerializeToString())
+        if not self.conn.reply_now(frame, payload_kind):
+            return self._answer_when_room(kind, code, started, frame)
+        metrics = self.hub.metrics
+        if metrics is not None:
+            metrics.command_done("ws", kind, code, time.perf_counter() - started)
+        return None
+
+    async def _answer_when_room(self, kind: str, code: str, started: float, frame: bytes) -> None:
+        await self.conn.send_out(Outgoing(frame))
+        metrics = self.hub.metrics
+        if metrics is not None:
+            metrics.command_done("ws", kind, code, time.perf_counter() - started)
+
+    async def handle(self, msg: WebSocketMessage, *, retry_ms: int | None = None) -> None:
+        """Answer one client envelope. Never raises for anything the client sent.
+
+        ``retry_ms``: the rate limit's answer when the caller already asked it."""
         metrics = self.hub.metrics
         if metrics is None:
-            await self._handle(msg)
+            await self._handle(msg, retry_ms)
             return
         started = time.perf_counter()
         self._rejected = ""
-        await self._handle(msg)
+        await self._handle(msg, retry_ms)
         kind = msg.WhichOneof("payload") or "none"
         metrics.command_done("ws", kind, self._rejected, time.perf_counter() - started)
 
-    async def _handle(self, msg: WebSocketMessage) -> None:
+    async def _handle(self, msg: WebSocketMessage, retry_ms: int | None) -> None:
         kind = msg.WhichOneof("payload")
         mid = msg.message_id
-        retry_ms = self.conn.take_token() if self._charge else 0
+        if retry_ms is None:
+            retry_ms = self.conn.take_token() if self._charge else 0
         self._charge = True
         if retry_ms:
             await self.reject(
@@ -410,3 +523,5 @@ async def on_update_profile(session: Session, msg: WebSocketMessage) -> None:
 SESSION_COMMANDS = frozenset(HANDLERS)
 for _kind in COMMAND_TABLE:
     HANDLERS.setdefault(_kind, on_domain_command)
+#: The commands the domain answers (see ``Session.receive``).
+DOMAIN_COMMANDS = frozenset(COMMAND_TABLE) - SESSION_COMMANDS
