@@ -37,6 +37,7 @@ from server.domain import convert, members, mentions, projects, rows, tasks
 from server.domain.errors import DomainError, ErrorCode, invalid
 from server.domain.events import Delivery
 from server.domain.tx import Tx
+from server.storage import dialect
 from server.storage.models import InboxItemRow, MemberRow, ProjectRow, TaskRow, TaskWatchRow
 
 log = logging.getLogger(__name__)
@@ -315,7 +316,8 @@ class _Maker:
         for (d, rest), stored in zip(chosen, values, strict=True):
             item_id = ids.get((d.member_id, d.once_key))
             if item_id is not None:
-                made.setdefault(d.member_id, []).append(_proto(item_id, stored, None))
+                item = _proto(item_id, stored, None, d.changed_fields)
+                made.setdefault(d.member_id, []).append(item)
                 continue
             # Made meanwhile by another writer of the database: the next best, one by one.
             for other in rest:
@@ -329,7 +331,8 @@ class _Maker:
         new_id = rows.execute(_INSERT, values).fetchall()
         if not new_id:
             return False
-        made.setdefault(d.member_id, []).append(_proto(new_id[0][0], values, None))
+        item = _proto(new_id[0][0], values, None, d.changed_fields)
+        made.setdefault(d.member_id, []).append(item)
         return True
 
 
@@ -338,9 +341,21 @@ def _values(d: _Draft) -> tuple[Any, ...]:
     task = d.task
     return (
         *(d.member_id, d.kind, task.project_id, task.id, task.key, task.title),
-        *(d.actor_id, d.excerpt, json.dumps(list(d.changed_fields)), d.seq, d.due_date),
+        *(d.actor_id, d.excerpt, _fields_json(d.changed_fields), d.seq, d.due_date),
         *(d.source, d.once_key, d.created_at),
     )
+
+
+# Each list of changed fields as stored (JSON), made once: they are subsets of NOTED_FIELDS
+# in its order, so there are few.
+_FIELDS_JSON: dict[tuple[str, ...], str] = {}
+
+
+def _fields_json(fields: tuple[str, ...]) -> str:
+    found = _FIELDS_JSON.get(fields)
+    if found is None:
+        found = _FIELDS_JSON[fields] = json.dumps(list(fields))
+    return found
 
 
 _INSERTED = (
@@ -380,10 +395,7 @@ def _event_source(project_id: str, seq: int) -> str:
 
 
 def unread_count(member_id: str) -> int:
-    return int(rows.execute(_UNREAD, (member_id,)).fetchone()[0])
-
-
-_UNREAD = "SELECT COUNT(*) FROM inbox_item WHERE member_id = ? AND read_at IS NULL"
+    return int(rows.execute(dialect.current().unread_count, (member_id,)).fetchone()[0])
 
 
 def _delivery(member_id: str, items: Iterable[inbox_pb2.InboxItem]) -> Delivery:
@@ -396,10 +408,16 @@ def to_proto(row: InboxItemRow) -> inbox_pb2.InboxItem:
     return _proto(row.id, [getattr(row, name) for name in _INSERTED], row.read_at)
 
 
-def _proto(item_id: int, values: Sequence[Any], read_at: int | None) -> inbox_pb2.InboxItem:
-    """An item from its id, its stored values in _INSERTED's order, and when it was read."""
+def _proto(
+    item_id: int,
+    values: Sequence[Any],
+    read_at: int | None,
+    changed: Sequence[str] | None = None,
+) -> inbox_pb2.InboxItem:
+    """An item from its id, its stored values in _INSERTED's order, and when it was read
+    (``changed``: its changed fields, when known without reading them from their JSON)."""
     _member, kind, project_id, task_id, task_key, task_title, actor_id, excerpt = values[:8]
-    changed_fields, seq, due_date, source, _once_key, created_at = values[8:]
+    changed_json, seq, due_date, source, _once_key, created_at = values[8:]
     return inbox_pb2.InboxItem(
         id=item_id,
         kind=Kind.ValueType(kind),
@@ -409,7 +427,7 @@ def _proto(item_id: int, values: Sequence[Any], read_at: int | None) -> inbox_pb
         task_title=task_title,
         actor_id=actor_id,
         excerpt=excerpt,
-        changed_fields=json.loads(changed_fields),
+        changed_fields=json.loads(changed_json) if changed is None else changed,
         seq=seq,
         due_date=due_date,
         source=source,
@@ -433,22 +451,25 @@ NOTED_FIELDS = (
 )
 
 
+# What a watcher is told of each changed field, from the maker and the task as changed.
+_CHANGE_WORDS: dict[str, Callable[[_Maker, entities_pb2.Task], str]] = {
+    "status": lambda _m, task: f"Status: {_STATUS_WORDS.get(task.status, '?')}",
+    "title": lambda _m, task: f"Title: {task.title}",
+    "description": lambda _m, _task: "Description edited",
+    "priority": lambda _m, task: f"Priority: {_PRIORITY_WORDS.get(task.priority, '?')}",
+    "assignee_id": lambda maker, task: (
+        f"Assigned to {maker.name(task.assignee_id)}" if task.assignee_id else "Unassigned"
+    ),
+    "due_date": lambda _m, task: f"Due {task.due_date}" if task.due_date else "No due date",
+    "story_points": lambda _m, task: (
+        f"Estimate: {task.story_points}" if task.HasField("story_points") else "No estimate"
+    ),
+    "labels": lambda _m, task: f"Labels: {', '.join(task.labels)}" if task.labels else "No labels",
+}
+
+
 def _change_words(maker: _Maker, task: entities_pb2.Task, fields: Iterable[str]) -> str:
-    words: dict[str, Callable[[], str]] = {
-        "status": lambda: f"Status: {_STATUS_WORDS.get(task.status, '?')}",
-        "title": lambda: f"Title: {task.title}",
-        "description": lambda: "Description edited",
-        "priority": lambda: f"Priority: {_PRIORITY_WORDS.get(task.priority, '?')}",
-        "assignee_id": lambda: (
-            f"Assigned to {maker.name(task.assignee_id)}" if task.assignee_id else "Unassigned"
-        ),
-        "due_date": lambda: f"Due {task.due_date}" if task.due_date else "No due date",
-        "story_points": lambda: (
-            f"Estimate: {task.story_points}" if task.HasField("story_points") else "No estimate"
-        ),
-        "labels": lambda: f"Labels: {', '.join(task.labels)}" if task.labels else "No labels",
-    }
-    return _short(" · ".join(words[f]() for f in fields))
+    return _short(" · ".join(_CHANGE_WORDS[f](maker, task) for f in fields))
 
 
 def _assigned(maker: _Maker, task: entities_pb2.Task, seq: int) -> None:

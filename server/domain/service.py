@@ -46,7 +46,7 @@ from server.domain.events import CommittedEvent, Delivery, EventSink
 from server.domain.group_commit import CommandRequest, GroupCommit, Outcome
 from server.domain.reads import BoardReads
 from server.domain.tasks import TaskFilter
-from server.domain.tx import Tx
+from server.domain.tx import GroupLog, Tx
 from server.storage.blobs import Blobs, BlobStore, referenced_by
 from server.storage.database import Store
 from server.storage.models import AttachmentRow
@@ -99,6 +99,11 @@ class _Prepared:
     command: registry.Command | DomainError
     key: bytes | None = None
     fingerprint: bytes = b""
+
+
+#: Commands that touch the change log only through ``Tx.emit`` (no read of a log, no head
+#: moved otherwise): their events may wait to be written with their group's (GroupLog).
+_EMITS_ONLY = frozenset({"update_task", "move_task"})
 
 
 class _Redo(Exception):
@@ -242,8 +247,10 @@ class Domain(BoardReads, ChangeLog):
                 followed = self._follow(self._unfollowed, deliveries)
                 answers = idempotency.Group([p.key for p in batch if p.key is not None])
                 guard = _savepoint if careful else _Unwritten(self.store.db.connection())  # type: ignore[no-untyped-call]
+                # Without savepoints, the group's events are written together (see GroupLog).
+                log = None if careful else GroupLog()
                 for prepared in batch:
-                    outcome = self._one(prepared, answers, guard)
+                    outcome = self._one(prepared, answers, guard, log)
                     if isinstance(outcome, DomainError):
                         outcomes.append(outcome)
                         continue
@@ -251,6 +258,8 @@ class Domain(BoardReads, ChangeLog):
                     outcomes.append(ack)
                     events.extend(tx.events)
                     deliveries.extend(tx.deliveries)
+                if log is not None:
+                    log.flush()
                 answers.store(self.ledger)
                 touched = {e.project_id for e in events}
                 follow = follow or not self._group.waiting()
@@ -345,15 +354,37 @@ class Domain(BoardReads, ChangeLog):
         return _Prepared(request, command, idempotency.key_of(scoped), fingerprint)
 
     def _one(
-        self, prepared: _Prepared, answers: idempotency.Group, guard: _Guard
+        self,
+        prepared: _Prepared,
+        answers: idempotency.Group,
+        guard: _Guard,
+        group_log: GroupLog | None,
     ) -> tuple[websocket_pb2.Ack, Tx] | DomainError:
         """One command of a batch: its answer, or its refusal (having changed nothing)."""
         command, request, key = prepared.command, prepared.request, prepared.key
         if isinstance(command, DomainError):
             return command
+        deferred = None
+        if group_log is not None:
+            if command.kind in _EMITS_ONLY:
+                deferred = group_log
+            else:  # it may read a log, or move a head: the log as the group left it
+                group_log.forget()
+        waiting = len(deferred.pending) if deferred is not None else 0
         try:
             with guard:
-                return self._run(command, request, answers, key, prepared.fingerprint)
+                try:
+                    fingerprint = prepared.fingerprint
+                    return self._run(command, request, answers, key, fingerprint, deferred)
+                except Exception as err:
+                    if (
+                        deferred is not None
+                        and len(deferred.pending) != waiting
+                        and not isinstance(err, pw.DatabaseError)
+                    ):
+                        # Refused after emitting: undone with the group, run again.
+                        raise _Redo from None
+                    raise
         except DomainError as err:
             # Recorded once its guard undid it (or it wrote nothing), so the record stays.
             member_id, fingerprint = request.actor.member_id, prepared.fingerprint
@@ -389,9 +420,16 @@ class Domain(BoardReads, ChangeLog):
         answers: idempotency.Group,
         key: bytes | None,
         fingerprint: bytes,
+        group_log: GroupLog | None,
     ) -> tuple[websocket_pb2.Ack, Tx]:
         actor = request.actor
-        tx = Tx(actor=actor, now=self._clock(), history_limit=self.history_limit, blobs=self.blobs)
+        tx = Tx(
+            actor=actor,
+            now=self._clock(),
+            history_limit=self.history_limit,
+            blobs=self.blobs,
+            log=group_log,
+        )
         if command.mutates and not command.personal and not actor.can_edit:
             raise DomainError(
                 ErrorCode.ERROR_CODE_PERMISSION_DENIED, "viewers cannot change the board"

@@ -29,23 +29,37 @@ class Tx:
     # Attachment content, for the commands that refer to it (None: no store, as in tools
     # that open the database alone).
     blobs: Blobs | None = None
+    # Where the command's events wait to be written with the rest of its group's (None:
+    # each is written as it is emitted).
+    log: GroupLog | None = None
 
     def start_log(self, project_id: str) -> None:
         LogHeadRow.insert(project_id=project_id, head_seq=0, floor_seq=0).execute()
 
     def emit(self, project_id: str, kind: str, event: Any) -> int:
         """Append ``event`` (a message with ``seq``) to the project's log; returns its seq."""
-        # One statement moves the head and reads it (the seq this event takes).
-        head = rows.execute(_NEXT_SEQ, (project_id,)).fetchall()
-        if not head:
-            raise not_found("project", project_id)
-        seq, floor = int(head[0][0]), int(head[0][1])
+        log = self.log
+        if log is None:
+            # One statement moves the head and reads it (the seq this event takes).
+            head = rows.execute(_NEXT_SEQ, (project_id,)).fetchall()
+            if not head:
+                raise not_found("project", project_id)
+            seq, floor = int(head[0][0]), int(head[0][1])
+        else:
+            seq, floor = log.next_seq(project_id)
         event.seq = seq
         frame = envelope_frame(kind, event.SerializeToString())
-        rows.execute(_APPEND, (project_id, seq, kind, frame, self.now))
+        appended = (project_id, seq, kind, frame, self.now)
+        if log is None:
+            rows.execute(_APPEND, appended)
+        else:
+            log.append(appended)
         # Trim in batches (10% slack) so the delete is rare.
         if seq - floor > self.history_limit + max(1, self.history_limit // 10):
             floor = seq - self.history_limit
+            if log is not None:
+                log.flush()  # what waits is trimmed too when it is old enough
+                log.moved_floor(project_id, floor)
             rows.execute(_TRIM, (project_id, floor))
             rows.execute(_MOVE_FLOOR, (floor, project_id))
         sprint_ledger.observe(project_id, kind, event, self.now)
@@ -53,7 +67,61 @@ class Tx:
         return seq
 
 
+class GroupLog:
+    """A group commit's events, appended to their projects' logs with one statement for
+    the group (and each moved head with one per project) instead of two per event.
+
+    Each project's head is read once, when the group first emits to it, and counted on
+    here; ``flush`` writes what waits. Only for a transaction that nothing else writes the
+    logs in meanwhile (SQLite's one writer), for commands that touch the logs only through
+    ``Tx.emit``: before any other command (which may read a log or move a head itself) the
+    group flushes and forgets the heads it read (``forget``). The events wait in the group's
+    transaction, so they commit or roll back with it; a command refused after emitting
+    leaves them in ``pending`` for its caller to see (``Domain._one`` then runs the group
+    again, each command in its savepoint, written as emitted).
+    """
+
+    __slots__ = ("_heads", "pending")
+
+    def __init__(self) -> None:
+        # project id -> [head seq, floor seq] as this group moved them.
+        self._heads: dict[str, list[int]] = {}
+        self.pending: list[tuple[Any, ...]] = []
+
+    def next_seq(self, project_id: str) -> tuple[int, int]:
+        """The seq the project's next event takes, and its log's floor."""
+        head = self._heads.get(project_id)
+        if head is None:
+            found = rows.execute(_HEAD, (project_id,)).fetchone()
+            if found is None:
+                raise not_found("project", project_id)
+            head = self._heads[project_id] = [int(found[0]), int(found[1])]
+        head[0] += 1
+        return head[0], head[1]
+
+    def append(self, values: tuple[Any, ...]) -> None:
+        self.pending.append(values)
+
+    def moved_floor(self, project_id: str, floor: int) -> None:
+        self._heads[project_id][1] = floor
+
+    def flush(self) -> None:
+        """Write the events waiting, and the heads they moved."""
+        if not self.pending:
+            return
+        rows.execute_many(_APPEND, self.pending)
+        self.pending.clear()
+        rows.execute_many(_MOVE_HEAD, [(h[0], p) for p, h in self._heads.items()])
+
+    def forget(self) -> None:
+        """Flush, and read each head again when next emitted to (another may move it)."""
+        self.flush()
+        self._heads.clear()
+
+
 # The change log's statements, run for every change (see rows).
+_HEAD = "SELECT head_seq, floor_seq FROM log_head WHERE project_id = ?"
+_MOVE_HEAD = "UPDATE log_head SET head_seq = ? WHERE project_id = ?"
 _NEXT_SEQ = (
     "UPDATE log_head SET head_seq = head_seq + 1 WHERE project_id = ? RETURNING head_seq, floor_seq"
 )

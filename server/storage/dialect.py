@@ -45,6 +45,9 @@ class Dialect:
     #: statement undoes only itself: then a command needs no savepoint of its own until it
     #: is refused after writing (see Domain._commit).
     counts_changes = True
+    #: A member's count of unread inbox items (one row, one column): here read from the
+    #: count triggers keep (migrations.V_INBOX_UNREAD).
+    unread_count = "SELECT coalesce((SELECT unread FROM inbox_unread WHERE member_id = ?), 0)"
 
     def execute(self, conn: Any, sql: str, params: Sequence[Any] | None = ()) -> Any:
         return conn.execute(sql, params)
@@ -68,6 +71,8 @@ class PostgresDialect(Dialect):
     find_substring = "strpos"
     # A failed statement aborts the whole transaction: every command in its savepoint.
     counts_changes = False
+    # Counted: a counter row per member would queue the instances sharing the database.
+    unread_count = "SELECT count(*) FROM inbox_item WHERE member_id = ? AND read_at IS NULL"
 
     def __init__(self) -> None:
         self._translated: dict[str, str] = {}
