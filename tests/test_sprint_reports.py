@@ -338,6 +338,7 @@ def test_bad_input_is_refused_with_a_code(domain: Domain) -> None:
     assert board.report(sprint).sprint.HasField("capacity") is False
 
 
+@pytest.mark.sqlite_only("migrates a SQLite file from before the sprint reports")
 def test_a_sprint_running_when_the_database_is_migrated_starts_its_record_then(
     tmp_path: Path,
 ) -> None:

@@ -14,6 +14,7 @@ from server.storage import migrations
 from server.storage.health import DatabaseUnusableError
 
 
+@pytest.mark.sqlite_only("a damaged SQLite file")
 def test_a_file_that_is_not_a_database_is_kept_and_reported(tmp_path: Path) -> None:
     path = tmp_path / "tandem.sqlite3"
     garbage = b"not a database at all\n" * 500
@@ -26,6 +27,7 @@ def test_a_file_that_is_not_a_database_is_kept_and_reported(tmp_path: Path) -> N
     assert str(copy) in str(refused.value) and "nothing was changed" in str(refused.value)
 
 
+@pytest.mark.sqlite_only("a damaged page of a SQLite file")
 def test_a_damaged_page_is_found_before_migrating_over_it(tmp_path: Path) -> None:
     path = tmp_path / "tandem.sqlite3"
     conn = sqlite3.connect(path)
