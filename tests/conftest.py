@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.config import DATABASE_URL_ENV
+from server.config import DATABASE_URL_ENV, ServerConfig
+from server.domain.service import Domain, open_domain
 from tests import pg_backend
 from tests.api_client import ApiClient
 from tests.fixtures import NewServer, TandemServer, start_tandem
@@ -50,6 +51,14 @@ def database_backend(
     with postgres_databases.fresh() as url:
         monkeypatch.setenv(DATABASE_URL_ENV, url)
         yield url
+
+
+@pytest.fixture
+def domain(tmp_path: Path) -> Iterator[Domain]:
+    """The domain on a database in tmp_path (on PostgreSQL in the PostgreSQL pass)."""
+    d = open_domain(ServerConfig(data_dir=tmp_path))
+    yield d
+    d.close()
 
 
 # --- a real server on 127.0.0.1, port 0, SQLite in tmp_path ----------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,6 @@ from server.storage.database import Store
 
 Status = entities_pb2.TaskStatus
 Role = entities_pb2.MemberRole
-
-
-@pytest.fixture
-def domain(tmp_path: Path) -> Iterator[Domain]:
-    d = open_domain(ServerConfig(data_dir=tmp_path))
-    yield d
-    d.close()
 
 
 def cmd(message_id: str = "", **payload: Message) -> tuple[Message, str]:

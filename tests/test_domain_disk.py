@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,6 @@ HUGE_ID = "x" * 1_040_000
 
 # What these measure is the SQLite file: its pages, its size, its rows read directly.
 pytestmark = pytest.mark.sqlite_only("measures the SQLite file itself (pages, size, raw rows)")
-
-
-@pytest.fixture
-def domain(tmp_path: Path) -> Iterator[Domain]:
-    d = open_domain(ServerConfig(data_dir=tmp_path))
-    yield d
-    d.close()
 
 
 def disk_bytes(domain: Domain) -> int:

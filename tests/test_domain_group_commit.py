@@ -3,25 +3,15 @@ refused after it has written leaves nothing behind, and the commands around it s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2
 
-from server.config import ServerConfig
 from server.domain.errors import DomainError, ErrorCode
-from server.domain.service import CommandRequest, Domain, open_domain
+from server.domain.service import CommandRequest, Domain
 from server.domain.tx import Tx
-
-
-@pytest.fixture
-def domain(tmp_path: Path) -> Iterator[Domain]:
-    d = open_domain(ServerConfig(data_dir=tmp_path))
-    yield d
-    d.close()
 
 
 def retitle(task: entities_pb2.Task, title: str) -> commands_pb2.UpdateTask:

@@ -5,7 +5,6 @@ restart, gets the first answer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,6 @@ from server.domain.service import CommandRequest, Domain, open_domain
 from server.domain.tx import Tx
 
 Role = entities_pb2.MemberRole
-
-
-@pytest.fixture
-def domain(tmp_path: Path) -> Iterator[Domain]:
-    d = open_domain(ServerConfig(data_dir=tmp_path))
-    yield d
-    d.close()
 
 
 def retitle(task: entities_pb2.Task, title: str, base_version: int = 0) -> commands_pb2.UpdateTask:

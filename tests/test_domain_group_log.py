@@ -4,10 +4,8 @@ second project, a trim), and what the group wrote stands after a restart."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2, inbox_pb2
 
@@ -16,13 +14,6 @@ from server.domain.errors import DomainError
 from server.domain.service import CommandRequest, Domain, open_domain
 
 Status = entities_pb2.TaskStatus
-
-
-@pytest.fixture
-def domain(tmp_path: Path) -> Iterator[Domain]:
-    d = open_domain(ServerConfig(data_dir=tmp_path))
-    yield d
-    d.close()
 
 
 def retitle(task_id: str, title: str) -> commands_pb2.UpdateTask:

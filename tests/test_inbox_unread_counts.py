@@ -4,28 +4,19 @@ item is made, read, unread, put away with its task, brought back, or removed wit
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2, inbox_pb2
 
-from server.config import ServerConfig
 from server.domain import inbox, members
 from server.domain.actor import Actor
-from server.domain.service import Domain, open_domain
+from server.domain.service import Domain
 from server.storage import migrations
 from server.storage.models import InboxItemRow, MemberRow
 
 Role = entities_pb2.MemberRole
-
-
-@pytest.fixture
-def domain(tmp_path: Path) -> Iterator[Domain]:
-    d = open_domain(ServerConfig(data_dir=tmp_path))
-    yield d
-    d.close()
 
 
 def counted(domain: Domain, member_ids: list[str]) -> dict[str, tuple[int, int]]:

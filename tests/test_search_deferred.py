@@ -6,28 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2
 
-from server.config import ServerConfig
 from server.domain import search
 from server.domain.errors import DomainError
 from server.domain.search import SearchQuery
-from server.domain.service import CommandRequest, Domain, open_domain
+from server.domain.service import CommandRequest, Domain
 from server.storage import migrations
 
 pytestmark = pytest.mark.sqlite_only("search_dirty is SQLite's (PostgreSQL reindexes by trigger)")
-
-
-@pytest.fixture
-def domain(tmp_path: Path) -> Iterator[Domain]:
-    d = open_domain(ServerConfig(data_dir=tmp_path))
-    yield d
-    d.close()
 
 
 def retitle(task: entities_pb2.Task, title: str) -> commands_pb2.UpdateTask:
