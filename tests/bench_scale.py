@@ -672,6 +672,16 @@ def ratio_line(what: str, ours: float, ref: float, target: str, digits: int = 1)
     print(f"  => {what}: Tandem {ours:.{digits}f} vs Node {ref:.{digits}f}: {ours / ref:.2f}x{aim}")
 
 
+# One printed comparison: what, the row's key, the target ("" for none), digits.
+Comparison = tuple[str, str, str, int]
+
+
+def compare(rows: list[dict[str, Any]], comparisons: tuple[Comparison, ...]) -> None:
+    """Print each comparison of Tandem's row (rows[0]) with the relay's (rows[1])."""
+    for what, key, target, digits in comparisons:
+        ratio_line(what, rows[0][key], rows[1][key], target, digits)
+
+
 def main(only: set[str] | None = None) -> None:
     only = only or {"write", "storm", "hold", "fanout"}
     ensure_node_modules()
@@ -711,60 +721,51 @@ def main(only: set[str] | None = None) -> None:
             if "storm" in only:
                 for count in STORMS:
                     storm = each(lambda t, n=count: row_storm(t, n, project_ids[0]))  # type: ignore[misc]
-                    ratio_line(
-                        f"{count} joins, seconds until all answered",
-                        storm[0]["all_s"],
-                        storm[1]["all_s"],
-                        f"<= {count / 2000:.2f} s, none dropped",
-                        digits=2,
-                    )
-                    ratio_line(
-                        f"{count} joins, seconds from a client's own connect until answered",
-                        storm[0]["own_s"],
-                        storm[1]["own_s"],
-                        "",
-                        digits=2,
-                    )
-                    ratio_line(
-                        f"{count} joins, server CPU ms per join",
-                        storm[0]["cpu_ms_per_join"],
-                        storm[1]["cpu_ms_per_join"],
-                        "",
-                        digits=2,
-                    )
-                    ratio_line(
-                        f"{count} joins, worst /api/health ms (kept-alive connection)",
-                        storm[0]["health_worst_ms"],
-                        storm[1]["health_worst_ms"],
-                        "<= 250 ms",
-                    )
-                    ratio_line(
-                        f"{count} joins, worst /api/health ms on a new connection",
-                        storm[0]["new_health_worst_ms"],
-                        storm[1]["new_health_worst_ms"],
-                        "",
+                    compare(
+                        storm,
+                        (
+                            (
+                                f"{count} joins, seconds until all answered",
+                                "all_s",
+                                f"<= {count / 2000:.2f} s, none dropped",
+                                2,
+                            ),
+                            (
+                                f"{count} joins, seconds from a client's own connect until "
+                                "answered",
+                                "own_s",
+                                "",
+                                2,
+                            ),
+                            (f"{count} joins, server CPU ms per join", "cpu_ms_per_join", "", 2),
+                            (
+                                f"{count} joins, worst /api/health ms (kept-alive connection)",
+                                "health_worst_ms",
+                                "<= 250 ms",
+                                1,
+                            ),
+                            (
+                                f"{count} joins, worst /api/health ms on a new connection",
+                                "new_health_worst_ms",
+                                "",
+                                1,
+                            ),
+                        ),
                     )
             if "hold" in only:
                 held = each(lambda t: row_hold(t, project_ids))
-                ratio_line(
-                    f"{HOLD} clients, seconds until all subscribed",
-                    held[0]["all_s"],
-                    held[1]["all_s"],
-                    "<= 5 s, all held",
-                    digits=2,
-                )
-                ratio_line(
-                    f"{HOLD} clients, server CPU ms per join",
-                    held[0]["cpu_ms_per_join"],
-                    held[1]["cpu_ms_per_join"],
-                    "",
-                    digits=2,
-                )
-                ratio_line(
-                    "memory per held connection, KiB",
-                    held[0]["kib_per_conn"],
-                    held[1]["kib_per_conn"],
-                    "<= 10 KiB",
+                compare(
+                    held,
+                    (
+                        (
+                            f"{HOLD} clients, seconds until all subscribed",
+                            "all_s",
+                            "<= 5 s, all held",
+                            2,
+                        ),
+                        (f"{HOLD} clients, server CPU ms per join", "cpu_ms_per_join", "", 2),
+                        ("memory per held connection, KiB", "kib_per_conn", "<= 10 KiB", 1),
+                    ),
                 )
             if "fanout" in only:
                 for subscribers, rate in FANOUTS:
