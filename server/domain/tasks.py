@@ -251,14 +251,19 @@ def apply(
     tx: Tx, current: TaskRow, project_key: str, values: dict[str, Any], base_version: int
 ) -> websocket_pb2.Ack:
     changed = merge(tx, current, values, base_version, lambda: to_proto(current, project_key))
-    result = to_proto(current, project_key)
+    # The task made once and copied into the answer and the event (a message given to a
+    # constructor is copied too, and costs more).
+    result = convert.task(current, project_key)
+    ack = websocket_pb2.Ack()
+    ack.task.CopyFrom(result)
     if not changed:
-        return websocket_pb2.Ack(task=result)
-    event = events_pb2.TaskUpdated(
-        project_id=current.project_id, task=result, actor_id=tx.actor.member_id
-    )
+        return ack
+    project_id = current.__data__["project_id"]
+    event = events_pb2.TaskUpdated(project_id=project_id, actor_id=tx.actor.member_id)
+    event.task.CopyFrom(result)
     event.update_mask.paths.extend(changed)
-    return websocket_pb2.Ack(seq=tx.emit(current.project_id, "task_updated", event), task=result)
+    ack.seq = tx.emit(project_id, "task_updated", event)
+    return ack
 
 
 def update(tx: Tx, cmd: commands_pb2.UpdateTask) -> websocket_pb2.Ack:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import json.encoder
+import json.scanner
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,8 +132,41 @@ _MOVE_FLOOR = "UPDATE log_head SET floor_seq = ? WHERE project_id = ?"
 _TRIM = "DELETE FROM event WHERE project_id = ? AND seq <= ?"
 
 
-# What json.dumps(versions, sort_keys=True) uses, made once instead of per call.
-_VERSIONS_JSON = json.JSONEncoder(sort_keys=True)
+# field_versions is read and written by every update: json's C scanner and encoder, made
+# once, instead of json.loads and json.dumps(sort_keys=True), which set them up per call (the
+# text written is the same; text the scanner does not take whole goes through json.loads,
+# which reads it or says why not).
+_VERSIONS_SCAN = json.scanner.make_scanner(json.JSONDecoder())
+_VERSIONS_ENCODER = json.JSONEncoder(sort_keys=True)
+_VERSIONS_ENCODE = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None,  # no circular check: a dict of names to numbers
+    _VERSIONS_ENCODER.default,
+    json.encoder.encode_basestring_ascii,
+    None,
+    _VERSIONS_ENCODER.key_separator,
+    _VERSIONS_ENCODER.item_separator,
+    True,
+    False,
+    True,
+) if json.encoder.c_make_encoder is not None else None  # type: ignore[attr-defined]
+
+
+def decode_versions(text: str) -> dict[str, int]:
+    """An entity's field_versions (``{"title": 3, ...}``) as a dict."""
+    try:
+        versions, end = _VERSIONS_SCAN(text, 0)
+    except StopIteration:
+        versions, end = None, -1
+    if end != len(text) or type(versions) is not dict:
+        versions = json.loads(text)
+    return versions  # type: ignore[no-any-return]
+
+
+def encode_versions(versions: dict[str, int]) -> str:
+    """``versions`` as field_versions holds them: json.dumps(versions, sort_keys=True)."""
+    if _VERSIONS_ENCODE is None:
+        return _VERSIONS_ENCODER.encode(versions)
+    return "".join(_VERSIONS_ENCODE(versions, 0))
 
 
 #: How an update reads one field's new column value from the command's message, given the
@@ -179,8 +214,11 @@ def merge(
         raise invalid(
             "base_version", f"base_version {base_version} is not a version of this entity"
         )
-    versions: dict[str, int] = json.loads(row.field_versions)
-    changed = [name for name, value in values.items() if getattr(row, name) != value]
+    # The row's values as loaded (what its field attributes read and write), without a
+    # descriptor per access.
+    data = row.__data__
+    changed = [name for name, value in values.items() if data.get(name) != value]
+    versions = decode_versions(data.get("field_versions"))
     if base_version:
         conflicting = [name for name in changed if versions.get(name, 0) > base_version]
         if conflicting:
@@ -192,11 +230,12 @@ def merge(
             )
     if not changed:
         return []
-    row.version += 1
+    version = data["version"] + 1
     for name in changed:
-        setattr(row, name, values[name])
-        versions[name] = row.version
-    row.field_versions = _VERSIONS_JSON.encode(versions)
-    row.updated_at = tx.now
+        data[name] = values[name]
+        versions[name] = version
+    data["version"] = version
+    data["field_versions"] = encode_versions(versions)
+    data["updated_at"] = tx.now
     rows.save_columns(row, (*changed, "version", "field_versions", "updated_at"))
     return changed
