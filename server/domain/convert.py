@@ -46,7 +46,7 @@ def project(row: ProjectRow) -> entities_pb2.Project:
 
 def _labels(text: str) -> list[str]:
     # Most tasks have none: their "[]" needs no JSON parser.
-    return [] if text == "[]" else json.loads(text)  # type: ignore[no-any-return]
+    return [] if text == "[]" else json.loads(text)
 
 
 def _set_time(stamp: Timestamp, micros: int | None) -> None:

@@ -136,19 +136,24 @@ _TRIM = "DELETE FROM event WHERE project_id = ? AND seq <= ?"
 # once, instead of json.loads and json.dumps(sort_keys=True), which set them up per call (the
 # text written is the same; text the scanner does not take whole goes through json.loads,
 # which reads it or says why not).
-_VERSIONS_SCAN = json.scanner.make_scanner(json.JSONDecoder())
+_SCANNER: Any = json.scanner
+_VERSIONS_SCAN = _SCANNER.make_scanner(json.JSONDecoder())
 _VERSIONS_ENCODER = json.JSONEncoder(sort_keys=True)
-_VERSIONS_ENCODE = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-    None,  # no circular check: a dict of names to numbers
-    _VERSIONS_ENCODER.default,
-    json.encoder.encode_basestring_ascii,
-    None,
-    _VERSIONS_ENCODER.key_separator,
-    _VERSIONS_ENCODER.item_separator,
-    True,
-    False,
-    True,
-) if json.encoder.c_make_encoder is not None else None  # type: ignore[attr-defined]
+# The encoder JSONEncoder.iterencode makes for each call (CPython's; None without _json).
+_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_VERSIONS_ENCODE = None
+if _C_ENCODER is not None:
+    _VERSIONS_ENCODE = _C_ENCODER(
+        None,  # no circular check: a dict of names to numbers
+        _VERSIONS_ENCODER.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        _VERSIONS_ENCODER.key_separator,
+        _VERSIONS_ENCODER.item_separator,
+        True,  # sort_keys
+        False,
+        True,
+    )
 
 
 def decode_versions(text: str) -> dict[str, int]:
