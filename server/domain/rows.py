@@ -87,7 +87,7 @@ class Reader:
     needing a row and, say, its project's key reads both with one lookup.
     """
 
-    __slots__ = ("_native_rows", "columns", "model", "names", "sql")
+    __slots__ = ("_native_rows", "_primary", "columns", "model", "names", "sql", "sql_in")
 
     def __init__(self, model: type[pw.Model], *, extra: str = "", join: str = "") -> None:
         fields: list[Any] = list(model._meta.sorted_fields)
@@ -99,16 +99,23 @@ class Reader:
         self._native_rows: set[tuple[type, ...]] = set()
         selected = ", ".join(f'"{table}"."{f.column_name}"' for f in fields)
         primary: Any = model._meta.primary_key
-        self.sql = (
-            f'SELECT {selected}{", " + extra if extra else ""} FROM "{table}" {join} '
-            f'WHERE "{table}"."{primary.column_name}" = ?'
-        )
+        self._primary = self.names.index(primary.name)
+        select = f'SELECT {selected}{", " + extra if extra else ""} FROM "{table}" {join} '
+        self.sql = select + f'WHERE "{table}"."{primary.column_name}" = ?'
+        self.sql_in = select + f'WHERE "{table}"."{primary.column_name}" IN ({{}})'
 
     def one(self, ident: str) -> tuple[Any, tuple[Any, ...]] | None:
         """The row whose primary key is ``ident`` and its extra columns, or None."""
         values = execute(self.sql, (ident,)).fetchone()
-        if values is None:
-            return None
+        return None if values is None else self._made(values)
+
+    def many(self, idents: Iterable[str]) -> dict[str, tuple[Any, tuple[Any, ...]]]:
+        """``one`` of each of ``idents`` with one statement (per AT_ONCE), by primary key;
+        those with no row are left out."""
+        made = (self._made(values) for values in select_in(self.sql_in, idents))
+        return {found.__data__[self.names[self._primary]]: (found, extra) for found, extra in made}
+
+    def _made(self, values: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
         # What peewee's own cursor wrapper does for a row, without its per-query set-up.
         found = self.model(__no_default__=True)
         count = len(self.columns)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import json.encoder
 import json.scanner
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,14 +81,38 @@ class GroupLog:
     transaction, so they commit or roll back with it; a command refused after emitting
     leaves them in ``pending`` for its caller to see (``Domain._one`` then runs the group
     again, each command in its savepoint, written as emitted).
+
+    Under the same condition the group reads the rows its commands change (``row``): those
+    of the ids it was made with all at once, when the first is asked for, then each kept
+    for the commands after. Such a command changes its row only through ``merge``, which
+    writes the row's values and the table alike; ``forget`` forgets them with the heads.
     """
 
-    __slots__ = ("_heads", "pending")
+    __slots__ = ("_heads", "_read", "_wanted", "pending")
 
-    def __init__(self) -> None:
+    def __init__(self, wanted: Iterable[str] = ()) -> None:
         # project id -> [head seq, floor seq] as this group moved them.
         self._heads: dict[str, list[int]] = {}
         self.pending: list[tuple[Any, ...]] = []
+        # The ids of the rows the group's commands are to read, until they are read.
+        self._wanted: list[str] = list(wanted)
+        # (reader, id) -> what reader.one(id) gave, as the group's commands changed it since.
+        self._read: dict[tuple[rows.Reader, str], tuple[Any, tuple[Any, ...]] | None] = {}
+
+    def row(self, reader: rows.Reader, ident: str) -> tuple[Any, tuple[Any, ...]] | None:
+        """What ``reader.one(ident)`` gives now, in this group's transaction."""
+        key = (reader, ident)
+        if key in self._read:
+            return self._read[key]
+        if self._wanted:
+            wanted, self._wanted = self._wanted, []
+            found = reader.many(wanted)
+            for one in wanted:
+                self._read[(reader, one)] = found.get(one)
+            if key in self._read:
+                return self._read[key]
+        found_one = self._read[key] = reader.one(ident)
+        return found_one
 
     def next_seq(self, project_id: str) -> tuple[int, int]:
         """The seq the project's next event takes, and its log's floor."""
@@ -116,9 +140,12 @@ class GroupLog:
         rows.execute_many(_MOVE_HEAD, [(h[0], p) for p, h in self._heads.items()])
 
     def forget(self) -> None:
-        """Flush, and read each head again when next emitted to (another may move it)."""
+        """Flush, and read each head (and row) again when next asked for (another command
+        may move or change it)."""
         self.flush()
         self._heads.clear()
+        # What was not read yet is read when first asked for, after the command between.
+        self._read.clear()
 
 
 # The change log's statements, run for every change (see rows).
@@ -235,6 +262,7 @@ def merge(
             )
     if not changed:
         return []
+    before = dict(data)
     version = data["version"] + 1
     for name in changed:
         data[name] = values[name]
@@ -242,5 +270,12 @@ def merge(
     data["version"] = version
     data["field_versions"] = encode_versions(versions)
     data["updated_at"] = tx.now
-    rows.save_columns(row, (*changed, "version", "field_versions", "updated_at"))
+    try:
+        rows.save_columns(row, (*changed, "version", "field_versions", "updated_at"))
+    except BaseException:
+        # Not written (a rule of the data broken): the row stays as the table has it, for
+        # whoever reads it next (see GroupLog.row).
+        data.clear()
+        data.update(before)
+        raise
     return changed
