@@ -506,6 +506,33 @@ CREATE TRIGGER inbox_unread_update_new AFTER UPDATE OF read_at, member_id ON inb
 END;
 """
 
+# The change log keyed by what reads it: a project's events by seq (replay after a seq, the
+# trim below the floor, the inbox's reads). Its old integer id was read by nothing, yet each
+# append wrote three b-trees (the rows by id, the (project_id, seq) index and
+# sqlite_sequence's counter for AUTOINCREMENT); now it writes one. WITHOUT ROWID: the key
+# is the row, and a project's events go in at the end of its range.
+V_EVENT_KEY = """
+CREATE TABLE event_keyed (
+    project_id TEXT NOT NULL REFERENCES project (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    frame BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (project_id, seq)
+) WITHOUT ROWID;
+INSERT INTO event_keyed (project_id, seq, kind, frame, created_at)
+    SELECT project_id, seq, kind, frame, created_at FROM event ORDER BY project_id, seq;
+DROP TABLE event;
+ALTER TABLE event_keyed RENAME TO event;
+"""
+
+# Remembered ids without their own index by time: expired ids are found through the member
+# index (member_id, created_at), one range per member (idempotency.prune), so each command's
+# record writes one index page fewer.
+V_APPLIED_REQUEST_ONE_TIME_INDEX = """
+DROP INDEX applied_request_created;
+"""
+
 MIGRATIONS: Sequence[str] = (
     V1,
     V2,
@@ -524,6 +551,8 @@ MIGRATIONS: Sequence[str] = (
     V_APPLIED_REQUEST_ROWID,
     V_SEARCH_DEFERRED,
     V_INBOX_UNREAD,
+    V_EVENT_KEY,
+    V_APPLIED_REQUEST_ONE_TIME_INDEX,
 )
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
@@ -909,11 +938,25 @@ CREATE TABLE blob_thumbnail (
 );
 """
 
+# V_EVENT_KEY: the id column goes, (project_id, seq) becomes the key (one index per append
+# instead of two).
+PG_V_EVENT_KEY = """
+ALTER TABLE event DROP COLUMN id, ADD PRIMARY KEY (project_id, seq),
+    DROP CONSTRAINT event_project_id_seq_key;
+"""
+
+# V_APPLIED_REQUEST_ONE_TIME_INDEX.
+PG_V_APPLIED_REQUEST_ONE_TIME_INDEX = """
+DROP INDEX applied_request_created;
+"""
+
 PG_MIGRATIONS: Sequence[str] = (
     PG_V_BASE,
     PG_V_TRASH_FILES,
     PG_V_INBOX_CURSOR,
     PG_V_BLOBS,
+    PG_V_EVENT_KEY,
+    PG_V_APPLIED_REQUEST_ONE_TIME_INDEX,
 )
 PG_LATEST = len(PG_MIGRATIONS)
 
