@@ -239,13 +239,15 @@ class Ledger:
 # one more page for every command to write). The members are walked one index seek each
 # (MIN past the last), then each member's expired ids are the start of its range.
 _PRUNE = """
-WITH RECURSIVE members (id) AS (
-    SELECT MIN(member_id) FROM applied_request
-    UNION ALL
-    SELECT (SELECT MIN(member_id) FROM applied_request WHERE member_id > members.id)
-    FROM members WHERE members.id IS NOT NULL
+DELETE FROM applied_request WHERE created_at < ? AND member_id IN (
+    WITH RECURSIVE members (id) AS (
+        SELECT MIN(member_id) FROM applied_request
+        UNION ALL
+        SELECT (SELECT MIN(member_id) FROM applied_request WHERE member_id > members.id)
+        FROM members WHERE members.id IS NOT NULL
+    )
+    SELECT id FROM members
 )
-DELETE FROM applied_request WHERE member_id IN (SELECT id FROM members) AND created_at < ?
 """
 
 
