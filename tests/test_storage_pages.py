@@ -13,19 +13,22 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import struct
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from google.protobuf import field_mask_pb2
-from tandem.v1 import commands_pb2, entities_pb2, reports_pb2, websocket_pb2
+from tandem.v1 import commands_pb2, entities_pb2, events_pb2, reports_pb2, websocket_pb2
 
-from server.config import ServerConfig
-from server.domain import idempotency
+from server.config import DATABASE_URL_ENV, ServerConfig
+from server.domain import idempotency, members, rows
 from server.domain.actor import Actor
+from server.domain.events import envelope_frame
 from server.domain.service import Domain, open_domain
-from server.storage import migrations
+from server.storage import migrations, postgres
 from server.storage.models import SprintLedgerTaskRow
+from tests import pg_backend
 
 Outcome = reports_pb2.SprintTaskOutcome
 
@@ -150,9 +153,9 @@ def test_expired_ids_are_forgotten_member_by_member(domain: Domain) -> None:
     first = {(m, n): create(m, n) for m in actors for n in range(3)}
     db = domain.store.db
     with db.atomic():
-        (now,) = db.execute_sql("SELECT MAX(created_at) FROM applied_request").fetchone()
+        (now,) = rows.execute("SELECT MAX(created_at) FROM applied_request").fetchone()
         # Member b's ids, and a's first, were sent more than a week before now.
-        db.execute_sql(
+        rows.execute(
             "UPDATE applied_request SET created_at = created_at - ? WHERE member_id = ? OR key = ?",
             (
                 idempotency.IDEMPOTENCY_WINDOW_MICROS + 1,
@@ -252,3 +255,66 @@ def test_a_file_from_before_keeps_its_log_its_answers_and_its_ledger(tmp_path: P
     assert check.execute("SELECT name FROM sqlite_sequence WHERE name = 'event'").fetchall() == []
     assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     check.close()
+
+
+def test_a_postgres_database_from_before_keeps_its_log_and_its_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = pg_backend.server_url() or pg_backend.DEFAULT_SERVER
+    if not pg_backend.reachable(server):
+        pytest.skip(f"no PostgreSQL server at {server}")
+    before = migrations.PG_MIGRATIONS.index(migrations.PG_V_EVENT_KEY)
+    owner = Actor(member_id=members.OWNER_ID, client_key="tab")
+    retitle = _update("t1", title="again")
+    ack = websocket_pb2.Ack(seq=2, task=entities_pb2.Task(id="t1", title="again"))
+    frames = [
+        envelope_frame("task_updated", events_pb2.TaskUpdated(seq=seq).SerializeToString())
+        for seq in (1, 2)
+    ]
+    with pg_backend.scratch_database(server) as url:
+        db = postgres.PostgresDatabase(postgres.check_url(url), prefer_psycopg3=True)
+        db.connect()
+        postgres.migrate(db, tuple(migrations.PG_MIGRATIONS[:before]))
+        sql = [
+            "INSERT INTO project (id, key, name, version, created_at, updated_at)"
+            " VALUES ('p', 'OLD', 'Old', 1, 1, 1)",
+            "INSERT INTO log_head VALUES ('p', 2, 0)",
+            "INSERT INTO inbox_cursor VALUES ('p', 2)",
+        ]
+        for statement in sql:
+            db.execute_sql(statement)
+        for seq, frame in enumerate(frames, 1):
+            db.execute_sql(
+                "INSERT INTO event (project_id, seq, kind, frame, created_at)"
+                " VALUES ('p', %s, 'task_updated', %s, 1)",
+                (seq, frame),
+            )
+        db.execute_sql(
+            "INSERT INTO applied_request VALUES (%s, %s, %s, 0, %s, %s, 100)",
+            (
+                idempotency.key_of(owner.request_key("m1") or ""),
+                owner.member_id,
+                ack.SerializeToString(),
+                time.time_ns() // 1000,
+                idempotency.fingerprint("update_task", retitle),
+            ),
+        )
+        db.close()
+        monkeypatch.setenv(DATABASE_URL_ENV, url)
+        domain = open_domain(ServerConfig(data_dir=tmp_path))
+        try:
+            log = domain.events_since("p", 0)
+            assert [e.task_updated.seq for e in log.events] == [1, 2]
+            assert domain.execute(owner, retitle, "m1") == ack  # answered as it was
+            keys = domain.store.db.execute_sql(
+                "SELECT indexname, indexdef FROM pg_indexes"
+                " WHERE tablename IN ('event', 'applied_request') ORDER BY indexname"
+            ).fetchall()
+        finally:
+            domain.close()
+    assert [name for name, _ in keys] == [
+        "applied_request_member",
+        "applied_request_pkey",
+        "event_pkey",
+    ]
+    assert dict(keys)["event_pkey"].endswith("(project_id, seq)")
