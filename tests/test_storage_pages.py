@@ -2,10 +2,11 @@
 
 A commit costs SQLite a write (and later a checkpoint copy) per page it changes, so each
 table or index a command touches costs it: the change log is keyed by (project_id, seq)
-alone (V_EVENT_KEY), remembered ids have no index by time (V_APPLIED_REQUEST_ONE_TIME_INDEX,
-pruned through the member index), and the sprint ledger writes only the columns that
-changed, and nothing for a task never in a sprint. These tests hold those gains, and check
-that a file from before the steps keeps its log, its answers and its ledger.
+without a counter to move (V_EVENT_KEY), remembered ids have no index by time
+(V_APPLIED_REQUEST_ONE_TIME_INDEX: pruned through the member index), and the sprint ledger
+writes only the columns that changed, and nothing for a task never in a sprint. These tests
+hold those gains, and check that a database from before the steps keeps its log, its
+answers and its ledger.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from tests import pg_backend
 Outcome = reports_pb2.SprintTaskOutcome
 
 # The pages one title change of a task writes, in a commit of its own: log_head, task,
-# event, applied_request with its key and member indexes, and search's (search_dirty, four
-# of the full-text index's) and the inbox's position (inbox_cursor). One more, the ledger's
-# row, for a task in a sprint.
-UPDATE_PAGES = 12
+# event with its key's index, applied_request with its key and member indexes, and search's
+# (search_dirty, four of the full-text index's) and the inbox's position (inbox_cursor). One
+# more, the ledger's row, for a task in a sprint.
+UPDATE_PAGES = 13
 
 
 def _project(domain: Domain, key: str = "PG") -> str:
