@@ -131,9 +131,10 @@ def _task_seen(project_id: str, task: entities_pb2.Task, now: int) -> None:
     values = (now_in, points, int(done), task.key, task.title, project_id)
     if seen is None:
         if now_in is None:
-            # Never in a sprint: nothing reads its row (a report names only the tasks its
-            # facts name, and the first fact of any task is its joining, which writes the
-            # row; nor does a task's row say anything while it is out of every sprint).
+            # Never in a sprint: no row. A report reads the rows of the tasks its facts
+            # name, and a task's first fact is its joining, which writes its row (below);
+            # until then nothing would read it (what a row says counts for a task that was
+            # in a sprint only). Rows made for every task by V_SPRINT_REPORTS stay.
             return
         rows.execute(_INSERT_SEEN, (*values, task.id))
         return
