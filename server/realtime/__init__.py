@@ -23,7 +23,8 @@ def setup(app: web.Application) -> None:
     hub = Hub()
     app[HUB] = hub
     app[CONNECTION_CAPS] = ConnectionCaps()
-    app.router.add_get("/ws", websocket, name="websocket")
+    # GET only: aiohttp's GET routes take HEAD too, and a HEAD is no handshake (RFC 6455 4.1).
+    app.router.add_get("/ws", websocket, name="websocket", allow_head=False)
     app.cleanup_ctx.append(hub.context)
     app.on_shutdown.append(hub.shutdown)
     # Sockets of people whose access ends (sharing off, an invite revoked) close at once.

@@ -300,3 +300,41 @@ def test_a_deleted_project_asks_first_then_comes_back_with_undo_or_from_recently
     expect(deleted).to_have_count(0)
     rows.filter(has_text="Website").get_by_role("link").click()
     expect(ana.get_by_test_id("card")).to_have_text([re.compile("Inside")])
+
+
+def test_a_link_to_a_task_in_the_trash_says_so_and_restores_it(
+    server: LiveServer, browser: Any
+) -> None:
+    project = server.make_project(
+        [
+            {"title": "Draft the FAQ", "status": "TASK_STATUS_TODO"},
+            {"title": "Stays", "status": "TASK_STATUS_TODO"},
+        ]
+    )
+    pid = project["id"]
+    faq = by_title(server, pid, "Draft the FAQ")
+    server.api("POST", f"/api/v1/tasks/{faq['id']}/comments", {"body": "First pass done"})
+    server.api("DELETE", f"/api/v1/tasks/{faq['id']}")
+
+    # Someone follows a link to it (from chat, an old inbox item): the panel says where it is.
+    ana = board(browser, server, "Ana", pid, f"/t/{faq['id']}")
+    panel = ana.get_by_test_id("task-panel")
+    expect(panel.get_by_test_id("trashed-title")).to_have_text("Draft the FAQ")
+    note = panel.get_by_test_id("trashed-note")
+    expect(note).to_contain_text("In the Trash: deleted by")
+    expect(note).to_contain_text("days left")
+    expect(panel).to_contain_text("back where it was on the board, with its 1 comment.")
+    shoot(ana, "trashed-task-from-a-link")
+    axe_clean(ana, "a task in the trash opened from a link")
+
+    # Restore puts it back on the board, where the usual panel takes over.
+    note.get_by_role("button", name="Restore").click()
+    expect(panel.get_by_label("Title")).to_have_value("Draft the FAQ")
+    expect(ana.get_by_test_id("card").filter(has_text="Draft the FAQ")).to_have_count(1)
+    settled(ana)
+    listed = server.api("GET", f"/api/v1/projects/{pid}/tasks")["tasks"]
+    assert sorted(t["title"] for t in listed) == ["Draft the FAQ", "Stays"]
+
+    # A link to a task that is nowhere still says the link may be mistyped.
+    ana.goto(f"{server.url}/#/p/{pid}/t/00000000-0000-4000-8000-000000000000")
+    expect(ana.get_by_test_id("task-panel")).to_contain_text("not on the board")

@@ -1,15 +1,24 @@
 /** A task that is not on the board, opened from the Archive (or a link to it): read as the server
  * has it (fields, description, files, comments), shown read-only (an archived task cannot be
- * changed), with Restore to put it back on the board, where the usual panel takes over. */
+ * changed), with Restore to put it back on the board, where the usual panel takes over. A link
+ * to a task in the Trash says so (who deleted it, when, how long it waits there), with Restore. */
 import { useEffect, useState } from "preact/hooks";
-import { timestampDate, type Attachment, type Comment, type Task } from "../proto";
+import { timestampDate, type Attachment, type Comment, type Task, type TrashedTask } from "../proto";
 import { connection, go, store } from "../app-context";
 import { renderMarkdown } from "../markdown";
 import { contentUrl } from "./attachments";
 import { Avatar, PRIORITIES, statusName } from "./common";
+import { daysLeft, useNames, when, Who } from "./trash";
 import "./trash.css";
 
-type Read = { task: Task; comments: Comment[]; files: Attachment[] } | "missing" | null;
+type Read = { task: Task; comments: Comment[]; files: Attachment[] } | { trashed: TrashedTask } | "missing" | null;
+
+/** The Trash's entry for ``taskId`` (the server reads a task in the trash as not found). */
+async function inTrash(taskId: string): Promise<Read> {
+  const trash = await connection().listTrash(store.projectId);
+  const entry = trash.tasks.find((e) => e.task?.id === taskId);
+  return entry ? { trashed: entry } : "missing";
+}
 
 export function OffBoardTask({ taskId }: { taskId: string }) {
   const [read, setRead] = useState<Read>(null);
@@ -20,7 +29,11 @@ export function OffBoardTask({ taskId }: { taskId: string }) {
     Promise.all([conn.getTask(taskId), conn.listComments(taskId), conn.listAttachments(taskId)]).then(
       // A task of another project is not this board's to show (the link is mistyped).
       ([task, comments, files]) => current && setRead(task.projectId === store.projectId ? { task, comments, files } : "missing"),
-      () => current && setRead("missing"),
+      () =>
+        inTrash(taskId).then(
+          (found) => current && setRead(found),
+          () => current && setRead("missing"),
+        ),
     );
     return () => {
       current = false;
@@ -38,6 +51,7 @@ export function OffBoardTask({ taskId }: { taskId: string }) {
       </aside>
     );
   }
+  if ("trashed" in read) return <TrashedPanel entry={read.trashed} close={close} />;
   const { task, comments, files } = read;
   const assignee = task.assigneeId ? store.members.get(task.assigneeId) : undefined;
   const priority = PRIORITIES.find((p) => p.id === task.priority)?.name ?? "No priority";
@@ -125,6 +139,47 @@ export function OffBoardTask({ taskId }: { taskId: string }) {
             </ul>
           )}
         </div>
+      </div>
+    </aside>
+  );
+}
+
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
+/** What comes back with a task from the Trash, as the end of a sentence. */
+function withIt(entry: TrashedTask): string {
+  const parts = [];
+  if (entry.subtaskCount > 0) parts.push(count(entry.subtaskCount, "subtask"));
+  if (entry.commentCount > 0) parts.push(count(entry.commentCount, "comment"));
+  return parts.length ? `, with its ${parts.join(" and ")}` : "";
+}
+
+function TrashedPanel({ entry, close }: { entry: TrashedTask; close: () => void }) {
+  const task = entry.task!;
+  useNames([entry.deletedById]);
+  return (
+    <aside class="panel" data-testid="task-panel" aria-label={`Task ${task.key}`}>
+      <div class="panel-head">
+        <span class="key">{task.key}</span>
+        <span class="spacer" />
+        <button class="icon" onClick={close} aria-label="Close" title="Close (Esc)">×</button>
+      </div>
+      <div class="archived-note" data-testid="trashed-note" role="status">
+        <span>
+          In the Trash: deleted by <Who id={entry.deletedById} /> · <time>{when(entry.deleteTime)}</time> ·{" "}
+          <span title={`Deleted for good on ${when(entry.purgeTime)}`}>{daysLeft(entry.purgeTime)}</span>
+        </span>
+        {!store.readOnly && (
+          <button class="primary small" onClick={() => store.restoreTask(task.id, task.key)}>
+            Restore
+          </button>
+        )}
+      </div>
+      <div class="panel-body">
+        <h2 class="archived-title" data-testid="trashed-title">{task.title}</h2>
+        <p class="muted">Restore puts it back where it was on the board{withIt(entry)}.</p>
       </div>
     </aside>
   );

@@ -31,7 +31,7 @@ function useList<T>(read: () => Promise<T>, deps: unknown[]): { data: T | null; 
 }
 
 /** Whoever a list names but the board does not (someone who only deleted), once. */
-function useNames(ids: readonly string[]): void {
+export function useNames(ids: readonly string[]): void {
   const missing = ids.filter((id) => id && !store.members.peek(id));
   const key = missing.join(",");
   useEffect(() => {
@@ -43,18 +43,18 @@ function useNames(ids: readonly string[]): void {
   }, [key]);
 }
 
-function when(t: Timestamp | undefined): string {
+export function when(t: Timestamp | undefined): string {
   if (!t) return "";
   return timestampDate(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
-function daysLeft(t: Timestamp | undefined): string {
+export function daysLeft(t: Timestamp | undefined): string {
   if (!t) return "";
   const days = Math.max(0, Math.ceil((timestampDate(t).getTime() - Date.now()) / 86_400_000));
   return days === 1 ? "1 day left" : `${days} days left`;
 }
 
-function Who({ id }: { id: string }) {
+export function Who({ id }: { id: string }) {
   const m = store.members.get(id);
   return (
     <span class="who">
