@@ -54,13 +54,13 @@ def dirty(domain: Domain) -> list[str]:
         conn.close()
 
 
-def test_a_group_with_others_waiting_leaves_its_reindex_and_a_search_still_finds_it(
+def test_a_group_that_upkeep_is_not_due_in_leaves_its_reindex_and_a_search_still_finds_it(
     domain: Domain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b, c = make_tasks(domain, "alpha one", "beta two", "gamma three")
-    assert dirty(domain) == []  # nothing waited: reindexed in the commands' own groups
-    # Commands queued behind this group: its reindex is left for later.
-    monkeypatch.setattr(domain._group, "waiting", lambda: True)
+    assert dirty(domain) == []  # execute's commands: reindexed in their own transactions
+    # Upkeep ran a moment ago: this group's reindex is left for later.
+    monkeypatch.setattr(domain.upkeep, "due", lambda _events: False)
     owner = domain.owner_actor()
     batch = [
         CommandRequest(owner, retitle(a, "zebra one"), "r1"),
@@ -79,7 +79,7 @@ def test_a_group_with_others_waiting_leaves_its_reindex_and_a_search_still_finds
     assert dirty(domain) == []
 
 
-def test_the_idle_step_reindexes_what_a_busy_group_left(
+def test_the_upkeep_alone_reindexes_what_a_group_left(
     domain: Domain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (a,) = make_tasks(domain, "old words")
@@ -87,8 +87,8 @@ def test_the_idle_step_reindexes_what_a_busy_group_left(
     comment = domain.execute(
         owner, commands_pb2.AddComment(task_id=a.id, body="first remark")
     ).comment
-    with monkeypatch.context() as busy:
-        busy.setattr(domain._group, "waiting", lambda: True)
+    with monkeypatch.context() as not_due:
+        not_due.setattr(domain.upkeep, "due", lambda _events: False)
         domain._commit(
             [
                 CommandRequest(owner, retitle(a, "new words"), "r1"),
@@ -100,7 +100,7 @@ def test_the_idle_step_reindexes_what_a_busy_group_left(
             ]
         )
     assert dirty(domain) == sorted([a.id, comment.id])
-    domain._follow_now()  # what the group commit runs once nothing is queued
+    domain.upkeep.run_alone()  # what the alarm runs, one interval after the last upkeep
     assert dirty(domain) == []
     conn = sqlite3.connect(domain.store.path)
     try:
@@ -173,14 +173,14 @@ def test_the_migration_notes_changed_texts_and_the_reindex_applies_them(tmp_path
     assert sorted(r[0] for r in conn.execute("SELECT entity_id FROM search_dirty")) == ["c", "t"]
     assert matches("ancient") == ["t"]  # noted, not yet reindexed
     for sql in (search._REINDEX_TASKS, search._REINDEX_COMMENTS, search._CLEAR_DIRTY):
-        conn.execute(sql)
+        conn.execute(sql, (-1,))  # every noted row (no batch limit)
     assert matches("ancient") == [] and matches("zebras") == [] and matches("giraffes") == []
     assert matches("modern") == ["t"] and matches("lions") == ["t"] and matches("otters") == ["c"]
     # A noted row deleted before its reindex leaves nothing behind.
     conn.execute("UPDATE comment SET body = 'seals' WHERE id = 'c'")
     conn.execute("DELETE FROM comment WHERE id = 'c'")
     for sql in (search._REINDEX_TASKS, search._REINDEX_COMMENTS, search._CLEAR_DIRTY):
-        conn.execute(sql)
+        conn.execute(sql, (-1,))  # every noted row (no batch limit)
     assert matches("seals") == [] and matches("otters") == []
     assert conn.execute("SELECT count(*) FROM search_dirty").fetchone()[0] == 0
     conn.close()
