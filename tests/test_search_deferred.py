@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -184,3 +186,53 @@ def test_the_migration_notes_changed_texts_and_the_reindex_applies_them(tmp_path
     assert matches("seals") == [] and matches("otters") == []
     assert conn.execute("SELECT count(*) FROM search_dirty").fetchone()[0] == 0
     conn.close()
+
+
+def test_a_backlog_is_reindexed_a_batch_at_a_time_and_a_search_sees_all_of_it(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "REINDEX_BATCH", 2)
+    tasks = make_tasks(domain, *(f"plain {n}" for n in range(5)))
+    owner = domain.owner_actor()
+    # One group's bulk of changed titles, left for later (upkeep not due, the alarm silent).
+    with monkeypatch.context() as held:
+        held.setattr(domain.upkeep, "due", lambda _events: False)
+        held.setattr(domain.upkeep._alarm, "set", lambda _deadline: None)
+        batch = [
+            CommandRequest(owner, retitle(t, f"heron {n}"), f"h{n}") for n, t in enumerate(tasks)
+        ]
+        domain._commit(batch)
+        assert len(dirty(domain)) == 5
+        # An upkeep reindexes one batch, and says more is left.
+        assert domain.upkeep.run_alone() is True
+        assert len(dirty(domain)) == 3
+        # A search reindexes all that is left before it reads.
+        assert found(domain, "heron") == [f"heron {n}" for n in range(5)]
+        assert dirty(domain) == []
+        domain._commit(
+            [CommandRequest(owner, retitle(t, f"egret {n}"), f"e{n}") for n, t in enumerate(tasks)]
+        )
+    assert len(dirty(domain)) == 5
+    # A group's upkeep takes a batch; the alarm works off the rest as soon as the thread is
+    # free, a batch at a time.
+    steps: list[int | None] = []
+    reindex = search.reindex
+
+    def counted(limit: int | None = None) -> bool:
+        steps.append(limit)
+        return reindex(limit)
+
+    monkeypatch.setattr(search, "reindex", counted)
+    domain._commit([CommandRequest(owner, retitle(tasks[0], "egret 0"), "again")], follow=True)
+    assert len(dirty(domain)) == 3
+    deadline = time.monotonic() + 10
+    while dirty(domain):
+        assert time.monotonic() < deadline, "the backlog was not worked off"
+        time.sleep(0.01)
+    assert steps == [2, 2, 2]
+    with closing(sqlite3.connect(domain.store.path)) as conn:
+        titles = conn.execute(
+            "SELECT s.title FROM search_text AS s JOIN search_doc AS d ON d.doc = s.rowid"
+            " WHERE d.kind = 'task' ORDER BY s.title"
+        ).fetchall()
+    assert [t for (t,) in titles] == [f"egret {n}" for n in range(5)]
