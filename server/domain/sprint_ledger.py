@@ -89,15 +89,18 @@ def points_of(task: entities_pb2.Task) -> int:
 
 
 # The ledger's statements, run for every task event (see rows: built once, kept prepared).
-_SEEN = "SELECT sprint_id, points, done, task_key, title FROM sprint_ledger_task WHERE task_id = ?"
+_SEEN = (
+    "SELECT sprint_id, points, done, task_key, title, project_id FROM sprint_ledger_task"
+    " WHERE task_id = ?"
+)
 _INSERT_SEEN = (
-    "INSERT INTO sprint_ledger_task (project_id, sprint_id, points, done, task_key, title,"
+    "INSERT INTO sprint_ledger_task (sprint_id, points, done, task_key, title, project_id,"
     " task_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_UPDATE_SEEN = (
-    "UPDATE sprint_ledger_task SET project_id = ?, sprint_id = ?, points = ?, done = ?,"
-    " task_key = ?, title = ? WHERE task_id = ?"
-)
+# What _SEEN reads, in its order: _update_seen compares a task with it column by column.
+_SEEN_COLUMNS = ("sprint_id", "points", "done", "task_key", "title", "project_id")
+# An update's statement per set of changed columns, made when first needed.
+_UPDATES: dict[tuple[str, ...], str] = {}
 _LEFT_SPRINT = "UPDATE sprint_ledger_task SET sprint_id = NULL WHERE task_id = ?"
 _SPRINT_STATE = "SELECT state FROM sprint WHERE id = ?"
 _FACT = (
@@ -125,10 +128,33 @@ def _task_seen(project_id: str, task: entities_pb2.Task, now: int) -> None:
             _fact(project_id, now_in, task.id, now, "estimate", points - was_points, was_done)
         if done != was_done:
             _fact(project_id, now_in, task.id, now, "done" if done else "reopened", points, done)
-    values = (now_in, points, int(done), task.key, task.title)
-    if seen is not None and tuple(seen) == values:
+    values = (now_in, points, int(done), task.key, task.title, project_id)
+    if seen is None:
+        if now_in is None:
+            # Never in a sprint: no row. A report reads the rows of the tasks its facts
+            # name, and a task's first fact is its joining, which writes its row (below);
+            # until then nothing would read it (what a row says counts for a task that was
+            # in a sprint only). Rows made for every task by V_SPRINT_REPORTS stay.
+            return
+        rows.execute(_INSERT_SEEN, (*values, task.id))
+        return
+    _update_seen(seen, values, task.id)
+
+
+def _update_seen(seen: Any, values: tuple[Any, ...], task_id: str) -> None:
+    """Write the columns that changed, and only those: SQLite leaves alone every index none
+    of whose columns is set, so a retitled task writes the row's page and not the project
+    index's (project_id is set only when it changed, as when an import brings a task id
+    the ledger knew into another project)."""
+    changed = [i for i, (old, new) in enumerate(zip(seen, values, strict=True)) if old != new]
+    if not changed:
         return  # most edits (a description, a move on the board) change nothing here
-    rows.execute(_INSERT_SEEN if seen is None else _UPDATE_SEEN, (project_id, *values, task.id))
+    names = tuple(_SEEN_COLUMNS[i] for i in changed)
+    sql = _UPDATES.get(names)
+    if sql is None:
+        sets = ", ".join(f"{name} = ?" for name in names)
+        sql = _UPDATES[names] = f"UPDATE sprint_ledger_task SET {sets} WHERE task_id = ?"
+    rows.execute(sql, (*(values[i] for i in changed), task_id))
 
 
 def _task_gone(project_id: str, task_id: str, now: int) -> None:

@@ -119,7 +119,6 @@ class CommentRow(BaseModel):
 
 
 class EventRow(BaseModel):
-    id = pw.AutoField()
     project_id = pw.TextField()
     seq = pw.IntegerField()
     kind = pw.TextField()
@@ -128,6 +127,7 @@ class EventRow(BaseModel):
 
     class Meta:
         table_name = "event"
+        primary_key = pw.CompositeKey("project_id", "seq")
 
 
 class AppliedRequestRow(BaseModel):
