@@ -74,8 +74,8 @@ test-web: $(WEB_STAMP) $(WEB_DIST)
 # local server every development and CI machine has, one scratch database per test run.
 PG_TEST_SERVER ?= postgresql://postgres@127.0.0.1:5432
 PG_SUITES := tests/test_domain.py tests/test_domain_disk.py tests/test_domain_group_commit.py \
-	tests/test_inbox.py tests/test_inbox_api.py tests/test_inbox_trash.py tests/test_trash_archive.py \
-	tests/test_workflow.py tests/test_security_lan.py tests/test_attachments.py \
+	tests/test_inbox.py tests/test_inbox_api.py tests/test_inbox_trash.py tests/test_inbox_upkeep.py \
+	tests/test_trash_archive.py tests/test_workflow.py tests/test_security_lan.py tests/test_attachments.py \
 	$(wildcard tests/test_api_*.py) $(wildcard tests/test_ws_*.py)
 
 test-pg: $(STAMP) $(WEB_DIST)

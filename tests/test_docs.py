@@ -76,3 +76,10 @@ async def test_monitoring_page_lists_exactly_the_metrics_served(server: TandemSe
     page = (PROTOCOL.parent / "monitoring.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `(tandem_[a-z_]+)` \|", page, re.MULTILINE))
     assert documented == served
+
+
+def test_protocol_page_states_how_late_an_inbox_update_may_come() -> None:
+    from server.domain import upkeep
+
+    flat = " ".join(PROTOCOL.read_text(encoding="utf-8").split())
+    assert f"at most {upkeep.UPKEEP_INTERVAL:g} seconds later" in flat

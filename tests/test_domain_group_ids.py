@@ -181,9 +181,11 @@ def test_a_groups_inbox_items_are_numbered_in_the_order_of_its_events(domain: Do
     ]
     delivered: list[Delivery] = []
     domain.inbox_sink.add_listener(delivered.extend)
-    # Bob renames Alice's tasks (she watches what she made), all in one group.
+    # Bob renames Alice's tasks (she watches what she made), all in one group, whose
+    # transaction runs the upkeep (as when it is due) and so makes their items.
     acks = domain._commit(
-        [CommandRequest(as_bob, retitle(t, f"renamed {n}"), f"i-{n}") for n, t in enumerate(made)]
+        [CommandRequest(as_bob, retitle(t, f"renamed {n}"), f"i-{n}") for n, t in enumerate(made)],
+        follow=True,
     )
     assert not any(isinstance(a, DomainError) for a in acks)
     (delivery,) = delivered

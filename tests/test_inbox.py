@@ -389,8 +389,8 @@ def test_items_of_changes_committed_before_a_crash_are_made_at_the_next_start(
     tmp_path: Path, clock: Clock
 ) -> None:
     """The changes commit before their items are made: a crash in between (here, the
-    making failing until the server stops) leaves the position behind, and the next start
-    makes them, once."""
+    making failing until the server has stopped, its last upkeep on closing included)
+    leaves the position behind, and the next start makes them, once."""
     path = tmp_path / "crash.db"
     first = Domain(Store(path), clock=clock)
     p = People(first)
@@ -401,7 +401,7 @@ def test_items_of_changes_committed_before_a_crash_are_made_at_the_next_start(
         update(p, p.alice, t.id, title="Renamed")
         assert inbox(p, p.cara).items == []
         assert len(inbox(p, p.bob).items) == 1  # the assignment, made before
-    first.close()
+        first.close()
     for _ in range(2):  # started twice: made at the first start, not again at the second
         again = Domain(Store(path), clock=clock)
         try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -54,13 +56,13 @@ def dirty(domain: Domain) -> list[str]:
         conn.close()
 
 
-def test_a_group_with_others_waiting_leaves_its_reindex_and_a_search_still_finds_it(
+def test_a_group_that_upkeep_is_not_due_in_leaves_its_reindex_and_a_search_still_finds_it(
     domain: Domain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b, c = make_tasks(domain, "alpha one", "beta two", "gamma three")
-    assert dirty(domain) == []  # nothing waited: reindexed in the commands' own groups
-    # Commands queued behind this group: its reindex is left for later.
-    monkeypatch.setattr(domain._group, "waiting", lambda: True)
+    assert dirty(domain) == []  # execute's commands: reindexed in their own transactions
+    # Upkeep ran a moment ago: this group's reindex is left for later.
+    monkeypatch.setattr(domain.upkeep, "due", lambda _events: False)
     owner = domain.owner_actor()
     batch = [
         CommandRequest(owner, retitle(a, "zebra one"), "r1"),
@@ -79,7 +81,7 @@ def test_a_group_with_others_waiting_leaves_its_reindex_and_a_search_still_finds
     assert dirty(domain) == []
 
 
-def test_the_idle_step_reindexes_what_a_busy_group_left(
+def test_the_upkeep_alone_reindexes_what_a_group_left(
     domain: Domain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (a,) = make_tasks(domain, "old words")
@@ -87,8 +89,8 @@ def test_the_idle_step_reindexes_what_a_busy_group_left(
     comment = domain.execute(
         owner, commands_pb2.AddComment(task_id=a.id, body="first remark")
     ).comment
-    with monkeypatch.context() as busy:
-        busy.setattr(domain._group, "waiting", lambda: True)
+    with monkeypatch.context() as not_due:
+        not_due.setattr(domain.upkeep, "due", lambda _events: False)
         domain._commit(
             [
                 CommandRequest(owner, retitle(a, "new words"), "r1"),
@@ -100,7 +102,7 @@ def test_the_idle_step_reindexes_what_a_busy_group_left(
             ]
         )
     assert dirty(domain) == sorted([a.id, comment.id])
-    domain._follow_now()  # what the group commit runs once nothing is queued
+    domain.upkeep.run_alone()  # what the alarm runs, one interval after the last upkeep
     assert dirty(domain) == []
     conn = sqlite3.connect(domain.store.path)
     try:
@@ -173,14 +175,64 @@ def test_the_migration_notes_changed_texts_and_the_reindex_applies_them(tmp_path
     assert sorted(r[0] for r in conn.execute("SELECT entity_id FROM search_dirty")) == ["c", "t"]
     assert matches("ancient") == ["t"]  # noted, not yet reindexed
     for sql in (search._REINDEX_TASKS, search._REINDEX_COMMENTS, search._CLEAR_DIRTY):
-        conn.execute(sql)
+        conn.execute(sql, (-1,))  # every noted row (no batch limit)
     assert matches("ancient") == [] and matches("zebras") == [] and matches("giraffes") == []
     assert matches("modern") == ["t"] and matches("lions") == ["t"] and matches("otters") == ["c"]
     # A noted row deleted before its reindex leaves nothing behind.
     conn.execute("UPDATE comment SET body = 'seals' WHERE id = 'c'")
     conn.execute("DELETE FROM comment WHERE id = 'c'")
     for sql in (search._REINDEX_TASKS, search._REINDEX_COMMENTS, search._CLEAR_DIRTY):
-        conn.execute(sql)
+        conn.execute(sql, (-1,))  # every noted row (no batch limit)
     assert matches("seals") == [] and matches("otters") == []
     assert conn.execute("SELECT count(*) FROM search_dirty").fetchone()[0] == 0
     conn.close()
+
+
+def test_a_backlog_is_reindexed_a_batch_at_a_time_and_a_search_sees_all_of_it(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "REINDEX_BATCH", 2)
+    tasks = make_tasks(domain, *(f"plain {n}" for n in range(5)))
+    owner = domain.owner_actor()
+    # One group's bulk of changed titles, left for later (upkeep not due, the alarm silent).
+    with monkeypatch.context() as held:
+        held.setattr(domain.upkeep, "due", lambda _events: False)
+        held.setattr(domain.upkeep._alarm, "set", lambda _deadline: None)
+        batch = [
+            CommandRequest(owner, retitle(t, f"heron {n}"), f"h{n}") for n, t in enumerate(tasks)
+        ]
+        domain._commit(batch)
+        assert len(dirty(domain)) == 5
+        # An upkeep reindexes one batch, and says more is left.
+        assert domain.upkeep.run_alone() is True
+        assert len(dirty(domain)) == 3
+        # A search reindexes all that is left before it reads.
+        assert found(domain, "heron") == [f"heron {n}" for n in range(5)]
+        assert dirty(domain) == []
+        domain._commit(
+            [CommandRequest(owner, retitle(t, f"egret {n}"), f"e{n}") for n, t in enumerate(tasks)]
+        )
+    assert len(dirty(domain)) == 5
+    # A group's upkeep takes a batch; the alarm works off the rest as soon as the thread is
+    # free, a batch at a time.
+    steps: list[int | None] = []
+    reindex = search.reindex
+
+    def counted(limit: int | None = None) -> bool:
+        steps.append(limit)
+        return reindex(limit)
+
+    monkeypatch.setattr(search, "reindex", counted)
+    domain._commit([CommandRequest(owner, retitle(tasks[0], "egret 0"), "again")], follow=True)
+    assert len(dirty(domain)) == 3
+    deadline = time.monotonic() + 10
+    while dirty(domain):
+        assert time.monotonic() < deadline, "the backlog was not worked off"
+        time.sleep(0.01)
+    assert steps == [2, 2, 2]
+    with closing(sqlite3.connect(domain.store.path)) as conn:
+        titles = conn.execute(
+            "SELECT s.title FROM search_text AS s JOIN search_doc AS d ON d.doc = s.rowid"
+            " WHERE d.kind = 'task' ORDER BY s.title"
+        ).fetchall()
+    assert [t for (t,) in titles] == [f"egret {n}" for n in range(5)]

@@ -2,9 +2,7 @@
 
 Callers on any event loop queue a request and await its answer; one drain on the database
 thread takes everything queued so far and hands it to ``commit`` as one batch (one
-transaction, one fsync). Each answer is settled back on its caller's own loop. When nothing
-else is queued by then, ``idle`` runs (work a commit left for later, such as the inbox's
-items when making them failed: see the service).
+transaction, one fsync). Each answer is settled back on its caller's own loop.
 """
 
 from __future__ import annotations
@@ -64,8 +62,6 @@ class GroupCommit:
         self._drain_scheduled = False
         # Told each group's commit time and size, on the database thread (the metrics).
         self.observe: Callable[[float, int], None] | None = None
-        # Run on the database thread after a group when no other is queued (see _drain).
-        self.idle: Callable[[], None] | None = None
 
     async def run(self, request: CommandRequest) -> websocket_pb2.Ack:
         """Queue one command and wait for its answer; raises its DomainError when refused."""
@@ -90,11 +86,6 @@ class GroupCommit:
                     pending.loop.call_soon_threadsafe(_settle, pending.answer, _SHUTTING_DOWN)
         return answer
 
-    def waiting(self) -> bool:
-        """Whether more commands are queued for the next group (asked by ``commit``)."""
-        with self._lock:
-            return bool(self._pending)
-
     def _drain(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
@@ -109,10 +100,6 @@ class GroupCommit:
             outcomes = [failure for _ in batch]
         if self.observe is not None:
             self.observe(time.perf_counter() - started, len(batch))
-        # Asked before the answers go: a group queued by now runs before anything their
-        # callers ask next, so what it does first (idle's work) precedes that as well.
-        with self._lock:
-            quiet = not self._pending
         # One wake-up per caller loop for the whole batch, not one per command.
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Outcome]]] = {}
         for pending, outcome in zip(batch, outcomes, strict=True):
@@ -120,11 +107,6 @@ class GroupCommit:
         for loop, answers in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the caller's loop has closed
                 loop.call_soon_threadsafe(_settle_all, answers)
-        if quiet and self.idle is not None:
-            try:
-                self.idle()
-            except Exception:  # the group's answers are out; keep the thread serving
-                log.exception("after-commit work failed")
 
 
 def _settle_all(answers: list[tuple[Any, Outcome]]) -> None:

@@ -1,12 +1,16 @@
 """Each member's inbox, and who watches which task.
 
-Items are made from the change log's committed events, in batches (``follow``, which the
-service runs on the database thread in a group commit's transaction: after the group's
-commands when nothing else waits, or else in the next group's, before its commands). Each
-project's position in its log (``inbox_cursor``) moves in the same transaction as the items
-made up to it, so a crash loses none (the next start follows on from the position), a
-refused command (no event) makes none, and each item carries a ``once_key`` (unique per
-member) so that none is made twice, whatever runs again.
+Items are made from the change log's committed events, in batches (``follow``): the
+service's upkeep runs it on the database thread after its commits, when due (in a group
+commit's transaction at most once per interval, else alone one interval later: see
+``server.domain.upkeep``), and everything that reads what it makes (the inbox's list and
+unread count, marking read, watchers, watching, the trash putting a task's items away, the
+due-date sweep) catches up first, in its own transaction (``catch_up``), so that no read
+sees the inbox behind an acknowledged change. Each project's position in its log
+(``inbox_cursor``) moves in the same transaction as the items made up to it, so a crash
+loses none (the next start follows on from the position), a refused command (no event)
+makes none, and each item carries a ``once_key`` (unique per member) so that none is made
+twice, whatever runs again.
 Due dates are not events: ``sweep_due`` puts "due today/tomorrow" items in the inboxes as
 the days pass (and a change of due date does soon after), with the same once-only key per
 task, member and day.
@@ -31,9 +35,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import peewee as pw
 from tandem.v1 import entities_pb2, events_pb2, inbox_pb2, websocket_pb2
 
-from server.domain import convert, members, mentions, projects, rows, tasks
+from server.domain import convert, members, mentions, projects, rows, storage_errors, tasks
 from server.domain.errors import DomainError, ErrorCode, invalid
 from server.domain.events import Delivery
 from server.domain.tx import Tx
@@ -123,9 +128,9 @@ def _watchers(task: TaskRow) -> inbox_pb2.TaskWatchers:
 def watch(tx: Tx, cmd: inbox_pb2.WatchTask) -> websocket_pb2.Ack:
     task = tasks.row(cmd.task_id)
     # Creators, assignees and commenters start watching as the inbox follows the log, which
-    # may not have reached a change committed just before (in this very group): catch up
-    # first, so that this choice is the last word, not undone by a watch made after it.
-    tx.deliveries.extend(follow([task.project_id]))
+    # may not have reached a change committed before: catch up first, so that this choice
+    # is the last word, not undone by a watch made after it.
+    catch_up(tx.deliveries, [task.project_id])
     me = tx.actor.member_id
     if cmd.watching:
         changed = bool(rows.execute(_WATCH, (task.id, me, tx.now)).rowcount)
@@ -146,12 +151,10 @@ def watch(tx: Tx, cmd: inbox_pb2.WatchTask) -> websocket_pb2.Ack:
     return websocket_pb2.Ack(seq=seq, watchers=result)
 
 
-def list_watchers_command(_tx: Tx, cmd: inbox_pb2.ListWatchers) -> websocket_pb2.Ack:
-    return websocket_pb2.Ack(watchers=_watchers(tasks.row(cmd.task_id)))
-
-
-def list_watchers(task_id: str) -> inbox_pb2.TaskWatchers:
-    return _watchers(tasks.row(task_id))
+def list_watchers_command(tx: Tx, cmd: inbox_pb2.ListWatchers) -> websocket_pb2.Ack:
+    task = tasks.row(cmd.task_id)
+    catch_up(tx.deliveries, [task.project_id])
+    return websocket_pb2.Ack(watchers=_watchers(task))
 
 
 # ---- making items -------------------------------------------------------------------------
@@ -638,6 +641,31 @@ def follow(project_ids: Iterable[str] | None = None) -> list[Delivery]:
     return maker.write()
 
 
+def catch_up(deliveries: list[Delivery], project_ids: Iterable[str] | None = None) -> bool:
+    """``follow`` in a savepoint of the caller's transaction, its deliveries added to
+    ``deliveries`` (told after the commit): what every read of items, unread counts or
+    watchers runs first, since the upkeep follows the logs only when due.
+
+    False when it failed for a reason of its own (logged; nothing of it was written, the
+    read goes on with the inbox as it is, and the next upkeep tries again); a failure of the
+    storage itself raises, failing the transaction as one.
+    """
+    if project_ids is not None and not project_ids:
+        return True
+    try:
+        with rows.Savepoint():
+            deliveries.extend(follow(project_ids))
+    except pw.DatabaseError as err:
+        if storage_errors.unavailable_cause(err) is not None:
+            raise
+        log.exception("could not make inbox items; trying again with the next upkeep")
+        return False
+    except Exception:  # a bug: the changes are saved all the same, the items wait
+        log.exception("could not make inbox items; trying again with the next upkeep")
+        return False
+    return True
+
+
 #: Read items older than this are let go (once a day), so an inbox stays a size to page.
 KEEP_READ_DAYS = 90
 
@@ -645,6 +673,8 @@ KEEP_READ_DAYS = 90
 def sweep_due(now: int) -> list[Delivery]:
     """Items for every open task due today or tomorrow (as of ``now``), made once each; read
     items older than KEEP_READ_DAYS go."""
+    made: list[Delivery] = []
+    catch_up(made)  # the watchers and items the logs still hold
     rows.execute(_FORGET_READ, (now - KEEP_READ_DAYS * 86_400 * 1_000_000,))
     maker = _Maker(now=now)
     today = maker.today
@@ -658,7 +688,7 @@ def sweep_due(now: int) -> list[Delivery]:
         if key is None:
             key = keys[row.project_id] = projects.row(row.project_id).key
         maker.due(convert.task(row, key))
-    return maker.write()
+    return made + maker.write()
 
 
 _FORGET_READ = "DELETE FROM inbox_item WHERE read_at IS NOT NULL AND read_at < ?"
@@ -667,49 +697,62 @@ _FORGET_READ = "DELETE FROM inbox_item WHERE read_at IS NOT NULL AND read_at < ?
 # ---- reading and marking ------------------------------------------------------------------
 
 
-def list_for(
-    member_id: str, page_size: int = DEFAULT_PAGE, page_token: str = "", unread_only: bool = False
-) -> inbox_pb2.InboxPage:
+def _page_size(page_size: int) -> int:
     size = page_size or DEFAULT_PAGE
     if not 1 <= size <= MAX_PAGE:
         raise invalid("page_size", f"page_size must be between 1 and {MAX_PAGE}")
+    return size
+
+
+def _before_id(page_token: str) -> int | None:
+    if not page_token:
+        return None
+    if not page_token.isdigit() or len(page_token) > 18:
+        raise invalid("page_token", "page_token is not one this server gave")
+    return int(page_token)
+
+
+def list_command(tx: Tx, cmd: inbox_pb2.ListInbox) -> websocket_pb2.Ack:
+    """One page of the actor's inbox, newest first, with the unread count."""
+    member_id = tx.actor.member_id
+    size, before = _page_size(cmd.page_size), _before_id(cmd.page_token)  # refused first
+    catch_up(tx.deliveries)
     query = InboxItemRow.select().where(InboxItemRow.member_id == member_id)
-    if page_token:
-        if not page_token.isdigit() or len(page_token) > 18:
-            raise invalid("page_token", "page_token is not one this server gave")
-        query = query.where(InboxItemRow.id < int(page_token))
-    if unread_only:
+    if before is not None:
+        query = query.where(InboxItemRow.id < before)
+    if cmd.unread_only:
         query = query.where(InboxItemRow.read_at.is_null())
     page = list(query.order_by(InboxItemRow.id.desc()).limit(size + 1))
     more = len(page) > size
     page = page[:size]
-    return inbox_pb2.InboxPage(
+    found = inbox_pb2.InboxPage(
         items=[to_proto(r) for r in page],
         next_page_token=str(page[-1].id) if more else "",
         unread_count=unread_count(member_id),
     )
-
-
-def list_command(tx: Tx, cmd: inbox_pb2.ListInbox) -> websocket_pb2.Ack:
-    page = list_for(tx.actor.member_id, cmd.page_size, cmd.page_token, cmd.unread_only)
-    return websocket_pb2.Ack(inbox=page)
+    return websocket_pb2.Ack(inbox=found)
 
 
 def mark_read(tx: Tx, cmd: inbox_pb2.MarkInboxRead) -> websocket_pb2.Ack:
     me = tx.actor.member_id
     mine = InboxItemRow.member_id == me
+    ids: list[int] = []
     if cmd.all:
         if cmd.item_ids:
             raise invalid("item_ids", "name items or set all, not both")
         if cmd.up_to_id < 0:
             raise invalid("up_to_id", "up_to_id must not be negative")
-        picked = mine if not cmd.up_to_id else mine & (InboxItemRow.id <= cmd.up_to_id)
     else:
         ids = list(dict.fromkeys(cmd.item_ids))
         if not ids:
             raise invalid("item_ids", "name the items to mark (itemIds), or set all")
         if len(ids) > MAX_MARK:
             raise invalid("item_ids", f"at most {MAX_MARK} items at a time")
+    # The items the logs still hold are there to mark (and to count) like the others.
+    catch_up(tx.deliveries)
+    if cmd.all:
+        picked = mine if not cmd.up_to_id else mine & (InboxItemRow.id <= cmd.up_to_id)
+    else:
         found = {
             r.id
             for r in InboxItemRow.select(InboxItemRow.id).where(mine & InboxItemRow.id.in_(ids))

@@ -4,7 +4,7 @@ every word asked for, best first, over the full-text index the V_SEARCH migratio
 
 In SQLite, inserts and deletes reach the index by triggers in their own transaction, but a
 changed title, description or comment body is only noted (search_dirty, V_SEARCH_DEFERRED)
-and reindexed by ``reindex``: after the group commit (see Domain._commit), and before every
+and reindexed by ``reindex``: in batches after the commits (see ``upkeep``), and before every
 search, so a search always finds what was acknowledged before it."""
 
 from __future__ import annotations
@@ -77,41 +77,51 @@ WHERE search_text MATCH ?1 AND search_text.rowid IN (SELECT value FROM json_each
 """
 
 
+#: Noted rows (search_dirty) an upkeep reindexes at most in one transaction: a big backlog
+#: (a bulk edit of many titles) is worked off a batch at a time between other work. A
+#: search reindexes every noted row before it reads, however many.
+REINDEX_BATCH = 256
+
+# The noted rows of one batch (all of them: LIMIT -1), the same in each statement of one
+# transaction: the first by their key.
+_NOTED = "SELECT entity_id FROM search_dirty ORDER BY entity_id LIMIT ?1"
 # The noted rows' text into the index, in one statement per kind, then the notes cleared
 # (a noted row deleted since has no search_doc: nothing to reindex).
-_REINDEX_TASKS = """
+_REINDEX_TASKS = f"""
 UPDATE search_text SET (title, body) = (
     SELECT t.title, t.description FROM search_doc AS d JOIN task AS t ON t.id = d.entity_id
     WHERE d.doc = search_text.rowid
 )
 WHERE rowid IN (
-    SELECT d.doc FROM search_dirty AS s JOIN search_doc AS d ON d.entity_id = s.entity_id
+    SELECT d.doc FROM ({_NOTED}) AS s JOIN search_doc AS d ON d.entity_id = s.entity_id
     WHERE d.kind = 'task'
 )
 """
-_REINDEX_COMMENTS = """
+_REINDEX_COMMENTS = f"""
 UPDATE search_text SET body = (
     SELECT c.body FROM search_doc AS d JOIN comment AS c ON c.id = d.entity_id
     WHERE d.doc = search_text.rowid
 )
 WHERE rowid IN (
-    SELECT d.doc FROM search_dirty AS s JOIN search_doc AS d ON d.entity_id = s.entity_id
+    SELECT d.doc FROM ({_NOTED}) AS s JOIN search_doc AS d ON d.entity_id = s.entity_id
     WHERE d.kind = 'comment'
 )
 """
 _ANY_DIRTY = "SELECT EXISTS (SELECT 1 FROM search_dirty)"
-_CLEAR_DIRTY = "DELETE FROM search_dirty"
+_CLEAR_DIRTY = f"DELETE FROM search_dirty WHERE entity_id IN ({_NOTED})"
 
 
-def reindex() -> bool:
-    """In the current transaction: reindex the rows whose text changed since the last time
-    (SQLite; PostgreSQL's triggers keep its index in step). True when there were any."""
+def reindex(limit: int | None = None) -> bool:
+    """In the current transaction: reindex the rows whose text changed since the last time,
+    at most ``limit`` of them (None: all), in SQLite (PostgreSQL's triggers keep its index
+    in step). True when noted rows are left for another time."""
     if not dialect.current().file_backed or not execute(_ANY_DIRTY).fetchone()[0]:
         return False
-    execute(_REINDEX_TASKS)
-    execute(_REINDEX_COMMENTS)
-    execute(_CLEAR_DIRTY)
-    return True
+    batch = (-1 if limit is None else limit,)
+    execute(_REINDEX_TASKS, batch)
+    execute(_REINDEX_COMMENTS, batch)
+    cleared = execute(_CLEAR_DIRTY, batch).rowcount
+    return limit is not None and cleared >= limit and bool(execute(_ANY_DIRTY).fetchone()[0])
 
 
 def _offset(token: str) -> int:

@@ -4,9 +4,9 @@ REST handlers and WebSocket commands both call ``Domain.command`` with a command
 of the command table (``CreateTask``, ...) and the client's id for it, if any. Each
 command runs on the database thread in one transaction that writes the change and its
 events; the events are published to the sink after commit, in commit order. How commands
-are batched is ``group_commit``'s, how ids are remembered ``idempotency``'s, and which
-storage failures may be retried ``storage_errors``'; reads are in ``reads`` and
-``changelog``.
+are batched is ``group_commit``'s, how ids are remembered ``idempotency``'s, which
+storage failures may be retried ``storage_errors``', and what runs after the commits (the
+inbox's items, search's reindex) ``upkeep``'s; reads are in ``reads`` and ``changelog``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from server.domain import (
     members,
     registry,
     rows,
-    search,
     storage_errors,
     trash,
     validate,
@@ -47,6 +46,7 @@ from server.domain.group_commit import CommandRequest, GroupCommit, Outcome
 from server.domain.reads import BoardReads
 from server.domain.tasks import TaskFilter
 from server.domain.tx import GroupLog, Tx
+from server.domain.upkeep import Ran, Upkeep
 from server.storage.blobs import Blobs, BlobStore, referenced_by
 from server.storage.database import Store
 from server.storage.models import AttachmentRow
@@ -166,12 +166,8 @@ class Domain(BoardReads, ChangeLog):
         self.history_limit = history_limit
         self._clock = clock
         self._group = GroupCommit(store.submit, self._commit)
-        self._group.idle = self._follow_now
-        # Projects whose committed events the inbox has not followed yet (None: look at
-        # every project, as at start after a crash). Touched on the database thread only.
-        self._unfollowed: set[str] | None = None
-        # Whether search may have rows to reindex (search_dirty) since it last had none.
-        self._search_stale = True
+        # The inbox's items and search's reindex, after the commits, when due.
+        self.upkeep = Upkeep(store, self.inbox_sink.publish)
         self._listen_for_commits(self.sink)
         self._commands_since_prune = 0
         self.ledger = idempotency.Ledger()
@@ -183,7 +179,7 @@ class Domain(BoardReads, ChangeLog):
             self._prune_applied_requests()
             referenced = {a.sha256 for a in AttachmentRow.select(AttachmentRow.sha256)}
             referenced |= trash.kept_hashes()  # restorable for a while: their files stay
-        self._follow_now()  # what a crash left between a commit and its inbox items
+        self.upkeep.drain()  # what a crash left between a commit and its inbox items
         try:
             self.blobs.tidy(referenced, paths.attachments_dir(paths.backups_dir(store.path.parent)))
         except OSError as exc:  # a read-only data folder: the files simply stay
@@ -232,10 +228,9 @@ class Domain(BoardReads, ChangeLog):
         there is nothing to undo. One refused after writing makes the whole group run again
         with a savepoint per command, as it always runs on PostgreSQL.
 
-        The transaction first makes the inbox items of the commits before it (see inbox).
-        Then, when no other command is waiting (or with ``follow``), those of this batch's
-        own events too, so that they cost no commit of their own; while others wait, the
-        next group makes them, and these answers go out first.
+        After the commands, when upkeep is due (or with ``follow``), the transaction makes
+        the inbox items of the events committed since the last upkeep and this batch's own,
+        and reindexes search's changed texts (see upkeep).
         """
         prepared = [self._prepare(request) for request in batch]
         if self.store.dialect.counts_changes:
@@ -251,9 +246,9 @@ class Domain(BoardReads, ChangeLog):
         outcomes: list[Outcome] = []
         events: list[CommittedEvent] = []
         deliveries: list[Delivery] = []
+        ran: Ran | None = None
         try:
             with self.store.db.atomic():
-                followed = self._follow(self._unfollowed, deliveries)
                 answers = idempotency.Group([p.key for p in batch if p.key is not None])
                 guard = _savepoint if careful else _Unwritten(self.store.db.connection())  # type: ignore[no-untyped-call]
                 # Without savepoints, the group's events are written together (see GroupLog).
@@ -271,83 +266,21 @@ class Domain(BoardReads, ChangeLog):
                     log.flush()
                 answers.store(self.ledger)
                 touched = {e.project_id for e in events}
-                follow = follow or not self._group.waiting()
-                if follow and self._follow(touched, deliveries):
-                    touched = set()
-                stale = bool(events) and not (follow and self._reindex_search())
+                if follow or self.upkeep.due(len(events)):
+                    ran = self.upkeep.run(touched, deliveries)
                 self._commands_since_prune += len(batch)
                 if self._commands_since_prune >= PRUNE_EVERY:
                     self._prune_applied_requests()
         except pw.DatabaseError as err:  # the commit itself failed: nothing was saved
             # Nor were the records the ledger counted for it: count again from the table.
             self.ledger.forget_counts()
-            self._search_stale = True  # a reindex in it was undone with it
+            self.upkeep.failed()
             failure = storage_errors.classify(err)
             return [failure for _ in batch]
-        self._search_stale = self._search_stale or stale
-        if followed:
-            self._unfollowed = touched
-        elif touched:  # still to follow, with the projects before
-            self._unfollowed = None if self._unfollowed is None else self._unfollowed | touched
+        self.upkeep.committed(touched, len(events), ran)
         self.sink.publish(events)
         self.inbox_sink.publish(deliveries)
         return outcomes
-
-    def _follow(self, projects: set[str] | None, deliveries: list[Delivery]) -> bool:
-        """In the current transaction: the inbox items of the committed events of
-        ``projects`` (None: of every project), their deliveries appended to ``deliveries``.
-        False when that failed (then nothing of it was written, and it is tried again)."""
-        if projects is not None and not projects:
-            return True
-        try:
-            with rows.Savepoint():
-                deliveries.extend(inbox.follow(projects))
-        except pw.DatabaseError as err:
-            if storage_errors.unavailable_cause(err) is not None:
-                raise  # the storage itself: the transaction fails as one
-            log.exception("could not make inbox items; trying again with the next commit")
-            return False
-        except Exception:  # a bug: the changes are saved all the same, the items wait
-            log.exception("could not make inbox items; trying again with the next commit")
-            return False
-        return True
-
-    def _reindex_search(self) -> bool:
-        """In the current transaction: search's index of the texts changed since it was last
-        brought up to date (a search does it too, before it reads). False when that failed."""
-        try:
-            with rows.Savepoint():
-                search.reindex()
-        except pw.DatabaseError as err:
-            if storage_errors.unavailable_cause(err) is not None:
-                raise
-            log.exception("could not reindex search; trying again after the next commit")
-            return False
-        self._search_stale = False
-        return True
-
-    def _follow_now(self) -> None:
-        """Make the inbox items still to make and reindex search's changed texts, in a
-        transaction of their own (the database thread had nothing else waiting), and tell
-        the inbox items' members after it commits."""
-        inbox_done = self._unfollowed is not None and not self._unfollowed
-        if inbox_done and not self._search_stale:
-            return
-        deliveries: list[Delivery] = []
-        done = inbox_done
-        try:
-            with self.store.db.atomic():
-                if not inbox_done:
-                    done = self._follow(self._unfollowed, deliveries)
-                if self._search_stale:
-                    self._reindex_search()
-        except pw.DatabaseError:
-            log.warning("could not make inbox items; trying again with the next commit")
-            self._search_stale = True
-            return
-        if done:
-            self._unfollowed = set()
-        self.inbox_sink.publish(deliveries)
 
     def _prepare(self, request: CommandRequest) -> _Prepared:
         """What a command's run needs that no transaction does: its handler, its key."""
@@ -476,6 +409,12 @@ class Domain(BoardReads, ChangeLog):
 
         return await self.store.call(run)
 
+    async def run_upkeep(self) -> None:
+        """Run the after-commit upkeep that waits (the inbox's items, told to their members,
+        and search's reindex) now, on the database thread: before a shutdown closes the
+        connections it would tell (see upkeep)."""
+        await self.store.call(self.upkeep.drain)
+
     def sweep_due(self) -> int:
         """Put "due today/tomorrow" items in the inboxes of the people concerned, as of the
         domain's clock (each once per task, member and day); returns how many were made."""
@@ -553,6 +492,8 @@ class Domain(BoardReads, ChangeLog):
         self.blobs.copy_to(BlobStore(backup_attachments_dir(dest)), referenced_by(dest))
 
     def close(self) -> None:
+        """Run the upkeep that waits, then close the database."""
+        self.upkeep.close()
         self.store.close()
 
 

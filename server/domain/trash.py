@@ -78,6 +78,8 @@ def subtree(root: TaskRow) -> list[TaskRow]:
 def trash_task(tx: Tx, cmd: commands_pb2.DeleteTask) -> websocket_pb2.Ack:
     """DeleteTask: the task and its subtasks leave the board for the trash."""
     current = tasks.row(cmd.task_id)
+    # The items and watches the log still holds for it go to the trash with the others.
+    inbox.catch_up(tx.deliveries, [current.project_id])
     result = tasks.to_proto(current)
     purge_expired(tx.now)
     family = subtree(current)

@@ -228,8 +228,14 @@ class Hub:
             remove_inbox()
 
     async def shutdown(self, _app: web.Application | None = None) -> None:
-        """on_shutdown: flush every queue, then close every socket with 1001."""
+        """on_shutdown: tell members' connections what the domain's upkeep still holds for
+        them, flush every queue, then close every socket with 1001."""
         self._closing = True
+        if self._domain is not None:
+            try:
+                await self._domain.run_upkeep()
+            except Exception:  # the sockets close all the same; the next start catches up
+                log.exception("could not run the upkeep before shutting down")
         conns = list(self._connections.values())
         for conn in conns:
             conn.close_after_flush(CloseCode.GOING_AWAY, "server shutting down")
