@@ -44,6 +44,18 @@ def project(row: ProjectRow) -> entities_pb2.Project:
     )
 
 
+def _labels(text: str) -> list[str]:
+    # Most tasks have none: their "[]" needs no JSON parser.
+    return [] if text == "[]" else json.loads(text)
+
+
+def _set_time(stamp: Timestamp, micros: int | None) -> None:
+    # In place, what ts() makes: no Timestamp built to be copied into the message.
+    if micros is not None:
+        stamp.seconds, micro = divmod(micros, 1_000_000)
+        stamp.nanos = micro * 1000
+
+
 def task(row: TaskRow, project_key: str) -> entities_pb2.Task:
     # The row's values as loaded (what its attributes return), read without a descriptor each.
     d = row.__data__
@@ -56,16 +68,16 @@ def task(row: TaskRow, project_key: str) -> entities_pb2.Task:
         status=d.get("status"),
         priority=d.get("priority"),
         assignee_id=d.get("assignee_id") or "",
-        labels=json.loads(d.get("labels")),
+        labels=_labels(d.get("labels")),
         due_date=d.get("due_date"),
         sprint_id=d.get("sprint_id") or "",
         parent_task_id=d.get("parent_task_id") or "",
         rank=d.get("rank"),
         column_id=d.get("column_id") or "",
         version=d.get("version"),
-        create_time=ts(d.get("created_at")),
-        update_time=ts(d.get("updated_at")),
     )
+    _set_time(msg.create_time, d.get("created_at"))
+    _set_time(msg.update_time, d.get("updated_at"))
     if d.get("story_points") is not None:
         msg.story_points = d["story_points"]
     return msg

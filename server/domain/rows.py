@@ -87,32 +87,65 @@ class Reader:
     needing a row and, say, its project's key reads both with one lookup.
     """
 
-    __slots__ = ("columns", "model", "sql")
+    __slots__ = ("_native_rows", "_primary", "columns", "model", "names", "sql", "sql_in")
 
     def __init__(self, model: type[pw.Model], *, extra: str = "", join: str = "") -> None:
         fields: list[Any] = list(model._meta.sorted_fields)
         table = model._meta.table_name
         self.model = model
         self.columns = [(f.name, f.python_value, _NATIVE.get(type(f))) for f in fields]
+        self.names = tuple(f.name for f in fields)
+        # The types of the rows seen whose every value needed no conversion.
+        self._native_rows: set[tuple[type, ...]] = set()
         selected = ", ".join(f'"{table}"."{f.column_name}"' for f in fields)
         primary: Any = model._meta.primary_key
-        self.sql = (
-            f'SELECT {selected}{", " + extra if extra else ""} FROM "{table}" {join} '
-            f'WHERE "{table}"."{primary.column_name}" = ?'
-        )
+        self._primary = self.names.index(primary.name)
+        select = f'SELECT {selected}{", " + extra if extra else ""} FROM "{table}" {join} '
+        self.sql = select + f'WHERE "{table}"."{primary.column_name}" = ?'
+        self.sql_in = select + f'WHERE "{table}"."{primary.column_name}" IN ({{}})'
 
     def one(self, ident: str) -> tuple[Any, tuple[Any, ...]] | None:
         """The row whose primary key is ``ident`` and its extra columns, or None."""
         values = execute(self.sql, (ident,)).fetchone()
-        if values is None:
-            return None
+        return None if values is None else self._made(values)
+
+    def many(self, idents: Iterable[str]) -> dict[str, tuple[Any, tuple[Any, ...]]]:
+        """``one`` of each of ``idents`` with one statement (per AT_ONCE), by primary key;
+        those with no row are left out."""
+        made = (self._made(values) for values in select_in(self.sql_in, idents))
+        return {found.__data__[self.names[self._primary]]: (found, extra) for found, extra in made}
+
+    def _made(self, values: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
         # What peewee's own cursor wrapper does for a row, without its per-query set-up.
         found = self.model(__no_default__=True)
-        data = found.__data__
-        for (name, convert, native), value in zip(self.columns, values, strict=False):
+        count = len(self.columns)
+        own = values[:count]
+        kinds = tuple(map(type, own))
+        if kinds in self._native_rows:
+            # Values of these types are what converting returns: the row as it came.
+            found.__data__ = dict(zip(self.names, own, strict=True))
+        else:
+            found.__data__ = self._converted(own, kinds)
+        return found, values[count:]
+
+    def _converted(self, own: tuple[Any, ...], kinds: tuple[type, ...]) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        native_row = True
+        for (name, convert, native), value in zip(self.columns, own, strict=True):
             # A value SQLite already gives as the field's type is what converting returns.
-            data[name] = value if value is None or type(value) is native else convert(value)
-        return found, values[len(self.columns) :]
+            if value is None or type(value) is native:
+                data[name] = value
+            else:
+                data[name] = convert(value)
+                native_row = False
+        if native_row and len(self._native_rows) < _ROW_KINDS:
+            self._native_rows.add(kinds)
+        return data
+
+
+# Combinations of value types (NULLs in different columns) a Reader remembers as needing
+# no conversion: a handful in practice; the bound only keeps a strange table from growing it.
+_ROW_KINDS = 1024
 
 
 class Savepoint:
@@ -163,6 +196,12 @@ def save_columns(row: pw.Model, names: tuple[str, ...]) -> None:
             f'WHERE "{meta.primary_key.column_name}" = ?'
         )
         _UPDATE[(model, names)] = sql
-    params = [meta.fields[n].db_value(getattr(row, n)) for n in names]
+    data = row.__data__
+    params: list[Any] = []
+    for name in names:
+        value = data.get(name)
+        field = meta.fields[name]
+        # A value already of the field's type is what converting it gives.
+        params.append(value if type(value) is _NATIVE.get(type(field)) else field.db_value(value))
     params.append(row._pk)  # type: ignore[attr-defined]
     execute(sql, params)

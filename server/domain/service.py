@@ -106,6 +106,15 @@ class _Prepared:
 _EMITS_ONLY = frozenset({"update_task", "move_task"})
 
 
+def _tasks_changed(batch: list[_Prepared]) -> list[str]:
+    """The tasks a batch's _EMITS_ONLY commands change (read together: GroupLog.row)."""
+    return [
+        p.request.command.task_id  # type: ignore[attr-defined]
+        for p in batch
+        if not isinstance(p.command, DomainError) and p.command.kind in _EMITS_ONLY
+    ]
+
+
 class _Redo(Exception):
     """A command was refused after it wrote, in a group run without savepoints: the group's
     transaction rolls back and the group runs again, each command in its own savepoint."""
@@ -243,7 +252,7 @@ class Domain(BoardReads, ChangeLog):
                 answers = idempotency.Group([p.key for p in batch if p.key is not None])
                 guard = _savepoint if careful else _Unwritten(self.store.db.connection())  # type: ignore[no-untyped-call]
                 # Without savepoints, the group's events are written together (see GroupLog).
-                log = None if careful else GroupLog()
+                log = None if careful else GroupLog(_tasks_changed(batch))
                 for prepared in batch:
                     outcome = self._one(prepared, answers, guard, log)
                     if isinstance(outcome, DomainError):

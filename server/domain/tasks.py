@@ -17,7 +17,7 @@ from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket
 from server.domain import columns, convert, projects, validate
 from server.domain.errors import invalid, not_found, precondition
 from server.domain.rows import Reader, by_id, execute, get_or_not_found
-from server.domain.tx import FieldReader, Tx, masked_values, merge
+from server.domain.tx import FieldReader, GroupLog, Tx, masked_values, merge
 from server.storage import dialect
 from server.storage.models import MemberRow, SprintRow, TaskArchiveRow, TaskRow
 
@@ -72,10 +72,10 @@ _CHANGEABLE = Reader(
 )
 
 
-def changeable(task_id: str) -> tuple[TaskRow, str]:
+def changeable(task_id: str, group: GroupLog | None = None) -> tuple[TaskRow, str]:
     """The task and its project's key, refused while it is archived (restore it to change
-    it) or its project is in the trash."""
-    found = _CHANGEABLE.one(task_id)
+    it) or its project is in the trash. Read with the rest of ``group``'s, when given."""
+    found = _CHANGEABLE.one(task_id) if group is None else group.row(_CHANGEABLE, task_id)
     if found is None:
         raise not_found("task", task_id)
     current, (project_key, is_archived, is_trashed) = found
@@ -251,18 +251,23 @@ def apply(
     tx: Tx, current: TaskRow, project_key: str, values: dict[str, Any], base_version: int
 ) -> websocket_pb2.Ack:
     changed = merge(tx, current, values, base_version, lambda: to_proto(current, project_key))
-    result = to_proto(current, project_key)
+    # The task made once and copied into the answer and the event (a message given to a
+    # constructor is copied too, and costs more).
+    result = convert.task(current, project_key)
+    ack = websocket_pb2.Ack()
+    ack.task.CopyFrom(result)
     if not changed:
-        return websocket_pb2.Ack(task=result)
-    event = events_pb2.TaskUpdated(
-        project_id=current.project_id, task=result, actor_id=tx.actor.member_id
-    )
+        return ack
+    project_id = current.__data__["project_id"]
+    event = events_pb2.TaskUpdated(project_id=project_id, actor_id=tx.actor.member_id)
+    event.task.CopyFrom(result)
     event.update_mask.paths.extend(changed)
-    return websocket_pb2.Ack(seq=tx.emit(current.project_id, "task_updated", event), task=result)
+    ack.seq = tx.emit(project_id, "task_updated", event)
+    return ack
 
 
 def update(tx: Tx, cmd: commands_pb2.UpdateTask) -> websocket_pb2.Ack:
-    current, project_key = changeable(cmd.task_id)
+    current, project_key = changeable(cmd.task_id, tx.log)
     values = masked_values(cmd.update_mask, FIELDS, cmd.task, current.project_id, current.id)
     _settle(current.project_id, values, current)
     return apply(tx, current, project_key, values, cmd.base_version)
@@ -278,7 +283,7 @@ def _neighbour_rank(task_id: str, project_id: str, field: str) -> str | None:
 
 
 def move(tx: Tx, cmd: commands_pb2.MoveTask) -> websocket_pb2.Ack:
-    current, project_key = changeable(cmd.task_id)
+    current, project_key = changeable(cmd.task_id, tx.log)
     status = validate.enum("status", cmd.status, STATUSES, current.status)
     after = _neighbour_rank(cmd.after_task_id, current.project_id, "after_task_id")
     before = _neighbour_rank(cmd.before_task_id, current.project_id, "before_task_id")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping
+import json.encoder
+import json.scanner
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,14 +81,38 @@ class GroupLog:
     transaction, so they commit or roll back with it; a command refused after emitting
     leaves them in ``pending`` for its caller to see (``Domain._one`` then runs the group
     again, each command in its savepoint, written as emitted).
+
+    Under the same condition the group reads the rows its commands change (``row``): those
+    of the ids it was made with all at once, when the first is asked for, then each kept
+    for the commands after. Such a command changes its row only through ``merge``, which
+    writes the row's values and the table alike; ``forget`` forgets them with the heads.
     """
 
-    __slots__ = ("_heads", "pending")
+    __slots__ = ("_heads", "_read", "_wanted", "pending")
 
-    def __init__(self) -> None:
+    def __init__(self, wanted: Iterable[str] = ()) -> None:
         # project id -> [head seq, floor seq] as this group moved them.
         self._heads: dict[str, list[int]] = {}
         self.pending: list[tuple[Any, ...]] = []
+        # The ids of the rows the group's commands are to read, until they are read.
+        self._wanted: list[str] = list(wanted)
+        # (reader, id) -> what reader.one(id) gave, as the group's commands changed it since.
+        self._read: dict[tuple[rows.Reader, str], tuple[Any, tuple[Any, ...]] | None] = {}
+
+    def row(self, reader: rows.Reader, ident: str) -> tuple[Any, tuple[Any, ...]] | None:
+        """What ``reader.one(ident)`` gives now, in this group's transaction."""
+        key = (reader, ident)
+        if key in self._read:
+            return self._read[key]
+        if self._wanted:
+            wanted, self._wanted = self._wanted, []
+            found = reader.many(wanted)
+            for one in wanted:
+                self._read[(reader, one)] = found.get(one)
+            if key in self._read:
+                return self._read[key]
+        found_one = self._read[key] = reader.one(ident)
+        return found_one
 
     def next_seq(self, project_id: str) -> tuple[int, int]:
         """The seq the project's next event takes, and its log's floor."""
@@ -114,9 +140,12 @@ class GroupLog:
         rows.execute_many(_MOVE_HEAD, [(h[0], p) for p, h in self._heads.items()])
 
     def forget(self) -> None:
-        """Flush, and read each head again when next emitted to (another may move it)."""
+        """Flush, and read each head (and row) again when next asked for (another command
+        may move or change it)."""
         self.flush()
         self._heads.clear()
+        # What was not read yet is read when first asked for, after the command between.
+        self._read.clear()
 
 
 # The change log's statements, run for every change (see rows).
@@ -130,8 +159,46 @@ _MOVE_FLOOR = "UPDATE log_head SET floor_seq = ? WHERE project_id = ?"
 _TRIM = "DELETE FROM event WHERE project_id = ? AND seq <= ?"
 
 
-# What json.dumps(versions, sort_keys=True) uses, made once instead of per call.
-_VERSIONS_JSON = json.JSONEncoder(sort_keys=True)
+# field_versions is read and written by every update: json's C scanner and encoder, made
+# once, instead of json.loads and json.dumps(sort_keys=True), which set them up per call (the
+# text written is the same; text the scanner does not take whole goes through json.loads,
+# which reads it or says why not).
+_SCANNER: Any = json.scanner
+_VERSIONS_SCAN = _SCANNER.make_scanner(json.JSONDecoder())
+_VERSIONS_ENCODER = json.JSONEncoder(sort_keys=True)
+# The encoder JSONEncoder.iterencode makes for each call (CPython's; None without _json).
+_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_VERSIONS_ENCODE = None
+if _C_ENCODER is not None:
+    _VERSIONS_ENCODE = _C_ENCODER(
+        None,  # no circular check: a dict of names to numbers
+        _VERSIONS_ENCODER.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        _VERSIONS_ENCODER.key_separator,
+        _VERSIONS_ENCODER.item_separator,
+        True,  # sort_keys
+        False,
+        True,
+    )
+
+
+def decode_versions(text: str) -> dict[str, int]:
+    """An entity's field_versions (``{"title": 3, ...}``) as a dict."""
+    try:
+        versions, end = _VERSIONS_SCAN(text, 0)
+    except StopIteration:
+        versions, end = None, -1
+    if end != len(text) or type(versions) is not dict:
+        versions = json.loads(text)
+    return versions  # type: ignore[no-any-return]
+
+
+def encode_versions(versions: dict[str, int]) -> str:
+    """``versions`` as field_versions holds them: json.dumps(versions, sort_keys=True)."""
+    if _VERSIONS_ENCODE is None:
+        return _VERSIONS_ENCODER.encode(versions)
+    return "".join(_VERSIONS_ENCODE(versions, 0))
 
 
 #: How an update reads one field's new column value from the command's message, given the
@@ -179,8 +246,11 @@ def merge(
         raise invalid(
             "base_version", f"base_version {base_version} is not a version of this entity"
         )
-    versions: dict[str, int] = json.loads(row.field_versions)
-    changed = [name for name, value in values.items() if getattr(row, name) != value]
+    # The row's values as loaded (what its field attributes read and write), without a
+    # descriptor per access.
+    data = row.__data__
+    changed = [name for name, value in values.items() if data.get(name) != value]
+    versions = decode_versions(data.get("field_versions"))
     if base_version:
         conflicting = [name for name in changed if versions.get(name, 0) > base_version]
         if conflicting:
@@ -192,11 +262,20 @@ def merge(
             )
     if not changed:
         return []
-    row.version += 1
+    before = dict(data)
+    version = data["version"] + 1
     for name in changed:
-        setattr(row, name, values[name])
-        versions[name] = row.version
-    row.field_versions = _VERSIONS_JSON.encode(versions)
-    row.updated_at = tx.now
-    rows.save_columns(row, (*changed, "version", "field_versions", "updated_at"))
+        data[name] = values[name]
+        versions[name] = version
+    data["version"] = version
+    data["field_versions"] = encode_versions(versions)
+    data["updated_at"] = tx.now
+    try:
+        rows.save_columns(row, (*changed, "version", "field_versions", "updated_at"))
+    except BaseException:
+        # Not written (a rule of the data broken): the row stays as the table has it, for
+        # whoever reads it next (see GroupLog.row).
+        data.clear()
+        data.update(before)
+        raise
     return changed
