@@ -6,10 +6,11 @@ Run once per commit, they cost a quiet commit more than its own command does (FT
 new segment per transaction; following reads the logs and moves the inbox's position), so
 they run when due, on the database thread:
 
-- in a group commit's transaction, after its commands, once ``UPKEEP_INTERVAL`` has passed
-  since the last run, or ``UPKEEP_EVENTS`` events wait, or the last reindex left rows for
-  later (``search.REINDEX_BATCH``): a steady stream of commands pays for one run per
-  interval, however many groups it makes;
+- in a group commit's transaction, after its commands, once half of ``UPKEEP_INTERVAL`` has
+  passed since the last run (so that commands coming every so often get there before the
+  alarm, and upkeep costs no commit of its own), or ``UPKEEP_EVENTS`` events wait, or the
+  last reindex left rows for later (``search.REINDEX_BATCH``): a steady stream of commands
+  pays for one run per half interval, however many groups it makes;
 - else in a transaction of its own, one interval after the last run, unless a group ran it
   first (an alarm: commands that came and stopped still get their items).
 
@@ -156,7 +157,7 @@ class Upkeep:
             return False
         if self._backlog or self._events + events >= UPKEEP_EVENTS:
             return True
-        return time.monotonic() - self._last >= UPKEEP_INTERVAL
+        return time.monotonic() - self._last >= UPKEEP_INTERVAL / 2
 
     def run(self, touched: set[str], deliveries: list[Delivery]) -> Ran:
         """In the current transaction: the inbox items of the events still to follow and of
