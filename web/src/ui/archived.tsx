@@ -57,11 +57,7 @@ export function OffBoardTask({ taskId }: { taskId: string }) {
   const priority = PRIORITIES.find((p) => p.id === task.priority)?.name ?? "No priority";
   return (
     <aside class="panel" data-testid="task-panel" aria-label={`Task ${task.key}`}>
-      <div class="panel-head">
-        <span class="key">{task.key}</span>
-        <span class="spacer" />
-        <button class="icon" onClick={close} aria-label="Close" title="Close (Esc)">×</button>
-      </div>
+      <Head taskKey={task.key} close={close} />
       <div class="archived-note" data-testid="archived-note" role="status">
         <span>Archived: read-only until it is restored to the board.</span>
         {!store.readOnly && (
@@ -144,6 +140,17 @@ export function OffBoardTask({ taskId }: { taskId: string }) {
   );
 }
 
+/** An off-board task panel's head: its key and Close. */
+function Head({ taskKey, close }: { taskKey: string; close: () => void }) {
+  return (
+    <div class="panel-head">
+      <span class="key">{taskKey}</span>
+      <span class="spacer" />
+      <button class="icon" onClick={close} aria-label="Close" title="Close (Esc)">×</button>
+    </div>
+  );
+}
+
 function count(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? "" : "s"}`;
 }
@@ -161,11 +168,7 @@ function TrashedPanel({ entry, close }: { entry: TrashedTask; close: () => void 
   useNames([entry.deletedById]);
   return (
     <aside class="panel" data-testid="task-panel" aria-label={`Task ${task.key}`}>
-      <div class="panel-head">
-        <span class="key">{task.key}</span>
-        <span class="spacer" />
-        <button class="icon" onClick={close} aria-label="Close" title="Close (Esc)">×</button>
-      </div>
+      <Head taskKey={task.key} close={close} />
       <div class="archived-note" data-testid="trashed-note" role="status">
         <span>
           In the Trash: deleted by <Who id={entry.deletedById} /> · <time>{when(entry.deleteTime)}</time> ·{" "}
