@@ -60,11 +60,7 @@ export function OffBoardTask({ taskId }: { taskId: string }) {
       <Head taskKey={task.key} close={close} />
       <div class="archived-note" data-testid="archived-note" role="status">
         <span>Archived: read-only until it is restored to the board.</span>
-        {!store.readOnly && (
-          <button class="primary small" onClick={() => store.restoreTask(task.id, task.key)}>
-            Restore
-          </button>
-        )}
+        <Restore task={task} />
       </div>
       <div class="panel-body">
         <h2 class="archived-title" data-testid="archived-title">{task.title}</h2>
@@ -151,6 +147,16 @@ function Head({ taskKey, close }: { taskKey: string; close: () => void }) {
   );
 }
 
+/** Puts an off-board task back on the board (none for a viewer). */
+function Restore({ task }: { task: Task }) {
+  if (store.readOnly) return null;
+  return (
+    <button class="primary small" onClick={() => store.restoreTask(task.id, task.key)}>
+      Restore
+    </button>
+  );
+}
+
 function count(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? "" : "s"}`;
 }
@@ -174,11 +180,7 @@ function TrashedPanel({ entry, close }: { entry: TrashedTask; close: () => void 
           In the Trash: deleted by <Who id={entry.deletedById} /> · <time>{when(entry.deleteTime)}</time> ·{" "}
           <span title={`Deleted for good on ${when(entry.purgeTime)}`}>{daysLeft(entry.purgeTime)}</span>
         </span>
-        {!store.readOnly && (
-          <button class="primary small" onClick={() => store.restoreTask(task.id, task.key)}>
-            Restore
-          </button>
-        )}
+        <Restore task={task} />
       </div>
       <div class="panel-body">
         <h2 class="archived-title" data-testid="trashed-title">{task.title}</h2>
