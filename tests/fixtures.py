@@ -31,10 +31,13 @@ from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
+from tandem.v1 import entities_pb2
 
 from server import security
 from server.api.polls import waiting_polls
 from server.config import ServerConfig
+from server.domain import members
+from server.domain.actor import Actor
 from server.runner import RunningServer, start_server_as
 from server.security.state import SECURITY
 
@@ -279,3 +282,16 @@ class DayClock:
 
     def __call__(self) -> int:
         return self.micros
+
+
+_EDITOR = entities_pb2.MemberRole.MEMBER_ROLE_EDITOR
+
+
+def two_editors(domain: Any) -> tuple[Actor, Actor]:
+    """Alice and Bob: two people on this machine, editors of ``domain`` (a Domain), each
+    with a client of their own."""
+    now = domain._clock()
+    with domain.store.db.atomic():
+        people = [members.local(f"browser-{n}", n, now) for n in ("alice", "bob")]
+    alice, bob = (Actor(member_id=m.id, role=_EDITOR, client_key=m.id) for m in people)
+    return alice, bob

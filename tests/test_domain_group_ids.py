@@ -13,12 +13,12 @@ from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2
 
 from server.config import ServerConfig
-from server.domain import inbox, members
-from server.domain.actor import Actor
+from server.domain import inbox
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.events import Delivery
 from server.domain.service import CommandRequest, Domain, open_domain
 from server.domain.tx import Tx
+from tests.fixtures import two_editors
 
 Role = entities_pb2.MemberRole
 
@@ -163,12 +163,7 @@ def test_a_groups_ids_survive_a_restart_and_replay(tmp_path: Path) -> None:
 
 
 def test_a_groups_inbox_items_are_numbered_in_the_order_of_its_events(domain: Domain) -> None:
-    now = domain._clock()
-    with domain.store.db.atomic():
-        alice, bob = (members.local(f"browser-{n}", n, now) for n in ("alice", "bob"))
-    as_alice, as_bob = (
-        Actor(member_id=m.id, role=Role.MEMBER_ROLE_EDITOR, client_key=m.id) for m in (alice, bob)
-    )
+    as_alice, as_bob = two_editors(domain)
     project = domain.execute(
         as_alice, commands_pb2.CreateProject(project=entities_pb2.Project(key="INB", name="i"))
     ).project
@@ -189,7 +184,7 @@ def test_a_groups_inbox_items_are_numbered_in_the_order_of_its_events(domain: Do
     )
     assert not any(isinstance(a, DomainError) for a in acks)
     (delivery,) = delivered
-    assert delivery.member_id == alice.id
+    assert delivery.member_id == as_alice.member_id
     update = delivery.message().inbox_update
     assert [i.seq for i in update.items] == [a.seq for a in acks]  # type: ignore[union-attr]
     ids = [i.id for i in update.items]
@@ -200,4 +195,4 @@ def test_a_groups_inbox_items_are_numbered_in_the_order_of_its_events(domain: Do
     with domain.store.db.atomic():
         domain.store.db.execute_sql("UPDATE inbox_cursor SET seq = 0")
         assert inbox.follow() == []
-        assert inbox.unread_count(alice.id) == 6
+        assert inbox.unread_count(as_alice.member_id) == 6

@@ -20,14 +20,13 @@ from tandem.v1 import commands_pb2, entities_pb2, inbox_pb2
 
 from server.appkeys import DOMAIN
 from server.config import ServerConfig
-from server.domain import members, upkeep
-from server.domain.actor import Actor
+from server.domain import upkeep
 from server.domain.events import Delivery
 from server.domain.group_commit import CommandRequest
 from server.domain.service import Domain, open_domain
 from server.storage.models import InboxItemRow
 from tests.api_client import ApiClient
-from tests.fixtures import ROOT, TandemServer
+from tests.fixtures import ROOT, TandemServer, two_editors
 from tests.ws_client import WsClient, make_project, ws_url
 
 Kind = inbox_pb2.InboxItemKind
@@ -116,26 +115,24 @@ async def test_every_inbox_read_right_after_a_command_sees_its_items_while_the_u
 async def test_a_task_deleted_before_the_upkeep_takes_its_new_items_to_the_trash_and_back(
     domain: Domain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = domain._clock()
-    with domain.store.db.atomic():
-        alice, bob = (members.local(f"browser-{n}", n, now) for n in ("alice", "bob"))
-    as_alice, as_bob = (
-        Actor(member_id=m.id, role=Role.MEMBER_ROLE_EDITOR, client_key=m.id) for m in (alice, bob)
-    )
+    as_alice, as_bob = two_editors(domain)
     project = domain.execute(
         as_alice, commands_pb2.CreateProject(project=entities_pb2.Project(key="TRA", name="t"))
     ).project
     task = domain.execute(
         as_alice,
         commands_pb2.CreateTask(
-            project_id=project.id, task=entities_pb2.Task(title="Doomed", assignee_id=bob.id)
+            project_id=project.id,
+            task=entities_pb2.Task(title="Doomed", assignee_id=as_bob.member_id),
         ),
     ).task
     hold_upkeep(domain, monkeypatch)
     await domain.command(as_alice, commands_pb2.AddComment(task_id=task.id, body="@bob see"))
-    assert await domain.read(items_stored, bob.id) == 1  # the assignment; the mention waits
+    assert (
+        await domain.read(items_stored, as_bob.member_id) == 1
+    )  # the assignment; the mention waits
     await domain.command(as_alice, commands_pb2.DeleteTask(task_id=task.id))
-    assert await domain.read(items_stored, bob.id) == 0
+    assert await domain.read(items_stored, as_bob.member_id) == 0
     # The upkeep reads on past the delete: the task is gone, the comment's item is not made
     # now, so only the trash can give it back.
     await domain.store.call(domain.upkeep.run_alone)
@@ -224,10 +221,7 @@ async def test_deliveries_arrive_in_a_steady_stream_from_the_groups_own_upkeep(
 def test_a_group_runs_the_upkeep_once_enough_events_wait(
     domain: Domain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = domain._clock()
-    with domain.store.db.atomic():
-        alice, bob = (members.local(f"browser-{n}", n, now) for n in ("alice", "bob"))
-    as_alice = Actor(member_id=alice.id, role=Role.MEMBER_ROLE_EDITOR, client_key=alice.id)
+    as_alice, as_bob = two_editors(domain)
     project = domain.execute(
         as_alice, commands_pb2.CreateProject(project=entities_pb2.Project(key="CNT", name="c"))
     ).project
@@ -245,7 +239,7 @@ def test_a_group_runs_the_upkeep_once_enough_events_wait(
         (outcome,) = domain._commit([CommandRequest(as_alice, comment, f"c{n}")])
         assert outcome.comment.body == f"@bob {n}"  # type: ignore[union-attr]
         domain.upkeep._last = float("inf")  # as if each group had run just after one
-        stored.append(items_stored(bob.id))
+        stored.append(items_stored(as_bob.member_id))
     assert stored == [0, 0, 3]
 
 
@@ -275,10 +269,7 @@ async def test_close_runs_the_upkeep_that_waits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     domain = open_domain(ServerConfig(data_dir=tmp_path / "closing"))
-    now = domain._clock()
-    with domain.store.db.atomic():
-        alice, bob = (members.local(f"browser-{n}", n, now) for n in ("alice", "bob"))
-    as_alice = Actor(member_id=alice.id, role=Role.MEMBER_ROLE_EDITOR, client_key=alice.id)
+    as_alice, as_bob = two_editors(domain)
     project = domain.execute(
         as_alice, commands_pb2.CreateProject(project=entities_pb2.Project(key="CLO", name="c"))
     ).project
@@ -286,14 +277,15 @@ async def test_close_runs_the_upkeep_that_waits(
     await domain.command(
         as_alice,
         commands_pb2.CreateTask(
-            project_id=project.id, task=entities_pb2.Task(title="Late", assignee_id=bob.id)
+            project_id=project.id,
+            task=entities_pb2.Task(title="Late", assignee_id=as_bob.member_id),
         ),
     )
     delivered: list[Delivery] = []
     domain.inbox_sink.add_listener(delivered.extend)
-    assert await domain.read(items_stored, bob.id) == 0
+    assert await domain.read(items_stored, as_bob.member_id) == 0
     domain.close()
-    assert [d.member_id for d in delivered] == [bob.id]
+    assert [d.member_id for d in delivered] == [as_bob.member_id]
     (item,) = delivered[0].message().inbox_update.items
     assert item.kind == Kind.INBOX_ITEM_KIND_ASSIGNED and item.task_title == "Late"
 
