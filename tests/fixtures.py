@@ -31,7 +31,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
-from tandem.v1 import entities_pb2
+from google.protobuf import field_mask_pb2
+from tandem.v1 import commands_pb2, entities_pb2
 
 from server import security
 from server.api.polls import waiting_polls
@@ -295,3 +296,27 @@ def two_editors(domain: Any) -> tuple[Actor, Actor]:
         people = [members.local(f"browser-{n}", n, now) for n in ("alice", "bob")]
     alice, bob = (Actor(member_id=m.id, role=_EDITOR, client_key=m.id) for m in people)
     return alice, bob
+
+
+def board(domain: Any, tasks: int) -> list[entities_pb2.Task]:
+    """A project of ``tasks`` tasks made by the owner of ``domain`` (a Domain)."""
+    owner = domain.owner_actor()
+    made = domain.execute(
+        owner, commands_pb2.CreateProject(project=entities_pb2.Project(key="GRP", name="g"))
+    ).project
+    return [
+        domain.execute(
+            owner,
+            commands_pb2.CreateTask(project_id=made.id, task=entities_pb2.Task(title=f"t{n}")),
+        ).task
+        for n in range(tasks)
+    ]
+
+
+def retitle(task_id: str, title: str, base_version: int = 0) -> commands_pb2.UpdateTask:
+    return commands_pb2.UpdateTask(
+        task_id=task_id,
+        task=entities_pb2.Task(title=title),
+        update_mask=field_mask_pb2.FieldMask(paths=["title"]),
+        base_version=base_version,
+    )

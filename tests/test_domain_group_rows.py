@@ -6,38 +6,15 @@ from __future__ import annotations
 
 import json
 
-from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 from server.domain import rows
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.service import CommandRequest, Domain
 from server.domain.tasks import changeable
+from tests.fixtures import board, retitle
 
 Status = entities_pb2.TaskStatus
-
-
-def board(domain: Domain, tasks: int) -> list[entities_pb2.Task]:
-    owner = domain.owner_actor()
-    made = domain.execute(
-        owner, commands_pb2.CreateProject(project=entities_pb2.Project(key="GRP", name="g"))
-    ).project
-    return [
-        domain.execute(
-            owner,
-            commands_pb2.CreateTask(project_id=made.id, task=entities_pb2.Task(title=f"t{n}")),
-        ).task
-        for n in range(tasks)
-    ]
-
-
-def retitle(task_id: str, title: str, base_version: int = 0) -> commands_pb2.UpdateTask:
-    return commands_pb2.UpdateTask(
-        task_id=task_id,
-        task=entities_pb2.Task(title=title),
-        update_mask=field_mask_pb2.FieldMask(paths=["title"]),
-        base_version=base_version,
-    )
 
 
 def group(domain: Domain, *commands: object) -> list[websocket_pb2.Ack | DomainError]:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +24,7 @@ import peewee as pw
 from google.protobuf.message import Message
 from tandem.v1 import entities_pb2, websocket_pb2
 
-from server import paths
+from server import command_table, paths
 from server.config import ServerConfig
 from server.domain import (
     attachments,
@@ -42,7 +42,7 @@ from server.domain.actor import Actor
 from server.domain.changelog import ChangeLog
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.events import CommittedEvent, Delivery, EventSink
-from server.domain.group_commit import CommandRequest, GroupCommit, Outcome
+from server.domain.group_commit import CommandRequest, GroupCommit, Outcome, Staged
 from server.domain.reads import BoardReads
 from server.domain.tasks import TaskFilter
 from server.domain.tx import GroupLog, Tx
@@ -106,6 +106,34 @@ class _Prepared:
 _EMITS_ONLY = frozenset({"update_task", "move_task"})
 
 
+#: Commands whose work is bounded by the one task, comment or sprint they name: a group of
+#: only these may run on the event loop that queued it (see group_commit). The others (an
+#: import, a bulk edit, a project's deletion, a sprint's completion, the reads) may take
+#: seconds, and run on the database thread.
+_STAGED_KINDS = frozenset(
+    {
+        "update_task",
+        "move_task",
+        "create_task",
+        "archive_task",
+        "delete_task",
+        "restore_task",
+        "watch_task",
+        "add_comment",
+        "edit_comment",
+        "delete_comment",
+        "restore_comment",
+        "create_sprint",
+        "update_sprint",
+        "update_profile",
+    }
+)
+
+
+def _stages(request: CommandRequest) -> bool:
+    return command_table.kind_of(request.command) in _STAGED_KINDS
+
+
 def _tasks_changed(batch: list[_Prepared]) -> list[str]:
     """The tasks a batch's _EMITS_ONLY commands change (read together: GroupLog.row)."""
     return [
@@ -113,6 +141,27 @@ def _tasks_changed(batch: list[_Prepared]) -> list[str]:
         for p in batch
         if not isinstance(p.command, DomainError) and p.command.kind in _EMITS_ONLY
     ]
+
+
+@dataclass(slots=True)
+class _Staged:
+    """A batch run in a transaction not yet committed (``Domain._stage``): its answers, and
+    what to publish once ``_finish`` has committed it."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    events: list[CommittedEvent] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)
+    ran: Ran | None = None
+    # The open transaction; None once it failed (then rolled back, and ``failure`` says why).
+    transaction: Any = None
+    failure: DomainError | None = None
+
+    def failed(self, failure: DomainError, commands: int) -> _Staged:
+        """Nothing of the batch was saved: ``failure`` answers every command."""
+        self.transaction, self.failure = None, failure
+        self.outcomes = [failure for _ in range(commands)]
+        return self
 
 
 class _Redo(Exception):
@@ -165,7 +214,10 @@ class Domain(BoardReads, ChangeLog):
         self.inbox_sink: EventSink[Delivery] = EventSink()
         self.history_limit = history_limit
         self._clock = clock
-        self._group = GroupCommit(store.submit, self._commit)
+        staged = None
+        if store.stages_on_loop:
+            staged = Staged(store.turn, self._stage, self._finish, store.hand_off, _stages)
+        self._group = GroupCommit(store.submit, self._commit, staged)
         # The inbox's items and search's reindex, after the commits, when due.
         self.upkeep = Upkeep(store, self.inbox_sink.publish)
         self._listen_for_commits(self.sink)
@@ -232,55 +284,74 @@ class Domain(BoardReads, ChangeLog):
         the inbox items of the events committed since the last upkeep and this batch's own,
         and reindexes search's changed texts (see upkeep).
         """
+        return self._finish(self._stage(batch, follow=follow))
+
+    def _stage(self, batch: list[CommandRequest], *, follow: bool = False) -> _Staged:
+        """Run a batch in a transaction left open (``_finish`` commits it): the first step
+        of ``_commit``, which a loop may take itself on SQLite (see group_commit)."""
         prepared = [self._prepare(request) for request in batch]
         if self.store.dialect.counts_changes:
             try:
-                return self._commit_group(prepared, follow=follow, careful=False)
+                return self._stage_group(prepared, follow=follow, careful=False)
             except _Redo:
                 log.debug("a command was refused after writing; its group runs again")
-        return self._commit_group(prepared, follow=follow, careful=True)
+        return self._stage_group(prepared, follow=follow, careful=True)
 
-    def _commit_group(
-        self, batch: list[_Prepared], *, follow: bool, careful: bool
-    ) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        events: list[CommittedEvent] = []
-        deliveries: list[Delivery] = []
-        ran: Ran | None = None
+    def _stage_group(self, batch: list[_Prepared], *, follow: bool, careful: bool) -> _Staged:
+        staged = _Staged()
+        transaction = self.store.db.atomic()
         try:
-            with self.store.db.atomic():
-                answers = idempotency.Group([p.key for p in batch if p.key is not None])
-                guard = _savepoint if careful else _Unwritten(self.store.db.connection())  # type: ignore[no-untyped-call]
-                # Without savepoints, the group's events are written together (see GroupLog).
-                log = None if careful else GroupLog(_tasks_changed(batch))
-                for prepared in batch:
-                    outcome = self._one(prepared, answers, guard, log)
-                    if isinstance(outcome, DomainError):
-                        outcomes.append(outcome)
-                        continue
-                    ack, tx = outcome
-                    outcomes.append(ack)
-                    events.extend(tx.events)
-                    deliveries.extend(tx.deliveries)
-                if log is not None:
-                    log.flush()
-                answers.store(self.ledger)
-                touched = {e.project_id for e in events}
-                if follow or self.upkeep.due(len(events)):
-                    ran = self.upkeep.run(touched, deliveries)
-                self._commands_since_prune += len(batch)
-                if self._commands_since_prune >= PRUNE_EVERY:
-                    self._prune_applied_requests()
-        except pw.DatabaseError as err:  # the commit itself failed: nothing was saved
+            transaction.__enter__()
+        except pw.DatabaseError as err:  # not even begun (the file is locked, the disk gone)
+            return staged.failed(storage_errors.classify(err), len(batch))
+        try:
+            answers = idempotency.Group([p.key for p in batch if p.key is not None])
+            guard = _savepoint if careful else _Unwritten(self.store.db.connection())  # type: ignore[no-untyped-call]
+            # Without savepoints, the group's events are written together (see GroupLog).
+            log = None if careful else GroupLog(_tasks_changed(batch))
+            for prepared in batch:
+                outcome = self._one(prepared, answers, guard, log)
+                if isinstance(outcome, DomainError):
+                    staged.outcomes.append(outcome)
+                    continue
+                ack, tx = outcome
+                staged.outcomes.append(ack)
+                staged.events.extend(tx.events)
+                staged.deliveries.extend(tx.deliveries)
+            if log is not None:
+                log.flush()
+            answers.store(self.ledger)
+            staged.touched = {e.project_id for e in staged.events}
+            if follow or self.upkeep.due(len(staged.events)):
+                staged.ran = self.upkeep.run(staged.touched, staged.deliveries)
+            self._commands_since_prune += len(batch)
+            if self._commands_since_prune >= PRUNE_EVERY:
+                self._prune_applied_requests()
+        except BaseException as err:
+            transaction.__exit__(type(err), err, err.__traceback__)  # rolls back
+            if not isinstance(err, pw.DatabaseError):
+                raise
+            # Nothing was saved: the failure answers every command (see _finish).
+            return staged.failed(storage_errors.classify(err), len(batch))
+        staged.transaction = transaction
+        return staged
+
+    def _finish(self, staged: _Staged) -> list[Outcome]:
+        """Commit what ``_stage`` ran (the fsync), then publish its events and deliveries."""
+        if staged.transaction is not None:
+            try:
+                staged.transaction.__exit__(None, None, None)
+            except pw.DatabaseError as err:  # the commit itself failed: nothing was saved
+                staged.failed(storage_errors.classify(err), len(staged.outcomes))
+        if staged.failure is not None:
             # Nor were the records the ledger counted for it: count again from the table.
             self.ledger.forget_counts()
             self.upkeep.failed()
-            failure = storage_errors.classify(err)
-            return [failure for _ in batch]
-        self.upkeep.committed(touched, len(events), ran)
-        self.sink.publish(events)
-        self.inbox_sink.publish(deliveries)
-        return outcomes
+            return staged.outcomes
+        self.upkeep.committed(staged.touched, len(staged.events), staged.ran)
+        self.sink.publish(staged.events)
+        self.inbox_sink.publish(staged.deliveries)
+        return staged.outcomes
 
     def _prepare(self, request: CommandRequest) -> _Prepared:
         """What a command's run needs that no transaction does: its handler, its key."""

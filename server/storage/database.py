@@ -1,9 +1,17 @@
 """Opening the database: pragmas, migrations, the epoch, and the one thread that uses it.
 
-Every read and write runs on a single worker thread. SQLite allows one writer at a time
-anyway; one thread keeps transactions serial without lock retries, and keeps blocking
-disk I/O off the event loop. With a database URL the data lives in PostgreSQL instead
-(storage/postgres.py), still through one thread per server.
+Every read and write runs on a single worker thread, but for the commands' groups on
+SQLite. SQLite allows one writer at a time anyway; one thread keeps transactions serial
+without lock retries, and keeps blocking disk I/O off the event loop. With a database URL
+the data lives in PostgreSQL instead (storage/postgres.py), still through one thread per
+server.
+
+On SQLite, a group of commands is run on the event loop that queued it and committed on a
+thread of its own (``hand_off``), taking the connection's turn (storage/turn.py) from the
+database thread while that is idle. The group's Python then never waits for the GIL
+behind the loop's, nor the loop's behind it: two threads taking turns with the GIL, the
+database thread's CPU per command was 1.6 to 2 times its figure alone. The fsync of the
+commit still happens off the loop.
 """
 
 from __future__ import annotations
@@ -12,10 +20,11 @@ import asyncio
 import logging
 import secrets
 import sqlite3
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import peewee as pw
 
@@ -24,6 +33,7 @@ from server.storage import dialect, health, migrations, postgres, private
 from server.storage.blobs import Blobs, BlobStore
 from server.storage.models import MetaRow, database, put
 from server.storage.pg_blobs import PostgresBlobStore
+from server.storage.turn import Turn
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -79,6 +89,28 @@ def backup_copy(conn: sqlite3.Connection, dest: Path) -> Path:
 DATABASE_IDENTITY_KEY = "database_identity"
 
 
+class _TurnSqlite(pw.SqliteDatabase):
+    """SQLite through peewee, one connection shared by the threads that hold its turn (the
+    database thread, a loop staging a group, the committer), in turn; a thread that holds
+    no turn has one of its own, as peewee gives each thread."""
+
+    def __init__(self, path: str, turn: Turn, **kwargs: Any) -> None:
+        self._turn = turn
+        self._shared = pw._ConnectionState()
+        # Any thread that holds the turn may use a connection another thread opened.
+        super().__init__(path, check_same_thread=False, **kwargs)
+
+    @property
+    def _state(self) -> object:
+        if self._turn.holder == threading.get_ident():
+            return self._shared
+        return self._own
+
+    @_state.setter
+    def _state(self, state: object) -> None:  # peewee's own, thread-local
+        self._own = state
+
+
 class BackupsUnsupportedError(RuntimeError):
     """Backups of the file are SQLite's; a PostgreSQL database is backed up with its own
     tools. ``str()`` is the one line to show."""
@@ -98,6 +130,9 @@ class Store:
         # (attachments, the lock file), and the data lives in that database instead.
         self.path = path
         self.dialect = dialect.POSTGRES if database_url else dialect.SQLITE
+        self.turn = Turn()
+        # The thread that commits the groups staged on a loop (SQLite only, see hand_off).
+        self._committer: ThreadPoolExecutor | None = None
         if database_url:
             self.db: pw.Database = postgres.connect(database_url)
             self._start()
@@ -110,6 +145,7 @@ class Store:
         except (OSError, sqlite3.Error, pw.DatabaseError) as exc:
             raise health.explain(path, _cause(exc)) from exc
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-db")
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-commit")
 
     def _start(self) -> None:
         database.initialize(self.db)
@@ -140,7 +176,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=wal")
         finally:
             conn.close()
-        self.db = pw.SqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
+        self.db = _TurnSqlite(str(path), self.turn, pragmas=PRAGMAS, lock_type="IMMEDIATE")
         database.initialize(self.db)
         dialect.use(self.dialect)
         try:
@@ -174,13 +210,32 @@ class Store:
         return str(MetaRow.get(MetaRow.key == "epoch").value)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn`` on the database thread."""
+        """Run ``fn`` on the database thread, in the connection's turn."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        return await loop.run_in_executor(
+            self._executor, self._in_turn, lambda: fn(*args, **kwargs)
+        )
 
     def submit(self, fn: Callable[[], None]) -> None:
         """Queue ``fn`` on the database thread without waiting for it (failures are logged)."""
-        self._executor.submit(fn).add_done_callback(_log_failure)
+        self._executor.submit(self._in_turn, fn).add_done_callback(_log_failure)
+
+    def _in_turn(self, fn: Callable[[], T]) -> T:
+        with self.turn:
+            return fn()
+
+    @property
+    def stages_on_loop(self) -> bool:
+        """Whether a loop may run a group of commands itself, in the connection's turn, and
+        ``hand_off`` its commit (SQLite: a connection any thread may use in turn)."""
+        return self._committer is not None
+
+    def hand_off(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the committer thread: the turn taken on a loop goes with it (``fn``
+        takes it with ``turn.pass_here`` and gives it back). Raises RuntimeError once the
+        store is closed."""
+        assert self._committer is not None
+        self._committer.submit(fn).add_done_callback(_log_failure)
 
     def backup(self, dest: Path) -> Path:
         """An online backup that opens as a new epoch, so clients resync after a restore."""
@@ -196,11 +251,14 @@ class Store:
 
     def close(self) -> None:
         def _close() -> None:
+            self.turn.close()  # no loop stages a group from now on
             if not self.db.is_closed():
                 self.checkpoint()
                 self.db.close()
 
-        self._executor.submit(_close).result()
+        self._executor.submit(self._in_turn, _close).result()
         self._executor.shutdown(wait=True)
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
         if not self.db.is_closed():
             self.db.close()
