@@ -388,7 +388,7 @@ class ServerHandle:
         # Hooked even without observers yet: one may be added while the server runs.
 
         def on_commit(events: Sequence[CommittedEvent]) -> None:
-            # Called on the database thread: only hop, never work, here.
+            # Called on the committing thread: only hop, never work, here.
             if not self._event_observers:
                 return
             frames = [event.frame for event in events]

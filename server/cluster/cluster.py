@@ -252,7 +252,7 @@ class Cluster:
     # Events out ------------------------------------------------------------------------
 
     def _on_commit(self, events: Sequence[CommittedEvent]) -> None:
-        # On the database thread: hop only; call_soon_threadsafe keeps commit order.
+        # On the committing thread: hop only; call_soon_threadsafe keeps commit order.
         loop = self._loop
         if loop is None:
             return
@@ -286,7 +286,7 @@ class Cluster:
                         self.published += 1
 
     def _on_inbox(self, deliveries: Sequence[Delivery]) -> None:
-        # On the database thread, like _on_commit.
+        # On the committing thread, like _on_commit.
         loop = self._loop
         if loop is None:
             return

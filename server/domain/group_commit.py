@@ -152,10 +152,12 @@ class GroupCommit:
             return
         try:
             done = staged.stage(requests)
-        except BaseException:
+        except BaseException as err:
             staged.turn.give_back()
             log.exception("a group of %d commands failed", len(batch))
             self._answer(batch, _failed(batch))
+            if not isinstance(err, Exception):
+                raise
             return
 
         def finish() -> None:

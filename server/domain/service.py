@@ -2,11 +2,12 @@
 
 REST handlers and WebSocket commands both call ``Domain.command`` with a command message
 of the command table (``CreateTask``, ...) and the client's id for it, if any. Each
-command runs on the database thread in one transaction that writes the change and its
-events; the events are published to the sink after commit, in commit order. How commands
-are batched is ``group_commit``'s, how ids are remembered ``idempotency``'s, which
-storage failures may be retried ``storage_errors``', and what runs after the commits (the
-inbox's items, search's reindex) ``upkeep``'s; reads are in ``reads`` and ``changelog``.
+command runs in one transaction that writes the change and its events (on the database
+thread, or for a group of edits on SQLite on the loop that queued it: see group_commit);
+the events are published to the sink after commit, in commit order. How commands are
+batched is ``group_commit``'s, how ids are remembered ``idempotency``'s, which storage
+failures may be retried ``storage_errors``', and what runs after the commits (the inbox's
+items, search's reindex) ``upkeep``'s; reads are in ``reads`` and ``changelog``.
 """
 
 from __future__ import annotations
@@ -238,7 +239,7 @@ class Domain(BoardReads, ChangeLog):
             log.warning("could not tidy the attachments folder: %s", exc)
 
     def observe_commits(self, observe: Callable[[float, int], None]) -> None:
-        """Call ``observe(seconds, commands)`` on the database thread after each group commit."""
+        """Call ``observe(seconds, commands)`` after each group commit, in the connection's turn."""
         self._group.observe = observe
 
     # ---- changes -------------------------------------------------------------------------
@@ -250,7 +251,7 @@ class Domain(BoardReads, ChangeLog):
 
         ``request_id`` is the client's id for the command (its idempotency key, scoped to
         the actor's client): a command sent again with it gets the first answer again.
-        Commands that arrive while the database thread is busy are committed together in
+        Commands that arrive while the database is busy are committed together in
         one transaction: one fsync for the group, and a refused command still changes
         nothing (see ``_commit``).
         """

@@ -4,7 +4,7 @@
 Neither belongs to a command: both read what commits left and write what follows from it.
 Run once per commit, they cost a quiet commit more than its own command does (FTS5 writes a
 new segment per transaction; following reads the logs and moves the inbox's position), so
-they run when due, on the database thread:
+they run when due, in the connection's turn (storage/turn.py):
 
 - in a group commit's transaction, after its commands, once half of ``UPKEEP_INTERVAL`` has
   passed since the last run (so that commands coming every so often get there before the
@@ -23,7 +23,9 @@ shutdown, through ``Domain.run_upkeep``) runs what waits before the database clo
 crash leaves the inbox's position behind with the changes, and the next start follows on
 from it (``Domain.__init__`` runs upkeep first), each item once by its ``once_key``.
 
-State is kept on the database thread only; the alarm's own thread only queues work there.
+State is kept in the connection's turn only (storage/turn.py: the database thread, or a
+loop staging a group and the committer finishing it); the alarm's own thread only queues
+work on the database thread.
 """
 
 from __future__ import annotations

@@ -61,8 +61,9 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 class Buckets:
     """One histogram's observations: a count per bucket and their sum, no lock.
 
-    Observed from one thread (the event loop, or the database thread for the commit
-    figures); a scrape reads the counts as they are, as it would between two observations.
+    Observed from one thread at a time (the event loop, or for the commit figures the
+    thread that committed, in the connection's turn); a scrape reads the counts as they
+    are, as it would between two observations.
     """
 
     __slots__ = ("bounds", "counts", "total")
@@ -137,7 +138,8 @@ class _Sampled:
 
 class Metrics:
     """Every figure ``/metrics`` shows. Methods run on the server's event loop, except
-    ``observe_commit`` (the database thread), which touches only a histogram."""
+    ``observe_commit`` (the committing thread, in the connection's turn: one at a time),
+    which touches only a histogram."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
@@ -176,7 +178,8 @@ class Metrics:
         )
         self.commit_seconds = Histogram(
             "tandem_db_commit_duration_seconds",
-            "Time the database thread spends on one group commit (one transaction).",
+            "Time one group commit takes, from its first command's run to its commit "
+            "(one transaction).",
             LATENCY_BUCKETS,
         )
         self.commit_size = Histogram(

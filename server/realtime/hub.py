@@ -1,6 +1,6 @@
 """The real-time hub: every open connection, who subscribed to what, and the fan-out.
 
-Committed events arrive from the domain on the database thread and hop to the loop
+Committed events arrive from the domain on the thread that committed them and hop to the loop
 in commit order; each is encoded once and appended to every subscriber's queue.
 Presence lives here too, as it is about connections, not data.
 """
@@ -464,7 +464,7 @@ class Hub:
     # Fan-out -----------------------------------------------------------------------
 
     def _on_commit(self, events: Sequence[CommittedEvent]) -> None:
-        # On the database thread: hop only. call_soon_threadsafe keeps commit order.
+        # On the committing thread: hop only. call_soon_threadsafe keeps commit order.
         loop = self._loop
         if loop is None:
             return
