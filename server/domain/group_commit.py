@@ -188,8 +188,11 @@ class GroupCommit:
             then = None
             if loop is following:
                 then, following = self._drain_here, None
-            with contextlib.suppress(RuntimeError):  # the caller's loop has closed
+            try:
                 loop.call_soon_threadsafe(_settle_all, answers, then)
+            except RuntimeError:  # the caller's loop has closed
+                if then is not None:
+                    following = loop  # (closed: what waits on it is stranded below)
         if following is not None:
             try:
                 following.call_soon_threadsafe(self._drain_here)
