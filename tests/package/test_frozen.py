@@ -52,7 +52,10 @@ def test_damaged_database_is_kept_and_reported(bundle: Path, tmp_path: Path) -> 
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     damaged = data_dir / "tandem.sqlite3"
-    garbage = b"SQLite format 3\x00" + os.urandom(8192)
+    # SQLite's header, then noise; but byte 19 (the read version) above 2, so that SQLite
+    # refuses the file before anything else: as 2 (one random file in 256) it would open a
+    # WAL beside it first, and keep_aside would rightly copy that too.
+    garbage = b"SQLite format 3\x00" + os.urandom(3) + b"\xff" + os.urandom(8188)
     damaged.write_bytes(garbage)
     done = subprocess.run(
         [str(bundle), "serve", "--port", "0", "--data-dir", str(data_dir)],
