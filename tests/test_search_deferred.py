@@ -11,7 +11,6 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2
 
 from server.domain import search
@@ -19,16 +18,9 @@ from server.domain.errors import DomainError
 from server.domain.search import SearchQuery
 from server.domain.service import CommandRequest, Domain
 from server.storage import migrations
+from tests.fixtures import retitle
 
 pytestmark = pytest.mark.sqlite_only("search_dirty is SQLite's (PostgreSQL reindexes by trigger)")
-
-
-def retitle(task: entities_pb2.Task, title: str) -> commands_pb2.UpdateTask:
-    return commands_pb2.UpdateTask(
-        task_id=task.id,
-        task=entities_pb2.Task(title=title),
-        update_mask=field_mask_pb2.FieldMask(paths=["title"]),
-    )
 
 
 def make_tasks(domain: Domain, *titles: str) -> list[entities_pb2.Task]:
@@ -65,10 +57,10 @@ def test_a_group_that_upkeep_is_not_due_in_leaves_its_reindex_and_a_search_still
     monkeypatch.setattr(domain.upkeep, "due", lambda _events: False)
     owner = domain.owner_actor()
     batch = [
-        CommandRequest(owner, retitle(a, "zebra one"), "r1"),
-        CommandRequest(owner, retitle(b, "zebra two"), "r2"),
-        CommandRequest(owner, retitle(a, "zebra uno"), "r3"),  # twice: noted once
-        CommandRequest(owner, retitle(c, "gamma three"), "r4"),  # the same text: not noted
+        CommandRequest(owner, retitle(a.id, "zebra one"), "r1"),
+        CommandRequest(owner, retitle(b.id, "zebra two"), "r2"),
+        CommandRequest(owner, retitle(a.id, "zebra uno"), "r3"),  # twice: noted once
+        CommandRequest(owner, retitle(c.id, "gamma three"), "r4"),  # the same text: not noted
     ]
     outcomes = domain._commit(batch)
     titles = [o.task.title for o in outcomes if not isinstance(o, DomainError)]
@@ -93,7 +85,7 @@ def test_the_upkeep_alone_reindexes_what_a_group_left(
         not_due.setattr(domain.upkeep, "due", lambda _events: False)
         domain._commit(
             [
-                CommandRequest(owner, retitle(a, "new words"), "r1"),
+                CommandRequest(owner, retitle(a.id, "new words"), "r1"),
                 CommandRequest(
                     owner,
                     commands_pb2.EditComment(comment_id=comment.id, body="second remark"),
@@ -125,7 +117,7 @@ async def test_search_after_acks_of_one_group_commit_finds_every_new_title(
     owner = domain.owner_actor()
     acks = await asyncio.gather(
         *(
-            domain.command(owner, retitle(t, f"renamed quokka{n}"), f"q{n}")
+            domain.command(owner, retitle(t.id, f"renamed quokka{n}"), f"q{n}")
             for n, t in enumerate(tasks)
         )
     )
@@ -199,7 +191,7 @@ def test_a_backlog_is_reindexed_a_batch_at_a_time_and_a_search_sees_all_of_it(
         held.setattr(domain.upkeep, "due", lambda _events: False)
         held.setattr(domain.upkeep._alarm, "set", lambda _deadline: None)
         batch = [
-            CommandRequest(owner, retitle(t, f"heron {n}"), f"h{n}") for n, t in enumerate(tasks)
+            CommandRequest(owner, retitle(t.id, f"heron {n}"), f"h{n}") for n, t in enumerate(tasks)
         ]
         domain._commit(batch)
         assert len(dirty(domain)) == 5
@@ -210,7 +202,10 @@ def test_a_backlog_is_reindexed_a_batch_at_a_time_and_a_search_sees_all_of_it(
         assert found(domain, "heron") == [f"heron {n}" for n in range(5)]
         assert dirty(domain) == []
         domain._commit(
-            [CommandRequest(owner, retitle(t, f"egret {n}"), f"e{n}") for n, t in enumerate(tasks)]
+            [
+                CommandRequest(owner, retitle(t.id, f"egret {n}"), f"e{n}")
+                for n, t in enumerate(tasks)
+            ]
         )
     assert len(dirty(domain)) == 5
     # A group's upkeep takes a batch; the alarm works off the rest as soon as the thread is
@@ -223,7 +218,7 @@ def test_a_backlog_is_reindexed_a_batch_at_a_time_and_a_search_sees_all_of_it(
         return reindex(limit)
 
     monkeypatch.setattr(search, "reindex", counted)
-    domain._commit([CommandRequest(owner, retitle(tasks[0], "egret 0"), "again")], follow=True)
+    domain._commit([CommandRequest(owner, retitle(tasks[0].id, "egret 0"), "again")], follow=True)
     assert len(dirty(domain)) == 3
     deadline = time.monotonic() + 10
     while dirty(domain):
