@@ -298,19 +298,24 @@ def two_editors(domain: Any) -> tuple[Actor, Actor]:
     return alice, bob
 
 
-def board(domain: Any, tasks: int) -> list[entities_pb2.Task]:
-    """A project of ``tasks`` tasks made by the owner of ``domain`` (a Domain)."""
+def titled_tasks(domain: Any, *titles: str, key: str = "GRP") -> list[entities_pb2.Task]:
+    """A project (``key``) with a task of each title, made by the owner of ``domain`` (a
+    Domain)."""
     owner = domain.owner_actor()
     made = domain.execute(
-        owner, commands_pb2.CreateProject(project=entities_pb2.Project(key="GRP", name="g"))
+        owner, commands_pb2.CreateProject(project=entities_pb2.Project(key=key, name="g"))
     ).project
     return [
         domain.execute(
-            owner,
-            commands_pb2.CreateTask(project_id=made.id, task=entities_pb2.Task(title=f"t{n}")),
+            owner, commands_pb2.CreateTask(project_id=made.id, task=entities_pb2.Task(title=t))
         ).task
-        for n in range(tasks)
+        for t in titles
     ]
+
+
+def board(domain: Any, tasks: int) -> list[entities_pb2.Task]:
+    """A project of ``tasks`` tasks (t0, t1, ...) made by the owner of ``domain``."""
+    return titled_tasks(domain, *(f"t{n}" for n in range(tasks)))
 
 
 def retitle(task_id: str, title: str, base_version: int = 0) -> commands_pb2.UpdateTask:

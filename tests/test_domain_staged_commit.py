@@ -25,15 +25,27 @@ from tests.fixtures import board, retitle
 pytestmark = pytest.mark.sqlite_only("the connection shared in turn is SQLite's")
 
 
+Seen = dict[str, list[tuple[str, int]]]
+Opened = Callable[..., tuple[Domain, list[entities_pb2.Task], Seen]]
+
+
 @pytest.fixture
-def opened(tmp_path: Path) -> Any:
-    """Opens the domain when called: after the test's spies are in place (its group commit
-    keeps the methods it was made with)."""
+def opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``opened(tasks, *names)``: the domain with a board of ``tasks`` tasks, and the thread
+    and batch size of each call of the Domain methods named, from after the board (whose
+    commands run on this thread). The spies go in first: the domain's group commit keeps
+    the methods it was made with."""
     made: list[Domain] = []
 
-    def make() -> Domain:
+    def make(tasks: int, *names: str) -> tuple[Domain, list[entities_pb2.Task], Seen]:
+        seen: Seen = {name: [] for name in names}
+        for name in names:
+            spy(monkeypatch, name, seen[name])
         made.append(open_domain(ServerConfig(data_dir=tmp_path)))
-        return made[-1]
+        made_tasks = board(made[-1], tasks)
+        for calls in seen.values():
+            calls.clear()
+        return made[-1], made_tasks, seen
 
     yield make
     for d in made:
@@ -59,15 +71,10 @@ async def edit_all(domain: Domain, edits: list[Any]) -> list[Any]:
 
 
 def test_a_group_of_edits_is_staged_on_its_loop_and_committed_on_the_committer(
-    opened: Callable[[], Domain], monkeypatch: pytest.MonkeyPatch
+    opened: Opened,
 ) -> None:
-    staged: list[tuple[str, int]] = []
-    finished: list[tuple[str, int]] = []
-    spy(monkeypatch, "_stage", staged)
-    spy(monkeypatch, "_finish", finished)
-    domain = opened()
-    tasks = board(domain, 3)
-    del staged[:], finished[:]  # the board's own commands (run on this thread)
+    domain, tasks, seen = opened(3, "_stage", "_finish")
+    staged, finished = seen["_stage"], seen["_finish"]
     heard: list[tuple[str, int]] = []
     domain.sink.add_listener(
         lambda events: heard.append((threading.current_thread().name, len(events)))
@@ -88,13 +95,10 @@ def test_a_group_of_edits_is_staged_on_its_loop_and_committed_on_the_committer(
 
 
 def test_a_group_waits_for_the_database_thread_while_it_holds_the_turn(
-    opened: Callable[[], Domain], monkeypatch: pytest.MonkeyPatch
+    opened: Opened,
 ) -> None:
-    committed: list[tuple[str, int]] = []
-    spy(monkeypatch, "_commit", committed)
-    domain = opened()
-    (task,) = board(domain, 1)
-    del committed[:]
+    domain, (task,), seen = opened(1, "_commit")
+    committed = seen["_commit"]
     holding, release = threading.Event(), threading.Event()
 
     def slow_read() -> int:
@@ -120,15 +124,10 @@ def test_a_group_waits_for_the_database_thread_while_it_holds_the_turn(
 
 
 def test_a_batch_with_a_command_that_may_take_long_runs_on_the_database_thread(
-    opened: Callable[[], Domain], monkeypatch: pytest.MonkeyPatch
+    opened: Opened,
 ) -> None:
-    staged: list[tuple[str, int]] = []
-    committed: list[tuple[str, int]] = []
-    spy(monkeypatch, "_stage", staged)
-    spy(monkeypatch, "_commit", committed)
-    domain = opened()
-    (task,) = board(domain, 1)
-    del staged[:], committed[:]
+    domain, (task,), seen = opened(1, "_stage", "_commit")
+    staged, committed = seen["_stage"], seen["_commit"]
     make = commands_pb2.CreateProject(project=entities_pb2.Project(key="TWO", name="two"))
 
     acks = asyncio.run(edit_all(domain, [retitle(task.id, "x"), make]))
@@ -139,13 +138,10 @@ def test_a_batch_with_a_command_that_may_take_long_runs_on_the_database_thread(
 
 
 def test_a_loop_stages_at_most_stage_at_once_commands_then_the_rest(
-    opened: Callable[[], Domain], monkeypatch: pytest.MonkeyPatch
+    opened: Opened,
 ) -> None:
-    staged: list[tuple[str, int]] = []
-    spy(monkeypatch, "_stage", staged)
-    domain = opened()
-    tasks = board(domain, 4)
-    del staged[:]
+    domain, tasks, seen = opened(4, "_stage")
+    staged = seen["_stage"]
     count = group_commit.STAGE_AT_ONCE + 2
     edits = [retitle(tasks[n % 4].id, f"v{n}") for n in range(count)]
 
@@ -160,10 +156,9 @@ def test_a_loop_stages_at_most_stage_at_once_commands_then_the_rest(
 
 
 def test_a_commit_that_fails_on_the_committer_saves_nothing_and_answers_every_command(
-    opened: Callable[[], Domain], monkeypatch: pytest.MonkeyPatch
+    opened: Opened, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    domain = opened()
-    a, b = board(domain, 2)
+    domain, (a, b), _ = opened(2)
     real_commit = pw._transaction.commit
 
     def commit(self: Any, begin: bool = True) -> None:

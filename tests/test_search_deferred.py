@@ -18,22 +18,13 @@ from server.domain.errors import DomainError
 from server.domain.search import SearchQuery
 from server.domain.service import CommandRequest, Domain
 from server.storage import migrations
-from tests.fixtures import retitle
+from tests.fixtures import retitle, titled_tasks
 
 pytestmark = pytest.mark.sqlite_only("search_dirty is SQLite's (PostgreSQL reindexes by trigger)")
 
 
 def make_tasks(domain: Domain, *titles: str) -> list[entities_pb2.Task]:
-    owner = domain.owner_actor()
-    project = domain.execute(
-        owner, commands_pb2.CreateProject(project=entities_pb2.Project(key="SRC", name="s"))
-    ).project
-    return [
-        domain.execute(
-            owner, commands_pb2.CreateTask(project_id=project.id, task=entities_pb2.Task(title=t))
-        ).task
-        for t in titles
-    ]
+    return titled_tasks(domain, *titles, key="SRC")
 
 
 def found(domain: Domain, text: str) -> list[str]:
