@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -139,6 +140,38 @@ def test_a_mention_reaches_the_one_named_and_not_the_author(people: People) -> N
     assert [d.member_id for d in delivered] == [p.bob.member_id]
     update_msg = delivered[0].message().inbox_update
     assert update_msg.unread_count == 1 and update_msg.items[0].id == item.id
+
+
+def test_an_update_is_encoded_only_when_asked_for_and_as_it_was_made(
+    people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most members an upkeep run makes items for are not connected: their updates are
+    never encoded. One asked for later says what was made, and the count then, whatever
+    changed since."""
+    p = people
+    pid = project(p)
+    encoded: list[int] = []
+    real = inbox_module._proto
+
+    def counted(item_id: int, *rest: Any) -> inbox_pb2.InboxItem:
+        encoded.append(item_id)
+        return real(item_id, *rest)
+
+    monkeypatch.setattr(inbox_module, "_proto", counted)
+    delivered: list[Delivery] = []
+    p.domain.inbox_sink.add_listener(delivered.extend)
+    t = task(p, p.alice, pid, title="Before", assignee_id=p.bob.member_id)
+    assert [d.member_id for d in delivered] == [p.bob.member_id]
+    assert encoded == []  # nobody asked for Bob's update
+    update(p, p.alice, t.id, title="After")  # Bob watches it now: a second item
+    assert len(delivered) == 2 and encoded == []
+    p.run(p.bob, mark_inbox_read=inbox_pb2.MarkInboxRead(all=True))
+    encoded.clear()  # (marking read tells Bob's tabs of both items, encoded at once)
+    first = delivered[0].message().inbox_update
+    (item,) = first.items
+    assert item.kind == Kind.INBOX_ITEM_KIND_ASSIGNED and item.task_title == "Before"
+    assert first.unread_count == 1
+    assert encoded == [item.id]
 
 
 def test_assignment_watching_and_changes_to_watched_tasks(people: People) -> None:

@@ -46,18 +46,39 @@ class CommittedEvent:
         return msg
 
 
-@dataclass(frozen=True)
 class Delivery:
-    """A change to one member's inbox, for that member's connections only (not in any log)."""
+    """A change to one member's inbox, for that member's connections only (not in any log).
 
-    member_id: str
-    # The serialized WebSocketMessage (an inbox_update).
-    frame: bytes
+    Its frame (the serialized ``inbox_update`` WebSocketMessage) is given, or made from
+    ``make`` the first time it is asked for: most of the members an upkeep run makes items
+    for are not connected, and no one asks for theirs. ``make`` must only read what it was
+    made with, never the database: it runs wherever the frame is first wanted (the hub's
+    loop, a bus publisher), outside the transaction that made the items.
+    """
+
+    __slots__ = ("_frame", "_make", "member_id")
+
+    def __init__(
+        self, member_id: str, frame: bytes = b"", *, make: Callable[[], bytes] | None = None
+    ) -> None:
+        self.member_id = member_id
+        self._frame = frame
+        self._make = make
+
+    @property
+    def frame(self) -> bytes:
+        make = self._make
+        if make is not None:
+            self._frame, self._make = make(), None
+        return self._frame
 
     def message(self) -> websocket_pb2.WebSocketMessage:
         msg = websocket_pb2.WebSocketMessage()
         msg.ParseFromString(self.frame)
         return msg
+
+    def __repr__(self) -> str:
+        return f"Delivery({self.member_id!r}, {self.frame!r})"
 
 
 log = logging.getLogger(__name__)

@@ -300,7 +300,7 @@ class _Maker:
         in the order inserting them one by one would give them ids.
         """
         offers = [
-            sorted(offered, key=lambda d: _RANK.get(d.kind, 0), reverse=True)
+            sorted(offered, key=_rank, reverse=True) if len(offered) > 1 else offered
             for offered in self.drafts.values()
         ]
         self.drafts.clear()
@@ -315,12 +315,11 @@ class _Maker:
                     break
         values = [_values(d) for d, _rest in chosen]
         ids = {(str(m), str(k)): int(i) for i, m, k in rows.many_at_once(_INSERT_MANY, values)}
-        made: dict[str, list[inbox_pb2.InboxItem]] = {}
+        made: dict[str, list[_Made]] = {}
         for (d, rest), stored in zip(chosen, values, strict=True):
             item_id = ids.get((d.member_id, d.once_key))
             if item_id is not None:
-                item = _proto(item_id, stored, None, d.changed_fields)
-                made.setdefault(d.member_id, []).append(item)
+                made.setdefault(d.member_id, []).append((item_id, stored, d.changed_fields))
                 continue
             # Made meanwhile by another writer of the database: the next best, one by one.
             for other in rest:
@@ -328,15 +327,22 @@ class _Maker:
                     break
         return [_delivery(member_id, items) for member_id, items in made.items()]
 
-    def _insert(self, d: _Draft, made: dict[str, list[inbox_pb2.InboxItem]]) -> bool:
+    def _insert(self, d: _Draft, made: dict[str, list[_Made]]) -> bool:
         """Write one item unless made before; True when it was written."""
         values = _values(d)
         new_id = rows.execute(_INSERT, values).fetchall()
         if not new_id:
             return False
-        item = _proto(new_id[0][0], values, None, d.changed_fields)
-        made.setdefault(d.member_id, []).append(item)
+        made.setdefault(d.member_id, []).append((new_id[0][0], values, d.changed_fields))
         return True
+
+
+# An item just written: its id, its values in _INSERTED's order and its changed fields.
+_Made = tuple[int, tuple[Any, ...], tuple[str, ...]]
+
+
+def _rank(d: _Draft) -> int:
+    return _RANK.get(d.kind, 0)
 
 
 def _values(d: _Draft) -> tuple[Any, ...]:
@@ -401,9 +407,25 @@ def unread_count(member_id: str) -> int:
     return int(rows.execute(dialect.current().unread_count, (member_id,)).fetchone()[0])
 
 
-def _delivery(member_id: str, items: Iterable[inbox_pb2.InboxItem]) -> Delivery:
-    update = inbox_pb2.InboxUpdate(items=list(items), unread_count=unread_count(member_id))
-    frame = websocket_pb2.WebSocketMessage(inbox_update=update).SerializeToString()
+def _delivery(member_id: str, made: list[_Made]) -> Delivery:
+    """The update telling ``member_id`` of the items just written: its unread count is read
+    now, in their transaction; its items are encoded only if someone asks for its frame
+    (a connection of that member's, or the bus)."""
+    unread = unread_count(member_id)
+
+    def make() -> bytes:
+        items = [_proto(item_id, values, None, changed) for item_id, values, changed in made]
+        update = inbox_pb2.InboxUpdate(items=items, unread_count=unread)
+        return websocket_pb2.WebSocketMessage(inbox_update=update).SerializeToString()
+
+    return Delivery(member_id, make=make)
+
+
+def update_for(member_id: str, **update: Any) -> Delivery:
+    """An ``inbox_update`` for ``member_id`` with these fields and the unread count as it is
+    now, encoded now (items read, changed, removed or put back)."""
+    message = inbox_pb2.InboxUpdate(unread_count=unread_count(member_id), **update)
+    frame = websocket_pb2.WebSocketMessage(inbox_update=message).SerializeToString()
     return Delivery(member_id, frame)
 
 
@@ -779,7 +801,7 @@ def mark_read(tx: Tx, cmd: inbox_pb2.MarkInboxRead) -> websocket_pb2.Ack:
     # The whole list goes to the member's other tabs only when it is short; a long "mark
     # all" tells them the count, and they read the inbox again.
     changed = [to_proto(r) for r in _rows(changed_ids[:MAX_PAGE])]
-    delivery = _delivery(me, changed)
+    delivery = update_for(me, items=changed)
     if changed_ids:
         tx.deliveries.append(delivery)
     state = inbox_pb2.InboxState(

@@ -20,11 +20,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, inbox_pb2, websocket_pb2
+from tandem.v1 import api_pb2, commands_pb2, entities_pb2, events_pb2, websocket_pb2
 
 from server.domain import convert, inbox, projects, retention, tasks
 from server.domain.errors import DomainError, ErrorCode, precondition
-from server.domain.events import Delivery
 from server.domain.retention import TRASH_DAYS, TRASH_MICROS
 from server.domain.rows import by_id
 from server.domain.tx import Tx
@@ -207,12 +206,6 @@ def _keep_files(
         TrashFileRow.insert_many(rows).execute()
 
 
-def _inbox_update(member_id: str, **update: Any) -> Delivery:
-    message = inbox_pb2.InboxUpdate(unread_count=inbox.unread_count(member_id), **update)
-    frame = websocket_pb2.WebSocketMessage(inbox_update=message).SerializeToString()
-    return Delivery(member_id, frame)
-
-
 def _put_away_items(tx: Tx, items: list[InboxItemRow]) -> None:
     """The inbox items of tasks going to the trash leave the inboxes (kept in the entry):
     an item about a task nobody can open is noise, and it counts as unread no more."""
@@ -223,7 +216,7 @@ def _put_away_items(tx: Tx, items: list[InboxItemRow]) -> None:
     for item in items:
         removed.setdefault(item.member_id, []).append(item.id)
     for member_id, ids in removed.items():
-        tx.deliveries.append(_inbox_update(member_id, removed_item_ids=ids))
+        tx.deliveries.append(inbox.update_for(member_id, removed_item_ids=ids))
 
 
 def _put_back_items(tx: Tx, saved: Any) -> None:
@@ -243,7 +236,7 @@ def _put_back_items(tx: Tx, saved: Any) -> None:
     for member_id, ids in back.items():
         rows = InboxItemRow.select().where(InboxItemRow.id.in_(ids)).order_by(InboxItemRow.id)
         items = [inbox.to_proto(r) for r in rows]
-        tx.deliveries.append(_inbox_update(member_id, items=items, restored=True))
+        tx.deliveries.append(inbox.update_for(member_id, items=items, restored=True))
 
 
 def kept_hashes() -> set[str]:
