@@ -11,7 +11,8 @@ thread of its own (``hand_off``), taking the connection's turn (storage/turn.py)
 database thread while that is idle. The group's Python then never waits for the GIL
 behind the loop's, nor the loop's behind it: two threads taking turns with the GIL, the
 database thread's CPU per command was 1.6 to 2 times its figure alone. The fsync of the
-commit still happens off the loop.
+commit still happens off the loop, and the WAL's checkpoints beside the writer, on a thread
+and a connection of their own (storage/checkpoint.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import peewee as pw
 from server import paths
 from server.storage import dialect, health, migrations, postgres, private
 from server.storage.blobs import Blobs, BlobStore
+from server.storage.checkpoint import SQLITE_AUTOCHECKPOINT, Checkpointer
 from server.storage.models import MetaRow, database, put
 from server.storage.pg_blobs import PostgresBlobStore
 from server.storage.turn import Turn
@@ -51,6 +53,8 @@ PRAGMAS = {
     # (a write per page a command touches). Only rollback inside an open
     # transaction reads them; what survives a crash is the WAL's, so durability is as before.
     "temp_store": "memory",
+    # Checkpoints run beside the writer (storage/checkpoint.py), not in its commits.
+    "wal_autocheckpoint": 0,
 }
 
 
@@ -94,11 +98,23 @@ class _TurnSqlite(pw.SqliteDatabase):
     database thread, a loop staging a group, the committer), in turn; a thread that holds
     no turn has one of its own, as peewee gives each thread."""
 
-    def __init__(self, path: str, turn: Turn, **kwargs: Any) -> None:
+    def __init__(self, path: str, turn: Turn, checkpointer: Checkpointer, **kwargs: Any) -> None:
         self._turn = turn
         self._shared = pw._ConnectionState()
+        self._checkpointer = checkpointer
         # Any thread that holds the turn may use a connection another thread opened.
         super().__init__(path, check_same_thread=False, **kwargs)
+
+    def commit(self) -> None:
+        super().commit()
+        cp = self._checkpointer
+        if cp.failed:  # as SQLite does by default (see storage/checkpoint.py)
+            self.execute_sql(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")  # type: ignore[no-untyped-call]
+        elif cp.due_in_writer:  # the WAL was never whole to start over: copy what is left
+            cp.due_in_writer = False
+            self.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # type: ignore[no-untyped-call]
+        else:
+            cp.committed()
 
     @property
     def _state(self) -> object:
@@ -133,6 +149,8 @@ class Store:
         self.turn = Turn()
         # The thread that commits the groups staged on a loop (SQLite only, see hand_off).
         self._committer: ThreadPoolExecutor | None = None
+        # Who checkpoints the WAL (SQLite only).
+        self.checkpointer: Checkpointer | None = None
         if database_url:
             self.db: pw.Database = postgres.connect(database_url)
             self._start()
@@ -176,7 +194,10 @@ class Store:
             conn.execute("PRAGMA journal_mode=wal")
         finally:
             conn.close()
-        self.db = _TurnSqlite(str(path), self.turn, pragmas=PRAGMAS, lock_type="IMMEDIATE")
+        self.checkpointer = Checkpointer(path)
+        self.db = _TurnSqlite(
+            str(path), self.turn, self.checkpointer, pragmas=PRAGMAS, lock_type="IMMEDIATE"
+        )
         database.initialize(self.db)
         dialect.use(self.dialect)
         try:
@@ -253,6 +274,8 @@ class Store:
         def _close() -> None:
             self.turn.close()  # no loop stages a group from now on
             if not self.db.is_closed():
+                if self.checkpointer is not None:
+                    self.checkpointer.close()
                 self.checkpoint()
                 self.db.close()
 
