@@ -138,9 +138,15 @@ def test_a_checkpointer_that_cannot_run_hands_back_to_sqlite(
         store.close()
 
 
-def test_close_stops_the_thread_and_leaves_no_wal_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("thread", ["database thread", "a thread of its own"])
+def test_close_stops_the_thread_and_leaves_no_wal_behind(tmp_path: Path, thread: str) -> None:
     store = Store(tmp_path / "tandem.sqlite3")
-    _write(store, "k")
+    if thread == "database thread":
+        _write(store, "k")
+    else:  # as a command-line tool writes: the connection of the thread that opened it
+        with store.db.atomic():
+            MetaRow.replace(key="k", value="v").execute()
+        store.db.close()
     assert store.checkpointer is not None
     thread = store.checkpointer._thread
     store.close()

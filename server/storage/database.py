@@ -273,9 +273,10 @@ class Store:
     def close(self) -> None:
         def _close() -> None:
             self.turn.close()  # no loop stages a group from now on
+            if self.checkpointer is not None:
+                # Its connection closed first: the last to close deletes the WAL.
+                self.checkpointer.close()
             if not self.db.is_closed():
-                if self.checkpointer is not None:
-                    self.checkpointer.close()
                 self.checkpoint()
                 self.db.close()
 
