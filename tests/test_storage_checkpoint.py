@@ -148,8 +148,10 @@ def test_close_stops_the_thread_and_leaves_no_wal_behind(tmp_path: Path, thread:
             MetaRow.replace(key="k", value="v").execute()
         store.db.close()
     assert store.checkpointer is not None
-    thread = store.checkpointer._thread
+    assert store.checkpointer.wait_idle(30)
+    running = [t for t in threading.enumerate() if t.name == "tandem-checkpoint"]
+    assert running  # started by the first commit
     store.close()
-    assert thread is not None and not thread.is_alive()
+    assert not any(t.is_alive() for t in running)
     wal = Path(f"{store.path}-wal")
     assert not wal.exists() or wal.stat().st_size == 0

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ import peewee as pw
 
 from server.domain import inbox, rows, search, storage_errors
 from server.domain.events import Delivery
+from server.storage.alarm import Alarm
 from server.storage.database import Store
 
 log = logging.getLogger(__name__)
@@ -66,67 +66,6 @@ class Ran:
     search_left: bool
 
 
-class Alarm:
-    """Calls ``ring`` once the earliest deadline set (``time.monotonic``) passes, unless
-    cleared first, from a thread of its own that only waits.
-
-    Not ``threading.Timer``: that starts a thread per deadline, and a steady stream of
-    commands sets one per interval; this keeps one thread for the domain's life.
-    """
-
-    def __init__(self, ring: Callable[[], None]) -> None:
-        self._ring = ring
-        self._cond = threading.Condition()
-        self._deadline: float | None = None
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def set(self, deadline: float) -> None:
-        with self._cond:
-            if self._closed or (self._deadline is not None and self._deadline <= deadline):
-                return
-            self._deadline = deadline
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._wait, name="tandem-upkeep", daemon=True
-                )
-                self._thread.start()
-            else:
-                self._cond.notify()
-
-    def clear(self) -> None:
-        with self._cond:
-            self._deadline = None
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._deadline = None
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
-
-    def _wait(self) -> None:
-        with self._cond:
-            while not self._closed:
-                if self._deadline is None:
-                    self._cond.wait()
-                    continue
-                left = self._deadline - time.monotonic()
-                if left > 0:
-                    self._cond.wait(left)
-                    continue
-                self._deadline = None
-                self._cond.release()
-                try:
-                    self._ring()
-                except Exception:  # keep the alarm going
-                    log.exception("the upkeep alarm failed")
-                finally:
-                    self._cond.acquire()
-
-
 class Upkeep:
     """When upkeep is due, running it, and what waits for it (see the module's docstring).
 
@@ -147,7 +86,7 @@ class Upkeep:
         # Events committed since the last run.
         self._events = 0
         self._last = time.monotonic()
-        self._alarm = Alarm(self._ring)
+        self._alarm = Alarm(self._ring, name="tandem-upkeep")
 
     def pending(self) -> bool:
         """Whether anything waits for a run."""

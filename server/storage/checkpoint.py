@@ -29,10 +29,12 @@ outside a transaction (peewee's autocommit) waits for the next commit, or the cl
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
-import threading
 import time
 from pathlib import Path
+
+from server.storage.alarm import Alarm
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,8 @@ SQLITE_AUTOCHECKPOINT = 1000
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, isolation_level=None)
+    # Opened on the alarm's thread, closed by whoever closes the checkpointer.
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
 
 
 class Checkpointer:
@@ -62,103 +65,55 @@ class Checkpointer:
         self._path = path
         self._every = EVERY_SECONDS
         self._behind_frames = BEHIND_FRAMES
-        self._cond = threading.Condition()
-        self._due = False
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        #: Set when a checkpoint left the WAL behind (see the module's doc), or the thread
-        #: could not run: the writer checkpoints after its next commit, and clears it.
+        self._alarm = Alarm(self._ring, name="tandem-checkpoint")
+        self._conn: sqlite3.Connection | None = None
+        self._last_run = -math.inf
+        #: Set when a checkpoint found the WAL past BEHIND_FRAMES (see the module's doc):
+        #: the writer checkpoints after its next commit, and clears it.
         self.due_in_writer = False
-        #: The writer's connections should checkpoint by themselves (the thread failed).
+        #: The thread could not open its connection: the writer's connections checkpoint
+        #: by themselves.
         self.failed = False
         #: Checkpoints run, and the WAL's frames after the last one: (WAL frames, copied).
         self.runs = 0
         self.last: tuple[int, int] = (0, 0)
-        self._running = False
 
     def committed(self) -> None:
-        """A write transaction committed: a checkpoint is due within ``every`` seconds.
-        Cheap enough for every commit; any thread."""
-        if self._due or self.failed:
-            return
-        with self._cond:
-            if self._closed:
-                return
-            self._due = True
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="tandem-checkpoint", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
+        """A write transaction committed: a checkpoint is due, at most one per ``every``
+        seconds (the commits of one interval share it). Cheap enough for every commit; any
+        thread."""
+        if not self.failed:
+            self._alarm.set(self._last_run + self._every)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no checkpoint is due or running (for tests and tools); False on
         timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._due or self._running:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
+        return self._alarm.wait_idle(timeout)
 
     def close(self) -> None:
-        """Stop the thread (after the checkpoint it is running, if any)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
+        """Stop the thread (after the checkpoint it is running, if any) and close its
+        connection."""
+        self._alarm.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
-    def _run(self) -> None:
+    def _ring(self) -> None:  # on the alarm's thread
+        if self._conn is None:
+            try:
+                self._conn = _connect(self._path)
+            except sqlite3.Error:
+                log.exception("cannot checkpoint %s beside its writer, which will", self._path)
+                self.failed = True
+                return
         try:
-            conn = _connect(self._path)
-        except sqlite3.Error:
-            log.exception("cannot checkpoint %s beside its writer, which will", self._path)
-            self._give_up()
-            return
-        try:
-            last_run = 0.0
-            while True:
-                with self._cond:
-                    while not self._due and not self._closed:
-                        self._cond.wait()
-                    # At most one checkpoint per interval: the commits of one come together.
-                    while not self._closed:
-                        left = last_run + self._every - time.monotonic()
-                        if left <= 0:
-                            break
-                        self._cond.wait(left)
-                    if self._closed:
-                        return
-                    self._due = False
-                    self._running = True
-                try:
-                    self._checkpoint(conn)
-                finally:
-                    last_run = time.monotonic()
-                    with self._cond:
-                        self._running = False
-                        self._cond.notify_all()
-        finally:
-            conn.close()
-
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
-        try:
-            _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as err:  # tried again after the next commit
             log.warning("checkpoint of %s failed: %s", self._path, err)
             return
+        finally:
+            self._last_run = time.monotonic()
         self.runs += 1
         self.last = (frames, copied)
         if frames > self._behind_frames:
             self.due_in_writer = True
-
-    def _give_up(self) -> None:
-        self.failed = True
-        with self._cond:
-            self._due = False
-            self._cond.notify_all()
