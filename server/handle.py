@@ -400,9 +400,9 @@ class ServerHandle:
         def on_inbox(deliveries: Sequence[Delivery]) -> None:
             if not self._inbox_observers:
                 return
-            pairs = [(d.member_id, d.frame) for d in deliveries]
+            # Their frames are encoded on the loop, when first asked for (Delivery.frame).
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._deliver_inbox, pairs)
+                loop.call_soon_threadsafe(self._deliver_inbox, list(deliveries))
 
         self._unhooks.append(server.app[DOMAIN].inbox_sink.add_listener(on_inbox))
         tap = server.app[MONITOR].recording
@@ -422,11 +422,11 @@ class ServerHandle:
                 except Exception:
                     log.exception("an event observer failed")
 
-    def _deliver_inbox(self, pairs: list[tuple[str, bytes]]) -> None:
-        for member_id, frame in pairs:
+    def _deliver_inbox(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
             for observer in list(self._inbox_observers):
                 try:
-                    observer(member_id, frame)
+                    observer(delivery.member_id, delivery.frame)
                 except Exception:
                     log.exception("an inbox observer failed")
 
