@@ -202,6 +202,40 @@ def test_committed_events_reach_observers_off_the_database_thread(tmp_path: Path
     assert {thread for _, thread in seen} == {"tandem-server"}
 
 
+def test_inbox_updates_reach_observers_on_the_servers_thread(tmp_path: Path) -> None:
+    """The tray's notifications: each member's update, its frame encoded on the server's
+    loop (where the observers run), not on the thread that committed it."""
+    recorder = Recorder()
+    handle = ServerHandle(ServerConfig(data_dir=tmp_path, port=0), starter=recorder)
+    seen: list[tuple[str, websocket_pb2.WebSocketMessage, str]] = []
+    told = threading.Event()
+
+    def observe(member_id: str, frame: bytes) -> None:
+        seen.append(
+            (
+                member_id,
+                websocket_pb2.WebSocketMessage.FromString(frame),
+                threading.current_thread().name,
+            )
+        )
+        told.set()
+
+    handle.add_inbox_observer(observe)
+    handle.start(timeout=15)
+    try:
+        sam = BoardPerson.invited(recorder, "Sam")
+        kim = BoardPerson.invited(recorder, "Kim")
+        project = sam.create_project("Website", "WEB")
+        sam.create_task(project.id, "Fix the login page", assignee_id=kim.member_id)
+        assert told.wait(15)
+    finally:
+        handle.stop(timeout=15)
+    ((member_id, message, thread),) = seen
+    assert member_id == kim.member_id and thread == "tandem-server"
+    (item,) = message.inbox_update.items
+    assert item.task_title == "Fix the login page" and message.inbox_update.unread_count == 1
+
+
 def test_desktop_members_are_the_owner_and_this_machines_browsers(tmp_path: Path) -> None:
     recorder = Recorder()
     handle = ServerHandle(ServerConfig(data_dir=tmp_path, port=0), starter=recorder)
