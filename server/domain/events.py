@@ -77,8 +77,10 @@ class Delivery:
         msg.ParseFromString(self.frame)
         return msg
 
-    def __repr__(self) -> str:
-        return f"Delivery({self.member_id!r}, {self.frame!r})"
+    def __repr__(self) -> str:  # never encodes: what it shows is what is there
+        return (
+            f"Delivery({self.member_id!r}, {'(not encoded yet)' if self._make else self._frame!r})"
+        )
 
 
 log = logging.getLogger(__name__)

@@ -38,9 +38,9 @@ from server.storage.alarm import Alarm
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two checkpoints at most while commits come: what the WAL holds, about
-#: 1,000-2,000 pages at this machine's fastest stream of commands, SQLite's own default
-#: of 1,000 pages for its automatic checkpoint.
+#: At most one checkpoint per this many seconds while commits come. At this machine's
+#: fastest stream of commands the WAL then holds 1,000-2,000 pages between two, about what
+#: SQLite's own automatic checkpoint lets it hold (1,000).
 EVERY_SECONDS = 0.25
 
 #: Frames the WAL may hold (never started over, see the module's doc) before the writer
