@@ -6,8 +6,9 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -18,6 +19,7 @@ from server.storage.models import MetaRow
 pytestmark = pytest.mark.sqlite_only("checkpoints the SQLite file's write-ahead log")
 
 FRAME = 4096 + 24  # a WAL frame: its page and its header
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -27,19 +29,23 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
+def _in_turn(store: Store, job: Callable[[], T]) -> T:
+    """``job`` on the database thread, in the connection's turn, waited for."""
+    return store._executor.submit(store._in_turn, job).result()
+
+
 def _write(store: Store, key: str, value: str = "v") -> None:
-    """One committed transaction, on the database thread (in the connection's turn)."""
+    """One committed transaction, on the database thread."""
 
     def job() -> None:
         with store.db.atomic():
             MetaRow.replace(key=key, value=value).execute()
 
-    store._executor.submit(store._in_turn, job).result()
+    _in_turn(store, job)
 
 
 def _on_db_thread(store: Store, sql: str) -> list[tuple[object, ...]]:
-    job = lambda: list(store.db.execute_sql(sql).fetchall())  # noqa: E731
-    return store._executor.submit(store._in_turn, job).result()
+    return _in_turn(store, lambda: list(store.db.execute_sql(sql).fetchall()))
 
 
 def _keys_in_file_alone(db_path: Path, tmp_path: Path) -> set[str]:
@@ -103,7 +109,7 @@ def test_the_wal_stays_bounded_under_a_stream_of_commits(
                 with store.db.atomic():
                     MetaRow.replace(key=f"k{n % 300}", value="x" * 500).execute()
 
-        store._executor.submit(store._in_turn, stream).result()
+        _in_turn(store, stream)
         assert store.checkpointer is not None and store.checkpointer.runs > 0
         # The WAL file keeps the size of the most it ever held. Without a checkpoint it
         # would hold every commit's pages (1,500 and more).

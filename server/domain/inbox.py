@@ -415,8 +415,7 @@ def _delivery(member_id: str, made: list[_Made]) -> Delivery:
 
     def make() -> bytes:
         items = [_proto(item_id, values, None, changed) for item_id, values, changed in made]
-        update = inbox_pb2.InboxUpdate(items=items, unread_count=unread)
-        return websocket_pb2.WebSocketMessage(inbox_update=update).SerializeToString()
+        return _frame(unread, items=items)
 
     return Delivery(member_id, make=make)
 
@@ -424,9 +423,12 @@ def _delivery(member_id: str, made: list[_Made]) -> Delivery:
 def update_for(member_id: str, **update: Any) -> Delivery:
     """An ``inbox_update`` for ``member_id`` with these fields and the unread count as it is
     now, encoded now (items read, changed, removed or put back)."""
-    message = inbox_pb2.InboxUpdate(unread_count=unread_count(member_id), **update)
-    frame = websocket_pb2.WebSocketMessage(inbox_update=message).SerializeToString()
-    return Delivery(member_id, frame)
+    return Delivery(member_id, _frame(unread_count(member_id), **update))
+
+
+def _frame(unread: int, **update: Any) -> bytes:
+    message = inbox_pb2.InboxUpdate(unread_count=unread, **update)
+    return websocket_pb2.WebSocketMessage(inbox_update=message).SerializeToString()
 
 
 def to_proto(row: InboxItemRow) -> inbox_pb2.InboxItem:
