@@ -157,6 +157,40 @@ async def test_a_failed_read_is_tried_again_and_nothing_is_lost() -> None:
     await poll_until(lambda: hub.seqs == [1, 2, 3], timeout=5)
 
 
+async def test_a_fill_cancelled_while_its_order_stands_starts_no_other() -> None:
+    """A loop that closes cancels what runs on it, a fill among them: one that then asked
+    for another (a read came back short, or a gap waits) would leave a task nobody runs."""
+    log = Log()
+    reading = asyncio.Event()
+    never = asyncio.Event()
+
+    async def stuck(project_id: str, since: int) -> LogPage:
+        reading.set()
+        await never.wait()
+        return await log.read(project_id, since)
+
+    hub = Hub()
+    seq = Sequencer(hub.deliver, stuck, hub.resyncs.append, gap_seconds=0.001)
+    seq.start(P, "e1", 0)
+    events = log.commit(3)
+    seq.offer("e1", [events[2]])  # a gap: a fill starts after gap_seconds
+    await asyncio.wait_for(reading.wait(), timeout=5)
+    seq.fill(P)  # asked again while it reads
+    fills = asyncio.all_tasks() - {asyncio.current_task()}
+    assert len(fills) == 1
+    (fill,) = fills
+    fill.cancel()
+    await asyncio.gather(fill, return_exceptions=True)
+    assert fill.cancelled()
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert seq.watching(P) and hub.seqs == []
+    # The order still stands: the next arrival fills the gap as before.
+    never.set()
+    seq.offer("e1", [events[1]])
+    await poll_until(lambda: hub.seqs == [1, 2, 3], timeout=5)
+    seq.close()
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=1, max_value=60), st.randoms(use_true_random=False), st.data())
 def test_any_arrival_order_with_losses_and_repeats_gives_every_seq_once_in_order(
@@ -166,20 +200,24 @@ def test_any_arrival_order_with_losses_and_repeats_gives_every_seq_once_in_order
         log = Log()
         seq, hub = make(log, gap=0.001)
         seq.start(P, "e1", 0)
-        events = log.commit(n)
-        arrivals = [e for e in events if rnd.random() > 0.2]  # some lost
-        arrivals += rnd.sample(events, k=min(n, data.draw(st.integers(0, 5))))  # repeats
-        rnd.shuffle(arrivals)
-        for event in arrivals:
-            seq.offer("e1", [event])
-            if rnd.random() < 0.3:
-                await asyncio.sleep(0)
-        # The last commit always ends up known to the order (the next event or a poll).
-        seq.offer("e1", [events[-1]])
-        await poll_until(lambda: len(hub.seqs) == n, timeout=5)
-        await asyncio.sleep(0.01)
-        assert hub.seqs == list(range(1, n + 1))
-        seq.close()
+        # The drawing may end the example anywhere (each random() is drawn): the order is
+        # closed whatever happens, as a server closes it.
+        try:
+            events = log.commit(n)
+            arrivals = [e for e in events if rnd.random() > 0.2]  # some lost
+            arrivals += rnd.sample(events, k=min(n, data.draw(st.integers(0, 5))))  # repeats
+            rnd.shuffle(arrivals)
+            for event in arrivals:
+                seq.offer("e1", [event])
+                if rnd.random() < 0.3:
+                    await asyncio.sleep(0)
+            # The last commit always ends up known to the order (the next event or a poll).
+            seq.offer("e1", [events[-1]])
+            await poll_until(lambda: len(hub.seqs) == n, timeout=5)
+            await asyncio.sleep(0.01)
+            assert hub.seqs == list(range(1, n + 1))
+        finally:
+            seq.close()
 
     asyncio.run(run())
 

@@ -155,6 +155,7 @@ class Sequencer:
         order.filling = asyncio.ensure_future(self._fill(project_id, order))
 
     async def _fill(self, project_id: str, order: _Order) -> None:
+        cancelled = False
         try:
             self.log_reads += 1
             try:
@@ -186,11 +187,16 @@ class Sequencer:
                 order.again = True
             if ready:
                 self._deliver(ready)
+        except asyncio.CancelledError:
+            # Cancelled (the loop is closing, or the order was stopped): no other fill may
+            # start from here, for nothing would ever run or cancel it.
+            cancelled = True
+            raise
         finally:
             if self._orders.get(project_id) is order:
                 order.filling = None
                 again, order.again = order.again, False
-                if (again or order.waiting) and order.timer is None:
+                if (again or order.waiting) and order.timer is None and not cancelled:
                     if again:
                         self.fill(project_id)
                     elif order.timer is None:
