@@ -21,9 +21,9 @@ from server.config import ServerConfig
 from server.domain import idempotency
 from server.domain.actor import Actor
 from server.domain.errors import DomainError, ErrorCode
-from server.domain.service import Domain, open_domain
-from server.storage import migrations
-from tests.fixtures import NewServer
+from server.domain.service import CommandRequest, Domain, open_domain
+from server.storage import dialect, migrations
+from tests.fixtures import NewServer, board, retitle
 from tests.ws_client import WsClient, ws_url
 
 Role = entities_pb2.MemberRole
@@ -145,6 +145,106 @@ def test_a_members_remembered_answers_stay_within_a_budget(domain: Domain) -> No
     assert domain.execute(editor, rename(0), "id-0").task.version == version + 1
     # Someone else's records are not spent on another member's budget.
     assert [m for _key, m, _size in rows].count("other") == 1
+
+
+def counted_bytes(domain: Domain) -> tuple[dict[str, int], dict[str, int]]:
+    """Per member: the bytes the counts say they hold, and the bytes their rows hold."""
+    conn = sqlite3.connect(domain.store.path)
+    try:
+        told = dict(conn.execute("SELECT member_id, bytes FROM applied_request_spent"))
+        there = dict(
+            conn.execute("SELECT member_id, sum(size) FROM applied_request GROUP BY member_id")
+        )
+    finally:
+        conn.close()
+    return {m: b for m, b in told.items() if b}, there
+
+
+def test_each_members_bytes_stay_counted_through_every_way_ids_come_and_go(
+    domain: Domain,
+) -> None:
+    tasks = board(domain, 6)
+    people = [Actor(member_id=f"m{n}", role=Role.MEMBER_ROLE_EDITOR) for n in range(6)]
+
+    def check() -> dict[str, int]:
+        told, there = counted_bytes(domain)
+        assert told == there
+        return told
+
+    # A group of commands from six members, each remembered with its answer.
+    domain._commit(
+        [
+            CommandRequest(p, retitle(t.id, f"{p.member_id} 1"), "g1")
+            for p, t in zip(people, tasks, strict=True)
+        ]
+    )
+    assert {p.member_id for p in people} <= set(check())
+    # A refusal that is remembered (a conflict depends on the board).
+    with pytest.raises(DomainError):
+        domain.execute(people[0], retitle(tasks[0].id, "late", base_version=1), "stale")
+    before = check()[people[0].member_id]
+    # Past the budget: the member's oldest are forgotten, and the count follows.
+    domain.ledger.budget_bytes = before + 2_000
+    for n in range(40):
+        domain.execute(people[0], retitle(tasks[0].id, f"again {n}"), f"again-{n}")
+    assert check()[people[0].member_id] <= domain.ledger.budget_bytes
+    # Expired ones forgotten: another member's, then everyone's.
+    db = domain.store.db
+    with db.atomic():
+        db.execute_sql(
+            "UPDATE applied_request SET created_at = 0 WHERE member_id = ?", (people[1].member_id,)
+        )
+        assert idempotency.prune(idempotency.IDEMPOTENCY_WINDOW_MICROS + 1) > 0
+    assert people[1].member_id not in check()
+    with db.atomic():
+        idempotency.prune(2**62)
+    assert check() == {}
+
+
+def test_the_counts_start_from_the_ids_a_file_had_before(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    step = migrations.MIGRATIONS.index(migrations.V_APPLIED_REQUEST_SPENT)
+    migrations.migrate(tmp_path / "old.db", conn, migrations.MIGRATIONS[:step])
+    for n, (member, size) in enumerate([("m1", 100), ("m1", 250), ("m2", 40)]):
+        conn.execute(
+            "INSERT INTO applied_request VALUES (?, ?, x'00', 0, 1, NULL, ?)",
+            (bytes([n]) * 32, member, size),
+        )
+    migrations.migrate(tmp_path / "old.db", conn)
+    assert dict(conn.execute("SELECT member_id, bytes FROM applied_request_spent")) == {
+        "m1": 350,
+        "m2": 40,
+    }
+    conn.close()
+
+
+def test_expired_ids_are_forgotten_a_slice_at_a_time_going_round(
+    domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run of the pruner reads a slice of the table, in the order ids were stored, and
+    goes round: an expired id anywhere is forgotten within one round, none that is not."""
+    (task,) = board(domain, 1)
+    editor = Actor(member_id="editor", role=Role.MEMBER_ROLE_EDITOR)
+    first = [domain.execute(editor, retitle(task.id, f"t{n}"), f"id-{n}") for n in range(10)]
+    monkeypatch.setattr(dialect.SQLITE, "prune_slice", 4)
+    db = domain.store.db
+    expired = {1, 6, 9}  # by order of storing
+    with db.atomic():
+        stored = [r for (r,) in db.execute_sql("SELECT rowid FROM applied_request ORDER BY rowid")]
+        mine = stored[-10:]
+        for n in expired:
+            db.execute_sql("UPDATE applied_request SET created_at = 0 WHERE rowid = ?", (mine[n],))
+        pruner = idempotency.Pruner()
+        now = idempotency.IDEMPOTENCY_WINDOW_MICROS + 1
+        forgotten = [pruner.run(now) for _ in range(len(stored) // 4 + 2)]
+        left = {r for (r,) in db.execute_sql("SELECT rowid FROM applied_request")}
+    # One slice at a time: never more than a slice in one run, all of them in one round.
+    assert max(forgotten) <= 2 and sum(forgotten) == len(expired)
+    assert left == set(stored) - {mine[n] for n in expired}
+    # The newest still replay; an expired one runs again as a new command.
+    assert domain.execute(editor, retitle(task.id, "t8"), "id-8") == first[8]
+    version = domain.get_task(task.id).version
+    assert domain.execute(editor, retitle(task.id, "t1"), "id-1").task.version == version + 1
 
 
 def test_a_new_database_gives_freed_pages_back(domain: Domain) -> None:

@@ -3,10 +3,11 @@
 A commit costs SQLite a write (and later a checkpoint copy) per page it changes, so each
 table or index a command touches costs it: the change log is keyed by (project_id, seq)
 without a counter to move (V_EVENT_KEY), remembered ids have no index by time
-(V_APPLIED_REQUEST_ONE_TIME_INDEX: pruned through the member index), and the sprint ledger
-writes only the columns that changed, and nothing for a task never in a sprint. These tests
-hold those gains, and check that a database from before the steps keeps its log, its
-answers and its ledger.
+(V_APPLIED_REQUEST_ONE_TIME_INDEX) nor by member (V_APPLIED_REQUEST_SPENT: each member's
+bytes are a count of their own, and expired ids are found a slice at a time), and the
+sprint ledger writes only the columns that changed, and nothing for a task never in a
+sprint. These tests hold those gains, and check that a database from before the steps
+keeps its log, its answers and its ledger.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from tests import pg_backend
 Outcome = reports_pb2.SprintTaskOutcome
 
 # The pages one title change of a task writes, in a commit of its own: log_head, task,
-# event with its key's index, applied_request with its key and member indexes, and search's
-# (search_dirty, four of the full-text index's) and the inbox's position (inbox_cursor). One
-# more, the ledger's row, for a task in a sprint.
+# event with its key's index, applied_request with its key's index and its member's count
+# (applied_request_spent), search's (search_dirty, four of the full-text index's) and the
+# inbox's position (inbox_cursor). One more, the ledger's row, for a task in a sprint.
 UPDATE_PAGES = 13
 
 
@@ -206,7 +207,8 @@ def test_a_file_from_before_keeps_its_log_its_answers_and_its_ledger(tmp_path: P
         domain.close()
 
     # Made as it was then: the log with its integer id (and sqlite_sequence's counter), the
-    # index of ids by time, and a ledger row for every task (V_SPRINT_REPORTS made those).
+    # indexes of ids by time and by member (and no count of each member's bytes), and a
+    # ledger row for every task (V_SPRINT_REPORTS made those).
     conn = sqlite3.connect(path, isolation_level=None)
     conn.executescript(
         f"""
@@ -217,6 +219,11 @@ def test_a_file_from_before_keeps_its_log_its_answers_and_its_ledger(tmp_path: P
             SELECT project_id, seq, kind, frame, created_at FROM event_keyed ORDER BY seq;
         DROP TABLE event_keyed;
         CREATE INDEX applied_request_created ON applied_request (created_at);
+        DROP TRIGGER applied_request_spent_insert;
+        DROP TRIGGER applied_request_spent_delete;
+        DROP TRIGGER applied_request_spent_update;
+        DROP TABLE applied_request_spent;
+        CREATE INDEX applied_request_member ON applied_request (member_id, created_at);
         INSERT INTO sprint_ledger_task (task_id, project_id, sprint_id, points, done, task_key,
                                         title)
             SELECT id, project_id, NULL, 3, 0, 'PG-' || number, title FROM task;

@@ -20,6 +20,7 @@ from tandem.v1 import errors_pb2, websocket_pb2
 from server.domain import rows
 from server.domain.errors import DomainError, ErrorCode
 from server.domain.events import envelope_frame
+from server.storage import dialect
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,6 @@ _REMEMBER = (
     "size) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _REMEMBER_REFUSAL = _REMEMBER + " ON CONFLICT DO NOTHING"
-_SPENT = "SELECT COALESCE(SUM(size), 0) FROM applied_request WHERE member_id = ?"
 # A row's bytes beyond its answer: key, fingerprint, member id, index entries.
 ROW_OVERHEAD = 128
 
@@ -210,7 +210,9 @@ class Ledger:
         records forgotten past it)."""
         spent = self._spent.get(member_id)
         if spent is None:
-            spent = int(rows.execute(_SPENT, (member_id,)).fetchone()[0])
+            spent = int(
+                rows.execute(dialect.current().remembered_bytes, (member_id,)).fetchone()[0]
+            )
         else:
             spent += size
         if spent > self.budget_bytes:
@@ -220,25 +222,26 @@ class Ledger:
     def _evict(self, member_id: str, spent: int) -> int:
         # Down to three quarters, so that eviction runs once per quarter budget, not per row.
         target = self.budget_bytes * 3 // 4
-        oldest_first = rows.execute(
-            "SELECT key, size FROM applied_request WHERE member_id = ? ORDER BY created_at",
-            (member_id,),
-        ).fetchall()
+        oldest_first = rows.execute(dialect.current().oldest_remembered, (member_id,))
         drop: list[tuple[bytes]] = []
-        for key, size in oldest_first:
-            if spent <= target:
-                break
-            drop.append((key,))
-            spent -= size
+        try:
+            # Read only as far as needed: on SQLite the table is read in its order, and the
+            # member's oldest rows are the first of theirs it meets.
+            for key, size in oldest_first:
+                if spent <= target:
+                    break
+                drop.append((key,))
+                spent -= size
+        finally:
+            oldest_first.close()
         rows.execute_many("DELETE FROM applied_request WHERE key = ?", drop)
         log.info("forgot %d of member %s's oldest command ids (over budget)", len(drop), member_id)
         return spent
 
 
-# Expired ids, found through the member index (there is no index by time alone: it would be
-# one more page for every command to write). The members are walked one index seek each
-# (MIN past the last), then each member's expired ids are the start of its range.
-_PRUNE = """
+# Expired ids where there is an index by member (PostgreSQL): the members are walked one index
+# seek each (MIN past the last), then each member's expired ids are the start of its range.
+_PRUNE_BY_MEMBER = """
 DELETE FROM applied_request WHERE created_at < ? AND member_id IN (
     WITH RECURSIVE members (id) AS (
         SELECT MIN(member_id) FROM applied_request
@@ -249,12 +252,55 @@ DELETE FROM applied_request WHERE created_at < ? AND member_id IN (
     SELECT id FROM members
 )
 """
+# Where there is none (SQLite): every row is looked at, or a slice of rowids at a time.
+_PRUNE_ALL = "DELETE FROM applied_request WHERE created_at < ?"
+_SLICE_END = (
+    "SELECT max(rowid) FROM (SELECT rowid FROM applied_request WHERE rowid > ?"
+    " ORDER BY rowid LIMIT ?)"
+)
+_PRUNE_SLICE = "DELETE FROM applied_request WHERE rowid > ? AND rowid <= ? AND created_at < ?"
 
 
 def prune(now: int) -> int:
-    """Forget ids older than the window; returns how many were forgotten."""
+    """Forget every id older than the window; returns how many were forgotten."""
     horizon = now - IDEMPOTENCY_WINDOW_MICROS
-    return int(rows.execute(_PRUNE, (horizon,)).rowcount)
+    whole = _PRUNE_BY_MEMBER if dialect.current().prune_slice is None else _PRUNE_ALL
+    return int(rows.execute(whole, (horizon,)).rowcount)
+
+
+class Pruner:
+    """Forgets ids older than the window as commands come, in the caller's transaction.
+
+    Where the dialect has no index to find expired ids by (``Dialect.prune_slice``), each
+    run looks at the next slice of rows in the order they were stored, going round the
+    table: a run costs a slice, not the table, however many ids are remembered. Runs come
+    every ``PRUNE_EVERY`` commands (service.py), far fewer rows than a slice, so the sweep
+    goes round faster than the table grows: an id is forgotten within a round of its
+    expiry. The oldest rows come first, so most expired ids go in the round's first runs.
+    """
+
+    __slots__ = ("_after",)
+
+    def __init__(self) -> None:
+        # The rowid the next slice starts after (0: from the first row).
+        self._after = 0
+
+    def run(self, now: int) -> int:
+        """Prune the next slice (or everything, where the dialect does it at once); returns
+        how many ids were forgotten."""
+        size = dialect.current().prune_slice
+        if size is None:
+            return prune(now)
+        (end,) = rows.execute(_SLICE_END, (self._after, size)).fetchone()
+        if end is None:  # past the last row: round again from the first
+            self._after = 0
+            (end,) = rows.execute(_SLICE_END, (0, size)).fetchone()
+            if end is None:
+                return 0
+        horizon = now - IDEMPOTENCY_WINDOW_MICROS
+        gone = int(rows.execute(_PRUNE_SLICE, (self._after, end, horizon)).rowcount)
+        self._after = end
+        return gone
 
 
 def _current_of(error: errors_pb2.Error) -> Any:

@@ -223,13 +223,14 @@ class Domain(BoardReads, ChangeLog):
         self.upkeep = Upkeep(store, self.inbox_sink.publish)
         self._listen_for_commits(self.sink)
         self._commands_since_prune = 0
+        self._pruner = idempotency.Pruner()
         self.ledger = idempotency.Ledger()
         # Local browsers' members by client id, as last read or written (see local_member).
         self._local_members: dict[str, entities_pb2.Member] = {}
         self._hellos = hellos.local_members(store.db, store.submit, clock)
         with store.db.atomic():
             members.ensure_owner(clock())
-            self._prune_applied_requests()
+            self._prune_applied_requests(whole=True)
             referenced = {a.sha256 for a in AttachmentRow.select(AttachmentRow.sha256)}
             referenced |= trash.kept_hashes()  # restorable for a while: their files stay
         self.upkeep.drain()  # what a crash left between a commit and its inbox items
@@ -416,9 +417,12 @@ class Domain(BoardReads, ChangeLog):
             log.exception("command %s failed", command.kind)
             return DomainError(ErrorCode.ERROR_CODE_INTERNAL, "internal error; not saved")
 
-    def _prune_applied_requests(self) -> None:
+    def _prune_applied_requests(self, *, whole: bool = False) -> None:
+        """Forget expired ids (a slice of them, unless ``whole``: see idempotency.Pruner) and
+        purge the trash of what expired."""
         self._commands_since_prune = 0
-        if idempotency.prune(self._clock()):
+        now = self._clock()
+        if idempotency.prune(now) if whole else self._pruner.run(now):
             # Counted again from the table when next charged; while nothing was forgotten,
             # the counts kept are still exact (a member's count is read once, not per prune).
             self.ledger.forget_counts()

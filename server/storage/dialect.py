@@ -48,6 +48,17 @@ class Dialect:
     #: A member's count of unread inbox items (one row, one column): here read from the
     #: count triggers keep (migrations.V_INBOX_UNREAD).
     unread_count = "SELECT coalesce((SELECT unread FROM inbox_unread WHERE member_id = ?), 0)"
+    #: The bytes of a member's remembered ids (idempotency.Ledger): here the count triggers
+    #: keep (migrations.V_APPLIED_REQUEST_SPENT).
+    remembered_bytes = (
+        "SELECT coalesce((SELECT bytes FROM applied_request_spent WHERE member_id = ?), 0)"
+    )
+    #: A member's remembered ids, oldest first: here in the order they were stored, found
+    #: by reading the table in that order (there is no index by member).
+    oldest_remembered = "SELECT key, size FROM applied_request WHERE member_id = ? ORDER BY rowid"
+    #: Rows of remembered ids one pruning looks at (idempotency.Pruner): the table is read a
+    #: slice at a time, as there is no index to find the expired ones by. None: at once.
+    prune_slice: int | None = 4096
 
     def execute(self, conn: Any, sql: str, params: Sequence[Any] | None = ()) -> Any:
         return conn.execute(sql, params)
@@ -73,6 +84,12 @@ class PostgresDialect(Dialect):
     counts_changes = False
     # Counted: a counter row per member would queue the instances sharing the database.
     unread_count = "SELECT count(*) FROM inbox_item WHERE member_id = ? AND read_at IS NULL"
+    # Summed and ordered through the member index, for the same reason.
+    remembered_bytes = "SELECT COALESCE(SUM(size), 0) FROM applied_request WHERE member_id = ?"
+    oldest_remembered = (
+        "SELECT key, size FROM applied_request WHERE member_id = ? ORDER BY created_at"
+    )
+    prune_slice = None
 
     def __init__(self) -> None:
         self._translated: dict[str, str] = {}

@@ -538,6 +538,37 @@ V_APPLIED_REQUEST_ONE_TIME_INDEX = """
 DROP INDEX applied_request_created;
 """
 
+# Remembered ids without an index by member: each member's bytes are counted by triggers in
+# a table of their own (as inbox_unread counts unread items), which the budget reads
+# (idempotency.Ledger). A group of 100 commands from 100 members wrote a page of the member
+# index for each of them, half the pages of its commit, where the counts are a page or two.
+# Rows stay in the order they were remembered (rowids only grow): the budget forgets a
+# member's oldest first in that order, and expired ids are found a slice of rowids at a time
+# (idempotency.Pruner). No PostgreSQL twin: the instances sharing a database would queue
+# behind each member's count row (as for inbox_unread); PostgreSQL keeps the member index.
+V_APPLIED_REQUEST_SPENT = """
+CREATE TABLE applied_request_spent (
+    member_id TEXT PRIMARY KEY NOT NULL,
+    bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO applied_request_spent (member_id, bytes)
+    SELECT member_id, sum(size) FROM applied_request GROUP BY member_id;
+CREATE TRIGGER applied_request_spent_insert AFTER INSERT ON applied_request BEGIN
+    INSERT INTO applied_request_spent (member_id, bytes) VALUES (new.member_id, new.size)
+        ON CONFLICT (member_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER applied_request_spent_delete AFTER DELETE ON applied_request BEGIN
+    UPDATE applied_request_spent SET bytes = bytes - old.size WHERE member_id = old.member_id;
+END;
+CREATE TRIGGER applied_request_spent_update AFTER UPDATE OF member_id, size ON applied_request
+    BEGIN
+    UPDATE applied_request_spent SET bytes = bytes - old.size WHERE member_id = old.member_id;
+    INSERT INTO applied_request_spent (member_id, bytes) VALUES (new.member_id, new.size)
+        ON CONFLICT (member_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+END;
+DROP INDEX applied_request_member;
+"""
+
 MIGRATIONS: Sequence[str] = (
     V1,
     V2,
@@ -558,6 +589,7 @@ MIGRATIONS: Sequence[str] = (
     V_INBOX_UNREAD,
     V_EVENT_KEY,
     V_APPLIED_REQUEST_ONE_TIME_INDEX,
+    V_APPLIED_REQUEST_SPENT,
 )
 
 #: PRAGMA auto_vacuum's INCREMENTAL: freed pages can be given back to the file system
