@@ -426,7 +426,7 @@ class Domain(BoardReads, ChangeLog):
             # Counted again from the table when next charged; while nothing was forgotten,
             # the counts kept are still exact (a member's count is read once, not per prune).
             self.ledger.forget_counts()
-        trash.purge_expired(self._clock())
+        trash.purge_expired(now)
         # Give the pages freed by forgotten ids and trimmed history back to the disk.
         if self.store.dialect.reclaim_space:
             self.store.db.execute_sql(self.store.dialect.reclaim_space)  # type: ignore[no-untyped-call]
