@@ -450,8 +450,10 @@ class Running(ServerThread):
         rows = database_rows(self.app[CONFIG].database_path)
         # A refused command's answer is remembered under its message id, so that a client
         # repeating it gets the same reject (docs/protocol.md, idempotency): the one write
-        # a refusal makes, and it changes no data.
+        # a refusal makes (with its member's count of remembered bytes), and it changes no
+        # data.
         del rows["applied_request"]
+        del rows["applied_request_spent"]
         return rows
 
 

@@ -47,9 +47,11 @@ function step(by: number): void {
   if (next) selectedTask.value = next.id;
   const el = document.querySelector<HTMLElement>(`.card[data-task-id="${next?.id}"], .row-task[data-task-id="${next?.id}"]`);
   el?.scrollIntoView({ block: "nearest" });
-  // The keyboard focus follows the selection when it is on a card (or a row's title).
+  // The keyboard focus follows the selection when it is on a card (or a row's title), or
+  // nowhere (the panel just closed): a card focused later would take the selection back.
   const on = document.activeElement as HTMLElement | null;
-  if (el?.classList.contains("card") && on?.classList.contains("card")) el.focus();
+  const lost = !on || on === document.body;
+  if (el?.classList.contains("card") && (lost || on?.classList.contains("card"))) el.focus();
   if (el && on?.closest(".row-task")) el.querySelector<HTMLElement>(".title-cell a")?.focus();
 }
 
@@ -102,10 +104,12 @@ export const SHORTCUTS: Shortcut[] = [
       const open = route.value.taskId;
       if (!open) return;
       go(route.value.projectId);
-      // Back to the card the panel was opened from, so the keyboard carries on where it was.
+      // Back to the card the panel was opened from, so the keyboard carries on where it was
+      // (or to the one selected since: focusing a card selects it).
       setTimeout(() => {
         const lost = !document.activeElement || document.activeElement === document.body;
-        if (lost) document.querySelector<HTMLElement>(`.card[data-task-id="${open}"]`)?.focus();
+        const back = selectedTask.value || open;
+        if (lost) document.querySelector<HTMLElement>(`.card[data-task-id="${back}"]`)?.focus();
       }, 0);
     },
   },
