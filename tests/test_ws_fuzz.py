@@ -453,7 +453,7 @@ class Running(ServerThread):
         # a refusal makes (with its member's count of remembered bytes), and it changes no
         # data.
         del rows["applied_request"]
-        del rows["applied_request_spent"]
+        rows.pop("applied_request_spent", None)  # SQLite's alone (V_APPLIED_REQUEST_SPENT)
         return rows
 
 
