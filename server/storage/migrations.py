@@ -532,8 +532,8 @@ ALTER TABLE event_keyed RENAME TO event;
 """
 
 # Remembered ids without their own index by time: expired ids are found through the member
-# index (member_id, created_at), one range per member (idempotency.prune), so each command's
-# record writes one index page fewer.
+# index (member_id, created_at), one range per member (idempotency.prune; on SQLite until
+# V_APPLIED_REQUEST_SPENT), so each command's record writes one index page fewer.
 V_APPLIED_REQUEST_ONE_TIME_INDEX = """
 DROP INDEX applied_request_created;
 """

@@ -41,6 +41,11 @@ function selected() {
   return { order, cur, sel: cur >= 0 ? order[cur] : undefined };
 }
 
+/** Nothing has the keyboard focus (it went with an element that closed). */
+function focusLost(): boolean {
+  return !document.activeElement || document.activeElement === document.body;
+}
+
 function step(by: number): void {
   const { order, cur } = selected();
   const next = order[Math.max(0, Math.min(order.length - 1, cur + by))];
@@ -50,8 +55,7 @@ function step(by: number): void {
   // The keyboard focus follows the selection when it is on a card (or a row's title), or
   // nowhere (the panel just closed): a card focused later would take the selection back.
   const on = document.activeElement as HTMLElement | null;
-  const lost = !on || on === document.body;
-  if (el?.classList.contains("card") && (lost || on?.classList.contains("card"))) el.focus();
+  if (el?.classList.contains("card") && (focusLost() || on?.classList.contains("card"))) el.focus();
   if (el && on?.closest(".row-task")) el.querySelector<HTMLElement>(".title-cell a")?.focus();
 }
 
@@ -107,9 +111,8 @@ export const SHORTCUTS: Shortcut[] = [
       // Back to the card the panel was opened from, so the keyboard carries on where it was
       // (or to the one selected since: focusing a card selects it).
       setTimeout(() => {
-        const lost = !document.activeElement || document.activeElement === document.body;
         const back = selectedTask.value || open;
-        if (lost) document.querySelector<HTMLElement>(`.card[data-task-id="${back}"]`)?.focus();
+        if (focusLost()) document.querySelector<HTMLElement>(`.card[data-task-id="${back}"]`)?.focus();
       }, 0);
     },
   },
