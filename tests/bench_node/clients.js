@@ -10,6 +10,8 @@
 //   pool       "@@@@@@" in a frame becomes the connection's index modulo pool (its person)
 //   count_field  frames with this payload field are counted as deliveries while held
 //   lean       true: connect with LeanSocket (below) instead of the `ws` client
+//   tokens     connection i presents tokens[i % length] as `Authorization: Bearer` (invitees)
+//   local_addresses  connection i connects from local_addresses[i % length]
 //   command    {frames: [hex], rate, seconds, answers: [fields]}: after "go", each
 //              connection sends frames[index % len] (with "#########" replaced by a counter)
 //              at most `rate` per second, each after the previous one was answered
@@ -110,19 +112,20 @@ function clientFrame(opcode, payload) {
 }
 
 class LeanSocket extends EventEmitter {
-  constructor(url) {
+  constructor(url, headers = {}, localAddress = undefined) {
     super();
     const u = new URL(url);
     this.readyState = 0;
     this.closed = false;
     this.buf = null;
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
     this.request = Buffer.from(
       `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
         `Connection: Upgrade\r\nSec-WebSocket-Key: ${LEAN_KEY}\r\n` +
-        "Sec-WebSocket-Version: 13\r\n\r\n",
+        `Sec-WebSocket-Version: 13\r\n${extra}\r\n`,
       "latin1",
     );
-    this.sock = net.connect({ host: u.hostname, port: Number(u.port), noDelay: true });
+    this.sock = net.connect({ host: u.hostname, port: Number(u.port), noDelay: true, localAddress });
     this.sock.on("connect", () => this.sock.write(this.request));
     this.sock.on("data", (chunk) => this.onData(chunk));
     this.sock.on("error", () => this.end(1006));
@@ -207,9 +210,15 @@ function connectOne(index) {
   return new Promise((resolve) => {
     const made = performance.now();
     madeTimes.push(made - started);
+    const headers = opts.tokens
+      ? { Authorization: `Bearer ${opts.tokens[index % opts.tokens.length]}` }
+      : {};
+    const localAddress = opts.local_addresses
+      ? opts.local_addresses[index % opts.local_addresses.length]
+      : undefined;
     const ws = opts.lean
-      ? new LeanSocket(opts.url)
-      : new WebSocket(opts.url, { perMessageDeflate: false, maxPayload: 0 });
+      ? new LeanSocket(opts.url, headers, localAddress)
+      : new WebSocket(opts.url, { perMessageDeflate: false, maxPayload: 0, headers, localAddress });
     sockets.push(ws);
     let step = 0;
     let done = false;
