@@ -112,8 +112,10 @@ async def _start_site(
         if exc.errno == errno.EADDRINUSE:
             raise PortInUseError(host, port) from exc
         raise
-    if gate is None:
-        _deepen_backlog(site)
+    # Both listeners: a connection waiting in the kernel's queue holds no file of this
+    # process, so the gated one's cap is kept all the same, and a LAN reconnect storm of a
+    # few hundred invitees waits there instead of retrying its SYN a second later.
+    _deepen_backlog(site)
     new = [a for a in runner.addresses if tuple(a) not in before]
     real_port = int(new[0][1]) if new else port
     return site, real_port

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -267,6 +268,18 @@ def start_process(
         raise RuntimeError(f"no ready line from tandem serve: {line!r}")
     threading.Thread(target=proc.stdout.read, daemon=True).start()
     return proc, match.group(1)
+
+
+def listen_queue(port: int) -> tuple[int, int] | None:
+    """The kernel's queue size for the listener on ``port`` (``ss`` shows it as a listener's
+    Send-Q) and the cap the kernel puts on it (net.core.somaxconn); None without ``ss``."""
+    ss = shutil.which("ss")
+    if ss is None:
+        return None
+    listed = subprocess.run(
+        [ss, "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(listed[2]), int(Path("/proc/sys/net/core/somaxconn").read_text())
 
 
 class DayClock:

@@ -7,11 +7,12 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 from google.protobuf import field_mask_pb2
 from tandem.v1 import commands_pb2, entities_pb2, errors_pb2, events_pb2
 
 from server.realtime.protocol import PRESENCE_TICK_SECONDS
-from tests.fixtures import NewServer
+from tests.fixtures import LAN_PEER, NewServer, listen_queue
 from tests.ws_client import WsClient, event_seq, poll_until, presences, subscribe, ws_url
 
 ONLINE = events_pb2.PRESENCE_STATE_ONLINE
@@ -329,26 +330,13 @@ async def test_the_listener_queues_a_storm_in_the_kernel_and_accepts_it_in_batch
 ) -> None:
     """The kernel holds a reconnect storm's connections (no SYN retried a second later),
     while asyncio accepts them a batch per wake-up; more than a batch at once all join."""
-    import shutil
-    import subprocess
-    from pathlib import Path
-
     from server.runner import ACCEPT_BATCH, LISTEN_BACKLOG
 
-    def queue_and_cap(port: int) -> tuple[list[str], int] | None:
-        ss = shutil.which("ss")
-        if ss is None:
-            return None
-        listed = subprocess.run(
-            [ss, "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
-        ).stdout.split()
-        return listed, int(Path("/proc/sys/net/core/somaxconn").read_text())
-
     server = await new_server()
-    found = await asyncio.to_thread(queue_and_cap, server.port)
-    if found is not None:  # ss shows a listener's queue size as its Send-Q
-        listed, cap = found
-        assert int(listed[2]) == min(LISTEN_BACKLOG, cap), listed
+    found = await asyncio.to_thread(listen_queue, server.port)
+    if found is not None:
+        queue, cap = found
+        assert queue == min(LISTEN_BACKLOG, cap)
     # No limit of the client's own (aiohttp's is 100 connections per session).
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         many = 3 * ACCEPT_BATCH
@@ -357,6 +345,29 @@ async def test_the_listener_queues_a_storm_in_the_kernel_and_accepts_it_in_batch
         )
         assert len({c.hello_welcome.connection_id for c in clients}) == many
         await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_the_lan_listener_queues_a_storm_in_the_kernel_too(new_server: NewServer) -> None:
+    """Its own accepts stay in small batches (its cap on connections without a credential),
+    but the kernel's queue is as deep as the loopback listener's: a storm of invitees waits
+    there rather than retrying its SYN a second later."""
+    from server.appkeys import DOMAIN
+    from server.runner import LISTEN_BACKLOG
+    from server.security import invites
+
+    server = await new_server(lan=True, lan_host=LAN_PEER, lan_peers_on_loopback=True)
+    found = await asyncio.to_thread(listen_queue, server.lan_port)
+    if found is None:
+        pytest.skip("ss (iproute2) shows a listener's queue size")
+    queue, cap = found
+    assert queue == min(LISTEN_BACKLOG, cap)
+    # And it still serves: an invitee gets in with the token.
+    made = await server.app[DOMAIN].write(invites.create, "Ivy", "viewer")
+    url = f"http://{LAN_PEER}:{server.lan_port}/api/v1/projects"
+    async with aiohttp.ClientSession() as session:
+        headers = {"Authorization": f"Bearer {made.token}"}
+        async with session.get(url, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
 
 
 async def test_a_started_server_keeps_the_collectors_passes_short(new_server: NewServer) -> None:
