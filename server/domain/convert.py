@@ -114,14 +114,21 @@ def comment(row: CommentRow) -> entities_pb2.Comment:
 
 
 def member(row: MemberRow) -> entities_pb2.Member:
+    return member_of(row.id, row.display_name, row.color, row.role, row.client_id)
+
+
+def member_of(
+    member_id: str, display_name: str, color: str, role: int, client_id: str | None
+) -> entities_pb2.Member:
+    """A member from its row's columns (as a statement of its own reads them)."""
     return entities_pb2.Member(
-        id=row.id,
-        display_name=row.display_name,
-        color=row.color,
-        role=Role.ValueType(row.role),
+        id=member_id,
+        display_name=display_name,
+        color=color,
+        role=Role.ValueType(role),
         # Browsers have a client id and invitees are editors or viewers: an owner with neither
         # is the identity REST calls act as.
-        rest_caller=row.client_id is None and row.role == Role.MEMBER_ROLE_OWNER,
+        rest_caller=client_id is None and role == Role.MEMBER_ROLE_OWNER,
     )
 
 

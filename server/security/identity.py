@@ -10,10 +10,9 @@ from __future__ import annotations
 from aiohttp import web
 from tandem.v1 import entities_pb2
 
-from server.appkeys import DOMAIN
 from server.domain.actor import Actor
 from server.security import invites
-from server.security.middleware import bearer_token
+from server.security.middleware import bearer_token, lookup
 from server.security.state import SECURITY, SESSION_COOKIE
 
 
@@ -26,13 +25,12 @@ async def remote_identity(
     app = request.app
     if SECURITY not in app or not app[SECURITY].sharing.enabled:
         return None
-    domain = app[DOMAIN]
     bearer = bearer_token(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if bearer:
-        principal = await domain.write(invites.by_token, bearer)
+        principal = await lookup(app, invites.TOKEN, bearer)
     elif bearer is None and cookie:
-        principal = await domain.write(invites.by_session, cookie)
+        principal = await lookup(app, invites.SESSION, cookie)
     else:
         return None
     if principal is None:

@@ -19,10 +19,11 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from tandem.v1 import entities_pb2
 
-from server.domain import convert, members
+from server.domain import convert, members, rows
 from server.domain.actor import Actor
 from server.storage.models import InviteRow, MemberRow, SessionRow, database
 
@@ -165,18 +166,34 @@ def revoke(invite_id: str, now: int | None = None) -> Invite:
     return find(found.id)
 
 
-def _principal(row: InviteRow) -> Principal | None:
-    member = MemberRow.get_or_none(MemberRow.id == row.member_id)
-    if member is None:
-        return None
-    shown = convert.member(member)
-    shown.role = int(row.role)  # type: ignore[assignment]
-    return Principal(invite_id=str(row.id), member=shown, role=shown.role)
+def _touch(invite_id: str, last_used_at: int | None, now: int) -> None:
+    if last_used_at is None or now - int(last_used_at) > LAST_USED_RESOLUTION_MICROS:
+        rows.execute(_TOUCH_INVITE, (now, invite_id))
 
 
-def _touch_invite(row: InviteRow, now: int) -> None:
-    if row.last_used_at is None or now - int(row.last_used_at) > LAST_USED_RESOLUTION_MICROS:
-        InviteRow.update(last_used_at=now).where(InviteRow.id == row.id).execute()
+# Every LAN request and WebSocket hello presents a credential: each is looked up with one
+# statement built once (peewee's query building cost several times SQLite's own work here,
+# and a reconnect storm of invitees is thousands of these at once).
+_MEMBER_COLUMNS = "m.id, m.display_name, m.color, m.role, m.client_id"
+_BY_TOKEN = (
+    f"SELECT i.token_hash, i.id, i.role, i.revoked_at, i.last_used_at, {_MEMBER_COLUMNS}"
+    " FROM invite AS i JOIN member AS m ON m.id = i.member_id WHERE i.token_hash = ?"
+)
+_BY_SESSION = (
+    "SELECT s.secret_hash, s.id, s.last_used_at,"
+    f" i.id, i.role, i.revoked_at, i.last_used_at, {_MEMBER_COLUMNS}"
+    " FROM session AS s JOIN invite AS i ON i.id = s.invite_id"
+    " JOIN member AS m ON m.id = i.member_id WHERE s.secret_hash = ?"
+)
+_TOUCH_INVITE = "UPDATE invite SET last_used_at = ? WHERE id = ?"
+_TOUCH_SESSION = "UPDATE session SET last_used_at = ? WHERE id = ?"
+
+
+def _found(invite_id: str, role: int, member: tuple[Any, ...]) -> Principal:
+    """The principal of an invite with ``role``, from its member's ``_MEMBER_COLUMNS``."""
+    shown = convert.member_of(*member)
+    shown.role = int(role)  # type: ignore[assignment]  # the invite's says what they may do
+    return Principal(invite_id=invite_id, member=shown, role=shown.role)
 
 
 def by_token(token: str, now: int | None = None) -> Principal | None:
@@ -184,16 +201,17 @@ def by_token(token: str, now: int | None = None) -> Principal | None:
     if not token:
         return None
     wanted = digest(token)
-    row = InviteRow.get_or_none(InviteRow.token_hash == wanted)
+    found = rows.execute(_BY_TOKEN, (wanted,)).fetchone()
     # The lookup is by hash, so timing tells nothing about the token; compare_digest keeps
     # the final check constant-time all the same.
-    if row is None or not hmac.compare_digest(bytes(row.token_hash), wanted):
+    if found is None or not hmac.compare_digest(bytes(found[0]), wanted):
         return None
-    if row.revoked_at is not None:
+    _hash, invite_id, role, revoked_at, last_used_at, *member = found
+    if revoked_at is not None:
         return None
     with database.atomic():
-        _touch_invite(row, now_micros() if now is None else now)
-    return _principal(row)
+        _touch(invite_id, last_used_at, now_micros() if now is None else now)
+    return _found(invite_id, role, tuple(member))
 
 
 def by_session(secret: str, now: int | None = None) -> Principal | None:
@@ -201,21 +219,30 @@ def by_session(secret: str, now: int | None = None) -> Principal | None:
     if not secret:
         return None
     wanted = digest(secret)
-    session = SessionRow.get_or_none(SessionRow.secret_hash == wanted)
-    if session is None or not hmac.compare_digest(bytes(session.secret_hash), wanted):
+    found = rows.execute(_BY_SESSION, (wanted,)).fetchone()
+    if found is None or not hmac.compare_digest(bytes(found[0]), wanted):
         return None
-    row = InviteRow.get_or_none(InviteRow.id == session.invite_id)
-    if row is None or row.revoked_at is not None:
+    _hash, session_id, session_used_at, invite_id, role, revoked_at, last_used_at, *member = found
+    if revoked_at is not None:
         return None
     now = now_micros() if now is None else now
-    if (
-        session.last_used_at is None
-        or now - int(session.last_used_at) > LAST_USED_RESOLUTION_MICROS
-    ):
+    if session_used_at is None or now - int(session_used_at) > LAST_USED_RESOLUTION_MICROS:
         with database.atomic():
-            SessionRow.update(last_used_at=now).where(SessionRow.id == session.id).execute()
-            _touch_invite(row, now)
-    return _principal(row)
+            rows.execute(_TOUCH_SESSION, (now, session_id))
+            _touch(invite_id, last_used_at, now)
+    return _found(invite_id, role, tuple(member))
+
+
+#: The two kinds of credential ``principals`` looks up.
+TOKEN, SESSION = "token", "session"
+
+
+def principals(asked: list[tuple[str, str]], now: int | None = None) -> list[Principal | None]:
+    """``by_token`` or ``by_session`` of each (kind, secret) asked, in one transaction: the
+    credentials of the connections that arrive together (see storage/batched.py)."""
+    now = now_micros() if now is None else now
+    with database.atomic():
+        return [by_token(s, now) if kind == TOKEN else by_session(s, now) for kind, s in asked]
 
 
 SESSION_LIFETIME_MICROS = 400 * 24 * 3600 * 1_000_000

@@ -37,6 +37,7 @@ from server.monitoring import LOCAL_ONLY_PATHS
 from server.security import hosts, invites, join
 from server.security.invites import Principal
 from server.security.state import ACTOR, PRINCIPAL, SECURITY, SESSION_COOKIE, SecurityState
+from server.storage.batched import Batched
 
 log = logging.getLogger(__name__)
 ErrorCode = errors_pb2.ErrorCode
@@ -259,6 +260,15 @@ def _personal(request: web.Request) -> bool:
     return route.name in _PERSONAL_ROUTES
 
 
+async def lookup(app: web.Application, kind: str, secret: str) -> Principal | None:
+    """Who a credential (``invites.TOKEN`` or ``SESSION``) belongs to, or None: looked up
+    with the others presented meanwhile, in one trip to the database thread."""
+    state = app[SECURITY]
+    if state.lookups is None:
+        state.lookups = Batched(app[DOMAIN].store.submit, invites.principals)
+    return await state.lookups((kind, secret))
+
+
 async def _credential(request: web.Request, peer: str) -> Principal | web.StreamResponse:
     """The principal behind the request's credential, or the response that refuses it."""
     state = request.app[SECURITY]
@@ -273,8 +283,6 @@ async def _credential(request: web.Request, peer: str) -> Principal | web.Stream
             "too many wrong credentials from this address; try again later",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
-    domain = request.app[DOMAIN]
-
     if request.path == JOIN_PATH:
         return await join.handle(request, peer)
 
@@ -282,9 +290,9 @@ async def _credential(request: web.Request, peer: str) -> Principal | web.Stream
     bearer = bearer_token(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if bearer is not None:
-        found = await domain.write(invites.by_token, bearer) if bearer else None
+        found = await lookup(request.app, invites.TOKEN, bearer) if bearer else None
     elif cookie:
-        found = await domain.write(invites.by_session, cookie)
+        found = await lookup(request.app, invites.SESSION, cookie)
     else:
         return refusal(
             request,

@@ -13,6 +13,7 @@ from server.security.hosts import is_loopback_address
 from server.security.invites import Principal
 from server.security.limits import ConnectionGate
 from server.security.throttle import CredentialThrottle
+from server.storage.batched import Batched
 
 #: The acting person of a request (an ``Actor``), set for every request from the LAN.
 #: The same key ``server.api.actor.request_actor`` reads, so REST needs no wiring.
@@ -52,6 +53,8 @@ class SecurityState:
     announce: bool = True
     # The LAN listener's connections without a credential yet (set when the server starts).
     gate: ConnectionGate | None = None
+    # Credentials presented together, looked up together (made on first use: see lookup).
+    lookups: Batched[tuple[str, str], Principal | None] | None = None
 
 
 SECURITY = web.AppKey("security", SecurityState)
