@@ -4,6 +4,7 @@ joins that come together, and members limited to the project's own."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -256,11 +257,48 @@ async def test_hellos_that_come_together_share_one_trip_to_the_database(
     assert [m.id for m in again] == [m.id for m in got]  # type: ignore[union-attr]
 
 
+async def test_after_a_restart_known_browsers_are_answered_before_the_database_is_free(
+    new_server: NewServer, tmp_path: Path
+) -> None:
+    """A start reads the browsers' members: the storm of hellos that follows a restart asks
+    the database thread nothing for those, as it would not before (shown with that thread
+    held busy), and a rename is still written."""
+    import threading
+
+    from server.appkeys import DOMAIN
+
+    data_dir = tmp_path / "restarted"
+    first = await new_server(data_dir=data_dir)
+    made = [await first.app[DOMAIN].local_member(f"browser-{i}", f"Person {i}") for i in range(5)]
+    await first.close()
+    server = await new_server(data_dir=data_dir)
+    domain = server.app[DOMAIN]
+    busy, free = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        busy.set()
+        free.wait(30)
+
+    domain.store.submit(hold)
+    assert await asyncio.to_thread(busy.wait, 30)
+    try:
+        again = await asyncio.wait_for(
+            asyncio.gather(*(domain.local_member(f"browser-{i}", "") for i in range(5))), 10
+        )
+        assert again == made
+    finally:
+        free.set()
+    assert (await domain.local_member("browser-0", "Renamed")).display_name == "Renamed"
+    stored = {m.id: m.display_name for m in await domain.read(domain.list_members)}
+    assert stored[made[0].id] == "Renamed"
+
+
 async def test_hellos_of_known_browsers_look_them_up_in_one_query(
     new_server: NewServer,
 ) -> None:
-    """After a restart nobody is remembered: a storm of hellos finds its members with one
-    query, and only a hello that renames its member writes (in a savepoint of its own)."""
+    """When nobody is remembered (past what a start reads), a storm of hellos finds its
+    members with one query, and only a hello that renames its member writes (in a
+    savepoint of its own)."""
     from server.appkeys import DOMAIN
 
     server = await new_server()
@@ -268,7 +306,7 @@ async def test_hellos_of_known_browsers_look_them_up_in_one_query(
     made = await asyncio.gather(
         *(domain.local_member(f"browser-{i}", f"Person {i}") for i in range(40))
     )
-    domain._local_members.clear()  # as after a restart
+    domain._local_members.clear()  # as past what a start reads
     db = domain.store.db
     statements: list[str] = []
     execute_sql = db.execute_sql

@@ -116,6 +116,18 @@ def local_rows(client_ids: Iterable[str]) -> dict[str, MemberRow]:
     return found
 
 
+def local_browsers(limit: int) -> dict[str, entities_pb2.Member]:
+    """The members of the browsers on this machine (those with a client id), by client id:
+    the ``limit`` made last."""
+    query = (
+        MemberRow.select()
+        .where(MemberRow.client_id.is_null(False))
+        .order_by(MemberRow.created_at.desc())
+        .limit(limit)
+    )
+    return {str(row.client_id): convert.member(row) for row in query}
+
+
 def local_unchanged(
     known: Mapping[str, MemberRow], client_id: str, display_name: str
 ) -> entities_pb2.Member | None:
