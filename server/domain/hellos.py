@@ -1,62 +1,67 @@
 """Hellos that arrive together find (or make) their members in one database call.
 
-After a restart every browser says hello again at once, and each hello's member is
-unknown to memory. One trip to the database thread per hello made the storm wait on
-thousands of thread hand-offs; instead hellos go through a ``GroupCommit`` of their own:
-one drain on the database thread takes every hello queued so far, looks their members up
-in one query, and answers each, in one transaction; a hello that makes or renames a member
-does so in its own savepoint (a refused hello changes nothing and leaves the others
-alone). The answer is the Ack a hello gets, its Welcome naming the member.
+After a restart every browser says hello again at once (those a start has not read are
+unknown to memory: see ``Domain.local_member``). One trip to the database thread per hello
+made the storm wait on thousands of thread hand-offs; instead hellos are looked up together
+(storage/batched.py): one drain on the database thread takes every hello queued so far,
+looks their members up in one query, and answers each, in one transaction; a hello that
+makes or renames a member does so in its own savepoint (a refused hello changes nothing
+and leaves the others alone).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from peewee import Database
-from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
+from tandem.v1 import entities_pb2
 
 from server.domain import members
-from server.domain.actor import Actor
-from server.domain.errors import DomainError
-from server.domain.group_commit import CommandRequest, Commit, GroupCommit, Outcome, Submit
+from server.domain.errors import DomainError, ErrorCode
+from server.storage.batched import Batched, Closed, Submit
 
-_NOBODY_YET = Actor(member_id="")
+log = logging.getLogger(__name__)
+
+# A hello as looked up: the browser's client id and the name it gives; and what it finds.
+Hello = tuple[str, str]
+Found = entities_pb2.Member | DomainError
+Hellos = Batched[Hello, Found]
 
 
-def local_members(db: Database, submit: Submit, clock: Callable[[], int]) -> GroupCommit:
-    def commit(batch: list[CommandRequest]) -> list[Outcome]:
+def local_members(db: Database, submit: Submit, clock: Callable[[], int]) -> Hellos:
+    def run(hellos: list[Hello]) -> list[Found]:
         now = clock()
-        outcomes: list[Outcome] = []
-        hellos: list[commands_pb2.Hello] = []
-        for request in batch:
-            assert isinstance(request.command, commands_pb2.Hello)
-            hellos.append(request.command)
+        found: list[Found] = []
         with db.atomic():
             # One query finds every member already known; only a new browser or a new
             # name costs a savepoint and a write of its own.
-            known = members.local_rows(h.client_id for h in hellos)
-            for hello in hellos:
+            known = members.local_rows(client_id for client_id, _name in hellos)
+            for client_id, display_name in hellos:
                 try:
-                    member = members.local_unchanged(known, hello.client_id, hello.display_name)
+                    member = members.local_unchanged(known, client_id, display_name)
                     if member is None:
                         with db.atomic():
-                            member = members.local(hello.client_id, hello.display_name, now)
+                            member = members.local(client_id, display_name, now)
                         # What was read may be stale now: the client's next hello reads again.
-                        known.pop(hello.client_id, None)
+                        known.pop(client_id, None)
                 except DomainError as exc:
-                    outcomes.append(exc)
+                    found.append(exc)
                     continue
-                outcomes.append(websocket_pb2.Ack(welcome=commands_pb2.Welcome(member=member)))
-        return outcomes
+                found.append(member)
+        return found
 
-    run: Commit = commit
-    return GroupCommit(submit, run)
+    return Batched(submit, run)
 
 
-async def local_member(
-    hellos: GroupCommit, client_id: str, display_name: str
-) -> entities_pb2.Member:
-    hello = commands_pb2.Hello(client_id=client_id, display_name=display_name)
-    ack = await hellos.run(CommandRequest(_NOBODY_YET, hello))
-    return ack.welcome.member
+async def local_member(hellos: Hellos, client_id: str, display_name: str) -> entities_pb2.Member:
+    try:
+        found = await hellos((client_id, display_name))
+    except Closed:
+        raise DomainError(ErrorCode.ERROR_CODE_UNAVAILABLE, "the server is shutting down") from None
+    except Exception:  # the storage failed: this hello is refused, the server goes on
+        log.exception("could not look up the members of a group of hellos")
+        raise DomainError(ErrorCode.ERROR_CODE_INTERNAL, "internal error; not saved") from None
+    if isinstance(found, DomainError):
+        raise found
+    return found

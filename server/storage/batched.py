@@ -9,6 +9,7 @@ takes everything queued by the time it runs and answers it with one call (``run`
 transaction there), and lookups queued meanwhile go with the next drain. Each answer is
 settled on its caller's own loop.
 
+The hellos of this machine's browsers find their members the same way (domain/hellos.py).
 This is ``domain.group_commit`` without its commands, acks and staging: lookups need none
 of them.
 """
@@ -81,8 +82,12 @@ class Batched(Generic[K, V]):
                 loop.call_soon_threadsafe(_settle_all, settled, failure)
 
 
-def _closed() -> RuntimeError:
-    return RuntimeError("the database is closed")
+class Closed(RuntimeError):
+    """The database thread is gone (the store closed): nothing more is looked up."""
+
+
+def _closed() -> Closed:
+    return Closed("the database is closed")
 
 
 def _settle_all(
