@@ -150,6 +150,27 @@ def person(browser: Any, server: LiveServer, name: str, **kw: Any) -> Any:
     return page
 
 
+# What a page asks to do at its next frame waits while window.frames_.held is true, until
+# release_frames(page): a test decides when "the next frame" comes. (Preact's effects also
+# run 35 ms later without a frame.)
+HOLD_FRAMES = """
+window.frames_ = { held: false, waiting: [] };
+const nextFrame = window.requestAnimationFrame.bind(window);
+window.requestAnimationFrame = (fn) =>
+  window.frames_.held ? (window.frames_.waiting.push(fn), 0) : nextFrame(fn);
+"""
+
+
+def hold_frames(page: Any) -> None:
+    """Lets the test hold back the page's frames (call before the page loads)."""
+    page.add_init_script(HOLD_FRAMES)
+
+
+def release_frames(page: Any) -> None:
+    page.evaluate("window.frames_.held = false")
+    page.evaluate("window.frames_.waiting.splice(0).forEach((fn) => fn(performance.now()))")
+
+
 def shoot(page: Any, name: str) -> None:
     """Saves light and dark screenshots of the page as it is."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

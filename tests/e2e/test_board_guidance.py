@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import LiveServer, person, shoot
+from tests.e2e.conftest import LiveServer, hold_frames, person, release_frames, shoot
 from tests.e2e.test_accessibility import axe_clean
 
 pytestmark = pytest.mark.e2e
@@ -80,6 +80,34 @@ def test_quick_added_tasks_come_out_in_the_order_typed(server: LiveServer, brows
     ben = person(browser, server, "Ben")
     ben.goto(f"{server.url}/#/p/{project['id']}")
     expect(ben.get_by_test_id("column-2").get_by_test_id("card")).to_have_text(titles)
+
+
+def test_typing_right_after_an_event_is_drawn_without_waiting_for_a_frame(
+    server: LiveServer, browser: Any
+) -> None:
+    project = server.make_project([{"title": "Already there", "status": "TASK_STATUS_TODO"}])
+    page = person(browser, server, "Ana")
+    hold_frames(page)
+    page.goto(f"{server.url}/#/p/{project['id']}")
+    live(page)
+    todo = page.get_by_test_id("column-2")
+    page.get_by_role("button", name="Add a task to To do").click()
+    field = page.get_by_label("New task title")
+    # Someone else adds a task: its event is applied, and its redraw waits for the next frame.
+    page.evaluate("window.frames_.held = true")
+    server.api("POST", f"/api/v1/projects/{project['id']}/tasks", {"title": "From Ben"})
+    page.wait_for_function(
+        "() => [...tandem.store.viewTasks().values()].some((t) => t.title === 'From Ben')"
+    )
+    page.wait_for_function("() => window.frames_.waiting.length > 0")
+    # Typed before that frame: the field's own state follows at once, so Enter adds the title.
+    field.fill("Typed meanwhile")
+    field.press("Enter")
+    expect(todo.get_by_test_id("card").filter(has_text="Typed meanwhile")).to_have_count(1)
+    expect(field).to_be_focused()
+    expect(field).to_have_value("")
+    release_frames(page)
+    expect(todo.get_by_test_id("card")).to_have_count(3)
 
 
 def seed_filters(server: LiveServer) -> dict[str, Any]:

@@ -3,6 +3,7 @@ import { options, render } from "preact";
 import { connection, store } from "./app-context";
 import { create, WebSocketMessageSchema } from "./proto";
 import { notifyAssignments } from "./notify";
+import { drawEventsOncePerFrame } from "./redraw";
 import { applyTheme, notifications } from "./prefs";
 import { App } from "./ui/shell";
 import "./styles.css";
@@ -10,10 +11,7 @@ import "./styles.css";
 // A handle for benchmarks and people debugging in the console; not used by the app itself.
 (window as unknown as { tandem: unknown }).tandem = { store, connection, create, WebSocketMessageSchema };
 
-// A redraw caused by an incoming change waits for the next frame: a burst of events (a bulk edit
-// of 500 tasks arrives as 500) is drawn once per frame, not once per event, each of which would
-// sort the whole board again. A person's own typing and clicks are drawn at once, as before.
-options.debounceRendering = (redraw) => (store.applyingEvent ? requestAnimationFrame(() => redraw()) : queueMicrotask(redraw));
+drawEventsOncePerFrame(options, () => store.applyingEvent);
 applyTheme();
 notifyAssignments(store, () => notifications.value);
 render(<App />, document.getElementById("app")!);

@@ -126,7 +126,7 @@ function QuickAdd({ status, columnId }: { status: TaskStatus; columnId: string }
         value={title}
         onInput={(e) => setTitle((e.target as HTMLInputElement).value)}
         onKeyDown={(e) => e.key === "Escape" && close()}
-        onBlur={() => !title && close()}
+        onBlur={(e) => !e.currentTarget.value.trim() && close()}
         aria-label="New task title"
       />
     </form>
