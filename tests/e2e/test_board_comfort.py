@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import SCREENSHOTS, LiveServer, person, shoot
+from tests.e2e.conftest import SCREENSHOTS, LiveServer, hold_frames, person, release_frames, shoot
 
 pytestmark = pytest.mark.e2e
 
@@ -222,3 +222,38 @@ def test_edits_while_polling_are_credited_to_the_person(server: LiveServer, brow
     assert members[actor]["displayName"] == "Ana Núñez"
     assert members[actor]["displayName"] != "Owner"
     expect(page.get_by_test_id("activity")).to_contain_text("Ana Núñez changed title")
+
+
+def test_a_card_opened_and_closed_before_the_next_frame_keeps_the_keyboard_selection(
+    server: LiveServer, browser: Any
+) -> None:
+    """Open a card, then Esc and j at once, before the page's next frame: j's selection stays.
+    (Opening the card chose its selection in an effect run after the frame, or at the next
+    redraw, which came after j and took its selection back.)"""
+    project = seed(server)
+    page = person(browser, server, "Ana")
+    hold_frames(page)
+    page.goto(f"{server.url}/#/p/{project['id']}")
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    page.evaluate("window.frames_.held = true")
+    selected = page.evaluate(
+        """async () => {
+            const hash = () => new Promise((r) => addEventListener("hashchange", r, { once: 1 }));
+            const key = (k) => document.dispatchEvent(new KeyboardEvent("keydown", { key: k }));
+            const card = [...document.querySelectorAll(".card")]
+                .find((c) => c.textContent.includes("Design the login page"));
+            let moved = hash();
+            card.click();
+            await moved;
+            await Promise.resolve();
+            moved = hash();
+            key("Escape");
+            key("j");
+            await moved;
+            await new Promise((r) => setTimeout(r, 100));
+            return document.querySelector(".card.selected")?.textContent ?? "";
+        }"""
+    )
+    assert "Write the API docs" in selected
+    release_frames(page)
+    expect(page.locator(".card.selected")).to_contain_text("Write the API docs")

@@ -1,7 +1,7 @@
 /** The page frame: header with presence and the connection indicator, first-run name prompt,
  * notices (with their undo buttons) and the command palette; it mounts the conflict dialog
  * (conflict.tsx) and the keyboard shortcuts (keyboard.tsx). */
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useState } from "preact/hooks";
 import { TaskStatus } from "../proto";
 import {
   connection,
@@ -309,7 +309,9 @@ export function App() {
     conn.setProject(r.projectId);
     if (conn.state === "connecting") conn.start();
   }, [r.projectId, displayName.value]);
-  useEffect(() => {
+  // Chosen as the panel opens, not after the next frame: a key pressed before then (Esc, then
+  // j) would have its selection taken back.
+  useLayoutEffect(() => {
     if (r.taskId) selectedTask.value = r.taskId;
   }, [r.taskId]);
   if (!displayName.value) return identity.value === "ask" ? <FirstRun /> : <div class="loading">Loading…</div>;
