@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -115,12 +116,13 @@ class TrayController(QObject):
 
     def start(self, timeout: float = 15.0) -> str:
         """Start the server (preferred port first, then the next ones); return its URL."""
+        recording_ended = self._from_server("_recording_ended")
         started = supervisor.start_server(
             dataclasses.replace(self._base_config, lan_tls=self.settings.lan_tls),
             self.settings.port,
-            on_inbox=self._inbox_arrived.emit,
-            on_people=self._people_changed.emit,
-            on_recording_end=lambda ended: self._recording_ended.emit(
+            on_inbox=self._from_server("_inbox_arrived"),
+            on_people=self._from_server("_people_changed"),
+            on_recording_end=lambda ended: recording_ended(
                 str(ended.path), ended.frames, ended.reason
             ),
             starter=self._starter,
@@ -143,6 +145,23 @@ class TrayController(QObject):
         log.info("Tandem is running at %s", url)
         self.refresh()
         return url
+
+    def _from_server(self, signal: str) -> Callable[..., None]:
+        """A callback for the server's thread that emits one of this object's signals.
+
+        It holds this object weakly. The server's objects end up in reference cycles, and the
+        cyclic collector frees a cycle on whichever thread it happens to run. A QObject whose
+        last reference went that way would be destroyed off the Qt thread, where its destructor
+        waits for the GIL while holding Qt's locks: a deadlock with the Qt thread.
+        """
+        owner = weakref.ref(self)
+
+        def emit(*args: object) -> None:
+            alive = owner()
+            if alive is not None:
+                getattr(alive, signal).emit(*args)
+
+        return emit
 
     def shutdown(self, timeout: float = 15.0) -> None:
         """Stop the server gracefully and join its thread (safe to call twice)."""

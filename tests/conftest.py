@@ -114,3 +114,19 @@ async def lan_server(new_server: NewServer) -> TandemServer:
     """A server for which only 127.0.0.1 is this machine (see ``lan_peers_on_loopback``),
     logging every request so that tests can read what reached the log."""
     return await new_server(lan_peers_on_loopback=True, heartbeat_seconds=5.0, access_log=True)
+
+
+# --- Qt objects die on the Qt thread -----------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def qt_garbage_collected_here(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a desktop test, its garbage (the tray's objects, in cycles) is collected on this,
+    the Qt thread. Left to the cyclic collector, it would be freed on whichever thread ran the
+    next collection, often the next test's server thread, where a QObject's destructor
+    deadlocks against the Qt thread (see ``TrayController._from_server``)."""
+    yield
+    if request.node.get_closest_marker("desktop") is not None:
+        import gc
+
+        gc.collect()

@@ -557,3 +557,45 @@ def test_about_opens_the_diagnostics_page(harness: Harness) -> None:
     button.click()
     assert harness.opened == [f"{harness.controller.url}#/diagnostics"]
     box.close()
+
+
+def qt_objects_held_by(root: object) -> list[object]:
+    """The Qt objects ``root`` holds strongly: through closures, defaults, bound methods and
+    containers (not a function's module globals, nor weak references)."""
+    import types
+
+    found, seen, todo = [], set(), [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, (type, types.ModuleType, str, bytes, int)):
+            continue
+        seen.add(id(obj))
+        if type(obj).__module__.split(".")[0] in ("PySide6", "shiboken6") or isinstance(
+            obj, QObject
+        ):
+            found.append(obj)
+            continue
+        if isinstance(obj, types.FunctionType):
+            todo += [c.cell_contents for c in obj.__closure__ or () if c.cell_contents is not None]
+            todo += list(obj.__defaults__ or ())
+        elif isinstance(obj, (types.MethodType, types.BuiltinMethodType)):
+            todo.append(obj.__self__)
+        elif isinstance(obj, (list, tuple, set, frozenset, dict)):
+            todo += list(obj.values() if isinstance(obj, dict) else obj)
+    return found
+
+
+def test_what_the_server_calls_back_holds_no_qt_object(harness: Harness) -> None:
+    """The server's objects end up in cycles that the collector frees on the server's thread:
+    a Qt object among them would be destroyed there, and deadlock Qt."""
+    handle = harness.controller.handle
+    assert handle is not None
+    observers = [
+        handle._inbox_observers,
+        handle._people_observers,
+        handle._recording_observers,
+    ]
+    assert all(observers)
+    assert qt_objects_held_by(observers) == []
+    # The helper does see a Qt object held strongly, as the callbacks once were.
+    assert qt_objects_held_by([harness.controller.notice_shown.emit]) != []
