@@ -20,6 +20,7 @@ from server import paths
 from server.security import invites
 from server.storage.batched import Batched
 from server.storage.database import Store
+from tests.ws_client import poll_until
 
 
 class Held:
@@ -50,7 +51,7 @@ async def test_lookups_queued_while_the_thread_is_busy_go_in_one_batch() -> None
 
     lookups: Batched[int, int] = Batched(held.submit, run)
     asked = [asyncio.ensure_future(lookups(i)) for i in range(50)]
-    await asyncio.sleep(0)  # every call has queued its item (none awaits anything else)
+    await poll_until(lambda: lookups.waiting == 50)
     held.free.set()
     assert await asyncio.gather(*asked) == [i * 10 for i in range(50)]
     assert batches == [list(range(50))]
@@ -74,7 +75,7 @@ async def test_a_failed_batch_fails_each_of_its_lookups_and_the_next_batch_runs(
     lookups: Batched[str, str] = Batched(held.submit, run)
     asked = [asyncio.ensure_future(lookups(s)) for s in "abc"]
     gone = asyncio.ensure_future(lookups("d"))
-    await asyncio.sleep(0)
+    await poll_until(lambda: lookups.waiting == 4)
     gone.cancel()  # its caller went away: the others are answered all the same
     held.free.set()
     outcomes = await asyncio.gather(*asked, return_exceptions=True)

@@ -11,9 +11,8 @@ from aiohttp import web
 from tandem.v1 import entities_pb2
 
 from server.domain.actor import Actor
-from server.security import invites
-from server.security.middleware import bearer_token, lookup
-from server.security.state import SECURITY, SESSION_COOKIE
+from server.security.middleware import lookup, presented
+from server.security.state import SECURITY
 
 
 async def remote_identity(
@@ -25,14 +24,8 @@ async def remote_identity(
     app = request.app
     if SECURITY not in app or not app[SECURITY].sharing.enabled:
         return None
-    bearer = bearer_token(request)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if bearer:
-        principal = await lookup(app, invites.TOKEN, bearer)
-    elif bearer is None and cookie:
-        principal = await lookup(app, invites.SESSION, cookie)
-    else:
-        return None
+    credential = presented(request)
+    principal = None if credential is None else await lookup(app, credential)
     if principal is None:
         return None
     return principal.actor(client_key), principal.member

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
@@ -260,13 +260,32 @@ def _personal(request: web.Request) -> bool:
     return route.name in _PERSONAL_ROUTES
 
 
-async def lookup(app: web.Application, kind: str, secret: str) -> Principal | None:
-    """Who a credential (``invites.TOKEN`` or ``SESSION``) belongs to, or None: looked up
-    with the others presented meanwhile, in one trip to the database thread."""
+class Credential(NamedTuple):
+    """What a request presents to prove who it is."""
+
+    kind: str  # invites.TOKEN or invites.SESSION
+    secret: str  # "" for an Authorization header that holds no bearer token
+
+
+def presented(request: web.BaseRequest) -> Credential | None:
+    """The request's credential: its Authorization header's bearer token (a header that holds
+    none presents an empty one), else its session cookie; None when it has neither."""
+    bearer = bearer_token(request)
+    if bearer is not None:
+        return Credential(invites.TOKEN, bearer)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return Credential(invites.SESSION, cookie) if cookie else None
+
+
+async def lookup(app: web.Application, credential: Credential) -> Principal | None:
+    """Who a credential belongs to, or None: looked up with the others presented meanwhile,
+    in one trip to the database thread."""
+    if not credential.secret:
+        return None
     state = app[SECURITY]
     if state.lookups is None:
         state.lookups = Batched(app[DOMAIN].store.submit, invites.principals)
-    return await state.lookups((kind, secret))
+    return await state.lookups(credential)
 
 
 async def _credential(request: web.Request, peer: str) -> Principal | web.StreamResponse:
@@ -286,20 +305,15 @@ async def _credential(request: web.Request, peer: str) -> Principal | web.Stream
     if request.path == JOIN_PATH:
         return await join.handle(request, peer)
 
-    found: Principal | None = None
-    bearer = bearer_token(request)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if bearer is not None:
-        found = await lookup(request.app, invites.TOKEN, bearer) if bearer else None
-    elif cookie:
-        found = await lookup(request.app, invites.SESSION, cookie)
-    else:
+    credential = presented(request)
+    if credential is None:
         return refusal(
             request,
             401,
             ErrorCode.ERROR_CODE_UNAUTHENTICATED,
             "this board is shared by invitation only",
         )
+    found = await lookup(request.app, credential)
     if found is None:
         throttle.failed(peer)
         refused = refusal(
@@ -308,7 +322,7 @@ async def _credential(request: web.Request, peer: str) -> Principal | web.Stream
             ErrorCode.ERROR_CODE_UNAUTHENTICATED,
             "this invite is not valid (or revoked)",
         )
-        if bearer is None:
+        if credential.kind == invites.SESSION:
             # A dead cookie would otherwise count against the address on every page load.
             refused.del_cookie(SESSION_COOKIE, path="/")
         return refused

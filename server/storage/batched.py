@@ -42,6 +42,12 @@ class Batched(Generic[K, V]):
         # A drain is queued and has not taken the pending items yet.
         self._scheduled = False
 
+    @property
+    def waiting(self) -> int:
+        """Lookups queued for the next drain."""
+        with self._lock:
+            return len(self._pending)
+
     async def __call__(self, item: K) -> V:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[V] = loop.create_future()
