@@ -54,6 +54,9 @@ class AccessWatch:
     def __init__(self) -> None:
         self._callbacks: list[EndConnections] = []
         self._lock = Lock()
+        # How many times access has ended: what was allowed when it read some other value
+        # may no longer be.
+        self.epoch = 0
 
     def register(self, callback: EndConnections) -> Callable[[], None]:
         """Run ``callback`` whenever access ends; returns the function that unregisters it."""
@@ -70,6 +73,7 @@ class AccessWatch:
     def end(self, ended: AccessEnded) -> int:
         """End every connection ``ended`` covers; returns how many were ended."""
         with self._lock:
+            self.epoch += 1
             callbacks = list(self._callbacks)
         closed = 0
         for callback in callbacks:
@@ -90,6 +94,14 @@ def access_watch(app: web.Application) -> AccessWatch:
     if watch is None:
         watch = app[ACCESS_WATCH] = AccessWatch()
     return watch
+
+
+def access_epoch(app: web.Application) -> int:
+    """Changes whenever access ends: a credential checked while it read one value needs
+    checking again once it reads another (what ends access cannot reach a connection that
+    it has not registered yet)."""
+    watch = app.get(ACCESS_WATCH)
+    return watch.epoch if watch is not None else 0
 
 
 def end_access(app: web.Application, ended: AccessEnded) -> int:

@@ -1,11 +1,15 @@
-"""Cutting people off: close_where reaches every socket, those still before hello too."""
+"""Cutting people off: close_where reaches every socket, those still before hello too, and
+a LAN hello takes the upgrade's credential check unless someone's access ended since."""
 
 from __future__ import annotations
 
 import aiohttp
-from tandem.v1 import commands_pb2
+import pytest
+from tandem.v1 import commands_pb2, errors_pb2
 
+from server import security
 from server.realtime import HUB, ConnectionInfo, Hub
+from server.security import invites
 from tests.fixtures import LAN_PEER, NewServer, TandemServer, client_from
 from tests.test_security_support import make_invite
 from tests.ws_client import WsClient, poll_until, ws_url
@@ -69,3 +73,61 @@ async def test_switching_sharing_off_closes_a_lan_socket_that_has_not_said_hello
         assert not owner.closed.is_set()
         assert [c.remote for c in hub.connections(anonymous=True)] == ["127.0.0.1"]
         await owner.close()
+
+
+def hello() -> commands_pb2.Hello:
+    return commands_pb2.Hello(
+        client_name="tests", client_id="eda-tab", protocol_version=1, display_name="Eda"
+    )
+
+
+async def test_a_lan_hello_takes_the_upgrades_answer_without_a_second_lookup(
+    lan_server: TandemServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, token = await make_invite(lan_server, "editor", "Eda")
+    await lan_server.share()
+    looked_up: list[tuple[str, str]] = []
+    principals = invites.principals
+
+    def counted(asked: list[tuple[str, str]]) -> list[invites.Principal | None]:
+        looked_up.extend(asked)
+        return principals(asked)
+
+    monkeypatch.setattr(invites, "principals", counted)
+    async with client_from(LAN_PEER) as lan:
+        eda = await WsClient.connect(
+            lan, ws_url(lan_server), hello=False, headers={"Authorization": f"Bearer {token}"}
+        )
+        reply = await eda.request(hello=hello())
+        assert reply.WhichOneof("payload") == "ack", reply
+        assert reply.ack.welcome.member.display_name == "Eda"
+        assert [kind for kind, _secret in looked_up] == [invites.TOKEN]
+        await eda.close()
+
+
+async def test_an_invite_revoked_between_a_lan_upgrade_and_its_hello_is_refused_at_hello(
+    lan_server: TandemServer,
+) -> None:
+    """Revocation closes the connections the hub knows to be that person's; one that has not
+    said hello yet is nobody's, so its hello looks the credential up again."""
+    eda_id, token = await make_invite(lan_server, "editor", "Eda")
+    _, bob_token = await make_invite(lan_server, "editor", "Bob")
+    await lan_server.share()
+    hub = lan_server.app[HUB]
+    async with client_from(LAN_PEER) as lan:
+        eda = await WsClient.connect(
+            lan, ws_url(lan_server), hello=False, headers={"Authorization": f"Bearer {token}"}
+        )
+        bob = await WsClient.connect(
+            lan, ws_url(lan_server), hello=False, headers={"Authorization": f"Bearer {bob_token}"}
+        )
+        await everyone(hub, 2)
+        await security.revoke_invite(lan_server.app, eda_id)
+        reply = await eda.request(hello=hello())
+        assert reply.WhichOneof("payload") == "reject", reply
+        assert reply.reject.error.code == errors_pb2.ERROR_CODE_UNAUTHENTICATED
+        # Someone else's revocation costs Bob one more lookup, nothing else.
+        reply = await bob.request(hello=hello())
+        assert reply.WhichOneof("payload") == "ack", reply
+        assert reply.ack.welcome.member.display_name == "Bob"
+        await bob.close()

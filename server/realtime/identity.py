@@ -27,9 +27,9 @@ class Handshake:
     app: web.Application
     # The peer's address, from the socket.
     remote: str
-    # The upgrade request, when it went through aiohttp (a LAN peer's always does: its
-    # credential is read from it again at hello); None when the loopback listener answered
-    # the upgrade itself (``server.realtime.upgrade``).
+    # The upgrade request, when it went through aiohttp (a LAN peer's always does: the
+    # guard's answer, or its credential, is read from it at hello); None when the loopback
+    # listener answered the upgrade itself (``server.realtime.upgrade``).
     request: web.Request | None
 
 

@@ -1,8 +1,10 @@
-"""Who a WebSocket connection from the network is, checked again when it says hello.
+"""Who a WebSocket connection from the network is, when it says hello.
 
-The request guard already let the handshake in; checking the credential once more at
-``hello`` closes the gap between the two (an invite revoked, or sharing switched off,
-in between).
+The request guard let the handshake in on a credential it looked up. That answer stands
+at ``hello`` unless someone's access ended since the guard began its lookup (an invite
+revoked, sharing switched off): what ends access closes the connections it can see, but
+not one that was still between its upgrade and the hub. Then the credential is looked up
+again. A storm of invitees coming back so needs one lookup each, not two.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 from aiohttp import web
 from tandem.v1 import entities_pb2
 
+from server.access import access_epoch
 from server.domain.actor import Actor
 from server.security.middleware import lookup, presented
-from server.security.state import SECURITY
+from server.security.state import PRINCIPAL, PRINCIPAL_EPOCH, SECURITY
 
 
 async def remote_identity(
@@ -24,8 +27,10 @@ async def remote_identity(
     app = request.app
     if SECURITY not in app or not app[SECURITY].sharing.enabled:
         return None
-    credential = presented(request)
-    principal = None if credential is None else await lookup(app, credential)
+    principal = request.get(PRINCIPAL)
+    if principal is None or request.get(PRINCIPAL_EPOCH) != access_epoch(app):
+        credential = presented(request)
+        principal = None if credential is None else await lookup(app, credential)
     if principal is None:
         return None
     return principal.actor(client_key), principal.member

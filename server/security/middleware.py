@@ -29,6 +29,7 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDictProxy
 from tandem.v1 import errors_pb2
 
+from server.access import access_epoch
 from server.api.attachments import UPLOAD_HEADER, is_upload
 from server.api.errors import ApiError, error_response
 from server.appkeys import DOMAIN
@@ -36,7 +37,14 @@ from server.command_table import COMMAND_TABLE
 from server.monitoring import LOCAL_ONLY_PATHS
 from server.security import hosts, invites, join
 from server.security.invites import Principal
-from server.security.state import ACTOR, PRINCIPAL, SECURITY, SESSION_COOKIE, SecurityState
+from server.security.state import (
+    ACTOR,
+    PRINCIPAL,
+    PRINCIPAL_EPOCH,
+    SECURITY,
+    SESSION_COOKIE,
+    SecurityState,
+)
 from server.storage.batched import Batched
 
 log = logging.getLogger(__name__)
@@ -225,6 +233,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamResponse:
     state = request.app[SECURITY]
+    # Read before the lookup: access that ends while it runs makes what it found stale.
+    epoch = access_epoch(request.app)
     # Counted before the next one is checked: many wrong credentials sent at once from
     # one address are throttled after the first few, as if they had come one by one.
     async with state.throttle.turn(peer):
@@ -234,6 +244,7 @@ async def _lan(request: web.Request, handler: Handler, peer: str) -> web.StreamR
     if state.gate is not None:
         state.gate.authenticated(request.transport)
     request[PRINCIPAL] = found
+    request[PRINCIPAL_EPOCH] = epoch
     request[ACTOR] = found.actor(client_key=f"invite:{found.invite_id}")
     if (
         request.method not in SAFE_METHODS

@@ -20,6 +20,8 @@ from server.storage.batched import Batched
 ACTOR = REQUEST_ACTOR
 #: The invite behind a LAN request (``Principal``); absent on loopback requests.
 PRINCIPAL = web.RequestKey("lan_principal", Principal)
+#: ``server.access.access_epoch`` as the guard began checking that credential.
+PRINCIPAL_EPOCH = web.RequestKey("lan_principal_epoch", int)
 
 SESSION_COOKIE = "tandem_session"
 
