@@ -17,12 +17,8 @@ import type { Options } from "preact";
 
 type Schedule = (redraw: () => void) => void;
 
-export function drawEventsOncePerFrame(
-  options: Options,
-  applyingEvent: () => boolean,
-  frame: (fn: () => void) => unknown = requestAnimationFrame,
-): void {
-  const onNextFrame: Schedule = (redraw) => void frame(() => redraw());
+export function drawEventsOncePerFrame(options: Options, applyingEvent: () => boolean): void {
+  const onNextFrame: Schedule = (redraw) => void requestAnimationFrame(() => redraw());
   const atOnce: Schedule = (redraw) => queueMicrotask(redraw);
   Object.defineProperty(options, "debounceRendering", {
     configurable: true,
