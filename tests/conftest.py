@@ -121,10 +121,11 @@ async def lan_server(new_server: NewServer) -> TandemServer:
 
 @pytest.fixture(autouse=True)
 def qt_garbage_collected_here(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After a desktop test, its garbage (the tray's objects, in cycles) is collected on this,
-    the Qt thread. Left to the cyclic collector, it would be freed on whichever thread ran the
-    next collection, often the next test's server thread, where a QObject's destructor
-    deadlocks against the Qt thread (see ``TrayController._from_server``)."""
+    """After a desktop test, its garbage is collected on this, the Qt thread: the dialogs it
+    opened and their widgets end up in cycles. Left to the cyclic collector, they would be
+    freed on whichever thread ran the next collection, often the next test's server thread,
+    where a QObject's destructor deadlocks against the Qt thread (see
+    ``TrayController._from_server``)."""
     yield
     if request.node.get_closest_marker("desktop") is not None:
         import gc
