@@ -55,6 +55,9 @@ LISTEN_BACKLOG = 4096
 # accept queue faster (a new connection's /api/health waited at worst 120-220 ms, not
 # 150-300 ms as with 64) without keeping a kept-alive one waiting longer.
 ACCEPT_BATCH = 256
+# The LAN listener's, smaller: asyncio accepts a whole batch before any of it meets the
+# connection gate (see ``_start_site``).
+GATED_ACCEPT_BATCH = 128
 # A LAN listener on these listens on every interface; its URLs name the interfaces' addresses.
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
@@ -97,15 +100,12 @@ async def _start_site(
     With ``gate``, connections pass it first (the LAN listener's cap on unauthenticated ones).
     """
     before = {tuple(a) for a in runner.addresses}
-    site: web.BaseSite
-    if gate is not None:
-        # asyncio accepts up to ``backlog`` connections per wake-up before any of them meets
-        # the gate, so the gated (LAN) listener keeps a small one: a burst of strangers can
-        # then never take the files the gate is there to keep free.
-        site = limits.GatedSite(runner, host, port, gate, ssl_context=ssl_context)
-    else:
-        # This machine's WebSocket upgrades skip aiohttp's request machinery (see there).
-        site = UpgradeSite(runner, host, port, ssl_context=ssl_context, backlog=ACCEPT_BATCH)
+    # WebSocket upgrades skip aiohttp's request machinery (see there). asyncio accepts up to
+    # ``backlog`` connections per wake-up before any of them meets the gate, so the gated
+    # (LAN) listener takes fewer: a burst of strangers can then never take the files the
+    # gate is there to keep free.
+    backlog = GATED_ACCEPT_BATCH if gate is not None else ACCEPT_BATCH
+    site = UpgradeSite(runner, host, port, ssl_context=ssl_context, backlog=backlog, gate=gate)
     try:
         await site.start()
     except OSError as exc:

@@ -116,6 +116,22 @@ async def lan_server(new_server: NewServer) -> TandemServer:
     return await new_server(lan_peers_on_loopback=True, heartbeat_seconds=5.0, access_log=True)
 
 
+@pytest.fixture
+def credential_lookups(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The LAN credentials looked up in the database from now on, in order (kind, secret)."""
+    from server.security import invites
+
+    looked_up: list[tuple[str, str]] = []
+    principals = invites.principals
+
+    def counted(asked: list[tuple[str, str]]) -> list[invites.Principal | None]:
+        looked_up.extend(asked)
+        return principals(asked)
+
+    monkeypatch.setattr(invites, "principals", counted)
+    return looked_up
+
+
 # --- Qt objects die on the Qt thread -----------------------------------------------------
 
 

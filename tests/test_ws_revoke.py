@@ -4,7 +4,6 @@ a LAN hello takes the upgrade's credential check unless someone's access ended s
 from __future__ import annotations
 
 import aiohttp
-import pytest
 from tandem.v1 import commands_pb2, errors_pb2
 
 from server import security
@@ -82,18 +81,10 @@ def hello() -> commands_pb2.Hello:
 
 
 async def test_a_lan_hello_takes_the_upgrades_answer_without_a_second_lookup(
-    lan_server: TandemServer, monkeypatch: pytest.MonkeyPatch
+    lan_server: TandemServer, credential_lookups: list[tuple[str, str]]
 ) -> None:
     _, token = await make_invite(lan_server, "editor", "Eda")
     await lan_server.share()
-    looked_up: list[tuple[str, str]] = []
-    principals = invites.principals
-
-    def counted(asked: list[tuple[str, str]]) -> list[invites.Principal | None]:
-        looked_up.extend(asked)
-        return principals(asked)
-
-    monkeypatch.setattr(invites, "principals", counted)
     async with client_from(LAN_PEER) as lan:
         eda = await WsClient.connect(
             lan, ws_url(lan_server), hello=False, headers={"Authorization": f"Bearer {token}"}
@@ -101,7 +92,7 @@ async def test_a_lan_hello_takes_the_upgrades_answer_without_a_second_lookup(
         reply = await eda.request(hello=hello())
         assert reply.WhichOneof("payload") == "ack", reply
         assert reply.ack.welcome.member.display_name == "Eda"
-        assert [kind for kind, _secret in looked_up] == [invites.TOKEN]
+        assert [kind for kind, _secret in credential_lookups] == [invites.TOKEN]
         await eda.close()
 
 

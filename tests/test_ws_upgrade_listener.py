@@ -10,25 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import struct
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
-from tandem.v1 import commands_pb2
+from aiohttp.test_utils import make_mocked_request
+from tandem.v1 import commands_pb2, errors_pb2
 
 from server.appkeys import DOMAIN
 from server.realtime import HUB
 from server.realtime.endpoint import accept_value
 from server.realtime.protocol import PROTOCOL_VERSION
 from server.realtime.upgrade import UpgradeSite
-from server.security import invites
+from server.security import invites, join, sharing
 from server.security.headers import SECURITY_HEADERS
-from tests.fixtures import LAN_PEER, NewServer, TandemServer
+from server.security.state import SECURITY, SESSION_COOKIE
+from tests.fixtures import LAN_PEER, OTHER_PEER, NewServer, TandemServer
 from tests.test_security_support import make_invite
-from tests.ws_client import Msg
+from tests.ws_client import Msg, poll_until
 
 KEY = base64.b64encode(b"sixteen byte key").decode()
 HELLO = Msg(
@@ -82,10 +86,14 @@ async def read_answer(reader: asyncio.StreamReader, *, with_body: bool = True) -
 
 
 async def exchange(
-    port: int, *parts: bytes, local_addr: str = "127.0.0.1", pause: float = 0.0
+    port: int,
+    *parts: bytes,
+    local_addr: str = "127.0.0.1",
+    pause: float = 0.0,
+    host: str = "127.0.0.1",
 ) -> tuple[Answer, asyncio.StreamReader, asyncio.StreamWriter]:
     """Send ``parts`` (each in a packet of its own, ``pause`` apart) and read one answer."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(local_addr, 0))
+    reader, writer = await asyncio.open_connection(host, port, local_addr=(local_addr, 0))
     for i, part in enumerate(parts):
         if i and pause:
             await asyncio.sleep(pause)  # the bytes go out in packets of their own
@@ -303,7 +311,7 @@ async def test_joiners_past_the_places_wait_for_one_then_get_in(
         writer.close()
 
 
-# --- LAN peers: their credential is the guard's to check, through aiohttp -------------------
+# --- LAN peers: the same shortcut, after the guard's own credential check ------------------
 
 
 @pytest.fixture
@@ -312,28 +320,217 @@ async def shared(lan_server: TandemServer) -> TandemServer:
     return lan_server
 
 
-async def test_lan_peers_credentials_are_checked_as_before(shared: TandemServer) -> None:
-    port = shared.port
-    plain_site = web.TCPSite(shared.runner, "127.0.0.1", 0)
-    await plain_site.start()
+@contextlib.asynccontextmanager
+async def plain_listener(server: TandemServer) -> AsyncIterator[int]:
+    """A plain aiohttp listener of the same application: the guard answers all it gets."""
+    site = web.TCPSite(server.runner, "127.0.0.1", 0)
+    await site.start()
     try:
-        _, token = await make_invite(shared, "editor")
-        revoked_id, revoked = await make_invite(shared, "viewer", "Bo")
-        await shared.app[DOMAIN].write(invites.revoke, revoked_id)
-        for credential in ("", "Bearer wrong", f"Bearer {revoked}"):
-            answers = []
-            for p in (port, plain_site.port):
-                fields = {"Authorization": credential, "Origin": ""}
-                answers.append(await answer_to(p, upgrade_head(p, **fields), local_addr=LAN_PEER))
-            assert answers[0].status == answers[1].status == 401
-            assert answers[0].body == answers[1].body
+        yield site.port
+    finally:
+        await site.stop()
+
+
+def lan_head(port: int, credential: str = "", host: str = "127.0.0.1") -> bytes:
+    """A program's upgrade head from the LAN (no Origin) to ``host``; ``credential`` is a
+    header line."""
+    name, _, value = credential.partition(": ")
+    fields = {"Origin": "", "Host": f"{host}:{port}"}
+    if name:
+        fields[name] = value
+    return upgrade_head(port, **fields)
+
+
+async def test_a_lan_invitees_upgrade_is_answered_without_aiohttp_on_a_token_or_a_cookie(
+    shared: TandemServer, credential_lookups: list[tuple[str, str]]
+) -> None:
+    port = shared.port
+    _, token = await make_invite(shared, "editor")
+    opened = await shared.app[DOMAIN].write(invites.open_session, token)
+    assert opened is not None
+    session = opened[1]
+    for credential, kind in (
+        (f"Authorization: Bearer {token}", invites.TOKEN),
+        # A browser's: other cookies around it, as a page on this host may set.
+        (f"Cookie: theme=dark; {SESSION_COOKIE}={session}; lang=en", invites.SESSION),
+    ):
+        credential_lookups.clear()
         before = requests_seen(shared)
-        head = upgrade_head(port, Authorization=f"Bearer {token}", Origin="")
+        head = lan_head(port, credential)
         answer, reader, writer = await exchange(port, head + masked(HELLO), local_addr=LAN_PEER)
         assert answer.status == 101
-        assert requests_seen(shared) == before + 1  # the guard saw it
         _, payload = await read_frame(reader)
-        assert Msg.FromString(payload).ack.welcome.member.display_name == "Ana"
+        welcome = Msg.FromString(payload).ack.welcome
+        assert welcome.member.display_name == "Ana"
+        assert requests_seen(shared) == before  # not aiohttp's
+        # One lookup: the hello took the upgrade's.
+        assert [k for k, _ in credential_lookups] == [kind]
         writer.close()
-    finally:
-        await plain_site.stop()
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "",
+        f"{SESSION_COOKIE}=abc",
+        f"a=1; {SESSION_COOKIE}=first; {SESSION_COOKIE}=second",
+        f'{SESSION_COOKIE}="quoted value"; other=x',
+        f"  {SESSION_COOKIE} = spaced ;",
+        f"broken; {SESSION_COOKIE}=after-broken",
+        f"{SESSION_COOKIE.upper()}=other-case",
+    ],
+)
+def test_the_session_cookie_is_read_from_a_head_as_aiohttp_reads_a_requests(cookie: str) -> None:
+    """The listener's own upgrade has no request: it reads the credential from the parsed
+    head's headers, and must find what the guard finds in ``request.cookies``."""
+    request = make_mocked_request("GET", "/ws", headers={"Cookie": cookie} if cookie else {})
+    assert join.session_cookie(request.headers) == request.cookies.get(SESSION_COOKIE)
+
+
+LAN_REFUSED = {
+    "no credential": "",
+    "an empty bearer": "Authorization: Bearer",
+    "another scheme": "Authorization: Basic YW5hOmFuYQ==",
+    "a wrong token": "Authorization: Bearer wrong",
+    "a revoked token": "Authorization: Bearer {revoked}",
+    "a wrong cookie": f"Cookie: {SESSION_COOKIE}=wrong",
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAN_REFUSED))
+async def test_a_refused_lan_upgrade_gets_the_guards_answer_counted_once(
+    shared: TandemServer, case: str
+) -> None:
+    revoked_id, revoked = await make_invite(shared, "viewer", "Bo")
+    await shared.app[DOMAIN].write(invites.revoke, revoked_id)
+    credential = LAN_REFUSED[case].format(revoked=revoked)
+    throttle = shared.app[SECURITY].throttle
+    answers, counted = [], []
+    async with plain_listener(shared) as plain_port:
+        for port in (shared.port, plain_port):
+            failures = throttle.failures_total
+            answers.append(await answer_to(port, lan_head(port, credential), local_addr=LAN_PEER))
+            counted.append(throttle.failures_total - failures)
+    ours, plain = answers
+    assert ours.status == plain.status == 401
+    assert ours.body == plain.body
+    assert ours.headers.get("set-cookie") == plain.headers.get("set-cookie")
+    # Each wrong credential counts against the address once, as through aiohttp alone.
+    assert counted[0] == counted[1] == (0 if case == "no credential" else 1)
+
+
+async def test_a_lan_address_held_back_gets_the_guards_answer_and_no_lookup(
+    shared: TandemServer, credential_lookups: list[tuple[str, str]]
+) -> None:
+    _, token = await make_invite(shared, "editor")
+    throttle = shared.app[SECURITY].throttle
+    for _ in range(throttle.policy.lockout_after):
+        throttle.failed(LAN_PEER)
+    credential = f"Authorization: Bearer {token}"
+    async with plain_listener(shared) as plain_port:
+        ours = await answer_to(shared.port, lan_head(shared.port, credential), local_addr=LAN_PEER)
+        plain = await answer_to(plain_port, lan_head(plain_port, credential), local_addr=LAN_PEER)
+    assert ours.status == plain.status == 429
+    assert ours.body == plain.body
+    assert int(ours.headers["retry-after"]) > 0
+    assert credential_lookups == []  # even a valid token waits out the address's lockout
+    # Another address is not held back.
+    answer, _, writer = await exchange(
+        shared.port, lan_head(shared.port, credential), local_addr=OTHER_PEER
+    )
+    assert answer.status == 101
+    writer.close()
+
+
+async def test_a_lan_upgrade_while_sharing_is_off_gets_the_guards_answer(
+    lan_server: TandemServer,
+) -> None:
+    _, token = await make_invite(lan_server, "editor")
+    credential = f"Authorization: Bearer {token}"
+    async with plain_listener(lan_server) as plain_port:
+        answers = [
+            await answer_to(port, lan_head(port, credential), local_addr=LAN_PEER)
+            for port in (lan_server.port, plain_port)
+        ]
+    assert answers[0].status == answers[1].status == 403
+    assert answers[0].body == answers[1].body
+
+
+async def test_access_ended_while_a_lan_upgrades_credential_is_looked_up_is_seen_at_hello(
+    shared: TandemServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the lookup found may be stale by the time it answers: the hello looks again."""
+    eda_id, token = await make_invite(shared, "editor", "Eda")
+    member_id = (await shared.app[DOMAIN].read(invites.find, eda_id)).member_id
+    found, release = threading.Event(), threading.Event()
+    principals = invites.principals
+
+    def held(asked: list[tuple[str, str]]) -> list[invites.Principal | None]:
+        answer = principals(asked)
+        found.set()
+        release.wait(10)  # the answer is on its way back while access ends
+        return answer
+
+    monkeypatch.setattr(invites, "principals", held)
+    port = shared.port
+    upgrade = asyncio.ensure_future(
+        exchange(port, lan_head(port, f"Authorization: Bearer {token}"), local_addr=LAN_PEER)
+    )
+    await asyncio.to_thread(found.wait, 10)
+    sharing.close_member_connections(shared.app, member_id)  # as revoking does, after its write
+    release.set()
+    answer, reader, writer = await upgrade
+    assert answer.status == 101  # what the lookup found
+    monkeypatch.setattr(invites, "principals", principals)
+    await shared.app[DOMAIN].write(invites.revoke, eda_id)
+    writer.write(masked(HELLO))
+    _, payload = await read_frame(reader)
+    reply = Msg.FromString(payload)
+    assert reply.reject.error.code == errors_pb2.ERROR_CODE_UNAUTHENTICATED, reply
+    writer.close()
+
+
+async def test_the_lan_listener_counts_a_connection_until_its_credential_is_found(
+    new_server: NewServer,
+) -> None:
+    """The LAN listener's gate stays in front of the shortcut: a socket counts against its
+    address until its upgrade's credential is found, or until it closes."""
+    server = await new_server(
+        lan=True, lan_host=LAN_PEER, lan_peers_on_loopback=True, idle_timeout_seconds=1.0
+    )
+    site = server.lan_site
+    assert isinstance(site, UpgradeSite) and site.gate is server.app[SECURITY].gate
+    gate = site.gate
+    assert gate is not None
+    port = server.lan_port
+    _, token = await make_invite(server, "editor")
+    silent = await asyncio.open_connection(LAN_PEER, port, local_addr=(OTHER_PEER, 0))
+    await poll_until(lambda: gate.waiting == 1)
+    before = requests_seen(server)
+    answer, reader, writer = await exchange(
+        port,
+        lan_head(port, f"Authorization: Bearer {token}", LAN_PEER) + masked(HELLO),
+        local_addr=LAN_PEER,
+        host=LAN_PEER,
+    )
+    assert answer.status == 101
+    _, payload = await read_frame(reader)
+    assert Msg.FromString(payload).ack.welcome.member.display_name == "Ana"
+    assert requests_seen(server) == before
+    assert gate.waiting == 1  # only the silent one
+    # A wrong one is aiohttp's to refuse, and counts until it closes.
+    wrong, _, wrong_writer = await exchange(
+        port,
+        lan_head(port, "Authorization: Bearer wrong", LAN_PEER),
+        local_addr=LAN_PEER,
+        host=LAN_PEER,
+    )
+    assert wrong.status == 401
+    assert gate.waiting == 2
+    wrong_writer.close()
+    # The silent one is closed when its first bytes are late, and counts no more.
+    async with asyncio.timeout(10):
+        assert await silent[0].read() == b""
+    await poll_until(lambda: gate.waiting == 0)
+    silent[1].close()
+    writer.close()

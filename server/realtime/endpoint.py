@@ -46,8 +46,7 @@ from server.realtime.protocol import (
 from server.realtime.ratelimit import TokenBucket
 from server.realtime.session import Session
 from server.security.headers import SECURITY_HEADERS
-from server.security.invites import Principal
-from server.security.state import PRINCIPAL
+from server.security.identity import admitted
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +102,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         if not hub.accepting:  # shut down while it waited for its place
             raise web.HTTPServiceUnavailable(text="the server is shutting down")
         response = await _accept(request, key)
-        handshake = Handshake(request.app, request.remote or "", request)
+        admission = admitted(request)
+        handshake = Handshake(request.app, request.remote or "", admission)
         conn = open_connection(hub, handshake, as_json=FORMATS[fmt])
         take_over(request, conn)
-        start_serving(hub, conn, handshake, place, request.get(PRINCIPAL))
+        start_serving(hub, conn, handshake, place)
         started = True
         return response
     finally:
@@ -136,15 +136,14 @@ def start_serving(
     conn: Connection,
     handshake: Handshake,
     place: Place,
-    principal: Principal | None,
 ) -> None:
     """Serve an upgraded connection that holds ``place``; it gives the place back."""
-    # The request guard let a LAN connection in on an invite's credential: count it
-    # against that person and address (the owner's loopback connections carry none).
+    # A LAN connection let in on an invite's credential is counted against that person and
+    # address (the owner's loopback connections carry none).
     capped: tuple[str, str] | None = None
     caps = handshake.app[CONNECTION_CAPS]
-    if principal is not None:
-        capped = (principal.member.id, handshake.remote)
+    if handshake.admission is not None:
+        capped = (handshake.admission.principal.member.id, handshake.remote)
         refused = caps.admit(*capped)
         if refused:
             place.give_back()

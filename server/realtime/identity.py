@@ -27,10 +27,9 @@ class Handshake:
     app: web.Application
     # The peer's address, from the socket.
     remote: str
-    # The upgrade request, when it went through aiohttp (a LAN peer's always does: the
-    # guard's answer, or its credential, is read from it at hello); None when the loopback
-    # listener answered the upgrade itself (``server.realtime.upgrade``).
-    request: web.Request | None
+    # What a LAN peer's upgrade was let in on (the guard's, or the listener's own upgrade's
+    # lookup of the same credential); None for this machine's.
+    admission: security.Admission | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +48,8 @@ async def resolve_identity(
     """
     # The security layer owns the one definition of "this machine" (it also guards HTTP).
     if not is_local(handshake):
-        request = handshake.request
-        found = (
-            await security.remote_identity(request, hello.client_id or connection_id)
-            if request is not None
-            else None
-        )
+        client_key = hello.client_id or connection_id
+        found = await security.remote_identity(handshake.app, handshake.admission, client_key)
         if found is None:
             raise DomainError(
                 errors_pb2.ERROR_CODE_UNAUTHENTICATED,

@@ -1,18 +1,25 @@
-"""The loopback listener: WebSocket upgrades from this machine answered without aiohttp's
-request machinery; every other request handed to aiohttp as it came.
+"""Both listeners: WebSocket upgrades answered without aiohttp's request machinery; every
+other request handed to aiohttp as it came.
 
 Profiled in a reconnect storm of 2,000, over a quarter of a join's CPU was aiohttp's way to
 the upgrade: its protocol, a task, the request object, the middleware chain, the routing and
 the response's preparation, all for a socket that becomes a ``Connection`` right after. So each
 connection's first bytes meet ``UpgradeProtocol`` instead. It answers the upgrade itself
-only when the whole head is in those bytes, is ``GET /ws`` from this machine, and passes the
-very checks aiohttp's way makes: the guard's ``screen`` (Host, Origin), the endpoint's
-``FORMATS`` and ``handshake_key``, the hub's places for joining connections. In every other
-case (another request, a head split across packets, one too long, a refused one, a LAN
-peer) the socket goes to aiohttp's own protocol with the bytes read so far, and aiohttp
-reads, limits, times out and refuses it as it does any request, so each refusal is made in
-one place. The head is parsed by aiohttp's own parser (its C one where built), with its
+only when the whole head is in those bytes, is ``GET /ws``, and passes the very checks
+aiohttp's way makes: the guard's ``screen`` (Host, Origin, sharing on), the endpoint's
+``FORMATS`` and ``handshake_key``, the hub's places for joining connections; and, from a
+LAN peer, the guard's credential check: the same credential read from the head
+(``presented``), looked up the same way (``lookup``, batched with the others), in the same
+per-address turn of the throttle, the gate told once it is found. In every other case
+(another request, a head split across packets, one too long, a refused one, an address the
+throttle holds back, a credential missing or not found) the socket goes to aiohttp's own
+protocol with the bytes read so far, and aiohttp reads, limits, times out and refuses it as
+it does any request, so each refusal is made, and each wrong credential counted, in one
+place. The head is parsed by aiohttp's own parser (its C one where built), with its
 default limits, the parser aiohttp would have used on the same bytes.
+
+On the LAN listener a connection passes the ``ConnectionGate`` first, whose protocol stays
+in front of this one, and of aiohttp's when the socket goes there, until it is a WebSocket.
 
 Until its first bytes, a connection has the same deadline aiohttp gives it (the runner's
 ``keepalive_timeout``, ``ServerConfig.idle_timeout_seconds``), kept by one sweep of the
@@ -23,11 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any, cast
 
 from aiohttp import HttpVersion11, web
 from aiohttp.http_parser import HttpRequestParser
 
+from server.access import access_epoch
 from server.appkeys import CONFIG
 from server.realtime.connection import INBOX_LIMIT
 from server.realtime.endpoint import (
@@ -40,7 +49,9 @@ from server.realtime.endpoint import (
 )
 from server.realtime.hub import HUB
 from server.realtime.identity import Handshake
-from server.security.middleware import WS_PATH, screen
+from server.security.identity import Admission
+from server.security.limits import TLS_HANDSHAKE_TIMEOUT_SECONDS, ConnectionGate, GatedProtocol
+from server.security.middleware import WS_PATH, Credential, lookup, presented, screen
 from server.security.state import SECURITY
 
 log = logging.getLogger(__name__)
@@ -52,9 +63,18 @@ _NEVER = float("inf")
 
 
 class UpgradeProtocol(asyncio.Protocol):
-    """A new connection on the loopback listener, until it is a WebSocket or aiohttp's."""
+    """A new connection, until it is a WebSocket or aiohttp's."""
 
-    __slots__ = ("_app", "_factory", "_head", "_transport", "_unanswered", "_waiting")
+    __slots__ = (
+        "_admission",
+        "_app",
+        "_factory",
+        "_head",
+        "_lookup",
+        "_transport",
+        "_unanswered",
+        "_waiting",
+    )
 
     def __init__(
         self, app: web.Application, factory: web.Server, unanswered: dict[UpgradeProtocol, float]
@@ -65,16 +85,17 @@ class UpgradeProtocol(asyncio.Protocol):
         # which its first bytes must arrive (all closed when the listener stops).
         self._unanswered = unanswered
         self._transport: asyncio.Transport | None = None
-        # The head and what followed it, while it waits for a place.
+        # The head and what followed it, while its credential is looked up or it waits for
+        # a place.
         self._head: bytes = b""
         self._waiting: tuple[str, bool, bytes, str] | None = None
+        # A LAN peer's credential, being looked up (the task), then what it was let in on.
+        self._lookup: asyncio.Task[None] | None = None
+        self._admission: Admission | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        if not self._app[SECURITY].is_local(_peer(transport)):
-            self._to_aiohttp(b"")  # a LAN peer: its credential is aiohttp's to check
-            return
         timeout = self._app[CONFIG].idle_timeout_seconds
         deadline = asyncio.get_running_loop().time() + timeout if timeout > 0 else _NEVER
         self._unanswered[self] = deadline
@@ -142,10 +163,11 @@ class UpgradeProtocol(asyncio.Protocol):
             return False
         peer = _peer(transport)
         app = self._app
+        state = app[SECURITY]
         sock = transport.get_extra_info("sockname")
         local = (str(sock[0]), int(sock[1])) if isinstance(sock, (tuple, list)) else ("", 0)
         refused = screen(
-            app[SECURITY],
+            state,
             method=message.method,
             path=url.path,
             headers=message.headers,
@@ -159,16 +181,60 @@ class UpgradeProtocol(asyncio.Protocol):
         key = handshake_key(message.headers)
         if key is None or not app[HUB].accepting:
             return False
+        credential: Credential | None = None
+        if not state.is_local(peer):
+            # A LAN peer: one without a credential, or from an address the throttle holds
+            # back, is aiohttp's to refuse (the guard counts and words every refusal).
+            credential = presented(message.headers)
+            if credential is None or not credential.secret or state.throttle.retry_after(peer):
+                return False
         self._head = data
+        # A client sends nothing more before its 101 (RFC 6455 4.1), so the socket is read
+        # on while it waits: what a client sends anyway waits with it, up to a limit.
         self._waiting = (key, FORMATS[fmt], tail, peer)
-        places = app[HUB].joining
+        if credential is None:
+            self._take_place()
+        else:
+            self._lookup = asyncio.get_running_loop().create_task(
+                self._check(credential, peer), name="lan-upgrade"
+            )
+        return True
+
+    async def _check(self, credential: Credential, peer: str) -> None:
+        """Look a LAN peer's credential up as the guard does; found, it takes a place, else
+        aiohttp has the head (its guard refuses it, and counts the failure)."""
+        app = self._app
+        state = app[SECURITY]
+        try:
+            # Read before the lookup: access that ends while it runs makes what it found
+            # stale (the hello then looks it up again).
+            epoch = access_epoch(app)
+            # In the address's turn, as the guard's check: wrong credentials sent at once
+            # from one address are counted one after the other.
+            async with state.throttle.turn(peer):
+                found = None if state.throttle.retry_after(peer) else await lookup(app, credential)
+        except Exception:
+            log.exception("checking an upgrade's credential failed; aiohttp answers it")
+            found = None
+        finally:
+            self._lookup = None
+        transport = self._transport
+        if transport is None or self._waiting is None or transport.is_closing():
+            return  # gone meanwhile
+        if found is None:
+            self._to_aiohttp(self._head)
+            return
+        if state.gate is not None:
+            state.gate.authenticated(transport)
+        self._admission = Admission(credential, found, epoch)
+        self._take_place()
+
+    def _take_place(self) -> None:
+        places = self._app[HUB].joining
         if places.take_now():
             self._granted()
         else:
-            # A client sends nothing more before its 101 (RFC 6455 4.1), so the socket is
-            # read on while it waits: what a client sends anyway waits with it, up to a limit.
             places.wait(self._granted)
-        return True
 
     def _granted(self) -> bool:
         """A place is this connection's: upgrade it (False when it no longer wants one)."""
@@ -185,17 +251,21 @@ class UpgradeProtocol(asyncio.Protocol):
             return True
         self._head = b""
         transport.write(switching_protocols(key))
-        handshake = Handshake(self._app, peer, None)
+        handshake = Handshake(self._app, peer, self._admission)
+        self._admission = None
         conn = open_connection(hub, handshake, as_json=as_json)
+        front = transport.get_protocol()
         transport.set_protocol(conn)
         self._transport = None
         self._unanswered.pop(self, None)
+        if front is not self:  # the gate's, in front: it forgets the socket, not closing it
+            front.connection_lost(None)
         conn.connection_made(transport)
         if not transport.is_reading():
             transport.resume_reading()
         if tail:
             conn.data_received(tail)
-        start_serving(hub, conn, handshake, place, None)
+        start_serving(hub, conn, handshake, place)
         return True
 
     def _to_aiohttp(self, data: bytes) -> None:
@@ -204,11 +274,16 @@ class UpgradeProtocol(asyncio.Protocol):
         self._transport = None
         self._waiting = None
         self._head = b""
+        self._admission = None
         self._unanswered.pop(self, None)
         if transport is None or transport.is_closing():
             return
         handler = self._factory()
-        transport.set_protocol(handler)
+        front = transport.get_protocol()
+        if isinstance(front, GatedProtocol):
+            front.hand_to(handler)  # the gate stays in front, counting it
+        else:
+            transport.set_protocol(handler)
         handler.connection_made(transport)
         if not transport.is_reading():
             transport.resume_reading()
@@ -224,10 +299,21 @@ def _peer(transport: asyncio.BaseTransport) -> str:
 
 
 class UpgradeSite(web.TCPSite):
-    """A TCP listener whose connections meet ``UpgradeProtocol`` first (the loopback one)."""
+    """A TCP listener whose connections meet ``UpgradeProtocol`` first; with ``gate`` (the
+    LAN listener), they pass the ``ConnectionGate`` before that."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        backlog: int = 128,
+        gate: ConnectionGate | None = None,
+    ) -> None:
+        super().__init__(runner, host, port, ssl_context=ssl_context, backlog=backlog)
+        self.gate = gate
         self._unanswered: dict[UpgradeProtocol, float] = {}
         self._sweep: asyncio.TimerHandle | None = None
 
@@ -237,9 +323,11 @@ class UpgradeSite(web.TCPSite):
         assert server is not None
         app = self._runner.app  # type: ignore[attr-defined]
         unanswered = self._unanswered
+        gate = self.gate
 
         def protocol() -> asyncio.Protocol:
-            return UpgradeProtocol(app, server, unanswered)
+            upgrade = UpgradeProtocol(app, server, unanswered)
+            return upgrade if gate is None else GatedProtocol(upgrade, gate)
 
         loop = asyncio.get_running_loop()
         # BaseSite.stop closes what start leaves here, as TCPSite.start does.
@@ -249,6 +337,7 @@ class UpgradeSite(web.TCPSite):
             self._port,
             ssl=self._ssl_context,
             backlog=self._backlog,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS if self._ssl_context else None,
         )
         if self._server.sockets:
             self._bound_port = self._server.sockets[0].getsockname()[1]

@@ -11,7 +11,8 @@ Seams:
 - ``middlewares()`` goes first in the application's middlewares; ``setup(app)`` adds
   the state, the security headers and the cleanup.
 - REST reads the actor with ``server.api.actor.request_actor`` (``ACTOR`` is its key).
-- ``remote_identity(request, client_key)`` for the WebSocket's hello from the LAN.
+- ``remote_identity(app, admission, client_key)`` for the WebSocket's hello from the LAN,
+  on the ``Admission`` its upgrade was let in on (``admitted(request)`` reads the guard's).
 - ``sharing_changed(app, enabled, urls)`` whenever the LAN listener opens or closes.
 - Sockets and long polls whose access ends are closed by their holders, which register
   with ``server.access``; long polls are checked again by ``poll_still_allowed`` when
@@ -31,7 +32,7 @@ from server.api.polls import LONG_POLL_CHECK
 from server.monitoring import MONITOR
 from server.security import redact
 from server.security.headers import add_security_headers
-from server.security.identity import remote_identity
+from server.security.identity import Admission, admitted, remote_identity
 from server.security.middleware import guard
 from server.security.sharing import (
     create_invite_link,
@@ -47,7 +48,9 @@ __all__ = [
     "PRINCIPAL",
     "SECURITY",
     "SESSION_COOKIE",
+    "Admission",
     "SecurityState",
+    "admitted",
     "create_invite_link",
     "middlewares",
     "remote_identity",

@@ -16,6 +16,8 @@ import logging
 from typing import Final
 
 from aiohttp import hdrs, web
+from aiohttp._cookie_helpers import parse_cookie_header  # what request.cookies reads with
+from multidict import CIMultiDictProxy
 
 from server.appkeys import CONFIG, DOMAIN
 from server.security import invites
@@ -26,6 +28,15 @@ log = logging.getLogger(__name__)
 
 JOIN_FORM_TYPE: Final = "application/x-www-form-urlencoded"
 SESSION_MAX_AGE_SECONDS: Final = 400 * 24 * 3600
+
+
+def session_cookie(headers: CIMultiDictProxy[str]) -> str | None:
+    """The session cookie in a request's headers, read as ``request.cookies`` reads it
+    (aiohttp's own parser of the Cookie header, the last of a name winning), but from the
+    headers alone: the loopback listener's own upgrade has no request."""
+    cookies = parse_cookie_header(headers.get(hdrs.COOKIE, ""))
+    return {name: morsel.value for name, morsel in cookies}.get(SESSION_COOKIE)
+
 
 _CONFIRM_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Join the board - Tandem</title>
@@ -91,7 +102,7 @@ async def _confirm(request: web.Request, peer: str) -> web.StreamResponse:
         if token:
             request.app[SECURITY].throttle.failed(peer)
         return _refused(401, "This invite link is not valid (or it was revoked).")
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = session_cookie(request.headers)
     current: Principal | None = await domain.write(invites.by_session, cookie) if cookie else None
     if current is not None and current.invite_id == invited.invite_id:
         return _see_other("/")  # already signed in as this person: nothing to switch

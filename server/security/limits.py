@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import ssl
 import sys
 import time
 from collections import Counter, OrderedDict
@@ -162,8 +161,9 @@ def _cut(transport: asyncio.BaseTransport) -> None:
         transport.close()
 
 
-class _GatedProtocol(asyncio.Protocol):
-    """Stands in front of aiohttp's protocol for one connection, and counts it."""
+class GatedProtocol(asyncio.Protocol):
+    """Stands in front of a connection's protocol (the LAN listener's upgrade, then aiohttp's
+    when the socket goes there), and counts it."""
 
     __slots__ = ("_admitted", "_gate", "_inner", "_transport")
 
@@ -172,6 +172,10 @@ class _GatedProtocol(asyncio.Protocol):
         self._gate = gate
         self._admitted = False
         self._transport: asyncio.BaseTransport | None = None
+
+    def hand_to(self, inner: asyncio.Protocol) -> None:
+        """The connection's protocol from now on, behind the gate as the one before it."""
+        self._inner = inner
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -201,53 +205,6 @@ class _GatedProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self._admitted:
             self._inner.resume_writing()
-
-
-class GatedSite(web.BaseSite):
-    """A TCP listener whose connections pass a ``ConnectionGate`` (the LAN listener)."""
-
-    def __init__(
-        self,
-        runner: web.BaseRunner,
-        host: str,
-        port: int,
-        gate: ConnectionGate,
-        *,
-        ssl_context: ssl.SSLContext | None = None,
-        backlog: int = 128,
-    ) -> None:
-        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
-        self._gated_runner = runner
-        self._gated_host = host
-        self._gated_port = port
-        self._tls = ssl_context
-        self._gated_backlog = backlog
-        self.gate = gate
-
-    @property
-    def name(self) -> str:
-        scheme = "https" if self._tls is not None else "http"
-        return f"{scheme}://{self._gated_host or '0.0.0.0'}:{self._gated_port}"
-
-    async def start(self) -> None:
-        await super().start()
-        factory = self._gated_runner.server
-        assert factory is not None
-        gate = self.gate
-
-        def protocol() -> asyncio.Protocol:
-            return _GatedProtocol(factory(), gate)
-
-        loop = asyncio.get_running_loop()
-        # BaseSite.stop closes what start leaves here, as TCPSite does.
-        self._server = await loop.create_server(
-            protocol,
-            self._gated_host,
-            self._gated_port,
-            ssl=self._tls,
-            backlog=self._gated_backlog,
-            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS if self._tls else None,
-        )
 
 
 # --- request bodies ---------------------------------------------------------------------

@@ -124,8 +124,8 @@ def is_upgrade(headers: CIMultiDictProxy[str]) -> bool:
     return headers.get(hdrs.UPGRADE, "").lower() == "websocket"
 
 
-def bearer_token(request: web.BaseRequest) -> str | None:
-    value = request.headers.get(hdrs.AUTHORIZATION)
+def bearer_token(headers: CIMultiDictProxy[str]) -> str | None:
+    value = headers.get(hdrs.AUTHORIZATION)
     if value is None:
         return None
     scheme, _, token = value.strip().partition(" ")
@@ -278,13 +278,15 @@ class Credential(NamedTuple):
     secret: str  # "" for an Authorization header that holds no bearer token
 
 
-def presented(request: web.BaseRequest) -> Credential | None:
-    """The request's credential: its Authorization header's bearer token (a header that holds
-    none presents an empty one), else its session cookie; None when it has neither."""
-    bearer = bearer_token(request)
+def presented(headers: CIMultiDictProxy[str]) -> Credential | None:
+    """The credential in a request's headers: its Authorization header's bearer token (a
+    header that holds none presents an empty one), else its session cookie; None when it has
+    neither. From the headers alone, so that the loopback listener's own upgrade
+    (``server.realtime.upgrade``) reads a head's credential as the guard does."""
+    bearer = bearer_token(headers)
     if bearer is not None:
         return Credential(invites.TOKEN, bearer)
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = join.session_cookie(headers)
     return Credential(invites.SESSION, cookie) if cookie else None
 
 
@@ -316,7 +318,7 @@ async def _credential(request: web.Request, peer: str) -> Principal | web.Stream
     if request.path == JOIN_PATH:
         return await join.handle(request, peer)
 
-    credential = presented(request)
+    credential = presented(request.headers)
     if credential is None:
         return refusal(
             request,
