@@ -227,7 +227,11 @@ class UpgradeProtocol(asyncio.Protocol):
         if state.gate is not None:
             state.gate.authenticated(transport)
         self._admission = Admission(credential, found, epoch)
-        self._take_place()
+        try:
+            self._take_place()
+        except Exception:  # as in data_received: aiohttp answers it
+            log.exception("answering an upgrade failed; aiohttp answers it")
+            self._to_aiohttp(self._head)
 
     def _take_place(self) -> None:
         places = self._app[HUB].joining

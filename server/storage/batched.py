@@ -1,9 +1,9 @@
 """Lookups that arrive together make one trip to the database thread.
 
 After the owner's laptop restarts, every invitee's browser reconnects at once, and each
-connection presents its credential twice (its upgrade, then its hello). One trip to the
-database thread each made a storm of N cost 2N hand-offs between threads, each waiting for
-the GIL behind the event loop's work: 500 invitees took over a second to get in. Instead
+connection's upgrade presents its credential. One trip to the database thread each made a
+storm of N cost N hand-offs between threads, each waiting for the GIL behind the event
+loop's work: 500 invitees took over a second to get in. Instead
 each lookup is queued here; the first queued starts a drain on the database thread, which
 takes everything queued by the time it runs and answers it with one call (``run``, in one
 transaction there), and lookups queued meanwhile go with the next drain. Each answer is
