@@ -166,8 +166,13 @@ def revoke(invite_id: str, now: int | None = None) -> Invite:
     return find(found.id)
 
 
+def _due(last_used_at: int | None, now: int) -> bool:
+    """Whether a last use noted at ``last_used_at`` is to be noted again at ``now``."""
+    return last_used_at is None or now - int(last_used_at) > LAST_USED_RESOLUTION_MICROS
+
+
 def _touch(invite_id: str, last_used_at: int | None, now: int) -> None:
-    if last_used_at is None or now - int(last_used_at) > LAST_USED_RESOLUTION_MICROS:
+    if _due(last_used_at, now):
         rows.execute(_TOUCH_INVITE, (now, invite_id))
 
 
@@ -209,8 +214,10 @@ def by_token(token: str, now: int | None = None) -> Principal | None:
     _hash, invite_id, role, revoked_at, last_used_at, *member = found
     if revoked_at is not None:
         return None
-    with database.atomic():
-        _touch(invite_id, last_used_at, now_micros() if now is None else now)
+    now = now_micros() if now is None else now
+    if _due(last_used_at, now):  # else no transaction: a reconnect storm mostly reads
+        with database.atomic():
+            _touch(invite_id, last_used_at, now)
     return _found(invite_id, role, tuple(member))
 
 
@@ -226,7 +233,7 @@ def by_session(secret: str, now: int | None = None) -> Principal | None:
     if revoked_at is not None:
         return None
     now = now_micros() if now is None else now
-    if session_used_at is None or now - int(session_used_at) > LAST_USED_RESOLUTION_MICROS:
+    if _due(session_used_at, now):
         with database.atomic():
             rows.execute(_TOUCH_SESSION, (now, session_id))
             _touch(invite_id, last_used_at, now)
