@@ -8,10 +8,10 @@ aiohttp's request handler to a ``Connection`` (its asyncio protocol) and the han
 returns: the request, its task and aiohttp's parser and queues are freed, and an idle
 connection costs only its ``Connection``.
 
-On the loopback listener, an upgrade from this machine that passes every check is answered
-without aiohttp's request machinery (``server.realtime.upgrade``), with the same checks:
-the guard's ``screen``, ``handshake_key``, ``FORMATS``, the hub's places; everything else
-goes through aiohttp as above.
+On both listeners, an upgrade that passes every check is answered without aiohttp's
+request machinery (``server.realtime.upgrade``), with the same checks: the guard's
+``screen``, ``handshake_key``, ``FORMATS``, the hub's places and, from a LAN peer, the
+guard's credential check; everything else goes through aiohttp as above.
 """
 
 from __future__ import annotations

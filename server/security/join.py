@@ -33,7 +33,8 @@ SESSION_MAX_AGE_SECONDS: Final = 400 * 24 * 3600
 def session_cookie(headers: CIMultiDictProxy[str]) -> str | None:
     """The session cookie in a request's headers, read as ``request.cookies`` reads it
     (aiohttp's own parser of the Cookie header, the last of a name winning), but from the
-    headers alone: the loopback listener's own upgrade has no request."""
+    headers alone: a listener's own WebSocket upgrade has no request
+    (``server.realtime.upgrade``)."""
     cookies = parse_cookie_header(headers.get(hdrs.COOKIE, ""))
     return {name: morsel.value for name, morsel in cookies}.get(SESSION_COOKIE)
 

@@ -155,7 +155,7 @@ def screen(
     """Steps 1-3 of the guard (where the peer is, ``Host``, ``Origin``) for one request head.
 
     The one statement of these rules: the guard asks it of every request aiohttp parses,
-    and the loopback listener's WebSocket upgrade (``server.realtime.upgrade``) of every
+    and the listeners' own WebSocket upgrade (``server.realtime.upgrade``) of every
     handshake it answers itself (a refused one goes on to aiohttp, so the guard refuses it).
     """
     loopback = state.is_local(peer)
@@ -281,7 +281,7 @@ class Credential(NamedTuple):
 def presented(headers: CIMultiDictProxy[str]) -> Credential | None:
     """The credential in a request's headers: its Authorization header's bearer token (a
     header that holds none presents an empty one), else its session cookie; None when it has
-    neither. From the headers alone, so that the loopback listener's own upgrade
+    neither. From the headers alone, so that a listener's own WebSocket upgrade
     (``server.realtime.upgrade``) reads a head's credential as the guard does."""
     bearer = bearer_token(headers)
     if bearer is not None:
