@@ -217,7 +217,7 @@ def by_token(token: str, now: int | None = None) -> Principal | None:
     now = now_micros() if now is None else now
     if _due(last_used_at, now):  # else no transaction: a reconnect storm mostly reads
         with database.atomic():
-            _touch(invite_id, last_used_at, now)
+            rows.execute(_TOUCH_INVITE, (now, invite_id))
     return _found(invite_id, role, tuple(member))
 
 
