@@ -120,8 +120,8 @@ async def answer_to(
     return answer
 
 
-@pytest.fixture
-async def plain_port(server: TandemServer) -> AsyncIterator[int]:
+@contextlib.asynccontextmanager
+async def plain_listener(server: TandemServer) -> AsyncIterator[int]:
     """A plain aiohttp listener of the same application: the guard answers all it gets."""
     site = web.TCPSite(server.runner, "127.0.0.1", 0)
     await site.start()
@@ -129,6 +129,12 @@ async def plain_port(server: TandemServer) -> AsyncIterator[int]:
         yield site.port
     finally:
         await site.stop()
+
+
+@pytest.fixture
+async def plain_port(server: TandemServer) -> AsyncIterator[int]:
+    async with plain_listener(server) as port:
+        yield port
 
 
 def requests_seen(server: TandemServer) -> int:
@@ -318,17 +324,6 @@ async def test_joiners_past_the_places_wait_for_one_then_get_in(
 async def shared(lan_server: TandemServer) -> TandemServer:
     await lan_server.share()
     return lan_server
-
-
-@contextlib.asynccontextmanager
-async def plain_listener(server: TandemServer) -> AsyncIterator[int]:
-    """A plain aiohttp listener of the same application: the guard answers all it gets."""
-    site = web.TCPSite(server.runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield site.port
-    finally:
-        await site.stop()
 
 
 def lan_head(port: int, credential: str = "", host: str = "127.0.0.1") -> bytes:
