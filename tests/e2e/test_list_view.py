@@ -229,3 +229,89 @@ def test_list_screens_and_axe(server: LiveServer, browser: Any) -> None:
     expect(page.get_by_test_id("bulk-bar")).to_be_visible()
     axe_clean(page, "list view with the bulk bar")
     shoot(page, "list-selected")
+
+
+# Cells that hold a short value of their own: none of them may be cut off.
+WHOLE_CELLS = ("key", "status", "priority", "points", "due", "updated")
+# What a narrow list always shows.
+ALWAYS = ("key", "title", "status")
+
+# Each shown column's cell in the first row: [column, width, width of its content].
+CELLS = """() => {
+  const names = [...document.querySelectorAll('[data-testid^=sort-]')]
+    .map(b => b.dataset.testid.slice(5));
+  const row = document.querySelector('[data-testid=list-row]');
+  const cells = [...row.children].slice(1);
+  const list = document.querySelector('[data-testid=list]');
+  return { cells: names.map((n, i) => [n, cells[i].clientWidth, cells[i].scrollWidth]),
+           overflow: list.scrollWidth - list.clientWidth,
+           rem: parseFloat(getComputedStyle(document.documentElement).fontSize) };
+}"""
+
+
+def shown_columns(page: Any) -> list[str]:
+    return [
+        str(t).removeprefix("sort-")
+        for t in page.locator("[data-testid^=sort-]").evaluate_all(
+            "(els) => els.map((e) => e.dataset.testid)"
+        )
+    ]
+
+
+def assert_title_has_room(page: Any) -> dict[str, tuple[int, int]]:
+    got = page.evaluate(CELLS)
+    widths = {name: (width, content) for name, width, content in got["cells"]}
+    # About 40 characters of title at least (TITLE_MIN_REM), and no sideways scrolling.
+    assert widths["title"][0] >= 18 * got["rem"], widths
+    assert got["overflow"] <= 0, got
+    return widths
+
+
+def test_the_title_keeps_room_for_a_sentence_as_the_list_narrows(
+    server: LiveServer, browser: Any
+) -> None:
+    title = "Design the new landing page hero and the pricing table for the launch"
+    made = server.make_project(
+        [
+            {
+                "title": title,
+                "status": "TASK_STATUS_IN_PROGRESS",
+                "labels": ["design"],
+                "storyPoints": 13,
+                "priority": "TASK_PRIORITY_MEDIUM",
+                "dueDate": "2030-12-18",
+            }
+        ],
+        key="WEBSITE",
+    )
+    page = person(browser, server, "Ana")
+    page.set_viewport_size({"width": 1800, "height": 800})
+    page.goto(f"{server.url}/#/p/{made['id']}/list")
+    expect(page.get_by_test_id("list-row")).to_have_count(1)
+    every = shown_columns(page)
+    headers = page.locator("[data-testid^=sort-]")
+
+    # A 1280-pixel window: every column, each short value whole, the title given the rest.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    assert shown_columns(page) == every
+    widths = assert_title_has_room(page)
+    for name in WHOLE_CELLS:
+        width, content = widths[name]
+        assert content <= width, (name, widths)
+
+    # A narrower window hides some columns before the title shrinks, never these.
+    page.set_viewport_size({"width": 900, "height": 800})
+    expect(headers).not_to_have_count(len(every))
+    shown = shown_columns(page)
+    assert set(ALWAYS) <= set(shown)
+    assert shown == [c for c in every if c in shown]  # in their order
+    assert_title_has_room(page)
+
+    # So does the task panel opened beside a wide list; closing it brings them back.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(headers).to_have_count(len(every))
+    page.get_by_role("link", name=title).click()
+    expect(headers).not_to_have_count(len(every))
+    assert_title_has_room(page)
+    page.keyboard.press("Escape")
+    expect(headers).to_have_count(len(every))

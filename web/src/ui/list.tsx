@@ -4,7 +4,8 @@
  * `x`, and a bar that edits or deletes every selected task as one change (one undo step).
  */
 import { signal } from "@preact/signals";
-import { useMemo, useRef } from "preact/hooks";
+import type { JSX } from "preact";
+import { useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { filters, go, route, selectedTask, store } from "../app-context";
 import { labelKey } from "../filters";
 import { SprintState, TaskPriority, TaskStatus, type Task } from "../proto";
@@ -15,6 +16,7 @@ import { Avatar, PRIORITIES, priorityOf, STATUSES, statusName } from "./common";
 import { DueDate } from "./due";
 import { BoardWaiting } from "./guidance";
 import { LabelChip } from "./labels";
+import { CHECK_REM, type ColumnKey, fitColumns, type ListColumn } from "./list-columns";
 import { assignable } from "./people";
 import { useVirtualizer } from "./virtual";
 import "./list.css";
@@ -23,7 +25,7 @@ import "./list.css";
 export const MAX_BULK = 1000;
 const ROW_HEIGHT = 36;
 
-type SortKey = "rank" | "key" | "title" | "status" | "priority" | "assignee" | "labels" | "sprint" | "points" | "due" | "updated";
+type SortKey = "rank" | ColumnKey;
 
 export const listSort = signal<{ key: SortKey; desc: boolean }>({ key: "rank", desc: false });
 /** The selected rows' task ids. */
@@ -36,28 +38,87 @@ const sprintName = (id: string) => (id ? (store.sprint(id)?.name ?? "") : "");
 const millis = (t: Task) => (t.updateTime ? Number(t.updateTime.seconds) * 1000 + t.updateTime.nanos / 1e6 : Infinity);
 const keyNumber = (t: Task) => Number(t.key.slice(t.key.lastIndexOf("-") + 1)) || Infinity;
 
-/** Each column: its header, how it sorts (a value compared, then board order), its width. */
-const COLUMNS: { key: SortKey; name: string; width: string; value: (t: Task) => string | number }[] = [
-  { key: "key", name: "Key", width: "7rem", value: keyNumber },
-  { key: "title", name: "Title", width: "auto", value: (t) => t.title.toLowerCase() },
-  { key: "status", name: "Status", width: "8rem", value: (t) => t.status },
+/** How each column sorts: a value compared, then board order. */
+const SORT_VALUE: Record<ColumnKey, (t: Task) => string | number> = {
+  key: keyNumber,
+  title: (t) => t.title.toLowerCase(),
+  status: (t) => t.status,
   // Most urgent first when sorted up: the order a person reads priorities in.
-  { key: "priority", name: "Priority", width: "7rem", value: (t) => -t.priority },
-  { key: "assignee", name: "Assignee", width: "9rem", value: (t) => memberName(t.assigneeId).toLowerCase() || "\uffff" },
-  { key: "labels", name: "Labels", width: "10rem", value: (t) => t.labels.map(labelKey).sort().join(",") || "\uffff" },
-  { key: "sprint", name: "Sprint", width: "8rem", value: (t) => sprintName(t.sprintId).toLowerCase() || "\uffff" },
-  { key: "points", name: "Points", width: "4.5rem", value: (t) => t.storyPoints ?? Infinity },
-  { key: "due", name: "Due", width: "6.5rem", value: (t) => t.dueDate || "\uffff" },
-  { key: "updated", name: "Updated", width: "7rem", value: (t) => -millis(t) },
-];
+  priority: (t) => -t.priority,
+  assignee: (t) => memberName(t.assigneeId).toLowerCase() || "\uffff",
+  labels: (t) => t.labels.map(labelKey).sort().join(",") || "\uffff",
+  sprint: (t) => sprintName(t.sprintId).toLowerCase() || "\uffff",
+  points: (t) => t.storyPoints ?? Infinity,
+  due: (t) => t.dueDate || "\uffff",
+  updated: (t) => -millis(t),
+};
+
+/** When a task last changed, as short as a row has room for: "Dec 4", "Dec 4, 2025" (another year). */
+function updatedShort(t: Task): string {
+  const at = new Date(millis(t));
+  const year = at.getFullYear() === new Date().getFullYear() ? undefined : "numeric";
+  return at.toLocaleDateString(undefined, { month: "short", day: "numeric", year });
+}
+
+/** Each column's cell in a task's row. */
+const CELL: Record<ColumnKey, (task: Task) => JSX.Element> = {
+  key: (task) => <td class="key">{task.key || "…"}</td>,
+  title: (task) => (
+    <td class="title-cell">
+      <a href={`#/p/${task.projectId}/list/t/${task.id}`} title={task.title} onFocus={() => (selectedTask.value = task.id)}>
+        {task.parentTaskId && <span class="muted" aria-label="subtask">↳ </span>}
+        {task.title}
+      </a>
+    </td>
+  ),
+  status: (task) => (
+    <td>
+      <span class={`dot s${task.status}`} aria-hidden="true" /> {statusName(task.status)}
+    </td>
+  ),
+  priority: (task) => {
+    const pr = priorityOf(task.priority);
+    return (
+      <td>
+        <span class={`prio p${task.priority}`} aria-hidden="true">{pr.glyph}</span> {task.priority > TaskPriority.NONE ? pr.name : ""}
+      </td>
+    );
+  },
+  assignee: (task) => {
+    const assignee = task.assigneeId ? store.members.get(task.assigneeId) : null;
+    return (
+      <td class="assignee-cell">
+        {assignee && <Avatar member={assignee} size={18} />} <span>{assignee?.displayName ?? ""}</span>
+      </td>
+    );
+  },
+  labels: (task) => (
+    <td class="labels">
+      {task.labels.map((l) => (
+        <LabelChip key={l} label={l} />
+      ))}
+    </td>
+  ),
+  sprint: (task) => <td>{sprintName(task.sprintId)}</td>,
+  points: (task) => <td class="num">{task.storyPoints ?? ""}</td>,
+  due: (task) => <td>{task.dueDate && <DueDate date={task.dueDate} done={task.status === TaskStatus.DONE} />}</td>,
+  updated: (task) =>
+    task.updateTime ? (
+      <td class="muted" title={new Date(millis(task)).toLocaleString()}>
+        {updatedShort(task)}
+      </td>
+    ) : (
+      <td class="muted" />
+    ),
+};
 
 function sorted(tasks: Iterable<Task>, key: SortKey, desc: boolean, filter?: (t: Task) => boolean): Task[] {
   const rows: Task[] = [];
   for (const t of tasks) if (!filter || filter(t)) rows.push(t);
-  const col = COLUMNS.find((c) => c.key === key);
-  if (!col) return rows.sort(byRank);
+  if (key === "rank") return rows.sort(byRank);
+  const value = SORT_VALUE[key];
   // Each value read once, not once per comparison: 10,000 rows sort in a few milliseconds.
-  const values = new Map(rows.map((t) => [t.id, col.value(t)]));
+  const values = new Map(rows.map((t) => [t.id, value(t)]));
   const sign = desc ? -1 : 1;
   return rows.sort((a, b) => {
     const x = values.get(a.id)!;
@@ -107,9 +168,7 @@ function clickRow(e: MouseEvent, t: Task, order: Task[]): void {
   select([t.id]);
 }
 
-function Row({ task, index, selected, focused, order }: { task: Task; index: number; selected: boolean; focused: boolean; order: Task[] }) {
-  const assignee = task.assigneeId ? store.members.get(task.assigneeId) : null;
-  const pr = priorityOf(task.priority);
+function Row({ task, index, selected, focused, order, columns }: { task: Task; index: number; selected: boolean; focused: boolean; order: Task[]; columns: ListColumn[] }) {
   return (
     <tr
       class={`row-task${selected ? " chosen" : ""}${focused ? " focused" : ""}${store.isPending(task.id) ? " pending" : ""}`}
@@ -134,31 +193,7 @@ function Row({ task, index, selected, focused, order }: { task: Task; index: num
           } else toggleRow(task.id);
         }} />
       </td>
-      <td class="key">{task.key || "…"}</td>
-      <td class="title-cell">
-        <a href={`#/p/${task.projectId}/list/t/${task.id}`} title={task.title} onFocus={() => (selectedTask.value = task.id)}>
-          {task.parentTaskId && <span class="muted" aria-label="subtask">↳ </span>}
-          {task.title}
-        </a>
-      </td>
-      <td>
-        <span class={`dot s${task.status}`} aria-hidden="true" /> {statusName(task.status)}
-      </td>
-      <td>
-        <span class={`prio p${task.priority}`} aria-hidden="true">{pr.glyph}</span> {task.priority > TaskPriority.NONE ? pr.name : ""}
-      </td>
-      <td class="assignee-cell">
-        {assignee && <Avatar member={assignee} size={18} />} <span>{assignee?.displayName ?? ""}</span>
-      </td>
-      <td class="labels">
-        {task.labels.map((l) => (
-          <LabelChip key={l} label={l} />
-        ))}
-      </td>
-      <td>{sprintName(task.sprintId)}</td>
-      <td class="num">{task.storyPoints ?? ""}</td>
-      <td>{task.dueDate && <DueDate date={task.dueDate} done={task.status === TaskStatus.DONE} />}</td>
-      <td class="muted">{task.updateTime ? new Date(millis(task)).toLocaleDateString() : ""}</td>
+      {columns.map((c) => CELL[c.key](task))}
     </tr>
   );
 }
@@ -260,20 +295,20 @@ function BulkBar({ ids }: { ids: string[] }) {
   );
 }
 
-function Header({ order }: { order: Task[] }) {
+function Header({ order, columns }: { order: Task[]; columns: ListColumn[] }) {
   const s = listSort.value;
   const chosen = listSelection.value;
   const all = order.length > 0 && order.every((t) => chosen.has(t.id));
   return (
     <thead>
       <tr aria-rowindex={1}>
-        <th class="check" scope="col">
+        <th class="check" scope="col" style={{ width: `${CHECK_REM}rem` }}>
           <input type="checkbox" aria-label="Select every task shown" checked={all} onChange={() => select(all ? [] : order.map((t) => t.id))} />
         </th>
-        {COLUMNS.map((c) => {
+        {columns.map((c) => {
           const on = s.key === c.key;
           return (
-            <th key={c.key} scope="col" style={{ width: c.width }} aria-sort={on ? (s.desc ? "descending" : "ascending") : undefined}>
+            <th key={c.key} scope="col" style={{ width: c.width ? `${c.width}rem` : "auto" }} aria-sort={on ? (s.desc ? "descending" : "ascending") : undefined}>
               <button
                 class="sort"
                 data-testid={`sort-${c.key}`}
@@ -290,6 +325,28 @@ function Header({ order }: { order: Task[] }) {
   );
 }
 
+/** The list's width in rem, kept as the window or the panel beside it resizes (0 until drawn). */
+function useListWidth(scroller: { current: HTMLDivElement | null }): number {
+  const [width, setWidth] = useState(0);
+  const watched = useRef<{ el: HTMLDivElement; observer: ResizeObserver } | null>(null);
+  // After every render: the list's element appears only once the project has loaded. Measured
+  // before the paint, so a narrow list never shows every column for a frame.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (watched.current?.el === el) return;
+    watched.current?.observer.disconnect();
+    watched.current = null;
+    if (!el) return;
+    const measure = () => setWidth(el.clientWidth / (parseFloat(getComputedStyle(document.documentElement).fontSize) || 16));
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(el);
+    watched.current = { el, observer };
+  });
+  useLayoutEffect(() => () => watched.current?.observer.disconnect(), []);
+  return width;
+}
+
 export function ListView() {
   void route.value;
   const scroller = useRef<HTMLDivElement>(null);
@@ -298,6 +355,9 @@ export function ListView() {
   const f = filters.value;
   const me = store.me?.id ?? "";
   const order = useMemo(() => sorted(tasks.values(), s.key, s.desc, taskFilter()), [tasks, s.key, s.desc, f, me]);
+  const widthRem = useListWidth(scroller);
+  const keyChars = useMemo(() => order.reduce((most, t) => Math.max(most, t.key.length), 0), [order]);
+  const columns = fitColumns(widthRem, keyChars);
   const v = useVirtualizer({
     count: order.length,
     getScrollElement: () => scroller.current,
@@ -319,12 +379,12 @@ export function ListView() {
       {ids.length > 0 && <BulkBar ids={ids} />}
       <div class="list-scroll" ref={scroller} data-testid="list">
         <table class="task-list" aria-label="Tasks" aria-rowcount={order.length + 1} aria-multiselectable="true" role="grid">
-          <Header order={order} />
+          <Header order={order} columns={columns} />
           <tbody>
             {top > 0 && <tr aria-hidden="true" style={{ height: `${top}px` }} />}
             {items.map((it) => {
               const t = order[it.index];
-              return <Row key={t.id} task={t} index={it.index} selected={chosen.has(t.id)} focused={t.id === focused} order={order} />;
+              return <Row key={t.id} task={t} index={it.index} selected={chosen.has(t.id)} focused={t.id === focused} order={order} columns={columns} />;
             })}
             {bottom > 0 && <tr aria-hidden="true" style={{ height: `${bottom}px` }} />}
           </tbody>
