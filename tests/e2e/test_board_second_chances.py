@@ -257,6 +257,29 @@ def test_question_mark_opens_the_shortcut_sheet(server: LiveServer, browser: Any
     expect(sheet).to_have_count(0)
 
 
+def test_a_dialog_taller_than_the_window_keeps_its_title_and_buttons_on_screen(
+    server: LiveServer, browser: Any
+) -> None:
+    project = server.make_project([{"title": "One", "status": "TASK_STATUS_TODO"}])
+    page = board(browser, server, "Ana", project)
+    # A laptop's browser window with its toolbars: shorter than the shortcut sheet.
+    page.set_viewport_size({"width": 1280, "height": 400})
+    page.keyboard.press("?")
+    sheet = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(sheet).to_be_visible()
+    box = sheet.bounding_box()
+    assert box is not None
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 400, box
+    expect(sheet.get_by_role("heading", name="Keyboard shortcuts")).to_be_in_viewport()
+    shoot(page, "shortcut-sheet-short-window")
+    # The sheet scrolls inside itself to its last shortcut and its button.
+    expect(sheet.locator("tr").last).not_to_be_in_viewport()
+    sheet.locator("tr").last.scroll_into_view_if_needed()
+    expect(sheet.locator("tr").last).to_be_in_viewport()
+    sheet.get_by_role("button", name="Close").click()
+    expect(sheet).to_have_count(0)
+
+
 def test_ctrl_z_undoes_and_ctrl_shift_z_and_ctrl_y_redo_with_feedback(
     server: LiveServer, browser: Any
 ) -> None:

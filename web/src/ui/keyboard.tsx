@@ -206,7 +206,7 @@ export function CheatSheet() {
   return (
     <div class="modal-backdrop" onClick={close}>
       <div
-        class="modal"
+        class="modal wide sheet"
         role="dialog"
         aria-modal="true"
         aria-labelledby="cheat-sheet-title"
@@ -221,28 +221,30 @@ export function CheatSheet() {
         }}
       >
         <h2 id="cheat-sheet-title">Keyboard shortcuts</h2>
-        <table class="shortcuts">
-          <tbody>
-            {SHORTCUTS.map((s) => (
-              <tr key={s.id}>
-                <td>
-                  {s.keys.map((k, i) => (
-                    <span key={k}>
-                      {i > 0 && <span class="muted"> or </span>}
-                      {k.split("+").map((cap, j) => (
-                        <span key={cap}>
-                          {j > 0 && "+"}
-                          <kbd>{cap}</kbd>
-                        </span>
-                      ))}
-                    </span>
-                  ))}
-                </td>
-                <td>{s.what}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <div class="sheet-body" tabIndex={0} aria-label="Shortcuts">
+          <table class="shortcuts">
+            <tbody>
+              {SHORTCUTS.map((s) => (
+                <tr key={s.id}>
+                  <td>
+                    {s.keys.map((k, i) => (
+                      <span key={k}>
+                        {i > 0 && <span class="muted"> or </span>}
+                        {k.split("+").map((cap, j) => (
+                          <span key={cap}>
+                            {j > 0 && "+"}
+                            <kbd>{cap}</kbd>
+                          </span>
+                        ))}
+                      </span>
+                    ))}
+                  </td>
+                  <td>{s.what}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
         <div class="row end">
           <button ref={focusOnMount} onClick={close}>
             Close
