@@ -393,25 +393,52 @@ LAN_REFUSED = {
 
 
 @pytest.mark.parametrize("case", sorted(LAN_REFUSED))
-async def test_a_refused_lan_upgrade_gets_the_guards_answer_counted_once(
-    shared: TandemServer, case: str
+async def test_a_refused_lan_upgrade_gets_the_guards_answer_counted_and_looked_up_once(
+    shared: TandemServer, case: str, credential_lookups: list[tuple[str, str]]
 ) -> None:
     revoked_id, revoked = await make_invite(shared, "viewer", "Bo")
     await shared.app[DOMAIN].write(invites.revoke, revoked_id)
     credential = LAN_REFUSED[case].format(revoked=revoked)
     throttle = shared.app[SECURITY].throttle
-    answers, counted = [], []
+    answers, counted, looked_up = [], [], []
     async with plain_listener(shared) as plain_port:
         for port in (shared.port, plain_port):
-            failures = throttle.failures_total
+            failures, lookups = throttle.failures_total, len(credential_lookups)
             answers.append(await answer_to(port, lan_head(port, credential), local_addr=LAN_PEER))
             counted.append(throttle.failures_total - failures)
+            looked_up.append(len(credential_lookups) - lookups)
     ours, plain = answers
     assert ours.status == plain.status == 401
     assert ours.body == plain.body
     assert ours.headers.get("set-cookie") == plain.headers.get("set-cookie")
-    # Each wrong credential counts against the address once, as through aiohttp alone.
+    # Each wrong credential counts against the address once, as through aiohttp alone, and
+    # costs one lookup: the guard does not look again for what the listener found no one.
     assert counted[0] == counted[1] == (0 if case == "no credential" else 1)
+    wrong = case in ("a wrong token", "a revoked token", "a wrong cookie")
+    assert looked_up[0] == looked_up[1] == (1 if wrong else 0)
+    assert not shared.app[SECURITY].unfound  # nothing kept once the guard has answered
+
+
+async def test_a_credential_the_listener_found_no_one_behind_is_refused_only_on_its_connection(
+    shared: TandemServer, credential_lookups: list[tuple[str, str]]
+) -> None:
+    """The guard skips its lookup only for the first request of the connection the listener
+    handed over, with the credential it looked up: the same token on another connection, or
+    valid by then, is looked up as ever."""
+    _, token = await make_invite(shared, "editor")
+    state = shared.app[SECURITY]
+    wrong = f"Authorization: Bearer {token}x"
+    answer = await answer_to(shared.port, lan_head(shared.port, wrong), local_addr=LAN_PEER)
+    assert answer.status == 401
+    assert len(credential_lookups) == 1
+    # A valid token right after, from the same address: looked up, and let in.
+    credential_lookups.clear()
+    head = lan_head(shared.port, f"Authorization: Bearer {token}")
+    reply, _, writer = await exchange(shared.port, head, local_addr=LAN_PEER)
+    assert reply.status == 101
+    assert len(credential_lookups) == 1
+    writer.close()
+    assert not state.unfound
 
 
 async def test_a_lan_address_held_back_gets_the_guards_answer_and_no_lookup(

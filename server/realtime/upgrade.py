@@ -15,8 +15,9 @@ per-address turn of the throttle, the gate told once it is found. In every other
 throttle holds back, a credential missing or not found) the socket goes to aiohttp's own
 protocol with the bytes read so far, and aiohttp reads, limits, times out and refuses it as
 it does any request, so each refusal is made, and each wrong credential counted, in one
-place. The head is parsed by aiohttp's own parser (its C one where built), with its
-default limits, the parser aiohttp would have used on the same bytes.
+place (a credential this listener found no one behind is not looked up there again:
+``SecurityState.unfound``). The head is parsed by aiohttp's own parser (its C one where
+built), with its default limits, the parser aiohttp would have used on the same bytes.
 
 On the LAN listener a connection passes the ``ConnectionGate`` first, whose protocol stays
 in front of this one, and of aiohttp's when the socket goes there, until it is a WebSocket.
@@ -205,6 +206,7 @@ class UpgradeProtocol(asyncio.Protocol):
         aiohttp has the head (its guard refuses it, and counts the failure)."""
         app = self._app
         state = app[SECURITY]
+        found, looked_up = None, False
         try:
             # Read before the lookup: access that ends while it runs makes what it found
             # stale (the hello then looks it up again).
@@ -212,16 +214,20 @@ class UpgradeProtocol(asyncio.Protocol):
             # In the address's turn, as the guard's check: wrong credentials sent at once
             # from one address are counted one after the other.
             async with state.throttle.turn(peer):
-                found = None if state.throttle.retry_after(peer) else await lookup(app, credential)
+                if not state.throttle.retry_after(peer):
+                    found = await lookup(app, credential)
+                    looked_up = True
         except Exception:
             log.exception("checking an upgrade's credential failed; aiohttp answers it")
-            found = None
+            found, looked_up = None, False
         finally:
             self._lookup = None
         transport = self._transport
         if transport is None or self._waiting is None or transport.is_closing():
             return  # gone meanwhile
         if found is None:
+            if looked_up:  # the guard refuses it (and counts it) without looking again
+                state.unfound[transport] = credential
             self._to_aiohttp(self._head)
             return
         if state.gate is not None:

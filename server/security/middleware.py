@@ -301,6 +301,15 @@ async def lookup(app: web.Application, credential: Credential) -> Principal | No
     return await state.lookups(credential)
 
 
+def _known_unfound(request: web.Request, credential: Credential) -> bool:
+    """Whether the listener has just looked this connection's ``credential`` up and found no
+    one behind it (``SecurityState.unfound``): the first request on the connection is
+    refused and counted here without looking it up again."""
+    transport = request.transport
+    unfound = request.app[SECURITY].unfound
+    return transport is not None and unfound.pop(transport, None) == credential
+
+
 async def _credential(request: web.Request, peer: str) -> Principal | web.StreamResponse:
     """The principal behind the request's credential, or the response that refuses it."""
     state = request.app[SECURITY]
@@ -326,7 +335,7 @@ async def _credential(request: web.Request, peer: str) -> Principal | web.Stream
             ErrorCode.ERROR_CODE_UNAUTHENTICATED,
             "this board is shared by invitation only",
         )
-    found = await lookup(request.app, credential)
+    found = None if _known_unfound(request, credential) else await lookup(request.app, credential)
     if found is None:
         throttle.failed(peer)
         refused = refusal(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,6 +58,12 @@ class SecurityState:
     gate: ConnectionGate | None = None
     # Credentials presented together, looked up together (made on first use: see lookup).
     lookups: Batched[tuple[str, str], Principal | None] | None = None
+    # The credential a LAN listener has just looked up for a connection and found no one
+    # behind, as it hands the connection to aiohttp: the guard refuses it without a second
+    # lookup (see server.realtime.upgrade). Gone with the connection.
+    unfound: weakref.WeakKeyDictionary[asyncio.BaseTransport, tuple[str, str]] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
 
 SECURITY = web.AppKey("security", SecurityState)
