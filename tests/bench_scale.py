@@ -16,7 +16,10 @@ Rows (all clients in other processes, on loopback):
   the relay;
 - 10,000 clients subscribed (1,000 in each of 10 projects) and held; server memory per
   held, subscribed connection;
-- server CPU per delivered event, 1,000 subscribers x 10 commands/s and 100 x 100/s.
+- server CPU per delivered event, 1,000 subscribers x 10 commands/s and 100 x 100/s;
+- one bulk edit of 500 tasks seen by 200 subscribers (100,000 events delivered at once):
+  server CPU per delivered event, time until all are delivered, and a bystander's
+  ``/api/health`` meanwhile, against the relay delivering as many messages.
 
 The reference server is a bare relay on Node's ``ws`` package (tests/bench_node/relay.js);
 the load clients are Node too (tests/bench_node/clients.js), so that on two cores the
@@ -25,7 +28,7 @@ clients cost less than either server. The storm's and the hold's clients are lea
 than either server's per join, and on two cores the load generator stretched both servers'
 figures. Every process started here is stopped here, and each wait has a deadline.
 
-    .venv/bin/python tests/bench_scale.py [--only write,storm,lan,hold,fanout]
+    .venv/bin/python tests/bench_scale.py [--only write,storm,lan,hold,fanout,bulk]
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from tandem.v1 import commands_pb2, entities_pb2, websocket_pb2
 
 from server.realtime.protocol import COMMAND_RATE_PER_SECOND
 from server.security.limits import raise_open_file_limit
+from tests.api_client import ApiClient
 from tests.fixtures import LAN_PEER, start_process
 
 NODE_DIR = Path(__file__).resolve().parent / "bench_node"
@@ -80,6 +84,8 @@ FANOUTS = ((1000, 10.0, 1.0), (100, 100.0, 2.0))
 FANOUT_SECONDS = 5.0
 # The server allows 50 commands/s per connection: 100/s comes from four editors.
 EDITOR_MAX_RATE = 25.0
+# (subscribers, tasks one bulk edit changes): a list view's bulk edit, seen by a team.
+BULK_FANOUT = (200, 500)
 CLIENT_PROCESSES = 2
 PEOPLE = 1000  # distinct client ids: a storm of 1,000 is 1,000 people
 
@@ -395,7 +401,9 @@ class Relay(Target):
             self.node.proc.wait(10)
 
 
-async def _setup(ws_url: str, projects: int, tasks: int) -> list[tuple[str, list[str]]]:
+async def _setup(
+    ws_url: str, projects: int, tasks: int, key: str = "BEN"
+) -> list[tuple[str, list[str]]]:
     """Projects with ``tasks`` tasks each, made over one WebSocket: [(project id, task ids)]."""
     out: list[tuple[str, list[str]]] = []
     async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
@@ -415,11 +423,11 @@ async def _setup(ws_url: str, projects: int, tasks: int) -> list[tuple[str, list
                 await asyncio.sleep(wait / 1000)
                 await ws.send_bytes(Msg(message_id=mid, **payload).SerializeToString())
 
-        await ask(hello=commands_pb2.Hello(protocol_version=1, client_id="bench-setup"))
+        await ask(hello=commands_pb2.Hello(protocol_version=1, client_id=f"bench-setup-{key}"))
         for p in range(projects):
             ack = await ask(
                 create_project=commands_pb2.CreateProject(
-                    project=entities_pb2.Project(key=f"BEN{p}", name=f"Bench {p}")
+                    project=entities_pb2.Project(key=f"{key}{p}", name=f"Bench {key} {p}")
                 )
             )
             ids = []
@@ -753,22 +761,11 @@ def row_fanout(
         editor.send("go")
         editor.wait("joined", 90)
         time.sleep(1.0)  # presence of the joins has settled
-        for node in subs:
-            node.send("report")
-        before = sum(node.wait("report", 30)["deliveries"] for node in subs)
+        before = deliveries_of(subs)
         cpu0 = proc_cpu_seconds(target.pid)
         editor.send("run")
         done = editor.wait("commanded", FANOUT_SECONDS + 60)
-        expected = before + done["acked"] * subscribers
-        deadline = time.monotonic() + 30
-        delivered = before
-        while time.monotonic() < deadline:
-            for node in subs:
-                node.send("report")
-            delivered = sum(node.wait("report", 30)["deliveries"] for node in subs)
-            if delivered >= expected:
-                break
-            time.sleep(0.1)
+        delivered = delivered_by(subs, before + done["acked"] * subscribers, 30)
         cpu = proc_cpu_seconds(target.pid) - cpu0
     deliveries = delivered - before
     us = cpu / max(1, deliveries) * 1e6
@@ -778,6 +775,108 @@ def row_fanout(
         f"server CPU {us:.1f} us per delivered event"
     )
     return {"us_per_event": us, "deliveries": deliveries}
+
+
+def owner_api(target: Target, method: str, path: str, body: Any = None) -> Any:
+    """A REST call to Tandem as its owner (the bench runs on its machine); its JSON."""
+
+    async def call() -> Any:
+        async with aiohttp.ClientSession() as session:
+            api = ApiClient(f"http://127.0.0.1:{target.health_port}", session)
+            reply = await api.request(method, path, body)
+        if reply.status >= 300:
+            raise RuntimeError(f"{method} {path}: {reply.status} {reply.raw[:200]!r}")
+        return reply.json
+
+    return asyncio.run(call())
+
+
+def deliveries_of(subs: list[Node]) -> int:
+    """Events the subscriber processes have counted so far."""
+    for node in subs:
+        node.send("report")
+    return sum(node.wait("report", 30)["deliveries"] for node in subs)
+
+
+def delivered_by(subs: list[Node], expected: int, seconds: float) -> int:
+    """Deliveries once ``expected`` are in, or after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    delivered = deliveries_of(subs)
+    while delivered < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+        delivered = deliveries_of(subs)
+    return delivered
+
+
+def row_bulk(target: Target, project_id: str, tasks: list[str]) -> dict[str, Any]:
+    """One bulk edit of every task in ``tasks`` (Tandem: one POST /tasks/bulk as the owner),
+    delivered to BULK_FANOUT's subscribers; the relay delivers as many messages, published
+    one after another as fast as it echoes them."""
+    subscribers, _ = BULK_FANOUT
+    sub_opts = join_opts(target, subscribers, [project_id], 60)
+    editor_opts = []
+    if not isinstance(target, Tandem):
+        editor_opts.append(
+            {
+                "url": target.ws_url + target.editor_query,
+                "count": 1,
+                "first": PEOPLE,
+                "pool": PEOPLE + 1,
+                "steps": [{"frame": hello_frame().hex(), "expect": [target.hello_expect]}],
+                "command": {
+                    "frames": [update_frame(tasks[0], "bulk").hex()],
+                    "rate": 1_000_000,
+                    "seconds": 60,
+                    "count": len(tasks),
+                    "answers": [F_UPDATE_TASK],
+                    "on_run": True,
+                },
+                "lifetime": 300,
+            }
+        )
+    with clients([*sub_opts, *editor_opts]) as nodes:
+        subs = nodes[: len(sub_opts)]
+        for node in nodes:
+            node.send("go")
+        for node in nodes:
+            node.wait("joined", 90)
+        time.sleep(1.0)  # presence of the joins has settled
+        before = deliveries_of(subs)
+        if isinstance(target, Tandem):
+            listed = owner_api(target, "GET", f"/api/v1/projects/{project_id}/tasks?pageSize=1000")
+            updates = [
+                {
+                    "taskId": t["id"],
+                    "baseVersion": t["version"],
+                    "updateMask": "title",
+                    "task": {"title": f"{t['title']}."},
+                }
+                for t in listed["tasks"]
+                if t["id"] in set(tasks)
+            ]
+        bystander = Bystander(target.health_port, keep_alive=True)
+        cpu0 = proc_cpu_seconds(target.pid)
+        started = time.perf_counter()
+        if isinstance(target, Tandem):
+            owner_api(
+                target, "POST", f"/api/v1/projects/{project_id}/tasks/bulk", {"updates": updates}
+            )
+            sent = len(updates)
+        else:
+            nodes[-1].send("run")
+            sent = nodes[-1].wait("commanded", 90)["acked"]
+        delivered = delivered_by(subs, before + sent * subscribers, 60)
+        took = time.perf_counter() - started
+        cpu = proc_cpu_seconds(target.pid) - cpu0
+        _, worst = bystander.stop()
+    deliveries = delivered - before
+    us = cpu / max(1, deliveries) * 1e6
+    print(
+        f"  {target.name}: {sent} changes at once to {subscribers} subscribers: {deliveries} "
+        f"events delivered of {sent * subscribers} in {took:.2f} s, server CPU {us:.2f} us per "
+        f"delivered event; /api/health worst {worst:.0f} ms meanwhile"
+    )
+    return {"us_per_event": us, "seconds": took, "health_worst_ms": worst}
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -875,7 +974,7 @@ def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(only: set[str] | None = None) -> None:
-    only = only or {"write", "storm", "lan", "hold", "fanout"}
+    only = only or {"write", "storm", "lan", "hold", "fanout", "bulk"}
     ensure_node_modules()
     # The load clients inherit this process's open-file limit: 10,000 sockets need more
     # than the usual 1,024 (the servers raise their own as they start).
@@ -890,6 +989,9 @@ def main(only: set[str] | None = None) -> None:
             layout = asyncio.run(_setup(tandem.ws_url, HOLD_PROJECTS, WRITERS // HOLD_PROJECTS))
             project_ids = [p for p, _ in layout]
             all_tasks = [t for _, ts in layout for t in ts]
+            bulk_project: list[tuple[str, list[str]]] = []
+            if "bulk" in only:
+                bulk_project = asyncio.run(_setup(tandem.ws_url, 1, BULK_FANOUT[1], key="BLK"))
             # Everyone has been here before (a storm is a reconnect after a restart).
             with clients(join_opts(tandem, PEOPLE, project_ids[:1], 120)) as nodes:
                 for node in nodes:
@@ -939,6 +1041,22 @@ def main(only: set[str] | None = None) -> None:
                         fan[1]["us_per_event"],
                         f"<= {most:.1f}x",
                     )
+            if "bulk" in only:
+                ((bulk_id, bulk_tasks),) = bulk_project
+                compare(
+                    each(lambda t: row_bulk(t, bulk_id, bulk_tasks)),
+                    (
+                        (
+                            f"one bulk edit of {BULK_FANOUT[1]} tasks to {BULK_FANOUT[0]} "
+                            "subscribers, CPU per delivered event, us",
+                            "us_per_event",
+                            "",
+                            2,
+                        ),
+                        ("... seconds until all delivered", "seconds", "", 2),
+                        ("... worst /api/health ms meanwhile", "health_worst_ms", "", 0),
+                    ),
+                )
             if "write" in only:
                 settle(tandem.pid)
                 limit = run_sqlite_limit()
@@ -959,6 +1077,8 @@ if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="", help="comma-separated: write,storm,lan,hold,fanout")
+    parser.add_argument(
+        "--only", default="", help="comma-separated: write,storm,lan,hold,fanout,bulk"
+    )
     args = parser.parse_args()
     main(set(filter(None, args.only.split(","))))

@@ -75,6 +75,24 @@ class Outgoing:
         return ws_frame(OP_TEXT, self.text.encode())
 
 
+class Joined:
+    """Several broadcast messages for the same receivers, in order, as one write: each
+    format's whole frames one after another, joined once for all the connections."""
+
+    __slots__ = ("__dict__", "parts")
+
+    def __init__(self, parts: list[Outgoing]) -> None:
+        self.parts = parts
+
+    @cached_property
+    def wire(self) -> bytes:
+        return b"".join([out.wire for out in self.parts])
+
+    @cached_property
+    def wire_text(self) -> bytes:
+        return b"".join([out.wire_text for out in self.parts])
+
+
 _PAYLOADS = {f.number: f.name for f in WebSocketMessage.DESCRIPTOR.oneofs_by_name["payload"].fields}
 _MESSAGE_ID = WebSocketMessage.DESCRIPTOR.fields_by_name["message_id"].number
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from server.monitoring import Monitor
 from server.monitoring.recording import OUT
-from server.realtime.codec import Outgoing, WebSocketMessage, ws_frame
+from server.realtime.codec import Joined, Outgoing, WebSocketMessage, ws_frame
 from server.realtime.framing import (
     NO_STATUS,
     OP_BINARY,
@@ -396,6 +396,23 @@ class Connection(asyncio.BufferedProtocol):
             self.abort(CloseCode.TOO_SLOW, "too slow: resume from your last seq")
             return
         self._push(out)
+
+    def offer_all(self, joined: Joined) -> None:
+        """``offer`` each of ``joined``'s messages, in one write when nothing waits before
+        them (a commit's many events: one system call for all, not one each)."""
+        if self._closing:
+            return
+        transport = self._transport
+        if (
+            self._queue is None
+            and not self._paused
+            and transport is not None
+            and self._tap.active is None
+        ):
+            transport.write(joined.wire_text if self.as_json else joined.wire)
+            return
+        for out in joined.parts:
+            self.offer(out)
 
     async def send(self, msg: WebSocketMessage) -> None:
         """Queue one of this connection's own replies, waiting while its queue is full."""

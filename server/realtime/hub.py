@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -24,7 +25,7 @@ from server.domain.events import CommittedEvent, Delivery
 from server.domain.service import Domain
 from server.monitoring import MONITOR, Monitor
 from server.monitoring.metrics import Metrics
-from server.realtime.codec import Outgoing
+from server.realtime.codec import Joined, Outgoing
 from server.realtime.connection import Connection
 from server.realtime.heartbeat import Heartbeat
 from server.realtime.peers import PEERS, Peers
@@ -481,25 +482,52 @@ class Hub:
     def _dispatch(self, events: Iterable[CommittedEvent]) -> None:
         by_project = self._by_project
         snapshots = self._snapshots
-        for event in events:
-            # A snapshot read before this event is no good for anyone subscribing after it.
-            self._generation[event.project_id] = self._generation.get(event.project_id, 0) + 1
-            snapshots.pop(event.project_id, None)
-            self._snapshot_reads.pop(event.project_id, None)
-            subs = by_project.get(event.project_id)
+        # A commit's events, a run of one project's at a time (in commit order).
+        for project_id, grouped in itertools.groupby(events, key=_project_of):
+            run = list(grouped)
+            # A snapshot read before these events is no good for anyone subscribing after.
+            self._generation[project_id] = self._generation.get(project_id, 0) + len(run)
+            snapshots.pop(project_id, None)
+            self._snapshot_reads.pop(project_id, None)
+            subs = by_project.get(project_id)
             if not subs:
                 continue
-            out = Outgoing(event.frame)
-            seq = event.seq
             receivers = tuple(subs.values())
-            for sub in receivers:
-                # The fan-out's inner loop, so the usual case is inlined: a live
-                # subscription for which the event is news (else Subscription.deliver).
-                if sub.pending is None and seq > sub.last_seq:
-                    sub.last_seq = seq
-                    sub.conn.offer(out)
-                else:
-                    sub.deliver(seq, out)
+            if len(run) == 1:
+                self._deliver_one(run[0], receivers)
+            else:
+                self._deliver_run(run, receivers)
+
+    def _deliver_one(self, event: CommittedEvent, receivers: tuple[Subscription, ...]) -> None:
+        out = Outgoing(event.frame)
+        seq = event.seq
+        for sub in receivers:
+            # The fan-out's inner loop, so the usual case is inlined: a live
+            # subscription for which the event is news (else Subscription.deliver).
+            if sub.pending is None and seq > sub.last_seq:
+                sub.last_seq = seq
+                sub.conn.offer(out)
+            else:
+                sub.deliver(seq, out)
+        self._count_out(out, len(receivers))
+
+    def _deliver_run(self, run: list[CommittedEvent], receivers: tuple[Subscription, ...]) -> None:
+        """Several events of one project (a bulk edit's, a group's): to each live subscriber
+        for which all are news in one write, joined once for all of them; to the others
+        one by one. A bulk edit of 500 tasks seen by 200 people was 100,000 writes that held
+        the loop (everyone's board, the owner's too) for over a second."""
+        outs = [Outgoing(event.frame) for event in run]
+        joined = Joined(outs)
+        first, last = run[0].seq, run[-1].seq
+        together = all(a.seq < b.seq for a, b in itertools.pairwise(run))
+        for sub in receivers:
+            if together and sub.pending is None and first > sub.last_seq:
+                sub.last_seq = last
+                sub.conn.offer_all(joined)
+            else:
+                for event, out in zip(run, outs, strict=True):
+                    sub.deliver(event.seq, out)
+        for out in outs:
             self._count_out(out, len(receivers))
 
     def _count_out(self, out: Outgoing, receivers: int) -> None:
@@ -677,6 +705,10 @@ class Hub:
             for viewer in receivers:
                 viewer.deliver(0, out)
             self._count_out(out, len(receivers))
+
+
+def _project_of(event: CommittedEvent) -> str:
+    return event.project_id
 
 
 def _nothing() -> None:

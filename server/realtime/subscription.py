@@ -15,7 +15,7 @@ from typing import Protocol
 from google.protobuf import timestamp_pb2
 from tandem.v1 import events_pb2, websocket_pb2
 
-from server.realtime.codec import Outgoing
+from server.realtime.codec import Joined, Outgoing
 from server.realtime.identity import Identity
 from server.realtime.protocol import CloseCode
 from server.wire import varint
@@ -34,6 +34,8 @@ class Subscriber(Protocol):
     def open(self) -> bool: ...
 
     def offer(self, out: Outgoing) -> None: ...
+
+    def offer_all(self, joined: Joined) -> None: ...
 
     async def send_out(self, out: Outgoing) -> None: ...
 

@@ -14,7 +14,8 @@
 //   local_addresses  connection i connects from local_addresses[i % length]
 //   command    {frames: [hex], rate, seconds, answers: [fields]}: after "go", each
 //              connection sends frames[index % len] (with "#########" replaced by a counter)
-//              at most `rate` per second, each after the previous one was answered
+//              at most `rate` per second, each after the previous one was answered, for
+//              `seconds` (or until it has sent `count`, when given)
 //              (with on_run: only once "run" is read, after connecting)
 //
 // stdin lines: "go" connects everyone at once (and then runs the command, if any; "run"
@@ -276,7 +277,8 @@ async function runCommand(index, ws, cmd, until, stats) {
   const interval = 1000 / cmd.rate;
   let k = 0;
   let next = performance.now();
-  while (performance.now() < until && ws.readyState === WebSocket.OPEN) {
+  const most = cmd.count ?? Infinity;
+  while (k < most && performance.now() < until && ws.readyState === WebSocket.OPEN) {
     const wait = next - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     next += interval;
