@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from tandem.v1 import errors_pb2, websocket_pb2
 
 from server.api.actor import request_actor
-from server.api.codec import parse_body, render
+from server.api.codec import parse_body, render_async
 from server.api.errors import ApiError, bad_request
 from server.appkeys import DOMAIN
 from server.domain.errors import DomainError
@@ -146,7 +146,7 @@ def endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamRespo
             return result
         if result is None:
             return web.Response(status=204)
-        return render(request, result, status=op.status)
+        return await render_async(request, result, status=op.status)
 
     serve.__name__ = op.operation_id
     return serve
