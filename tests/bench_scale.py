@@ -844,6 +844,7 @@ def row_bulk(target: Target, project_id: str, tasks: list[str]) -> dict[str, Any
         before = deliveries_of(subs)
         if isinstance(target, Tandem):
             listed = owner_api(target, "GET", f"/api/v1/projects/{project_id}/tasks?pageSize=1000")
+            changed = set(tasks)
             updates = [
                 {
                     "taskId": t["id"],
@@ -852,7 +853,7 @@ def row_bulk(target: Target, project_id: str, tasks: list[str]) -> dict[str, Any
                     "task": {"title": f"{t['title']}."},
                 }
                 for t in listed["tasks"]
-                if t["id"] in set(tasks)
+                if t["id"] in changed
             ]
         bystander = Bystander(target.health_port, keep_alive=True)
         cpu0 = proc_cpu_seconds(target.pid)

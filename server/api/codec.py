@@ -103,7 +103,6 @@ async def parse_body(request: web.Request, message_type: type[M]) -> M:
                 raise _invalid(f"body is not valid JSON: {exc}") from None
             if not isinstance(data, dict):
                 raise _invalid("body must be a JSON object")
-            _check_depth(data)
             if len(raw) < OFF_LOOP_BYTES:
                 _from_json(data, message)
             else:
@@ -119,6 +118,7 @@ async def parse_body(request: web.Request, message_type: type[M]) -> M:
 
 
 def _from_json(data: dict[str, object], message: Message) -> None:
+    _check_depth(data)
     try:
         json_format.ParseDict(data, message, ignore_unknown_fields=False)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:

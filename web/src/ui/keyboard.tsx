@@ -221,7 +221,7 @@ export function CheatSheet() {
         }}
       >
         <h2 id="cheat-sheet-title">Keyboard shortcuts</h2>
-        <div class="sheet-body" tabIndex={0} aria-label="Shortcuts">
+        <div class="sheet-body" role="group" tabIndex={0} aria-label="Shortcuts">
           <table class="shortcuts">
             <tbody>
               {SHORTCUTS.map((s) => (
